@@ -1,0 +1,83 @@
+// Compressed sparse rows over caller-owned arrays, plus the caches samplers build lazily.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "graphplat/common.h"
+
+namespace graphplat {
+
+struct AliasTable;
+
+// Row r's entries are indices[indptr[r] .. indptr[r+1]). Used as CSR (rows = sources) or
+// CSC (rows = destinations). weights/eids may be null; a null eids means "edge id =
+// position in indices".
+struct CSRView {
+  int64_t num_rows = 0;
+  int64_t num_cols = 0;
+  int64_t nnz = 0;
+  const int64_t* indptr = nullptr;
+  const int64_t* indices = nullptr;
+  const float* weights = nullptr;
+  const int64_t* eids = nullptr;
+  bool rows_sorted = false;
+
+  int64_t degree(int64_t row) const { return indptr[row + 1] - indptr[row]; }
+  int64_t edge_id(int64_t pos) const { return eids ? eids[pos] : pos; }
+};
+
+// Validates the arrays and fills rows_sorted. Throws InvalidArgument / OutOfRange naming
+// the problem (non-monotone indptr, index out of range, bad weight, length mismatch).
+void validate_csr(CSRView& csr, int64_t indptr_len, int64_t weights_len, int64_t eids_len,
+                  int num_threads);
+
+// Whether col is an entry of row (binary search on sorted rows, scan otherwise).
+bool csr_has_edge(const CSRView& csr, int64_t row, int64_t col);
+
+// Owned arrays of a transposed matrix (rows sorted within each row, eids carried).
+struct CSRArrays {
+  std::vector<int64_t> indptr, indices, eids;
+  std::vector<float> weights;
+};
+CSRArrays transpose_csr(const CSRView& csr, int num_threads);
+
+std::vector<int64_t> column_degrees(const CSRView& csr, int num_threads);
+
+// Reusable scratch for dense unique-and-relabel: an int64 marker per node, kept in the
+// "empty" state between uses so a batch only pays for the entries it touches.
+class MarkerPool {
+ public:
+  using Markers = std::unique_ptr<std::atomic<int64_t>[]>;
+  explicit MarkerPool(int64_t num_nodes) : num_nodes_(num_nodes) {}
+  Markers acquire(int num_threads);
+  void release(Markers m);
+  int64_t num_nodes() const { return num_nodes_; }
+
+ private:
+  int64_t num_nodes_;
+  std::mutex mu_;
+  std::vector<Markers> free_;
+};
+
+// Lazily built, thread-safe derived data of one CSR.
+struct CSRCache {
+  std::mutex mu;
+  std::vector<int64_t> col_degrees;
+  bool has_col_degrees = false;
+  std::shared_ptr<AliasTable> degree_alias;   // P(col) ~ col_degree^0.75
+  std::vector<double> weight_cumsum;          // per-row inclusive prefix sums of weights
+  std::vector<int64_t> row_positive;          // per-row count of weights > 0
+  bool has_weight_cumsum = false;
+  std::unique_ptr<MarkerPool> markers;
+
+  const std::vector<int64_t>& get_col_degrees(const CSRView& csr, int num_threads);
+  std::shared_ptr<AliasTable> get_degree_alias(const CSRView& csr, int num_threads);
+  void ensure_weight_cumsum(const CSRView& csr, int num_threads);
+  MarkerPool& get_markers(int64_t num_nodes);
+};
+
+}  // namespace graphplat

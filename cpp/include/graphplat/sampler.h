@@ -1,0 +1,52 @@
+// Neighbor sampling over a batch of seeds, and multi-hop sampling into block-ready arrays.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graphplat/common.h"
+#include "graphplat/csr.h"
+
+namespace graphplat {
+
+enum class Strategy { kUniform, kWeighted, kTopK, kFull };
+
+// Parses "uniform" | "weighted" | "topk" | "full"; throws InvalidArgument otherwise.
+Strategy parse_strategy(const std::string& name);
+
+struct SampleOptions {
+  Strategy strategy = Strategy::kUniform;
+  int64_t fanout = 10;      // ignored by kFull
+  bool replace = false;
+  uint64_t seed = 0;
+  uint64_t hop = 0;
+  int num_threads = 0;
+};
+
+struct NeighborSample {
+  std::vector<int64_t> counts;     // per seed
+  std::vector<int64_t> neighbors;  // column indices grouped by seed
+  std::vector<int64_t> eids;
+};
+
+// Checks fanout/strategy against the CSR (weights present for weighted/topk). Throws.
+void check_sample_options(const CSRView& csr, const SampleOptions& opt);
+
+// seeds must be validated rows; positions (same length, or empty = 0..n-1) key the RNG.
+NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_t> seeds,
+                                Span<int64_t> positions, const SampleOptions& opt);
+
+struct SampledHop {
+  std::vector<int64_t> nodes;  // hop's seeds first, then new nodes by first appearance
+  int64_t num_dst = 0;
+  std::vector<int64_t> src, dst, eids;  // local indices into nodes; message nbr -> seed
+};
+
+// fanouts.size() hops; hop h uses RNG hop index h. csr must be square; seeds unique.
+std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
+                                        Span<int64_t> seeds,
+                                        const std::vector<int64_t>& fanouts,
+                                        SampleOptions opt);
+
+}  // namespace graphplat

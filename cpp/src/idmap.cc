@@ -1,0 +1,140 @@
+#include "graphplat/idmap.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "graphplat/parallel.h"
+#include "graphplat/rng.h"
+
+namespace graphplat {
+
+namespace {
+uint64_t capacity_for(int64_t n) {
+  uint64_t cap = 16;
+  while (cap < static_cast<uint64_t>(n) * 2) cap <<= 1;  // load factor <= 0.5
+  return cap;
+}
+
+std::string first_ids(const std::vector<int64_t>& v, size_t k = 5) {
+  std::string s;
+  for (size_t i = 0; i < std::min(k, v.size()); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  if (v.size() > k) s += ", ...";
+  return s;
+}
+}  // namespace
+
+void IdMap::allocate(int64_t capacity, int num_threads) {
+  capacity_ = capacity;
+  mask_ = static_cast<uint64_t>(capacity) - 1;
+  slots_.reset(new Slot[capacity]);
+  Slot* s = slots_.get();
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+  for (int64_t i = 0; i < capacity; ++i) s[i].value.store(kFree, std::memory_order_relaxed);
+}
+
+int64_t IdMap::insert(int64_t key, int64_t index) {
+  uint64_t h = mix64(static_cast<uint64_t>(key)) & mask_;
+  while (true) {
+    Slot& s = slots_[h];
+    int64_t v = s.value.load(std::memory_order_acquire);
+    if (v == kFree) {
+      int64_t expected = kFree;
+      if (s.value.compare_exchange_strong(expected, kBusy, std::memory_order_acq_rel)) {
+        s.key = key;
+        s.value.store(index, std::memory_order_release);
+        return -1;
+      }
+      v = expected;
+    }
+    while (v == kBusy) v = s.value.load(std::memory_order_acquire);
+    if (s.key == key) return v;
+    h = (h + 1) & mask_;
+  }
+}
+
+int64_t IdMap::find(int64_t key) const {
+  uint64_t h = mix64(static_cast<uint64_t>(key)) & mask_;
+  while (true) {
+    const Slot& s = slots_[h];
+    int64_t v = s.value.load(std::memory_order_relaxed);
+    if (v == kFree) return -1;
+    if (s.key == key) return v;
+    h = (h + 1) & mask_;
+  }
+}
+
+void IdMap::build(Span<int64_t> ids, int num_threads) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  int nt = resolve_threads(num_threads);
+  allocate(capacity_for(ids.size), nt);
+  std::vector<uint8_t> dup(ids.size, 0);
+  int64_t ndup = 0;
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : ndup) if (ids.size > 4096)
+  for (int64_t i = 0; i < ids.size; ++i)
+    if (insert(ids[i], i) >= 0) {
+      dup[i] = 1;
+      ++ndup;
+    }
+  if (ndup > 0) {
+    std::vector<int64_t> d;
+    for (int64_t i = 0; i < ids.size && d.size() < 6; ++i)
+      if (dup[i]) d.push_back(ids[i]);
+    allocate(16, 1);
+    ids_.clear();
+    throw InvalidArgument(cat("ids must be distinct: ", ndup, " duplicate(s), e.g. ", first_ids(d)));
+  }
+  ids_.assign(ids.begin(), ids.end());
+}
+
+int64_t IdMap::lookup(Span<int64_t> ids, int64_t* out, int num_threads) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  int nt = resolve_threads(num_threads);
+  int64_t missing = 0;
+  if (!slots_) {
+    std::fill(out, out + ids.size, -1);
+    return ids.size;
+  }
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : missing) if (ids.size > 4096)
+  for (int64_t i = 0; i < ids.size; ++i) {
+    out[i] = find(ids[i]);
+    missing += out[i] < 0;
+  }
+  return missing;
+}
+
+void IdMap::add(Span<int64_t> ids, int64_t* out) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!slots_) allocate(16, 1);
+  // Validate everything before changing anything: present ids and repeats in the batch.
+  std::vector<int64_t> present;
+  for (int64_t i = 0; i < ids.size && present.size() < 6; ++i)
+    if (find(ids[i]) >= 0) present.push_back(ids[i]);
+  if (!present.empty())
+    throw InvalidArgument(cat("ids already present: ", first_ids(present)));
+  std::vector<int64_t> sorted(ids.begin(), ids.end());
+  std::sort(sorted.begin(), sorted.end());
+  auto it = std::adjacent_find(sorted.begin(), sorted.end());
+  if (it != sorted.end())
+    throw InvalidArgument(cat("ids must be distinct: ", *it, " appears more than once"));
+  const int64_t n = size() + ids.size;
+  ids_.reserve(n);  // no allocation can fail half-way through the inserts
+  if (static_cast<uint64_t>(n) * 2 > static_cast<uint64_t>(capacity_)) {
+    allocate(capacity_for(n), 1);
+    for (int64_t i = 0; i < size(); ++i) insert(ids_[i], i);
+  }
+  for (int64_t i = 0; i < ids.size; ++i) {
+    int64_t index = size();
+    insert(ids[i], index);
+    ids_.push_back(ids[i]);
+    out[i] = index;
+  }
+}
+
+std::vector<int64_t> IdMap::ids() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return ids_;
+}
+
+}  // namespace graphplat

@@ -1,0 +1,248 @@
+#include "graphplat/sampler.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "graphplat/parallel.h"
+#include "graphplat/relabel.h"
+#include "graphplat/rng.h"
+
+namespace graphplat {
+
+Strategy parse_strategy(const std::string& name) {
+  if (name == "uniform" || name == "random") return Strategy::kUniform;
+  if (name == "weighted" || name == "edge_weight") return Strategy::kWeighted;
+  if (name == "topk") return Strategy::kTopK;
+  if (name == "full") return Strategy::kFull;
+  throw InvalidArgument(cat("unknown sampling strategy '", name,
+                            "': expected one of uniform, weighted, topk, full"));
+}
+
+void check_sample_options(const CSRView& csr, const SampleOptions& opt) {
+  if (opt.strategy != Strategy::kFull) {
+    if (opt.fanout == 0 || opt.fanout < -1)
+      throw InvalidArgument(cat("fanout must be >= 1 (or -1 for the full neighborhood), got ",
+                                opt.fanout));
+    if (opt.fanout > kMaxFanout)
+      throw InvalidArgument(cat("fanout ", opt.fanout, " exceeds the maximum ", kMaxFanout));
+  }
+  if ((opt.strategy == Strategy::kWeighted || opt.strategy == Strategy::kTopK) && !csr.weights)
+    throw InvalidArgument("strategy 'weighted'/'topk' needs edge weights, but this graph has none");
+}
+
+namespace {
+
+// The effective strategy: fanout -1 means every neighbor.
+Strategy effective(const SampleOptions& opt) {
+  return opt.fanout == -1 ? Strategy::kFull : opt.strategy;
+}
+
+struct Scratch {
+  std::vector<int64_t> idx;
+  std::vector<std::pair<double, int64_t>> keyed;
+};
+
+int64_t count_for(const CSRView& csr, const CSRCache& cache, int64_t row, Strategy s,
+                  const SampleOptions& opt) {
+  const int64_t d = csr.degree(row);
+  switch (s) {
+    case Strategy::kFull:
+      return d;
+    case Strategy::kTopK:
+      return std::min(opt.fanout, d);
+    case Strategy::kUniform:
+      if (opt.replace) return d > 0 ? opt.fanout : 0;
+      return std::min(opt.fanout, d);
+    case Strategy::kWeighted: {
+      int64_t pos = cache.row_positive[row];
+      if (opt.replace) return pos > 0 ? opt.fanout : 0;
+      return std::min(opt.fanout, pos);
+    }
+  }
+  return 0;
+}
+
+// Writes count_for(...) edge positions of `row` into out[0..count).
+void sample_row(const CSRView& csr, const CSRCache& cache, int64_t row, int64_t count,
+                Strategy s, const SampleOptions& opt, CounterRng& rng, int64_t* out,
+                Scratch& scratch) {
+  const int64_t begin = csr.indptr[row];
+  const int64_t d = csr.degree(row);
+  if (count == 0) return;
+  switch (s) {
+    case Strategy::kFull:
+      for (int64_t i = 0; i < d; ++i) out[i] = begin + i;
+      return;
+    case Strategy::kUniform: {
+      if (opt.replace) {
+        for (int64_t i = 0; i < count; ++i) out[i] = begin + static_cast<int64_t>(rng.below(d));
+        return;
+      }
+      if (count == d) {
+        for (int64_t i = 0; i < d; ++i) out[i] = begin + i;
+        return;
+      }
+      if (count <= 32) {
+        // Floyd's algorithm: k draws, uniform k-subset, O(k^2) with a tiny linear check.
+        int64_t n = 0;
+        for (int64_t j = d - count; j < d; ++j) {
+          int64_t t = static_cast<int64_t>(rng.below(j + 1));
+          bool seen = false;
+          for (int64_t i = 0; i < n; ++i)
+            if (out[i] == begin + t) {
+              seen = true;
+              break;
+            }
+          out[n++] = begin + (seen ? j : t);
+        }
+        return;
+      }
+      // Large fanout: partial Fisher-Yates over the row's positions.
+      std::vector<int64_t>& idx = scratch.idx;
+      idx.resize(d);
+      std::iota(idx.begin(), idx.end(), begin);
+      for (int64_t i = 0; i < count; ++i) {
+        int64_t j = i + static_cast<int64_t>(rng.below(d - i));
+        std::swap(idx[i], idx[j]);
+        out[i] = idx[i];
+      }
+      return;
+    }
+    case Strategy::kWeighted: {
+      const double* cum = cache.weight_cumsum.data();
+      const double total = cum[begin + d - 1];
+      if (opt.replace) {
+        for (int64_t i = 0; i < count; ++i) {
+          double u = rng.uniform() * total;
+          // First entry whose inclusive cumsum exceeds u: zero weights are never picked.
+          int64_t p = std::upper_bound(cum + begin, cum + begin + d, u) - cum;
+          if (p >= begin + d) p = begin + d - 1;
+          while (csr.weights[p] <= 0.0f) --p;  // guards u rounding onto a zero-width tail
+          out[i] = p;
+        }
+        return;
+      }
+      // Efraimidis-Spirakis: key = log(u) / w, the `count` largest keys form the sample.
+      auto& keyed = scratch.keyed;
+      keyed.clear();
+      for (int64_t i = 0; i < d; ++i) {
+        float w = csr.weights[begin + i];
+        if (w > 0.0f) keyed.emplace_back(std::log(rng.uniform_open()) / w, begin + i);
+        else rng.next();  // keep the stream aligned with the edge index
+      }
+      if (count < static_cast<int64_t>(keyed.size()))
+        std::nth_element(keyed.begin(), keyed.begin() + count, keyed.end(),
+                         [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (int64_t i = 0; i < count; ++i) out[i] = keyed[i].second;
+      return;
+    }
+    case Strategy::kTopK: {
+      auto& keyed = scratch.keyed;
+      keyed.clear();
+      for (int64_t i = 0; i < d; ++i) keyed.emplace_back(csr.weights[begin + i], begin + i);
+      auto heavier = [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      };
+      if (count < d) std::nth_element(keyed.begin(), keyed.begin() + count, keyed.end(), heavier);
+      std::sort(keyed.begin(), keyed.begin() + count, heavier);
+      for (int64_t i = 0; i < count; ++i) out[i] = keyed[i].second;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_t> seeds,
+                                Span<int64_t> positions, const SampleOptions& opt) {
+  check_sample_options(csr, opt);
+  const int nt = resolve_threads(opt.num_threads);
+  check_ids_in_range(seeds, csr.num_rows, "seeds", nt);
+  if (!positions.empty() && positions.size != seeds.size)
+    throw InvalidArgument(cat("positions has ", positions.size, " entries but seeds has ", seeds.size));
+  const Strategy s = effective(opt);
+  if (s == Strategy::kWeighted) cache.ensure_weight_cumsum(csr, nt);
+  const int64_t n = seeds.size;
+
+  NeighborSample out;
+  out.counts.resize(n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 4096)
+  for (int64_t i = 0; i < n; ++i) out.counts[i] = count_for(csr, cache, seeds[i], s, opt);
+  std::vector<int64_t> offsets(n + 1);
+  const int64_t total = exclusive_scan(out.counts.data(), n, offsets.data(), nt);
+  if (total > kMaxOutputEntries)
+    throw InvalidArgument(cat("the sample would hold ", total, " edges (limit ",
+                              kMaxOutputEntries, "): use fewer seeds or a smaller fanout"));
+  out.neighbors.resize(total);
+  out.eids.resize(total);
+  int64_t* pos = out.neighbors.data();  // holds edge positions until the final pass
+#pragma omp parallel num_threads(nt) if (n > 64)
+  {
+    Scratch scratch;
+#pragma omp for schedule(dynamic, 64)
+    for (int64_t i = 0; i < n; ++i) {
+      CounterRng rng(opt.seed, opt.hop, positions.empty() ? i : positions[i]);
+      sample_row(csr, cache, seeds[i], out.counts[i], s, opt, rng, pos + offsets[i], scratch);
+    }
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < total; ++j) {
+      int64_t p = pos[j];
+      out.eids[j] = csr.edge_id(p);
+      pos[j] = csr.indices[p];
+    }
+  }
+  return out;
+}
+
+std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
+                                        Span<int64_t> seeds,
+                                        const std::vector<int64_t>& fanouts,
+                                        SampleOptions opt) {
+  if (csr.num_rows != csr.num_cols)
+    throw InvalidArgument(cat("sample_multihop needs a square graph (num_rows == num_cols), got ",
+                              csr.num_rows, " x ", csr.num_cols));
+  if (fanouts.empty()) throw InvalidArgument("fanouts must hold at least one hop");
+  const int nt = resolve_threads(opt.num_threads);
+  opt.num_threads = nt;
+  for (int64_t f : fanouts) {
+    opt.fanout = f;
+    check_sample_options(csr, opt);
+  }
+  MarkerPool& pool = cache.get_markers(csr.num_rows);
+  MarkerPool::Markers markers = pool.acquire(nt);
+  std::vector<SampledHop> hops(fanouts.size());
+  try {
+    std::vector<int64_t> first(seeds.begin(), seeds.end());
+    for (size_t h = 0; h < fanouts.size(); ++h) {
+      opt.fanout = fanouts[h];
+      opt.hop = h;
+      const std::vector<int64_t>& frontier = h == 0 ? first : hops[h - 1].nodes;
+      Span<int64_t> hop_seeds = make_span(frontier.data(), (int64_t)frontier.size());
+      NeighborSample ns = sample_neighbors(csr, cache, hop_seeds, Span<int64_t>{}, opt);
+      Relabeled rl = relabel_dense(hop_seeds, make_span(ns.neighbors.data(), (int64_t)ns.neighbors.size()),
+                                   markers.get(), nt);
+      SampledHop& hop = hops[h];
+      hop.num_dst = hop_seeds.size;
+      hop.nodes = std::move(rl.nodes);
+      hop.src = std::move(rl.local);
+      hop.eids = std::move(ns.eids);
+      hop.dst.resize(hop.src.size());
+      std::vector<int64_t> offsets(ns.counts.size() + 1);
+      exclusive_scan(ns.counts.data(), (int64_t)ns.counts.size(), offsets.data(), nt);
+      const int64_t S = hop_seeds.size;
+#pragma omp parallel for num_threads(nt) schedule(static) if (S > 4096)
+      for (int64_t i = 0; i < S; ++i)
+        std::fill(hop.dst.begin() + offsets[i], hop.dst.begin() + offsets[i + 1], i);
+    }
+  } catch (...) {
+    pool.release(std::move(markers));
+    throw;
+  }
+  pool.release(std::move(markers));
+  return hops;
+}
+
+}  // namespace graphplat
