@@ -147,11 +147,11 @@ MarkerPool::Markers MarkerPool::acquire(int num_threads) {
       return m;
     }
   }
-  Markers m(new std::atomic<int64_t>[num_nodes_]);
-  std::atomic<int64_t>* p = m.get();
+  Markers m(new int32_t[num_nodes_]);
+  int32_t* p = m.get();
   const int64_t n = num_nodes_;
 #pragma omp parallel for num_threads(num_threads) schedule(static)
-  for (int64_t i = 0; i < n; ++i) p[i].store(kMarkerEmpty, std::memory_order_relaxed);
+  for (int64_t i = 0; i < n; ++i) p[i] = kMarkerEmpty;
   return m;
 }
 

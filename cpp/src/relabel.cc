@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 
 #include "graphplat/parallel.h"
@@ -12,156 +13,197 @@ namespace graphplat {
 
 namespace {
 
-// Marker states (one int64 per distinct id):
-//   kMarkerEmpty          not seen
-//   0 <= v < kMarkerEmpty smallest neighbor position holding this id (phase 1)
-//   kAssigned | local     final local index
-constexpr int64_t kAssigned = int64_t(1) << 62;
+// Every id is owned by one thread (id mod T), and only its owner touches the id's marker.
+// So no atomics are needed, and each owner scans positions in order, which makes "first
+// appearance" -- and therefore the whole result -- independent of the thread count.
+//
+// Marker states (type M):
+//   empty<M>()            not seen
+//   0 <= v < assigned<M>  first position at which a new id appears
+//   assigned<M> | i       seed i
+template <class M>
+constexpr M empty_marker() { return std::numeric_limits<M>::max(); }
+template <class M>
+constexpr M assigned_bit() { return M(1) << (sizeof(M) * 8 - 2); }
 
-// Dense: the marker of id v is markers[v].
+inline int owner_of(int64_t id, int t) {
+  // Multiply-shift instead of a modulo (a division per entry per thread is slow); the
+  // odd multiplier spreads sequential ids over all owners.
+  const uint32_t h = static_cast<uint32_t>((static_cast<uint64_t>(id) * 0x9e3779b97f4a7c15ULL) >> 32);
+  return static_cast<int>((static_cast<uint64_t>(h) * static_cast<uint32_t>(t)) >> 32);
+}
+
+// Dense: the marker of id v is markers[v], shared by all owners.
+template <class M>
 struct DenseSlots {
-  std::atomic<int64_t>* markers;
-  std::atomic<int64_t>& insert(int64_t id) { return markers[id]; }
-  std::atomic<int64_t>& find(int64_t id) { return markers[id]; }
+  M* markers;
+  M* get(int, int64_t id) { return &markers[id]; }
+  M* find(int, int64_t id) { return &markers[id]; }
+  void prefetch(int64_t id) const { __builtin_prefetch(markers + id); }
 };
 
-// Hash: open addressing over (key, marker); a slot's key is published by a CAS on `state`.
+// Hash: one growable open-addressing table per owner, for arbitrary int64 ids.
 struct HashSlots {
-  struct Slot {
-    std::atomic<int64_t> state;  // kFree, kBusy, or kReady
-    int64_t key;
-    std::atomic<int64_t> marker;
-  };
-  static constexpr int64_t kFree = 0, kBusy = 1, kReady = 2;
-  std::unique_ptr<Slot[]> slots;
-  uint64_t mask;
-
-  HashSlots(int64_t expected, int num_threads) {
-    uint64_t cap = 16;
-    while (cap < static_cast<uint64_t>(expected) * 2) cap <<= 1;
-    mask = cap - 1;
-    slots.reset(new Slot[cap]);
-    Slot* s = slots.get();
-#pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t i = 0; i < static_cast<int64_t>(cap); ++i) {
-      s[i].state.store(kFree, std::memory_order_relaxed);
-      s[i].marker.store(kMarkerEmpty, std::memory_order_relaxed);
+  struct Table {
+    std::vector<int64_t> keys, vals;
+    std::vector<uint8_t> used;
+    uint64_t mask = 0;
+    int64_t size = 0;
+    void init(int64_t expected) {
+      uint64_t cap = 16;
+      while (cap < static_cast<uint64_t>(expected) * 2) cap <<= 1;
+      keys.assign(cap, 0);
+      vals.assign(cap, empty_marker<int64_t>());
+      used.assign(cap, 0);
+      mask = cap - 1;
+      size = 0;
     }
-  }
-  std::atomic<int64_t>& insert(int64_t id) {
-    uint64_t h = mix64(static_cast<uint64_t>(id)) & mask;
-    while (true) {
-      Slot& s = slots[h];
-      int64_t st = s.state.load(std::memory_order_acquire);
-      if (st == kFree) {
-        int64_t expected = kFree;
-        if (s.state.compare_exchange_strong(expected, kBusy, std::memory_order_acq_rel)) {
-          s.key = id;
-          s.state.store(kReady, std::memory_order_release);
-          return s.marker;
-        }
-        st = expected;
+    uint64_t probe(int64_t id) const {
+      uint64_t h = mix64(static_cast<uint64_t>(id)) & mask;
+      while (used[h] && keys[h] != id) h = (h + 1) & mask;
+      return h;
+    }
+    int64_t* get(int64_t id) {
+      uint64_t h = probe(id);
+      if (used[h]) return &vals[h];
+      if (static_cast<uint64_t>(size + 1) * 2 > mask + 1) {
+        Table bigger;
+        bigger.init(size * 2 + 16);
+        for (uint64_t i = 0; i <= mask; ++i)
+          if (used[i]) *bigger.get(keys[i]) = vals[i];
+        *this = std::move(bigger);
+        h = probe(id);
       }
-      while (st == kBusy) st = s.state.load(std::memory_order_acquire);
-      if (s.key == id) return s.marker;
-      h = (h + 1) & mask;
+      used[h] = 1;
+      keys[h] = id;
+      ++size;
+      return &vals[h];
     }
+  };
+  std::vector<Table> tables;
+  HashSlots(int t, int64_t expected) : tables(t) {
+    for (auto& tb : tables) tb.init(expected / t + 16);
   }
-  std::atomic<int64_t>& find(int64_t id) {
-    uint64_t h = mix64(static_cast<uint64_t>(id)) & mask;
-    while (slots[h].key != id || slots[h].state.load(std::memory_order_relaxed) != kReady)
-      h = (h + 1) & mask;
-    return slots[h].marker;
-  }
+  int64_t* get(int owner, int64_t id) { return tables[owner].get(id); }
+  int64_t* find(int owner, int64_t id) { return tables[owner].get(id); }
+  void prefetch(int64_t) const {}
 };
 
-template <class Slots>
+template <class M, class Slots>
 Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, int nt,
                        bool reset_after) {
   const int64_t S = seeds.size, E = nbrs.size;
+  constexpr M kEmpty = empty_marker<M>();
+  constexpr M kAssigned = assigned_bit<M>();
+  const int t = std::max(1, std::min<int>(nt, (S + E) / 8192 + 1));
   Relabeled out;
-  // Phase 0: seeds take local ids 0..S-1; a second claim on one id is a duplicate seed.
+  Buffer<int64_t> first_pos(E);  // per entry: first position of its id, or -1 - seed
+  Buffer<uint8_t> is_first(E);
+  const int64_t chunk = (E + t - 1) / t;
   int64_t dup = -1;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(max : dup) if (S > 4096)
-  for (int64_t i = 0; i < S; ++i) {
-    int64_t expected = kMarkerEmpty;
-    if (!slots.insert(seeds[i]).compare_exchange_strong(expected, kAssigned | i))
-      dup = std::max(dup, i);
+#pragma omp parallel num_threads(t) reduction(max : dup)
+  {
+    const int me = omp_get_thread_num();
+    for (int64_t i = 0; i < S; ++i) {
+      const int64_t v = seeds[i];
+      if (owner_of(v, t) != me) continue;
+      M* m = slots.get(me, v);
+      if (*m != kEmpty) {
+        dup = std::max(dup, i);
+        continue;
+      }
+      *m = kAssigned | static_cast<M>(i);
+    }
+#pragma omp barrier
+    // Each owner scans every entry in order but touches only its own ids.
+    constexpr int64_t kAhead = 16;
+    for (int64_t j = 0; j < E; ++j) {
+      if (j + kAhead < E) slots.prefetch(nbrs[j + kAhead]);
+      if (owner_of(nbrs[j], t) != me) continue;
+      M* m = slots.get(me, nbrs[j]);
+      const M cur = *m;
+      const bool fresh = cur == kEmpty;
+      *m = fresh ? static_cast<M>(j) : cur;
+      const int64_t seen = (cur & kAssigned) ? -1 - static_cast<int64_t>(cur & ~kAssigned)
+                                             : static_cast<int64_t>(cur);
+      first_pos[j] = fresh ? j : seen;
+      is_first[j] = fresh;
+    }
   }
-  auto reset = [&](int64_t upto_seed) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (upto_seed > 4096)
-    for (int64_t i = 0; i < upto_seed; ++i)
-      slots.find(seeds[i]).store(kMarkerEmpty, std::memory_order_relaxed);
+  auto reset_ids = [&](const int64_t* ids, int64_t n) {
+#pragma omp parallel num_threads(t)
+    {
+      const int me = omp_get_thread_num();
+      for (int64_t i = 0; i < n; ++i)
+        if (owner_of(ids[i], t) == me) *slots.find(me, ids[i]) = kEmpty;
+    }
   };
   if (dup >= 0) {
-    if (reset_after) reset(S);
+    if (reset_after) {
+      reset_ids(seeds.data, S);
+      // New ids seen so far are marked too; their first positions say which.
+      std::vector<int64_t> firsts;
+      for (int64_t j = 0; j < E; ++j)
+        if (is_first[j]) firsts.push_back(nbrs[j]);
+      reset_ids(firsts.data(), static_cast<int64_t>(firsts.size()));
+    }
     throw InvalidArgument(cat("seeds must be distinct: ", seeds[dup], " appears more than once"));
   }
-  // Phase 1: every new id keeps the smallest position at which it appears.
-#pragma omp parallel for num_threads(nt) schedule(static) if (E > 4096)
-  for (int64_t j = 0; j < E; ++j) {
-    std::atomic<int64_t>& m = slots.insert(nbrs[j]);
-    int64_t cur = m.load(std::memory_order_relaxed);
-    while (cur < kAssigned && cur > j && !m.compare_exchange_weak(cur, j)) {
-    }
-  }
-  // Phase 2: rank first occurrences in position order (chunked, thread-count independent).
-  const int tc = std::max(1, std::min<int>(nt, E / 4096 + 1));
-  std::vector<int64_t> chunk_new(tc + 1, 0);
-  const int64_t chunk = (E + tc - 1) / tc;
-  std::vector<uint8_t> is_first(E);
-#pragma omp parallel num_threads(tc)
+  // Rank first appearances in position order: chunked counts + scan.
+  std::vector<int64_t> chunk_new(t + 1, 0);
+  Buffer<int64_t> new_id(E);
+#pragma omp parallel num_threads(t)
   {
-    int id = omp_get_thread_num();
-    int64_t lo = std::min(E, id * chunk), hi = std::min(E, lo + chunk), c = 0;
-    for (int64_t j = lo; j < hi; ++j) {
-      bool f = slots.find(nbrs[j]).load(std::memory_order_relaxed) == j;
-      is_first[j] = f;
-      c += f;
+    const int me = omp_get_thread_num();
+    const int64_t lo = std::min(E, me * chunk), hi = std::min(E, lo + chunk);
+    int64_t c = 0;
+    for (int64_t j = lo; j < hi; ++j) c += is_first[j];
+    chunk_new[me + 1] = c;
+#pragma omp barrier
+#pragma omp single
+    for (int k = 0; k < t; ++k) chunk_new[k + 1] += chunk_new[k];
+    // implicit barrier after single
+#pragma omp single
+    {
+      out.nodes.resize(S + chunk_new[t]);
+      std::copy(seeds.begin(), seeds.end(), out.nodes.begin());
+      out.local.resize(E);
     }
-    chunk_new[id + 1] = c;
-  }
-  for (int k = 0; k < tc; ++k) chunk_new[k + 1] += chunk_new[k];
-  out.nodes.resize(S + chunk_new[tc]);
-  std::copy(seeds.begin(), seeds.end(), out.nodes.begin());
-  // Phase 3: assign local ids to first occurrences.
-#pragma omp parallel num_threads(tc)
-  {
-    int id = omp_get_thread_num();
-    int64_t lo = std::min(E, id * chunk), hi = std::min(E, lo + chunk);
-    int64_t next = S + chunk_new[id];
+    int64_t next = S + chunk_new[me];
     for (int64_t j = lo; j < hi; ++j)
       if (is_first[j]) {
-        slots.find(nbrs[j]).store(kAssigned | next, std::memory_order_relaxed);
+        new_id[j] = next;
         out.nodes[next++] = nbrs[j];
       }
+#pragma omp barrier
+    for (int64_t j = lo; j < hi; ++j) {
+      const int64_t f = first_pos[j];
+      out.local[j] = f < 0 ? -1 - f : new_id[f];
+    }
   }
-  // Phase 4: every entry reads its id's local index.
-  out.local.resize(E);
-#pragma omp parallel for num_threads(nt) schedule(static) if (E > 4096)
-  for (int64_t j = 0; j < E; ++j)
-    out.local[j] = slots.find(nbrs[j]).load(std::memory_order_relaxed) & ~kAssigned;
-  if (reset_after) {
-    const int64_t U = static_cast<int64_t>(out.nodes.size());
-#pragma omp parallel for num_threads(nt) schedule(static) if (U > 4096)
-    for (int64_t i = 0; i < U; ++i)
-      slots.find(out.nodes[i]).store(kMarkerEmpty, std::memory_order_relaxed);
-  }
+  if (reset_after) reset_ids(out.nodes.data(), static_cast<int64_t>(out.nodes.size()));
   return out;
 }
 
 }  // namespace
 
-Relabeled relabel_dense(Span<int64_t> seeds, Span<int64_t> neighbors,
-                        std::atomic<int64_t>* markers, int num_threads) {
-  DenseSlots slots{markers};
-  return relabel_impl(seeds, neighbors, slots, resolve_threads(num_threads), true);
+bool dense_relabel_fits(int64_t num_seeds, int64_t num_neighbors) {
+  return num_seeds + num_neighbors < (int64_t(1) << 29);
+}
+
+Relabeled relabel_dense(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* markers,
+                        int num_threads) {
+  if (!dense_relabel_fits(seeds.size, neighbors.size))
+    return relabel_hashed(seeds, neighbors, num_threads);
+  DenseSlots<int32_t> slots{markers};
+  return relabel_impl<int32_t>(seeds, neighbors, slots, resolve_threads(num_threads), true);
 }
 
 Relabeled relabel_hashed(Span<int64_t> seeds, Span<int64_t> neighbors, int num_threads) {
-  int nt = resolve_threads(num_threads);
-  HashSlots slots(seeds.size + neighbors.size, nt);
-  return relabel_impl(seeds, neighbors, slots, nt, false);
+  const int nt = resolve_threads(num_threads);
+  const int t = std::max(1, std::min<int>(nt, (seeds.size + neighbors.size) / 8192 + 1));
+  HashSlots slots(t, seeds.size + neighbors.size / 2);
+  return relabel_impl<int64_t>(seeds, neighbors, slots, t, false);
 }
 
 }  // namespace graphplat

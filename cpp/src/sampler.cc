@@ -45,9 +45,8 @@ struct Scratch {
   std::vector<std::pair<double, int64_t>> keyed;
 };
 
-int64_t count_for(const CSRView& csr, const CSRCache& cache, int64_t row, Strategy s,
+int64_t count_for(const CSRCache& cache, int64_t row, int64_t d, Strategy s,
                   const SampleOptions& opt) {
-  const int64_t d = csr.degree(row);
   switch (s) {
     case Strategy::kFull:
       return d;
@@ -65,12 +64,10 @@ int64_t count_for(const CSRView& csr, const CSRCache& cache, int64_t row, Strate
   return 0;
 }
 
-// Writes count_for(...) edge positions of `row` into out[0..count).
-void sample_row(const CSRView& csr, const CSRCache& cache, int64_t row, int64_t count,
-                Strategy s, const SampleOptions& opt, CounterRng& rng, int64_t* out,
-                Scratch& scratch) {
-  const int64_t begin = csr.indptr[row];
-  const int64_t d = csr.degree(row);
+// Writes count_for(...) edge positions of the row [begin, begin + d) into out[0..count).
+void sample_row(const CSRView& csr, const CSRCache& cache, int64_t begin, int64_t d,
+                int64_t count, Strategy s, const SampleOptions& opt, CounterRng& rng,
+                int64_t* out, Scratch& scratch) {
   if (count == 0) return;
   switch (s) {
     case Strategy::kFull:
@@ -169,29 +166,43 @@ NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_
 
   NeighborSample out;
   out.counts.resize(n);
+  // Pass 1 gathers each seed's row range: independent random loads the CPU overlaps
+  // (prefetching a few seeds ahead), kept so later passes read them sequentially.
+  Buffer<int64_t> begin(n), degree(n);
+  constexpr int64_t kAhead = 16;
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 4096)
-  for (int64_t i = 0; i < n; ++i) out.counts[i] = count_for(csr, cache, seeds[i], s, opt);
-  std::vector<int64_t> offsets(n + 1);
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(csr.indptr + seeds[i + kAhead]);
+    const int64_t r = seeds[i];
+    begin[i] = csr.indptr[r];
+    degree[i] = csr.indptr[r + 1] - begin[i];
+    out.counts[i] = count_for(cache, r, degree[i], s, opt);
+  }
+  Buffer<int64_t> offsets(n + 1);
   const int64_t total = exclusive_scan(out.counts.data(), n, offsets.data(), nt);
   if (total > kMaxOutputEntries)
     throw InvalidArgument(cat("the sample would hold ", total, " edges (limit ",
                               kMaxOutputEntries, "): use fewer seeds or a smaller fanout"));
   out.neighbors.resize(total);
   out.eids.resize(total);
-  int64_t* pos = out.neighbors.data();  // holds edge positions until the final pass
+  int64_t* pos = out.eids.data();  // edge positions until pass 3 turns them into ids
+  int64_t* nbr = out.neighbors.data();
 #pragma omp parallel num_threads(nt) if (n > 64)
   {
+    // Pass 2: choose edge positions (RNG work, touching memory only for weights).
     Scratch scratch;
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < n; ++i) {
       CounterRng rng(opt.seed, opt.hop, positions.empty() ? i : positions[i]);
-      sample_row(csr, cache, seeds[i], out.counts[i], s, opt, rng, pos + offsets[i], scratch);
+      sample_row(csr, cache, begin[i], degree[i], out.counts[i], s, opt, rng, pos + offsets[i],
+                 scratch);
     }
+    // Pass 3: a plain gather of the chosen entries, which runs at memory speed.
 #pragma omp for schedule(static)
     for (int64_t j = 0; j < total; ++j) {
-      int64_t p = pos[j];
-      out.eids[j] = csr.edge_id(p);
-      pos[j] = csr.indices[p];
+      const int64_t p = pos[j];
+      nbr[j] = csr.indices[p];
+      if (csr.eids) pos[j] = csr.eids[p];
     }
   }
   return out;
@@ -215,11 +226,11 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
   MarkerPool::Markers markers = pool.acquire(nt);
   std::vector<SampledHop> hops(fanouts.size());
   try {
-    std::vector<int64_t> first(seeds.begin(), seeds.end());
+    Buffer<int64_t> first(seeds.begin(), seeds.end());
     for (size_t h = 0; h < fanouts.size(); ++h) {
       opt.fanout = fanouts[h];
       opt.hop = h;
-      const std::vector<int64_t>& frontier = h == 0 ? first : hops[h - 1].nodes;
+      const Buffer<int64_t>& frontier = h == 0 ? first : hops[h - 1].nodes;
       Span<int64_t> hop_seeds = make_span(frontier.data(), (int64_t)frontier.size());
       NeighborSample ns = sample_neighbors(csr, cache, hop_seeds, Span<int64_t>{}, opt);
       Relabeled rl = relabel_dense(hop_seeds, make_span(ns.neighbors.data(), (int64_t)ns.neighbors.size()),
@@ -230,7 +241,7 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
       hop.src = std::move(rl.local);
       hop.eids = std::move(ns.eids);
       hop.dst.resize(hop.src.size());
-      std::vector<int64_t> offsets(ns.counts.size() + 1);
+      Buffer<int64_t> offsets(ns.counts.size() + 1);
       exclusive_scan(ns.counts.data(), (int64_t)ns.counts.size(), offsets.data(), nt);
       const int64_t S = hop_seeds.size;
 #pragma omp parallel for num_threads(nt) schedule(static) if (S > 4096)

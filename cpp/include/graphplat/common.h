@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 #include <sstream>
+#include <memory>
+#include <utility>
+#include <vector>
 
 namespace graphplat {
 
@@ -22,6 +25,29 @@ struct Span {
 
 template <class T>
 Span<T> make_span(const T* data, int64_t size) { return Span<T>{data, size}; }
+
+// A vector whose resize() leaves elements uninitialized: output buffers are always fully
+// written by the core, so zero-filling them first would be wasted memory bandwidth.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <class U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <class T>
+using Buffer = std::vector<T, DefaultInitAllocator<T>>;
 
 // Errors: the bindings map InvalidArgument to ValueError and OutOfRange to IndexError.
 struct InvalidArgument : std::invalid_argument {

@@ -51,7 +51,7 @@ std::vector<int64_t> column_degrees(const CSRView& csr, int num_threads);
 // "empty" state between uses so a batch only pays for the entries it touches.
 class MarkerPool {
  public:
-  using Markers = std::unique_ptr<std::atomic<int64_t>[]>;
+  using Markers = std::unique_ptr<int32_t[]>;
   explicit MarkerPool(int64_t num_nodes) : num_nodes_(num_nodes) {}
   Markers acquire(int num_threads);
   void release(Markers m);

@@ -2,7 +2,6 @@
 // deterministically (seeds first in their order, then new ids by first appearance).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -11,19 +10,21 @@
 namespace graphplat {
 
 struct Relabeled {
-  std::vector<int64_t> nodes;  // unique: seeds, then new neighbors
-  std::vector<int64_t> local;  // local index of every neighbor entry
+  Buffer<int64_t> nodes;  // unique: seeds, then new neighbors
+  Buffer<int64_t> local;  // local index of every neighbor entry
 };
 
-// Dense variant: ids in [0, markers' size); markers must be all "empty" on entry and are
-// left so on exit. Throws InvalidArgument on duplicate seeds.
-Relabeled relabel_dense(Span<int64_t> seeds, Span<int64_t> neighbors,
-                        std::atomic<int64_t>* markers, int num_threads);
+// Dense variant: ids in [0, markers' size); markers must all hold kMarkerEmpty on entry
+// and are left so on exit. Throws InvalidArgument on duplicate seeds. Falls back to the
+// hash variant when the batch is too large for 32-bit markers.
+Relabeled relabel_dense(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* markers,
+                        int num_threads);
+bool dense_relabel_fits(int64_t num_seeds, int64_t num_neighbors);
 
 // Hash variant for arbitrary int64 ids.
 Relabeled relabel_hashed(Span<int64_t> seeds, Span<int64_t> neighbors, int num_threads);
 
 // The "empty" marker value dense markers must hold between uses.
-constexpr int64_t kMarkerEmpty = (int64_t(1) << 62) - 1;
+constexpr int32_t kMarkerEmpty = INT32_MAX;
 
 }  // namespace graphplat

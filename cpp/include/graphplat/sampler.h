@@ -25,9 +25,9 @@ struct SampleOptions {
 };
 
 struct NeighborSample {
-  std::vector<int64_t> counts;     // per seed
-  std::vector<int64_t> neighbors;  // column indices grouped by seed
-  std::vector<int64_t> eids;
+  Buffer<int64_t> counts;     // per seed
+  Buffer<int64_t> neighbors;  // column indices grouped by seed
+  Buffer<int64_t> eids;
 };
 
 // Checks fanout/strategy against the CSR (weights present for weighted/topk). Throws.
@@ -38,9 +38,9 @@ NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_
                                 Span<int64_t> positions, const SampleOptions& opt);
 
 struct SampledHop {
-  std::vector<int64_t> nodes;  // hop's seeds first, then new nodes by first appearance
+  Buffer<int64_t> nodes;  // hop's seeds first, then new nodes by first appearance
   int64_t num_dst = 0;
-  std::vector<int64_t> src, dst, eids;  // local indices into nodes; message nbr -> seed
+  Buffer<int64_t> src, dst, eids;  // local indices into nodes; message nbr -> seed
 };
 
 // fanouts.size() hops; hop h uses RNG hop index h. csr must be square; seeds unique.
