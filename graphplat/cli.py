@@ -1,0 +1,95 @@
+"""The ``graphplat`` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Optional, Sequence
+
+DESCRIPTION = """graphplat: a graph neural network platform with a C++ sampling core.
+
+Commands:
+  quickstart   build a synthetic power-law graph in memory and sample DGL minibatches
+               from it (the embedded default; no data or servers needed)
+  info         print versions, thread count and the core's limits
+
+More commands (ingest, serve, train, export) arrive with the storage and training work.
+"""
+
+
+def _fanouts(text: str):
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"fanouts must be comma-separated integers, got {text!r}")
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"fanouts must be positive integers, got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="graphplat", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    q = sub.add_parser("quickstart", help="sample minibatches from a synthetic graph",
+                       description="Generate a Chung-Lu power-law graph in memory, sample "
+                                   "multi-hop minibatches with the C++ core, check the DGL "
+                                   "blocks, and print a JSON report on stdout.")
+    q.add_argument("--nodes", type=_positive, default=200_000, help="number of nodes (default 200000)")
+    q.add_argument("--edges", type=_positive, default=4_000_000, help="number of edges (default 4000000)")
+    q.add_argument("--batches", type=_positive, default=200, help="minibatches to sample (default 200)")
+    q.add_argument("--batch-size", type=_positive, default=1024, help="seeds per batch (default 1024)")
+    q.add_argument("--fanouts", type=_fanouts, default=[15, 10, 5],
+                   help="neighbors per hop, comma-separated (default 15,10,5)")
+    q.add_argument("--threads", type=_positive, default=None,
+                   help="threads of the core (default: all cores)")
+    q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    sub.add_parser("info", help="print versions and core settings",
+                   description="Print graphplat's version, the core's thread count and limits.")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``graphplat`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from graphplat import __version__, _core
+
+    if args.command == "info":
+        print(json.dumps({"version": __version__, "threads": _core.get_num_threads(),
+                          "max_fanout": _core.MAX_FANOUT, "strategies": list(_core.STRATEGIES)}))
+        return 0
+    if args.command == "quickstart":
+        from graphplat.quickstart import report_json, run_quickstart
+
+        if args.threads:
+            _core.set_num_threads(args.threads)
+        if args.edges > args.nodes * (args.nodes - 1) // 4:
+            parser.error(f"--edges {args.edges} is too dense for --nodes {args.nodes}")
+        report = run_quickstart(args.nodes, args.edges, args.batches, args.batch_size,
+                                args.fanouts, args.seed)
+        print(report_json(report))
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
