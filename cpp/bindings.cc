@@ -326,10 +326,16 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "sample_neighbors",
       [](PyCSR& g, py::handle seeds, int64_t fanout, const std::string& strategy, bool replace,
-         uint64_t seed, uint64_t hop, py::handle positions, int num_threads) {
+         uint64_t seed, uint64_t hop, py::handle positions, std::shared_ptr<PyCSR> delta,
+         int num_threads) {
         Held<int64_t> s = to_int64(seeds, "seeds");
         Held<int64_t> pos;
-        if (!positions.is_none()) pos = to_int64(positions, "positions");
+        if (!positions.is_none()) {
+          pos = to_int64(positions, "positions");
+          if (pos.arr.size() != s.arr.size())
+            throw InvalidArgument(cat("positions has ", pos.arr.size(), " entries but seeds has ",
+                                      s.arr.size()));
+        }
         SampleOptions opt;
         opt.strategy = parse_strategy(strategy);
         opt.fanout = fanout;
@@ -341,14 +347,16 @@ PYBIND11_MODULE(_core, m) {
         {
           py::gil_scoped_release nogil;
           ns = sample_neighbors(g.view, *g.cache, s.span(),
-                                positions.is_none() ? Span<int64_t>{} : pos.span(), opt);
+                                positions.is_none() ? Span<int64_t>{} : pos.span(), opt,
+                                delta ? &delta->view : nullptr);
         }
         return py::make_tuple(to_numpy(std::move(ns.counts)), to_numpy(std::move(ns.neighbors)),
                               to_numpy(std::move(ns.eids)));
       },
       py::arg("csr"), py::arg("seeds"), py::arg("fanout"), py::kw_only(),
       py::arg("strategy") = "uniform", py::arg("replace") = false, py::arg("seed") = 0,
-      py::arg("hop") = 0, py::arg("positions") = py::none(), py::arg("num_threads") = 0,
+      py::arg("hop") = 0, py::arg("positions") = py::none(), py::arg("delta") = py::none(),
+      py::arg("num_threads") = 0,
       "Sample neighbors of each seed; returns (counts, neighbors, eids). See _core.pyi.");
 
   py::class_<PyHop>(m, "SampledHop", "One hop of sample_multihop, ready for dgl.create_block.")

@@ -82,6 +82,7 @@ def sample_neighbors(
     seed: int = 0,
     hop: int = 0,
     positions: Optional[np.ndarray] = None,
+    delta: Optional[CSR] = None,
     num_threads: int = 0,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample up to ``fanout`` neighbors of each seed (a row of ``csr``).
@@ -97,6 +98,9 @@ def sample_neighbors(
     positions: optional int64 RNG position of each seed (default arange(len(seeds))); a
       client that splits a batch across partitions passes the original positions so the
       result equals the unsplit call.
+    delta: optional online additions with the same rows, explicit eids and a column space
+      that extends ``csr``'s: every row is sampled as the union of both (graph servers keep
+      writes there until compaction).
 
     Returns ``(counts, neighbors, eids)``: int64 per-seed counts, and the flat neighbor
     column indices and edge ids, grouped by seed in seed order.
@@ -205,7 +209,7 @@ def random_walk(
 ) -> np.ndarray:
     """Walks of ``length`` steps from each start over a square ``csr``: uniform when p == q
     == 1, otherwise node2vec second-order walks with return parameter ``p`` and in-out
-    parameter ``q`` (both > 0). Returns int64 (len(starts), length + 1); a walk that reaches
+    parameter ``q`` (both in [1e-6, 1e6]). Returns int64 (len(starts), length + 1); a walk that reaches
     a node without neighbors is padded with -1."""
 
 def metapath_walk(

@@ -42,11 +42,43 @@ Strategy effective(const SampleOptions& opt) {
 
 struct Scratch {
   std::vector<int64_t> idx;
+  std::vector<double> cum;
   std::vector<std::pair<double, int64_t>> keyed;
 };
 
-int64_t count_for(const CSRCache& cache, int64_t row, int64_t d, Strategy s,
+// One seed's row, possibly split in two segments: the bulk CSR and the online delta.
+// Virtual index i in [0, d1 + d2) maps to a position in the concatenated entry space
+// (bulk positions first, then nnz_bulk + delta positions).
+struct RowRef {
+  int64_t b1, d1, b2, d2;
+  int64_t base2;  // nnz of the bulk CSR
+  const float* w1;
+  const float* w2;
+  int64_t degree() const { return d1 + d2; }
+  template <bool kDelta>
+  int64_t at(int64_t i) const {
+    if (!kDelta) return b1 + i;
+    return i < d1 ? b1 + i : base2 + b2 + (i - d1);
+  }
+  template <bool kDelta>
+  float weight(int64_t i) const {
+    if (!kDelta) return w1[b1 + i];
+    return i < d1 ? w1[b1 + i] : w2[b2 + i - d1];
+  }
+};
+
+template <bool kDelta>
+int64_t positive_weights(const CSRCache& cache, int64_t row, const RowRef& r) {
+  int64_t pos = cache.row_positive[row];
+  if (kDelta)
+    for (int64_t i = 0; i < r.d2; ++i) pos += r.w2[r.b2 + i] > 0.0f;
+  return pos;
+}
+
+template <bool kDelta>
+int64_t count_for(const CSRCache& cache, int64_t row, const RowRef& r, Strategy s,
                   const SampleOptions& opt) {
+  const int64_t d = r.degree();
   switch (s) {
     case Strategy::kFull:
       return d;
@@ -56,7 +88,7 @@ int64_t count_for(const CSRCache& cache, int64_t row, int64_t d, Strategy s,
       if (opt.replace) return d > 0 ? opt.fanout : 0;
       return std::min(opt.fanout, d);
     case Strategy::kWeighted: {
-      int64_t pos = cache.row_positive[row];
+      const int64_t pos = positive_weights<kDelta>(cache, row, r);
       if (opt.replace) return pos > 0 ? opt.fanout : 0;
       return std::min(opt.fanout, pos);
     }
@@ -64,61 +96,74 @@ int64_t count_for(const CSRCache& cache, int64_t row, int64_t d, Strategy s,
   return 0;
 }
 
-// Writes count_for(...) edge positions of the row [begin, begin + d) into out[0..count).
-void sample_row(const CSRView& csr, const CSRCache& cache, int64_t begin, int64_t d,
-                int64_t count, Strategy s, const SampleOptions& opt, CounterRng& rng,
-                int64_t* out, Scratch& scratch) {
+// Writes `count` entry positions of row r into out[0..count).
+template <bool kDelta>
+void sample_row(const CSRCache& cache, const RowRef& r, int64_t count, Strategy s,
+                const SampleOptions& opt, CounterRng& rng, int64_t* out, Scratch& scratch) {
   if (count == 0) return;
+  const int64_t d = r.degree();
   switch (s) {
     case Strategy::kFull:
-      for (int64_t i = 0; i < d; ++i) out[i] = begin + i;
+      for (int64_t i = 0; i < d; ++i) out[i] = r.at<kDelta>(i);
       return;
     case Strategy::kUniform: {
       if (opt.replace) {
-        for (int64_t i = 0; i < count; ++i) out[i] = begin + static_cast<int64_t>(rng.below(d));
+        for (int64_t i = 0; i < count; ++i) out[i] = r.at<kDelta>(static_cast<int64_t>(rng.below(d)));
         return;
       }
       if (count == d) {
-        for (int64_t i = 0; i < d; ++i) out[i] = begin + i;
+        for (int64_t i = 0; i < d; ++i) out[i] = r.at<kDelta>(i);
         return;
       }
       if (count <= 32) {
         // Floyd's algorithm: k draws, uniform k-subset, O(k^2) with a tiny linear check.
         int64_t n = 0;
         for (int64_t j = d - count; j < d; ++j) {
-          int64_t t = static_cast<int64_t>(rng.below(j + 1));
+          const int64_t t = r.at<kDelta>(static_cast<int64_t>(rng.below(j + 1)));
           bool seen = false;
           for (int64_t i = 0; i < n; ++i)
-            if (out[i] == begin + t) {
+            if (out[i] == t) {
               seen = true;
               break;
             }
-          out[n++] = begin + (seen ? j : t);
+          out[n++] = seen ? r.at<kDelta>(j) : t;
         }
         return;
       }
-      // Large fanout: partial Fisher-Yates over the row's positions.
+      // Large fanout: partial Fisher-Yates over the row's virtual indices.
       std::vector<int64_t>& idx = scratch.idx;
       idx.resize(d);
-      std::iota(idx.begin(), idx.end(), begin);
+      std::iota(idx.begin(), idx.end(), int64_t(0));
       for (int64_t i = 0; i < count; ++i) {
         int64_t j = i + static_cast<int64_t>(rng.below(d - i));
         std::swap(idx[i], idx[j]);
-        out[i] = idx[i];
+        out[i] = r.at<kDelta>(idx[i]);
       }
       return;
     }
     case Strategy::kWeighted: {
-      const double* cum = cache.weight_cumsum.data();
-      const double total = cum[begin + d - 1];
       if (opt.replace) {
+        // Inclusive prefix sums of the row: cached for the bulk CSR, built here otherwise.
+        const double* cum;
+        int64_t off;
+        if (!kDelta || r.d2 == 0) {
+          cum = cache.weight_cumsum.data();
+          off = r.b1;
+        } else {
+          scratch.cum.resize(d);
+          double acc = 0;
+          for (int64_t i = 0; i < d; ++i) scratch.cum[i] = acc += r.weight<kDelta>(i);
+          cum = scratch.cum.data();
+          off = 0;
+        }
+        const double total = cum[off + d - 1];
         for (int64_t i = 0; i < count; ++i) {
           double u = rng.uniform() * total;
-          // First entry whose inclusive cumsum exceeds u: zero weights are never picked.
-          int64_t p = std::upper_bound(cum + begin, cum + begin + d, u) - cum;
-          if (p >= begin + d) p = begin + d - 1;
-          while (csr.weights[p] <= 0.0f) --p;  // guards u rounding onto a zero-width tail
-          out[i] = p;
+          // First entry whose inclusive sum exceeds u: zero weights are never picked.
+          int64_t v = std::upper_bound(cum + off, cum + off + d, u) - (cum + off);
+          if (v >= d) v = d - 1;
+          while (r.weight<kDelta>(v) <= 0.0f) --v;  // u rounded onto a zero-width tail
+          out[i] = r.at<kDelta>(v);
         }
         return;
       }
@@ -126,8 +171,8 @@ void sample_row(const CSRView& csr, const CSRCache& cache, int64_t begin, int64_
       auto& keyed = scratch.keyed;
       keyed.clear();
       for (int64_t i = 0; i < d; ++i) {
-        float w = csr.weights[begin + i];
-        if (w > 0.0f) keyed.emplace_back(std::log(rng.uniform_open()) / w, begin + i);
+        const float w = r.weight<kDelta>(i);
+        if (w > 0.0f) keyed.emplace_back(std::log(rng.uniform_open()) / w, r.at<kDelta>(i));
         else rng.next();  // keep the stream aligned with the edge index
       }
       if (count < static_cast<int64_t>(keyed.size()))
@@ -139,7 +184,7 @@ void sample_row(const CSRView& csr, const CSRCache& cache, int64_t begin, int64_
     case Strategy::kTopK: {
       auto& keyed = scratch.keyed;
       keyed.clear();
-      for (int64_t i = 0; i < d; ++i) keyed.emplace_back(csr.weights[begin + i], begin + i);
+      for (int64_t i = 0; i < d; ++i) keyed.emplace_back(r.weight<kDelta>(i), r.at<kDelta>(i));
       auto heavier = [](const auto& a, const auto& b) {
         return a.first > b.first || (a.first == b.first && a.second < b.second);
       };
@@ -151,32 +196,35 @@ void sample_row(const CSRView& csr, const CSRCache& cache, int64_t begin, int64_
   }
 }
 
-}  // namespace
-
-NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_t> seeds,
-                                Span<int64_t> positions, const SampleOptions& opt) {
-  check_sample_options(csr, opt);
-  const int nt = resolve_threads(opt.num_threads);
-  check_ids_in_range(seeds, csr.num_rows, "seeds", nt);
-  if (!positions.empty() && positions.size != seeds.size)
-    throw InvalidArgument(cat("positions has ", positions.size, " entries but seeds has ", seeds.size));
-  const Strategy s = effective(opt);
-  if (s == Strategy::kWeighted) cache.ensure_weight_cumsum(csr, nt);
+template <bool kDelta>
+NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRView* delta,
+                           Span<int64_t> seeds, Span<int64_t> positions, const SampleOptions& opt,
+                           Strategy s, int nt) {
   const int64_t n = seeds.size;
-
   NeighborSample out;
   out.counts.resize(n);
   // Pass 1 gathers each seed's row range: independent random loads the CPU overlaps
   // (prefetching a few seeds ahead), kept so later passes read them sequentially.
-  Buffer<int64_t> begin(n), degree(n);
+  Buffer<RowRef> rows(n);
   constexpr int64_t kAhead = 16;
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 4096)
   for (int64_t i = 0; i < n; ++i) {
     if (i + kAhead < n) __builtin_prefetch(csr.indptr + seeds[i + kAhead]);
-    const int64_t r = seeds[i];
-    begin[i] = csr.indptr[r];
-    degree[i] = csr.indptr[r + 1] - begin[i];
-    out.counts[i] = count_for(cache, r, degree[i], s, opt);
+    const int64_t row = seeds[i];
+    RowRef& r = rows[i];
+    r.b1 = csr.indptr[row];
+    r.d1 = csr.indptr[row + 1] - r.b1;
+    r.w1 = csr.weights;
+    r.base2 = csr.nnz;
+    if (kDelta) {
+      r.b2 = delta->indptr[row];
+      r.d2 = delta->indptr[row + 1] - r.b2;
+      r.w2 = delta->weights;
+    } else {
+      r.b2 = r.d2 = 0;
+      r.w2 = nullptr;
+    }
+    out.counts[i] = count_for<kDelta>(cache, row, r, s, opt);
   }
   Buffer<int64_t> offsets(n + 1);
   const int64_t total = exclusive_scan(out.counts.data(), n, offsets.data(), nt);
@@ -185,27 +233,58 @@ NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_
                               kMaxOutputEntries, "): use fewer seeds or a smaller fanout"));
   out.neighbors.resize(total);
   out.eids.resize(total);
-  int64_t* pos = out.eids.data();  // edge positions until pass 3 turns them into ids
+  int64_t* pos = out.eids.data();  // entry positions until pass 3 turns them into ids
   int64_t* nbr = out.neighbors.data();
 #pragma omp parallel num_threads(nt) if (n > 64)
   {
-    // Pass 2: choose edge positions (RNG work, touching memory only for weights).
+    // Pass 2: choose entry positions (RNG work, touching memory only for weights).
     Scratch scratch;
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < n; ++i) {
       CounterRng rng(opt.seed, opt.hop, positions.empty() ? i : positions[i]);
-      sample_row(csr, cache, begin[i], degree[i], out.counts[i], s, opt, rng, pos + offsets[i],
-                 scratch);
+      sample_row<kDelta>(cache, rows[i], out.counts[i], s, opt, rng, pos + offsets[i], scratch);
     }
     // Pass 3: a plain gather of the chosen entries, which runs at memory speed.
 #pragma omp for schedule(static)
     for (int64_t j = 0; j < total; ++j) {
       const int64_t p = pos[j];
-      nbr[j] = csr.indices[p];
-      if (csr.eids) pos[j] = csr.eids[p];
+      if (!kDelta || p < csr.nnz) {
+        nbr[j] = csr.indices[p];
+        if (csr.eids) pos[j] = csr.eids[p];
+      } else {
+        nbr[j] = delta->indices[p - csr.nnz];
+        pos[j] = delta->edge_id(p - csr.nnz);
+      }
     }
   }
   return out;
+}
+
+}  // namespace
+
+NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_t> seeds,
+                                Span<int64_t> positions, const SampleOptions& opt,
+                                const CSRView* delta) {
+  check_sample_options(csr, opt);
+  const int nt = resolve_threads(opt.num_threads);
+  check_ids_in_range(seeds, csr.num_rows, "seeds", nt);
+  if (!positions.empty() && positions.size != seeds.size)
+    throw InvalidArgument(cat("positions has ", positions.size, " entries but seeds has ", seeds.size));
+  if (delta) {
+    if (delta->num_rows != csr.num_rows)
+      throw InvalidArgument(cat("delta has ", delta->num_rows, " rows but the graph has ", csr.num_rows));
+    if (delta->num_cols < csr.num_cols)
+      throw InvalidArgument(cat("delta has ", delta->num_cols, " columns, fewer than the graph's ",
+                                csr.num_cols));
+    if (!delta->eids)
+      throw InvalidArgument("delta must carry explicit edge ids");
+    if (!csr.weights != !delta->weights)
+      throw InvalidArgument("graph and delta must both have weights or both have none");
+  }
+  const Strategy s = effective(opt);
+  if (s == Strategy::kWeighted) cache.ensure_weight_cumsum(csr, nt);
+  if (delta && delta->nnz > 0) return sample_impl<true>(csr, cache, delta, seeds, positions, opt, s, nt);
+  return sample_impl<false>(csr, cache, nullptr, seeds, positions, opt, s, nt);
 }
 
 std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
@@ -232,7 +311,7 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
       opt.hop = h;
       const Buffer<int64_t>& frontier = h == 0 ? first : hops[h - 1].nodes;
       Span<int64_t> hop_seeds = make_span(frontier.data(), (int64_t)frontier.size());
-      NeighborSample ns = sample_neighbors(csr, cache, hop_seeds, Span<int64_t>{}, opt);
+      NeighborSample ns = sample_neighbors(csr, cache, hop_seeds, Span<int64_t>{}, opt, nullptr);
       Relabeled rl = relabel_dense(hop_seeds, make_span(ns.neighbors.data(), (int64_t)ns.neighbors.size()),
                                    markers.get(), nt);
       SampledHop& hop = hops[h];

@@ -47,8 +47,9 @@ std::vector<int64_t> random_walk(const CSRView& csr, Span<int64_t> starts, int64
                               csr.num_cols));
   if (length < 0 || length > (1 << 20))
     throw InvalidArgument(cat("walk length must be in [0, 2^20], got ", length));
-  if (!(p > 0 && std::isfinite(p))) throw InvalidArgument(cat("p must be positive and finite, got ", p));
-  if (!(q > 0 && std::isfinite(q))) throw InvalidArgument(cat("q must be positive and finite, got ", q));
+  // Bounded so 1/p and 1/q stay finite and the rejection sampler stays well conditioned.
+  if (!(p >= 1e-6 && p <= 1e6)) throw InvalidArgument(cat("p must be in [1e-6, 1e6], got ", p));
+  if (!(q >= 1e-6 && q <= 1e6)) throw InvalidArgument(cat("q must be in [1e-6, 1e6], got ", q));
   const int64_t width = length + 1;
   if (starts.size > 0 && starts.size * width / width != starts.size ||
       starts.size * width > kMaxOutputEntries)

@@ -33,9 +33,12 @@ struct NeighborSample {
 // Checks fanout/strategy against the CSR (weights present for weighted/topk). Throws.
 void check_sample_options(const CSRView& csr, const SampleOptions& opt);
 
-// seeds must be validated rows; positions (same length, or empty = 0..n-1) key the RNG.
+// positions (same length as seeds, or empty = 0..n-1) key the RNG. `delta` (optional, same
+// rows, explicit eids) holds online additions: each row is sampled as the union of the
+// row in csr and in delta, and delta's columns share csr's column space (may extend it).
 NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_t> seeds,
-                                Span<int64_t> positions, const SampleOptions& opt);
+                                Span<int64_t> positions, const SampleOptions& opt,
+                                const CSRView* delta = nullptr);
 
 struct SampledHop {
   Buffer<int64_t> nodes;  // hop's seeds first, then new nodes by first appearance
