@@ -1,0 +1,155 @@
+"""GraphService: the one interface between storage and everything above it.
+
+Two implementations share it: :class:`~graphplat.storage.local.LocalGraph` (all partitions
+in this process, the embedded default) and ``RemoteGraph`` (partition servers over gRPC).
+Samplers, loaders, trainers and exporters only ever see a ``GraphService``.
+
+Conventions:
+
+* Node ids are the user's arbitrary int64 ids, per node type. Arrays in, arrays out: every
+  call takes and returns numpy arrays for a whole batch.
+* Edge ids are int64 and global per edge type: ``(partition << EID_PARTITION_SHIFT) |
+  index``, where ``partition`` owns the edge (its destination's partition) and ``index``
+  counts that partition's edges of the type. Online writes extend the same space.
+* Randomness is a pure function of ``(seed, hop, position)``: a batch split across
+  partitions is sampled with each seed's original ``position``, so the answer never depends
+  on the partitioning, the replica or the thread count.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from graphplat.schema import GraphSchema
+
+EID_PARTITION_SHIFT = 40
+EdgeTypeKey = Union[str, Tuple[str, str, str]]
+DIRECTIONS = ("in", "out")
+
+
+@dataclass
+class NeighborSample:
+    """Result of :meth:`GraphService.sample_neighbors` for a batch of seeds.
+
+    ``counts[i]`` neighbors belong to ``seeds[i]``; ``neighbors`` (user ids of the other
+    endpoint's node type) and ``eids`` are grouped by seed in seed order.
+    """
+
+    counts: np.ndarray
+    neighbors: np.ndarray
+    eids: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.neighbors) != len(self.eids) or int(self.counts.sum()) != len(self.neighbors):
+            raise ValueError("inconsistent NeighborSample: counts, neighbors and eids disagree")
+
+    @staticmethod
+    def empty(num_seeds: int) -> "NeighborSample":
+        """A sample with no neighbors for ``num_seeds`` seeds."""
+        z = np.zeros(0, dtype=np.int64)
+        return NeighborSample(np.zeros(num_seeds, dtype=np.int64), z, z.copy())
+
+
+class GraphService(abc.ABC):
+    """Batch access to a (possibly partitioned) heterogeneous graph."""
+
+    @property
+    @abc.abstractmethod
+    def schema(self) -> GraphSchema:
+        """The graph's schema."""
+
+    @abc.abstractmethod
+    def num_nodes(self, ntype: str) -> int:
+        """Number of nodes of ``ntype`` (including online additions)."""
+
+    @abc.abstractmethod
+    def num_edges(self, etype: EdgeTypeKey) -> int:
+        """Number of edges of ``etype`` (including online additions)."""
+
+    @abc.abstractmethod
+    def sample_neighbors(self, etype: EdgeTypeKey, seeds: np.ndarray, fanout: int, *,
+                         strategy: str = "uniform", replace: bool = False,
+                         direction: str = "in", seed: int = 0, hop: int = 0,
+                         positions: Optional[np.ndarray] = None) -> NeighborSample:
+        """Sample neighbors of ``seeds`` along ``etype``.
+
+        direction "in": seeds are destinations, neighbors their sources (what message
+        passing needs); "out": seeds are sources (needs ``reverse`` storage in the schema).
+        strategy: uniform | weighted | topk | full (see ``graphplat._core``).
+        Unknown seed ids raise IndexError naming them.
+        """
+
+    @abc.abstractmethod
+    def node_features(self, ntype: str, ids: np.ndarray,
+                      names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        """Features of nodes ``ids`` (all features when ``names`` is None), one array each,
+        rows in the order of ``ids``."""
+
+    @abc.abstractmethod
+    def edge_features(self, etype: EdgeTypeKey, eids: np.ndarray,
+                      names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        """Features of edges ``eids`` (``weight`` is one when the type is weighted)."""
+
+    @abc.abstractmethod
+    def degrees(self, etype: EdgeTypeKey, ids: np.ndarray, direction: str = "in") -> np.ndarray:
+        """int64 in- or out-degrees of ``ids`` along ``etype``."""
+
+    @abc.abstractmethod
+    def lookup(self, ntype: str, ids: np.ndarray) -> np.ndarray:
+        """bool array: whether each id is a node of ``ntype``."""
+
+    @abc.abstractmethod
+    def node_ids(self, ntype: str) -> np.ndarray:
+        """All node ids of ``ntype``, partition by partition."""
+
+    def iter_nodes(self, ntype: str, batch_size: int, *, shuffle: bool = False,
+                   seed: int = 0) -> Iterator[np.ndarray]:
+        """Batches of node ids of ``ntype`` (the last may be short); shuffled by ``seed``."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        ids = self.node_ids(ntype)
+        if shuffle:
+            ids = ids[np.random.default_rng(seed).permutation(len(ids))]
+        for start in range(0, len(ids), batch_size):
+            yield ids[start:start + batch_size]
+
+    @abc.abstractmethod
+    def negative_sample(self, etype: EdgeTypeKey, src: np.ndarray, k: int, *,
+                        strategy: str = "uniform", exclude_existing: bool = True,
+                        seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """``k`` destinations per source that are (with ``exclude_existing``) not edges.
+        strategy: uniform | degree (P ~ in-degree^0.75). Returns (src, dst) user ids."""
+
+    @abc.abstractmethod
+    def random_walk(self, metapath: Sequence[EdgeTypeKey], starts: np.ndarray, *,
+                    seed: int = 0) -> np.ndarray:
+        """Walks following the out-edges of each edge type in turn (needs ``reverse``
+        storage). int64 (len(starts), len(metapath)+1) user ids, -1 after a dead end."""
+
+    @abc.abstractmethod
+    def add_nodes(self, ntype: str, ids: np.ndarray,
+                  features: Optional[Dict[str, np.ndarray]] = None) -> None:
+        """Add new nodes (durable before returning). Existing ids raise ValueError."""
+
+    @abc.abstractmethod
+    def add_edges(self, etype: EdgeTypeKey, src: np.ndarray, dst: np.ndarray,
+                  weights: Optional[np.ndarray] = None) -> np.ndarray:
+        """Add edges between existing nodes (durable before returning, visible to the next
+        sampling call). Returns their edge ids."""
+
+    @abc.abstractmethod
+    def update_features(self, ntype: str, ids: np.ndarray,
+                        features: Dict[str, np.ndarray]) -> None:
+        """Overwrite features of existing nodes (durable before returning)."""
+
+    def close(self) -> None:
+        """Release resources (connections, files)."""
+
+    def __enter__(self) -> "GraphService":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

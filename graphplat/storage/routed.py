@@ -1,0 +1,288 @@
+"""GraphService over partitions: splits every batch by owning partition, calls each
+partition's backend, and reassembles answers in the caller's order.
+
+The backends are :class:`~graphplat.storage.partition_graph.PartitionGraph` objects in this
+process (LocalGraph) or gRPC clients with the same methods (RemoteGraph); this file is the
+only routing code either uses.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from graphplat.schema import GraphSchema
+from graphplat.service import GraphService, NeighborSample
+from graphplat.storage.partition_book import PartitionBook
+from graphplat.storage.partition_graph import as_ids
+
+
+def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample]]) -> NeighborSample:
+    """Merge per-partition samples (positions into the batch, sample) into batch order, O(E)."""
+    if len(parts) == 1 and len(parts[0][0]) == num_seeds:
+        pos, s = parts[0]
+        if np.array_equal(pos, np.arange(num_seeds)):
+            return s
+    counts = np.zeros(num_seeds, dtype=np.int64)
+    for pos, s in parts:
+        counts[pos] = s.counts
+    offsets = np.zeros(num_seeds + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    total = int(offsets[-1])
+    neighbors = np.empty(total, dtype=np.int64)
+    eids = np.empty(total, dtype=np.int64)
+    for pos, s in parts:
+        local_start = np.zeros(len(pos), dtype=np.int64)
+        np.cumsum(s.counts[:-1], out=local_start[1:])
+        dest = np.repeat(offsets[pos] - local_start, s.counts) + np.arange(len(s.neighbors))
+        neighbors[dest] = s.neighbors
+        eids[dest] = s.eids
+    return NeighborSample(counts, neighbors, eids)
+
+
+class RoutedGraph(GraphService):
+    """A GraphService whose partition ``p`` is answered by ``backends[p]``."""
+
+    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence):
+        if len(backends) != book.num_partitions:
+            raise ValueError(f"{len(backends)} backends for {book.num_partitions} partitions")
+        self._schema = schema
+        self.book = book
+        self.backends = list(backends)
+
+    # Subclasses may override to run partitions in parallel (RemoteGraph does).
+    def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
+        return {p: fn() for p, fn in calls.items()}
+
+    @property
+    def schema(self) -> GraphSchema:
+        return self._schema
+
+    def _split(self, ntype: str, ids: np.ndarray) -> Dict[int, np.ndarray]:
+        return self.book.split(ntype, ids)
+
+    def num_nodes(self, ntype: str) -> int:
+        nt = self.schema.node_type(ntype).name
+        return sum(self._map({p: (lambda b=b: b.num_nodes(nt)) for p, b in enumerate(self.backends)}).values())
+
+    def num_edges(self, etype) -> int:
+        key = self.schema.edge_type(etype).canonical
+        return sum(self._map({p: (lambda b=b: b.num_edges(key)) for p, b in enumerate(self.backends)}).values())
+
+    def node_ids(self, ntype: str) -> np.ndarray:
+        nt = self.schema.node_type(ntype).name
+        got = self._map({p: (lambda b=b: b.node_ids(nt)) for p, b in enumerate(self.backends)})
+        return np.concatenate([got[p] for p in range(len(self.backends))])
+
+    def _seed_type(self, etype, direction: str) -> str:
+        et = self.schema.edge_type(etype)
+        if direction not in ("in", "out"):
+            raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
+        return et.dst if direction == "in" else et.src
+
+    def sample_neighbors(self, etype, seeds, fanout: int, *, strategy: str = "uniform",
+                         replace: bool = False, direction: str = "in", seed: int = 0,
+                         hop: int = 0, positions: Optional[np.ndarray] = None) -> NeighborSample:
+        seeds = as_ids(seeds, "seeds")
+        key = self.schema.edge_type(etype).canonical
+        ntype = self._seed_type(key, direction)
+        if positions is None:
+            positions = np.arange(len(seeds), dtype=np.int64)
+        else:
+            positions = as_ids(positions, "positions")
+            if len(positions) != len(seeds):
+                raise ValueError(f"positions has {len(positions)} entries but seeds has {len(seeds)}")
+        split = self._split(ntype, seeds)
+        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].sample_neighbors(
+            key, seeds[idx], fanout, strategy=strategy, replace=replace, direction=direction,
+            seed=seed, hop=hop, positions=positions[idx])) for p, idx in split.items()})
+        if not split:
+            return NeighborSample.empty(0)
+        return scatter_samples(len(seeds), [(split[p], got[p]) for p in split])
+
+    def _gather_rows(self, ntype: str, ids: np.ndarray, call) -> Dict[str, np.ndarray]:
+        split = self._split(ntype, ids)
+        got = self._map({p: (lambda p=p, idx=idx: call(self.backends[p], ids[idx])) for p, idx in split.items()})
+        out: Dict[str, np.ndarray] = {}
+        for p, idx in split.items():
+            for name, arr in got[p].items():
+                if name not in out:
+                    out[name] = np.empty((len(ids),) + arr.shape[1:], dtype=arr.dtype)
+                out[name][idx] = arr
+        return out
+
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        nt = self.schema.node_type(ntype)
+        ids = as_ids(ids)
+        names = list(names) if names is not None else nt.feature_names
+        for n in names:
+            nt.feature(n)
+        out = self._gather_rows(nt.name, ids, lambda b, sub: b.node_features(nt.name, sub, names))
+        for n in names:  # empty batches still get correctly shaped arrays
+            if n not in out:
+                f = nt.feature(n)
+                out[n] = np.zeros((0,) + f.shape, f.numpy_dtype)
+        return out
+
+    def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        from graphplat.service import EID_PARTITION_SHIFT
+
+        key = self.schema.edge_type(etype).canonical
+        eids = as_ids(eids, "eids")
+        part = eids >> EID_PARTITION_SHIFT
+        if len(eids) and (part.min() < 0 or part.max() >= len(self.backends)):
+            raise IndexError(f"edge ids name partitions outside [0, {len(self.backends)})")
+        out: Dict[str, np.ndarray] = {}
+        for p in np.unique(part):
+            idx = np.flatnonzero(part == p)
+            for name, arr in self.backends[int(p)].edge_features(key, eids[idx], names).items():
+                if name not in out:
+                    out[name] = np.empty((len(eids),) + arr.shape[1:], dtype=arr.dtype)
+                out[name][idx] = arr
+        return out
+
+    def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
+        key = self.schema.edge_type(etype).canonical
+        ids = as_ids(ids)
+        split = self._split(self._seed_type(key, direction), ids)
+        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].degrees(key, ids[idx], direction))
+                         for p, idx in split.items()})
+        out = np.zeros(len(ids), dtype=np.int64)
+        for p, idx in split.items():
+            out[idx] = got[p]
+        return out
+
+    def lookup(self, ntype: str, ids) -> np.ndarray:
+        nt = self.schema.node_type(ntype).name
+        ids = as_ids(ids)
+        split = self._split(nt, ids)
+        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].lookup(nt, ids[idx])) for p, idx in split.items()})
+        out = np.zeros(len(ids), dtype=bool)
+        for p, idx in split.items():
+            out[idx] = got[p]
+        return out
+
+    def has_edges(self, etype, src, dst) -> np.ndarray:
+        """Whether each (src[i], dst[i]) is an edge of ``etype``."""
+        key = self.schema.edge_type(etype).canonical
+        src, dst = as_ids(src, "src"), as_ids(dst, "dst")
+        split = self._split(key[2], dst)
+        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].has_edges(key, src[idx], dst[idx]))
+                         for p, idx in split.items()})
+        out = np.zeros(len(dst), dtype=bool)
+        for p, idx in split.items():
+            out[idx] = got[p]
+        return out
+
+    def negative_sample(self, etype, src, k: int, *, strategy: str = "uniform",
+                        exclude_existing: bool = True, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        et = self.schema.edge_type(etype)
+        src = as_ids(src, "src")
+        if not 1 <= k <= 1 << 20:
+            raise ValueError(f"k (negatives per source) must be in [1, 2^20], got {k}")
+        if strategy not in ("uniform", "degree", "in_degree"):
+            raise ValueError(f"unknown negative sampling strategy {strategy!r}: expected uniform or degree")
+        candidates = self.node_ids(et.dst)
+        if len(candidates) == 0:
+            raise ValueError(f"no {et.dst!r} nodes to draw negatives from")
+        rng = np.random.default_rng([seed, 0x6e6567])  # depends on the seed only, not on partitions
+        if strategy == "uniform":
+            def draw(n):
+                return candidates[rng.integers(0, len(candidates), n)]
+        else:
+            from graphplat import _core
+            weights = self.degrees(et.canonical, candidates, "in").astype(np.float64) ** 0.75
+            if weights.sum() <= 0:
+                weights = np.ones_like(weights)
+            table = _core.AliasTable(weights)
+
+            def draw(n):
+                return candidates[table.sample(n, seed=int(rng.integers(0, 2**62)))]
+        neg_src = np.repeat(src, k)
+        neg_dst = draw(len(neg_src))
+        if exclude_existing:
+            bad = self.has_edges(et.canonical, neg_src, neg_dst)
+            for _ in range(32):
+                if not bad.any():
+                    break
+                idx = np.flatnonzero(bad)
+                neg_dst[idx] = draw(len(idx))
+                bad[idx] = self.has_edges(et.canonical, neg_src[idx], neg_dst[idx])
+            keep = ~bad
+            neg_src, neg_dst = neg_src[keep], neg_dst[keep]
+        return neg_src, neg_dst
+
+    def random_walk(self, metapath, starts, *, seed: int = 0) -> np.ndarray:
+        starts = as_ids(starts, "starts")
+        keys = [self.schema.edge_type(e) for e in metapath]
+        if not keys:
+            raise ValueError("metapath must name at least one edge type")
+        for a, b in zip(keys, keys[1:]):
+            if a.dst != b.src:
+                raise ValueError(f"metapath does not chain: {a.canonical_str} ends at {a.dst!r} "
+                                 f"but {b.canonical_str} starts at {b.src!r}")
+        traces = np.full((len(starts), len(keys) + 1), -1, dtype=np.int64)
+        traces[:, 0] = starts
+        alive = np.arange(len(starts))
+        for step, et in enumerate(keys):
+            if len(alive) == 0:
+                break
+            s = self.sample_neighbors(et.canonical, traces[alive, step], 1, replace=True,
+                                      direction="out", seed=seed, hop=step, positions=alive)
+            has = s.counts > 0
+            alive = alive[has]
+            traces[alive, step + 1] = s.neighbors
+        return traces
+
+    # ------------------------------------------------------------------ writes
+    def add_nodes(self, ntype: str, ids, features: Optional[Dict[str, np.ndarray]] = None) -> None:
+        nt = self.schema.node_type(ntype)
+        ids = as_ids(ids)
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(f"ids added to {nt.name!r} must be distinct")
+        present = self.lookup(nt.name, ids)
+        if present.any():
+            raise ValueError(f"{nt.name!r} ids already present: {ids[present][:5].tolist()}")
+        feats = nt.coerce_features(features or {}, len(ids), require_all=False)
+        split = self._split(nt.name, ids)
+        self._map({p: (lambda p=p, idx=idx: self.backends[p].add_nodes(
+            nt.name, ids[idx], {k: v[idx] for k, v in feats.items()})) for p, idx in split.items()})
+
+    def add_edges(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
+        et = self.schema.edge_type(etype)
+        src, dst = as_ids(src, "src"), as_ids(dst, "dst")
+        if len(src) != len(dst):
+            raise ValueError(f"{len(src)} sources but {len(dst)} destinations")
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float32)
+            if weights.shape != src.shape or not np.all(np.isfinite(weights)) or (weights < 0).any():
+                raise ValueError("weights must be finite, >= 0 and one per edge")
+        for name, ntype, ids in (("src", et.src, src), ("dst", et.dst, dst)):
+            missing = ~self.lookup(ntype, ids)
+            if missing.any():
+                raise ValueError(f"{name} ids {ids[missing][:5].tolist()} are not {ntype!r} nodes; "
+                                 "add them with add_nodes first")
+        eids = np.empty(len(dst), dtype=np.int64)
+        split = self._split(et.dst, dst)
+        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].add_edges_in(
+            et.canonical, src[idx], dst[idx], None if weights is None else weights[idx]))
+            for p, idx in split.items()})
+        for p, idx in split.items():
+            eids[idx] = got[p]
+        if et.reverse:
+            split = self._split(et.src, src)
+            self._map({p: (lambda p=p, idx=idx: self.backends[p].add_edges_out(
+                et.canonical, src[idx], dst[idx], eids[idx], None if weights is None else weights[idx]))
+                for p, idx in split.items()})
+        return eids
+
+    def update_features(self, ntype: str, ids, features: Dict[str, np.ndarray]) -> None:
+        nt = self.schema.node_type(ntype)
+        ids = as_ids(ids)
+        missing = ~self.lookup(nt.name, ids)
+        if missing.any():
+            raise IndexError(f"{nt.name!r} ids {ids[missing][:5].tolist()} do not exist")
+        feats = nt.coerce_features(features, len(ids), require_all=False)
+        split = self._split(nt.name, ids)
+        self._map({p: (lambda p=p, idx=idx: self.backends[p].update_features(
+            nt.name, ids[idx], {k: v[idx] for k, v in feats.items()})) for p, idx in split.items()})
