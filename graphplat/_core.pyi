@@ -6,6 +6,10 @@ Conventions shared by every function:
   integer dtype are converted when the conversion is exact; a float array for ids, a 2-D
   array or anything else raises ``ValueError`` naming the argument.
 * Out-of-range node ids raise ``IndexError`` naming the argument and the first bad value.
+* Ids may also be Python lists or empty arrays of any numeric dtype; bool arrays are
+  rejected. ``seed`` and ``hop`` are unsigned 64-bit (a negative value raises TypeError).
+  ``num_threads`` must be >= 0; ``k`` and ``max_trials`` of negative sampling lie in
+  [1, 2**20]. ``num_cols`` defaults to ``num_rows`` (a square matrix).
 * Every heavy call releases the GIL and runs on ``num_threads`` threads (0 = the value of
   :func:`get_num_threads`). Results never depend on the thread count: all randomness comes
   from a counter-based RNG keyed by ``(seed, hop, position)``, where ``position`` is the
@@ -94,7 +98,8 @@ def sample_neighbors(
         weight 0 are never picked; without replacement gives min(fanout, #positive) edges.
       * "topk": the ``fanout`` heaviest edges (ties: lower position first).
       * "full": every neighbor; ``fanout`` is ignored (pass -1).
-    fanout: 1..MAX_FANOUT, or -1 meaning "full".
+    fanout: 1..MAX_FANOUT, or -1 meaning the full neighborhood whatever the strategy
+      (zero-weight edges included).
     positions: optional int64 RNG position of each seed (default arange(len(seeds))); a
       client that splits a batch across partitions passes the original positions so the
       result equals the unsplit call.
