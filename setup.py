@@ -1,4 +1,4 @@
-"""Builds graphplat._core (cpp/, pybind11 + OpenMP) and the gRPC stubs from proto/."""
+"""Builds graphplat._core (cpp/, pybind11; its own thread pool) and the gRPC stubs from proto/."""
 import glob
 import os
 import subprocess
@@ -55,8 +55,8 @@ ext = Pybind11Extension(
     sorted(glob.glob("cpp/src/*.cc")) + ["cpp/bindings.cc"],
     include_dirs=["cpp/include"],
     cxx_std=17,
-    extra_compile_args=["-O3", "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-sign-compare"],
-    extra_link_args=["-fopenmp"],
+    extra_compile_args=["-O3", "-fvisibility=hidden", "-Wall", "-Wno-sign-compare"],
+    extra_link_args=["-pthread"],
 )
 
 setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt, "build_py": BuildPy})

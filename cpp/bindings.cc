@@ -311,8 +311,9 @@ PYBIND11_MODULE(_core, m) {
                const int64_t* rp = r.span().data;
                const int64_t* cp = c.span().data;
                const CSRView& v = g.view;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1024) if (n > 4096)
-               for (int64_t i = 0; i < n; ++i) o[i] = csr_has_edge(v, rp[i], cp[i]);
+               parallel_for(n, 4096, nt, [&](int64_t lo, int64_t hi) {
+                 for (int64_t i = lo; i < hi; ++i) o[i] = csr_has_edge(v, rp[i], cp[i]);
+               });
              }
              return out;
            },

@@ -1,7 +1,5 @@
 #include "graphplat/csr.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -26,38 +24,28 @@ void validate_csr(CSRView& csr, int64_t indptr_len, int64_t weights_len, int64_t
     throw InvalidArgument(cat("eids has ", eids_len, " entries, indices has ", csr.nnz));
 
   // One parallel pass over rows: monotone indptr first (so row ranges are safe to read).
-  int64_t bad_row = -1;
-#pragma omp parallel for num_threads(num_threads) schedule(static) reduction(max : bad_row)
-  for (int64_t r = 0; r < csr.num_rows; ++r)
-    if (csr.indptr[r + 1] < csr.indptr[r]) bad_row = std::max(bad_row, csr.num_rows - r);
-  if (bad_row >= 0) {
-    int64_t r = csr.num_rows - bad_row;
+  const int64_t r = parallel_find_first(csr.num_rows, num_threads, [&](int64_t k) {
+    return csr.indptr[k + 1] < csr.indptr[k];
+  });
+  if (r < csr.num_rows) {
     throw InvalidArgument(cat("indptr must be non-decreasing: indptr[", r + 1, "] = ",
                               csr.indptr[r + 1], " < indptr[", r, "] = ", csr.indptr[r]));
   }
   check_ids_in_range(make_span(csr.indices, csr.nnz), csr.num_cols, "indices", num_threads);
   if (csr.weights) {
-    int64_t bad = -1;
-#pragma omp parallel for num_threads(num_threads) schedule(static) reduction(max : bad)
-    for (int64_t i = 0; i < csr.nnz; ++i) {
-      float w = csr.weights[i];
-      if (!(std::isfinite(w) && w >= 0.0f)) bad = std::max(bad, csr.nnz - i);
-    }
-    if (bad >= 0) {
-      int64_t i = csr.nnz - bad;
+    const int64_t i = parallel_find_first(csr.nnz, num_threads, [&](int64_t k) {
+      return !(std::isfinite(csr.weights[k]) && csr.weights[k] >= 0.0f);
+    });
+    if (i < csr.nnz) {
       throw InvalidArgument(cat("weights must be finite and >= 0: weights[", i, "] = ",
                                 csr.weights[i]));
     }
   }
-  int64_t unsorted = 0;
-#pragma omp parallel for num_threads(num_threads) schedule(static) reduction(+ : unsorted)
-  for (int64_t r = 0; r < csr.num_rows; ++r)
-    for (int64_t e = csr.indptr[r] + 1; e < csr.indptr[r + 1]; ++e)
-      if (csr.indices[e] < csr.indices[e - 1]) {
-        ++unsorted;
-        break;
-      }
-  csr.rows_sorted = unsorted == 0;
+  csr.rows_sorted = parallel_find_first(csr.num_rows, num_threads, [&](int64_t k) {
+    for (int64_t e = csr.indptr[k] + 1; e < csr.indptr[k + 1]; ++e)
+      if (csr.indices[e] < csr.indices[e - 1]) return true;
+    return false;
+  }) == csr.num_rows;
 }
 
 bool csr_has_edge(const CSRView& csr, int64_t row, int64_t col) {
@@ -71,15 +59,12 @@ std::vector<int64_t> column_degrees(const CSRView& csr, int num_threads) {
   // Per-thread histograms over contiguous chunks: no atomics on the hot path.
   int t = std::max(1, std::min<int>(num_threads, csr.nnz / (1 << 16) + 1));
   std::vector<std::vector<int64_t>> local(t);
-#pragma omp parallel num_threads(t)
-  {
-    int id = omp_get_thread_num();
+  run_tasks(t, t, [&](int64_t id) {
     std::vector<int64_t>& h = local[id];
     h.assign(csr.num_cols, 0);
-    int64_t chunk = (csr.nnz + t - 1) / t;
-    int64_t lo = std::min(csr.nnz, id * chunk), hi = std::min(csr.nnz, lo + chunk);
-    for (int64_t i = lo; i < hi; ++i) ++h[csr.indices[i]];
-  }
+    for (int64_t i = chunk_begin(csr.nnz, t, id); i < chunk_begin(csr.nnz, t, id + 1); ++i)
+      ++h[csr.indices[i]];
+  });
   for (int k = 1; k < t; ++k)
     for (int64_t c = 0; c < csr.num_cols; ++c) local[0][c] += local[k][c];
   return std::move(local[0]);
@@ -100,13 +85,11 @@ CSRArrays transpose_csr(const CSRView& csr, int num_threads) {
   }
   for (int k = 1; k <= t; ++k) row_lo[k] = std::max(row_lo[k], row_lo[k - 1]);
   std::vector<std::vector<int64_t>> cnt(t, std::vector<int64_t>());
-#pragma omp parallel num_threads(t)
-  {
-    int id = omp_get_thread_num();
+  run_tasks(t, t, [&](int64_t id) {
     cnt[id].assign(m, 0);
     for (int64_t r = row_lo[id]; r < row_lo[id + 1]; ++r)
       for (int64_t e = csr.indptr[r]; e < csr.indptr[r + 1]; ++e) ++cnt[id][csr.indices[e]];
-  }
+  });
   CSRArrays out;
   out.indptr.assign(m + 1, 0);
   out.indices.resize(csr.nnz);
@@ -123,9 +106,7 @@ CSRArrays transpose_csr(const CSRView& csr, int num_threads) {
     }
   }
   out.indptr[m] = acc;
-#pragma omp parallel num_threads(t)
-  {
-    int id = omp_get_thread_num();
+  run_tasks(t, t, [&](int64_t id) {
     std::vector<int64_t>& cur = cnt[id];
     for (int64_t r = row_lo[id]; r < row_lo[id + 1]; ++r)
       for (int64_t e = csr.indptr[r]; e < csr.indptr[r + 1]; ++e) {
@@ -134,7 +115,7 @@ CSRArrays transpose_csr(const CSRView& csr, int num_threads) {
         out.eids[pos] = csr.edge_id(e);
         if (csr.weights) out.weights[pos] = csr.weights[e];
       }
-  }
+  });
   return out;
 }
 
@@ -150,8 +131,9 @@ MarkerPool::Markers MarkerPool::acquire(int num_threads) {
   Markers m(new int32_t[num_nodes_]);
   int32_t* p = m.get();
   const int64_t n = num_nodes_;
-#pragma omp parallel for num_threads(num_threads) schedule(static)
-  for (int64_t i = 0; i < n; ++i) p[i] = kMarkerEmpty;
+  parallel_for(n, 1 << 18, num_threads, [&](int64_t lo, int64_t hi) {
+    std::fill(p + lo, p + hi, kMarkerEmpty);
+  });
   return m;
 }
 
@@ -186,17 +168,18 @@ void CSRCache::ensure_weight_cumsum(const CSRView& csr, int num_threads) {
   if (has_weight_cumsum) return;
   weight_cumsum.resize(csr.nnz);
   row_positive.resize(csr.num_rows);
-#pragma omp parallel for num_threads(num_threads) schedule(dynamic, 1024)
-  for (int64_t r = 0; r < csr.num_rows; ++r) {
-    double acc = 0;
-    int64_t pos = 0;
-    for (int64_t e = csr.indptr[r]; e < csr.indptr[r + 1]; ++e) {
-      acc += csr.weights[e];
-      pos += csr.weights[e] > 0.0f;
-      weight_cumsum[e] = acc;
+  parallel_for(csr.num_rows, 1024, num_threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      double acc = 0;
+      int64_t pos = 0;
+      for (int64_t e = csr.indptr[r]; e < csr.indptr[r + 1]; ++e) {
+        acc += csr.weights[e];
+        pos += csr.weights[e] > 0.0f;
+        weight_cumsum[e] = acc;
+      }
+      row_positive[r] = pos;
     }
-    row_positive[r] = pos;
-  }
+  });
   has_weight_cumsum = true;
 }
 

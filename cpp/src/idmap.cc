@@ -1,7 +1,5 @@
 #include "graphplat/idmap.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <mutex>
 
@@ -30,8 +28,9 @@ void IdMap::allocate(int64_t capacity, int num_threads) {
   mask_ = static_cast<uint64_t>(capacity) - 1;
   slots_.reset(new Slot[capacity]);
   Slot* s = slots_.get();
-#pragma omp parallel for num_threads(num_threads) schedule(static)
-  for (int64_t i = 0; i < capacity; ++i) s[i].value.store(kFree, std::memory_order_relaxed);
+  parallel_for(capacity, 1 << 16, num_threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) s[i].value.store(kFree, std::memory_order_relaxed);
+  });
 }
 
 int64_t IdMap::insert(int64_t key, int64_t index) {
@@ -70,13 +69,16 @@ void IdMap::build(Span<int64_t> ids, int num_threads) {
   int nt = resolve_threads(num_threads);
   allocate(capacity_for(ids.size), nt);
   std::vector<uint8_t> dup(ids.size, 0);
-  int64_t ndup = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : ndup) if (ids.size > 4096)
-  for (int64_t i = 0; i < ids.size; ++i)
-    if (insert(ids[i], i) >= 0) {
-      dup[i] = 1;
-      ++ndup;
-    }
+  std::atomic<int64_t> ndup{0};
+  parallel_for(ids.size, 4096, nt, [&](int64_t lo, int64_t hi) {
+    int64_t local = 0;
+    for (int64_t i = lo; i < hi; ++i)
+      if (insert(ids[i], i) >= 0) {
+        dup[i] = 1;
+        ++local;
+      }
+    ndup += local;
+  });
   if (ndup > 0) {
     std::vector<int64_t> d;
     for (int64_t i = 0; i < ids.size && d.size() < 6; ++i)
@@ -91,17 +93,20 @@ void IdMap::build(Span<int64_t> ids, int num_threads) {
 int64_t IdMap::lookup(Span<int64_t> ids, int64_t* out, int num_threads) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   int nt = resolve_threads(num_threads);
-  int64_t missing = 0;
+  std::atomic<int64_t> missing{0};
   if (!slots_) {
     std::fill(out, out + ids.size, -1);
     return ids.size;
   }
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : missing) if (ids.size > 4096)
-  for (int64_t i = 0; i < ids.size; ++i) {
-    out[i] = find(ids[i]);
-    missing += out[i] < 0;
-  }
-  return missing;
+  parallel_for(ids.size, 4096, nt, [&](int64_t lo, int64_t hi) {
+    int64_t local = 0;
+    for (int64_t i = lo; i < hi; ++i) {
+      out[i] = find(ids[i]);
+      local += out[i] < 0;
+    }
+    missing += local;
+  });
+  return missing.load();
 }
 
 void IdMap::add(Span<int64_t> ids, int64_t* out) {

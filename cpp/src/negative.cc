@@ -1,7 +1,5 @@
 #include "graphplat/negative.h"
 
-#include <omp.h>
-
 #include <cmath>
 
 #include "graphplat/parallel.h"
@@ -54,11 +52,12 @@ std::vector<int64_t> alias_sample(const AliasTable& table, int64_t n, uint64_t s
   if (n > kMaxOutputEntries) throw InvalidArgument(cat("too many draws requested: ", n));
   int nt = resolve_threads(num_threads);
   std::vector<int64_t> out(n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 4096)
-  for (int64_t i = 0; i < n; ++i) {
-    CounterRng rng(seed, 0, i);
-    out[i] = table.draw(rng);
-  }
+  parallel_for(n, 4096, nt, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      CounterRng rng(seed, 0, i);
+      out[i] = table.draw(rng);
+    }
+  });
   return out;
 }
 
@@ -87,8 +86,8 @@ NegativePairs negative_sample(const CSRView& csr, CSRCache& cache, Span<int64_t>
   }
   std::vector<int64_t> dst(total);
   std::vector<uint8_t> ok(total);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 256) if (total > 1024)
-  for (int64_t j = 0; j < total; ++j) {
+  parallel_for(total, 1024, nt, [&](int64_t lo, int64_t hi) {
+  for (int64_t j = lo; j < hi; ++j) {
     const int64_t s = src[j / opt.k];
     CounterRng rng(opt.seed, 0, j);
     int64_t c = -1;
@@ -100,6 +99,7 @@ NegativePairs negative_sample(const CSRView& csr, CSRCache& cache, Span<int64_t>
     dst[j] = c;
     ok[j] = good;
   }
+  });
   NegativePairs out;
   out.src.reserve(total);
   out.dst.reserve(total);

@@ -1,9 +1,11 @@
 #include "graphplat/parallel.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "graphplat/common.h"
@@ -11,8 +13,112 @@
 namespace graphplat {
 
 namespace {
+
 std::atomic<int> g_default_threads{0};
-}
+
+// One job at a time; a caller that finds the pool busy runs its loop alone.
+class Pool {
+ public:
+  static Pool& instance() {
+    static Pool* pool = new Pool();  // never destroyed: workers outlive static teardown
+    return *pool;
+  }
+
+  void run(int64_t num_tasks, int num_threads, const std::function<void(int64_t)>& task) {
+    bool expected = false;
+    // Busy (another caller's loop, or a loop nested in one of our tasks): run alone.
+    if (num_threads <= 1 || num_tasks <= 1 || !busy_.compare_exchange_strong(expected, true)) {
+      run_serial(num_tasks, task);
+      return;
+    }
+    struct Release {
+      std::atomic<bool>& flag;
+      ~Release() { flag.store(false, std::memory_order_release); }
+    } release{busy_};
+    ensure_workers(num_threads - 1);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      task_ = &task;
+      num_tasks_ = num_tasks;
+      next_.store(0);
+      pending_.store(num_tasks);
+      helpers_wanted_ = num_threads - 1;
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    // Wait only for tasks other threads have claimed; unclaimed ones were ours.
+    while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    std::exception_ptr err;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      task_ = nullptr;
+      err = error_;
+    }
+    // Workers that woke late may still be inside work(): wait until they have left it.
+    while (active_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    if (err) std::rethrow_exception(err);
+  }
+
+ private:
+  void run_serial(int64_t num_tasks, const std::function<void(int64_t)>& task) {
+    for (int64_t i = 0; i < num_tasks; ++i) task(i);
+  }
+
+  void work() {
+    while (true) {
+      const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= num_tasks_) return;
+      try {
+        (*task_)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void ensure_workers(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (static_cast<int>(workers_.size()) < n) {
+      const int id = static_cast<int>(workers_.size());
+      workers_.emplace_back([this, id] { worker_loop(id); });
+      workers_.back().detach();
+    }
+  }
+
+  void worker_loop(int id) {
+    uint64_t seen = 0;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (task_ == nullptr || id >= helpers_wanted_) continue;
+        active_.fetch_add(1, std::memory_order_acq_rel);
+      }
+      work();
+      active_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  std::atomic<bool> busy_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int64_t)>* task_ = nullptr;
+  int64_t num_tasks_ = 0;
+  int helpers_wanted_ = 0;
+  uint64_t generation_ = 0;
+  std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> pending_{0};
+  std::atomic<int> active_{0};
+  std::exception_ptr error_;
+};
+
+}  // namespace
 
 int default_num_threads() {
   int n = g_default_threads.load();
@@ -25,6 +131,7 @@ int default_num_threads() {
 
 void set_default_num_threads(int n) {
   if (n < 1) throw InvalidArgument(cat("num_threads must be >= 1, got ", n));
+  if (n > 1024) throw InvalidArgument(cat("num_threads must be <= 1024, got ", n));
   g_default_threads.store(n);
 }
 
@@ -34,8 +141,12 @@ int resolve_threads(int n) {
   return n == 0 ? default_num_threads() : n;
 }
 
+void run_tasks(int64_t num_tasks, int num_threads, const std::function<void(int64_t)>& task) {
+  if (num_tasks <= 0) return;
+  Pool::instance().run(num_tasks, num_threads, task);
+}
+
 int64_t exclusive_scan(const int64_t* counts, int64_t n, int64_t* offsets, int num_threads) {
-  // Two-pass chunked scan; chunk boundaries do not affect the result.
   const int64_t kSerial = 1 << 16;
   if (n < kSerial || num_threads <= 1) {
     int64_t acc = 0;
@@ -46,40 +157,32 @@ int64_t exclusive_scan(const int64_t* counts, int64_t n, int64_t* offsets, int n
     offsets[n] = acc;
     return acc;
   }
-  int t = num_threads;
-  std::vector<int64_t> partial(t + 1, 0);
-  int64_t chunk = (n + t - 1) / t;
-#pragma omp parallel num_threads(t)
-  {
-    int id = omp_get_thread_num();
-    int64_t lo = std::min(n, id * chunk), hi = std::min(n, lo + chunk);
+  // Two passes over fixed chunks: per-chunk sums, then each chunk scans from its base.
+  const int64_t k = std::min<int64_t>(n / 4096, static_cast<int64_t>(num_threads) * 4);
+  std::vector<int64_t> base(k + 1, 0);
+  run_tasks(k, num_threads, [&](int64_t c) {
     int64_t s = 0;
-    for (int64_t i = lo; i < hi; ++i) s += counts[i];
-    partial[id + 1] = s;
-#pragma omp barrier
-#pragma omp single
-    for (int k = 0; k < t; ++k) partial[k + 1] += partial[k];
-    int64_t acc = partial[id];
-    for (int64_t i = lo; i < hi; ++i) {
+    for (int64_t i = chunk_begin(n, k, c); i < chunk_begin(n, k, c + 1); ++i) s += counts[i];
+    base[c + 1] = s;
+  });
+  for (int64_t c = 0; c < k; ++c) base[c + 1] += base[c];
+  run_tasks(k, num_threads, [&](int64_t c) {
+    int64_t acc = base[c];
+    for (int64_t i = chunk_begin(n, k, c); i < chunk_begin(n, k, c + 1); ++i) {
       offsets[i] = acc;
       acc += counts[i];
     }
-  }
-  offsets[n] = partial[t];
-  return partial[t];
+  });
+  offsets[n] = base[k];
+  return base[k];
 }
 
 void check_ids_in_range(Span<int64_t> ids, int64_t bound, const char* what, int num_threads) {
-  int64_t first_bad = -1;
-#pragma omp parallel for num_threads(num_threads) schedule(static) reduction(max : first_bad) if (ids.size > 100000)
-  for (int64_t i = 0; i < ids.size; ++i) {
-    int64_t v = ids[i];
-    if (v < 0 || v >= bound) first_bad = std::max(first_bad, ids.size - i);
-  }
-  if (first_bad >= 0) {
-    int64_t i = ids.size - first_bad;
+  const int64_t i = parallel_find_first(ids.size, num_threads, [&](int64_t k) {
+    return ids[k] < 0 || ids[k] >= bound;
+  });
+  if (i < ids.size)
     throw OutOfRange(cat(what, "[", i, "] = ", ids[i], " is out of range [0, ", bound, ")"));
-  }
 }
 
 }  // namespace graphplat

@@ -1,7 +1,5 @@
 #include "graphplat/relabel.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <limits>
 #include <memory>
@@ -99,23 +97,21 @@ Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, in
   Relabeled out;
   Buffer<int64_t> first_pos(E);  // per entry: first position of its id, or -1 - seed
   Buffer<uint8_t> is_first(E);
-  const int64_t chunk = (E + t - 1) / t;
-  int64_t dup = -1;
-#pragma omp parallel num_threads(t) reduction(max : dup)
-  {
-    const int me = omp_get_thread_num();
+  // Owner `me` marks its seeds, then walks every entry in order touching only its ids.
+  // Owners are independent, so they need no barrier between the two steps.
+  std::vector<int64_t> dup_at(t, -1);
+  run_tasks(t, nt, [&](int64_t me_) {
+    const int me = static_cast<int>(me_);
     for (int64_t i = 0; i < S; ++i) {
       const int64_t v = seeds[i];
       if (owner_of(v, t) != me) continue;
       M* m = slots.get(me, v);
       if (*m != kEmpty) {
-        dup = std::max(dup, i);
+        if (dup_at[me] < 0) dup_at[me] = i;
         continue;
       }
       *m = kAssigned | static_cast<M>(i);
     }
-#pragma omp barrier
-    // Each owner scans every entry in order but touches only its own ids.
     constexpr int64_t kAhead = 16;
     for (int64_t j = 0; j < E; ++j) {
       if (j + kAhead < E) slots.prefetch(nbrs[j + kAhead]);
@@ -129,15 +125,16 @@ Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, in
       first_pos[j] = fresh ? j : seen;
       is_first[j] = fresh;
     }
-  }
+  });
   auto reset_ids = [&](const int64_t* ids, int64_t n) {
-#pragma omp parallel num_threads(t)
-    {
-      const int me = omp_get_thread_num();
+    run_tasks(t, nt, [&](int64_t me) {
       for (int64_t i = 0; i < n; ++i)
-        if (owner_of(ids[i], t) == me) *slots.find(me, ids[i]) = kEmpty;
-    }
+        if (owner_of(ids[i], t) == me) *slots.find(static_cast<int>(me), ids[i]) = kEmpty;
+    });
   };
+  int64_t dup = -1;
+  for (int64_t d : dup_at)
+    if (d >= 0 && (dup < 0 || d < dup)) dup = d;
   if (dup >= 0) {
     if (reset_after) {
       reset_ids(seeds.data, S);
@@ -149,38 +146,33 @@ Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, in
     }
     throw InvalidArgument(cat("seeds must be distinct: ", seeds[dup], " appears more than once"));
   }
-  // Rank first appearances in position order: chunked counts + scan.
-  std::vector<int64_t> chunk_new(t + 1, 0);
+  // Rank first appearances in position order over fixed chunks: count, scan, assign.
+  const int64_t k = std::max<int64_t>(1, std::min<int64_t>(E / 4096, static_cast<int64_t>(nt) * 4));
+  std::vector<int64_t> chunk_new(k + 1, 0);
+  run_tasks(k, nt, [&](int64_t c) {
+    int64_t n = 0;
+    for (int64_t j = chunk_begin(E, k, c); j < chunk_begin(E, k, c + 1); ++j) n += is_first[j];
+    chunk_new[c + 1] = n;
+  });
+  for (int64_t c = 0; c < k; ++c) chunk_new[c + 1] += chunk_new[c];
+  out.nodes.resize(S + chunk_new[k]);
+  std::copy(seeds.begin(), seeds.end(), out.nodes.begin());
+  out.local.resize(E);
   Buffer<int64_t> new_id(E);
-#pragma omp parallel num_threads(t)
-  {
-    const int me = omp_get_thread_num();
-    const int64_t lo = std::min(E, me * chunk), hi = std::min(E, lo + chunk);
-    int64_t c = 0;
-    for (int64_t j = lo; j < hi; ++j) c += is_first[j];
-    chunk_new[me + 1] = c;
-#pragma omp barrier
-#pragma omp single
-    for (int k = 0; k < t; ++k) chunk_new[k + 1] += chunk_new[k];
-    // implicit barrier after single
-#pragma omp single
-    {
-      out.nodes.resize(S + chunk_new[t]);
-      std::copy(seeds.begin(), seeds.end(), out.nodes.begin());
-      out.local.resize(E);
-    }
-    int64_t next = S + chunk_new[me];
-    for (int64_t j = lo; j < hi; ++j)
+  run_tasks(k, nt, [&](int64_t c) {
+    int64_t next = S + chunk_new[c];
+    for (int64_t j = chunk_begin(E, k, c); j < chunk_begin(E, k, c + 1); ++j)
       if (is_first[j]) {
         new_id[j] = next;
         out.nodes[next++] = nbrs[j];
       }
-#pragma omp barrier
+  });
+  parallel_for(E, 16384, nt, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; ++j) {
       const int64_t f = first_pos[j];
       out.local[j] = f < 0 ? -1 - f : new_id[f];
     }
-  }
+  });
   if (reset_after) reset_ids(out.nodes.data(), static_cast<int64_t>(out.nodes.size()));
   return out;
 }

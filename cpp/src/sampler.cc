@@ -1,7 +1,5 @@
 #include "graphplat/sampler.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -207,9 +205,9 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
   // (prefetching a few seeds ahead), kept so later passes read them sequentially.
   Buffer<RowRef> rows(n);
   constexpr int64_t kAhead = 16;
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 4096)
-  for (int64_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) __builtin_prefetch(csr.indptr + seeds[i + kAhead]);
+  parallel_for(n, 4096, nt, [&](int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    if (i + kAhead < hi) __builtin_prefetch(csr.indptr + seeds[i + kAhead]);
     const int64_t row = seeds[i];
     RowRef& r = rows[i];
     r.b1 = csr.indptr[row];
@@ -226,6 +224,7 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
     }
     out.counts[i] = count_for<kDelta>(cache, row, r, s, opt);
   }
+  });
   Buffer<int64_t> offsets(n + 1);
   const int64_t total = exclusive_scan(out.counts.data(), n, offsets.data(), nt);
   if (total > kMaxOutputEntries)
@@ -235,18 +234,17 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
   out.eids.resize(total);
   int64_t* pos = out.eids.data();  // entry positions until pass 3 turns them into ids
   int64_t* nbr = out.neighbors.data();
-#pragma omp parallel num_threads(nt) if (n > 64)
-  {
-    // Pass 2: choose entry positions (RNG work, touching memory only for weights).
+  // Pass 2: choose entry positions (RNG work, touching memory only for weights).
+  parallel_for(n, 256, nt, [&](int64_t lo, int64_t hi) {
     Scratch scratch;
-#pragma omp for schedule(dynamic, 64)
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = lo; i < hi; ++i) {
       CounterRng rng(opt.seed, opt.hop, positions.empty() ? i : positions[i]);
       sample_row<kDelta>(cache, rows[i], out.counts[i], s, opt, rng, pos + offsets[i], scratch);
     }
-    // Pass 3: a plain gather of the chosen entries, which runs at memory speed.
-#pragma omp for schedule(static)
-    for (int64_t j = 0; j < total; ++j) {
+  });
+  // Pass 3: a plain gather of the chosen entries, which runs at memory speed.
+  parallel_for(total, 16384, nt, [&](int64_t lo, int64_t hi) {
+    for (int64_t j = lo; j < hi; ++j) {
       const int64_t p = pos[j];
       if (!kDelta || p < csr.nnz) {
         nbr[j] = csr.indices[p];
@@ -256,7 +254,7 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
         pos[j] = delta->edge_id(p - csr.nnz);
       }
     }
-  }
+  });
   return out;
 }
 
@@ -323,9 +321,10 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
       Buffer<int64_t> offsets(ns.counts.size() + 1);
       exclusive_scan(ns.counts.data(), (int64_t)ns.counts.size(), offsets.data(), nt);
       const int64_t S = hop_seeds.size;
-#pragma omp parallel for num_threads(nt) schedule(static) if (S > 4096)
-      for (int64_t i = 0; i < S; ++i)
-        std::fill(hop.dst.begin() + offsets[i], hop.dst.begin() + offsets[i + 1], i);
+      parallel_for(S, 4096, nt, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i)
+          std::fill(hop.dst.begin() + offsets[i], hop.dst.begin() + offsets[i + 1], i);
+      });
     }
   } catch (...) {
     pool.release(std::move(markers));

@@ -1,7 +1,5 @@
 #include "graphplat/walk.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -58,8 +56,8 @@ std::vector<int64_t> random_walk(const CSRView& csr, Span<int64_t> starts, int64
   check_ids_in_range(starts, csr.num_rows, "starts", nt);
   const bool uniform = p == 1.0 && q == 1.0;
   std::vector<int64_t> out(starts.size * width);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 64) if (starts.size > 64)
-  for (int64_t i = 0; i < starts.size; ++i) {
+  parallel_for(starts.size, 64, nt, [&](int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
     CounterRng rng(seed, 0, i);
     int64_t* trace = out.data() + i * width;
     int64_t cur = starts[i], prev = -1;
@@ -77,6 +75,7 @@ std::vector<int64_t> random_walk(const CSRView& csr, Span<int64_t> starts, int64
     }
     std::fill(trace + step, trace + width, -1);
   }
+  });
   return out;
 }
 
@@ -102,8 +101,8 @@ std::vector<int64_t> metapath_walk(const std::vector<const CSRView*>& rel,
   const int nt = resolve_threads(num_threads);
   check_ids_in_range(starts, rel[metapath[0]]->num_rows, "starts", nt);
   std::vector<int64_t> out(starts.size * width);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 64) if (starts.size > 64)
-  for (int64_t i = 0; i < starts.size; ++i) {
+  parallel_for(starts.size, 64, nt, [&](int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
     CounterRng rng(seed, 0, i);
     int64_t* trace = out.data() + i * width;
     int64_t cur = starts[i];
@@ -118,6 +117,7 @@ std::vector<int64_t> metapath_walk(const std::vector<const CSRView*>& rel,
     }
     std::fill(trace + step, trace + width, -1);
   }
+  });
   return out;
 }
 
