@@ -12,9 +12,10 @@ DESCRIPTION = """graphplat: a graph neural network platform with a C++ sampling 
 Commands:
   quickstart   build a synthetic power-law graph in memory and sample DGL minibatches
                from it (the embedded default; no data or servers needed)
+  ingest       read CSV/Parquet/NPY node and edge tables into a partitioned RocksDB store
   info         print versions, thread count and the core's limits
 
-More commands (ingest, serve, train, export) arrive with the storage and training work.
+More commands (train, export) arrive with the training work.
 """
 
 
@@ -56,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads of the core (default: all cores)")
     q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
+    from graphplat.storage.ingest import INGEST_DESCRIPTION, INGEST_EPILOG, add_ingest_arguments
+
+    ing = sub.add_parser("ingest", help="read CSV/Parquet/NPY tables into a partitioned RocksDB store",
+                         description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_ingest_arguments(ing, verbose=False)  # the top-level parser already has -v
+
     sub.add_parser("info", help="print versions and core settings",
                    description="Print graphplat's version, the core's thread count and limits.")
     return parser
@@ -87,6 +95,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 args.fanouts, args.seed)
         print(report_json(report))
         return 0
+    if args.command == "ingest":
+        from graphplat.storage.ingest import run_ingest
+
+        return run_ingest(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -61,7 +61,12 @@ def build_adjacency(rows_local: np.ndarray, num_rows: int, other_ids: np.ndarray
     """
     halo_ids, cols = np.unique(other_ids, return_inverse=True)
     cols = cols.astype(np.int64, copy=False).reshape(-1)
-    order = np.lexsort((cols, rows_local))
+    # One stable argsort on a combined key is about twice as fast as lexsort.
+    width = max(len(halo_ids), 1)
+    if num_rows * width < 2**62:
+        order = np.argsort(rows_local.astype(np.int64) * width + cols, kind="stable")
+    else:
+        order = np.lexsort((cols, rows_local))
     indptr = np.zeros(num_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows_local, minlength=num_rows), out=indptr[1:])
     return AdjacencyData(indptr, cols[order], halo_ids.astype(np.int64),

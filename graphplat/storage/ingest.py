@@ -1,0 +1,767 @@
+"""``graphplat ingest``: read node and edge tables (CSV, Parquet, NPY), validate them against
+the schema, partition the graph and write a partition store atomically.
+
+Ingest spec (YAML, or the same structure as a dict)::
+
+    schema: schema.yaml            # path relative to this spec file, or an inline schema
+    nodes:
+      user:                        # a node type of the schema
+        path: users.csv            # a file, a glob ("users-*.csv") or a list of them
+        id: user_id                # id column (default: "id"; NPY: "ids" = ids.npy)
+        features:                  # per schema feature; default: a column named like the
+          age: age                 #   feature, else columns <feature>_0 .. <feature>_{w-1}
+          emb: {prefix: emb_}      # vector from columns emb_0 .. emb_15
+          # emb: {columns: [e0, e1, e2, e3]}  vector from the listed columns
+          # emb: vec               one column: Parquet list, or text "0.1 0.2 ..." / "0.1,0.2"
+      item:                        # several inputs: a list of source mappings
+        - {path: items.parquet, id: item_id, features: {emb: emb}}   # emb: a list column
+        - {path: more_items/, format: npy}    # NPY directory: ids.npy, emb.npy (N, 16), ...
+      tag: {from_edges: true}      # featureless type: every endpoint of its edge types
+    edges:
+      user:click:item:             # canonical "src:relation:dst" (or a unique relation name)
+        path: clicks.csv
+        src: user_id               # default "src" (NPY: src.npy)
+        dst: item_id               # default "dst" (NPY: dst.npy)
+        weight: w                  # weighted edge types only; default "weight"
+        features: {ts: ts}
+      item:tagged:tag:
+        path: tagged.txt           # a headerless TSV
+        delimiter: "\\t"
+        header: false
+        column_names: [item, tag]
+        src: item
+        dst: tag
+
+Source options: ``path``; ``format`` (csv, parquet or npy; default from the suffix:
+.csv/.tsv/.txt csv, .parquet/.pq parquet, a directory npy); CSV: ``delimiter`` (default
+"," and tab for .tsv), ``header`` (default true), ``column_names`` (required without a
+header, else renames the header's columns); NPY: ``files`` (column -> file name inside the
+directory, for files not named ``<column>.npy``); ``id`` / ``src`` / ``dst`` / ``weight`` /
+``features`` as above. Edge types not listed get no edges; node types not listed get no
+nodes. Relative paths are resolved against the spec file's directory (the ``base_dir``
+argument for a dict spec).
+
+Validation (vectorized): missing columns and files, unreadable files and a wrong number
+of feature columns fail at once. Bad rows -- a missing or non-numeric value, NaN / inf / a fraction in
+an int64 column, a value out of range, a negative or non-finite edge weight, a vector of
+the wrong width, a duplicate node id, an edge whose source or destination id is not a node
+of its type, a CSV line with the wrong number of fields -- are collected over all inputs
+and reported as ``file:line: problem`` (CSV: line in the file, the header being line 1;
+Parquet/NPY: ``file: row N``, 0-based). By default the ingest then fails with an
+:class:`IngestError` giving the count and the first problems; with ``skip_bad_rows`` the
+bad rows are dropped (a duplicate id keeps its first occurrence, edges of dropped nodes are
+dropped too) and their count is logged.
+
+Partitioning: ``hash`` (default) or ``metis`` (DGL's ``metis_partition_assignment`` on the
+homogeneous graph, balancing node types, recorded with ``PartitionBook.from_assignment``).
+
+Atomicity: the store is built in ``<out>.tmp-<pid>`` next to ``out``; ``store.json`` with
+``complete: true`` is written last and fsynced, then the directory is renamed to ``out``.
+An existing ``out`` is refused unless ``overwrite`` (then it must be a graphplat store or
+empty; it is renamed aside and deleted after the new store is in place). A killed ingest
+leaves only the ``.tmp-<pid>`` directory, which is never opened as a store and is removed
+by the next ingest to the same target.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from graphplat import _core
+from graphplat.schema import EdgeType, GraphSchema, NodeType, SchemaError
+from graphplat.storage.partition_book import PartitionBook
+from graphplat.storage.partition_data import split_into_partitions
+from graphplat.storage.readers import (IngestError, Problem, Table, expand_paths, feature_column,
+                                       float_column, int_column, open_table,
+                                       resolve_feature_columns)
+from graphplat.storage.store import (partition_path, staging_dir, write_partition,
+                                     write_store_manifest)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IngestError", "ingest", "main_ingest", "build_parser", "add_ingest_arguments",
+           "run_ingest", "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG"]
+
+PARTITIONERS = ("hash", "metis")
+#: Seconds to sleep after writing each partition (tests use it to kill an ingest mid-write).
+TEST_SLEEP_ENV = "GRAPHPLAT_INGEST_TEST_SLEEP"
+
+_SPEC_KEYS = ("schema", "nodes", "edges")
+_COMMON_KEYS = ("path", "format", "delimiter", "header", "column_names", "files", "features")
+_NODE_KEYS = _COMMON_KEYS + ("id",)
+_EDGE_KEYS = _COMMON_KEYS + ("src", "dst", "weight")
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+@dataclass
+class SourceSpec:
+    """One input of a node or edge type (see the module docstring)."""
+
+    paths: List[Path]
+    format: Optional[str] = None
+    delimiter: Optional[str] = None
+    header: bool = True
+    column_names: Optional[List[str]] = None
+    files: Optional[Dict[str, str]] = None
+    columns: Dict[str, str] = field(default_factory=dict)  # id / src / dst / weight
+    features: Dict[str, Any] = field(default_factory=dict)
+    where: str = ""
+
+    def open(self, path: Path) -> Table:
+        return open_table(path, self.format, delimiter=self.delimiter, header=self.header,
+                          column_names=self.column_names, files=self.files)
+
+
+@dataclass
+class Spec:
+    schema: GraphSchema
+    nodes: Dict[str, List[SourceSpec]]
+    from_edges: List[str]
+    edges: Dict[Tuple[str, str, str], List[SourceSpec]]
+    path: Optional[Path] = None
+
+
+def _unknown_keys(obj: Mapping, allowed: Sequence[str], where: str) -> None:
+    unknown = [k for k in obj if k not in allowed]
+    if unknown:
+        raise IngestError(f"ingest spec {where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(allowed)}")
+
+
+def _parse_sources(value: Any, allowed: Sequence[str], where: str, base: Path) -> List[SourceSpec]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for i, item in enumerate(items):
+        w = f"{where}[{i}]" if isinstance(value, list) else where
+        if isinstance(item, (str, os.PathLike)):
+            item = {"path": str(item)}
+        if not isinstance(item, Mapping):
+            raise IngestError(f"ingest spec {w}: expected a path or a mapping with 'path', got {item!r}")
+        _unknown_keys(item, allowed, w)
+        if "path" not in item:
+            raise IngestError(f"ingest spec {w}: missing 'path'")
+        fmt = item.get("format")
+        if fmt is not None and fmt not in ("csv", "parquet", "npy"):
+            raise IngestError(f"ingest spec {w}: format must be csv, parquet or npy, got {fmt!r}")
+        header = item.get("header", True)
+        if not isinstance(header, bool):
+            raise IngestError(f"ingest spec {w}: header must be true or false, got {header!r}")
+        feats = item.get("features") or {}
+        if not isinstance(feats, Mapping):
+            raise IngestError(f"ingest spec {w}.features: expected a mapping feature -> column(s)")
+        names = item.get("column_names")
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise IngestError(f"ingest spec {w}.column_names: expected a list of names")
+        files = item.get("files")
+        if files is not None and not isinstance(files, Mapping):
+            raise IngestError(f"ingest spec {w}.files: expected a mapping column -> file name")
+        cols = {}
+        for k in ("id", "src", "dst", "weight"):
+            if k in item:
+                if not isinstance(item[k], str):
+                    raise IngestError(f"ingest spec {w}.{k}: expected a column name, got {item[k]!r}")
+                cols[k] = item[k]
+        try:
+            paths = expand_paths(item["path"], base)
+        except IngestError as e:
+            raise IngestError(f"ingest spec {w}: {e}") from None
+        out.append(SourceSpec(paths, fmt, item.get("delimiter"), header, names,
+                              dict(files) if files else None, cols, dict(feats), w))
+    return out
+
+
+def load_spec(spec: Union[str, os.PathLike, Mapping], base_dir: Optional[Union[str, os.PathLike]] = None) -> Spec:
+    """Parse and check an ingest spec (a YAML file or a dict). Raises IngestError."""
+    path = None
+    if isinstance(spec, Mapping):
+        data = spec
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        path = Path(spec)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as e:
+            raise IngestError(f"{path}: cannot read the ingest spec: {e}") from None
+        except yaml.YAMLError as e:
+            raise IngestError(f"{path}: invalid YAML: {e}") from None
+        base = Path(base_dir) if base_dir is not None else path.parent
+    if not isinstance(data, Mapping):
+        raise IngestError(f"ingest spec {path or ''}: expected a mapping with schema, nodes, edges")
+    _unknown_keys(data, _SPEC_KEYS, "top level")
+    if "schema" not in data:
+        raise IngestError("ingest spec: missing 'schema' (a schema file or an inline schema)")
+    try:
+        if isinstance(data["schema"], GraphSchema):
+            schema = data["schema"]
+        elif isinstance(data["schema"], Mapping):
+            schema = GraphSchema.from_dict(data["schema"])
+        else:
+            sp = Path(data["schema"])
+            schema = GraphSchema.load(sp if sp.is_absolute() else base / sp)
+    except (SchemaError, OSError) as e:
+        raise IngestError(f"ingest spec: cannot load the schema: {e}") from None
+    nodes_raw = data.get("nodes") or {}
+    edges_raw = data.get("edges") or {}
+    if not isinstance(nodes_raw, Mapping) or not isinstance(edges_raw, Mapping):
+        raise IngestError("ingest spec: 'nodes' and 'edges' must be mappings type -> input(s)")
+    nodes: Dict[str, List[SourceSpec]] = {}
+    from_edges: List[str] = []
+    for name, value in nodes_raw.items():
+        try:
+            nt = schema.node_type(name)
+        except SchemaError as e:
+            raise IngestError(f"ingest spec nodes: {e}") from None
+        if isinstance(value, Mapping) and "from_edges" in value:
+            _unknown_keys(value, ("from_edges",), f"nodes.{name}")
+            if value["from_edges"] is not True:
+                raise IngestError(f"ingest spec nodes.{name}.from_edges: expected true")
+            if nt.features:
+                raise IngestError(f"ingest spec nodes.{name}: from_edges needs a featureless node "
+                                  f"type, {name!r} has features {nt.feature_names}")
+            from_edges.append(name)
+            continue
+        nodes[name] = _parse_sources(value, _NODE_KEYS, f"nodes.{name}", base)
+    edges: Dict[Tuple[str, str, str], List[SourceSpec]] = {}
+    for key, value in edges_raw.items():
+        try:
+            et = schema.edge_type(key)
+        except SchemaError as e:
+            raise IngestError(f"ingest spec edges: {e}") from None
+        if et.canonical in edges:
+            raise IngestError(f"ingest spec edges: edge type {et.canonical_str!r} is listed twice")
+        edges[et.canonical] = _parse_sources(value, _EDGE_KEYS, f"edges.{key}", base)
+    for name in schema.ntypes:
+        if name not in nodes and name not in from_edges:
+            log.warning("ingest spec lists no input for node type %r: it gets no nodes", name)
+    return Spec(schema, nodes, from_edges, edges, path)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Part:
+    """What one input table contributed to a type: its rows [offset, offset + n)."""
+
+    table: Table
+    offset: int
+    source: Optional[SourceSpec] = None
+
+
+@dataclass
+class _TypeData:
+    parts: List[_Part] = field(default_factory=list)
+    arrays: Dict[str, List[np.ndarray]] = field(default_factory=dict)
+    problems: List[Problem] = field(default_factory=list)
+    n: int = 0
+
+    def add(self, table: Table, arrays: Dict[str, np.ndarray], problems: List[Problem],
+            source: Optional[SourceSpec] = None) -> None:
+        self.parts.append(_Part(table, self.n, source))
+        for k, v in arrays.items():
+            self.arrays.setdefault(k, []).append(v)
+        self.problems += problems
+        self.n += table.num_rows
+
+    def concat(self, name: str, empty: np.ndarray) -> np.ndarray:
+        chunks = self.arrays.get(name)
+        if not chunks:
+            return empty
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    def bad_mask(self) -> np.ndarray:
+        bad = np.zeros(self.n, dtype=bool)
+        offsets = {id(p.table): p.offset for p in self.parts}
+        for pr in self.problems:
+            bad[offsets[id(pr.table)] + pr.rows] = True
+        return bad
+
+    def locate(self, rows: np.ndarray) -> List[Tuple[_Part, np.ndarray]]:
+        """Split global row indices by input table: [(part, local rows)]."""
+        starts = np.array([p.offset for p in self.parts], dtype=np.int64)
+        which = np.searchsorted(starts, rows, side="right") - 1
+        out = []
+        for i in np.unique(which).tolist():
+            sel = rows[which == i]
+            out.append((self.parts[i], sel - self.parts[i].offset))
+        return out
+
+
+def _features_of(table: Table, owner, src: SourceSpec, what_owner: str):
+    """Resolve the feature columns of a table: {name: (spec, source)} and text columns."""
+    unknown = [k for k in src.features if k not in owner.feature_names]
+    if unknown:
+        raise IngestError(f"ingest spec {src.where}.features: {what_owner} has no feature "
+                          f"{unknown[0]!r} (features: {owner.feature_names or 'none'})")
+    out = {}
+    text_cols = []
+    for f in owner.features:
+        what = f"feature {f.name!r} of {what_owner}"
+        source = resolve_feature_columns(table, f, src.features.get(f.name), what)
+        out[f.name] = (f, source)
+        if source[0] == "column" and not f.is_scalar:
+            text_cols.append(source[1])
+    return out, text_cols
+
+
+def _load_features(table: Table, feats) -> Tuple[Dict[str, np.ndarray], List[Problem]]:
+    arrays, problems = {}, []
+    for name, (spec, source) in feats.items():
+        arr, probs = feature_column(table, spec, source, f"feature {name!r}")
+        arrays[f"feat:{name}"] = arr
+        problems += probs
+    return arrays, problems
+
+
+def _feature_columns(feats) -> List[str]:
+    cols = []
+    for _, (spec, (kind, c)) in feats.items():
+        cols += c if kind == "columns" else [c]
+    return cols
+
+
+def _read_nodes(nt: NodeType, sources: List[SourceSpec], bar) -> _TypeData:
+    td = _TypeData()
+    for src in sources:
+        for path in src.paths:
+            table = src.open(path)
+            id_col = src.columns.get("id", "ids" if table.kind == "npy" else "id")
+            if not table.has_column(id_col):
+                raise table.missing_column(id_col, f"the ids of node type {nt.name!r}")
+            feats, text_cols = _features_of(table, nt, src, f"node type {nt.name!r}")
+            table.load([id_col] + _feature_columns(feats), text_cols)
+            ids, problems = int_column(table, id_col, f"column {id_col!r} (node id)")
+            arrays, fprobs = _load_features(table, feats)
+            arrays["ids"] = ids
+            td.add(table, arrays, problems + fprobs, src)
+            bar.update(1)
+            log.debug("%s: %d rows of node type %r", path, table.num_rows, nt.name)
+    return td
+
+
+def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
+    td = _TypeData()
+    for src in sources:
+        if "weight" in src.columns and not et.weighted:
+            raise IngestError(f"ingest spec {src.where}: edge type {et.canonical_str!r} is not "
+                              f"weighted in the schema, remove 'weight' or declare weighted: true")
+        for path in src.paths:
+            table = src.open(path)
+            scol = src.columns.get("src", "src")
+            dcol = src.columns.get("dst", "dst")
+            wcol = src.columns.get("weight", "weight") if et.weighted else None
+            for col, role in ((scol, "source ids"), (dcol, "destination ids"), (wcol, "edge weights")):
+                if col is not None and not table.has_column(col):
+                    raise table.missing_column(col, f"the {role} of edge type {et.canonical_str!r}")
+            feats, text_cols = _features_of(table, et, src, f"edge type {et.canonical_str!r}")
+            table.load([scol, dcol] + ([wcol] if wcol else []) + _feature_columns(feats), text_cols)
+            s, p1 = int_column(table, scol, f"column {scol!r} (source id)")
+            d, p2 = int_column(table, dcol, f"column {dcol!r} (destination id)")
+            arrays = {"src": s, "dst": d}
+            problems = p1 + p2
+            if wcol:
+                w, p3 = float_column(table, wcol, f"column {wcol!r} (edge weight)", nonneg_finite=True)
+                arrays["weight"] = w
+                problems += p3
+            fa, fp = _load_features(table, feats)
+            arrays.update(fa)
+            td.add(table, arrays, problems + fp, src)
+            bar.update(1)
+            log.debug("%s: %d rows of edge type %r", path, table.num_rows, et.canonical_str)
+    return td
+
+
+def _duplicate_problems(td: _TypeData, ids: np.ndarray, bad: np.ndarray, ntype: str) -> List[Problem]:
+    """Problems for every repeated id among the good rows (the first occurrence is kept)."""
+    good = np.flatnonzero(~bad)
+    gids = ids[good]
+    try:
+        _core.IdMap(gids)  # fast path: no duplicates
+        return []
+    except ValueError:
+        pass
+    order = np.argsort(gids, kind="stable")
+    sorted_ids = gids[order]
+    dup = np.zeros(len(gids), dtype=bool)
+    dup[1:] = sorted_ids[1:] == sorted_ids[:-1]
+    run_start = np.maximum.accumulate(np.where(~dup, np.arange(len(gids)), 0))
+    later = good[order[dup]]              # global rows of repeated ids
+    first = good[order[run_start[dup]]]   # global row of the first occurrence of each
+    by_later = np.argsort(later)
+    later_s, first_s = later[by_later], first[by_later]
+    out = []
+    for part, local in td.locate(later_s):
+        def describe(row, part=part):
+            g = row + part.offset
+            f = int(first_s[np.searchsorted(later_s, g)])
+            (fp, fl), = td.locate(np.array([f], dtype=np.int64))
+            return (f"duplicate node id {int(ids[g])} of type {ntype!r} "
+                    f"(first at {fp.table.location(int(fl[0]))})")
+        out.append(Problem(part.table, local, describe))
+    return out
+
+
+def _endpoint_problems(td: _TypeData, values: np.ndarray, bad: np.ndarray, idmap, ntype: str,
+                       role: str, column_of) -> List[Problem]:
+    missing = (idmap.lookup(values, missing="ignore") < 0) & ~bad
+    rows = np.flatnonzero(missing)
+    out = []
+    for part, local in td.locate(rows):
+        col = column_of(part)
+
+        def describe(row, part=part, col=col):
+            return (f"column {col!r}: {role} id {int(values[row + part.offset])} is not a node "
+                    f"of type {ntype!r}")
+        out.append(Problem(part.table, local, describe, col))
+    return out
+
+
+def _report(problem_lists: List[List[Problem]], tables: List[Table], skip: bool, max_errors: int) -> int:
+    """Log the first problems and their count; raise IngestError unless ``skip``. Returns
+    the number of bad rows."""
+    order = {id(t): i for i, t in enumerate(tables)}
+    by_table: Dict[int, List[np.ndarray]] = {}
+    entries = []  # (table order, sort key, seq, location, text) for the first few
+    seq = 0
+    for problems in problem_lists:
+        for pr in problems:
+            by_table.setdefault(id(pr.table), []).append(pr.rows)
+            rows = pr.rows[:max_errors]
+            keys = pr.table.sort_keys(rows)
+            for r, k in zip(rows.tolist(), keys.tolist()):
+                entries.append((order[id(pr.table)], k, seq, pr, r))
+                seq += 1
+    for t in tables:
+        for k, loc, text in t.extra:
+            entries.append((order[id(t)], k, seq, (loc, text), -1))
+            seq += 1
+    n_bad = sum(len(np.unique(np.concatenate(v))) for v in by_table.values())
+    n_bad += sum(len(t.extra) for t in tables)
+    if not n_bad:
+        return 0
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    lines = []
+    for _, _, _, pr, r in entries[:max_errors]:
+        if isinstance(pr, tuple):
+            lines.append(f"{pr[0]}: {pr[1]}")
+        else:
+            lines.append(f"{pr.table.location(r, pr.column)}: {pr.describe(r)}")
+    n_problems = sum(len(pr.rows) for problems in problem_lists for pr in problems)
+    n_problems += sum(len(t.extra) for t in tables)
+    shown = lines[:10]
+    more = (f"\n  ... ({n_bad} bad rows, {n_problems} problems in total; the log lists the "
+            f"first {len(lines)})" if n_problems > len(shown) else "")
+    level = logging.WARNING if skip else logging.ERROR
+    for line in lines:
+        log.log(level, "%s", line)
+    if skip:
+        log.warning("skipping %d bad rows (--skip-bad-rows)", n_bad)
+        return n_bad
+    log.error("%d bad rows", n_bad)
+    raise IngestError(f"{n_bad} bad input rows; the first ones:\n  " + "\n  ".join(shown) + more
+                      + "\n(fix them, or pass --skip-bad-rows / skip_bad_rows=True to drop them)")
+
+
+# ----------------------------------------------------------------------------- partitioning
+
+
+def _metis_book(schema: GraphSchema, nodes: Dict[str, np.ndarray],
+                edges: Dict[Tuple[str, str, str], Tuple[np.ndarray, np.ndarray]], P: int) -> PartitionBook:
+    if P == 1:
+        return PartitionBook.from_assignment(1, {nt: (ids, np.zeros(len(ids), np.int64))
+                                                 for nt, ids in nodes.items()})
+    import dgl
+    import torch
+
+    maps = {nt: _core.IdMap(ids) for nt, ids in nodes.items()}
+    data = {}
+    for key, (s, d) in edges.items():
+        data[key] = (torch.from_numpy(maps[key[0]].lookup(s)), torch.from_numpy(maps[key[2]].lookup(d)))
+    if not data:
+        log.warning("metis: the graph has no edges; falling back to hash partitioning")
+        return PartitionBook(P)
+    g = dgl.heterograph(data, num_nodes_dict={nt: len(ids) for nt, ids in nodes.items()},
+                        idtype=torch.int64)
+    hg = dgl.to_homogeneous(g)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):  # DGL prints timings
+        parts = dgl.metis_partition_assignment(hg, P, balance_ntypes=hg.ndata[dgl.NTYPE])
+    for line in out.getvalue().splitlines():
+        log.debug("metis: %s", line)
+    if parts is None:
+        raise IngestError("METIS partitioning failed (returned no assignment)")
+    parts = parts.numpy().astype(np.int64)
+    ntype_of = hg.ndata[dgl.NTYPE].numpy()
+    nid = hg.ndata[dgl.NID].numpy()
+    assignment = {}
+    for nt, ids in nodes.items():
+        mask = ntype_of == g.get_ntype_id(nt)
+        assignment[nt] = (ids[nid[mask]], parts[mask])
+    sizes = np.bincount(parts, minlength=P).tolist()
+    log.info("metis: %d partitions of %s nodes", P, sizes)
+    return PartitionBook.from_assignment(P, assignment)
+
+
+# ----------------------------------------------------------------------------- ingest
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} already exists (pass --overwrite / overwrite=True to replace it)")
+    if not out.is_dir() or not ((out / "store.json").exists() or not any(out.iterdir())):
+        raise FileExistsError(f"refusing to overwrite {out}: it is not a graphplat store")
+
+
+def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLike], *,
+           partitions: int = 1, partitioner: str = "hash", skip_bad_rows: bool = False,
+           overwrite: bool = False, base_dir: Optional[Union[str, os.PathLike]] = None,
+           max_errors: int = 20) -> Path:
+    """Read, validate, partition and write a graph (see the module docstring).
+
+    Args:
+        spec: path of a YAML ingest spec, or the spec as a dict.
+        out_dir: the store directory to create.
+        partitions: number of partitions (>= 1).
+        partitioner: ``"hash"`` or ``"metis"``.
+        skip_bad_rows: drop bad rows (logging their count) instead of failing.
+        overwrite: replace an existing store at ``out_dir``.
+        base_dir: directory relative input paths are resolved against (default: the spec
+            file's directory, or the working directory for a dict).
+        max_errors: how many bad rows to report in detail.
+
+    Returns the absolute store path. Raises IngestError (a ValueError) for bad input,
+    FileExistsError when ``out_dir`` exists and may not be replaced.
+    """
+    t0 = time.perf_counter()
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    if partitioner not in PARTITIONERS:
+        raise ValueError(f"partitioner must be one of {', '.join(PARTITIONERS)}, got {partitioner!r}")
+    out = Path(out_dir).absolute()
+    _check_target(out, overwrite)
+    sp = load_spec(spec, base_dir)
+    schema = sp.schema
+    n_inputs = sum(len(s.paths) for srcs in list(sp.nodes.values()) + list(sp.edges.values()) for s in srcs)
+
+    # ---- read and convert
+    tables: List[Table] = []
+    node_td: Dict[str, _TypeData] = {}
+    edge_td: Dict[Tuple[str, str, str], _TypeData] = {}
+    with tqdm(total=n_inputs, desc="reading", unit="file", disable=None) as bar:
+        for nt in schema.node_types:
+            if nt.name in sp.nodes:
+                node_td[nt.name] = _read_nodes(nt, sp.nodes[nt.name], bar)
+                tables += [p.table for p in node_td[nt.name].parts]
+        for et in schema.edge_types:
+            if et.canonical in sp.edges:
+                edge_td[et.canonical] = _read_edges(et, sp.edges[et.canonical], bar)
+                tables += [p.table for p in edge_td[et.canonical].parts]
+    t_read = time.perf_counter()
+
+    # ---- validate: duplicate node ids, then edge endpoints
+    empty_i = np.zeros(0, np.int64)
+    nodes: Dict[str, np.ndarray] = {}
+    node_keep: Dict[str, np.ndarray] = {}
+    all_problems: List[List[Problem]] = []
+    for name, td in node_td.items():
+        ids = td.concat("ids", empty_i)
+        bad = td.bad_mask()
+        dups = _duplicate_problems(td, ids, bad, name)
+        td.problems += dups
+        if dups:
+            bad = td.bad_mask()
+        node_keep[name] = ~bad
+        nodes[name] = ids[~bad]
+        all_problems.append(td.problems)
+    edge_bad: Dict[Tuple[str, str, str], np.ndarray] = {k: td.bad_mask() for k, td in edge_td.items()}
+    for name in sp.from_edges:
+        ends = []
+        for et in schema.edge_types:
+            td = edge_td.get(et.canonical)
+            if td is None:
+                continue
+            ok = ~edge_bad[et.canonical]
+            if et.src == name:
+                ends.append(td.concat("src", empty_i)[ok])
+            if et.dst == name:
+                ends.append(td.concat("dst", empty_i)[ok])
+        nodes[name] = np.unique(np.concatenate(ends)) if ends else empty_i
+        log.info("node type %r: %d nodes taken from its edges", name, len(nodes[name]))
+    idmaps = {nt: _core.IdMap(nodes.get(nt, empty_i)) for nt in schema.ntypes}
+    for et in schema.edge_types:
+        td = edge_td.get(et.canonical)
+        if td is None:
+            continue
+        bad = edge_bad[et.canonical]
+        s_arr, d_arr = td.concat("src", empty_i), td.concat("dst", empty_i)
+        td.problems += _endpoint_problems(td, s_arr, bad, idmaps[et.src], et.src, "source",
+                                          lambda p: p.source.columns.get("src", "src"))
+        td.problems += _endpoint_problems(td, d_arr, bad, idmaps[et.dst], et.dst, "destination",
+                                          lambda p: p.source.columns.get("dst", "dst"))
+        edge_bad[et.canonical] = td.bad_mask()
+        all_problems.append(td.problems)
+    n_bad = _report(all_problems, tables, skip_bad_rows, max_errors)
+    t_valid = time.perf_counter()
+
+    # ---- assemble the validated whole-graph arrays
+    def empty_feat(f):
+        return np.zeros((0,) + f.shape, dtype=f.numpy_dtype)
+
+    node_features: Dict[str, Dict[str, np.ndarray]] = {}
+    for nt in schema.node_types:
+        td = node_td.get(nt.name)
+        nodes.setdefault(nt.name, empty_i)
+        if td is None:
+            node_features[nt.name] = {f.name: empty_feat(f) for f in nt.features}
+            continue
+        keep = node_keep[nt.name]
+        node_features[nt.name] = {f.name: td.concat(f"feat:{f.name}", empty_feat(f))[keep]
+                                  for f in nt.features}
+    edges, weights, edge_features = {}, {}, {}
+    for et in schema.edge_types:
+        td = edge_td.get(et.canonical) or _TypeData()
+        keep = ~edge_bad.get(et.canonical, np.zeros(0, dtype=bool))
+        edges[et.canonical] = (td.concat("src", empty_i)[keep], td.concat("dst", empty_i)[keep])
+        if et.weighted:
+            weights[et.canonical] = td.concat("weight", np.zeros(0, np.float32))[keep]
+        edge_features[et.canonical] = {f.name: td.concat(f"feat:{f.name}", empty_feat(f))[keep]
+                                       for f in et.features}
+    del node_td, edge_td, tables
+    num_nodes = sum(len(v) for v in nodes.values())
+    num_edges = sum(len(s) for s, _ in edges.values())
+    log.info("read %d nodes and %d edges from %d inputs in %.2fs%s", num_nodes, num_edges, n_inputs,
+             t_read - t0, f" ({n_bad} bad rows skipped)" if n_bad else "")
+
+    # ---- partition
+    with tqdm(total=2, desc="partitioning", disable=None) as bar:
+        if partitioner == "metis":
+            book = _metis_book(schema, nodes, edges, partitions)
+        else:
+            book = PartitionBook(partitions)
+        bar.update(1)
+        parts = split_into_partitions(schema, book, nodes, node_features, edges, weights, edge_features)
+        bar.update(1)
+    del nodes, node_features, edges, weights, edge_features
+    t_part = time.perf_counter()
+
+    # ---- write
+    sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
+    with staging_dir(out, overwrite) as tmp:
+        log.info("writing %d partitions to %s", partitions, tmp)
+        schema.save(tmp / "schema.yaml")
+        book.save(tmp)
+        for k in tqdm(range(partitions), desc="writing", unit="partition", disable=None):
+            write_partition(partition_path(tmp, k), parts[k])
+            parts[k] = None  # free memory as we go
+            log.debug("wrote partition %d", k)
+            if sleep > 0:
+                time.sleep(sleep)
+        write_store_manifest(tmp, partitions, partitioner=partitioner, num_nodes=num_nodes,
+                             num_edges=num_edges, skipped_rows=n_bad,
+                             spec=str(sp.path) if sp.path else None)
+    t_end = time.perf_counter()
+    rate = num_edges / max(t_end - t0, 1e-9)
+    log.info("ingested %d nodes and %d edges into %s (%d partitions, %s) in %.2fs "
+             "[read %.2fs, validate %.2fs, partition %.2fs, write %.2fs]: %.0f edges/s",
+             num_nodes, num_edges, out, partitions, partitioner, t_end - t0, t_read - t0,
+             t_valid - t_read, t_part - t_valid, t_end - t_part, rate)
+    return out
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+INGEST_DESCRIPTION = (
+    "Read node and edge tables (CSV, Parquet or NPY), validate them against the schema, "
+    "partition the graph and write a graphplat store (one RocksDB per partition) "
+    "atomically.\n\n" + __doc__.split("\n", 2)[2].replace(":class:`IngestError`", "IngestError")
+    .replace("``", "'"))
+INGEST_EPILOG = (
+    "Bad rows (missing or non-numeric values, NaN in int64 columns, wrong vector width, "
+    "duplicate node ids, edges to unknown nodes, ...) are reported as file:line: problem. "
+    "Exit codes: 0 success, 1 invalid input or existing output, 2 usage error.")
+
+
+def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> argparse.ArgumentParser:
+    """Add the ``ingest`` arguments to ``p`` (``verbose=False`` when the parent parser has
+    its own ``-v``). Returns ``p``."""
+    p.add_argument("spec", help="ingest spec (YAML) naming the schema and the input files")
+    p.add_argument("out", help="store directory to create (must not exist unless --overwrite)")
+    p.add_argument("-p", "--partitions", type=_positive, default=1,
+                   help="number of partitions (default 1)")
+    p.add_argument("--partitioner", choices=PARTITIONERS, default="hash",
+                   help="hash: partition = hash(id) mod P (default); metis: DGL's METIS "
+                        "on the homogeneous graph, balancing node types (needs dgl)")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="drop bad rows and log their count instead of failing")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing store at OUT (swapped in atomically)")
+    p.add_argument("--max-errors", type=_positive, default=20,
+                   help="bad rows to report in detail (default 20)")
+    if verbose:
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def build_parser(prog: str = "graphplat ingest") -> argparse.ArgumentParser:
+    """The standalone ``graphplat ingest`` argument parser."""
+    p = argparse.ArgumentParser(prog=prog, description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    return add_ingest_arguments(p)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """Run an ingest from parsed arguments (see :func:`add_ingest_arguments`); logs the
+    outcome and returns the exit code (0 ok, 1 bad input or existing output)."""
+    try:
+        path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
+                      skip_bad_rows=args.skip_bad_rows, overwrite=args.overwrite,
+                      max_errors=args.max_errors)
+    except (IngestError, FileExistsError) as e:
+        log.error("ingest failed: %s", e)
+        return 1
+    log.info("store ready: %s", path)
+    return 0
+
+
+def main_ingest(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``graphplat ingest`` as a standalone command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    elif args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
+    return run_ingest(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main_ingest())
