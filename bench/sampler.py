@@ -35,7 +35,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from graphplat.synthetic import generate_powerlaw_csc  # noqa: E402
 

@@ -8,4 +8,26 @@ __version__ = "0.1.0"
 from graphplat import _core  # noqa: F401  (fails early with a clear error if unbuilt)
 from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType, SchemaError
 
-__all__ = ["__version__", "GraphSchema", "NodeType", "EdgeType", "FeatureSpec", "SchemaError"]
+from graphplat.service import GraphService, NeighborSample
+from graphplat.storage.local import LocalGraph, open_graph
+
+__all__ = ["__version__", "GraphSchema", "NodeType", "EdgeType", "FeatureSpec", "SchemaError",
+           "GraphService", "NeighborSample", "LocalGraph", "open_graph",
+           "connect", "RemoteGraph", "PartitionUnavailable"]
+
+_LAZY = {  # imported on first use, so `import graphplat` does not load gRPC
+    "connect": ("graphplat.storage.remote", "connect"),
+    "RemoteGraph": ("graphplat.storage.remote", "RemoteGraph"),
+    "PartitionUnavailable": ("graphplat.storage.client", "PartitionUnavailable"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'graphplat' has no attribute {name!r}")

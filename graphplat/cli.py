@@ -13,6 +13,7 @@ Commands:
   quickstart   build a synthetic power-law graph in memory and sample DGL minibatches
                from it (the embedded default; no data or servers needed)
   ingest       read CSV/Parquet/NPY node and edge tables into a partitioned RocksDB store
+  serve        serve one partition of a store over gRPC (clients: graphplat.connect)
   info         print versions, thread count and the core's limits
 
 More commands (train, export) arrive with the training work.
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ingest_arguments(ing, verbose=False)  # the top-level parser already has -v
 
+    from graphplat.storage.server import SERVE_DESCRIPTION, SERVE_EPILOG, add_serve_arguments
+
+    srv = sub.add_parser("serve", help="serve one partition of a store over gRPC",
+                         description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
+    add_serve_arguments(srv, verbose=False)  # the top-level parser already has -v
+
     sub.add_parser("info", help="print versions and core settings",
                    description="Print graphplat's version, the core's thread count and limits.")
     return parser
@@ -95,6 +102,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 args.fanouts, args.seed)
         print(report_json(report))
         return 0
+    if args.command == "serve":
+        from graphplat.storage.server import run_serve
+
+        return run_serve(args)
     if args.command == "ingest":
         from graphplat.storage.ingest import run_ingest
 

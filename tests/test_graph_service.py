@@ -215,3 +215,37 @@ def test_bad_reads_name_the_problem(g):
         g.sample_neighbors(CLICK, WORLD.items[:2], 2, direction="sideways")
     with pytest.raises(ValueError, match="integer"):
         g.sample_neighbors(CLICK, np.array([1.5]), 2)
+
+
+def test_open_graph_writes_are_durable(tmp_path):
+    """LocalGraph opened from a store logs writes like a server: they survive a reopen
+    and a compaction, and a read-only view sees them."""
+    from graphplat import open_graph
+    from graphplat.storage.store import create_store
+
+    book = PartitionBook(2)
+    parts = split_into_partitions(
+        SCHEMA, book, {"user": WORLD.users, "item": WORLD.items},
+        {"user": {"age": WORLD.age, "emb": WORLD.emb}, "item": {"feat": WORLD.feat}},
+        {CLICK: WORLD.click, BY: (WORLD.click[1], WORLD.click[0]), FOLLOWS: WORLD.follows},
+        {CLICK: WORLD.weight})
+    store = tmp_path / "store"
+    create_store(store, parts, book)
+    item = WORLD.items[3]
+    with open_graph(store) as g:
+        g.add_nodes("user", [77], {"age": [7]})
+        eids = g.add_edges(CLICK, [77], [item], weights=[2.0])
+        g.update_features("user", [WORLD.users[0]], {"age": [1]})
+        expect = g.sample_neighbors(CLICK, [item], -1, strategy="full")
+    with open_graph(store, read_only=True) as ro:
+        with pytest.raises(RuntimeError, match="replica"):
+            ro.add_nodes("user", [78])
+        np.testing.assert_array_equal(ro.sample_neighbors(CLICK, [item], -1, strategy="full").eids, expect.eids)
+    with open_graph(store) as g:
+        assert g.node_features("user", [77, WORLD.users[0]])["age"].tolist() == [7, 1]
+        np.testing.assert_array_equal(g.edge_features(CLICK, eids)["weight"], [2.0])
+        g.compact()
+    with open_graph(store) as g:
+        got = g.sample_neighbors(CLICK, [item], -1, strategy="full")
+        assert sorted(got.eids.tolist()) == sorted(expect.eids.tolist())
+        assert 77 in got.neighbors.tolist()

@@ -1,7 +1,8 @@
 """LocalGraph: the embedded GraphService, every partition in this process."""
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Sequence, Union
 
 from graphplat.schema import GraphSchema
 from graphplat.storage.partition_book import PartitionBook
@@ -13,9 +14,32 @@ from graphplat.storage.routed import RoutedGraph
 class LocalGraph(RoutedGraph):
     """All partitions of a graph loaded into this process; no network.
 
-    Build it from a store directory with :func:`graphplat.open_graph`, or from in-memory
-    partitions with :meth:`from_partitions`.
+    :meth:`open` (or :func:`graphplat.open_graph`) loads a store directory: writes are then
+    durable exactly as on a graph server (logged to the partition's RocksDB with a synced
+    write before they are applied). :meth:`from_partitions` wraps in-memory partitions
+    (writes stay in memory).
     """
+
+    @classmethod
+    def open(cls, store: Union[str, Path], *, read_only: bool = False) -> "LocalGraph":
+        """Load every partition of ``store``, replaying its write log.
+
+        ``read_only`` opens the RocksDB files without the writer lock (writes are then
+        refused), so it can run beside graph servers on the same store.
+        """
+        from graphplat.storage.durable import DurablePartition
+        from graphplat.storage.store import open_store
+
+        info = open_store(store)
+        backends = []
+        try:
+            for k in range(info.num_partitions):
+                backends.append(DurablePartition(store, k, replica=read_only))
+        except BaseException:
+            for b in backends:
+                b.close()
+            raise
+        return cls(info.schema, info.book, backends)
 
     @classmethod
     def from_partitions(cls, book: PartitionBook, parts: Sequence[PartitionData]) -> "LocalGraph":
@@ -28,3 +52,21 @@ class LocalGraph(RoutedGraph):
             raise ValueError(f"expected partitions 0..{book.num_partitions - 1}, got "
                              f"{[d.partition for d in ordered]}")
         return cls(schema, book, [PartitionGraph(d) for d in ordered])
+
+    def compact(self) -> None:
+        """Fold every partition's write log into its bulk layout (stores opened with
+        :meth:`open` only)."""
+        for b in self.backends:
+            if hasattr(b, "compact"):
+                b.compact()
+
+    def close(self) -> None:
+        """Close the partitions' RocksDB handles."""
+        for b in self.backends:
+            if hasattr(b, "close"):
+                b.close()
+
+
+def open_graph(store: Union[str, Path], *, read_only: bool = False) -> LocalGraph:
+    """The embedded GraphService over a store written by ``graphplat ingest``."""
+    return LocalGraph.open(store, read_only=read_only)

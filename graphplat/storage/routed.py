@@ -132,10 +132,12 @@ class RoutedGraph(GraphService):
         part = eids >> EID_PARTITION_SHIFT
         if len(eids) and (part.min() < 0 or part.max() >= len(self.backends)):
             raise IndexError(f"edge ids name partitions outside [0, {len(self.backends)})")
+        groups = {int(p): np.flatnonzero(part == p) for p in np.unique(part)}
+        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].edge_features(key, eids[idx], names))
+                         for p, idx in groups.items()})
         out: Dict[str, np.ndarray] = {}
-        for p in np.unique(part):
-            idx = np.flatnonzero(part == p)
-            for name, arr in self.backends[int(p)].edge_features(key, eids[idx], names).items():
+        for p, idx in groups.items():
+            for name, arr in got[p].items():
                 if name not in out:
                     out[name] = np.empty((len(eids),) + arr.shape[1:], dtype=arr.dtype)
                 out[name][idx] = arr

@@ -1,0 +1,381 @@
+"""gRPC client of one partition (all its replicas): the backend RemoteGraph routes to.
+
+:class:`PartitionClient` has the same per-partition methods as
+:class:`~graphplat.storage.partition_graph.PartitionGraph` (``sample_neighbors``,
+``node_features``, ``add_edges_in``...), so :class:`~graphplat.storage.routed.RoutedGraph`
+uses either without knowing which.
+
+Failure handling:
+
+* Every call has an overall deadline (``deadline_s``) covering all its attempts.
+* Reads that fail with UNAVAILABLE or DEADLINE_EXCEEDED (server down, restarting,
+  unreachable, too slow) are retried on the next replica; after every replica failed once
+  in a round, the client sleeps with exponential backoff and jitter before the next round.
+  The replica that answered last is tried first next time (sticky).
+* INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, UNAUTHENTICATED, FAILED_PRECONDITION and
+  INTERNAL are not retried: they are re-raised as the server's exception class when it is
+  a builtin (ValueError, IndexError, TypeError, KeyError) or as :class:`RequestTooLarge`,
+  :class:`AuthenticationError` or :class:`RemoteError`, with the server's message.
+* When no replica answers within the deadline (or ``retries`` extra attempts),
+  :class:`PartitionUnavailable` names the partition and every address tried.
+
+Writes: the replicas of a partition are read replicas of one store, so writes go only to
+the partition's **first address** (its primary) and never fail over to a replica. A write
+that failed with UNAVAILABLE/DEADLINE_EXCEEDED is retried on the primary with the *same*
+``request_id``; the server keeps the ids of recent writes in its durable write log and
+answers a repeated id with the first answer, so a retry after a lost response does not
+apply the write twice, even across a server restart. The caveat: if the primary
+compacted its log in between (compaction drops the ids it folds), a retry is applied again
+(at-least-once). A write whose outcome stays unknown raises PartitionUnavailable saying so.
+A write spanning partitions (RoutedGraph.add_edges) is not atomic across them.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import grpc
+import numpy as np
+
+from graphplat.proto import graphplat_pb2 as pb
+from graphplat.proto import graphplat_pb2_grpc as pb_grpc
+from graphplat.schema import GraphSchema, SchemaError
+from graphplat.service import NeighborSample
+from graphplat.storage import codec
+from graphplat.storage.partition_graph import as_ids
+
+log = logging.getLogger("graphplat.client")
+
+__all__ = ["PartitionClient", "PartitionUnavailable", "RemoteError", "RequestTooLarge",
+           "AuthenticationError", "channel_options"]
+
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+ERROR_TYPE_KEY = "graphplat-error"
+
+
+class PartitionUnavailable(ConnectionError):
+    """No replica of ``partition`` answered before the deadline."""
+
+    def __init__(self, message: str, partition: int, addresses: Sequence[str],
+                 errors: Sequence[Tuple[str, str]] = ()):
+        super().__init__(message)
+        self.partition = partition
+        self.addresses = list(addresses)
+        self.errors = list(errors)
+
+
+class RemoteError(RuntimeError):
+    """A server-side failure that is not the caller's fault (INTERNAL, FAILED_PRECONDITION...)."""
+
+    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
+        super().__init__(message)
+        self.code = code
+
+
+class RequestTooLarge(ValueError):
+    """RESOURCE_EXHAUSTED: a batch, fanout or message over the server's (or client's) limits."""
+
+
+class AuthenticationError(PermissionError):
+    """UNAUTHENTICATED: missing or wrong bearer token."""
+
+
+_BUILTIN_ERRORS = {"ValueError": ValueError, "IndexError": IndexError, "TypeError": TypeError,
+                   "KeyError": KeyError, "SchemaError": SchemaError}
+
+
+def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
+    """Channel options: message sizes, fast reconnects (so a restarted server is found
+    again quickly) and keepalive."""
+    size = int(max_message_mb) << 20
+    return [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size),
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.enable_retries", 0)]
+
+
+def _error_from(err: grpc.RpcError, partition: int, address: str) -> Exception:
+    code = err.code()
+    msg = err.details() or code.name
+    etype = ""
+    try:
+        for k, v in err.trailing_metadata() or ():
+            if k == ERROR_TYPE_KEY:
+                etype = v
+    except Exception:  # noqa: BLE001 - some errors carry no metadata
+        pass
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return RequestTooLarge(f"partition {partition} ({address}): {msg}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return AuthenticationError(f"partition {partition} ({address}): {msg}")
+    if etype in _BUILTIN_ERRORS:
+        return _BUILTIN_ERRORS[etype](msg)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return IndexError(msg)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return ValueError(msg)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionError(f"partition {partition} ({address}): {msg}")
+    return RemoteError(f"partition {partition} ({address}) failed with {code.name}: {msg}", code)
+
+
+def _ids(values, name: str = "ids"):
+    return codec.to_array(as_ids(values, name))
+
+
+class PartitionClient:
+    """Client of partition ``partition`` served at ``addresses`` (primary first).
+
+    Args:
+        addresses: ``host:port`` of the partition's servers; the first is the primary
+            (the only one that takes writes), the others read replicas.
+        partition: the partition number (for error messages and checks).
+        token: bearer token sent as ``authorization: Bearer <token>``.
+        root_cert: PEM bytes (or a path) of the CA that signed the servers' certificates;
+            enables TLS.
+        server_name: TLS name to verify instead of the address's host (optional).
+        deadline_s: overall time budget of one call, all retries included.
+        retries: extra attempts after the first (across replicas) before giving up.
+        backoff: base delay in seconds of the exponential backoff between rounds.
+        max_backoff: cap of one backoff delay.
+        max_message_mb: largest message sent or received.
+    """
+
+    def __init__(self, addresses: Sequence[str], partition: int, token: Optional[str] = None,
+                 root_cert=None, *, server_name: Optional[str] = None, deadline_s: float = 30.0,
+                 retries: int = 10, backoff: float = 0.1, max_backoff: float = 2.0,
+                 max_message_mb: int = 256):
+        addresses = [str(a) for a in addresses]
+        if not addresses:
+            raise ValueError(f"partition {partition}: at least one server address is needed")
+        if deadline_s <= 0 or retries < 0 or backoff < 0:
+            raise ValueError("deadline_s must be > 0, retries and backoff >= 0")
+        self.addresses = addresses
+        self.partition = int(partition)
+        self.deadline_s = float(deadline_s)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        if isinstance(root_cert, str) and not root_cert.lstrip().startswith("-----BEGIN"):
+            with open(root_cert, "rb") as fh:
+                root_cert = fh.read()
+        elif isinstance(root_cert, str):
+            root_cert = root_cert.encode()
+        self._root_cert = root_cert
+        self._options = channel_options(max_message_mb)
+        if server_name:
+            self._options.append(("grpc.ssl_target_name_override", server_name))
+        self._channels: List[Optional[grpc.Channel]] = [None] * len(addresses)
+        self._stubs: List[Optional[pb_grpc.GraphPartitionStub]] = [None] * len(addresses)
+        self._lock = threading.Lock()
+        self._current = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PartitionClient(partition={self.partition}, addresses={self.addresses})"
+
+    # ---------------------------------------------------------------- plumbing
+    def _stub(self, i: int) -> pb_grpc.GraphPartitionStub:
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"client of partition {self.partition} is closed")
+            if self._stubs[i] is None:
+                addr = self.addresses[i]
+                if self._root_cert is not None:
+                    creds = grpc.ssl_channel_credentials(root_certificates=self._root_cert)
+                    ch = grpc.secure_channel(addr, creds, options=self._options)
+                else:
+                    ch = grpc.insecure_channel(addr, options=self._options)
+                self._channels[i] = ch
+                self._stubs[i] = pb_grpc.GraphPartitionStub(ch)
+            return self._stubs[i]
+
+    def _sleep_backoff(self, round_no: int, deadline: float) -> None:
+        delay = min(self.max_backoff, self.backoff * (2 ** max(round_no - 1, 0)))
+        delay *= random.uniform(0.5, 1.5)
+        time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+
+    def _call(self, method: str, request, *, write: bool = False, stream: bool = False):
+        """Run one logical call with deadline, retries, failover (reads) and error mapping."""
+        t0 = time.monotonic()
+        deadline = t0 + self.deadline_s
+        n = 1 if write else len(self.addresses)
+        start = 0 if write else self._current
+        errors: List[Tuple[str, str]] = []
+        attempt = 0
+        maybe_applied = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if attempt > self.retries or remaining <= 0:
+                break
+            if attempt and attempt % n == 0:
+                self._sleep_backoff(attempt // n, deadline)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+            i = (start + attempt) % n
+            addr = self.addresses[i]
+            untried = n - attempt % n  # replicas left in this round, this one included
+            timeout = remaining / untried if untried > 1 else remaining
+            attempt += 1
+            try:
+                stub_method = getattr(self._stub(i), method)
+                if stream:
+                    result = list(stub_method(request, timeout=timeout, metadata=self._metadata))
+                else:
+                    result = stub_method(request, timeout=timeout, metadata=self._metadata)
+            except grpc.RpcError as err:
+                code = err.code()
+                if code in _RETRYABLE:
+                    errors.append((addr, f"{code.name}: {err.details()}"))
+                    if write and (code == grpc.StatusCode.DEADLINE_EXCEEDED
+                                  or "failed to connect" not in (err.details() or "").lower()):
+                        maybe_applied = True  # the request may have reached the server
+                    log.debug("partition %d: %s on %s failed (%s), retrying", self.partition,
+                              method, addr, code.name)
+                    continue
+                raise _error_from(err, self.partition, addr) from None
+            if not write and i != self._current:
+                self._current = i
+                log.info("partition %d: now reading from %s", self.partition, addr)
+            return result
+        raise PartitionUnavailable(self._unavailable_message(method, errors, write, maybe_applied,
+                                                             time.monotonic() - t0),
+                                   self.partition, self.addresses[:n], errors)
+
+    def _unavailable_message(self, method: str, errors: List[Tuple[str, str]], write: bool,
+                             maybe_applied: bool, elapsed: float) -> str:
+        last: Dict[str, str] = {}
+        count: Dict[str, int] = {}
+        for a, e in errors:
+            last[a] = e
+            count[a] = count.get(a, 0) + 1
+        tried = "; ".join(f"{a} ({count[a]}x, last error {last[a]})" for a in last) or "none"
+        if write:
+            msg = (f"partition {self.partition} is unavailable: its primary {self.addresses[0]} "
+                   f"did not answer {method} ({len(errors)} attempts in {elapsed:.1f}s, deadline "
+                   f"{self.deadline_s:g}s; writes go only to the primary): {tried}")
+            if maybe_applied:
+                msg += "; the write may or may not have been applied"
+            return msg
+        return (f"partition {self.partition} is unavailable: no replica answered {method} "
+                f"({len(errors)} attempts in {elapsed:.1f}s, deadline {self.deadline_s:g}s); "
+                f"tried {tried}")
+
+    def close(self) -> None:
+        """Close every channel (idempotent)."""
+        with self._lock:
+            self._closed = True
+            for ch in self._channels:
+                if ch is not None:
+                    ch.close()
+            self._channels = [None] * len(self.addresses)
+            self._stubs = [None] * len(self.addresses)
+
+    # ---------------------------------------------------------------- info
+    def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:
+        """The server's Info (counts, role; schema YAML and partition book on request)."""
+        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book))
+
+    def fetch_schema(self) -> GraphSchema:
+        return GraphSchema.from_yaml(self.info(include_schema=True).schema_yaml)
+
+    def num_nodes(self, ntype: str) -> int:
+        for c in self.info().num_nodes:
+            if c.key == ntype:
+                return int(c.value)
+        raise ValueError(f"partition {self.partition} has no node type {ntype!r}")
+
+    def num_edges(self, etype) -> int:
+        key = ":".join(etype) if not isinstance(etype, str) else etype
+        for c in self.info().num_edges:
+            if c.key == key:
+                return int(c.value)
+        raise ValueError(f"partition {self.partition} has no edge type {key!r}")
+
+    def compact(self) -> int:
+        """Fold the primary's write log into its blobs; returns the last folded seq."""
+        return int(self._call("Compact", pb.CompactRequest(), write=True).seq)
+
+    # ---------------------------------------------------------------- reads
+    def sample_neighbors(self, etype, seeds, fanout: int, *, strategy: str = "uniform",
+                         replace: bool = False, direction: str = "in", seed: int = 0,
+                         hop: int = 0, positions: Optional[np.ndarray] = None) -> NeighborSample:
+        for name, v in (("seed", seed), ("hop", hop)):
+            if not 0 <= int(v) < 2 ** 64:
+                raise TypeError(f"{name} must be an unsigned 64-bit integer, got {v}")
+        req = pb.SampleNeighborsRequest(
+            etype=codec.etype_msg(etype), seeds=_ids(seeds, "seeds"), fanout=int(fanout),
+            strategy=strategy, replace=bool(replace), direction=direction, seed=int(seed), hop=int(hop))
+        if positions is not None:
+            req.positions.CopyFrom(_ids(positions, "positions"))
+        r = self._call("SampleNeighbors", req)
+        return NeighborSample(codec.from_array(r.counts, name="counts", copy=True),
+                              codec.from_array(r.neighbors, name="neighbors", copy=True),
+                              codec.from_array(r.eids, name="eids", copy=True))
+
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        req = pb.NodeFeaturesRequest(ntype=ntype, ids=_ids(ids, "ids"),
+                                     names=list(names or ()), all_names=names is None)
+        return codec.from_named(self._call("NodeFeatures", req).features)
+
+    def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        req = pb.EdgeFeaturesRequest(etype=codec.etype_msg(etype), eids=_ids(eids, "eids"),
+                                     names=list(names or ()), all_names=names is None)
+        return codec.from_named(self._call("EdgeFeatures", req).features)
+
+    def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
+        req = pb.DegreesRequest(etype=codec.etype_msg(etype), ids=_ids(ids, "ids"),
+                                direction=direction)
+        return codec.from_array(self._call("Degrees", req).array, name="degrees")
+
+    def lookup(self, ntype: str, ids) -> np.ndarray:
+        req = pb.LookupRequest(ntype=ntype, ids=_ids(ids, "ids"))
+        return codec.from_array(self._call("Lookup", req).array, name="lookup")
+
+    def node_ids(self, ntype: str) -> np.ndarray:
+        chunks = self._call("NodeIds", pb.NodeIdsRequest(ntype=ntype), stream=True)
+        arrays = [codec.from_array(c.array, name="node ids") for c in chunks]
+        return np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+
+    def has_edges(self, etype, src, dst) -> np.ndarray:
+        req = pb.HasEdgesRequest(etype=codec.etype_msg(etype), src=_ids(src, "src"),
+                                 dst=_ids(dst, "dst"))
+        return codec.from_array(self._call("HasEdges", req).array, name="has_edges")
+
+    # ---------------------------------------------------------------- writes
+    @staticmethod
+    def _request_id() -> str:
+        return uuid.uuid4().hex
+
+    def add_nodes(self, ntype: str, ids, features: Optional[Dict[str, np.ndarray]] = None) -> None:
+        req = pb.AddNodesRequest(request_id=self._request_id(), ntype=ntype,
+                                 ids=_ids(ids, "ids"),
+                                 features=codec.to_named(features or {}))
+        self._call("AddNodes", req, write=True)
+
+    def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
+        req = pb.AddEdgesInRequest(request_id=self._request_id(), etype=codec.etype_msg(etype),
+                                   src=_ids(src, "src"), dst=_ids(dst, "dst"))
+        if weights is not None:
+            req.weights.CopyFrom(codec.to_array(weights, np.float32))
+        return codec.from_array(self._call("AddEdgesIn", req, write=True).eids, name="eids")
+
+    def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None) -> None:
+        req = pb.AddEdgesOutRequest(request_id=self._request_id(), etype=codec.etype_msg(etype),
+                                    src=_ids(src, "src"), dst=_ids(dst, "dst"),
+                                    eids=_ids(eids, "eids"))
+        if weights is not None:
+            req.weights.CopyFrom(codec.to_array(weights, np.float32))
+        self._call("AddEdgesOut", req, write=True)
+
+    def update_features(self, ntype: str, ids, features: Dict[str, np.ndarray]) -> None:
+        req = pb.UpdateFeaturesRequest(request_id=self._request_id(), ntype=ntype,
+                                       ids=_ids(ids, "ids"),
+                                       features=codec.to_named(features))
+        self._call("UpdateFeatures", req, write=True)

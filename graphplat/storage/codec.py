@@ -1,0 +1,122 @@
+"""numpy arrays <-> ``graphplat.v1.Array`` messages (dtype name, shape, raw little-endian bytes).
+
+Decoding is zero-copy (``np.frombuffer`` over the message's bytes, so the array is
+read-only) and validates everything a peer controls: the dtype must be on the whitelist,
+the shape non-negative and bounded, and ``prod(shape) * itemsize`` must equal the byte
+count. Anything else raises ValueError, which the server turns into INVALID_ARGUMENT.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from graphplat.proto import graphplat_pb2 as pb
+from graphplat.storage.partition_book import PartitionBook
+
+#: dtypes that may travel in an Array (numpy names).
+DTYPES: Tuple[str, ...] = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+                           "int64", "uint64", "float16", "float32", "float64")
+_DTYPES = {name: np.dtype(name).newbyteorder("<") for name in DTYPES}
+MAX_NDIM = 8
+
+
+def to_array(values, dtype=None) -> pb.Array:
+    """Encode an array (anything ``np.asarray`` accepts) as an Array message."""
+    arr = np.asarray(values, dtype=dtype)
+    name = arr.dtype.name
+    if name not in _DTYPES:
+        raise ValueError(f"cannot send dtype {arr.dtype} over the wire; supported: {', '.join(DTYPES)}")
+    if arr.ndim > MAX_NDIM:
+        raise ValueError(f"arrays of more than {MAX_NDIM} dimensions cannot be sent, got {arr.ndim}")
+    le = arr.astype(_DTYPES[name], copy=False)  # byte-swaps only on big-endian input
+    return pb.Array(dtype=name, shape=list(arr.shape), data=np.ascontiguousarray(le).tobytes())
+
+
+def from_array(msg: pb.Array, *, name: str = "array", copy: bool = False) -> np.ndarray:
+    """Decode an Array message; ValueError naming ``name`` when malformed.
+
+    Without ``copy`` the result is a read-only view of the message's bytes.
+    """
+    dt = _DTYPES.get(msg.dtype)
+    if dt is None:
+        raise ValueError(f"{name}: unsupported dtype {msg.dtype!r}; supported: {', '.join(DTYPES)}")
+    shape = tuple(int(s) for s in msg.shape)
+    if len(shape) > MAX_NDIM:
+        raise ValueError(f"{name}: {len(shape)} dimensions (at most {MAX_NDIM})")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{name}: negative dimension in shape {shape}")
+    count = 1
+    for s in shape:
+        count *= s  # Python ints: no overflow
+    data = msg.data
+    if count * dt.itemsize != len(data):
+        raise ValueError(f"{name}: shape {shape} of {msg.dtype} needs {count * dt.itemsize} bytes, "
+                         f"got {len(data)}")
+    arr = np.frombuffer(data, dtype=dt, count=count).reshape(shape)
+    if dt.kind == "b" and count and arr.view(np.uint8).max() > 1:
+        raise ValueError(f"{name}: bool array holds bytes other than 0 and 1")
+    if not arr.dtype.isnative:  # big-endian host: swap into a native copy
+        return arr.astype(arr.dtype.newbyteorder("="))
+    return arr.copy() if copy else arr
+
+
+def optional_array(msg, field: str, *, name: Optional[str] = None, copy: bool = False) -> Optional[np.ndarray]:
+    """Decode ``msg.<field>`` if it is set, else None."""
+    if not msg.HasField(field):
+        return None
+    return from_array(getattr(msg, field), name=name or field, copy=copy)
+
+
+def ids_from(msg: pb.Array, name: str = "ids") -> np.ndarray:
+    """Decode a 1-D integer id array as int64 (ValueError for anything else)."""
+    arr = from_array(msg, name=name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of int64 ids, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer ids, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def to_named(arrays: Mapping[str, np.ndarray]) -> list:
+    """``{name: array}`` -> list of NamedArray messages (order kept)."""
+    return [pb.NamedArray(name=k, array=to_array(v)) for k, v in arrays.items()]
+
+
+def from_named(items: Iterable[pb.NamedArray], *, copy: bool = False) -> Dict[str, np.ndarray]:
+    """List of NamedArray messages -> ``{name: array}``; ValueError on repeated names."""
+    out: Dict[str, np.ndarray] = {}
+    for item in items:
+        if item.name in out:
+            raise ValueError(f"array {item.name!r} given twice")
+        out[item.name] = from_array(item.array, name=item.name, copy=copy)
+    return out
+
+
+def etype_msg(key: Sequence[str]) -> pb.EdgeType:
+    """(src, relation, dst) -> EdgeType message."""
+    src, rel, dst = key
+    return pb.EdgeType(src=src, relation=rel, dst=dst)
+
+
+def etype_key(msg: pb.EdgeType) -> Tuple[str, str, str]:
+    """EdgeType message -> (src, relation, dst)."""
+    return (msg.src, msg.relation, msg.dst)
+
+
+def book_to_msg(book: PartitionBook) -> pb.PartitionBookMsg:
+    """A PartitionBook as a message (assigned ids travel as arrays)."""
+    msg = pb.PartitionBookMsg(num_partitions=book.num_partitions, method=book.method)
+    for ntype, (ids, parts) in sorted(book.assigned.items()):
+        msg.assigned.add(ntype=ntype, ids=to_array(np.asarray(ids, np.int64)),
+                         parts=to_array(np.asarray(parts, np.int64)))
+    return msg
+
+
+def book_from_msg(msg: pb.PartitionBookMsg) -> PartitionBook:
+    """Inverse of :func:`book_to_msg`."""
+    assigned = {a.ntype: (from_array(a.ids, name="book ids"),
+                          from_array(a.parts, name="book parts")) for a in msg.assigned}
+    if msg.method == "assigned":
+        return PartitionBook.from_assignment(msg.num_partitions, assigned)
+    return PartitionBook(msg.num_partitions, msg.method or "hash")

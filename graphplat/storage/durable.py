@@ -1,0 +1,370 @@
+"""A partition whose writes are durable: each write is validated, appended to the
+partition's RocksDB write log with a synced WriteBatch, applied to the in-memory
+:class:`PartitionGraph`, and only then acknowledged. Graph servers serve one of these;
+:func:`graphplat.open_graph` builds a LocalGraph over all of a store's partitions with
+them, so embedded writes are just as durable. Replicas open the store read-only and
+follow the primary's log.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from graphplat.schema import GraphSchema
+from graphplat.service import EID_PARTITION_SHIFT
+from graphplat.storage.partition_book import PartitionBook
+from graphplat.storage.partition_graph import PartitionGraph
+
+log = logging.getLogger("graphplat.durable")
+
+DEDUPE_CAPACITY = 100_000
+
+
+class ReadOnlyReplica(RuntimeError):
+    """A write reached a read replica; writes go to the partition's primary."""
+
+
+class PartitionClosed(ConnectionError):
+    """The partition's store has been closed."""
+
+
+@dataclass
+class WriteResult:
+    """An acknowledged write: its log sequence number, the edge ids it created (edge
+    writes of the owning partition), and whether it repeated an earlier request id."""
+
+    seq: int
+    eids: Optional[np.ndarray] = None
+    duplicate: bool = False
+
+
+# The write log
+#
+# The log (store.LogRecord) holds one record per acknowledged write of this partition:
+#   add_nodes        type=ntype  arrays: ids, feat/<name>..., request_id (uint8 utf-8)
+#   update_features  type=ntype  arrays: ids, feat/<name>..., request_id
+#   add_edges        type=canonical  arrays: src, dst, eids, [weights], direction (int8:
+#                    0 = in-adjacency, edges owned here, eids assigned here; 1 = the
+#                    out-adjacency copy of edges owned by another partition), request_id
+
+def _feats_of(arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    return {k[5:]: v for k, v in arrays.items() if k.startswith("feat/")}
+
+
+def _request_id_of(arrays: Dict[str, np.ndarray]) -> str:
+    rid = arrays.get("request_id")
+    return "" if rid is None else bytes(np.asarray(rid, dtype=np.uint8)).decode("utf-8", "replace")
+
+
+def apply_record(graph: PartitionGraph, rec) -> Optional[np.ndarray]:
+    """Apply one write-log record to ``graph``; returns the edge ids of an in-adjacency
+    ``add_edges`` (checked against the recorded ones), else None."""
+    a = rec.arrays
+    if rec.op == "add_nodes":
+        graph.add_nodes(rec.type, a["ids"], _feats_of(a))
+    elif rec.op == "update_features":
+        graph.update_features(rec.type, a["ids"], _feats_of(a))
+    elif rec.op == "add_edges":
+        w = a.get("weights")
+        if int(np.asarray(a.get("direction", [0])).reshape(-1)[0]) == 0:
+            eids = graph.add_edges_in(rec.type, a["src"], a["dst"], w)
+            if "eids" in a and not np.array_equal(eids, a["eids"]):
+                raise RuntimeError(f"replayed edges of {rec.type} got edge ids {eids[:3].tolist()}... "
+                                   f"but the log recorded {a['eids'][:3].tolist()}...")
+            return eids
+        graph.add_edges_out(rec.type, a["src"], a["dst"], a["eids"], w)
+    else:  # pragma: no cover - LogRecord validates op
+        raise ValueError(f"unknown log op {rec.op!r}")
+    return None
+
+
+
+class _Dedupe:
+    """Bounded map request_id -> WriteResponse of the writes applied most recently."""
+
+    def __init__(self, capacity: int = DEDUPE_CAPACITY):
+        self.capacity = capacity
+        self._items: "OrderedDict[str, Tuple[int, Optional[np.ndarray]]]" = OrderedDict()
+
+    def get(self, rid: str):
+        return self._items.get(rid) if rid else None
+
+    def put(self, rid: str, seq: int, eids: Optional[np.ndarray]) -> None:
+        if not rid:
+            return
+        self._items[rid] = (seq, eids)
+        self._items.move_to_end(rid)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+
+class DurablePartition:
+    """The loaded partition of a server: graph, store handle, write log and dedupe table.
+
+    ``replica=False``: opens the partition read-write and owns its write log.
+    ``replica=True``: opens it read-only and :meth:`refresh` follows the primary's log.
+    """
+
+    def __init__(self, store_dir, partition: int, *, replica: bool = False):
+        from graphplat.storage.store import PartitionStore, open_store
+
+        self.info = open_store(store_dir)
+        self.store_dir = Path(store_dir)
+        self.partition = int(partition)
+        self.path = self.info.partition_path(self.partition)
+        self.schema: GraphSchema = self.info.schema
+        self.book: PartitionBook = self.info.book
+        self.replica = replica
+        self.write_lock = threading.Lock()
+        self.dedupe = _Dedupe()
+        self.store = None
+        self.applied_seq = -1
+        self.generation = -1
+        self.replayed = 0
+        if replica:
+            with PartitionStore(self.path, read_only=True) as st:
+                self._load_from(st)
+        else:
+            self.store = PartitionStore(self.path)
+            try:
+                self._load_from(self.store)
+            except BaseException:
+                self.store.close()
+                raise
+        if self.graph.partition != self.partition:
+            raise ValueError(f"{self.path} holds partition {self.graph.partition}, not {self.partition}")
+
+    def _load_from(self, st) -> None:
+        graph = PartitionGraph(st.read())
+        seq = st.compacted_through
+        n = 0
+        dedupe = _Dedupe()
+        for seq, rec in st.read_log(st.compacted_through):
+            try:
+                eids = apply_record(graph, rec)
+            except Exception as e:  # a record that failed when written fails again; skip it
+                log.error("partition %d: write-log record %d (%s %s) does not apply: %s",
+                          self.partition, seq, rec.op, rec.type, e)
+                continue
+            dedupe.put(_request_id_of(rec.arrays), seq, eids)
+            n += 1
+        self.graph = graph
+        self.applied_seq = max(seq, st.compacted_through)
+        self.generation = st.generation
+        self.dedupe = dedupe
+        self.replayed = n
+
+    def refresh(self) -> int:
+        """Replica: apply log records the primary appended since the last refresh (reload
+        everything after a compaction). Returns the number of records applied."""
+        from graphplat.storage.store import PartitionStore
+
+        with PartitionStore(self.path, read_only=True) as st:
+            if st.generation != self.generation or st.compacted_through > self.applied_seq:
+                log.info("partition %d replica: reloading generation %d", self.partition, st.generation)
+                self._load_from(st)
+                return self.replayed
+            n = 0
+            for seq, rec in st.read_log(self.applied_seq):
+                with self.write_lock:
+                    try:
+                        eids = apply_record(self.graph, rec)
+                    except Exception as e:
+                        log.error("partition %d replica: record %d does not apply: %s", self.partition, seq, e)
+                        eids = None
+                    self.dedupe.put(_request_id_of(rec.arrays), seq, eids)
+                    self.applied_seq = seq
+                n += 1
+            return n
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # ---- writes (primary only; caller holds write_lock)
+
+    def check_owned(self, ntype: str, ids: np.ndarray) -> None:
+        owner = self.book.partition_of(ntype, ids)
+        bad = owner != self.partition
+        if bad.any():
+            raise ValueError(f"{ntype!r} ids {ids[bad][:5].tolist()} belong to partition(s) "
+                             f"{np.unique(owner[bad])[:5].tolist()}, not to partition {self.partition}")
+
+    def log_and_apply(self, rid: str, op: str, type_, arrays: Dict[str, np.ndarray],
+                      apply: Callable[[], Optional[np.ndarray]]) -> Tuple[int, Optional[np.ndarray]]:
+        """Append the record durably, then apply it. Returns (seq, eids)."""
+        from graphplat.storage.store import LogRecord
+
+        if self.store is None:
+            raise PartitionClosed(f"partition {self.partition}: the store is closed")
+        if rid:
+            arrays["request_id"] = np.frombuffer(rid.encode(), dtype=np.uint8)
+        seq = self.store.append_log(LogRecord(op, type_, arrays))[0]
+        try:
+            eids = apply()
+        except Exception:
+            log.exception("partition %d: write %d is logged but failed to apply", self.partition, seq)
+            raise
+        self.applied_seq = seq
+        self.dedupe.put(rid, seq, eids)
+        return seq, eids
+
+    def compact(self) -> int:
+        """Fold the log into new blobs and reload the graph from them, so the in-memory
+        layout equals what any restarted server or replica loads."""
+        if self.replica:
+            raise ReadOnlyReplica("compaction runs on the partition's primary, not on a read replica")
+        with self.write_lock:
+            if self.store is None:
+                raise PartitionClosed(f"partition {self.partition}: the store is closed")
+            data = self.graph.to_data()
+            through = self.store.last_seq
+            self.store.compact(data, through)
+            self.generation = self.store.generation
+            self.graph = PartitionGraph(self.store.read())
+            self.applied_seq = max(self.applied_seq, through)
+            return through
+
+    # ---- the write API (validate, log durably, apply); every call is one log record
+
+    def _write(self, request_id: str, run: Callable[[], WriteResult]) -> WriteResult:
+        if self.replica:
+            raise ReadOnlyReplica(f"this server is a read replica of partition {self.partition}; "
+                                  "send writes to the partition's primary (its first address)")
+        if len(request_id) > 128:
+            raise ValueError("request_id is longer than 128 characters")
+        with self.write_lock:
+            seen = self.dedupe.get(request_id)
+            if seen is not None:
+                return WriteResult(seen[0], seen[1], duplicate=True)
+            return run()
+
+    def write_add_nodes(self, ntype: str, ids: np.ndarray, features: Dict[str, np.ndarray],
+                        request_id: str = "") -> WriteResult:
+        """Add nodes this partition owns (distinct, new); features default to zeros."""
+        def run():
+            g = self.graph
+            nt = self.schema.node_type(ntype)
+            if len(np.unique(ids)) != len(ids):
+                raise ValueError(f"ids added to {nt.name!r} must be distinct")
+            self.check_owned(nt.name, ids)
+            present = g.lookup(nt.name, ids)
+            if present.any():
+                raise ValueError(f"{nt.name!r} ids already present: {ids[present][:5].tolist()}")
+            feats = nt.coerce_features(features, len(ids), require_all=False)
+            arrays = {"ids": ids, **{f"feat/{k}": v for k, v in feats.items()}}
+            seq, _ = self.log_and_apply(request_id, "add_nodes", nt.name, arrays,
+                                        lambda: g.add_nodes(nt.name, ids, feats))
+            return WriteResult(seq)
+
+        return self._write(request_id, run)
+
+    def write_update_features(self, ntype: str, ids: np.ndarray, features: Dict[str, np.ndarray],
+                              request_id: str = "") -> WriteResult:
+        """Overwrite features of nodes this partition holds."""
+        def run():
+            g = self.graph
+            nt = self.schema.node_type(ntype)
+            missing = ~g.lookup(nt.name, ids)
+            if missing.any():
+                raise IndexError(f"{nt.name!r} nodes not in partition {self.partition}: "
+                                 f"{ids[missing][:5].tolist()}")
+            feats = nt.coerce_features(features, len(ids), require_all=False)
+            arrays = {"ids": ids, **{f"feat/{k}": v for k, v in feats.items()}}
+            seq, _ = self.log_and_apply(request_id, "update_features", nt.name, arrays,
+                                        lambda: g.update_features(nt.name, ids, feats))
+            return WriteResult(seq)
+
+        return self._write(request_id, run)
+
+    @staticmethod
+    def _check_edges(src: np.ndarray, dst: np.ndarray, weights: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        if len(src) != len(dst):
+            raise ValueError(f"{len(src)} sources but {len(dst)} destinations")
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float32)
+            if weights.shape != src.shape or not np.all(np.isfinite(weights)) or (weights < 0).any():
+                raise ValueError("weights must be finite, >= 0 and one per edge")
+        return weights
+
+    def write_add_edges_in(self, etype, src: np.ndarray, dst: np.ndarray,
+                           weights: Optional[np.ndarray] = None, request_id: str = "") -> WriteResult:
+        """Add edges whose destination this partition owns; assigns their edge ids."""
+        key = self.schema.edge_type(etype).canonical
+        weights = self._check_edges(src, dst, weights)
+
+        def run():
+            g = self.graph
+            missing = ~g.lookup(key[2], dst)
+            if missing.any():
+                raise IndexError(f"{key[2]!r} nodes not in partition {self.partition}: "
+                                 f"{dst[missing][:5].tolist()}")
+            start = g.num_edges(key)
+            eids = (np.int64(self.partition) << EID_PARTITION_SHIFT) | np.arange(
+                start, start + len(dst), dtype=np.int64)
+            arrays = {"src": src, "dst": dst, "eids": eids, "direction": np.zeros(1, np.int8)}
+            if weights is not None:
+                arrays["weights"] = weights
+            seq, got = self.log_and_apply(request_id, "add_edges", key, arrays,
+                                          lambda: g.add_edges_in(key, src, dst, weights))
+            return WriteResult(seq, got)
+
+        return self._write(request_id, run)
+
+    def write_add_edges_out(self, etype, src: np.ndarray, dst: np.ndarray, eids: np.ndarray,
+                            weights: Optional[np.ndarray] = None, request_id: str = "") -> WriteResult:
+        """Record the reverse copy of edges whose source this partition owns."""
+        key = self.schema.edge_type(etype).canonical
+        weights = self._check_edges(src, dst, weights)
+        if len(eids) != len(src):
+            raise ValueError(f"{len(eids)} edge ids for {len(src)} edges")
+
+        def run():
+            g = self.graph
+            et = self.schema.edge_type(key)
+            if not et.reverse:
+                raise ValueError(f"edge type {et.canonical_str} is not stored with reverse=True")
+            missing = ~g.lookup(key[0], src)
+            if missing.any():
+                raise IndexError(f"{key[0]!r} nodes not in partition {self.partition}: "
+                                 f"{src[missing][:5].tolist()}")
+            arrays = {"src": src, "dst": dst, "eids": eids, "direction": np.ones(1, np.int8)}
+            if weights is not None:
+                arrays["weights"] = weights
+            seq, _ = self.log_and_apply(request_id, "add_edges", key, arrays,
+                                        lambda: g.add_edges_out(key, src, dst, eids, weights))
+            return WriteResult(seq)
+
+        return self._write(request_id, run)
+
+    # ---- the RoutedGraph backend contract (what LocalGraph calls)
+
+    def add_nodes(self, ntype, ids, features=None) -> None:
+        self.write_add_nodes(ntype, ids, features or {})
+
+    def update_features(self, ntype, ids, features) -> None:
+        self.write_update_features(ntype, ids, features)
+
+    def add_edges_in(self, etype, src, dst, weights=None) -> np.ndarray:
+        return self.write_add_edges_in(etype, src, dst, weights).eids
+
+    def add_edges_out(self, etype, src, dst, eids, weights=None) -> None:
+        self.write_add_edges_out(etype, src, dst, eids, weights)
+
+    def __getattr__(self, name):
+        # Reads (sample_neighbors, node_features, degrees, ...) go to the current graph,
+        # which compaction and replica reloads replace as a whole.
+        if name in _READS:
+            return getattr(self.graph, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_READS = frozenset({"num_nodes", "num_edges", "node_ids", "sample_neighbors", "node_features",
+                    "edge_features", "degrees", "lookup", "has_edges"})

@@ -1,0 +1,136 @@
+"""RemoteGraph: the GraphService over partition servers (``graphplat serve``) via gRPC.
+
+All routing (splitting batches by owner, merging in caller order, negative sampling,
+walks, write validation) is :class:`~graphplat.storage.routed.RoutedGraph`'s, shared with
+LocalGraph; RemoteGraph only supplies :class:`~graphplat.storage.client.PartitionClient`
+backends and runs the per-partition calls of each step in parallel.
+
+    g = graphplat.connect("cluster.yaml")      # or a dict, see graphplat.storage.cluster
+    s = g.sample_neighbors(("user", "click", "item"), items, 10)
+    g.close()
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+from graphplat.schema import GraphSchema
+from graphplat.storage import codec
+from graphplat.storage.client import PartitionClient, PartitionUnavailable
+from graphplat.storage.cluster import ClusterConfig, load_cluster
+from graphplat.storage.partition_book import PartitionBook
+from graphplat.storage.routed import RoutedGraph
+
+__all__ = ["RemoteGraph", "connect"]
+
+
+class RemoteGraph(RoutedGraph):
+    """A GraphService whose partition ``p`` is served by ``clients[p]``.
+
+    The calls of one step go to all partitions involved at once (a thread pool of
+    ``max_workers``, default ``4 * num_partitions``); the first failure (by partition
+    number) is raised after every call of the step finished.
+    """
+
+    def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
+                 *, max_workers: Optional[int] = None):
+        super().__init__(schema, book, clients)
+        self.clients = list(clients)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers or max(4, 4 * len(self.clients)),
+                                        thread_name_prefix="graphplat-remote")
+        self._closed = False
+
+    def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
+        if len(calls) <= 1:
+            return {p: fn() for p, fn in calls.items()}
+        futures = {p: self._pool.submit(fn) for p, fn in calls.items()}
+        out, first_error = {}, None
+        for p in sorted(futures):
+            try:
+                out[p] = futures[p].result()
+            except BaseException as e:  # noqa: BLE001 - re-raised below
+                if first_error is None:
+                    first_error = e
+        if first_error is not None:
+            raise first_error
+        return out
+
+    def info(self) -> list:
+        """The Info of every partition (counts, role, applied write-log seq), in order."""
+        got = self._map({p: (lambda c=c: c.info()) for p, c in enumerate(self.clients)})
+        return [got[p] for p in range(len(self.clients))]
+
+    def compact(self) -> list:
+        """Fold every partition's write log into its blobs (on the primaries)."""
+        got = self._map({p: (lambda c=c: c.compact()) for p, c in enumerate(self.clients)})
+        return [got[p] for p in range(len(self.clients))]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=True)
+        for c in self.clients:
+            c.close()
+
+
+def _fetch_meta(clients: Sequence[PartitionClient]):
+    """Schema and partition book from the first partition that answers Info."""
+    last: Optional[Exception] = None
+    for c in clients:
+        try:
+            info = c.info(include_schema=True, include_book=True)
+        except PartitionUnavailable as e:
+            last = e
+            continue
+        return GraphSchema.from_yaml(info.schema_yaml), codec.book_from_msg(info.partition_book)
+    raise last  # type: ignore[misc]
+
+
+def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *,
+            verify: bool = True, max_workers: Optional[int] = None, **overrides) -> RemoteGraph:
+    """A RemoteGraph over the servers of a cluster file (path), dict or ClusterConfig.
+
+    ``overrides`` replace cluster-file settings (``deadline_s``, ``retries``, ``token``...).
+    With ``verify`` (default) every partition is asked for its Info once, checking that it
+    serves the expected partition of a graph with the same schema (PartitionUnavailable
+    when one does not answer, ValueError on a mismatch).
+    """
+    cfg = source if isinstance(source, ClusterConfig) else load_cluster(source)
+    for k, v in overrides.items():
+        if not hasattr(cfg, k):
+            raise TypeError(f"connect() got an unknown setting {k!r}")
+        setattr(cfg, k, v)
+    clients = cfg.clients()
+    try:
+        if cfg.store is not None:
+            from graphplat.storage.store import open_store
+
+            st = open_store(cfg.store)
+            schema, book = st.schema, st.book
+        else:
+            schema, book = _fetch_meta(clients)
+        if book.num_partitions != len(clients):
+            raise ValueError(f"the cluster file lists {len(clients)} partitions but the graph has "
+                             f"{book.num_partitions}")
+        g = RemoteGraph(schema, book, clients, max_workers=max_workers)
+    except BaseException:
+        for c in clients:
+            c.close()
+        raise
+    if verify:
+        try:
+            infos = g._map({p: (lambda c=c: c.info(include_schema=True)) for p, c in enumerate(clients)})
+            for p, info in infos.items():
+                if info.partition != p or info.num_partitions != book.num_partitions:
+                    raise ValueError(f"{clients[p].addresses} serve partition {info.partition} of "
+                                     f"{info.num_partitions}, but the cluster file says partition "
+                                     f"{p} of {book.num_partitions}")
+                if GraphSchema.from_yaml(info.schema_yaml) != schema:
+                    raise ValueError(f"partition {p} ({clients[p].addresses}) serves a graph with "
+                                     "a different schema")
+        except BaseException:
+            g.close()
+            raise
+    return g
