@@ -19,7 +19,7 @@ import numpy as np
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
 from graphplat.storage.partition_book import PartitionBook
-from graphplat.storage.partition_graph import PartitionGraph
+from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 
 log = logging.getLogger("graphplat.durable")
 
@@ -284,21 +284,11 @@ class DurablePartition:
 
         return self._write(request_id, run)
 
-    @staticmethod
-    def _check_edges(src: np.ndarray, dst: np.ndarray, weights: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        if len(src) != len(dst):
-            raise ValueError(f"{len(src)} sources but {len(dst)} destinations")
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float32)
-            if weights.shape != src.shape or not np.all(np.isfinite(weights)) or (weights < 0).any():
-                raise ValueError("weights must be finite, >= 0 and one per edge")
-        return weights
-
     def write_add_edges_in(self, etype, src: np.ndarray, dst: np.ndarray,
                            weights: Optional[np.ndarray] = None, request_id: str = "") -> WriteResult:
         """Add edges whose destination this partition owns; assigns their edge ids."""
         key = self.schema.edge_type(etype).canonical
-        weights = self._check_edges(src, dst, weights)
+        weights = check_edge_arrays(src, dst, weights)
 
         def run():
             g = self.graph
@@ -322,7 +312,7 @@ class DurablePartition:
                             weights: Optional[np.ndarray] = None, request_id: str = "") -> WriteResult:
         """Record the reverse copy of edges whose source this partition owns."""
         key = self.schema.edge_type(etype).canonical
-        weights = self._check_edges(src, dst, weights)
+        weights = check_edge_arrays(src, dst, weights)
         if len(eids) != len(src):
             raise ValueError(f"{len(eids)} edge ids for {len(src)} edges")
 

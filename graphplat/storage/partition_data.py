@@ -114,23 +114,22 @@ def split_into_partitions(schema: GraphSchema, book: PartitionBook,
         for p in range(P):
             mask = dst_owner == p
             eids[mask] = (np.int64(p) << EID_PARTITION_SHIFT) | np.arange(int(mask.sum()), dtype=np.int64)
+
+        def adjacency(p: int, mask: np.ndarray, row_type: str, row_ids: np.ndarray,
+                      other_ids: np.ndarray, role: str) -> AdjacencyData:
+            rows = idmaps[(row_type, p)].lookup(row_ids[mask], missing="ignore")
+            if (rows < 0).any():
+                bad = row_ids[mask][rows < 0][:5]
+                raise ValueError(f"edge type {key}: {role} ids {bad.tolist()} are not {row_type!r} nodes")
+            return build_adjacency(rows, len(parts[p].node_ids[row_type]), other_ids[mask],
+                                   eids[mask], None if w is None else w[mask])
+
         for p in range(P):
             mask = dst_owner == p
-            rows = idmaps[(et.dst, p)].lookup(dst[mask], missing="ignore")
-            if (rows < 0).any():
-                bad = dst[mask][rows < 0][:5]
-                raise ValueError(f"edge type {key}: destination ids {bad.tolist()} are not {et.dst!r} nodes")
-            parts[p].in_adj[key] = build_adjacency(rows, len(parts[p].node_ids[et.dst]), src[mask],
-                                                   eids[mask], None if w is None else w[mask])
+            parts[p].in_adj[key] = adjacency(p, mask, et.dst, dst, src, "destination")
             parts[p].edge_features[key] = {k: v[mask] for k, v in feats.items()}
         if et.reverse:
             src_owner = book.partition_of(et.src, src)
             for p in range(P):
-                mask = src_owner == p
-                rows = idmaps[(et.src, p)].lookup(src[mask], missing="ignore")
-                if (rows < 0).any():
-                    bad = src[mask][rows < 0][:5]
-                    raise ValueError(f"edge type {key}: source ids {bad.tolist()} are not {et.src!r} nodes")
-                parts[p].out_adj[key] = build_adjacency(rows, len(parts[p].node_ids[et.src]), dst[mask],
-                                                        eids[mask], None if w is None else w[mask])
+                parts[p].out_adj[key] = adjacency(p, src_owner == p, et.src, src, dst, "source")
     return parts

@@ -31,6 +31,19 @@ def as_ids(values, name: str = "ids") -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+def check_edge_arrays(src: np.ndarray, dst: np.ndarray,
+                      weights: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """Validate an edge batch: as many sources as destinations, and weights (if given)
+    finite, >= 0 and one per edge. Returns the weights as float32 (or None)."""
+    if len(src) != len(dst):
+        raise ValueError(f"{len(src)} sources but {len(dst)} destinations")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != src.shape or not np.all(np.isfinite(weights)) or (weights < 0).any():
+            raise ValueError("weights must be finite, >= 0 and one per edge")
+    return weights
+
+
 class GrowableArray:
     """Rows that can be appended to in amortized O(1); ``array`` is a view of the rows."""
 

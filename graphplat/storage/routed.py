@@ -14,7 +14,7 @@ import numpy as np
 from graphplat.schema import GraphSchema
 from graphplat.service import GraphService, NeighborSample
 from graphplat.storage.partition_book import PartitionBook
-from graphplat.storage.partition_graph import as_ids
+from graphplat.storage.partition_graph import as_ids, check_edge_arrays
 
 
 def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample]]) -> NeighborSample:
@@ -253,12 +253,7 @@ class RoutedGraph(GraphService):
     def add_edges(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
         et = self.schema.edge_type(etype)
         src, dst = as_ids(src, "src"), as_ids(dst, "dst")
-        if len(src) != len(dst):
-            raise ValueError(f"{len(src)} sources but {len(dst)} destinations")
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float32)
-            if weights.shape != src.shape or not np.all(np.isfinite(weights)) or (weights < 0).any():
-                raise ValueError("weights must be finite, >= 0 and one per edge")
+        weights = check_edge_arrays(src, dst, weights)
         for name, ntype, ids in (("src", et.src, src), ("dst", et.dst, dst)):
             missing = ~self.lookup(ntype, ids)
             if missing.any():

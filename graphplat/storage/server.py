@@ -209,6 +209,19 @@ class Metrics:
 
 # ----------------------------------------------------------------------------- servicer
 
+def _abort(method: str, exc: Exception, context) -> None:
+    """Turn a handler's exception into a status (logged, with the exception class in the
+    trailing metadata) and abort the call (``context.abort`` raises)."""
+    code, message, etype = _status_of(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        log.exception("%s failed", method)
+    else:
+        log.debug("%s: %s %s", method, code.name, message)
+    if etype:
+        context.set_trailing_metadata(((ERROR_TYPE_KEY, etype),))
+    context.abort(code, message[:4000])
+
+
 def _rpc(fn):
     """Wrap a handler: readiness check, metrics, exception -> status mapping."""
     method = fn.__name__
@@ -218,17 +231,10 @@ def _rpc(fn):
         t0 = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            state = self._ready()
-            return fn(self, state, request, context)
+            return fn(self, self._ready(), request, context)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-            code, message, etype = _status_of(exc)
-            if code == grpc.StatusCode.INTERNAL:
-                log.exception("%s failed", method)
-            else:
-                log.debug("%s: %s %s", method, code.name, message)
-            if etype:
-                context.set_trailing_metadata(((ERROR_TYPE_KEY, etype),))
-            context.abort(code, message[:4000])
+            code = _status_of(exc)[0]
+            _abort(method, exc, context)
         finally:
             self._metrics.record(method, code, time.perf_counter() - t0)
 
@@ -244,15 +250,10 @@ def _stream_rpc(fn):
         t0 = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            state = self._ready()
-            yield from fn(self, state, request, context)
+            yield from fn(self, self._ready(), request, context)
         except Exception as exc:  # noqa: BLE001
-            code, message, etype = _status_of(exc)
-            if code == grpc.StatusCode.INTERNAL:
-                log.exception("%s failed", method)
-            if etype:
-                context.set_trailing_metadata(((ERROR_TYPE_KEY, etype),))
-            context.abort(code, message[:4000])
+            code = _status_of(exc)[0]
+            _abort(method, exc, context)
         finally:
             self._metrics.record(method, code, time.perf_counter() - t0)
 
