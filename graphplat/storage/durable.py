@@ -224,8 +224,10 @@ class DurablePartition:
         with self.write_lock:
             if self.store is None:
                 raise PartitionClosed(f"partition {self.partition}: the store is closed")
-            data = self.graph.to_data()
             through = self.store.last_seq
+            if through <= self.store.compacted_through:
+                return through  # nothing logged since the last compaction: nothing to fold
+            data = self.graph.to_data()
             self.store.compact(data, through)
             self.generation = self.store.generation
             self.graph = PartitionGraph(self.store.read())

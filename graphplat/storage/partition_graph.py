@@ -91,7 +91,16 @@ class Adjacency:
         self._d_cols = GrowableArray(np.zeros(0, np.int64))
         self._d_eids = GrowableArray(np.zeros(0, np.int64))
         self._d_weights = GrowableArray(np.zeros(0, np.float32))
-        self.delta: Optional[_core.CSR] = None
+        self._delta: Optional[_core.CSR] = None
+        self._delta_stale = False
+
+    @property
+    def delta(self) -> Optional[_core.CSR]:
+        """The online additions as a CSR over the same rows, rebuilt lazily: a burst of
+        writes costs one rebuild at the next read, not one per write."""
+        if self._delta_stale:
+            self._rebuild_delta()
+        return self._delta
 
     @property
     def delta_size(self) -> int:
@@ -106,7 +115,7 @@ class Adjacency:
         self.bulk = _core.CSR(indptr, self.bulk.indices, num_cols=self.bulk.num_cols,
                               weights=self.bulk.weights, eids=self.bulk.eids)
         self.num_rows = num_rows
-        self._rebuild_delta()
+        self._delta_stale = True
 
     def cols_of(self, other_ids: np.ndarray, create: bool) -> np.ndarray:
         """Halo column of each user id (-1 when unknown, unless ``create`` adds it)."""
@@ -128,17 +137,18 @@ class Adjacency:
         if self.weighted:
             self._d_weights.append(np.ones(len(rows), np.float32) if weights is None
                                    else weights.astype(np.float32))
-        self._rebuild_delta()
+        self._delta_stale = True
 
     def _rebuild_delta(self) -> None:
+        self._delta_stale = False
         if self.delta_size == 0:
-            self.delta = None
+            self._delta = None
             return
         rows = self._d_rows.array
         order = np.argsort(rows, kind="stable")
         indptr = np.zeros(self.num_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=self.num_rows), out=indptr[1:])
-        self.delta = _core.CSR(indptr, self._d_cols.array[order], num_cols=len(self.halo),
+        self._delta = _core.CSR(indptr, self._d_cols.array[order], num_cols=len(self.halo),
                                weights=self._d_weights.array[order] if self.weighted else None,
                                eids=self._d_eids.array[order])
 
