@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parity import assert_same, outcome, same_outcome  # noqa: E402
 from servers import Fleet, cluster_dict  # noqa: E402
 
 import graphplat  # noqa: E402
@@ -123,42 +124,12 @@ class EidIndex:
 
 # ----------------------------------------------------------------------------- comparison (as test_remote)
 
-def outcome(fn, graph):
-    try:
-        return ("ok", fn(graph))
-    except Exception as e:  # noqa: BLE001
-        return ("error", type(e), str(e))
-
-
-def assert_same(a, b, where="result"):
-    if isinstance(a, NeighborSample):
-        assert isinstance(b, NeighborSample), where
-        for f in ("counts", "neighbors", "eids"):
-            assert_same(getattr(a, f), getattr(b, f), f"{where}.{f}")
-    elif isinstance(a, np.ndarray):
-        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape, \
-            f"{where}: {getattr(b, 'dtype', type(b))} {getattr(b, 'shape', '')} != {a.dtype} {a.shape}"
-        np.testing.assert_array_equal(a, b, err_msg=where)
-    elif isinstance(a, dict):
-        assert list(a) == list(b), f"{where}: keys {list(b)} != {list(a)}"
-        for k in a:
-            assert_same(a[k], b[k], f"{where}[{k!r}]")
-    elif isinstance(a, (tuple, list)):
-        assert type(a) is type(b) and len(a) == len(b), f"{where}: {b!r} != {a!r}"
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {b!r} != {a!r}"
-
-
 def check(g, ref, fn, where=""):
     """fn(g) must equal fn(ref) (same value, or same exception type and message); returns
     fn(g)'s value, failing if it raised."""
-    want, got = outcome(fn, ref), outcome(fn, g)
-    if want[0] == "error" or got[0] == "error":
-        assert got == want, f"{where}: {got} != {want}"
+    got = same_outcome(g, ref, fn, where)
+    if got[0] == "error":
         pytest.fail(f"{where}: both raised {got[1].__name__}: {got[2]}")
-    assert_same(want[1], got[1], where or "result")
     return got[1]
 
 
