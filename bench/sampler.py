@@ -161,8 +161,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 # Machine info
 # --------------------------------------------------------------------------------------
 
-def machine_info() -> Dict[str, object]:
-    """Cores, CPU model, memory and library versions of this machine."""
+def machine_info(packages: Sequence[str] = ("torch", "dgl")) -> Dict[str, object]:
+    """Cores, CPU model, memory and the versions of ``packages`` on this machine."""
+    from importlib import metadata
+
     model = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -182,10 +184,10 @@ def machine_info() -> Dict[str, object]:
     except OSError:
         pass
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("torch", "dgl"):
+    for name in packages:
         try:
-            versions[name] = __import__(name).__version__
-        except Exception:  # pragma: no cover - reported, not fatal
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - reported, not fatal
             versions[name] = None
     try:
         affinity = len(os.sched_getaffinity(0))

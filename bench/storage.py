@@ -34,7 +34,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import re
 import resource
 import shutil
@@ -55,7 +54,8 @@ REPO_ROOT = BENCH_DIR.parent
 if str(REPO_ROOT) not in sys.path:  # `python bench/storage.py` puts only bench/ on the path
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.sampler import _round_floats, other_cpu_load, save_csc, validate_csc  # noqa: E402
+from bench.sampler import (_int_list, _involuntary_switches, _round_floats,  # noqa: E402
+                           machine_info as _machine_info, other_cpu_load, save_csc, validate_csc)
 from graphplat.synthetic import generate_powerlaw_csc  # noqa: E402
 
 LOG = logging.getLogger("bench.storage")
@@ -75,15 +75,6 @@ QUICK_DEFAULTS = dict(nodes=200_000, edges=4_000_000, reps=3, batches=20, warmup
 # --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
-
-def _int_list(text: str) -> List[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from exc
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive ints, got {text!r}")
-    return values
 
 
 def _write_batches(text: str) -> List[Tuple[int, int]]:
@@ -197,28 +188,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 # Machine, memory, load
 # --------------------------------------------------------------------------------------
 
+
 def machine_info() -> Dict[str, object]:
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import psutil
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    from importlib import metadata
-    for name in ("grpcio", "rocksdict", "graphplat", "psutil"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:  # pragma: no cover - reported, not fatal
-            versions[name] = None
-    return {"cpu_model": model, "logical_cores": os.cpu_count(),
-            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "platform": platform.platform(), "versions": versions}
+    """The sampler bench's machine info with the storage stack's versions."""
+    return _machine_info(("grpcio", "rocksdict", "graphplat", "psutil"))
 
 
 def loadavg() -> Optional[List[float]]:
@@ -789,11 +762,6 @@ def servers_cpu() -> float:
         except psutil.Error:
             pass
     return total
-
-
-def _involuntary_switches() -> int:
-    """Involuntary context switches of this process so far: threads preempted while runnable."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
 
 
 def time_method(fn: Callable, batches: Sequence[np.ndarray], key_base: int) -> dict:
