@@ -154,6 +154,18 @@ class Fleet:
                     s.restart()
         return started
 
+    def start_replicated(self, store: Path, num_partitions: int, *, timeout: float = 30.0,
+                         metrics: bool = False) -> List[List[ServerProcess]]:
+        """A primary and a read replica for every partition of ``store``; sets and returns
+        ``self.layout`` ([[primary, replica], ...]). ``metrics`` exposes partition 0's
+        primary metrics endpoint."""
+        specs = [dict(store=store, partition=k, **({"metrics": True} if metrics and k == 0 else {}))
+                 for k in range(num_partitions)]
+        specs += [dict(store=store, partition=k, replica=True) for k in range(num_partitions)]
+        servers = self.start_all(specs, timeout=timeout)
+        self.layout = [[servers[k], servers[num_partitions + k]] for k in range(num_partitions)]
+        return self.layout
+
     def close(self) -> None:
         for s in self.servers:
             if s.alive():

@@ -118,11 +118,7 @@ def fleet_a(store_a, tmp_path_factory):
     """Partitions 0 and 1, each a primary plus a read replica."""
     fleet = Fleet(tmp_path_factory.mktemp("logs-a"))
     try:
-        fleet.start_all([dict(store=store_a, partition=0, metrics=True), dict(store=store_a, partition=1),
-                         dict(store=store_a, partition=0, replica=True),
-                         dict(store=store_a, partition=1, replica=True)])
-        p0, p1, r0, r1 = fleet.servers
-        fleet.layout = [[p0, r0], [p1, r1]]
+        fleet.start_replicated(store_a, 2, metrics=True)
         yield fleet
     finally:
         fleet.close()

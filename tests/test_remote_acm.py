@@ -175,11 +175,7 @@ def fleet(acm_store, tmp_path_factory):
     """Partitions 0 and 1, each a primary plus a read replica; always terminated."""
     fleet = Fleet(tmp_path_factory.mktemp("acm-logs"))
     try:
-        fleet.start_all([dict(store=acm_store, partition=0), dict(store=acm_store, partition=1),
-                         dict(store=acm_store, partition=0, replica=True),
-                         dict(store=acm_store, partition=1, replica=True)], timeout=60)
-        p0, p1, r0, r1 = fleet.servers
-        fleet.layout = [[p0, r0], [p1, r1]]
+        fleet.start_replicated(acm_store, 2, timeout=60)
         yield fleet
     finally:
         fleet.close()
