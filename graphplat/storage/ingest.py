@@ -81,13 +81,11 @@ from tqdm import tqdm
 
 from graphplat import _core
 from graphplat.schema import EdgeType, GraphSchema, NodeType, SchemaError
+from graphplat.storage.graph_arrays import TEST_SLEEP_ENV, GraphArrays  # noqa: F401 (tests use it)
 from graphplat.storage.partition_book import PartitionBook
-from graphplat.storage.partition_data import split_into_partitions
 from graphplat.storage.readers import (IngestError, Problem, Table, expand_paths, feature_column,
                                        float_column, int_column, open_table,
                                        resolve_feature_columns)
-from graphplat.storage.store import (partition_path, staging_dir, write_partition,
-                                     write_store_manifest)
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +93,6 @@ __all__ = ["IngestError", "ingest", "main_ingest", "build_parser", "add_ingest_a
            "run_ingest", "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG"]
 
 PARTITIONERS = ("hash", "metis")
-#: Seconds to sleep after writing each partition (tests use it to kill an ingest mid-write).
-TEST_SLEEP_ENV = "GRAPHPLAT_INGEST_TEST_SLEEP"
 
 _SPEC_KEYS = ("schema", "nodes", "edges")
 _COMMON_KEYS = ("path", "format", "delimiter", "header", "column_names", "files", "features")
@@ -481,7 +477,7 @@ def _report(problem_lists: List[List[Problem]], tables: List[Table], skip: bool,
 # ----------------------------------------------------------------------------- partitioning
 
 
-def _metis_book(schema: GraphSchema, nodes: Dict[str, np.ndarray],
+def metis_book(schema: GraphSchema, nodes: Dict[str, np.ndarray],
                 edges: Dict[Tuple[str, str, str], Tuple[np.ndarray, np.ndarray]], P: int) -> PartitionBook:
     if P == 1:
         return PartitionBook.from_assignment(1, {nt: (ids, np.zeros(len(ids), np.int64))
@@ -521,7 +517,7 @@ def _metis_book(schema: GraphSchema, nodes: Dict[str, np.ndarray],
 # ----------------------------------------------------------------------------- ingest
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
+def check_target(out: Path, overwrite: bool) -> None:
     if not out.exists():
         return
     if not overwrite:
@@ -556,7 +552,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     if partitioner not in PARTITIONERS:
         raise ValueError(f"partitioner must be one of {', '.join(PARTITIONERS)}, got {partitioner!r}")
     out = Path(out_dir).absolute()
-    _check_target(out, overwrite)
+    check_target(out, overwrite)
     sp = load_spec(spec, base_dir)
     schema = sp.schema
     n_inputs = sum(len(s.paths) for srcs in list(sp.nodes.values()) + list(sp.edges.values()) for s in srcs)
@@ -650,39 +646,18 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     log.info("read %d nodes and %d edges from %d inputs in %.2fs%s", num_nodes, num_edges, n_inputs,
              t_read - t0, f" ({n_bad} bad rows skipped)" if n_bad else "")
 
-    # ---- partition
-    with tqdm(total=2, desc="partitioning", disable=None) as bar:
-        if partitioner == "metis":
-            book = _metis_book(schema, nodes, edges, partitions)
-        else:
-            book = PartitionBook(partitions)
-        bar.update(1)
-        parts = split_into_partitions(schema, book, nodes, node_features, edges, weights, edge_features)
-        bar.update(1)
+    # ---- partition and write
+    arrays = GraphArrays(schema, nodes, node_features, edges, weights, edge_features)
     del nodes, node_features, edges, weights, edge_features
-    t_part = time.perf_counter()
-
-    # ---- write
-    sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
-    with staging_dir(out, overwrite) as tmp:
-        log.info("writing %d partitions to %s", partitions, tmp)
-        schema.save(tmp / "schema.yaml")
-        book.save(tmp)
-        for k in tqdm(range(partitions), desc="writing", unit="partition", disable=None):
-            write_partition(partition_path(tmp, k), parts[k])
-            parts[k] = None  # free memory as we go
-            log.debug("wrote partition %d", k)
-            if sleep > 0:
-                time.sleep(sleep)
-        write_store_manifest(tmp, partitions, partitioner=partitioner, num_nodes=num_nodes,
-                             num_edges=num_edges, skipped_rows=n_bad,
-                             spec=str(sp.path) if sp.path else None)
+    arrays.write_store(out, partitions=partitions, partitioner=partitioner, overwrite=overwrite,
+                       manifest={"skipped_rows": n_bad, "spec": str(sp.path) if sp.path else None})
+    del arrays
     t_end = time.perf_counter()
     rate = num_edges / max(t_end - t0, 1e-9)
     log.info("ingested %d nodes and %d edges into %s (%d partitions, %s) in %.2fs "
-             "[read %.2fs, validate %.2fs, partition %.2fs, write %.2fs]: %.0f edges/s",
+             "[read %.2fs, validate %.2fs, partition and write %.2fs]: %.0f edges/s",
              num_nodes, num_edges, out, partitions, partitioner, t_end - t0, t_read - t0,
-             t_valid - t_read, t_part - t_valid, t_end - t_part, rate)
+             t_valid - t_read, t_end - t_valid, rate)
     return out
 
 
