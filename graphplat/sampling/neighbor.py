@@ -1,0 +1,191 @@
+"""Multi-layer heterogeneous neighbor sampling over any GraphService (DGL's NeighborSampler
+semantics), producing :class:`~graphplat.sampling.subgraph.SampledSubgraph`.
+
+Randomness: layer ``l`` (counted from the seeds) of edge type ``k`` (schema order) samples
+with the core RNG key ``(batch_seed, l * HOP_STRIDE + k, position in the frontier)``. The
+result is a pure function of the batch seed and the graph, whatever the partitioning, the
+replica, the thread count or the prefetch depth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from graphplat import _core
+from graphplat.sampling.subgraph import Canonical, SampledLayer, SampledSubgraph
+from graphplat.schema import GraphSchema
+from graphplat.service import GraphService
+
+HOP_STRIDE = 4096
+STRATEGIES = ("uniform", "weighted", "topk", "full")
+#: graph-learn's strategy names, accepted everywhere a strategy is.
+STRATEGY_ALIASES = {"random": "uniform", "random_without_replacement": "uniform",
+                    "edge_weight": "weighted", "topk": "topk", "full": "full",
+                    "uniform": "uniform", "weighted": "weighted"}
+Fanout = Union[int, Mapping[object, int]]
+
+
+def normalize_strategy(strategy: str) -> str:
+    """Map a strategy name (graphplat's or graph-learn's) to the core's; ValueError if unknown."""
+    try:
+        return STRATEGY_ALIASES[strategy]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown sampling strategy {strategy!r}; expected one of "
+                         f"{', '.join(sorted(STRATEGY_ALIASES))}") from None
+
+
+def normalize_fanouts(schema: GraphSchema, fanouts: Sequence[Fanout]) -> List[Dict[Canonical, int]]:
+    """Per-layer fanouts (input layer first, as DGL) as dicts canonical etype -> fanout.
+
+    An int applies to every edge type; a dict names edge types (relation or canonical) and
+    leaves the others unsampled. -1 takes the full neighborhood, 0 samples nothing.
+    """
+    if isinstance(fanouts, (int, np.integer)) or isinstance(fanouts, Mapping):
+        raise ValueError("fanouts must be a list with one entry per layer, e.g. [10, 5]")
+    if len(fanouts) == 0:
+        raise ValueError("fanouts must name at least one layer")
+    out = []
+    for i, f in enumerate(fanouts):
+        if isinstance(f, Mapping):
+            layer = {et.canonical: 0 for et in schema.edge_types}
+            for key, value in f.items():
+                layer[schema.edge_type(key).canonical] = _check_fanout(value, i)
+        else:
+            value = _check_fanout(f, i)
+            layer = {et.canonical: value for et in schema.edge_types}
+        out.append(layer)
+    return out
+
+
+def _check_fanout(value, layer: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"fanout of layer {layer} must be an int, got {value!r}")
+    if value < -1 or value > _core.MAX_FANOUT:
+        raise ValueError(f"fanout of layer {layer} must be -1 (full) or in [0, {_core.MAX_FANOUT}], "
+                         f"got {value}")
+    return int(value)
+
+
+def pair_keys(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """One 16-byte key per (src, dst) pair, for set membership tests with ``np.isin``."""
+    pairs = np.empty((len(src), 2), dtype=np.int64)
+    pairs[:, 0] = src
+    pairs[:, 1] = dst
+    return pairs.view(np.dtype((np.void, 16))).ravel()
+
+
+@dataclass
+class EdgeExclusion:
+    """Edges (as (src, dst) user-id pairs per edge type) to leave out of sampled neighborhoods,
+    e.g. a link-prediction batch's seed edges and their reverses."""
+
+    pairs: Dict[Canonical, np.ndarray]
+
+    def mask(self, etype: Canonical, src: np.ndarray, dst: np.ndarray) -> Optional[np.ndarray]:
+        """bool mask of the sampled edges to keep, or None when nothing is excluded."""
+        keys = self.pairs.get(etype)
+        if keys is None or len(keys) == 0 or len(src) == 0:
+            return None
+        return ~np.isin(pair_keys(src, dst), keys)
+
+
+class NeighborSampler:
+    """Samples a multi-layer neighborhood of typed seeds, DGL ``NeighborSampler`` style.
+
+    Args:
+        schema: the graph's schema (fanout keys are checked against it).
+        fanouts: one entry per layer, input layer first (``[15, 10, 5]`` samples 5 neighbors
+            of each seed, then 10, then 15), each an int or a dict edge type -> int.
+        strategy: uniform | weighted | topk | full (or graph-learn's random,
+            random_without_replacement, edge_weight), one for all types or a dict per type.
+        replace: sample with replacement.
+    """
+
+    def __init__(self, schema: GraphSchema, fanouts: Sequence[Fanout], *,
+                 strategy: Union[str, Mapping[object, str]] = "uniform", replace: bool = False):
+        self.schema = schema
+        self.fanouts = normalize_fanouts(schema, fanouts)
+        self.etypes = [et.canonical for et in schema.edge_types]
+        if isinstance(strategy, Mapping):
+            per = {et: "uniform" for et in self.etypes}
+            for k, v in strategy.items():
+                per[schema.edge_type(k).canonical] = normalize_strategy(v)
+        else:
+            s = normalize_strategy(strategy)
+            per = {et: s for et in self.etypes}
+        for et, s in per.items():
+            if s in ("weighted", "topk") and not schema.edge_type(et).weighted:
+                raise ValueError(f"strategy {s!r} needs edge weights but edge type "
+                                 f"{schema.edge_type(et).canonical_str} is not weighted")
+        self.strategy = per
+        self.replace = bool(replace)
+
+    @property
+    def num_layers(self) -> int:
+        """Number of layers (blocks) per sample."""
+        return len(self.fanouts)
+
+    def sample(self, graph: GraphService, seeds: Mapping[str, np.ndarray], *, seed: int = 0,
+               exclude: Optional[EdgeExclusion] = None) -> SampledSubgraph:
+        """Sample the layers above ``seeds`` (ntype -> distinct user ids).
+
+        ``seed``: the batch's RNG seed. ``exclude``: edges removed from the sampled
+        neighborhoods (after sampling, so such a seed may get fewer than ``fanout``).
+        Returns a :class:`SampledSubgraph` whose last layer's destinations are ``seeds``.
+        """
+        frontier = {}
+        for nt in self.schema.ntypes:
+            ids = np.ascontiguousarray(seeds.get(nt, np.zeros(0, np.int64)), dtype=np.int64)
+            frontier[nt] = ids
+        unknown = set(seeds) - set(frontier)
+        if unknown:
+            raise ValueError(f"seeds name unknown node types {sorted(unknown)}; "
+                             f"the schema has {self.schema.ntypes}")
+        out = SampledSubgraph(seeds={nt: frontier[nt] for nt in seeds})
+        layers: List[SampledLayer] = []
+        for depth, fanout in enumerate(reversed(self.fanouts)):
+            layer = self._sample_layer(graph, frontier, fanout, depth, seed, exclude)
+            layers.append(layer)
+            frontier = layer.src_nodes
+        out.layers = layers[::-1]
+        return out
+
+    def _sample_layer(self, graph: GraphService, dst: Dict[str, np.ndarray],
+                      fanout: Dict[Canonical, int], depth: int, seed: int,
+                      exclude: Optional[EdgeExclusion]) -> SampledLayer:
+        # Sample every edge type whose destination type has nodes in the frontier.
+        sampled: Dict[Canonical, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for k, et in enumerate(self.etypes):
+            f = fanout[et]
+            seeds = dst[et[2]]
+            if f == 0 or len(seeds) == 0:
+                continue
+            s = graph.sample_neighbors(et, seeds, f, strategy=self.strategy[et], replace=self.replace,
+                                       direction="in", seed=seed, hop=depth * HOP_STRIDE + k)
+            dst_local = np.repeat(np.arange(len(seeds), dtype=np.int64), s.counts)
+            nbrs, eids = s.neighbors, s.eids
+            if exclude is not None:
+                keep = exclude.mask(et, nbrs, seeds[dst_local])
+                if keep is not None:
+                    nbrs, eids, dst_local = nbrs[keep], eids[keep], dst_local[keep]
+            sampled[et] = (nbrs, dst_local, eids)
+        # Relabel per source type: destination nodes first, then new neighbors in order.
+        src_nodes: Dict[str, np.ndarray] = {}
+        edges: Dict[Canonical, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for nt in self.schema.ntypes:
+            ets = [et for et in sampled if et[0] == nt]
+            if not ets:
+                src_nodes[nt] = dst[nt]
+                continue
+            nbrs = np.concatenate([sampled[et][0] for et in ets]) if len(ets) > 1 else sampled[ets[0]][0]
+            unique, local = _core.unique_and_relabel(dst[nt], nbrs)
+            src_nodes[nt] = unique
+            start = 0
+            for et in ets:
+                n = len(sampled[et][0])
+                edges[et] = (local[start:start + n], sampled[et][1], sampled[et][2])
+                start += n
+        return SampledLayer(src_nodes=src_nodes, num_dst={nt: len(v) for nt, v in dst.items()},
+                            edges=edges)
