@@ -17,6 +17,7 @@
 #include "graphplat/common.h"
 #include "graphplat/csr.h"
 #include "graphplat/idmap.h"
+#include "graphplat/gather.h"
 #include "graphplat/negative.h"
 #include "graphplat/parallel.h"
 #include "graphplat/relabel.h"
@@ -425,6 +426,68 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("seeds"), py::arg("neighbors"), py::kw_only(), py::arg("num_nodes") = py::none(),
       py::arg("num_threads") = 0, "Returns (unique_nodes, local_neighbors); see _core.pyi.");
+
+  // Dense relabeling with markers kept between calls (no per-call allocation of num_nodes).
+  py::class_<MarkerPool, std::shared_ptr<MarkerPool>>(m, "Relabeler",
+                                                      "unique_and_relabel over ids in [0, num_nodes).")
+      .def(py::init([](int64_t num_nodes) {
+             if (num_nodes < 0) throw InvalidArgument(cat("num_nodes must be >= 0, got ", num_nodes));
+             if (num_nodes > (int64_t(1) << 40))
+               throw InvalidArgument(cat("num_nodes ", num_nodes, " is too large for dense markers"));
+             return std::make_shared<MarkerPool>(num_nodes);
+           }),
+           py::arg("num_nodes"))
+      .def_property_readonly("num_nodes", &MarkerPool::num_nodes)
+      .def(
+          "relabel",
+          [](MarkerPool& pool, py::handle seeds, py::handle neighbors, int num_threads) {
+            Held<int64_t> s = to_int64(seeds, "seeds"), n = to_int64(neighbors, "neighbors");
+            Relabeled r;
+            {
+              py::gil_scoped_release nogil;
+              int nt = threads_arg(num_threads);
+              check_ids_in_range(s.span(), pool.num_nodes(), "seeds", nt);
+              check_ids_in_range(n.span(), pool.num_nodes(), "neighbors", nt);
+              if (dense_relabel_fits(s.span().size, n.span().size)) {
+                MarkerPool::Markers markers = pool.acquire(nt);
+                // On an exception the markers may be dirty: they are dropped, not released.
+                r = relabel_dense(s.span(), n.span(), markers.get(), nt);
+                pool.release(std::move(markers));
+              } else {
+                r = relabel_hashed(s.span(), n.span(), nt);
+              }
+            }
+            return py::make_tuple(to_numpy(std::move(r.nodes)), to_numpy(std::move(r.local)));
+          },
+          py::arg("seeds"), py::arg("neighbors"), py::kw_only(), py::arg("num_threads") = 0,
+          "Same as unique_and_relabel(seeds, neighbors, num_nodes=num_nodes); see _core.pyi.");
+
+  m.def(
+      "take_rows",
+      [](py::handle source, py::handle rows, int num_threads) {
+        if (!py::isinstance<py::array>(source))
+          throw InvalidArgument("source must be a numpy array");
+        py::array src = py::reinterpret_borrow<py::array>(source);
+        if (src.ndim() < 1) throw InvalidArgument("source must have at least one dimension");
+        if (!(src.flags() & py::array::c_style))
+          throw InvalidArgument("source must be C-contiguous (np.ascontiguousarray)");
+        Held<int64_t> r = to_int64(rows, "rows");
+        std::vector<py::ssize_t> shape(src.shape(), src.shape() + src.ndim());
+        const int64_t num_rows = shape[0];
+        shape[0] = static_cast<py::ssize_t>(r.span().size);
+        py::array out(src.dtype(), shape);
+        const int64_t row_bytes = num_rows > 0 ? static_cast<int64_t>(src.nbytes()) / num_rows
+                                               : static_cast<int64_t>(src.itemsize());
+        const char* in = static_cast<const char*>(src.data());
+        char* dst = static_cast<char*>(out.mutable_data());
+        {
+          py::gil_scoped_release nogil;
+          gather_rows(in, num_rows, row_bytes, r.span(), dst, threads_arg(num_threads));
+        }
+        return out;
+      },
+      py::arg("source"), py::arg("rows"), py::kw_only(), py::arg("num_threads") = 0,
+      "source[rows] for a C-contiguous array (any dtype), copied in parallel; see _core.pyi.");
 
   py::class_<IdMap, std::shared_ptr<IdMap>>(m, "IdMap", "Arbitrary int64 ids -> dense indices.")
       .def(py::init([](py::handle ids, int num_threads) {

@@ -228,3 +228,18 @@ def metapath_walk(
     """Walk step i follows ``csrs[metapath[i]]`` (typed adjacency); consecutive relations must
     chain (num_cols of one == num_rows of the next). Returns int64 (len(starts),
     len(metapath) + 1), -1 padded after a dead end."""
+
+class Relabeler:
+    """:func:`unique_and_relabel` with ``num_nodes`` fixed, keeping its dense markers between
+    calls (thread-safe; each concurrent call uses its own marker array)."""
+
+    def __init__(self, num_nodes: int) -> None: ...
+    @property
+    def num_nodes(self) -> int: ...
+    def relabel(self, seeds: np.ndarray, neighbors: np.ndarray, *, num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """``(unique_nodes, local_neighbors)``; ids outside [0, num_nodes) raise ValueError,
+        duplicate seeds ValueError."""
+
+def take_rows(source: np.ndarray, rows: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
+    """``source[rows]`` (a new array) for a C-contiguous ``source`` of any dtype and shape,
+    copied in parallel without the GIL. Rows outside [0, len(source)) raise IndexError."""

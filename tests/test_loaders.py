@@ -339,3 +339,29 @@ def test_local_and_remote_batches_identical(arrays, remote):
                 == epochs(LinkLoader(rg, {CLICK: (s, d)}, [3, 3], **lk), 1))
     finally:
         lg.close()
+
+
+@pytest.mark.parametrize("replace", [False, True])
+@pytest.mark.parametrize("fanouts", [[3, 2], [5, 5, 5], [-1, 2], [2, -1]])
+def test_fused_single_partition_path_equals_hop_by_hop(fanouts, replace):
+    """A one-partition LocalGraph samples homogeneous graphs in one C++ call; it must give
+    the hop-by-hop answer of a multi-partition graph exactly."""
+    schema = GraphSchema.homogeneous(3)
+    rng = np.random.default_rng(1)
+    ids = rng.choice(10**6, 300, replace=False).astype(np.int64)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    ga = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((300, 3), dtype=np.float32)}},
+                     {et: (ids[rng.integers(0, 300, 3000)], ids[rng.integers(0, 300, 3000)])})
+    one, two = ga.to_local(1), ga.to_local(2)
+    sampler = NeighborSampler(schema, fanouts, replace=replace)
+    assert sampler._sample_fused(one, {nt: ids[:20]}, 7) is not None
+    assert sampler._sample_fused(two, {nt: ids[:20]}, 7) is None
+    a, b = sampler.sample(one, {nt: ids[:20]}, seed=7), sampler.sample(two, {nt: ids[:20]}, seed=7)
+    for la, lb in zip(a.layers, b.layers):
+        assert np.array_equal(la.src_nodes[nt], lb.src_nodes[nt])
+        assert la.num_dst == lb.num_dst
+        for x, y in zip(la.edges[et][:2], lb.edges[et][:2]):
+            assert np.array_equal(x, y)
+    # after an online write the one-partition graph falls back to the hop-by-hop path
+    one.add_edges(et, ids[:5], ids[5:10])
+    assert sampler._sample_fused(one, {nt: ids[:20]}, 7) is None

@@ -359,4 +359,4 @@ class DurablePartition:
 
 
 _READS = frozenset({"num_nodes", "num_edges", "node_ids", "sample_neighbors", "node_features",
-                    "edge_features", "degrees", "lookup", "has_edges"})
+                    "edge_features", "degrees", "lookup", "has_edges", "sample_multihop"})

@@ -53,6 +53,16 @@ class LocalGraph(RoutedGraph):
                              f"{[d.partition for d in ordered]}")
         return cls(schema, book, [PartitionGraph(d) for d in ordered])
 
+    def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
+                        replace: bool = False, seed: int = 0):
+        """Every hop of a square edge type in one C++ call when the graph is one partition
+        without pending online writes (see ``PartitionGraph.sample_multihop``); None when
+        that fast path does not apply (the caller then samples hop by hop)."""
+        if len(self.backends) != 1:
+            return None
+        return self.backends[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
+                                                replace=replace, seed=seed)
+
     def compact(self) -> None:
         """Fold every partition's write log into its bulk layout (stores opened with
         :meth:`open` only)."""

@@ -98,6 +98,8 @@ class PartitionBook:
     def split(self, ntype: str, ids: np.ndarray) -> Dict[int, np.ndarray]:
         """Positions of ``ids`` per partition (only partitions that get any), each in
         ascending position order."""
+        if self.num_partitions == 1:
+            return {0: np.arange(len(ids), dtype=np.int64)} if len(ids) else {}
         parts = self.partition_of(ntype, ids)
         order = np.argsort(parts, kind="stable")
         bounds = np.searchsorted(parts[order], np.arange(self.num_partitions + 1))

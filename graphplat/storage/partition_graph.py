@@ -93,6 +93,18 @@ class Adjacency:
         self._d_weights = GrowableArray(np.zeros(0, np.float32))
         self._delta: Optional[_core.CSR] = None
         self._delta_stale = False
+        self._row_space: Optional[_core.CSR] = None
+
+    def row_space(self, idmap: "_core.IdMap") -> "_core.CSR":
+        """The bulk CSR with columns mapped from halo indices to rows of ``idmap`` (for a
+        square edge type whose every endpoint is held here); built once, then cached."""
+        if self._row_space is None:
+            halo_rows = idmap.lookup(self.halo.array[: self.bulk.num_cols])
+            indices = _core.take_rows(halo_rows, self.bulk.indices)
+            indices.setflags(write=False)
+            self._row_space = _core.CSR(self.bulk.indptr, indices, num_cols=self.num_rows,
+                                        weights=self.bulk.weights, eids=self.bulk.eids)
+        return self._row_space
 
     @property
     def delta(self) -> Optional[_core.CSR]:
@@ -116,6 +128,7 @@ class Adjacency:
                               weights=self.bulk.weights, eids=self.bulk.eids)
         self.num_rows = num_rows
         self._delta_stale = True
+        self._row_space = None
 
     def cols_of(self, other_ids: np.ndarray, create: bool) -> np.ndarray:
         """Halo column of each user id (-1 when unknown, unless ``create`` adds it)."""
@@ -158,7 +171,7 @@ class Adjacency:
         counts, cols, eids = _core.sample_neighbors(
             self.bulk, rows, fanout, strategy=strategy, replace=replace, seed=seed, hop=hop,
             positions=positions, delta=self.delta)
-        return NeighborSample(counts, self.halo.array[cols], eids)
+        return NeighborSample(counts, _core.take_rows(self.halo.array, cols), eids)
 
     def degrees(self, rows: np.ndarray) -> np.ndarray:
         deg = self.bulk.degrees(rows)
@@ -276,6 +289,28 @@ class PartitionGraph:
         with self._lock:
             return adj.sample(rows, fanout, strategy, replace, seed, hop, positions)
 
+    def sample_multihop(self, etype, seeds, fanouts: Sequence[int], *, strategy: str = "uniform",
+                        replace: bool = False, seed: int = 0) -> Optional[list]:
+        """All hops of in-neighbor sampling of a square edge type in one core call, when this
+        partition holds the whole graph and no online writes are pending; else None.
+
+        Same answer as hop-by-hop ``sample_neighbors`` with ``hop=h`` and positions in the
+        frontier. Returns ``[(nodes, num_dst, src, dst, eids), ...]`` (user ids), hop 0 first.
+        """
+        et = self.schema.edge_type(etype)
+        if self.num_partitions != 1 or et.src != et.dst:
+            return None
+        with self._lock:
+            adj = self.in_adj[et.canonical]
+            if adj.delta_size:
+                return None
+            csr = adj.row_space(self.idmaps[et.dst])
+            rows = self.rows_of(et.dst, as_ids(seeds, "seeds"))
+            ids = self.ids[et.dst].array
+            hops = _core.sample_multihop(csr, rows, list(fanouts), strategy=strategy, replace=replace,
+                                         seed=seed)
+            return [(_core.take_rows(ids, h.nodes), h.num_dst, h.src, h.dst, h.eids) for h in hops]
+
     def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
         adj, ntype = self._adjacency(etype, direction)
         rows = self.rows_of(ntype, as_ids(ids))
@@ -296,7 +331,7 @@ class PartitionGraph:
             nt.feature(n)  # ValueError naming unknown features
         rows = self.rows_of(nt.name, as_ids(ids))
         with self._lock:
-            return {n: self.features[nt.name][n].array[rows] for n in names}
+            return {n: _core.take_rows(self.features[nt.name][n].array, rows) for n in names}
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         et = self.schema.edge_type(etype)

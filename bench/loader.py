@@ -1,0 +1,223 @@
+#!/usr/bin/env python
+"""Benchmark NodeLoader throughput against DGL's DataLoader + NeighborSampler.
+
+On the power-law graph of ``bench/sampler.py`` (2.5 M nodes / 60 M edges; ``--quick``
+200 k / 4 M) with a 100-dim float32 feature per node, batches of 1024 random seeds and
+fanouts [15, 10, 5] (DGL's order: the seeds get 5), each repetition runs, interleaved on the
+same seed batches:
+
+* ``dgl``: ``dgl.dataloading.DataLoader(g, seeds, NeighborSampler([15, 10, 5],
+  prefetch_node_feats=["feat"]))``, num_workers=0, features in ``g.ndata`` (shared with
+  graphplat's array, no copy);
+* ``graphplat-local``: ``NodeLoader`` over a LocalGraph (one partition, in memory),
+  synchronous (``prefetch=0``) and with background prefetch (``prefetch=2``);
+* ``graphplat-remote`` (unless ``--no-remote``): ``NodeLoader`` over a RemoteGraph of 2
+  partition servers on loopback (store cached under bench/.cache), with prefetch.
+
+Every loader yields DGL blocks with ``feat`` in ``blocks[0].srcdata``. Reported per method:
+batches/s and sampled edges/s (medians over repetitions), p50/p99 batch time, and the ratios
+graphplat/DGL. Logs go to stderr; stdout gets one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+from sampler import get_graph, machine_info, set_threads  # noqa: E402
+
+LOG = logging.getLogger("bench.loader")
+FANOUTS = [15, 10, 5]
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command line; --quick shrinks the graph and the repetitions."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] + " Prints JSON on stdout.")
+    p.add_argument("--quick", action="store_true", help="200k nodes / 4M edges, fewer batches")
+    p.add_argument("--nodes", type=int, default=None, help="nodes (default 2,500,000; quick 200,000)")
+    p.add_argument("--edges", type=int, default=None, help="edges (default 60,000,000; quick 4,000,000)")
+    p.add_argument("--feat-dim", type=int, default=100, help="float32 feature width (default 100)")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--batches", type=int, default=None, help="batches per repetition (default 20; quick 8)")
+    p.add_argument("--reps", type=int, default=None, help="repetitions (default 5; quick 3)")
+    p.add_argument("--threads", type=int, default=2, help="threads for torch, DGL and graphplat")
+    p.add_argument("--no-remote", action="store_true", help="skip the 2-partition RemoteGraph")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    args.nodes = args.nodes or (200_000 if args.quick else 2_500_000)
+    args.edges = args.edges or (4_000_000 if args.quick else 60_000_000)
+    args.batches = args.batches or (8 if args.quick else 20)
+    args.reps = args.reps or (3 if args.quick else 5)
+    # what sampler.get_graph expects
+    args.graph, args.alpha, args.max_degree, args.cache_dir = None, 2.2, None, None
+    return args
+
+
+def features(n: int, dim: int, seed: int) -> np.ndarray:
+    """Deterministic float32 features (n, dim), generated in chunks to bound memory."""
+    out = np.empty((n, dim), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    for s in range(0, n, 1 << 20):
+        out[s:s + (1 << 20)] = rng.random((min(1 << 20, n - s), dim), dtype=np.float32)
+    return out
+
+
+def graph_arrays(indptr: np.ndarray, indices: np.ndarray, feat: np.ndarray):
+    """The CSC as a homogeneous GraphArrays (node ids 0..n-1)."""
+    from graphplat.schema import GraphSchema
+    from graphplat.storage.graph_arrays import GraphArrays
+
+    n = len(indptr) - 1
+    schema = GraphSchema.homogeneous(feat.shape[1])
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    return GraphArrays(schema, {nt: np.arange(n, dtype=np.int64)}, {nt: {"feat": feat}},
+                       {et: (indices, dst)})
+
+
+def remote_graph(args, arrays, workdir: Path):
+    """Start 2 partition servers over a cached store; returns (graph, servers)."""
+    import subprocess
+
+    from graphplat.storage.remote import connect
+    store = BENCH_DIR / ".cache" / f"loader_{args.nodes}_{args.edges}_f{args.feat_dim}"
+    if not (store / "store.json").exists():
+        LOG.info("writing a 2-partition store to %s", store)
+        arrays.write_store(store, partitions=2, overwrite=True)
+    servers, ready = [], []
+    for k in range(2):
+        ready.append(workdir / f"ready-{k}.json")
+        log = open(workdir / f"server-{k}.log", "w")
+        servers.append(subprocess.Popen(
+            [sys.executable, "-m", "graphplat.cli", "serve", "--store", str(store), "--partition", str(k),
+             "--port", "0", "--ready-file", str(ready[k])], stdout=log, stderr=log))
+    deadline = time.time() + 600
+    while not all(p.exists() and p.read_text().strip() for p in ready):
+        if time.time() > deadline or any(s.poll() is not None for s in servers):
+            raise RuntimeError(f"servers did not start; see {workdir}")
+        time.sleep(0.2)
+    cluster = {"partitions": [{"partition": k, "replicas": [json.loads(p.read_text())["address"]]}
+                              for k, p in enumerate(ready)], "deadline_s": 120}
+    return connect(cluster), servers
+
+
+def run_loader(make, batches: int) -> Dict[str, float]:
+    """Iterate ``batches`` batches of a fresh loader; returns times and sampled edges."""
+    loader = make()
+    times, edges = [], 0
+    t_start = time.perf_counter()
+    t = t_start
+    for i, (inp, out, blocks) in enumerate(loader):
+        assert blocks[0].srcdata["feat"].shape[0] == len(inp)
+        edges += sum(b.num_edges() for b in blocks)
+        now = time.perf_counter()
+        times.append(now - t)
+        t = now
+        if i + 1 == batches:
+            break
+    total = time.perf_counter() - t_start
+    return {"seconds": total, "batches": len(times), "edges": edges, "batch_times": times}
+
+
+def summarize(reps: List[dict]) -> dict:
+    """Medians over repetitions of batches/s and edges/s, and p50/p99 batch time."""
+    times = sorted(t for r in reps for t in r["batch_times"])
+    return {"batches_per_s": statistics.median(r["batches"] / r["seconds"] for r in reps),
+            "edges_per_s": statistics.median(r["edges"] / r["seconds"] for r in reps),
+            "batch_ms_p50": 1e3 * times[len(times) // 2],
+            "batch_ms_p99": 1e3 * times[min(len(times) - 1, int(len(times) * 0.99))],
+            "reps": len(reps)}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    import dgl
+    import torch
+    import tempfile
+
+    from graphplat import _core
+    from graphplat.sampling import NodeLoader
+
+    indptr, indices, meta = get_graph(args)
+    n = len(indptr) - 1
+    LOG.info("graph: %d nodes, %d edges; generating %d-dim features", n, len(indices), args.feat_dim)
+    feat = features(n, args.feat_dim, args.seed)
+    set_threads(args.threads, _core)
+
+    t0 = time.perf_counter()
+    g = dgl.graph(("csc", (torch.from_numpy(indptr), torch.from_numpy(indices), torch.empty(0, dtype=torch.int64))),
+                  num_nodes=n)
+    g.ndata["feat"] = torch.from_numpy(feat)
+    LOG.info("DGL graph built in %.1fs", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    arrays = graph_arrays(indptr, indices, feat)
+    local = arrays.to_local(partitions=1)
+    LOG.info("LocalGraph built in %.1fs", time.perf_counter() - t0)
+
+    rng = np.random.default_rng(args.seed)
+    need = args.batches * args.batch_size
+    seed_sets = [rng.choice(n, need, replace=False).astype(np.int64) for _ in range(args.reps)]
+
+    def dgl_loader(seeds):
+        sampler = dgl.dataloading.NeighborSampler(FANOUTS, prefetch_node_feats=["feat"])
+        return dgl.dataloading.DataLoader(g, torch.from_numpy(seeds), sampler, batch_size=args.batch_size,
+                                          shuffle=False, drop_last=False, num_workers=0)
+
+    def gp_loader(graph, seeds, prefetch):
+        return NodeLoader(graph, seeds, FANOUTS, batch_size=args.batch_size, prefetch=prefetch,
+                          labels=None, seed=args.seed)
+
+    methods = {
+        "dgl": lambda s: dgl_loader(s),
+        "graphplat-local": lambda s: gp_loader(local, s, 0),
+        "graphplat-local-prefetch": lambda s: gp_loader(local, s, 2),
+    }
+    servers = []
+    tmp = tempfile.TemporaryDirectory(prefix="bench-loader-")
+    if not args.no_remote:
+        remote, servers = remote_graph(args, arrays, Path(tmp.name))
+        methods["graphplat-remote-prefetch"] = lambda s: gp_loader(remote, s, 2)
+    del arrays
+    results: Dict[str, List[dict]] = {m: [] for m in methods}
+    try:
+        for name, make in methods.items():  # warm-up: imports, page faults, connections
+            run_loader(lambda: make(seed_sets[0][:2 * args.batch_size]), 2)
+        for rep in range(args.reps):
+            for name, make in methods.items():
+                r = run_loader(lambda: make(seed_sets[rep]), args.batches)
+                results[name].append(r)
+                LOG.info("rep %d %-28s %.2f batches/s  %.1f M edges/s", rep, name,
+                         r["batches"] / r["seconds"], r["edges"] / r["seconds"] / 1e6)
+    finally:
+        for s in servers:
+            s.terminate()
+        for s in servers:
+            s.wait(30)
+    summary = {m: summarize(r) for m, r in results.items()}
+    base = summary["dgl"]["batches_per_s"]
+    ratios = {m: round(v["batches_per_s"] / base, 3) for m, v in summary.items() if m != "dgl"}
+    out = {"benchmark": "loader", "graph": {"nodes": n, "edges": int(len(indices)), **meta},
+           "feat_dim": args.feat_dim, "batch_size": args.batch_size, "fanouts": FANOUTS,
+           "threads": args.threads, "batches_per_rep": args.batches, "machine": machine_info(),
+           "results": {m: {k: round(v, 3) for k, v in s.items()} for m, s in summary.items()},
+           "ratio_vs_dgl_batches_per_s": ratios, "target": "graphplat-local >= 3x dgl"}
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
