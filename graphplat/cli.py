@@ -10,13 +10,15 @@ from typing import Optional, Sequence
 DESCRIPTION = """graphplat: a graph neural network platform with a C++ sampling core.
 
 Commands:
-  quickstart   build a synthetic power-law graph in memory and sample DGL minibatches
-               from it (the embedded default; no data or servers needed)
+  train        train a GNN with sampled minibatches and print its metrics (with no options:
+               the synthetic recommendation graph, embedded; no data or servers needed)
+  dataset      turn a standard raw dataset (Cora, Citeseer, ACM, MovieLens, YelpChi) into a store
   ingest       read CSV/Parquet/NPY node and edge tables into a partitioned RocksDB store
   serve        serve one partition of a store over gRPC (clients: graphplat.connect)
+  quickstart   sample DGL minibatches from a synthetic power-law graph and report the speed
   info         print versions, thread count and the core's limits
 
-More commands (train, export) arrive with the training work.
+`graphplat COMMAND --help` explains each command.
 """
 
 
@@ -71,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
                          description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
     add_serve_arguments(srv, verbose=False)  # the top-level parser already has -v
 
+    from graphplat.models.train_cli import TRAIN_DESCRIPTION, TRAIN_EPILOG, add_train_arguments
+
+    tr = sub.add_parser("train", help="train a GNN and print its metrics",
+                        description=TRAIN_DESCRIPTION, epilog=TRAIN_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_arguments(tr)
+
+    from graphplat.datasets.registry import add_arguments as add_dataset_arguments
+
+    ds = sub.add_parser("dataset", help="write a standard dataset (cora, acm, movielens, ...) as a store",
+                        description="Read a dataset's raw files and write a partition store that "
+                                    "`graphplat serve` and `graphplat train --graph` use.")
+    add_dataset_arguments(ds)
+
     sub.add_parser("info", help="print versions and core settings",
                    description="Print graphplat's version, the core's thread count and limits.")
     return parser
@@ -106,6 +122,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from graphplat.storage.server import run_serve
 
         return run_serve(args)
+    if args.command == "train":
+        from graphplat.models.train_cli import run_train
+
+        return run_train(args)
+    if args.command == "dataset":
+        from graphplat.datasets.registry import run as run_dataset
+
+        return run_dataset(args)
     if args.command == "ingest":
         from graphplat.storage.ingest import run_ingest
 

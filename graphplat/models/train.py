@@ -1,0 +1,477 @@
+"""The training loop: sampled minibatch training over any GraphService, with early stopping,
+exact-resume checkpoints and metrics, for node classification and rating prediction.
+
+``train(config)`` runs one training per seed in ``config.seeds`` and returns per-seed
+results plus their mean and std; ``graphplat train`` is its command line.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from graphplat.models import metrics as M
+from graphplat.models.config import TrainConfig
+from graphplat.sampling import LinkLoader, NodeLoader, all_edges
+from graphplat.service import GraphService
+
+log = logging.getLogger(__name__)
+
+Canonical = Tuple[str, str, str]
+SPLITS = ("train", "val", "test")
+
+
+# ----------------------------------------------------------------------------- the task
+
+@dataclass
+class Task:
+    """A graph and what to learn on it (from a dataset or from the config)."""
+
+    graph: GraphService
+    task: str
+    name: str = "graph"
+    target_ntype: Optional[str] = None
+    target_etypes: Dict[str, Canonical] = field(default_factory=dict)
+    label: str = "label"
+    split: str = "split"
+    feature: str = "feat"
+    num_classes: Optional[int] = None
+    reference: Dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release the graph."""
+        self.graph.close()
+
+
+def open_task(cfg: TrainConfig) -> Task:
+    """Build the graph named by ``cfg`` (dataset in memory, store, or cluster) and its task."""
+    if cfg.dataset:
+        from graphplat.datasets import load_dataset
+
+        ds = load_dataset(cfg.dataset, cfg.data_dir, **cfg.dataset_options)
+        log.info("%s", ds.summary())
+        return Task(ds.to_local(), ds.task, ds.name, ds.target_ntype,
+                    {k: tuple(v) for k, v in ds.target_etypes.items()}, ds.label_feature,
+                    ds.split_feature, ds.feature_name, ds.num_classes, dict(ds.reference))
+    meta: Dict[str, Any] = {}
+    if cfg.graph:
+        import json
+
+        from graphplat import open_graph
+        graph = open_graph(cfg.graph, read_only=True)
+        name = Path(cfg.graph).name
+        manifest = Path(cfg.graph) / "store.json"
+        meta = json.loads(manifest.read_text()).get("dataset") or {} if manifest.exists() else {}
+        if meta and cfg.task is None:  # a store written by `graphplat dataset` knows its task
+            etypes = {k: graph.schema.edge_type(tuple(v)).canonical for k, v in meta.get("target_etypes", {}).items()}
+            return Task(graph, meta["task"], meta.get("name", name), meta.get("target_ntype"), etypes,
+                        meta.get("label_feature", "label"), meta.get("split_feature", "split"),
+                        meta.get("feature_name", "feat"), meta.get("num_classes"), meta.get("reference", {}))
+    else:
+        from graphplat.storage.remote import connect
+        graph = connect(cfg.cluster)
+        name = Path(cfg.cluster).stem
+    if cfg.task is None:
+        graph.close()
+        raise ValueError("training on a store or cluster needs 'task' (node_classification or rating) "
+                         "and its target ('target_ntype' or 'target_etypes') in the config")
+    etypes = {k: graph.schema.edge_type(v).canonical for k, v in (cfg.target_etypes or {}).items()}
+    return Task(graph, cfg.task, name, cfg.target_ntype, etypes, cfg.label, cfg.split, cfg.feature,
+                cfg.num_classes)
+
+
+# ----------------------------------------------------------------------------- models
+
+HOMOGENEOUS_MODELS = ("sage", "gcn", "gat")
+HETERO_MODELS = ("rgcn", "hsage")
+
+
+def input_widths(graph: GraphService, feature: str) -> Dict[str, int]:
+    """Width of ``feature`` per node type (0 for types without it: learned embedding)."""
+    out = {}
+    for nt in graph.schema.node_types:
+        out[nt.name] = nt.feature(feature).width if feature in nt.feature_names else 0
+    return out
+
+
+def make_model(spec: Dict[str, Any], graph: GraphService, feature: str, out: int,
+               target_ntype: Optional[str], etypes: Optional[List[Canonical]] = None) -> nn.Module:
+    """A GNN from ``spec`` (``{"name": sage|gcn|gat|rgcn|hsage, ...constructor options}``).
+
+    Homogeneous models need a graph with one node and one edge type; heterogeneous ones take
+    ``etypes`` (default: every edge type of the schema).
+    """
+    from graphplat.models import gnn
+
+    spec = dict(spec)
+    name = spec.pop("name")
+    widths = input_widths(graph, feature)
+    schema = graph.schema
+    if name in HOMOGENEOUS_MODELS:
+        if len(schema.ntypes) != 1 or len(etypes or schema.etypes) != 1:
+            raise ValueError(f"model {name!r} is homogeneous but the graph has node types {schema.ntypes} "
+                             f"and edge types {schema.etypes}: use 'rgcn' or 'hsage'")
+        cls = {"sage": gnn.GraphSAGE, "gcn": gnn.GCN, "gat": gnn.GAT}[name]
+        return cls(widths[schema.ntypes[0]], spec.pop("hidden", 128), out, **spec)
+    if name in HETERO_MODELS:
+        cls = {"rgcn": gnn.RGCN, "hsage": gnn.HeteroSAGE}[name]
+        return cls(widths, spec.pop("hidden", 128), out, canonical_etypes=etypes or schema.canonical_etypes,
+                   ntypes=schema.ntypes, target_ntype=target_ntype, **spec)
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(HOMOGENEOUS_MODELS + HETERO_MODELS)}")
+
+
+def block_inputs(blocks, feature: str):
+    """Input features of ``blocks[0]`` (a tensor, or a dict over the types that have it)."""
+    try:
+        return blocks[0].srcdata[feature]
+    except KeyError:  # no node type carries the feature: models use learned embeddings
+        return {}
+
+
+def pick(out, ntype: Optional[str]):
+    """The target type's rows of a model output (a tensor or a dict)."""
+    return out[ntype] if isinstance(out, dict) else out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
+    """Write ``state`` atomically (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def rng_state() -> Dict[str, Any]:
+    """torch's and numpy's global RNG states (dropout and initialization use them)."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def classification_metrics(y: np.ndarray, logits: np.ndarray, num_classes: int) -> Dict[str, float]:
+    """accuracy, macro-F1, micro-F1, and for two classes ROC-AUC and PR-AUC of class 1."""
+    pred = logits.argmax(1)
+    classes = list(range(num_classes))
+    out = {"accuracy": M.accuracy(y, pred), "macro_f1": M.macro_f1(y, pred, classes),
+           "micro_f1": M.micro_f1(y, pred, classes)}
+    if num_classes == 2 and 0 < y.sum() < len(y):
+        z = logits - logits.max(1, keepdims=True)
+        p = np.exp(z[:, 1]) / np.exp(z).sum(1)
+        out["roc_auc"] = M.roc_auc(y, p)
+        out["pr_auc"] = M.average_precision(y, p)
+    return out
+
+
+# ----------------------------------------------------------------------------- trainers
+
+@dataclass
+class RunResult:
+    """One seed's outcome: best epoch, its validation and test metrics, and the history."""
+
+    seed: int
+    best_epoch: int
+    val: Dict[str, float]
+    test: Dict[str, float]
+    history: List[Dict[str, Any]]
+    seconds: float
+
+    def as_dict(self) -> Dict[str, Any]:
+        """A JSON-safe dict."""
+        return {"seed": self.seed, "best_epoch": self.best_epoch, "val": self.val, "test": self.test,
+                "seconds": round(self.seconds, 2), "epochs_run": len(self.history)}
+
+
+class Trainer:
+    """Shared loop: epochs, evaluation, early stopping on the validation metric, checkpoints.
+
+    Subclasses define the model, :meth:`train_epoch` and :meth:`evaluate`.
+    """
+
+    higher_is_better = True
+    default_metric = "accuracy"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        self.cfg, self.task, self.seed = cfg, task, seed
+        self.metric = cfg.metric or self.default_metric
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        self.ckpt_dir = Path(cfg.checkpoint_dir) / f"seed-{seed}" if cfg.checkpoint_dir else None
+
+    def parameters(self):
+        """Every trainable parameter."""
+        return self.modules().parameters()
+
+    def modules(self) -> nn.Module:
+        """The module(s) trained, as one nn.Module (its state_dict is checkpointed)."""
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int, opt: torch.optim.Optimizer) -> float:
+        """One pass over the training loader; returns the mean training loss."""
+        raise NotImplementedError
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        """Metrics on ``split`` ("val" or "test")."""
+        raise NotImplementedError
+
+    def _better(self, a: float, b: Optional[float]) -> bool:
+        return b is None or (a > b if self.higher_is_better else a < b)
+
+    def fit(self) -> RunResult:
+        """Train until ``epochs`` or early stopping; test the best validation state."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        start, best, best_epoch, best_state, stale, history = 0, None, -1, None, 0, []
+        last = self.ckpt_dir / "last.pt" if self.ckpt_dir else None
+        if last is not None and cfg.resume and last.exists():
+            state = torch.load(last, weights_only=False)
+            self.modules().load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            set_rng_state(state["rng"])
+            start, best, best_epoch, stale = state["epoch"] + 1, state["best"], state["best_epoch"], state["stale"]
+            best_state, history = state["best_state"], state["history"]
+            log.info("resumed seed %d from %s at epoch %d (best %s %.4f at epoch %d)", self.seed, last,
+                     start, self.metric, best if best is not None else float("nan"), best_epoch)
+        bar = tqdm(range(start, cfg.epochs), desc=f"{self.task.name} seed {self.seed}", unit="epoch",
+                   disable=None, initial=start, total=cfg.epochs)
+        for epoch in bar:
+            loss = self.train_epoch(epoch, opt)
+            row: Dict[str, Any] = {"epoch": epoch, "loss": loss}
+            if (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
+                val = self.evaluate("val")
+                row["val"] = val
+                score = val[self.metric]
+                if self._better(score, best):
+                    best, best_epoch, stale = score, epoch, 0
+                    best_state = copy.deepcopy(self.modules().state_dict())
+                else:
+                    stale += cfg.eval_every
+                bar.set_postfix(loss=f"{loss:.4f}", **{self.metric: f"{score:.4f}"})
+                log.debug("seed %d epoch %d loss %.4f val %s", self.seed, epoch, loss, val)
+            history.append(row)
+            if last is not None:
+                save_checkpoint(last, {"model": self.modules().state_dict(), "optimizer": opt.state_dict(),
+                                       "rng": rng_state(), "epoch": epoch, "best": best,
+                                       "best_epoch": best_epoch, "stale": stale, "best_state": best_state,
+                                       "history": history, "config": cfg.to_dict()})
+            if cfg.patience and stale >= cfg.patience:
+                log.info("seed %d: early stop at epoch %d (best %s %.4f at epoch %d)", self.seed, epoch,
+                         self.metric, best, best_epoch)
+                break
+        bar.close()
+        if best_state is not None:
+            self.modules().load_state_dict(best_state)
+        val, test = self.evaluate("val"), self.evaluate("test")
+        if self.ckpt_dir is not None:
+            save_checkpoint(self.ckpt_dir / "best.pt", {"model": self.modules().state_dict(),
+                                                        "config": cfg.to_dict(), "epoch": best_epoch,
+                                                        "val": val, "test": test})
+        return RunResult(self.seed, best_epoch, val, test, history, time.perf_counter() - t0)
+
+
+class NodeClassificationTrainer(Trainer):
+    """Cross-entropy on the labelled nodes of ``target_ntype`` with sampled neighborhoods."""
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        g, nt = task.graph, task.target_ntype
+        if nt is None:
+            if len(g.schema.ntypes) != 1:
+                raise ValueError("node classification needs target_ntype for a graph with several node types")
+            nt = task.target_ntype = g.schema.ntypes[0]
+        ids = g.node_ids(nt)
+        cols = g.node_features(nt, ids, [task.label, task.split])
+        labels, split = cols[task.label], cols[task.split]
+        self.ids = {name: ids[split == code] for code, name in enumerate(SPLITS)}
+        for name, v in self.ids.items():
+            if len(v) == 0:
+                raise ValueError(f"no {name} nodes of {nt!r} (feature {task.split!r} == {SPLITS.index(name)})")
+        self.num_classes = task.num_classes or int(labels[split >= 0].max()) + 1
+        if self.num_classes == 2 and cfg.metric is None:
+            self.metric = "roc_auc"
+        self.model = make_model(cfg.model, g, task.feature, self.num_classes, nt)
+        kw = dict(batch_size=cfg.batch_size, prefetch=cfg.prefetch, labels=task.label,
+                  features={t: [task.feature] for t, w in input_widths(g, task.feature).items() if w})
+        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, cfg.fanouts, shuffle=True, seed=seed, **kw)
+        eval_fanouts = cfg.eval_fanouts or [-1] * len(cfg.fanouts)
+        kw["batch_size"] = cfg.eval_batch_size
+        self.eval_loaders = {s: NodeLoader(g, {nt: self.ids[s]}, eval_fanouts, seed=seed, **kw)
+                             for s in ("val", "test")}
+
+    def modules(self) -> nn.Module:
+        return self.model
+
+    def train_epoch(self, epoch: int, opt) -> float:
+        self.model.train()
+        self.train_loader.set_epoch(epoch)
+        total, n = 0.0, 0
+        nt = self.task.target_ntype
+        for _, _, blocks in self.train_loader:
+            logits = pick(self.model(blocks, block_inputs(blocks, self.task.feature)), nt)
+            y = pick(blocks[-1].dstdata[self.task.label], nt)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(y)
+            n += len(y)
+        return total / max(n, 1)
+
+    @torch.no_grad()
+    def predict(self, split: str) -> Tuple[np.ndarray, np.ndarray]:
+        """(labels, logits) of a split's nodes."""
+        self.model.eval()
+        nt = self.task.target_ntype
+        ys, outs = [], []
+        for _, _, blocks in self.eval_loaders[split]:
+            outs.append(pick(self.model(blocks, block_inputs(blocks, self.task.feature)), nt).numpy())
+            ys.append(pick(blocks[-1].dstdata[self.task.label], nt).numpy())
+        return np.concatenate(ys), np.concatenate(outs)
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        y, logits = self.predict(split)
+        return classification_metrics(y, logits, self.num_classes)
+
+
+class RatingTrainer(Trainer):
+    """Rating prediction on the ``train`` edge type: a heterogeneous GNN encoder and GC-MC's
+    bilinear decoder, trained with cross-entropy over rating levels; RMSE of the expected
+    rating on the held-out edge types."""
+
+    higher_is_better = False
+    default_metric = "rmse"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        from graphplat.models.heads import BilinearRatingDecoder
+
+        g = task.graph
+        if not all(s in task.target_etypes for s in SPLITS):
+            raise ValueError(f"rating prediction needs target_etypes for {SPLITS}, got {task.target_etypes}")
+        train_et = task.target_etypes["train"]
+        held_out = {task.target_etypes["val"], task.target_etypes["test"]}
+        # Message passing over every edge type except the held-out ones.
+        self.mp_etypes = [et for et in g.schema.canonical_etypes if et not in held_out]
+        reverse = {et: r for et in [train_et] for r in self.mp_etypes if r[0] == et[2] and r[2] == et[0]}
+
+        def fanouts(spec):
+            return [{et: (f if isinstance(f, int) else f.get(et[1], 0)) for et in self.mp_etypes} for f in spec]
+
+        self.edges = {}
+        for s in SPLITS:
+            et = task.target_etypes[s]
+            src, dst, eids = all_edges(g, et)
+            r = g.edge_features(et, eids, ["rating"])["rating"].astype(np.float32)
+            self.edges[s] = (et, src, dst, r)
+        self.rating_values = np.unique(self.edges["train"][3])
+        hidden = int(cfg.model.get("hidden", 128))
+        spec = {k: v for k, v in cfg.model.items() if k != "num_basis"}
+        self.encoder = make_model(spec, g, task.feature, hidden, None, self.mp_etypes)
+        self.decoder = BilinearRatingDecoder(hidden, len(self.rating_values), num_basis=cfg.model.get("num_basis", 2),
+                                             rating_values=self.rating_values.tolist())
+        self._modules = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
+        kw = dict(prefetch=cfg.prefetch, features={t: [task.feature] for t, w in
+                                                   input_widths(g, task.feature).items() if w})
+        et, s, d, r = self.edges["train"]
+        self.train_loader = LinkLoader(g, {et: (s, d)}, fanouts(cfg.fanouts), edge_data={et: {"rating": r}},
+                                       exclude="reverse_types" if reverse else "self",
+                                       reverse_etypes=reverse or None, batch_size=cfg.batch_size,
+                                       shuffle=True, seed=seed, **kw)
+        eval_f = fanouts(cfg.eval_fanouts or cfg.fanouts)
+        self.eval_loaders = {}
+        for split in ("val", "test"):
+            et, s, d, r = self.edges[split]
+            self.eval_loaders[split] = LinkLoader(g, {et: (s, d)}, eval_f, edge_data={et: {"rating": r}},
+                                                  batch_size=cfg.eval_batch_size, seed=seed, **kw)
+
+    def modules(self) -> nn.Module:
+        return self._modules
+
+    def _scores(self, pair, blocks):
+        h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
+        et = pair.canonical_etypes[[pair.num_edges(e) for e in pair.canonical_etypes].index(
+            max(pair.num_edges(e) for e in pair.canonical_etypes))]
+        s, d = pair.edges(etype=et)
+        return self.decoder(h[et[0]][s], h[et[2]][d]), pair.edges[et].data["rating"]
+
+    def train_epoch(self, epoch: int, opt) -> float:
+        self._modules.train()
+        self.train_loader.set_epoch(epoch)
+        total, n = 0.0, 0
+        for _, pair, blocks in self.train_loader:
+            out, y = self._scores(pair, blocks)
+            loss = F.cross_entropy(out.logits, self.decoder.rating_to_class(y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(y)
+            n += len(y)
+        return total / max(n, 1)
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> Dict[str, float]:
+        self._modules.eval()
+        ys, ps = [], []
+        for _, pair, blocks in self.eval_loaders[split]:
+            out, y = self._scores(pair, blocks)
+            ps.append(out.rating.numpy())
+            ys.append(y.numpy())
+        return {"rmse": M.rmse(np.concatenate(ys), np.concatenate(ps))}
+
+
+TRAINERS = {"node_classification": NodeClassificationTrainer, "rating": RatingTrainer}
+
+
+def summarize(results: List[RunResult]) -> Dict[str, Any]:
+    """Mean and std over seeds of every test and validation metric."""
+    out: Dict[str, Any] = {}
+    for part in ("val", "test"):
+        keys = sorted(set().union(*(getattr(r, part).keys() for r in results)))
+        out[part] = {k: {"mean": float(np.mean([getattr(r, part)[k] for r in results])),
+                         "std": float(np.std([getattr(r, part)[k] for r in results]))} for k in keys}
+    return out
+
+
+def train(cfg: TrainConfig) -> Dict[str, Any]:
+    """Run ``cfg`` once per seed. Returns ``{"task", "runs": [...], "summary": {...},
+    "reference"}``; the graph is opened once and shared by the seeds."""
+    if cfg.num_threads:
+        from graphplat import _core
+        torch.set_num_threads(cfg.num_threads)
+        _core.set_num_threads(cfg.num_threads)
+    task = open_task(cfg)
+    try:
+        cls = TRAINERS.get(task.task)
+        if cls is None:
+            raise ValueError(f"task {task.task!r} cannot be trained here; supported: {', '.join(TRAINERS)}")
+        results = []
+        for seed in cfg.seeds:
+            r = cls(cfg, task, seed).fit()
+            log.info("seed %d: best epoch %d, test %s", seed, r.best_epoch,
+                     {k: round(v, 4) for k, v in r.test.items()})
+            results.append(r)
+        return {"task": task.task, "dataset": task.name, "runs": [r.as_dict() for r in results],
+                "summary": summarize(results), "reference": task.reference}
+    finally:
+        task.close()
