@@ -88,6 +88,7 @@ import argparse
 import json
 import logging
 import math
+import numbers
 import os
 import random
 import re
@@ -405,7 +406,10 @@ class AggregatorCore:
                                  f"got {code!r}")
             self.code: GradientCode = make_code(code, n, s, seed=code_seed)
         else:
-            make_code("cyclic", n, s)  # validates n and s (any 0 <= s < n)
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"n (number of workers) must be an integer >= 1, got {n!r}")
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s < n:
+                raise ValueError(f"s must be an integer with 0 <= s < n={n}, got {s!r}")
             if code not in (None, "", "uncoded"):
                 log.info("scheme %s is uncoded: ignoring code=%r", scheme, code)
             self.code = UncodedScheme(n)

@@ -294,8 +294,12 @@ class GradientCode:
         if not replies:
             raise ValueError(f"cannot decode: no replies (n={self.n}, s={self.s})")
         survivors = self._survivors(replies.keys())
+        vectors = {int(k): np.asarray(v) for k, v in replies.items()}
+        shapes = {k: v.shape for k, v in vectors.items()}
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"replies have different shapes: {shapes}")
         subset, a = self._decoding(survivors)
-        return combine({i: a[i] for i in subset}, {int(k): v for k, v in replies.items()})
+        return combine({i: a[i] for i in subset}, vectors)
 
 
 class FractionalRepetitionCode(GradientCode):
