@@ -92,10 +92,6 @@ def open_task(cfg: TrainConfig) -> Task:
 
 # ----------------------------------------------------------------------------- models
 
-HOMOGENEOUS_MODELS = ("sage", "gcn", "gat")
-HETERO_MODELS = ("rgcn", "hsage")
-
-
 def input_widths(graph: GraphService, feature: str) -> Dict[str, int]:
     """Width of ``feature`` per node type (0 for types without it: learned embedding)."""
     out = {}
@@ -106,28 +102,22 @@ def input_widths(graph: GraphService, feature: str) -> Dict[str, int]:
 
 def make_model(spec: Dict[str, Any], graph: GraphService, feature: str, out: int,
                target_ntype: Optional[str], etypes: Optional[List[Canonical]] = None) -> nn.Module:
-    """A GNN from ``spec`` (``{"name": sage|gcn|gat|rgcn|hsage, ...constructor options}``).
-
-    Homogeneous models need a graph with one node and one edge type; heterogeneous ones take
-    ``etypes`` (default: every edge type of the schema).
-    """
-    from graphplat.models import gnn
+    """A GNN from ``spec`` (see :func:`graphplat.models.registry.build_model`) for ``graph``:
+    input widths of ``feature`` per node type, ``out`` outputs, predicting ``target_ntype``
+    (None: every type), message passing over ``etypes`` (default: every edge type)."""
+    from graphplat.models.registry import build_model
 
     spec = dict(spec)
-    name = spec.pop("name")
-    widths = input_widths(graph, feature)
+    name = spec["name"]
     schema = graph.schema
-    if name in HOMOGENEOUS_MODELS:
+    if name in ("sage", "graphsage", "gcn", "gat"):
         if len(schema.ntypes) != 1 or len(etypes or schema.etypes) != 1:
             raise ValueError(f"model {name!r} is homogeneous but the graph has node types {schema.ntypes} "
                              f"and edge types {schema.etypes}: use 'rgcn' or 'hsage'")
-        cls = {"sage": gnn.GraphSAGE, "gcn": gnn.GCN, "gat": gnn.GAT}[name]
-        return cls(widths[schema.ntypes[0]], spec.pop("hidden", 128), out, **spec)
-    if name in HETERO_MODELS:
-        cls = {"rgcn": gnn.RGCN, "hsage": gnn.HeteroSAGE}[name]
-        return cls(widths, spec.pop("hidden", 128), out, canonical_etypes=etypes or schema.canonical_etypes,
-                   ntypes=schema.ntypes, target_ntype=target_ntype, **spec)
-    raise ValueError(f"unknown model {name!r}; known: {', '.join(HOMOGENEOUS_MODELS + HETERO_MODELS)}")
+        return build_model(spec, {"in_feats": input_widths(graph, feature)[schema.ntypes[0]]}, out=out)
+    return build_model(spec, {"in_feats": input_widths(graph, feature), "ntypes": schema.ntypes,
+                              "canonical_etypes": list(etypes or schema.canonical_etypes),
+                              "target_ntype": target_ntype}, out=out)
 
 
 def block_inputs(blocks, feature: str):
@@ -234,6 +224,10 @@ class Trainer:
         """Metrics on ``split`` ("val" or "test")."""
         raise NotImplementedError
 
+    def meta(self) -> Dict[str, Any]:
+        """What :func:`load_trained` needs to rebuild the modules from a checkpoint."""
+        raise NotImplementedError
+
     def _better(self, a: float, b: Optional[float]) -> bool:
         return b is None or (a > b if self.higher_is_better else a < b)
 
@@ -286,7 +280,7 @@ class Trainer:
         if self.ckpt_dir is not None:
             save_checkpoint(self.ckpt_dir / "best.pt", {"model": self.modules().state_dict(),
                                                         "config": cfg.to_dict(), "epoch": best_epoch,
-                                                        "val": val, "test": test})
+                                                        "val": val, "test": test, "meta": self.meta()})
         return RunResult(self.seed, best_epoch, val, test, history, time.perf_counter() - t0)
 
 
@@ -321,6 +315,10 @@ class NodeClassificationTrainer(Trainer):
 
     def modules(self) -> nn.Module:
         return self.model
+
+    def meta(self) -> Dict[str, Any]:
+        return {"task": "node_classification", "out": self.num_classes, "target_ntype": self.task.target_ntype,
+                "feature": self.task.feature, "label": self.task.label, "etypes": None}
 
     def train_epoch(self, epoch: int, opt) -> float:
         self.model.train()
@@ -408,6 +406,11 @@ class RatingTrainer(Trainer):
     def modules(self) -> nn.Module:
         return self._modules
 
+    def meta(self) -> Dict[str, Any]:
+        return {"task": "rating", "out": self.encoder.out_feats, "target_ntype": None, "feature": self.task.feature,
+                "etypes": [list(e) for e in self.mp_etypes], "rating_values": self.rating_values.tolist(),
+                "target_etypes": {k: list(v) for k, v in self.task.target_etypes.items()}}
+
     def _scores(self, pair, blocks):
         h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
         et = pair.canonical_etypes[[pair.num_edges(e) for e in pair.canonical_etypes].index(
@@ -438,6 +441,45 @@ class RatingTrainer(Trainer):
             ps.append(out.rating.numpy())
             ys.append(y.numpy())
         return {"rmse": M.rmse(np.concatenate(ys), np.concatenate(ps))}
+
+
+@dataclass
+class TrainedModel:
+    """A model rebuilt from a ``best.pt``: the GNN ``encoder`` (eval mode), the rating
+    ``decoder`` (rating task) or None, the training config and the checkpoint's ``meta``."""
+
+    encoder: nn.Module
+    decoder: Optional[nn.Module]
+    config: Dict[str, Any]
+    meta: Dict[str, Any]
+
+
+def load_trained(path, graph: GraphService) -> TrainedModel:
+    """Rebuild the model saved in ``path`` (a ``best.pt`` written by :func:`train` with a
+    ``checkpoint_dir``) for ``graph`` (whose schema must match the training graph's)."""
+    from graphplat.models.heads import BilinearRatingDecoder
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (train with --checkpoint-dir to write best.pt)")
+    state = torch.load(path, weights_only=False)
+    if "meta" not in state or "config" not in state:
+        raise ValueError(f"{path} is not a graphplat model checkpoint (best.pt): it has no meta/config")
+    meta, cfg = state["meta"], state["config"]
+    etypes = [tuple(e) for e in meta["etypes"]] if meta.get("etypes") else None
+    spec = {k: v for k, v in cfg["model"].items() if k != "num_basis"}
+    encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes)
+    decoder = None
+    if meta["task"] == "rating":
+        values = meta["rating_values"]
+        decoder = BilinearRatingDecoder(meta["out"], len(values), num_basis=cfg["model"].get("num_basis", 2),
+                                        rating_values=values)
+        nn.ModuleDict({"encoder": encoder, "decoder": decoder}).load_state_dict(state["model"])
+        decoder.eval()
+    else:
+        encoder.load_state_dict(state["model"])
+    encoder.eval()
+    return TrainedModel(encoder, decoder, cfg, meta)
 
 
 TRAINERS = {"node_classification": NodeClassificationTrainer, "rating": RatingTrainer}

@@ -32,9 +32,11 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
     # what `graphplat train --dataset NAME` uses when the config does not say otherwise
     "synthetic": {"model": {"name": "hsage", "hidden": 64, "num_layers": 2, "dropout": 0.3},
                   "fanouts": [10, 10], "batch_size": 512, "epochs": 15, "lr": 0.01, "patience": 5},
-    "cora": {"model": {"name": "gcn", "hidden": 64, "num_layers": 2, "dropout": 0.8},
+    "cora": {"model": {"name": "gat", "hidden": 8, "heads": 8, "num_layers": 2, "dropout": 0.6,
+                       "feat_drop": 0.6, "attn_drop": 0.6},
+             "dataset_options": {"normalize": True, "self_loops": True},
              "fanouts": [-1, -1], "batch_size": 140, "epochs": 200, "lr": 0.01, "weight_decay": 5e-4,
-             "patience": 50},
+             "patience": 100},
     "citeseer": {"model": {"name": "gcn", "hidden": 64, "num_layers": 2, "dropout": 0.8},
                  "fanouts": [-1, -1], "batch_size": 120, "epochs": 200, "lr": 0.01, "weight_decay": 5e-4,
                  "patience": 50},
