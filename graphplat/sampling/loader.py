@@ -17,7 +17,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -189,7 +189,7 @@ class MinibatchLoader:
     def _blocks(self, mb: Minibatch) -> list:
         import torch
 
-        blocks = to_dgl_blocks(mb.subgraph, self.schema.ntypes, self.schema.canonical_etypes)
+        blocks = to_dgl_blocks(mb.subgraph, self.schema.ntypes, self.sampler.active_etypes)
         if blocks:
             for nt, feats in mb.features.items():
                 for name, arr in feats.items():

@@ -152,6 +152,12 @@ class NeighborSampler:
         return _core.unique_and_relabel(dst, nbrs)
 
     @property
+    def active_etypes(self) -> List[Canonical]:
+        """Edge types sampled in at least one layer (schema order): the edge types of the
+        blocks, so a model never sees a type it was not built for."""
+        return [et for et in self.etypes if any(layer[et] != 0 for layer in self.fanouts)]
+
+    @property
     def num_layers(self) -> int:
         """Number of layers (blocks) per sample."""
         return len(self.fanouts)
