@@ -365,3 +365,46 @@ def test_fused_single_partition_path_equals_hop_by_hop(fanouts, replace):
     # after an online write the one-partition graph falls back to the hop-by-hop path
     one.add_edges(et, ids[:5], ids[5:10])
     assert sampler._sample_fused(one, {nt: ids[:20]}, 7) is None
+
+
+# ----------------------------------------------------------------------------- PyG
+
+def test_pyg_heterodata_matches_blocks(arrays, local):
+    pytest.importorskip("torch_geometric", reason="the pyg extra (torch_geometric) is not installed")
+    seeds = {"user": arrays.nodes["user"][:30]}
+    fan = [{"click": 2, "clicked-by": 3, "follows": 2}, {"click": 3, "clicked-by": 2, "follows": 3}]
+    (_, _, blocks), = list(NodeLoader(local, seeds, fan, batch_size=30, seed=4))
+    data = next(iter(NodeLoader(local, seeds, fan, batch_size=30, seed=4, output="pyg")))
+    for nt in ("user", "item"):
+        assert data[nt].n_id.tolist() == blocks[0].srcnodes[nt].data[dgl.NID].tolist()
+        assert torch.equal(data[nt].x, blocks[0].srcnodes[nt].data["feat"])
+        assert sum(data[nt].num_sampled_nodes) == data[nt].num_nodes
+    assert data["user"].batch_size == 30
+    assert torch.equal(data["user"].y[:30], blocks[-1].dstnodes["user"].data["label"])
+    # every PyG edge is an edge of the blocks, and each node is expanded once
+    for et in SCHEMA.canonical_etypes:
+        ei = data[et].edge_index
+        pyg = Counter(zip(data[et[0]].n_id[ei[0]].tolist(), data[et[2]].n_id[ei[1]].tolist()))
+        union = block_edges(blocks[0], et) + block_edges(blocks[1], et)
+        assert all(union[e] >= c for e, c in pyg.items())
+        seed_edges = block_edges(blocks[1], et)
+        assert all(pyg[e] >= c for e, c in seed_edges.items())
+        dst_ids = data[et[2]].n_id[ei[1]].numpy()
+        assert sum(data[et].num_sampled_edges) == ei.shape[1]
+        assert len(dst_ids) == ei.shape[1]
+
+
+def test_pyg_data_runs_a_pyg_layer():
+    pytest.importorskip("torch_geometric", reason="the pyg extra (torch_geometric) is not installed")
+    from torch_geometric.nn import SAGEConv
+
+    schema = GraphSchema.homogeneous(5)
+    rng = np.random.default_rng(2)
+    ids = np.arange(60, dtype=np.int64)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    g = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((60, 5), dtype=np.float32)}},
+                    {et: (rng.integers(0, 60, 400), rng.integers(0, 60, 400))}).to_local()
+    data = next(iter(NodeLoader(g, ids, [3, 3], batch_size=10, output="pyg")))
+    assert data.batch_size == 10 and data.x.shape == (data.num_nodes, 5)
+    out = SAGEConv(5, 4)(data.x, data.edge_index)
+    assert out.shape == (data.num_nodes, 4)

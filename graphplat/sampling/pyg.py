@@ -1,0 +1,85 @@
+"""A sampled minibatch as a PyG ``Data`` / ``HeteroData`` (needs ``torch_geometric``, the
+``pyg`` extra), shaped like PyG's ``NeighborLoader`` output.
+
+PyG's loaders return one subgraph per batch rather than one block per layer: every node
+once (seeds first, then nodes by the hop that reached them) and every edge of each node's
+first expansion, ``edge_index`` as ``[src, dst]`` local indices (messages flow src -> dst,
+PyG's ``source_to_target``). Per node type: ``x`` (the input feature), ``n_id`` (user ids),
+``y`` (labels of the seed type's nodes that are seeds; ``-1`` for the other rows),
+``batch_size`` (seed count, the first rows), ``num_sampled_nodes`` per hop; per edge type:
+``edge_index``, ``e_id`` and ``num_sampled_edges`` per hop.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+
+from graphplat.schema import GraphSchema
+
+
+def _union_edges(mb):
+    """Edges of each node's first expansion, per edge type, per hop (seeds' hop first)."""
+    layers = mb.subgraph.layers
+    per_type: Dict[tuple, List[tuple]] = {}
+    for depth, layer in enumerate(reversed(layers)):
+        upper = layers[len(layers) - depth] if depth > 0 else None  # the layer nearer the seeds
+        for et, (s, d, e) in layer.edges.items():
+            if upper is not None:  # destinations expanded by an earlier hop keep those edges only
+                keep = d >= upper.num_dst.get(et[2], 0)
+                s, d, e = s[keep], d[keep], e[keep]
+            per_type.setdefault(et, []).append((s, d, e))
+    return per_type
+
+
+def to_pyg(mb, schema: GraphSchema, feature: str = "feat", label: str = "label"):
+    """Convert a :class:`~graphplat.sampling.loader.Minibatch` to PyG (see the module
+    docstring). Returns ``Data`` for a graph with one node and one edge type, else
+    ``HeteroData``. Raises ImportError naming the extra when torch_geometric is missing."""
+    try:
+        from torch_geometric.data import Data, HeteroData
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError("output='pyg' needs torch_geometric: pip install 'graphplat[pyg]'") from e
+    import torch
+
+    sub = mb.subgraph
+    nodes = sub.input_nodes
+    data = HeteroData()
+    layers = sub.layers
+    for nt, ids in nodes.items():
+        store = data[nt]
+        store.n_id = torch.from_numpy(ids)
+        feats = mb.features.get(nt, {})
+        if feats:  # the named feature, else the type's only/first fetched one
+            store.x = torch.from_numpy(feats[feature] if feature in feats else next(iter(feats.values())))
+        store.num_nodes = len(ids)
+        seeds = len(sub.seeds.get(nt, ()))
+        store.batch_size = seeds
+        # nodes first reached at each hop: seeds, then each layer's new sources (nearest first)
+        sizes = [seeds]
+        for layer in reversed(layers):
+            sizes.append(len(layer.src_nodes.get(nt, ())) - sum(sizes))
+        store.num_sampled_nodes = sizes
+        if nt in mb.labels:
+            y = np.full(len(ids), -1, dtype=np.int64)
+            y[:seeds] = mb.labels[nt]
+            store.y = torch.from_numpy(y)
+    for et, hops in _union_edges(mb).items():
+        s = np.concatenate([h[0] for h in hops])
+        d = np.concatenate([h[1] for h in hops])
+        e = np.concatenate([h[2] for h in hops])
+        data[et].edge_index = torch.from_numpy(np.stack([s, d]))
+        data[et].e_id = torch.from_numpy(e)
+        data[et].num_sampled_edges = [len(h[0]) for h in hops]
+    if len(schema.ntypes) == 1 and len(schema.etypes) == 1:
+        nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+        out = Data(n_id=data[nt].n_id, num_nodes=data[nt].num_nodes, batch_size=data[nt].batch_size)
+        for key in ("x", "y"):
+            if key in data[nt]:
+                out[key] = data[nt][key]
+        if et in data.edge_types:
+            out.edge_index, out.e_id = data[et].edge_index, data[et].e_id
+        else:
+            out.edge_index = torch.zeros((2, 0), dtype=torch.int64)
+        return out
+    return data
