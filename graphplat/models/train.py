@@ -101,21 +101,39 @@ def input_widths(graph: GraphService, feature: str) -> Dict[str, int]:
 
 
 def make_model(spec: Dict[str, Any], graph: GraphService, feature: str, out: int,
-               target_ntype: Optional[str], etypes: Optional[List[Canonical]] = None) -> nn.Module:
+               target_ntype: Optional[str], etypes: Optional[List[Canonical]] = None,
+               num_ids: Optional[Dict[str, int]] = None) -> nn.Module:
     """A GNN from ``spec`` (see :func:`graphplat.models.registry.build_model`) for ``graph``:
     input widths of ``feature`` per node type, ``out`` outputs, predicting ``target_ntype``
-    (None: every type), message passing over ``etypes`` (default: every edge type)."""
+    (None: every type), message passing over ``etypes`` (default: every edge type).
+
+    ``spec["id_embedding"] = d`` adds a learned d-wide embedding per node to the inputs
+    (:class:`~graphplat.models.id_embedding.WithIdEmbeddings`; table sizes ``num_ids`` or
+    read from the graph).
+    """
+    spec = dict(spec)
+    dim = spec.pop("id_embedding", None)
+    if dim:
+        from graphplat.models.id_embedding import WithIdEmbeddings, embedding_sizes
+
+        num_ids = num_ids or embedding_sizes(graph, graph.schema.ntypes)
+        inner = _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width=int(dim))
+        return WithIdEmbeddings(inner, num_ids, int(dim))
+    return _make_gnn(spec, graph, feature, out, target_ntype, etypes)
+
+
+def _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width: int = 0) -> nn.Module:
     from graphplat.models.registry import build_model
 
-    spec = dict(spec)
     name = spec["name"]
     schema = graph.schema
     if name in ("sage", "graphsage", "gcn", "gat"):
         if len(schema.ntypes) != 1 or len(etypes or schema.etypes) != 1:
             raise ValueError(f"model {name!r} is homogeneous but the graph has node types {schema.ntypes} "
                              f"and edge types {schema.etypes}: use 'rgcn' or 'hsage'")
-        return build_model(spec, {"in_feats": input_widths(graph, feature)[schema.ntypes[0]]}, out=out)
-    return build_model(spec, {"in_feats": input_widths(graph, feature), "ntypes": schema.ntypes,
+        return build_model(spec, {"in_feats": input_widths(graph, feature)[schema.ntypes[0]] + extra_width}, out=out)
+    widths = {nt: w + extra_width for nt, w in input_widths(graph, feature).items()}
+    return build_model(spec, {"in_feats": widths, "ntypes": schema.ntypes,
                               "canonical_etypes": list(etypes or schema.canonical_etypes),
                               "target_ntype": target_ntype}, out=out)
 
@@ -318,7 +336,8 @@ class NodeClassificationTrainer(Trainer):
 
     def meta(self) -> Dict[str, Any]:
         return {"task": "node_classification", "out": self.num_classes, "target_ntype": self.task.target_ntype,
-                "feature": self.task.feature, "label": self.task.label, "etypes": None}
+                "feature": self.task.feature, "label": self.task.label, "etypes": None,
+                "num_ids": getattr(self.model, "num_ids", None)}
 
     def train_epoch(self, epoch: int, opt) -> float:
         self.model.train()
@@ -409,7 +428,8 @@ class RatingTrainer(Trainer):
     def meta(self) -> Dict[str, Any]:
         return {"task": "rating", "out": self.encoder.out_feats, "target_ntype": None, "feature": self.task.feature,
                 "etypes": [list(e) for e in self.mp_etypes], "rating_values": self.rating_values.tolist(),
-                "target_etypes": {k: list(v) for k, v in self.task.target_etypes.items()}}
+                "target_etypes": {k: list(v) for k, v in self.task.target_etypes.items()},
+                "num_ids": getattr(self.encoder, "num_ids", None)}
 
     def _scores(self, pair, blocks):
         h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
@@ -468,7 +488,8 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
     meta, cfg = state["meta"], state["config"]
     etypes = [tuple(e) for e in meta["etypes"]] if meta.get("etypes") else None
     spec = {k: v for k, v in cfg["model"].items() if k != "num_basis"}
-    encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes)
+    encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes,
+                         meta.get("num_ids"))
     decoder = None
     if meta["task"] == "rating":
         values = meta["rating_values"]
