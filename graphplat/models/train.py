@@ -122,11 +122,47 @@ def make_model(spec: Dict[str, Any], graph: GraphService, feature: str, out: int
     return _make_gnn(spec, graph, feature, out, target_ntype, etypes)
 
 
+class FeatureMLP(nn.Module):
+    """The features-only baseline: an MLP on each seed's own features, ignoring the graph.
+
+    Takes the same ``(blocks, x)`` as the GNNs and reads only the last block's destination
+    rows (the seeds come first among every block's source nodes).
+    """
+
+    def __init__(self, in_feats: int, hidden: int, out: int, num_layers: int = 2, dropout: float = 0.0,
+                 target_ntype: Optional[str] = None):
+        super().__init__()
+        dims = [in_feats] + [hidden] * (num_layers - 1) + [out]
+        layers: List[nn.Module] = []
+        for i in range(len(dims) - 1):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < len(dims) - 2:
+                layers += [nn.ReLU(), nn.Dropout(dropout)]
+        self.net = nn.Sequential(*layers)
+        self.target_ntype = target_ntype
+        self.out_feats = out
+        self.num_layers = num_layers
+
+    def forward(self, blocks, x):
+        """Logits of the last block's destination nodes of the target type."""
+        nt = self.target_ntype
+        feats = x[nt] if isinstance(x, dict) else x
+        n = blocks[-1].num_dst_nodes(nt) if nt is not None else blocks[-1].num_dst_nodes()
+        out = self.net(feats[:n])
+        return {nt: out} if isinstance(x, dict) else out
+
+
 def _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width: int = 0) -> nn.Module:
     from graphplat.models.registry import build_model
 
     name = spec["name"]
     schema = graph.schema
+    if name == "mlp":
+        nt = target_ntype or schema.ntypes[0]
+        opts = {k: v for k, v in spec.items() if k in ("hidden", "num_layers", "dropout")}
+        return FeatureMLP(input_widths(graph, feature)[nt] + extra_width, out=out,
+                          target_ntype=target_ntype if len(schema.ntypes) > 1 else None,
+                          **{"hidden": 64, **opts})
     if name in ("sage", "graphsage", "gcn", "gat"):
         if len(schema.ntypes) != 1 or len(etypes or schema.etypes) != 1:
             raise ValueError(f"model {name!r} is homogeneous but the graph has node types {schema.ntypes} "
