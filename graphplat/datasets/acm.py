@@ -122,9 +122,9 @@ def load_acm(data_dir: Optional[PathLike] = None, *, labels_per_class: int = 20)
         edges={WRITTEN_BY: (pa[:, 0], pa[:, 1]), WRITES: (pa[:, 1], pa[:, 0]),
                ABOUT: (ps[:, 0], ps[:, 1]), HAS: (ps[:, 1], ps[:, 0])})
     ma, mi, auc = _HECO[k]
-    reference = {"metric": "micro_f1", "value": mi, "scale": "percent",
+    reference = {"metric": "macro_f1", "value": ma, "scale": "percent",
                  "source": f"HeCo (Wang et al., KDD 2021), ACM, {k} labels per class",
-                 "macro_f1": ma, "auc": auc}
+                 "micro_f1": mi, "auc": auc}
     description = (
         f"HeCo's ACM: {num_papers} papers, {num_authors} authors, {num_subjects} subjects; "
         f"paper/author feat = the release's features as float32, subject feat = one-hot; "

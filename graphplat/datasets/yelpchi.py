@@ -140,7 +140,7 @@ def load_yelpchi(data_dir: Optional[PathLike] = None, *, relation: str = "rur",
                          node_features={"review": {"feat": feat, "label": labels, "split": split}},
                          edges={etype: (src, dst)})
     if layout == "tam":
-        reference = {"metric": "auroc", "value": 0.5643, "scale": "fraction",
+        reference = {"metric": "roc_auc", "value": 0.5643, "scale": "fraction",
                      "source": "TAM (Qiao & Pang, NeurIPS 2023), unsupervised, this R-U-R subset",
                      "auprc": 0.0778,
                      "note": "no supervised result is published for this subset; CARE-GNN's "

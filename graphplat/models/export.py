@@ -103,11 +103,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("graphplat.models.export")
 
 __all__ = ["export_embeddings", "read_embeddings", "ids_path", "partial_path", "ExportResult",
            "ExportStateError", "add_export_arguments", "run_export", "main_export",
@@ -245,7 +245,7 @@ def model_fingerprint(model) -> str:
     import torch
 
     h = hashlib.sha256()
-    act = getattr(model, "activation", None)
+    act = getattr(_resolve_model(model)[1], "activation", None)
     h.update(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n"
              f"{getattr(act, '__name__', repr(act))}\n".encode())
     for name, t in sorted(model.state_dict().items()):
@@ -346,38 +346,72 @@ class ExportResult:
         return d
 
 
-def _unwrap_model(model):
-    """A GNNModel from a GNNModel or a TrainedModel (its encoder)."""
+def _resolve_model(model):
+    """``(runner, arch)``: the module to run layer by layer (a GNNModel, or a wrapper with the
+    same layer-wise interface such as ``WithIdEmbeddings``; a TrainedModel gives its encoder)
+    and the GNNModel inside it (``.inner`` chain) that describes types and widths."""
     from graphplat.models.gnn import GNNModel
 
     enc = getattr(model, "encoder", None)
-    if not isinstance(model, GNNModel) and isinstance(enc, GNNModel):
+    if enc is not None and not hasattr(model, "layer_forward"):
         model = enc
-    if not isinstance(model, GNNModel):
-        raise TypeError(f"model must be a graphplat GNNModel (or a TrainedModel), got "
-                        f"{type(model).__name__}")
-    return model
+    arch = model
+    while not isinstance(arch, GNNModel) and getattr(arch, "inner", None) is not None:
+        arch = arch.inner
+    api = ("num_layers", "project_inputs", "layer_forward", "layer_output_dim")
+    if not isinstance(arch, GNNModel) or not all(hasattr(model, a) for a in api):
+        raise TypeError(f"model must be a graphplat GNN (sage, gcn, gat, rgcn, hsage; possibly "
+                        f"with id embeddings) or a TrainedModel of one, got {type(model).__name__}"
+                        f"; a features-only model (mlp) has no layer-wise interface and needs no "
+                        f"graph: apply it to the node features directly")
+    return model, arch
 
 
-def _exact_gcn(model):
-    """For GCN with norm "both"/"left": a copy with norm "none" that takes the full-graph
-    normalization as edge weights (see the module docstring). Returns (model, norm) where
-    norm is None when the model is used as is."""
+def _id_embedding_widths(runner) -> Dict[str, int]:
+    """Input columns a ``WithIdEmbeddings`` wrapper appends to each type's features."""
+    try:
+        from graphplat.models.id_embedding import WithIdEmbeddings
+    except ImportError:  # pragma: no cover - older trees
+        return {}
+    extra: Dict[str, int] = {}
+    mod = runner
+    while mod is not None:
+        if isinstance(mod, WithIdEmbeddings):
+            for t in mod.tables:
+                extra[t] = extra.get(t, 0) + mod.dim
+        mod = getattr(mod, "inner", None)
+    return extra
+
+
+def _exact_gcn(runner, arch):
+    """For a GCN with norm "both"/"left": a copy of ``runner`` whose GCN has norm "none" and
+    takes the full-graph normalization as edge weights (see the module docstring). Returns
+    (runner, norm) where norm is None when the model is used as is."""
+    import copy
+
     from graphplat.models.gnn import GCN
 
-    if not isinstance(model, GCN) or model.norm not in ("both", "left"):
-        return model, None
-    twin = GCN(model.in_feats, model.hidden, model.out_feats, model.num_layers, model.dropout_p,
-               model.activation, norm="none", edge_weight=_GCN_NORM_KEY,
-               layer_norm=model.layer_norm, residual=model.residual)
-    twin.load_state_dict(model.state_dict())
-    p = next(model.parameters(), None)
+    if not isinstance(arch, GCN) or arch.norm not in ("both", "left"):
+        return runner, None
+    twin = GCN(arch.in_feats, arch.hidden, arch.out_feats, arch.num_layers, arch.dropout_p,
+               arch.activation, norm="none", edge_weight=_GCN_NORM_KEY,
+               layer_norm=arch.layer_norm, residual=arch.residual)
+    twin.load_state_dict(arch.state_dict())
+    p = next(arch.parameters(), None)
     if p is not None:
         twin = twin.to(device=p.device, dtype=p.dtype)
-    twin.eval()
+    if runner is arch:
+        out = twin
+    else:  # a wrapper: a copy of it around the twin
+        out = copy.deepcopy(runner)
+        parent = out
+        while not isinstance(parent.inner, GCN):
+            parent = parent.inner
+        parent.inner = twin
+    out.eval()
     log.info("GCN with norm=%r: exporting the exact full-graph normalization (graph degrees, "
-             "not block degrees)", model.norm)
-    return twin, model.norm
+             "not block degrees)", arch.norm)
+    return out, arch.norm
 
 
 class _Exporter:
@@ -398,7 +432,7 @@ class _Exporter:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
         self.graph = graph
         self.schema = graph.schema
-        self.user_model = _unwrap_model(model)
+        self.user_model, self.arch = _resolve_model(model)
         self.out = Path(out).absolute()
         self.fmt = _format_of(self.out)
         self.feature = feature
@@ -412,7 +446,7 @@ class _Exporter:
         self.test_sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
         self.partial = partial_path(self.out)
 
-        m = self.user_model
+        m = self.arch
         L = m.num_layers
         if output == "hidden" and L < 2:
             raise ValueError(f"output='hidden' is the output of layer L-2 (the last hidden layer) "
@@ -421,15 +455,14 @@ class _Exporter:
         self.homogeneous = isinstance(m, _HomoGNN)
         self.user_edge_weight = getattr(m, "edge_weight", None)
         self._setup_types(ntype)
-        self.model, self.gcn_norm = _exact_gcn(m)
-        self.model.eval()
+        self.model, self.gcn_norm = _exact_gcn(self.user_model, m)
         p = next(self.model.parameters(), None)
         self.device = p.device if p is not None else None
 
     # ------------------------------------------------------------------ types and plan
 
     def _setup_types(self, ntype: str) -> None:
-        m, schema = self.user_model, self.schema
+        m, schema = self.arch, self.schema
         if self.homogeneous:
             if len(schema.ntypes) != 1 or len(schema.etypes) != 1:
                 raise ValueError(
@@ -443,7 +476,7 @@ class _Exporter:
             self.block_ntypes = [nt]
             self.block_etypes = [schema.canonical_etypes[0]]
             self.layers = [_Layer(i, [nt], m.layer_output_dim(i)) for i in range(self.num_run)]
-            self.input_widths = {nt: m.in_feats}
+            widths = {nt: m.in_feats}
         else:
             for t in m.ntypes:
                 if t not in schema.ntypes:
@@ -481,7 +514,9 @@ class _Exporter:
                                      f"does not produce")
                 need.insert(0, [t for t in avail if t in cur])
             self.layers = [_Layer(i, need[i], m.layer_output_dim(i)) for i in range(self.num_run)]
-            self.input_widths = dict(m.in_feats)
+            widths = dict(m.in_feats)
+        extra = _id_embedding_widths(self.user_model)
+        self.input_widths = {t: w - extra.get(t, 0) for t, w in widths.items()}
         # input features of layer 0
         srcs = set(self.layers[0].ntypes) | {s for s, _, d in self.block_etypes
                                              if d in self.layers[0].ntypes}
@@ -606,9 +641,14 @@ class _Exporter:
             if self.state.get("phase") == "compute":
                 self._commit()
                 self._prepare_gcn()
-                with _no_grad():
-                    for layer in self.layers:
-                        self._run_layer(layer)
+                was_training = self.model.training
+                self.model.eval()
+                try:
+                    with _no_grad():
+                        for layer in self.layers:
+                            self._run_layer(layer)
+                finally:
+                    self.model.train(was_training)
                 self.state["phase"] = "finalize"
                 self._commit()
             result_ids = self._finalize()
@@ -710,7 +750,10 @@ class _Exporter:
             for u in self.feature_types:
                 if u in src:
                     x = self.graph.node_features(u, src[u], [self.feature])[self.feature]
-                    h[u] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+                    x = np.ascontiguousarray(x, dtype=np.float32)
+                    if not x.flags.writeable:  # e.g. decoded from a RemoteGraph reply
+                        x = x.copy()
+                    h[u] = torch.from_numpy(x)
         else:
             for u, ids in src.items():
                 if u not in self.prev_arrays:
@@ -755,13 +798,12 @@ class _Exporter:
             h = {u: v.to(self.device) for u, v in h.items()}
         if self.homogeneous:
             (nt,) = self.block_ntypes
-            if layer.index == 0:
-                x = h.get(nt)
-                if x is None:
-                    x = self._zeros(0, m.in_feats)
-                z = m.layer_forward(0, block, m.project_inputs(x, block))
+            if layer.index == 0:  # no feature (only id embeddings): an empty dict
+                z = m.layer_forward(0, block, m.project_inputs(h.get(nt, {}), block))
             else:
                 z = m.layer_forward(layer.index, block, h[nt])
+            if isinstance(z, Mapping):
+                z = z[nt]
         else:
             if layer.index == 0:
                 h = m.project_inputs(h, block)
@@ -770,11 +812,6 @@ class _Exporter:
         if z.device.type != "cpu":
             z = z.cpu()
         return z.numpy()
-
-    def _zeros(self, rows: int, width: int):
-        import torch
-
-        return torch.zeros(rows, width)
 
     # ------------------------------------------------------------------ GCN degrees
 

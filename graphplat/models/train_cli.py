@@ -140,8 +140,13 @@ def run_train(args: argparse.Namespace) -> int:
     for k, v in s.items():
         log.info("test %s: %.4f +- %.4f over %d seed(s)", k, v["mean"], v["std"], len(cfg.seeds))
     ref = result.get("reference") or {}
-    if ref:
-        log.info("published reference: %s", ref)
+    if ref.get("value") is not None and ref.get("metric") in s:
+        got = s[ref["metric"]]
+        scale = 100.0 if ref.get("scale") == "percent" else 1.0
+        log.info("%s: %.2f +- %.2f here vs %s published by %s", ref["metric"], got["mean"] * scale,
+                 got["std"] * scale, ref["value"], ref.get("source", "?"))
+    elif ref:
+        log.info("reference: %s", ref)
     return 0
 
 

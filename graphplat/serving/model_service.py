@@ -1,0 +1,207 @@
+"""The online model service: its Python client (numpy in, numpy out) and the server API.
+
+Server side (``graphplat serve-model``, :mod:`graphplat.serving.server`)::
+
+    graphplat serve-model --cluster cluster.yaml --user-embeddings emb/user.npy \\
+        --item-embeddings emb/item.npy --seen-etype user:rates:item \\
+        --checkpoint ckpt/seed-0/best.pt --port 50061 --metrics-port 9101
+
+Client side::
+
+    from graphplat.serving import ModelServiceClient
+
+    with ModelServiceClient("127.0.0.1:50061") as c:
+        items, scores = c.recommend(42, k=10, exclude_seen=True)
+        recs = c.recommend_batch(np.array([1, 2, 3]), k=10)      # Recommendations (U, K)
+        spam = c.score(123456, ntype="review").score             # P(class 1)
+        probs = c.score_batch(np.array([5, 6]))                  # (n, num_classes)
+
+Errors come back as Python exceptions: INVALID_ARGUMENT -> ValueError, NOT_FOUND ->
+IndexError (:class:`~graphplat.serving.recommend.UnknownIdError` is one),
+RESOURCE_EXHAUSTED -> :class:`RequestTooLarge`, FAILED_PRECONDITION ->
+:class:`ServiceNotConfigured`, UNAVAILABLE / DEADLINE_EXCEEDED -> ConnectionError /
+TimeoutError, anything else :class:`ModelServiceError`; each carries the server's message.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import grpc
+import numpy as np
+
+from graphplat.proto import model_service_pb2 as mpb
+from graphplat.proto import model_service_pb2_grpc as mpb_grpc
+from graphplat.serving.recommend import Recommendations, Recommender, UnknownIdError
+from graphplat.serving.scoring import NodeScore, NodeScorer
+from graphplat.serving.server import (SERVICE_NAME, ModelServer, add_serve_model_arguments,
+                                      build_model_server, from_array, main, run_serve_model,
+                                      to_array)
+
+__all__ = ["ModelServiceClient", "ModelServiceError", "ServiceNotConfigured", "RequestTooLarge",
+           "ModelServer", "Recommender", "NodeScorer", "Recommendations", "NodeScore",
+           "UnknownIdError", "add_serve_model_arguments", "run_serve_model", "build_model_server",
+           "SERVICE_NAME"]
+
+ERROR_TYPE_KEY = "graphplat-error"
+
+
+class ModelServiceError(RuntimeError):
+    """A failure of the model service that is not the caller's fault (INTERNAL, ...)."""
+
+    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
+        super().__init__(message)
+        self.code = code
+
+
+class ServiceNotConfigured(ModelServiceError):
+    """FAILED_PRECONDITION: the server was not started with what the call needs."""
+
+
+class RequestTooLarge(ValueError):
+    """RESOURCE_EXHAUSTED: a batch or message above the server's limits."""
+
+
+def _error_from(err: grpc.RpcError, address: str) -> Exception:
+    code = err.code()
+    msg = err.details() or code.name
+    etype = ""
+    try:
+        for k, v in err.trailing_metadata() or ():
+            if k == ERROR_TYPE_KEY:
+                etype = v
+    except Exception:  # noqa: BLE001 - some errors carry no metadata
+        pass
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return TypeError(msg) if etype == "TypeError" else ValueError(msg)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return UnknownIdError(msg)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return RequestTooLarge(msg)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return ServiceNotConfigured(msg, code)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return ConnectionError(f"model service {address} unavailable: {msg}")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return TimeoutError(f"model service {address}: deadline exceeded")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return PermissionError(f"model service {address}: {msg}")
+    return ModelServiceError(f"model service {address} failed with {code.name}: {msg}", code)
+
+
+class ModelServiceClient:
+    """Client of one model service (``graphplat serve-model``).
+
+    Args:
+        address: ``host:port``.
+        timeout: deadline of each call in seconds.
+        token: bearer token (``authorization: Bearer <token>``), when the server wants one.
+        root_cert: PEM bytes or a path of the CA of the server's certificate; enables TLS.
+        max_message_mb: largest message sent or received.
+    """
+
+    def __init__(self, address: str, *, timeout: float = 30.0, token: Optional[str] = None,
+                 root_cert: Union[None, bytes, str, Path] = None, max_message_mb: int = 64):
+        self.address = address
+        self.timeout = float(timeout)
+        size = int(max_message_mb) << 20
+        opts = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+        if root_cert is not None:
+            pem = root_cert if isinstance(root_cert, bytes) else Path(root_cert).read_bytes()
+            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(pem), options=opts)
+        else:
+            self._channel = grpc.insecure_channel(address, options=opts)
+        self._stub = mpb_grpc.ModelServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+
+    def _call(self, method: str, request):
+        try:
+            return getattr(self._stub, method)(request, timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise _error_from(err, self.address) from None
+
+    # ------------------------------------------------------------------ recommendation
+
+    def recommend(self, user_id: int, k: int = 10, exclude_seen: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` items of one user: ``(item_ids int64 (n,), scores float32 (n,))``, best
+        first, ``n = min(k, candidates)``."""
+        r = self._call("Recommend", mpb.RecommendRequest(user_id=int(user_id), k=int(k),
+                                                         exclude_seen=bool(exclude_seen)))
+        return from_array(r.item_ids, "item_ids"), from_array(r.scores, "scores")
+
+    def recommend_batch(self, user_ids, k: int = 10, exclude_seen: bool = False) -> Recommendations:
+        """Top ``k`` items of each of ``user_ids``: a :class:`Recommendations` with ``(U, K)``
+        ``item_ids``/``scores`` (short rows padded with -1 / -inf) and ``counts``."""
+        users = np.ascontiguousarray(user_ids, dtype=np.int64)
+        r = self._call("RecommendBatch", mpb.RecommendBatchRequest(
+            user_ids=to_array(users), k=int(k), exclude_seen=bool(exclude_seen)))
+        items = from_array(r.item_ids, "item_ids")
+        scores = from_array(r.scores, "scores")
+        counts = from_array(r.counts, "counts")
+        return Recommendations(users, items, scores, counts, from_array(r.excluded, "excluded"))
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(self, node_id: int, ntype: str = "", *, seed: Optional[int] = None) -> NodeScore:
+        """Score one node from its current neighborhood: a :class:`NodeScore` with the class
+        ``probabilities`` and ``score`` (P(class 1) for a binary model, else NaN)."""
+        req = mpb.ScoreRequest(ntype=ntype or "", node_id=int(node_id))
+        if seed is not None:
+            req.seed = int(seed)
+        r = self._call("Score", req)
+        return NodeScore(int(r.node_id), from_array(r.probabilities, "probabilities"),
+                         float(r.score) if not math.isnan(r.score) else math.nan,
+                         int(r.sampled_edges), int(r.input_nodes))
+
+    def score_batch(self, node_ids, ntype: str = "", *, seed: Optional[int] = None) -> np.ndarray:
+        """Class probabilities ``(n, num_classes)`` float32 of ``node_ids``, each scored as
+        :meth:`score` would."""
+        req = mpb.ScoreBatchRequest(ntype=ntype or "",
+                                    node_ids=to_array(np.ascontiguousarray(node_ids, dtype=np.int64)))
+        if seed is not None:
+            req.seed = int(seed)
+        r = self._call("ScoreBatch", req)
+        return from_array(r.probabilities, "probabilities")
+
+    # ------------------------------------------------------------------ misc
+
+    def info(self) -> dict:
+        """What the server serves (embeddings, seen edge types, model, fanouts, graph)."""
+        return json.loads(self._call("Info", mpb.InfoRequest()).json)
+
+    def wait_ready(self, timeout: float = 30.0) -> "ModelServiceClient":
+        """Block until the server's health check says SERVING (TimeoutError otherwise)."""
+        import time
+
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                got = stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=1.0)
+                if got.status == health_pb2.HealthCheckResponse.SERVING:
+                    return self
+                last = got.status
+            except grpc.RpcError as e:
+                last = e.code()
+            time.sleep(0.05)
+        raise TimeoutError(f"model service {self.address} not SERVING after {timeout}s (last: {last})")
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "ModelServiceClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Online node scoring (anti-spam): sample a node's *current* neighborhood from the graph,
+fetch the features through the GraphService and run the trained GNN on the blocks.
+
+The pipeline is the training loader's, unchanged: :meth:`NodeLoader.collate` samples with a
+:class:`~graphplat.sampling.NeighborSampler` (the training fanouts) and attaches the input
+features, and the encoder rebuilt by :func:`~graphplat.models.train.load_trained` (eval mode:
+no dropout) maps the blocks to logits; the softmax gives the class probabilities.
+
+Freshness: over a RemoteGraph every request samples from the graph servers, which make an
+acknowledged ``add_nodes`` / ``add_edges`` visible to the next sampling call, so a node's
+score reflects edges added a moment ago (reads of a cluster file that lists read replicas may
+lag by the replicas' follow interval). Over an in-process read-only store the service picks
+up the servers' writes by replaying their write log every ``follow_interval`` seconds.
+
+Determinism: each node is sampled alone with the request's seed (the server's ``--seed`` by
+default), so the same node on the same graph always gets the same blocks and the same score,
+whether it is scored alone or in a batch.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from graphplat.service import GraphService
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NodeScorer", "NodeScore", "fanouts_from_config"]
+
+
+@dataclass
+class NodeScore:
+    """The score of one node: ``probabilities`` float32 ``(num_classes,)``, ``score`` the
+    class-1 probability of a binary model (NaN otherwise), and the size of the sample."""
+
+    node_id: int
+    probabilities: np.ndarray
+    score: float
+    sampled_edges: int
+    input_nodes: int
+
+
+def fanouts_from_config(config: Dict[str, Any]) -> List[Any]:
+    """Fanouts a checkpoint's training config implies for inference: ``eval_fanouts`` when the
+    config sets them, else the training ``fanouts``."""
+    f = config.get("eval_fanouts") or config.get("fanouts")
+    if not f:
+        raise ValueError("the checkpoint's training config has no fanouts; pass --fanouts")
+    return list(f)
+
+
+class NodeScorer:
+    """Scores nodes of the model's target type from their sampled neighborhoods.
+
+    Args:
+        graph: the GraphService the neighborhoods and features come from.
+        checkpoint: a ``best.pt`` of a node-classification model (``graphplat train
+            --checkpoint-dir``).
+        fanouts: per-layer fanouts, input layer first (default: :func:`fanouts_from_config`).
+        seed: default sampling seed.
+        strategy: sampling strategy (default uniform, as in training).
+    """
+
+    def __init__(self, graph: GraphService, checkpoint, *, fanouts: Optional[Sequence] = None,
+                 seed: int = 0, strategy: str = "uniform"):
+        from graphplat.models.train import input_widths, load_trained
+        from graphplat.sampling import NeighborSampler, NodeLoader
+
+        self.graph = graph
+        self.checkpoint = Path(checkpoint)
+        self.trained = load_trained(self.checkpoint, graph)
+        meta = self.trained.meta
+        if meta.get("task") != "node_classification":
+            raise ValueError(f"{checkpoint} holds a {meta.get('task')!r} model; scoring needs a "
+                             "node_classification model")
+        schema = graph.schema
+        self.target_ntype = meta.get("target_ntype") or (schema.ntypes[0] if len(schema.ntypes) == 1 else None)
+        if self.target_ntype is None:
+            raise ValueError(f"{checkpoint}: the model has no target node type")
+        schema.node_type(self.target_ntype)
+        self.feature = meta["feature"]
+        self.num_classes = int(meta["out"])
+        self.fanouts = list(fanouts) if fanouts else fanouts_from_config(self.trained.config)
+        if len(self.fanouts) != self.trained.encoder.num_layers:
+            raise ValueError(f"{len(self.fanouts)} fanouts for a model of {self.trained.encoder.num_layers} "
+                             f"layers; give one fanout per layer")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.seed = int(seed)
+        self.sampler = NeighborSampler(schema, self.fanouts, strategy=strategy)
+        feats = {t: [self.feature] for t, w in input_widths(graph, self.feature).items() if w}
+        self.loader = NodeLoader(graph, {self.target_ntype: np.zeros(0, np.int64)}, self.sampler,
+                                 batch_size=1, prefetch=0, labels=None, features=feats)
+        # Whether scoring reads the seed itself from the graph (sampling its in-edges in the
+        # last layer, or fetching its features): then an unknown id fails there with
+        # IndexError and no separate lookup round trip is needed.
+        nt = self.target_ntype
+        samples_seed = any(f != 0 for et, f in self.sampler.fanouts[-1].items() if et[2] == nt)
+        self._seed_is_read = {nt: samples_seed or nt in feats}
+
+    def check_ntype(self, ntype: Optional[str]) -> str:
+        """The target type when ``ntype`` is empty or names it; ValueError otherwise."""
+        if not ntype:
+            return self.target_ntype
+        self.graph.schema.node_type(ntype)  # ValueError naming the known types
+        if ntype != self.target_ntype:
+            raise ValueError(f"the model scores {self.target_ntype!r} nodes, not {ntype!r}")
+        return ntype
+
+    def _forward(self, blocks):
+        import torch
+
+        from graphplat.models.train import block_inputs, pick
+
+        with torch.inference_mode():
+            out = self.trained.encoder(blocks, block_inputs(blocks, self.feature))
+            logits = pick(out, self.target_ntype)
+            return torch.softmax(logits.float(), dim=1).numpy()
+
+    def score_one(self, node_id: int, *, ntype: Optional[str] = None,
+                  seed: Optional[int] = None) -> NodeScore:
+        """Score one node (see the module docstring). IndexError when the graph does not hold
+        it, ValueError for a wrong node type."""
+        nt = self.check_ntype(ntype)
+        ids = np.asarray([int(node_id)], dtype=np.int64)
+        s = self.seed if seed is None else int(seed)
+        if s < 0:
+            raise ValueError(f"seed must be >= 0, got {s}")
+        if not self._seed_is_read.get(nt, False) and not bool(self.graph.lookup(nt, ids)[0]):
+            raise IndexError(f"node {int(node_id)} is not a {nt!r} node of the graph")
+        try:
+            input_nodes, _, blocks = self.loader.collate({nt: ids}, s)
+        except IndexError as e:  # the graph servers do not hold the node (one round trip saved)
+            raise IndexError(f"node {int(node_id)} is not a {nt!r} node of the graph ({e})") from None
+        probs = self._forward(blocks)[0]
+        edges = int(sum(b.num_edges() for b in blocks))
+        inputs = (sum(len(v) for v in input_nodes.values()) if isinstance(input_nodes, dict)
+                  else len(input_nodes))
+        score = float(probs[1]) if self.num_classes == 2 else math.nan
+        return NodeScore(int(node_id), probs.astype(np.float32, copy=False), score, edges, inputs)
+
+    def score_many(self, node_ids, *, ntype: Optional[str] = None,
+                   seed: Optional[int] = None) -> List[NodeScore]:
+        """:meth:`score_one` for each id (each sampled on its own)."""
+        nt = self.check_ntype(ntype)
+        ids = np.ascontiguousarray(node_ids, dtype=np.int64)
+        if ids.ndim != 1:
+            raise ValueError(f"node ids must be 1-D, got shape {ids.shape}")
+        present = self.graph.lookup(nt, ids) if len(ids) else np.zeros(0, bool)
+        if not present.all():
+            bad = ids[~present]
+            raise IndexError(f"nodes {bad[:5].tolist()} ({len(bad)} in all) are not {nt!r} nodes of the graph")
+        return [self.score_one(int(i), ntype=nt, seed=seed) for i in ids]
+
+    def info(self) -> dict:
+        return {"checkpoint": str(self.checkpoint), "task": self.trained.meta.get("task"),
+                "model": self.trained.config.get("model"), "target_ntype": self.target_ntype,
+                "feature": self.feature, "num_classes": self.num_classes, "fanouts": self.fanouts,
+                "seed": self.seed}
