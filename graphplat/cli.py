@@ -12,6 +12,8 @@ DESCRIPTION = """graphplat: a graph neural network platform with a C++ sampling 
 Commands:
   train        train a GNN with sampled minibatches and print its metrics (with no options:
                the synthetic recommendation graph, embedded; no data or servers needed)
+  export       write node embeddings of a trained model (layer-wise inference) to Parquet/NPY
+  serve-model  serve top-K recommendation and node scoring from a trained model over gRPC
   dataset      turn a standard raw dataset (Cora, Citeseer, ACM, MovieLens, YelpChi) into a store
   ingest       read CSV/Parquet/NPY node and edge tables into a partitioned RocksDB store
   serve        serve one partition of a store over gRPC (clients: graphplat.connect)
@@ -80,6 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_train_arguments(tr)
 
+    from graphplat.models.export import EXPORT_DESCRIPTION, EXPORT_EPILOG, add_export_arguments
+
+    ex = sub.add_parser("export", help="export node embeddings of a trained model",
+                        description=EXPORT_DESCRIPTION, epilog=EXPORT_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_export_arguments(ex)
+
+    from graphplat.serving.server import (SERVE_MODEL_DESCRIPTION, SERVE_MODEL_EPILOG,
+                                          add_serve_model_arguments)
+
+    sm = sub.add_parser("serve-model", help="serve recommendations and node scores over gRPC",
+                        description=SERVE_MODEL_DESCRIPTION, epilog=SERVE_MODEL_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_serve_model_arguments(sm)
+
     from graphplat.datasets.registry import add_arguments as add_dataset_arguments
 
     ds = sub.add_parser("dataset", help="write a standard dataset (cora, acm, movielens, ...) as a store",
@@ -126,6 +143,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from graphplat.models.train_cli import run_train
 
         return run_train(args)
+    if args.command == "export":
+        from graphplat.models.export import run_export
+
+        return run_export(args)
+    if args.command == "serve-model":
+        from graphplat.serving.server import run_serve_model
+
+        return run_serve_model(args)
     if args.command == "dataset":
         from graphplat.datasets.registry import run as run_dataset
 

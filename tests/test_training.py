@@ -65,7 +65,7 @@ def test_acm_heterogeneous_modest_bar(datasets_dir):
 def test_movielens_rating_learns(datasets_dir):
     cfg = TrainConfig.from_dict({
         "dataset": "movielens", "data_dir": str(datasets_dir),
-        "model": {"name": "hsage", "hidden": 32, "num_layers": 1, "dropout": 0.1},
+        "model": {"name": "hsage", "hidden": 32, "num_layers": 1, "dropout": 0.1, "id_embedding": 32},
         "fanouts": [10], "batch_size": 4096, "epochs": 4, "lr": 0.01, "patience": 0})
     r = train(cfg)
     rmse = r["summary"]["test"]["rmse"]["mean"]

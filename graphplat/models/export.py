@@ -44,6 +44,13 @@ What is exported (``output``)
   layer norm and activation; dropout is off in eval mode): the usual "penultimate"
   embedding of a classifier. Needs ``num_layers >= 2``.
 
+Models: any :class:`~graphplat.models.gnn.GNNModel` (GraphSAGE, GCN, GAT, RGCN, HeteroSAGE),
+a wrapper with the same layer-wise interface whose ``.inner`` is one (``WithIdEmbeddings``,
+the ``id_embedding`` spec option: its ``project_inputs`` appends the learned rows, so the
+feature read from the graph is the model's input width minus the embedding width), or a
+``TrainedModel`` (its ``encoder``). The features-only ``mlp`` baseline has no layer-wise
+interface (and needs no graph) and is refused.
+
 Equivalence: for GraphSAGE (every aggregator), GAT, RGCN, HeteroSAGE and GCN with
 ``norm="right"``/``"none"`` each exported row equals ``model(blocks, x)`` on
 full-neighborhood minibatch blocks (``NodeLoader`` with fanout -1 for every layer) up to
@@ -754,6 +761,10 @@ class _Exporter:
                     if not x.flags.writeable:  # e.g. decoded from a RemoteGraph reply
                         x = x.copy()
                     h[u] = torch.from_numpy(x)
+            for u in self.block_ntypes:  # the block's other types have no source nodes here
+                w = self.input_widths.get(u, 0)
+                if w and u not in h:
+                    h[u] = torch.zeros(0, w)
         else:
             for u, ids in src.items():
                 if u not in self.prev_arrays:
@@ -915,9 +926,10 @@ def export_embeddings(graph, model, ntype: Optional[str], out_path: PathLike, *,
 
     Args:
         graph: a GraphService (LocalGraph or RemoteGraph) whose schema the model fits.
-        model: a graphplat GNN (``GraphSAGE``, ``GCN``, ``GAT``, ``RGCN``, ``HeteroSAGE``) or a
-            :class:`~graphplat.models.train.TrainedModel` (its ``encoder`` is used). It is put
-            in eval mode.
+        model: a graphplat GNN (``GraphSAGE``, ``GCN``, ``GAT``, ``RGCN``, ``HeteroSAGE``),
+            one wrapped with id embeddings, or a
+            :class:`~graphplat.models.train.TrainedModel` (its ``encoder`` is used). It runs
+            in eval mode (its train/eval mode is restored afterwards).
         ntype: node type to export; None picks the only type the model produces at that layer.
         out_path: ``.npy`` (ids in ``<stem>.ids.npy``) or ``.parquet``.
         feature: the float32 node feature the model reads (``TrainedModel.meta["feature"]``).
