@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 import yaml
 
-TASKS = ("node_classification", "rating")
+TASKS = ("node_classification", "rating", "link_prediction")
 
 
 @dataclass
@@ -48,6 +48,8 @@ class TrainConfig:
     split: str = "split"
     feature: str = "feat"
     num_classes: Optional[int] = None
+    negatives: int = 4
+    topk: int = 10
     model: Dict[str, Any] = field(default_factory=lambda: {"name": "sage", "hidden": 128,
                                                            "num_layers": 2, "dropout": 0.5})
     fanouts: List[Any] = field(default_factory=lambda: [10, 10])
@@ -77,6 +79,8 @@ class TrainConfig:
         for name in ("batch_size", "eval_batch_size", "epochs", "eval_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.negatives < 1 or self.topk < 1:
+            raise ValueError(f"negatives and topk must be >= 1, got {self.negatives}, {self.topk}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
         if not (self.lr > 0):

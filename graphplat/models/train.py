@@ -60,7 +60,13 @@ def open_task(cfg: TrainConfig) -> Task:
 
         ds = load_dataset(cfg.dataset, cfg.data_dir, **cfg.dataset_options)
         log.info("%s", ds.summary())
-        return Task(ds.to_local(), ds.task, ds.name, ds.target_ntype,
+        if cfg.task and cfg.task != ds.task:
+            if not (cfg.task == "link_prediction" and ds.target_etypes):
+                raise ValueError(f"dataset {ds.name!r} is a {ds.task} dataset; task {cfg.task!r} needs "
+                                 "held-out edge types (target_etypes)")
+            ds.reference = {"metric": f"recall@{cfg.topk}", "value": None,
+                            "source": "none: top-K recommendation from the held-out edges"}
+        return Task(ds.to_local(), cfg.task or ds.task, ds.name, ds.target_ntype,
                     {k: tuple(v) for k, v in ds.target_etypes.items()}, ds.label_feature,
                     ds.split_feature, ds.feature_name, ds.num_classes, dict(ds.reference))
     meta: Dict[str, Any] = {}
@@ -72,9 +78,9 @@ def open_task(cfg: TrainConfig) -> Task:
         name = Path(cfg.graph).name
         manifest = Path(cfg.graph) / "store.json"
         meta = json.loads(manifest.read_text()).get("dataset") or {} if manifest.exists() else {}
-        if meta and cfg.task is None:  # a store written by `graphplat dataset` knows its task
+        if meta and (cfg.task is None or meta.get("target_etypes")):  # a dataset store knows its task
             etypes = {k: graph.schema.edge_type(tuple(v)).canonical for k, v in meta.get("target_etypes", {}).items()}
-            return Task(graph, meta["task"], meta.get("name", name), meta.get("target_ntype"), etypes,
+            return Task(graph, cfg.task or meta["task"], meta.get("name", name), meta.get("target_ntype"), etypes,
                         meta.get("label_feature", "label"), meta.get("split_feature", "split"),
                         meta.get("feature_name", "feat"), meta.get("num_classes"), meta.get("reference", {}))
     else:
@@ -499,6 +505,118 @@ class RatingTrainer(Trainer):
         return {"rmse": M.rmse(np.concatenate(ys), np.concatenate(ps))}
 
 
+class LinkPredictionTrainer(Trainer):
+    """Link prediction on the ``train`` edge type: a GNN encoder and a dot-product head
+    trained with binary cross-entropy against ``negatives`` sampled non-edges per edge;
+    evaluated by full ranking of every destination node for each source node that has
+    held-out edges (recall@K, NDCG@K), excluding its training edges. The encoder's outputs
+    are the embeddings ``graphplat export`` writes and ``serve-model`` ranks by inner
+    product."""
+
+    default_metric = "recall"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        from graphplat import _core
+        from graphplat.models.heads import DotPredictor
+
+        g = task.graph
+        if not all(s in task.target_etypes for s in SPLITS):
+            raise ValueError(f"link prediction needs target_etypes for {SPLITS}, got {task.target_etypes}")
+        self.metric = cfg.metric or f"recall@{cfg.topk}"
+        train_et = task.target_etypes["train"]
+        held_out = {task.target_etypes["val"], task.target_etypes["test"]} - {train_et}
+        self.mp_etypes = [et for et in g.schema.canonical_etypes if et not in held_out]
+        reverse = {train_et: r for r in self.mp_etypes if r[0] == train_et[2] and r[2] == train_et[0]}
+        self.src_type, self.dst_type = train_et[0], train_et[2]
+        self.edges = {s: all_edges(g, task.target_etypes[s])[:2] for s in SPLITS}
+        hidden = int(cfg.model.get("hidden", 128))
+        self.encoder = make_model(cfg.model, g, task.feature, hidden, None, self.mp_etypes)
+        self.head = DotPredictor()
+        self._modules = nn.ModuleDict({"encoder": self.encoder})
+
+        def fanouts(spec):
+            return [{et: (f if isinstance(f, int) else f.get(et[1], 0)) for et in self.mp_etypes} for f in spec]
+
+        kw = dict(prefetch=cfg.prefetch, features={t: [task.feature] for t, w in
+                                                   input_widths(g, task.feature).items() if w})
+        s, d = self.edges["train"]
+        self.train_loader = LinkLoader(g, {train_et: (s, d)}, fanouts(cfg.fanouts), negatives=cfg.negatives,
+                                       exclude="reverse_types" if reverse else "self", reverse_etypes=reverse or None,
+                                       batch_size=cfg.batch_size, shuffle=True, seed=seed, **kw)
+        self.ids = {nt: g.node_ids(nt) for nt in {self.src_type, self.dst_type}}
+        self.index = {nt: _core.IdMap(v) for nt, v in self.ids.items()}
+        self.embed_loader = NodeLoader(g, self.ids, fanouts(cfg.eval_fanouts or cfg.fanouts),
+                                       batch_size=cfg.eval_batch_size, seed=seed, labels=None, **kw)
+        self.train_etype = train_et
+
+    def modules(self) -> nn.Module:
+        return self._modules
+
+    def meta(self) -> Dict[str, Any]:
+        return {"task": "link_prediction", "out": self.encoder.out_feats, "target_ntype": None,
+                "feature": self.task.feature, "etypes": [list(e) for e in self.mp_etypes],
+                "target_etypes": {k: list(v) for k, v in self.task.target_etypes.items()},
+                "num_ids": getattr(self.encoder, "num_ids", None)}
+
+    def train_epoch(self, epoch: int, opt) -> float:
+        self._modules.train()
+        self.train_loader.set_epoch(epoch)
+        total, n = 0.0, 0
+        et = self.train_etype
+        for _, pair, neg, blocks in self.train_loader:
+            h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
+            ps, pd = pair.edges(etype=et)
+            ns, nd = neg.edges(etype=et)
+            pos = self.head(h[et[0]][ps], h[et[2]][pd])
+            negs = self.head(h[et[0]][ns], h[et[2]][nd])
+            loss = F.binary_cross_entropy_with_logits(torch.cat([pos, negs]),
+                                                      torch.cat([torch.ones_like(pos), torch.zeros_like(negs)]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(ps)
+            n += len(ps)
+        return total / max(n, 1)
+
+    @torch.no_grad()
+    def embeddings(self) -> Dict[str, np.ndarray]:
+        """Encoder outputs of every source- and destination-type node, rows in node_ids order."""
+        self._modules.eval()
+        out = {nt: np.zeros((len(v), self.encoder.out_feats), np.float32) for nt, v in self.ids.items()}
+        for _, output_nodes, blocks in self.embed_loader:
+            h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
+            for nt, ids in output_nodes.items():
+                if len(ids):
+                    out[nt][self.index[nt].lookup(ids.numpy())] = h[nt].numpy()
+        return out
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        emb = self.embeddings()
+        users = self.ids[self.src_type]
+        n_items = len(self.ids[self.dst_type])
+        hs, hd = self.edges[split]
+        rows = np.unique(self.index[self.src_type].lookup(hs))
+        row_of = np.full(len(users), -1, np.int64)
+        row_of[rows] = np.arange(len(rows))
+        relevant = np.zeros((len(rows), n_items), bool)
+        relevant[row_of[self.index[self.src_type].lookup(hs)], self.index[self.dst_type].lookup(hd)] = True
+        seen = np.zeros_like(relevant)
+        ts, td = self.edges["train"]
+        r = row_of[self.index[self.src_type].lookup(ts)]
+        keep = r >= 0
+        seen[r[keep], self.index[self.dst_type].lookup(td[keep])] = True
+        if split == "test":  # validation edges are known at test time: do not rank them
+            vs, vd = self.edges["val"]
+            r = row_of[self.index[self.src_type].lookup(vs)]
+            keep = r >= 0
+            seen[r[keep], self.index[self.dst_type].lookup(vd[keep])] = True
+        scores = emb[self.src_type][rows] @ emb[self.dst_type].T
+        k = self.cfg.topk
+        return {f"recall@{k}": M.recall_at_k(scores, relevant, k, exclude=seen),
+                f"ndcg@{k}": M.ndcg_at_k(scores, relevant, k, exclude=seen)}
+
+
 @dataclass
 class TrainedModel:
     """A model rebuilt from a ``best.pt``: the GNN ``encoder`` (eval mode), the rating
@@ -539,7 +657,8 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
     return TrainedModel(encoder, decoder, cfg, meta)
 
 
-TRAINERS = {"node_classification": NodeClassificationTrainer, "rating": RatingTrainer}
+TRAINERS = {"node_classification": NodeClassificationTrainer, "rating": RatingTrainer,
+            "link_prediction": LinkPredictionTrainer}
 
 
 def summarize(results: List[RunResult]) -> Dict[str, Any]:

@@ -66,6 +66,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--graph", help="a store directory instead of a dataset")
     src.add_argument("--cluster", help="a cluster file (graph servers) instead of a dataset")
     t = p.add_argument_group("training")
+    t.add_argument("--task", help="override the dataset's task, e.g. link_prediction on movielens "
+                                  "(top-K recommendation with a dot-product head)")
     t.add_argument("--model", help="model name: sage, gcn, gat (one node type) or hsage, rgcn")
     t.add_argument("--hidden", type=int, help="hidden width")
     t.add_argument("--fanouts", type=_int_list, help="neighbors per layer, input layer first (-1 = all)")
@@ -96,7 +98,7 @@ def config_from_args(args: argparse.Namespace):
             raise FileNotFoundError(f"--config {args.config} does not exist")
         base = yaml.safe_load(args.config.read_text()) or {}
     over: Dict[str, Any] = {}
-    for key in ("dataset", "data_dir", "graph", "cluster", "fanouts", "epochs", "batch_size", "lr", "seeds",
+    for key in ("task", "dataset", "data_dir", "graph", "cluster", "fanouts", "epochs", "batch_size", "lr", "seeds",
                 "checkpoint_dir", "out"):
         v = getattr(args, key)
         if v is not None:
