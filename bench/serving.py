@@ -40,8 +40,6 @@ import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -56,7 +54,8 @@ REPO_ROOT = BENCH_DIR.parent
 if str(REPO_ROOT) not in sys.path:  # `python bench/serving.py` puts only bench/ on the path
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.sampler import machine_info, other_cpu_load  # noqa: E402
+from bench._common import name_list, raise_on_sigterm, start_guarded, terminate  # noqa: E402
+from bench.sampler import _int_list, machine_info, other_cpu_load  # noqa: E402
 
 LOG = logging.getLogger("bench.serving")
 
@@ -72,22 +71,7 @@ CLICK = ("user", "click", "item")
 # Command line
 # --------------------------------------------------------------------------------------
 
-def _int_list(text: str) -> List[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
-def _rpcs(text: str) -> List[str]:
-    names = [x.strip() for x in text.split(",") if x.strip()]
-    bad = [n for n in names if n not in RPCS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown RPCs {bad}; choose from {', '.join(RPCS)}")
-    return names
+_rpcs = name_list(RPCS, "RPCs", ", ".join(RPCS))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -135,22 +119,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 # Processes
 # --------------------------------------------------------------------------------------
 
-# Runs a module as __main__ after asking the kernel to SIGTERM it when this benchmark dies,
-# so no server outlives an interrupted run (Linux; elsewhere the finally-block cleans up).
-ORPHAN_GUARD = r"""
-import os, runpy, signal, sys
-try:
-    import ctypes
-    ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-except Exception:
-    pass
-if os.getppid() != int(sys.argv[1]):
-    sys.exit("parent exited")
-module = sys.argv[2]
-sys.argv = [module] + sys.argv[3:]
-runpy.run_module(module, run_name="__main__", alter_sys=True)
-"""
-
 _LIVE: List["Proc"] = []
 
 
@@ -162,10 +130,8 @@ class Proc:
         self.ready = workdir / f"{name}.ready"
         self.log_path = workdir / f"{name}.log"
         self._log = open(self.log_path, "ab")
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-c", ORPHAN_GUARD, str(os.getpid()), module, *map(str, args),
-               "--port", "0", "--ready-file", str(self.ready)]
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT), env=env)
+        self.proc = start_guarded(module, [*args, "--port", "0", "--ready-file", self.ready], self._log,
+                                  env=dict(os.environ, OMP_NUM_THREADS="1"))
         _LIVE.append(self)
 
     def wait(self, timeout: float = 300.0) -> dict:
@@ -180,17 +146,11 @@ class Proc:
         raise TimeoutError(f"{self.name} not ready after {timeout}s")
 
     def stop(self) -> Optional[int]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        code = terminate(self.proc, 15, 5)
         self._log.close()
         if self in _LIVE:
             _LIVE.remove(self)
-        return self.proc.returncode
+        return code
 
 
 def start_graph_servers(store: Path, partitions: int, workdir: Path, threads: int, tag: str) -> List[Proc]:
@@ -387,15 +347,11 @@ def write_check(addr: str, cluster: Path, scoring: dict, rounds: int, seed: int)
             "note": "add_edges (durable, synced WAL) + Score of the new edge's destination"}
 
 
-def _on_sigterm(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    raise_on_sigterm()
     from graphplat.serving import ModelServiceClient
 
     warnings: List[str] = []

@@ -54,6 +54,7 @@ REPO_ROOT = BENCH_DIR.parent
 if str(REPO_ROOT) not in sys.path:  # `python bench/storage.py` puts only bench/ on the path
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench._common import name_list, raise_on_sigterm, start_guarded, terminate  # noqa: E402
 from bench.sampler import (_int_list, _involuntary_switches, _round_floats,  # noqa: E402
                            machine_info as _machine_info, other_cpu_load, save_csc, validate_csc)
 from graphplat.synthetic import generate_powerlaw_csc  # noqa: E402
@@ -91,12 +92,7 @@ def _write_batches(text: str) -> List[Tuple[int, int]]:
     return out
 
 
-def _sections(text: str) -> List[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in values if v not in SECTIONS]
-    if bad or not values:
-        raise argparse.ArgumentTypeError(f"unknown sections {bad}; choose from {SECTIONS}")
-    return values
+_sections = name_list(SECTIONS, "sections")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -498,22 +494,6 @@ def free_port() -> int:
 
 _LIVE: List["Server"] = []  # every server started, for the emergency cleanup
 
-# Runs a module as __main__ (like ``python -m``) after asking the kernel to SIGTERM it when
-# this benchmark dies, so no server outlives an interrupted or killed run (Linux only).
-ORPHAN_GUARD = r"""
-import os, runpy, signal, sys
-try:
-    import ctypes
-    ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-except Exception:
-    pass
-if os.getppid() != int(sys.argv[1]):
-    sys.exit("parent exited")
-module = sys.argv[2]
-sys.argv = [module] + sys.argv[3:]
-runpy.run_module(module, run_name="__main__", alter_sys=True)
-"""
-
 
 class Server:
     """One ``graphplat serve`` subprocess (``python -m graphplat.storage.server``)."""
@@ -536,12 +516,11 @@ class Server:
         self.ready_file = self.workdir / f"ready-{self.store.name}-p{self.partition}-{self.port}.json"
         self.log_path = self.workdir / f"server-{self.store.name}-p{self.partition}-{self.port}.log"
         self._log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-c", ORPHAN_GUARD, str(os.getpid()), "graphplat.storage.server",
-               "--store", str(self.store),
-               "--partition", str(self.partition), "--host", "127.0.0.1", "--port", str(self.port),
-               "--threads", str(self.threads), "--grace", "2", "--ready-file", str(self.ready_file)]
+        args = ["--store", self.store, "--partition", self.partition, "--host", "127.0.0.1",
+                "--port", self.port, "--threads", self.threads, "--grace", "2",
+                "--ready-file", self.ready_file]
         self.t_start = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT))
+        self.proc = start_guarded("graphplat.storage.server", args, self._log)
         _LIVE.append(self)
         return self
 
@@ -590,14 +569,8 @@ class Server:
     def stop(self, timeout: float = 15.0) -> Optional[int]:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                LOG.warning("server p%d did not stop after SIGTERM; killing it", self.partition)
-                self.proc.kill()
-                self.proc.wait(10)
+        terminate(self.proc, timeout, 10, on_kill=lambda: LOG.warning(
+            "server p%d did not stop after SIGTERM; killing it", self.partition))
         if self._log:
             self._log.close()
             self._log = None
@@ -1118,15 +1091,11 @@ def remove_stale_workdirs(cache_dir: Path) -> None:
             pass
 
 
-def _on_sigterm(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    raise_on_sigterm()
     t_start = time.perf_counter()
     other_start = other_cpu_load()
     report: Dict[str, object] = {

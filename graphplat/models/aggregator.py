@@ -109,6 +109,7 @@ import torch
 from graphplat.models.coding import GradientCode, UncodedScheme, combine, make_code
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc
+from graphplat.rpc import ServiceError, add_port, join_host_port, server_options
 
 log = logging.getLogger("graphplat.aggregator")
 
@@ -850,21 +851,12 @@ class AggregatorServer:
     def __init__(self, core: AggregatorCore, address: str = "127.0.0.1:0", *,
                  threads: Optional[int] = None, max_message_mb: int = 256):
         self.core = core
-        size = int(max_message_mb) << 20
-        opts = [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size),
-                ("grpc.so_reuseport", 0)]
         workers = threads or max(16, 2 * core.n + 8)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
                                                              thread_name_prefix="graphplat-agg"),
-                                  options=opts)
+                                  options=server_options(int(max_message_mb) << 20))
         apb_grpc.add_AggregatorServicer_to_server(AggregatorServicer(core), self.server)
-        try:
-            port = self.server.add_insecure_port(address)
-        except RuntimeError as e:
-            raise OSError(f"cannot listen on {address}: {e}") from None
-        if not port:
-            raise OSError(f"cannot listen on {address} (address in use?)")
-        self.port = int(port)
+        self.port = add_port(self.server, address)
         host = address.rsplit(":", 1)[0] if ":" in address else "127.0.0.1"
         self.address = f"{host}:{self.port}"
         self._stopped = False
@@ -945,12 +937,9 @@ def serve_aggregator(address: Union[str, int], params, optimizer_spec, scheme: s
 
 # ============================================================================ client
 
-class AggregatorError(RuntimeError):
-    """The aggregator failed a call (INTERNAL and other non-retryable codes)."""
-
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
-        super().__init__(message)
-        self.code = code
+class AggregatorError(ServiceError):
+    """The aggregator failed a call (INTERNAL and other non-retryable codes); ``code`` is the
+    gRPC status code."""
 
 
 class StepAheadError(AggregatorError):
@@ -1315,9 +1304,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         signal.signal(sig, _on_signal)
     try:
         params = load_initial_params(args.init, args.exclude) if args.init else None
-        host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
         handle = serve_aggregator(
-            f"{host}:{args.port}", params, _optimizer_spec(args), args.scheme, args.code,
+            join_host_port(args.host, args.port), params, _optimizer_spec(args), args.scheme, args.code,
             args.workers, args.stragglers, checkpoint_dir=args.checkpoint_dir,
             checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
             stall_warning_s=args.stall_warning, straggler_timeout_s=args.straggler_timeout,

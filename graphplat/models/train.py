@@ -344,6 +344,38 @@ class Trainer:
         return RunResult(self.seed, best_epoch, val, test, history, time.perf_counter() - t0)
 
 
+class GCNNorm:
+    """GCN's symmetric normalization with the graph's degrees: edge weight
+    ``1 / sqrt(deg(u) deg(v))`` on every block edge ``u -> v``, so sampled and full-neighbor
+    blocks compute Kipf & Welling's ``D^-1/2 A D^-1/2`` instead of block-local degrees.
+    ``deg`` is the in-degree (self loops included when the graph has them), which is the
+    symmetric degree on the undirected graphs GCN is meant for."""
+
+    KEY = "gcn_norm"
+
+    def __init__(self, graph: GraphService):
+        from graphplat import _core
+
+        schema = graph.schema
+        if len(schema.ntypes) != 1 or len(schema.etypes) != 1:
+            raise ValueError("GCN normalization needs a graph with one node type and one edge type")
+        nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+        ids = graph.node_ids(nt)
+        self.index = _core.IdMap(ids)
+        deg = graph.degrees(et, ids, "in").astype(np.float32)
+        self.inv_sqrt = torch.from_numpy(np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32))
+
+    def attach(self, blocks) -> None:
+        """Set ``edata[KEY]`` on every block."""
+        import dgl
+
+        for b in blocks:
+            s, d = b.edges()
+            su = self.index.lookup(b.srcdata[dgl.NID][s].numpy())
+            du = self.index.lookup(b.dstdata[dgl.NID][d].numpy())
+            b.edata[self.KEY] = self.inv_sqrt[su] * self.inv_sqrt[du]
+
+
 class NodeClassificationTrainer(Trainer):
     """Cross-entropy on the labelled nodes of ``target_ntype`` with sampled neighborhoods."""
 
@@ -364,7 +396,15 @@ class NodeClassificationTrainer(Trainer):
         self.num_classes = task.num_classes or int(labels[split >= 0].max()) + 1
         if self.num_classes == 2 and cfg.metric is None:
             self.metric = "roc_auc"
-        self.model = make_model(cfg.model, g, task.feature, self.num_classes, nt)
+        spec = dict(cfg.model)
+        # dropout on the raw input features (Kipf & Welling's GCN drops inputs too)
+        self.input_dropout = float(spec.pop("input_dropout", 0.0))
+        self.gcn_norm = None
+        if spec["name"] == "gcn" and spec.get("norm", "both") == "both":
+            # Block degrees depend on the batch; use the graph's own (see GCNNorm).
+            self.gcn_norm = GCNNorm(g)
+            spec.update(norm="none", edge_weight=GCNNorm.KEY)
+        self.model = make_model(spec, g, task.feature, self.num_classes, nt)
         kw = dict(batch_size=cfg.batch_size, prefetch=cfg.prefetch, labels=task.label,
                   features={t: [task.feature] for t, w in input_widths(g, task.feature).items() if w})
         self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, cfg.fanouts, shuffle=True, seed=seed, **kw)
@@ -387,7 +427,13 @@ class NodeClassificationTrainer(Trainer):
         total, n = 0.0, 0
         nt = self.task.target_ntype
         for _, _, blocks in self.train_loader:
-            logits = pick(self.model(blocks, block_inputs(blocks, self.task.feature)), nt)
+            if self.gcn_norm is not None:
+                self.gcn_norm.attach(blocks)
+            x = block_inputs(blocks, self.task.feature)
+            if self.input_dropout:
+                x = {k: F.dropout(v, self.input_dropout) for k, v in x.items()} if isinstance(x, dict) \
+                    else F.dropout(x, self.input_dropout)
+            logits = pick(self.model(blocks, x), nt)
             y = pick(blocks[-1].dstdata[self.task.label], nt)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad()
@@ -404,6 +450,8 @@ class NodeClassificationTrainer(Trainer):
         nt = self.task.target_ntype
         ys, outs = [], []
         for _, _, blocks in self.eval_loaders[split]:
+            if self.gcn_norm is not None:
+                self.gcn_norm.attach(blocks)
             outs.append(pick(self.model(blocks, block_inputs(blocks, self.task.feature)), nt).numpy())
             ys.append(pick(blocks[-1].dstdata[self.task.label], nt).numpy())
         return np.concatenate(ys), np.concatenate(outs)
@@ -413,30 +461,51 @@ class NodeClassificationTrainer(Trainer):
         return classification_metrics(y, logits, self.num_classes)
 
 
-class RatingTrainer(Trainer):
+class EdgeTaskTrainer(Trainer):
+    """Shared set-up of the edge tasks: held-out edge types kept out of message passing,
+    the train type's reverse for leak-free exclusion, per-type fanouts, loader options."""
+
+    task_name = "edge task"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        g = task.graph
+        if not all(s in task.target_etypes for s in SPLITS):
+            raise ValueError(f"{self.task_name} needs target_etypes for {SPLITS}, got {task.target_etypes}")
+        self.train_etype = train_et = task.target_etypes["train"]
+        held_out = {task.target_etypes["val"], task.target_etypes["test"]} - {train_et}
+        self.mp_etypes = [et for et in g.schema.canonical_etypes if et not in held_out]
+        self.reverse = {train_et: r for r in self.mp_etypes if r[0] == train_et[2] and r[2] == train_et[0]}
+        self.loader_kw = dict(prefetch=cfg.prefetch, features={t: [task.feature] for t, w in
+                                                               input_widths(g, task.feature).items() if w})
+
+    def mp_fanouts(self, spec) -> List[Dict[Canonical, int]]:
+        """Per-layer fanouts over the message-passing edge types only (ints, or dicts by
+        relation name)."""
+        return [{et: (f if isinstance(f, int) else f.get(et[1], 0)) for et in self.mp_etypes} for f in spec]
+
+    def train_link_loader(self, src, dst, **kw) -> LinkLoader:
+        """The shuffled training LinkLoader over the train edges, excluding each batch's
+        edges (and their reverses) from its neighborhoods."""
+        return LinkLoader(self.task.graph, {self.train_etype: (src, dst)}, self.mp_fanouts(self.cfg.fanouts),
+                          exclude="reverse_types" if self.reverse else "self", reverse_etypes=self.reverse or None,
+                          batch_size=self.cfg.batch_size, shuffle=True, seed=self.seed, **self.loader_kw, **kw)
+
+
+class RatingTrainer(EdgeTaskTrainer):
     """Rating prediction on the ``train`` edge type: a heterogeneous GNN encoder and GC-MC's
     bilinear decoder, trained with cross-entropy over rating levels; RMSE of the expected
     rating on the held-out edge types."""
 
     higher_is_better = False
     default_metric = "rmse"
+    task_name = "rating prediction"
 
     def __init__(self, cfg: TrainConfig, task: Task, seed: int):
         super().__init__(cfg, task, seed)
         from graphplat.models.heads import BilinearRatingDecoder
 
         g = task.graph
-        if not all(s in task.target_etypes for s in SPLITS):
-            raise ValueError(f"rating prediction needs target_etypes for {SPLITS}, got {task.target_etypes}")
-        train_et = task.target_etypes["train"]
-        held_out = {task.target_etypes["val"], task.target_etypes["test"]}
-        # Message passing over every edge type except the held-out ones.
-        self.mp_etypes = [et for et in g.schema.canonical_etypes if et not in held_out]
-        reverse = {et: r for et in [train_et] for r in self.mp_etypes if r[0] == et[2] and r[2] == et[0]}
-
-        def fanouts(spec):
-            return [{et: (f if isinstance(f, int) else f.get(et[1], 0)) for et in self.mp_etypes} for f in spec]
-
         self.edges = {}
         for s in SPLITS:
             et = task.target_etypes[s]
@@ -450,14 +519,10 @@ class RatingTrainer(Trainer):
         self.decoder = BilinearRatingDecoder(hidden, len(self.rating_values), num_basis=cfg.model.get("num_basis", 2),
                                              rating_values=self.rating_values.tolist())
         self._modules = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
-        kw = dict(prefetch=cfg.prefetch, features={t: [task.feature] for t, w in
-                                                   input_widths(g, task.feature).items() if w})
         et, s, d, r = self.edges["train"]
-        self.train_loader = LinkLoader(g, {et: (s, d)}, fanouts(cfg.fanouts), edge_data={et: {"rating": r}},
-                                       exclude="reverse_types" if reverse else "self",
-                                       reverse_etypes=reverse or None, batch_size=cfg.batch_size,
-                                       shuffle=True, seed=seed, **kw)
-        eval_f = fanouts(cfg.eval_fanouts or cfg.fanouts)
+        self.train_loader = self.train_link_loader(s, d, edge_data={et: {"rating": r}})
+        eval_f = self.mp_fanouts(cfg.eval_fanouts or cfg.fanouts)
+        kw = self.loader_kw
         self.eval_loaders = {}
         for split in ("val", "test"):
             et, s, d, r = self.edges[split]
@@ -505,7 +570,7 @@ class RatingTrainer(Trainer):
         return {"rmse": M.rmse(np.concatenate(ys), np.concatenate(ps))}
 
 
-class LinkPredictionTrainer(Trainer):
+class LinkPredictionTrainer(EdgeTaskTrainer):
     """Link prediction on the ``train`` edge type: a GNN encoder and a dot-product head
     trained with binary cross-entropy against ``negatives`` sampled non-edges per edge;
     evaluated by full ranking of every destination node for each source node that has
@@ -514,6 +579,7 @@ class LinkPredictionTrainer(Trainer):
     product."""
 
     default_metric = "recall"
+    task_name = "link prediction"
 
     def __init__(self, cfg: TrainConfig, task: Task, seed: int):
         super().__init__(cfg, task, seed)
@@ -521,34 +587,20 @@ class LinkPredictionTrainer(Trainer):
         from graphplat.models.heads import DotPredictor
 
         g = task.graph
-        if not all(s in task.target_etypes for s in SPLITS):
-            raise ValueError(f"link prediction needs target_etypes for {SPLITS}, got {task.target_etypes}")
         self.metric = cfg.metric or f"recall@{cfg.topk}"
-        train_et = task.target_etypes["train"]
-        held_out = {task.target_etypes["val"], task.target_etypes["test"]} - {train_et}
-        self.mp_etypes = [et for et in g.schema.canonical_etypes if et not in held_out]
-        reverse = {train_et: r for r in self.mp_etypes if r[0] == train_et[2] and r[2] == train_et[0]}
+        train_et = self.train_etype
         self.src_type, self.dst_type = train_et[0], train_et[2]
         self.edges = {s: all_edges(g, task.target_etypes[s])[:2] for s in SPLITS}
         hidden = int(cfg.model.get("hidden", 128))
         self.encoder = make_model(cfg.model, g, task.feature, hidden, None, self.mp_etypes)
         self.head = DotPredictor()
         self._modules = nn.ModuleDict({"encoder": self.encoder})
-
-        def fanouts(spec):
-            return [{et: (f if isinstance(f, int) else f.get(et[1], 0)) for et in self.mp_etypes} for f in spec]
-
-        kw = dict(prefetch=cfg.prefetch, features={t: [task.feature] for t, w in
-                                                   input_widths(g, task.feature).items() if w})
         s, d = self.edges["train"]
-        self.train_loader = LinkLoader(g, {train_et: (s, d)}, fanouts(cfg.fanouts), negatives=cfg.negatives,
-                                       exclude="reverse_types" if reverse else "self", reverse_etypes=reverse or None,
-                                       batch_size=cfg.batch_size, shuffle=True, seed=seed, **kw)
+        self.train_loader = self.train_link_loader(s, d, negatives=cfg.negatives)
         self.ids = {nt: g.node_ids(nt) for nt in {self.src_type, self.dst_type}}
         self.index = {nt: _core.IdMap(v) for nt, v in self.ids.items()}
-        self.embed_loader = NodeLoader(g, self.ids, fanouts(cfg.eval_fanouts or cfg.fanouts),
-                                       batch_size=cfg.eval_batch_size, seed=seed, labels=None, **kw)
-        self.train_etype = train_et
+        self.embed_loader = NodeLoader(g, self.ids, self.mp_fanouts(cfg.eval_fanouts or cfg.fanouts),
+                                       batch_size=cfg.eval_batch_size, seed=seed, labels=None, **self.loader_kw)
 
     def modules(self) -> nn.Module:
         return self._modules
@@ -641,7 +693,7 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
         raise ValueError(f"{path} is not a graphplat model checkpoint (best.pt): it has no meta/config")
     meta, cfg = state["meta"], state["config"]
     etypes = [tuple(e) for e in meta["etypes"]] if meta.get("etypes") else None
-    spec = {k: v for k, v in cfg["model"].items() if k != "num_basis"}
+    spec = {k: v for k, v in cfg["model"].items() if k not in ("num_basis", "input_dropout")}
     encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes,
                          meta.get("num_ids"))
     decoder = None

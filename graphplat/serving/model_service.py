@@ -34,6 +34,9 @@ import numpy as np
 
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
+from graphplat.rpc import (ERROR_TYPE_KEY, RequestTooLarge, ServiceError,  # noqa: F401
+                           auth_metadata, error_details, message_options, open_channel,
+                           read_root_cert)
 from graphplat.serving.recommend import Recommendations, Recommender, UnknownIdError
 from graphplat.serving.scoring import NodeScore, NodeScorer
 from graphplat.serving.server import (SERVICE_NAME, ModelServer, add_serve_model_arguments,
@@ -45,35 +48,21 @@ __all__ = ["ModelServiceClient", "ModelServiceError", "ServiceNotConfigured", "R
            "UnknownIdError", "add_serve_model_arguments", "run_serve_model", "build_model_server",
            "SERVICE_NAME"]
 
-ERROR_TYPE_KEY = "graphplat-error"
 
-
-class ModelServiceError(RuntimeError):
+class ModelServiceError(ServiceError):
     """A failure of the model service that is not the caller's fault (INTERNAL, ...)."""
-
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
-        super().__init__(message)
-        self.code = code
 
 
 class ServiceNotConfigured(ModelServiceError):
     """FAILED_PRECONDITION: the server was not started with what the call needs."""
 
 
-class RequestTooLarge(ValueError):
-    """RESOURCE_EXHAUSTED: a batch or message above the server's limits."""
+# RequestTooLarge (RESOURCE_EXHAUSTED: a batch or message above the server's limits) is
+# graphplat.rpc.RequestTooLarge, the class the graph partition client raises too.
 
 
 def _error_from(err: grpc.RpcError, address: str) -> Exception:
-    code = err.code()
-    msg = err.details() or code.name
-    etype = ""
-    try:
-        for k, v in err.trailing_metadata() or ():
-            if k == ERROR_TYPE_KEY:
-                etype = v
-    except Exception:  # noqa: BLE001 - some errors carry no metadata
-        pass
+    code, msg, etype = error_details(err)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return TypeError(msg) if etype == "TypeError" else ValueError(msg)
     if code == grpc.StatusCode.NOT_FOUND:
@@ -106,15 +95,9 @@ class ModelServiceClient:
                  root_cert: Union[None, bytes, str, Path] = None, max_message_mb: int = 64):
         self.address = address
         self.timeout = float(timeout)
-        size = int(max_message_mb) << 20
-        opts = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
-        if root_cert is not None:
-            pem = root_cert if isinstance(root_cert, bytes) else Path(root_cert).read_bytes()
-            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(pem), options=opts)
-        else:
-            self._channel = grpc.insecure_channel(address, options=opts)
+        self._channel = open_channel(address, message_options(max_message_mb), read_root_cert(root_cert))
         self._stub = mpb_grpc.ModelServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._metadata = auth_metadata(token) or None
 
     def _call(self, method: str, request):
         try:

@@ -41,21 +41,22 @@ import argparse
 import functools
 import json
 import logging
-import os
-import signal
 import sys
 import threading
 import time
-from concurrent import futures
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
+from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security_arguments,
+                           add_shutdown_arguments, install_stop_signals, read_credentials,
+                           rpc_method, serve_until_stopped, setup_logging, status_of,
+                           warn_if_exposed)
+from graphplat.rpc import ERROR_TYPE_KEY, read_token  # noqa: F401  (importable from here)
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
 from graphplat.storage import codec
@@ -63,7 +64,6 @@ from graphplat.storage import codec
 log = logging.getLogger("graphplat.serving")
 
 SERVICE_NAME = "graphplat.serving.v1.ModelService"
-ERROR_TYPE_KEY = "graphplat-error"
 DEFAULT_PORT = 50061
 DEFAULT_MAX_BATCH = 4096
 DEFAULT_MAX_K = 1000
@@ -80,36 +80,21 @@ class NotConfigured(RuntimeError):
     """The RPC needs something the server was not started with (FAILED_PRECONDITION)."""
 
 
-class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str, error_type: str = ""):
-        super().__init__(message)
-        self.code, self.message, self.error_type = code, message, error_type
+@functools.lru_cache(maxsize=1)
+def _status_rules():
+    """Failures of the graph servers and of the setup, before the builtin mapping."""
+    from graphplat.storage.client import PartitionUnavailable, RemoteError, RequestTooLarge
+
+    return ((RequestTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED, "ValueError", "graph server: "),
+            (PartitionUnavailable, grpc.StatusCode.UNAVAILABLE, "ConnectionError", "graph server: "),
+            (NotConfigured, grpc.StatusCode.FAILED_PRECONDITION, "RuntimeError", ""),
+            (RemoteError, grpc.StatusCode.INTERNAL, "RuntimeError", "graph server: "))
 
 
 def _status_of(exc: BaseException) -> Tuple[grpc.StatusCode, str, str]:
-    """(code, message, exception class name) of a handler's exception."""
-    from graphplat.storage.client import PartitionUnavailable, RemoteError, RequestTooLarge
-
-    if isinstance(exc, _Abort):
-        return exc.code, exc.message, exc.error_type
-    name = type(exc).__name__
-    if isinstance(exc, RequestTooLarge):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, f"graph server: {exc}", "ValueError"
-    if isinstance(exc, PartitionUnavailable):
-        return grpc.StatusCode.UNAVAILABLE, f"graph server: {exc}", "ConnectionError"
-    if isinstance(exc, NotConfigured):
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc), "RuntimeError"
-    if isinstance(exc, IndexError):
-        return grpc.StatusCode.NOT_FOUND, str(exc), "IndexError"
-    if isinstance(exc, KeyError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc.args[0]) if exc.args else name, "ValueError"
-    if isinstance(exc, ValueError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "ValueError"
-    if isinstance(exc, TypeError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "TypeError"
-    if isinstance(exc, RemoteError):
-        return grpc.StatusCode.INTERNAL, f"graph server: {exc}", "RuntimeError"
-    return grpc.StatusCode.INTERNAL, f"{name}: {exc}", name
+    """(code, message, exception class name) of a handler's exception (a KeyError travels as
+    ValueError)."""
+    return status_of(exc, _status_rules(), key_error_type="ValueError")
 
 
 # ----------------------------------------------------------------------------- arrays
@@ -132,70 +117,25 @@ def ids_from(msg: mpb.Array, name: str = "ids") -> np.ndarray:
 
 # ----------------------------------------------------------------------------- metrics
 
-class ModelMetrics:
+class ModelMetrics(ServiceMetrics):
     """Prometheus metrics of the model service, in their own registry."""
 
     def __init__(self):
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import Counter, Histogram
 
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("graphplat_model_requests", "Requests by method and status code",
-                                ["method", "code"], registry=self.registry)
-        self.latency = Histogram("graphplat_model_request_seconds", "Request latency by method",
-                                 ["method"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        super().__init__("graphplat_model", LATENCY_BUCKETS)
         self.users = Counter("graphplat_model_recommended_users", "Users recommended for",
                              registry=self.registry)
         self.scored = Counter("graphplat_model_scored_nodes", "Nodes scored", registry=self.registry)
         self.sampled_edges = Histogram("graphplat_model_sampled_edges", "Sampled edges per scored node",
                                        buckets=(0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000),
                                        registry=self.registry)
-        self.http = None
-
-    def record(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        self.requests.labels(method, code.name).inc()
-        self.latency.labels(method).observe(seconds)
-
-    def serve(self, host: str, port: int) -> int:
-        from prometheus_client import start_http_server
-
-        got = start_http_server(port, addr=host, registry=self.registry)
-        self.http = got[0] if isinstance(got, tuple) else None
-        return self.http.server_port if self.http is not None else port
-
-    def close(self) -> None:
-        if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
-            self.http = None
 
 
 # ----------------------------------------------------------------------------- servicer
 
-def _rpc(fn):
-    """Readiness check, metrics and exception -> status mapping around a handler."""
-    method = fn.__name__
-
-    @functools.wraps(fn)
-    def wrapper(self, request, context):
-        t0 = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            if self.draining:
-                raise _Abort(grpc.StatusCode.UNAVAILABLE, "the model service is shutting down")
-            return fn(self, request, context)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-            code, message, etype = _status_of(exc)
-            if code == grpc.StatusCode.INTERNAL:
-                log.exception("%s failed", method)
-            else:
-                log.debug("%s: %s %s", method, code.name, message)
-            if etype:
-                context.set_trailing_metadata(((ERROR_TYPE_KEY, etype),))
-            context.abort(code, message[:4000])
-        finally:
-            self.metrics.record(method, code, time.perf_counter() - t0)
-
-    return wrapper
+# Readiness check (``self._ready()``), metrics and exception -> status mapping around a handler.
+_rpc = rpc_method(_status_of, log)
 
 
 class ModelServicer(mpb_grpc.ModelServiceServicer):
@@ -209,6 +149,10 @@ class ModelServicer(mpb_grpc.ModelServiceServicer):
         self.max_batch = int(max_batch)
         self.draining = False
         self._info = dict(info or {})
+
+    def _ready(self) -> None:
+        if self.draining:
+            raise RpcAbort(grpc.StatusCode.UNAVAILABLE, "the model service is shutting down")
 
     def _rec(self, exclude_seen: bool) -> Recommender:
         if self.recommender is None:
@@ -226,9 +170,9 @@ class ModelServicer(mpb_grpc.ModelServiceServicer):
 
     def _batch(self, n: int, what: str) -> None:
         if n > self.max_batch:
-            raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                         f"{what} has {n} entries, more than this server's --max-batch {self.max_batch}",
-                         "ValueError")
+            raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"{what} has {n} entries, more than this server's --max-batch {self.max_batch}",
+                           "ValueError")
 
     @_rpc
     def Recommend(self, request, context):
@@ -286,7 +230,7 @@ class ModelServicer(mpb_grpc.ModelServiceServicer):
 
 # ----------------------------------------------------------------------------- server
 
-class ModelServer:
+class ModelServer(HostedService):
     """The model service's gRPC server (plus health and the optional metrics endpoint).
 
     Build the :class:`Recommender` / :class:`NodeScorer` first (or use
@@ -294,47 +238,24 @@ class ModelServer:
     drains calls in flight and closes ``graph`` (when given).
     """
 
+    SERVICE_NAME = SERVICE_NAME
+
     def __init__(self, *, recommender: Optional[Recommender] = None, scorer: Optional[NodeScorer] = None,
                  graph=None, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
                  max_batch: int = DEFAULT_MAX_BATCH, metrics_port: Optional[int] = None,
                  metrics_host: str = "127.0.0.1", token: Optional[str] = None,
                  tls: Optional[Tuple[bytes, bytes]] = None, max_message_mb: int = DEFAULT_MAX_MESSAGE_MB,
                  follow_interval: Optional[float] = None, info: Optional[dict] = None):
-        from graphplat.storage.server import BearerTokenInterceptor
-
         if recommender is None and scorer is None:
             raise ValueError("nothing to serve: give embeddings (recommendation) and/or a checkpoint (scoring)")
         self.graph = graph
-        self.metrics = ModelMetrics()
-        self.servicer = ModelServicer(recommender, scorer, self.metrics, max_batch=max_batch, info=info)
-        self.health = health.HealthServicer(experimental_non_blocking=True)
-        for svc in ("", SERVICE_NAME):
-            self.health.set(svc, health_pb2.HealthCheckResponse.NOT_SERVING)
-        size = int(max_message_mb) << 20
-        opts = [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size),
-                ("grpc.so_reuseport", 0)]
-        interceptors = [BearerTokenInterceptor(token, self.metrics)] if token else []
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
-                                                             thread_name_prefix="graphplat-model"),
-                                  interceptors=interceptors, options=opts)
-        mpb_grpc.add_ModelServiceServicer_to_server(self.servicer, self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-        try:
-            if tls is not None:
-                key, cert = tls
-                self.port = self.server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
-            else:
-                self.port = self.server.add_insecure_port(address)
-        except RuntimeError as e:
-            raise OSError(f"cannot listen on {address}: {e}") from None
-        if not self.port:
-            raise OSError(f"cannot listen on {address} (address in use?)")
         self.host = host
-        self.address = f"{host}:{self.port}"
-        self.metrics_port = self.metrics.serve(metrics_host, metrics_port) if metrics_port is not None else None
-        self._stop_follow = threading.Event()
-        self._follower: Optional[threading.Thread] = None
+        metrics = ModelMetrics()
+        self._init_grpc(ModelServicer(recommender, scorer, metrics, max_batch=max_batch, info=info),
+                        mpb_grpc.add_ModelServiceServicer_to_server, metrics, host=host, port=port,
+                        threads=threads, thread_name_prefix="graphplat-model",
+                        max_message_bytes=int(max_message_mb) << 20, token=token, tls=tls,
+                        metrics_port=metrics_port, metrics_host=metrics_host)
         if follow_interval and graph is not None and hasattr(graph, "backends"):
             backends = [b for b in graph.backends if hasattr(b, "refresh")]
             if backends:
@@ -353,8 +274,7 @@ class ModelServer:
         self.server.start()
         if self._follower is not None:
             self._follower.start()
-        for svc in ("", SERVICE_NAME):
-            self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
+        self._set_health(True)
         log.info("model service on %s (metrics port %s): %s", self.address, self.metrics_port,
                  ", ".join(k for k, v in (("recommend", self.servicer.recommender),
                                           ("score", self.servicer.scorer)) if v is not None))
@@ -362,13 +282,7 @@ class ModelServer:
 
     def stop(self, grace: float = 5.0) -> None:
         """NOT_SERVING, refuse new calls, give calls in flight ``grace`` s, close the graph."""
-        self.health.enter_graceful_shutdown()
-        self._stop_follow.set()
-        ev = self.server.stop(grace)
-        self.servicer.draining = True
-        ev.wait(grace + 1.0)
-        if self._follower is not None and self._follower.is_alive():
-            self._follower.join(timeout=2.0)
+        self._drain(grace)
         if self.graph is not None:
             self.graph.close()
         self.metrics.close()
@@ -407,20 +321,6 @@ def open_graph_source(graph: Optional[str] = None, cluster: Optional[str] = None
     return None
 
 
-def read_token(args: argparse.Namespace) -> Optional[str]:
-    """The bearer token of ``--token-file``, ``--token`` or ``$GRAPHPLAT_TOKEN`` (None: no auth)."""
-    if args.token_file:
-        token = Path(args.token_file).read_text().strip()
-        if not token:
-            raise ValueError(f"token file {args.token_file} is empty")
-        return token
-    if args.token is not None:
-        if not args.token:
-            raise ValueError("--token must not be empty")
-        return args.token
-    return os.environ.get("GRAPHPLAT_TOKEN") or None
-
-
 def build_model_server(args: argparse.Namespace) -> ModelServer:
     """Load embeddings, graph and model as ``args`` (``graphplat serve-model``) say and build
     the (not yet started) server. Raises ValueError/OSError with a message on bad setups."""
@@ -432,10 +332,7 @@ def build_model_server(args: argparse.Namespace) -> ModelServer:
         raise ValueError("--checkpoint needs the graph to sample from: --graph STORE or --cluster FILE")
     if args.seen_etype and not (args.graph or args.cluster):
         raise ValueError("--seen-etype needs the graph: --graph STORE or --cluster FILE")
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key go together")
-    token = read_token(args)
-    tls = (Path(args.tls_key).read_bytes(), Path(args.tls_cert).read_bytes()) if args.tls_cert else None
+    token, tls = read_credentials(args)
     if args.torch_threads:
         import torch
 
@@ -538,15 +435,7 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
                    help="interface to bind (default 127.0.0.1; use another one with --token and/or TLS)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"gRPC port (default {DEFAULT_PORT}; 0 = any free port)")
-    p.add_argument("--metrics-port", type=int, default=None,
-                   help="serve Prometheus metrics over HTTP on this port (default: off)")
-    p.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics endpoint")
-    tok = p.add_mutually_exclusive_group()
-    tok.add_argument("--token", default=None, help="require 'authorization: Bearer TOKEN' on every call "
-                                                   "(prefer --token-file or $GRAPHPLAT_TOKEN)")
-    tok.add_argument("--token-file", default=None, help="read the bearer token from this file")
-    p.add_argument("--tls-cert", default=None, help="PEM server certificate; enables TLS")
-    p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    add_security_arguments(p)
     p.add_argument("--threads", type=_positive, default=8, help="gRPC worker threads (default 8)")
     p.add_argument("--max-batch", type=_positive, default=DEFAULT_MAX_BATCH,
                    help=f"most users/nodes in one batch request (default {DEFAULT_MAX_BATCH})")
@@ -554,12 +443,7 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
                    help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
     p.add_argument("--follow-interval", type=float, default=0.5, metavar="SECONDS",
                    help="--graph: how often to replay the graph servers' new writes (default 0.5)")
-    p.add_argument("--grace", type=float, default=5.0,
-                   help="seconds calls in flight may take to finish on shutdown (default 5)")
-    p.add_argument("--ready-file", default=None,
-                   help="write JSON {address, port, metrics_port, pid} here once SERVING")
-    if verbose:
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_shutdown_arguments(p, verbose)
 
 
 def build_parser(prog: str = "graphplat serve-model") -> argparse.ArgumentParser:
@@ -572,35 +456,15 @@ def build_parser(prog: str = "graphplat serve-model") -> argparse.ArgumentParser
 def run_serve_model(args: argparse.Namespace) -> int:
     """Run the model service from parsed arguments until SIGTERM/SIGINT; the exit code
     (0 after a clean shutdown, 1 when it cannot start)."""
-    from graphplat.storage.server import is_loopback
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        log.info("received %s; shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+    stop = install_stop_signals(log, main_thread_only=True)
     try:
         server = build_model_server(args)
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         log.error("cannot start the model service: %s", e)
         return 1
-    if not is_loopback(args.host) and not (read_token(args) or args.tls_cert):
-        log.warning("serving on %s without --token or TLS: anyone who can reach this address can "
-                    "query the model", args.host)
+    warn_if_exposed(log, args.host, bool(read_token(args) or args.tls_cert), "query the model")
     server.start()
-    if args.ready_file:
-        tmp = f"{args.ready_file}.tmp-{os.getpid()}"
-        with open(tmp, "w") as fh:
-            json.dump({"address": server.address, "port": server.port,
-                       "metrics_port": server.metrics_port, "pid": os.getpid()}, fh)
-        os.replace(tmp, args.ready_file)
-    while not stop.wait(1.0):
-        pass
-    server.stop(args.grace)
+    serve_until_stopped(server, stop, args.ready_file, args.grace)
     log.info("model service stopped")
     return 0
 
@@ -608,9 +472,7 @@ def run_serve_model(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m graphplat.serving.server`` (== ``graphplat serve-model``)."""
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     return run_serve_model(args)
 
 

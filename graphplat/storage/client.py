@@ -43,6 +43,9 @@ import numpy as np
 
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
+from graphplat.rpc import (ERROR_TYPE_KEY, RequestTooLarge, ServiceError,  # noqa: F401
+                           auth_metadata, error_details, message_options, open_channel,
+                           read_root_cert)
 from graphplat.schema import GraphSchema, SchemaError
 from graphplat.service import NeighborSample
 from graphplat.storage import codec
@@ -54,7 +57,6 @@ __all__ = ["PartitionClient", "PartitionUnavailable", "RemoteError", "RequestToo
            "AuthenticationError", "channel_options"]
 
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-ERROR_TYPE_KEY = "graphplat-error"
 
 
 class PartitionUnavailable(ConnectionError):
@@ -68,16 +70,12 @@ class PartitionUnavailable(ConnectionError):
         self.errors = list(errors)
 
 
-class RemoteError(RuntimeError):
+class RemoteError(ServiceError):
     """A server-side failure that is not the caller's fault (INTERNAL, FAILED_PRECONDITION...)."""
 
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
-        super().__init__(message)
-        self.code = code
 
-
-class RequestTooLarge(ValueError):
-    """RESOURCE_EXHAUSTED: a batch, fanout or message over the server's (or client's) limits."""
+# RequestTooLarge (RESOURCE_EXHAUSTED: a batch, fanout or message over the server's or the
+# client's limits) is graphplat.rpc.RequestTooLarge, shared with the model service client.
 
 
 class AuthenticationError(PermissionError):
@@ -91,23 +89,14 @@ _BUILTIN_ERRORS = {"ValueError": ValueError, "IndexError": IndexError, "TypeErro
 def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
     """Channel options: message sizes, fast reconnects (so a restarted server is found
     again quickly) and keepalive."""
-    size = int(max_message_mb) << 20
-    return [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size),
-            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.enable_retries", 0)]
+    return message_options(max_message_mb) + [
+        ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.enable_retries", 0)]
 
 
 def _error_from(err: grpc.RpcError, partition: int, address: str) -> Exception:
-    code = err.code()
-    msg = err.details() or code.name
-    etype = ""
-    try:
-        for k, v in err.trailing_metadata() or ():
-            if k == ERROR_TYPE_KEY:
-                etype = v
-    except Exception:  # noqa: BLE001 - some errors carry no metadata
-        pass
+    code, msg, etype = error_details(err)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return RequestTooLarge(f"partition {partition} ({address}): {msg}")
     if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -160,13 +149,8 @@ class PartitionClient:
         self.retries = int(retries)
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        if isinstance(root_cert, str) and not root_cert.lstrip().startswith("-----BEGIN"):
-            with open(root_cert, "rb") as fh:
-                root_cert = fh.read()
-        elif isinstance(root_cert, str):
-            root_cert = root_cert.encode()
-        self._root_cert = root_cert
+        self._metadata = auth_metadata(token)
+        self._root_cert = read_root_cert(root_cert)
         self._options = channel_options(max_message_mb)
         if server_name:
             self._options.append(("grpc.ssl_target_name_override", server_name))
@@ -185,12 +169,7 @@ class PartitionClient:
             if self._closed:
                 raise ValueError(f"client of partition {self.partition} is closed")
             if self._stubs[i] is None:
-                addr = self.addresses[i]
-                if self._root_cert is not None:
-                    creds = grpc.ssl_channel_credentials(root_certificates=self._root_cert)
-                    ch = grpc.secure_channel(addr, creds, options=self._options)
-                else:
-                    ch = grpc.insecure_channel(addr, options=self._options)
+                ch = open_channel(self.addresses[i], self._options, self._root_cert)
                 self._channels[i] = ch
                 self._stubs[i] = pb_grpc.GraphPartitionStub(ch)
             return self._stubs[i]

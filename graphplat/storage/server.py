@@ -52,24 +52,24 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hmac
-import ipaddress
-import json
 import logging
-import os
-import signal
 import sys
 import threading
 import time
-from concurrent import futures
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from graphplat.proto import graphplat_pb2 as pb
+from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security_arguments,
+                           add_shutdown_arguments, install_stop_signals, read_credentials,
+                           rpc_method, serve_until_stopped, setup_logging, status_of,
+                           warn_if_exposed)
+# shared with the model service; still importable from here
+from graphplat.rpc import (ERROR_TYPE_KEY, BearerTokenInterceptor, is_loopback,  # noqa: F401
+                           read_token as _read_token)
 from graphplat.storage.durable import (DurablePartition, PartitionClosed, ReadOnlyReplica,
                                        WriteResult, apply_record)
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
@@ -79,12 +79,11 @@ from graphplat.storage.partition_graph import PartitionGraph
 log = logging.getLogger("graphplat.server")
 
 SERVICE_NAME = "graphplat.v1.GraphPartition"
-ERROR_TYPE_KEY = "graphplat-error"
 DEFAULT_MAX_MESSAGE_MB = 256
 DEFAULT_MAX_BATCH = 1 << 20
 DEFAULT_MAX_FANOUT = 10_000
 NODE_IDS_CHUNK = 1 << 20
-_LOOPBACK_NAMES = ("localhost", "ip6-localhost")
+LATENCY_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 
 __all__ = ["PartitionServer", "DurablePartition", "Limits", "build_parser", "add_serve_arguments",
            "main_serve", "run_serve", "apply_record", "SERVICE_NAME", "SERVE_DESCRIPTION",
@@ -93,40 +92,14 @@ __all__ = ["PartitionServer", "DurablePartition", "Limits", "build_parser", "add
 
 # ----------------------------------------------------------------------------- errors
 
-class RpcAbort(Exception):
-    """Abort the current call with ``code`` and ``message``."""
-
-    def __init__(self, code: grpc.StatusCode, message: str, error_type: str = ""):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.error_type = error_type
+# RpcAbort (abort a call with a code and message) lives in graphplat.rpc.
+_STATUS_RULES = ((ReadOnlyReplica, grpc.StatusCode.FAILED_PRECONDITION, "RuntimeError", ""),
+                 (PartitionClosed, grpc.StatusCode.UNAVAILABLE, "ConnectionError", ""))
 
 
 def _status_of(exc: BaseException) -> Tuple[grpc.StatusCode, str, str]:
     """(code, message, exception class name) for an exception raised by a handler."""
-    if isinstance(exc, RpcAbort):
-        return exc.code, exc.message, exc.error_type
-    name = type(exc).__name__
-    if isinstance(exc, ReadOnlyReplica):
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc), "RuntimeError"
-    if isinstance(exc, PartitionClosed):
-        return grpc.StatusCode.UNAVAILABLE, str(exc), "ConnectionError"
-
-    if isinstance(exc, IndexError):
-        return grpc.StatusCode.NOT_FOUND, str(exc), "IndexError"
-    if isinstance(exc, KeyError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc.args[0]) if exc.args else name, "KeyError"
-    if isinstance(exc, ValueError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "ValueError"
-    if isinstance(exc, TypeError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "TypeError"
-    return grpc.StatusCode.INTERNAL, f"{name}: {exc}", name
-
-
-@functools.lru_cache(maxsize=None)
-def _code_name(code: grpc.StatusCode) -> str:
-    return code.name
+    return status_of(exc, _STATUS_RULES)
 
 
 # ----------------------------------------------------------------------------- limits, metrics
@@ -155,20 +128,13 @@ class Limits:
                            f"(use fanout -1 / strategy 'full' for whole neighborhoods)", "ValueError")
 
 
-class Metrics:
+class Metrics(ServiceMetrics):
     """Prometheus metrics of one server, in their own registry."""
 
     def __init__(self):
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import Counter, Gauge
 
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("graphplat_requests", "Requests by method and status code",
-                                ["method", "code"], registry=self.registry)
-        self.errors = Counter("graphplat_request_errors", "Failed requests by method and code",
-                              ["method", "code"], registry=self.registry)
-        self.latency = Histogram("graphplat_request_seconds", "Request latency by method", ["method"],
-                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5,
-                                          1, 2.5, 5, 10, 30), registry=self.registry)
+        super().__init__("graphplat", LATENCY_BUCKETS, count_errors=True)
         self.sampled_edges = Counter("graphplat_sampled_edges", "Edges returned by SampleNeighbors",
                                      registry=self.registry)
         self.log_seq = Gauge("graphplat_write_log_seq", "Last write-log record applied",
@@ -177,14 +143,6 @@ class Metrics:
                            registry=self.registry)
         self.edges = Gauge("graphplat_partition_edges", "Edges owned by this partition", ["etype"],
                            registry=self.registry)
-        self.http = None
-
-    def record(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        c = _code_name(code)
-        self.requests.labels(method, c).inc()
-        self.latency.labels(method).observe(seconds)
-        if code != grpc.StatusCode.OK:
-            self.errors.labels(method, c).inc()
 
     def update_sizes(self, graph: PartitionGraph, seq: int) -> None:
         self.log_seq.set(seq)
@@ -193,71 +151,12 @@ class Metrics:
         for et in graph.schema.edge_types:
             self.edges.labels(et.canonical_str).set(graph.num_edges(et.canonical))
 
-    def serve(self, host: str, port: int) -> int:
-        from prometheus_client import start_http_server
-
-        got = start_http_server(port, addr=host, registry=self.registry)
-        self.http = got[0] if isinstance(got, tuple) else None
-        return self.http.server_port if self.http is not None else port
-
-    def close(self) -> None:
-        if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
-            self.http = None
-
 
 # ----------------------------------------------------------------------------- servicer
 
-def _abort(method: str, exc: Exception, context) -> None:
-    """Turn a handler's exception into a status (logged, with the exception class in the
-    trailing metadata) and abort the call (``context.abort`` raises)."""
-    code, message, etype = _status_of(exc)
-    if code == grpc.StatusCode.INTERNAL:
-        log.exception("%s failed", method)
-    else:
-        log.debug("%s: %s %s", method, code.name, message)
-    if etype:
-        context.set_trailing_metadata(((ERROR_TYPE_KEY, etype),))
-    context.abort(code, message[:4000])
-
-
-def _rpc(fn):
-    """Wrap a handler: readiness check, metrics, exception -> status mapping."""
-    method = fn.__name__
-
-    @functools.wraps(fn)
-    def wrapper(self, request, context):
-        t0 = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            return fn(self, self._ready(), request, context)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-            code = _status_of(exc)[0]
-            _abort(method, exc, context)
-        finally:
-            self._metrics.record(method, code, time.perf_counter() - t0)
-
-    return wrapper
-
-
-def _stream_rpc(fn):
-    """Like :func:`_rpc` for server-streaming handlers (generators)."""
-    method = fn.__name__
-
-    @functools.wraps(fn)
-    def wrapper(self, request, context):
-        t0 = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            yield from fn(self, self._ready(), request, context)
-        except Exception as exc:  # noqa: BLE001
-            code = _status_of(exc)[0]
-            _abort(method, exc, context)
-        finally:
-            self._metrics.record(method, code, time.perf_counter() - t0)
-
-    return wrapper
+# Readiness check (``self._ready()``, passed to the handler as ``state``), metrics and
+# exception -> status mapping around a handler; generators are server-streaming handlers.
+_rpc = _stream_rpc = rpc_method(_status_of, log, metrics_attr="_metrics", pass_ready=True)
 
 
 class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
@@ -432,78 +331,20 @@ def _version() -> str:
         return "unknown"
 
 
-# ----------------------------------------------------------------------------- auth
-
-class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Requires ``authorization: Bearer <token>`` on every call except the health service."""
-
-    EXEMPT_PREFIX = "/grpc.health.v1.Health/"
-
-    def __init__(self, token: str, metrics: Optional[Metrics] = None):
-        if not token:
-            raise ValueError("the bearer token must not be empty")
-        self._expected = f"Bearer {token}".encode()
-        self._metrics = metrics
-
-    def intercept_service(self, continuation, handler_call_details):
-        method = handler_call_details.method or ""
-        if method.startswith(self.EXEMPT_PREFIX):
-            return continuation(handler_call_details)
-        got = None
-        for k, v in handler_call_details.invocation_metadata or ():
-            if k == "authorization":
-                got = v.encode() if isinstance(v, str) else bytes(v)
-                break
-        if got is not None and hmac.compare_digest(got, self._expected):
-            return continuation(handler_call_details)
-        msg = "missing bearer token" if got is None else "invalid bearer token"
-        if self._metrics is not None:
-            self._metrics.record(method.rsplit("/", 1)[-1] or "unknown",
-                                 grpc.StatusCode.UNAUTHENTICATED, 0.0)
-        handler = continuation(handler_call_details)
-        return _deny_handler(handler, msg)
-
-
-def _deny_handler(handler, message: str):
-    def deny(request, context):
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-    def deny_stream(request, context):
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-        yield  # pragma: no cover
-
-    if handler is None:
-        return None
-    kw = dict(request_deserializer=handler.request_deserializer,
-              response_serializer=handler.response_serializer)
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(deny_stream, **kw)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(deny, **kw)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(deny_stream, **kw)
-    return grpc.unary_unary_rpc_method_handler(deny, **kw)
-
-
 # ----------------------------------------------------------------------------- server
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names the loopback interface only."""
-    h = host.strip("[]")
-    if h.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False
+# BearerTokenInterceptor and is_loopback live in graphplat.rpc (imported above, so
+# ``graphplat.storage.server.BearerTokenInterceptor`` / ``.is_loopback`` keep working).
 
 
-class PartitionServer:
+class PartitionServer(HostedService):
     """A gRPC server for one partition (see the module docstring).
 
     ``start()`` binds and starts serving (health NOT_SERVING, calls UNAVAILABLE), then
     ``load()`` loads the partition and flips health to SERVING. ``stop(grace)`` drains.
     """
+
+    SERVICE_NAME = SERVICE_NAME
 
     def __init__(self, store_dir, partition: int, *, host: str = "127.0.0.1", port: int = 0,
                  replica: bool = False, token: Optional[str] = None,
@@ -515,39 +356,13 @@ class PartitionServer:
         self.host = host
         self.replica = replica
         self.limits = limits or Limits()
-        self.metrics = Metrics()
         self.follow_interval = follow_interval
-        self._stop_follow = threading.Event()
-        self._follower: Optional[threading.Thread] = None
-        self.servicer = GraphPartitionServicer(self.limits, self.metrics)
-        self.health = health.HealthServicer(experimental_non_blocking=True)
-        for svc in ("", SERVICE_NAME):
-            self.health.set(svc, health_pb2.HealthCheckResponse.NOT_SERVING)
-        interceptors = [BearerTokenInterceptor(token, self.metrics)] if token else []
-        opts = [("grpc.max_receive_message_length", self.limits.max_message_bytes),
-                ("grpc.max_send_message_length", self.limits.max_message_bytes),
-                ("grpc.so_reuseport", 0)]
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
-                                                             thread_name_prefix="graphplat-rpc"),
-                                  interceptors=interceptors, options=opts)
-        pb_grpc.add_GraphPartitionServicer_to_server(self.servicer, self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-        try:
-            if tls is not None:
-                key, cert = tls
-                creds = grpc.ssl_server_credentials([(key, cert)])
-                self.port = self.server.add_secure_port(address, creds)
-            else:
-                self.port = self.server.add_insecure_port(address)
-        except RuntimeError as e:
-            raise OSError(f"cannot listen on {address}: {e}") from None
-        if not self.port:
-            raise OSError(f"cannot listen on {address} (address in use?)")
-        self.address = f"{host}:{self.port}"
-        self.metrics_port = None
-        if metrics_port is not None:
-            self.metrics_port = self.metrics.serve(metrics_host, metrics_port)
+        metrics = Metrics()
+        self._init_grpc(GraphPartitionServicer(self.limits, metrics),
+                        pb_grpc.add_GraphPartitionServicer_to_server, metrics, host=host, port=port,
+                        threads=threads, thread_name_prefix="graphplat-rpc",
+                        max_message_bytes=self.limits.max_message_bytes, token=token, tls=tls,
+                        metrics_port=metrics_port, metrics_host=metrics_host)
 
     @property
     def state(self) -> Optional[DurablePartition]:
@@ -563,8 +378,7 @@ class PartitionServer:
         state = DurablePartition(self.store_dir, self.partition, replica=self.replica)
         self.servicer.state = state
         self.metrics.update_sizes(state.graph, state.applied_seq)
-        for svc in ("", SERVICE_NAME):
-            self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
+        self._set_health(True)
         g = state.graph
         log.info("serving partition %d/%d of %s on %s as %s in %.2fs: nodes %s, edges %s, "
                  "replayed %d log records (through seq %d)", self.partition,
@@ -591,13 +405,7 @@ class PartitionServer:
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, let calls in flight finish for ``grace`` s, close the store."""
-        self.health.enter_graceful_shutdown()
-        self._stop_follow.set()
-        ev = self.server.stop(grace)
-        self.servicer.draining = True
-        ev.wait(grace + 1.0)
-        if self._follower is not None:
-            self._follower.join(timeout=2.0)
+        self._drain(grace)
         state = self.servicer.state
         if state is not None:
             with state.write_lock:  # no write is half-logged when the DB closes
@@ -625,17 +433,7 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                         "refuse writes and follow the primary's write log")
     p.add_argument("--follow-interval", type=float, default=0.5, metavar="SECONDS",
                    help="replicas: how often to pick up the primary's new writes (default 0.5)")
-    p.add_argument("--metrics-port", type=int, default=None,
-                   help="serve Prometheus metrics over HTTP on this port (default: off)")
-    p.add_argument("--metrics-host", default="127.0.0.1",
-                   help="interface of the metrics endpoint (default 127.0.0.1)")
-    tok = p.add_mutually_exclusive_group()
-    tok.add_argument("--token", default=None,
-                     help="require 'authorization: Bearer TOKEN' on every call (visible in the "
-                          "process list; prefer --token-file or $GRAPHPLAT_TOKEN)")
-    tok.add_argument("--token-file", default=None, help="read the bearer token from this file")
-    p.add_argument("--tls-cert", default=None, help="PEM server certificate (chain); enables TLS")
-    p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    add_security_arguments(p)
     p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB,
                    help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
     p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
@@ -644,12 +442,7 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                    help=f"largest sampling fanout; more is RESOURCE_EXHAUSTED (default "
                         f"{DEFAULT_MAX_FANOUT}; -1/'full' neighborhoods are bounded by the message size)")
     p.add_argument("--threads", type=int, default=16, help="gRPC worker threads (default 16)")
-    p.add_argument("--grace", type=float, default=5.0,
-                   help="seconds calls in flight may take to finish on shutdown (default 5)")
-    p.add_argument("--ready-file", default=None,
-                   help="write JSON {address, port, metrics_port, pid} here once SERVING")
-    if verbose:
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_shutdown_arguments(p, verbose)
 
 
 def build_parser(prog: str = "graphplat serve") -> argparse.ArgumentParser:
@@ -659,26 +452,11 @@ def build_parser(prog: str = "graphplat serve") -> argparse.ArgumentParser:
     return p
 
 
-def _read_token(args) -> Optional[str]:
-    if args.token_file:
-        token = Path(args.token_file).read_text().strip()
-        if not token:
-            raise ValueError(f"token file {args.token_file} is empty")
-        return token
-    if args.token is not None:
-        if not args.token:
-            raise ValueError("--token must not be empty")
-        return args.token
-    return os.environ.get("GRAPHPLAT_TOKEN") or None
-
-
 def main_serve(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``graphplat serve``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     return run_serve(args, parser)
 
 
@@ -690,19 +468,12 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
         log.error("%s", msg)
         return 2
 
-    if (args.tls_cert is None) != (args.tls_key is None):
-        return usage_error("--tls-cert and --tls-key go together")
     try:
-        token = _read_token(args)
-        tls = None
-        if args.tls_cert:
-            tls = (Path(args.tls_key).read_bytes(), Path(args.tls_cert).read_bytes())
+        token, tls = read_credentials(args)
         limits = Limits(args.max_batch, args.max_fanout, args.max_message_mb)
     except (OSError, ValueError) as e:
         return usage_error(str(e))
-    if not is_loopback(args.host) and not token and tls is None:
-        log.warning("serving on %s without --token or TLS: anyone who can reach this address "
-                    "can read and write the graph", args.host)
+    warn_if_exposed(log, args.host, bool(token) or tls is not None, "read and write the graph")
 
     try:
         from graphplat.storage.store import open_store
@@ -712,14 +483,7 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
         log.error("%s", e)
         return 1
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        log.info("received %s; shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = install_stop_signals(log)
     try:
         server = PartitionServer(args.store, args.partition, host=args.host, port=args.port,
                                  replica=args.replica, token=token, tls=tls, limits=limits,
@@ -735,15 +499,7 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
         log.error("cannot load partition %d of %s: %s", args.partition, args.store, e)
         server.stop(0)
         return 1
-    if args.ready_file:
-        tmp = f"{args.ready_file}.tmp-{os.getpid()}"
-        with open(tmp, "w") as fh:
-            json.dump({"address": server.address, "port": server.port,
-                       "metrics_port": server.metrics_port, "pid": os.getpid()}, fh)
-        os.replace(tmp, args.ready_file)
-    while not stop.wait(1.0):
-        pass
-    server.stop(args.grace)
+    serve_until_stopped(server, stop, args.ready_file, args.grace)
     log.info("partition %d server stopped", args.partition)
     return 0
 
