@@ -125,12 +125,17 @@ def test_config_errors(tmp_path):
     assert loaded.seeds == [0, 1] and loaded.lr == 0.05 and np.isclose(loaded.lr, 0.05)
 
 
-def test_movielens_link_prediction_beats_random_ranking(datasets_dir):
+def test_movielens_link_prediction_beats_random_ranking(datasets_dir, tmp_path):
+    from graphplat.datasets import load_dataset
+
     cfg = TrainConfig.from_dict({
         "dataset": "movielens", "data_dir": str(datasets_dir), "task": "link_prediction",
-        "model": {"name": "hsage", "hidden": 32, "num_layers": 1, "dropout": 0.1},
-        "fanouts": [10], "batch_size": 4096, "epochs": 3, "lr": 0.01, "patience": 0, "topk": 10})
+        "model": {"name": "hsage", "hidden": 32, "num_layers": 1, "dropout": 0.1, "id_embedding": 8},
+        "fanouts": [10], "batch_size": 4096, "epochs": 3, "lr": 0.01, "patience": 0, "topk": 10,
+        "checkpoint_dir": str(tmp_path)})
     r = train(cfg)
+    m = load_trained(tmp_path / "seed-0" / "best.pt", load_dataset("movielens", datasets_dir).to_local())
+    assert m.meta["task"] == "link_prediction" and m.encoder.out_feats == 32
     # a random ranking of 1682 items finds about 10/1682 of a user's held-out items
     assert r["summary"]["test"]["recall@10"]["mean"] > 3 * 10 / 1682
     assert r["summary"]["test"]["ndcg@10"]["mean"] > 0.05

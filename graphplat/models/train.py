@@ -703,6 +703,8 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
                                         rating_values=values)
         nn.ModuleDict({"encoder": encoder, "decoder": decoder}).load_state_dict(state["model"])
         decoder.eval()
+    elif meta["task"] == "link_prediction":
+        nn.ModuleDict({"encoder": encoder}).load_state_dict(state["model"])
     else:
         encoder.load_state_dict(state["model"])
     encoder.eval()

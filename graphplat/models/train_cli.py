@@ -93,10 +93,12 @@ def config_from_args(args: argparse.Namespace):
     import yaml
 
     base: Dict[str, Any] = {}
+    raw: Dict[str, Any] = {}
     if args.config:
         if not args.config.exists():
             raise FileNotFoundError(f"--config {args.config} does not exist")
         base = yaml.safe_load(args.config.read_text()) or {}
+    raw = dict(base)
     over: Dict[str, Any] = {}
     for key in ("task", "dataset", "data_dir", "graph", "cluster", "fanouts", "epochs", "batch_size", "lr", "seeds",
                 "checkpoint_dir", "out"):
@@ -107,6 +109,8 @@ def config_from_args(args: argparse.Namespace):
         over["resume"] = True
     if args.threads:
         over["num_threads"] = args.threads
+    if any(k in over for k in ("dataset", "graph", "cluster")):  # the command line's source wins
+        base = {k: v for k, v in base.items() if k not in ("dataset", "graph", "cluster")}
     if not any(k in {**base, **over} for k in ("dataset", "graph", "cluster")):
         over["dataset"] = "synthetic"
     name = over.get("dataset", base.get("dataset"))
@@ -119,7 +123,9 @@ def config_from_args(args: argparse.Namespace):
     if model:
         merged["model"] = model
     if args.config:
-        return TrainConfig.load(args.config, {k: v for k, v in merged.items() if k not in base or base[k] != v})
+        dropped = {k: None for k in ("dataset", "graph", "cluster") if k in raw and k not in merged}
+        return TrainConfig.load(args.config, {**dropped, **{k: v for k, v in merged.items()
+                                                            if k not in base or base[k] != v}})
     return TrainConfig.from_dict(merged)
 
 
