@@ -42,14 +42,14 @@ the grid) and from the closed form.
 Usage::
 
     python bench/coded.py --quick > coded_quick.json   # 12 runs, about 4-6 minutes on 2 cores
-    python bench/coded.py > coded.json                  # 66 runs, about 25-35 minutes on 2 cores
+    python bench/coded.py > coded.json                  # 96 runs, about 25 minutes on 2 cores
+    python bench/coded.py --from-json coded.json        # redo the analysis of a saved output
     python bench/coded.py --probs 0,0.2 --factors 3 --reps 3 --schemes wait_all,frc:1,cyclic:2
     python bench/coded.py --help                        # every flag
 
 ``--quick``: schemes wait_all, ignore:1, frc:1, cyclic:2; 25 steps per run, one repetition,
-p in {0, 0.3}, k = 4, plus the kill case. Full: all six schemes, 40 steps per run, two
-repetitions (``--reps 3`` if there is time), p in {0, 0.1, 0.3}, k in {2, 4}, plus the kill
-case (one repetition). Each run pays 10-25 s of worker start-up (4 processes importing torch
+p in {0, 0.3}, k = 4, plus the kill case. Full: all six schemes, 40 steps per run, three
+repetitions, p in {0, 0.1, 0.3}, k in {2, 4}, plus the kill case (one repetition). Each run pays 10-25 s of worker start-up (4 processes importing torch
 and dgl), which is not timed but dominates the wall time of the benchmark. Logs go to
 stderr; stdout gets one JSON object (``machine``, ``config``, ``load``, ``notes``,
 ``warnings``, ``calibration``, ``results``, ``break_even``, ``summary``, ``runs``).
@@ -147,8 +147,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description="Gradient coding vs wait_all vs ignore_stragglers with injected stragglers and a "
                     "killed worker (n=4 worker processes, synthetic recsys node classification). "
                     "Prints one JSON object on stdout; logs on stderr.",
-        epilog="Defaults: full = 6 schemes, 40 steps/run, 2 reps, p 0,0.1,0.3, k 2,4, kill (66 runs, about 25 min "
-               "on 2 idle cores); --quick = 4 schemes, 25 steps/run, 1 rep, p 0,0.3, k 4, kill (12 runs, about "
+        epilog="Defaults: full = 6 schemes, 40 steps/run, 3 reps, p 0,0.1,0.3, k 2,4, kill (96 runs, about 25 min "
+               "on 2 cores); --quick = 4 schemes, 25 steps/run, 1 rep, p 0,0.3, k 4, kill (12 runs, about "
                "4 min). Each run pays ~10-25 s of worker start-up (not timed).")
     p.add_argument("--quick", action="store_true", help="small grid, short runs, one repetition")
     p.add_argument("--schemes", default=None,
@@ -156,7 +156,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         f"quick {QUICK_SCHEMES})")
     p.add_argument("--probs", default=None, help="straggler probabilities p (default 0,0.1,0.3; quick 0,0.3)")
     p.add_argument("--factors", default=None, help="slowdown factors k (default 2,4; quick 4)")
-    p.add_argument("--reps", type=int, default=None, help="repetitions of the straggler grid (default 2; quick 1)")
+    p.add_argument("--reps", type=int, default=None, help="repetitions of the straggler grid (default 3; quick 1)")
     p.add_argument("--kill-reps", type=int, default=1, help="repetitions of the killed-worker case (0: skip)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (5 steps each; default 8; quick 5)")
     p.add_argument("--users", type=int, default=4000, help="synthetic users (60%% train; default 4000)")
@@ -171,11 +171,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to the first applied step")
     p.add_argument("--run-timeout", type=float, default=600.0, help="hard limit per run, seconds")
     p.add_argument("--sim-steps", type=int, default=3000, help="steps of the protocol simulation")
+    p.add_argument("--from-json", metavar="FILE", default=None,
+                   help="do not run anything: redo the analysis of the runs in a saved output of this script "
+                        "(its config is used; analysis flags such as --sim-steps apply)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     args.probs = _floats(args.probs) if args.probs else ([0.0, 0.3] if args.quick else [0.0, 0.1, 0.3])
     args.factors = _floats(args.factors) if args.factors else ([4.0] if args.quick else [2.0, 4.0])
-    args.reps = args.reps or (1 if args.quick else 2)
+    args.reps = args.reps or (1 if args.quick else 3)
     args.epochs = args.epochs or (5 if args.quick else 8)
     if args.schemes is None:
         args.schemes = QUICK_SCHEMES if args.quick else FULL_SCHEMES
@@ -375,7 +378,7 @@ def run_one(args, cfg, scheme: Scheme, cond: Condition, reference) -> Dict[str, 
         "steps_before_all_joined": lo,
         "ms_per_step": step_stats(times, args.warm_steps, lo),
         "steps_without_all_replies": sum(1 for h in held[lo:] if h < N_WORKERS),
-        "_times": times, "_lo": lo,
+        "applied_ms": [round(1e3 * (t - times[0]), 2) for t in times],
     }
     if rec.kill_at is not None:
         k_steps = rec.kill_at[1]
@@ -521,13 +524,13 @@ def compute_per_slice(runs: List[dict], args, steps: int) -> Optional[dict]:
     for r in runs:
         if r["scheme"] != "wait_all" or r["p"] <= 0 or r["k"] <= 1 or r["status"] != "ok":
             continue
-        times = r.get("_times")
-        if not times or len(times) < 4:
+        times = [t / 1e3 for t in r.get("applied_ms") or []]
+        if len(times) < 4:
             continue
         slow_any = realized_slow(r["seed"], r["p"], N_WORKERS, len(times)).any(axis=1)
         gaps = np.diff(times)  # gaps[t-1] = computing step t
         idx = np.arange(1, len(times))
-        keep = idx > r.get("_lo", 0) + args.warm_steps
+        keep = idx > r.get("steps_before_all_joined", 0) + args.warm_steps
         slow_g, fast_g = gaps[keep & slow_any[idx]], gaps[keep & ~slow_any[idx]]
         if len(slow_g) and len(fast_g):
             ests.append((float(slow_g.mean()) - float(fast_g.mean())) / (r["k"] - 1))
@@ -542,13 +545,17 @@ def interpolate_crossing(xs: Sequence[float], ds: Sequence[Optional[float]]) -> 
     if len(pts) < 2:
         return {"verdict": "not enough points"}
     wins = [x for x, d in pts if d < 0]
+    crossings = []
     for (x0, d0), (x1, d1) in zip(pts, pts[1:]):
-        if d0 >= 0 > d1:
-            return {"verdict": "coding wins from here", "at": r3(x0 + (x1 - x0) * d0 / (d0 - d1)),
-                    "coding_wins_at": wins}
-        if d0 < 0 <= d1:
-            return {"verdict": "coding stops winning here", "at": r3(x0 + (x1 - x0) * d0 / (d0 - d1)),
-                    "coding_wins_at": wins}
+        if (d0 >= 0 > d1) or (d0 < 0 <= d1):
+            at = r3(x0 + (x1 - x0) * d0 / (d0 - d1))
+            crossings.append({"at": at, "coding": "starts winning" if d1 < 0 else "stops winning"})
+    if crossings:
+        verdict = "; ".join(f"coding {c['coding']} at ~{c['at']}" for c in crossings)
+        out = {"verdict": verdict, "crossings": crossings, "coding_wins_at": wins}
+        if len(crossings) == 1:
+            out["at"] = crossings[0]["at"]
+        return out
     if not wins:
         return {"verdict": f"coding never wins for {pts[0][0]:g} <= x <= {pts[-1][0]:g}", "coding_wins_at": []}
     return {"verdict": f"coding wins at every x in [{pts[0][0]:g}, {pts[-1][0]:g}]", "coding_wins_at": wins}
@@ -591,6 +598,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from graphplat.models.train import open_task
 
     torch.set_num_threads(1)  # the in-process aggregator's optimizer step is tiny
+    if args.from_json:
+        return reanalyse(args)
     schemes: List[Scheme] = args.scheme_list
     seeds = [args.seed + r for r in range(max(args.reps, args.kill_reps))]
     load_start = {"loadavg": [round(x, 2) for x in os.getloadavg()], "other_busy_cores": other_cpu_load(1.0)}
@@ -635,24 +644,61 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         runs.append(run_one(args, train_config(args, seeds[rep]), scheme, cond, references[seeds[rep]]))
     bench_s = time.perf_counter() - t_start
     load_end = {"loadavg": [round(x, 2) for x in os.getloadavg()], "other_busy_cores": other_cpu_load(1.0)}
+    load = {"start": load_start, "end": load_end, "bench_seconds": round(bench_s, 1)}
+    print(json.dumps(build_output(args, schemes, conds, kill_step, runs, steps, slice_ms, seeds, load),
+                     indent=1, default=_json_default, allow_nan=False))
+    return 0
+
+
+def reanalyse(args) -> int:
+    """--from-json: the analysis of a saved output's runs, with its config."""
+    saved = json.loads(Path(args.from_json).read_text())
+    cfg = saved["config"]
+    args.probs, args.factors = cfg["probs"], cfg["factors"]
+    args.reps, args.kill_reps, args.warm_steps = cfg["reps"], cfg["kill_reps"], cfg["warm_steps"]
+    args.quick, args.stall_timeout = cfg["quick"], cfg["stall_timeout_s"]
+    task = cfg["task"]
+    args.users, args.batch_size, args.fanout, args.epochs = (task["users"], task["batch_size"], task["fanouts"][0],
+                                                             task["epochs"])
+    args.hidden = int(task["model"].split()[-1])
+    label_to_spec = {"wait_all": "wait_all"}
+    specs = []
+    for label in cfg["schemes"]:
+        if label in label_to_spec:
+            specs.append(label_to_spec[label])
+        else:
+            name, s_eq = label.split()
+            specs.append(f"{'ignore' if name == 'ignore_stragglers' else name}:{s_eq.split('=')[1]}")
+    schemes = [parse_scheme(x, N_WORKERS) for x in specs]
+    conds = [Condition(0.0, 1.0)] + [Condition(p, k) for p in args.probs if p > 0 for k in args.factors]
+    out = build_output(args, schemes, conds, cfg["kill"]["at_step"], saved["runs"], cfg["steps_per_run"],
+                       saved["calibration"]["slice_ms_single_process"], cfg["seeds"],
+                       {**saved["load"], "reanalysed_from": str(args.from_json)}, machine=saved.get("machine"))
+    print(json.dumps(out, indent=1, default=_json_default, allow_nan=False))
+    return 0
+
+
+def build_output(args, schemes, conds, kill_step, runs, steps, slice_ms, seeds, load, machine=None) -> dict:
+    """The JSON document: config, load, notes, warnings, analysis and the raw runs."""
     report = analyse(args, schemes, conds, kill_step, runs, steps, slice_ms)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     other = [r["other_busy_cores"] for r in runs if r["other_busy_cores"] is not None]
-    load = {"start": load_start, "end": load_end,
-            "other_busy_cores_during_runs": {"median": r3(med(other)), "max": r3(max(other) if other else None)},
-            "bench_seconds": round(bench_s, 1)}
+    load = {**load, "other_busy_cores_during_runs": {"median": r3(med(other)),
+                                                     "max": r3(max(other) if other else None)}}
     warnings = []
     if other and med(other) > 0.25:
         warnings.append(f"other processes kept a median {med(other):.2f} (max {max(other):.2f}) of the {cores} "
                         "cores busy during the runs: step times are inflated and noisier than on an idle machine")
     warnings += [f"{r['scheme']} / {r['condition']} (seed {r['seed']}): {r['status']}: {r.get('error')}"
                  for r in runs if r["status"] == "error"]
-    for r in runs:
-        r.pop("_times", None)
-        r.pop("_lo", None)
-    out = {
+    warnings += [f"{r['scheme']} / {r['condition']} (seed {r['seed']}): final parameters differ from the "
+                 f"single-process reference by {r['max_param_diff_vs_reference']:.3g} (> 1e-6): this run did NOT "
+                 "train exactly (expected exact for coded and wait_all)"
+                 for r in runs if r["status"] == "ok" and not r["scheme"].startswith("ignore")
+                 and (r.get("max_param_diff_vs_reference") or 0) > 1e-6]
+    return {
         "benchmark": "gradient coding vs wait_all vs ignore_stragglers (bench/coded.py)",
-        "machine": machine_info(("torch", "dgl", "grpcio")),
+        "machine": machine or machine_info(("torch", "dgl", "grpcio")),
         "config": {"quick": args.quick, "workers": N_WORKERS, "schemes": [s.label for s in schemes],
                    "probs": args.probs, "factors": args.factors, "reps": args.reps, "kill_reps": args.kill_reps,
                    "kill": {"worker": 1, "at_step": kill_step}, "steps_per_run": steps,
@@ -668,8 +714,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         **report,
         "runs": runs,
     }
-    print(json.dumps(out, indent=1, default=_json_default, allow_nan=False))
-    return 0
 
 
 def _json_default(x):
@@ -744,6 +788,10 @@ def analyse(args, schemes: List[Scheme], conds: List[Condition], kill_step: int,
             wm = measured(cond, wait_s) if wait_s is not None and cond.kill_step is None else None
             if wm and m and s is not wait_s:
                 row["vs_wait_all"] = r3(m / wm)
+                waits = {r["seed"]: r["ms_per_step"]["mean"] for r in group(cond, wait_s)
+                         if r["status"] == "ok" and r["ms_per_step"]}
+                row["vs_wait_all_per_seed"] = [r3(r["ms_per_step"]["mean"] / waits[r["seed"]]) for r in ok
+                                               if r["ms_per_step"] and r["seed"] in waits]
             b = base.get(s.label)
             if b is not None:
                 o = max(0.0, b - s.slices_per_worker * c_ms)
@@ -834,17 +882,19 @@ def summarize(schemes, conds, results, break_even, kill_step) -> List[str]:
     for label, be in break_even.items():
         ratios = be["measured_ratio_vs_wait_all"]
         wins = [c for c, r in ratios.items() if r is not None and r < 1]
-        lines.append(f"{label} vs wait_all, time per step coded/wait_all: "
-                     + ", ".join(f"{c}: {r}" for c, r in ratios.items())
+        paired = {r["condition"]: r.get("vs_wait_all_per_seed") for r in results if r["scheme"] == label}
+        lines.append(f"{label} vs wait_all, time per step coded/wait_all (median; per seed): "
+                     + ", ".join(f"{c}: {r} {paired.get(c) or ''}".rstrip() for c, r in ratios.items())
                      + (f"; coding faster at {', '.join(wins)}" if wins else "; coding never faster on this grid"))
         for kk, v in be["measured_break_even_p_for_k"].items():
             cf = be["closed_form_calibrated"]["p_interval_where_coding_wins_for_k"].get(kk)
             ideal = be["closed_form_ideal_one_core_per_worker"]["p_interval_where_coding_wins_for_k"].get(kk)
-            lines.append(f"  {label}, {kk}: measured: {v['verdict']}" + (f" (p~{v['at']})" if "at" in v else "")
-                         + f"; closed form (calibrated) coding wins for p in {cf}; ideal (1 core/worker) {ideal}")
+            lines.append(f"  {label}, {kk}: measured (p): {v['verdict']}"
+                         + f"; closed form (calibrated): coding wins for {_interval(cf)}; ideal (1 core per "
+                           f"worker): {_interval(ideal)}")
         for pp, v in be["measured_break_even_k_for_p"].items():
             cf = be["closed_form_calibrated"]["break_even_k_for_p"].get(pp)
-            lines.append(f"  {label}, {pp}: measured: {v['verdict']}" + (f" (k~{v['at']})" if "at" in v else "")
+            lines.append(f"  {label}, {pp}: measured (k): {v['verdict']}"
                          + f"; closed form (calibrated) break-even k = {cf}")
     kill_rows = [r for r in results if r["condition"].startswith("kill")]
     for r in kill_rows:
@@ -866,6 +916,10 @@ def summarize(schemes, conds, results, break_even, kill_step) -> List[str]:
                      f"ignore_stragglers val acc {sorted(set(r['val_accuracy'] for r in ign))} (inexact: "
                      f"max param diff vs reference up to {max((r['max_param_diff_vs_reference'] or 0) for r in ign) if ign else None})")
     return lines
+
+
+def _interval(iv) -> str:
+    return "no p" if not iv else f"{iv[0]} <= p <= {iv[1]}"
 
 
 def notes(args, report, cores, steps) -> List[str]:

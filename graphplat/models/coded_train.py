@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -143,11 +144,14 @@ def optimizer_spec(cfg: TrainConfig) -> dict:
 # ----------------------------------------------------------------------------- worker
 
 def run_worker(cfg: TrainConfig, address: str, worker_id: int, n: int, *, seed: Optional[int] = None,
-               slow_prob: float = 0.0, slow_factor: float = 1.0, timeout: float = 600.0) -> int:
+               slow_prob: float = 0.0, slow_factor: float = 1.0, timeout: float = 600.0,
+               die_at_step: Optional[int] = None) -> int:
     """The worker loop (see ``graphplat.models.aggregator``): pull, compute this worker's
     slices, encode, push, until the aggregator is done. ``slow_prob``/``slow_factor`` inject
     stragglers for benchmarks (sleep ``(factor - 1) x`` the compute time with probability
-    ``slow_prob``, drawn from (seed, worker, step)). Returns the number of steps pushed."""
+    ``slow_prob``, drawn from (seed, worker, step)); ``die_at_step`` makes the process
+    SIGKILL itself when it reaches that step (fault injection at a deterministic point).
+    Returns the number of steps pushed."""
     from graphplat.models.aggregator import AggregatorClient, StepAheadError
 
     seed = cfg.seeds[0] if seed is None else seed
@@ -162,6 +166,9 @@ def run_worker(cfg: TrainConfig, address: str, worker_id: int, n: int, *, seed: 
             got = client.pull(step, worker_id=worker_id, timeout=timeout)
             if got.done:
                 break
+            if die_at_step is not None and got.step >= die_at_step:
+                log.warning("worker %d: fault injection, SIGKILL at step %d", worker_id, got.step)
+                os.kill(os.getpid(), signal.SIGKILL)
             comp.load(got.params)
             t0 = time.perf_counter()
             vectors = {j: comp.slice_vector(got.step, j) for j in info.slices}
@@ -197,7 +204,7 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
               slow_factor: float = 1.0, kill: Optional[Dict[int, int]] = None) -> Dict[str, Any]:
     """Train with an in-process aggregator and ``workers`` worker processes on this machine.
 
-    ``kill``: worker -> step at which the launcher SIGKILLs it (fault injection). Returns the
+    ``kill``: worker -> step at which that worker SIGKILLs itself (fault injection). Returns the
     same JSON-safe result shape as :func:`graphplat.models.train.train` plus timing and the
     aggregator's final status.
     """
@@ -227,25 +234,22 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
         env = dict(os.environ, OMP_NUM_THREADS=str(worker_threads))
         for k in range(workers):
             extra = {"threads": worker_threads}
+            if kill and k in kill:
+                extra["die_at_step"] = kill[k]
             if slow_prob:
                 extra.update(slow_prob=slow_prob, slow_factor=slow_factor)
             procs.append(subprocess.Popen(worker_command(cfg_path, address, k, workers, **extra), env=env))
-        pending_kills = dict(kill or {})
         client = AggregatorClient(address)
         while not server.wait_done(timeout=0.2):
-            dead = [k for k, p in enumerate(procs) if p.poll() is not None and p.returncode != 0
-                    and k not in (kill or {})]
-            if dead and len(dead) + len(kill or {}) > tolerate and scheme != "ignore_stragglers":
-                log.warning("workers %s exited with errors; more than s=%d are gone", dead, tolerate)
-            if pending_kills:
-                step = client.status().step
-                for k, at in list(pending_kills.items()):
-                    if step >= at:
-                        procs[k].kill()
-                        log.warning("killed worker %d (pid %d) at step %d", k, procs[k].pid, step)
-                        del pending_kills[k]
+            dead = [k for k, p in enumerate(procs) if p.poll() is not None and p.returncode != 0]
+            if len(dead) > tolerate and scheme != "ignore_stragglers":
+                log.warning("workers %s are gone: more than s=%d, training waits", dead, tolerate)
             if all(p.poll() is not None for p in procs) and not server.wait_done(timeout=2.0):
                 raise RuntimeError("every worker exited before training finished; see their logs")
+        for k in kill or {}:
+            if procs[k].poll() is not None and procs[k].returncode == -signal.SIGKILL:
+                log.warning("worker %d (pid %d) was SIGKILLed at step %d and training finished without it",
+                            k, procs[k].pid, kill[k])
         seconds = time.perf_counter() - t0
         status = client.status()
         client.close()
@@ -288,6 +292,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch/sampler threads (default 1)")
     p.add_argument("--slow-prob", type=float, default=0.0, help="straggler injection: probability per step")
     p.add_argument("--slow-factor", type=float, default=1.0, help="straggler injection: slowdown factor")
+    p.add_argument("--die-at-step", type=int, default=None, help="fault injection: SIGKILL this worker at that step")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -311,7 +316,7 @@ def main(argv=None) -> int:
     if args.aggregator is None or args.worker is None:
         p.error("--aggregator and --worker are required (unless --write-init)")
     run_worker(cfg, args.aggregator, args.worker, args.workers, slow_prob=args.slow_prob,
-               slow_factor=args.slow_factor)
+               slow_factor=args.slow_factor, die_at_step=args.die_at_step)
     return 0
 
 
