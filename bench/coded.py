@@ -41,8 +41,8 @@ the grid) and from the closed form.
 
 Usage::
 
-    python bench/coded.py --quick > coded_quick.json   # 12 runs, about 4-6 minutes on 2 cores
-    python bench/coded.py > coded.json                  # 96 runs, about 25 minutes on 2 cores
+    python bench/coded.py --quick > coded_quick.json   # 12 runs: 2 min idle, 4 min loaded (2 cores)
+    python bench/coded.py > coded.json                  # 96 runs: about 23 minutes (2 cores, loaded)
     python bench/coded.py --from-json coded.json        # redo the analysis of a saved output
     python bench/coded.py --probs 0,0.2 --factors 3 --reps 3 --schemes wait_all,frc:1,cyclic:2
     python bench/coded.py --help                        # every flag
@@ -147,9 +147,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description="Gradient coding vs wait_all vs ignore_stragglers with injected stragglers and a "
                     "killed worker (n=4 worker processes, synthetic recsys node classification). "
                     "Prints one JSON object on stdout; logs on stderr.",
-        epilog="Defaults: full = 6 schemes, 40 steps/run, 3 reps, p 0,0.1,0.3, k 2,4, kill (96 runs, about 25 min "
-               "on 2 cores); --quick = 4 schemes, 25 steps/run, 1 rep, p 0,0.3, k 4, kill (12 runs, about "
-               "4 min). Each run pays ~10-25 s of worker start-up (not timed).")
+        epilog="Defaults: full = 6 schemes, 40 steps/run, 3 reps, p 0,0.1,0.3, k 2,4, kill (96 runs, about 23 min "
+               "on 2 loaded cores); --quick = 4 schemes, 25 steps/run, 1 rep, p 0,0.3, k 4, kill (12 runs, 2-4 "
+               "min). Each run pays ~10-25 s of worker start-up (not timed).")
     p.add_argument("--quick", action="store_true", help="small grid, short runs, one repetition")
     p.add_argument("--schemes", default=None,
                    help=f"comma-separated: wait_all, ignore:S, frc:S, cyclic:S (default {FULL_SCHEMES}; "
