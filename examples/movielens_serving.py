@@ -38,15 +38,13 @@ import argparse
 import io
 import logging
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 
-from yelpchi_serving import (Deployment, positive_int, run_example, start_graph_servers,
-                             train_test_metrics, training_config)
+from yelpchi_serving import Deployment, positive_int, run_example, store_serve_train
 
 EXAMPLES = Path(__file__).resolve().parent
 CONFIG = EXAMPLES / "configs" / "movielens_topk.yaml"
@@ -89,26 +87,12 @@ def movielens_body(d: Deployment, args) -> Dict[str, Any]:
     from graphplat.serving import ModelServiceClient
 
     work = d.workdir
-    store, ckpt, emb_dir = work / "store", work / "ckpt", work / "emb"
-    data_dir = ["--data-dir", args.data_dir] if args.data_dir else []
+    store, emb_dir = work / "store", work / "emb"
     users = np.array(sorted(set(args.users)), np.int64)
     titles = movie_titles(args.data_dir)  # fail early when the raw files are missing
 
-    # 1. raw files -> a partitioned store
-    d.run("dataset", "dataset", "movielens", "--out", store, "--partitions", args.partitions,
-          "--overwrite", *data_dir)
-
-    # 2. one graph server per partition, and the cluster file naming them
-    cluster, servers = start_graph_servers(d, store, args.partitions)
-
-    # 3. link prediction (dot-product head) trained against the servers
-    train_yaml = training_config(CONFIG, store, work / "train.yaml")
-    t0 = time.monotonic()
-    d.run("train", "train", "--config", train_yaml, "--cluster", cluster, "--seeds", 0,
-          "--epochs", args.epochs, "--checkpoint-dir", ckpt, "--out", work / "train.json")
-    train_seconds = time.monotonic() - t0
-    metrics = train_test_metrics(work / "train.json")
-    best = ckpt / "seed-0" / "best.pt"
+    # 1-3. store, graph servers, link prediction (dot-product head) trained against them
+    cluster, servers, metrics, best, train_seconds = store_serve_train(d, "movielens", CONFIG, args)
     log.info("trained on the graph servers in %.0f s: test %s; checkpoint %s", train_seconds,
              ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), best)
 
@@ -176,7 +160,7 @@ def movielens_body(d: Deployment, args) -> Dict[str, Any]:
         "store": str(store),
         "cluster_file": str(cluster),
         "graph_servers": servers,
-        "training": {"config": str(train_yaml), "epochs": args.epochs, "checkpoint": str(best),
+        "training": {"config": str(d.workdir / "train.yaml"), "epochs": args.epochs, "checkpoint": str(best),
                      "seconds": round(train_seconds, 1), "test": metrics},
         "embeddings": exports,
         "model_server": {"address": model["address"], "pid": model["pid"]},

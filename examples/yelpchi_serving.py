@@ -320,6 +320,27 @@ def train_test_metrics(result_file: Path) -> Dict[str, float]:
 
 # ----------------------------------------------------------------------------- the example
 
+def store_serve_train(d: Deployment, dataset: str, config: Path, args):
+    """Steps 1-3 of both examples: raw files -> a partitioned store (``graphplat dataset``),
+    one graph server per partition, and ``graphplat train`` against those servers.
+    Returns ``(cluster_file, servers, test_metrics, best_checkpoint, train_seconds)``."""
+    work = d.workdir
+    store, ckpt = work / "store", work / "ckpt"
+    data_dir = ["--data-dir", args.data_dir] if args.data_dir else []
+    # 1. raw files -> a partitioned store
+    d.run("dataset", "dataset", dataset, "--out", store, "--partitions", args.partitions,
+          "--overwrite", *data_dir)
+    # 2. one graph server per partition, and the cluster file naming them
+    cluster, servers = start_graph_servers(d, store, args.partitions)
+    # 3. train against the servers
+    train_yaml = training_config(config, store, work / "train.yaml")
+    t0 = time.monotonic()
+    d.run("train", "train", "--config", train_yaml, "--cluster", cluster, "--seeds", 0,
+          "--epochs", args.epochs, "--checkpoint-dir", ckpt, "--out", work / "train.json")
+    return cluster, servers, train_test_metrics(work / "train.json"), ckpt / "seed-0" / "best.pt", \
+        time.monotonic() - t0
+
+
 def pick_user_reviews(g, anchor: Optional[int], links: int) -> Tuple[int, np.ndarray]:
     """Reviews of one author: ``anchor`` and its R-U-R neighbors (in R-U-R every review is
     linked to all other reviews of its author), at most ``links`` of them. Without
@@ -350,24 +371,8 @@ def yelpchi_body(d: Deployment, args) -> Dict[str, Any]:
     from graphplat.serving import ModelServiceClient
 
     work = d.workdir
-    store, ckpt = work / "store", work / "ckpt"
-    data_dir = ["--data-dir", args.data_dir] if args.data_dir else []
-
-    # 1. raw files -> a partitioned store
-    d.run("dataset", "dataset", "yelpchi", "--out", store, "--partitions", args.partitions,
-          "--overwrite", *data_dir)
-
-    # 2. one graph server per partition, and the cluster file naming them
-    cluster, servers = start_graph_servers(d, store, args.partitions)
-
-    # 3. train against the servers
-    train_yaml = training_config(CONFIG, store, work / "train.yaml")
-    t0 = time.monotonic()
-    d.run("train", "train", "--config", train_yaml, "--cluster", cluster, "--seeds", 0,
-          "--epochs", args.epochs, "--checkpoint-dir", ckpt, "--out", work / "train.json")
-    train_seconds = time.monotonic() - t0
-    metrics = train_test_metrics(work / "train.json")
-    best = ckpt / "seed-0" / "best.pt"
+    store = work / "store"
+    cluster, servers, metrics, best, train_seconds = store_serve_train(d, "yelpchi", CONFIG, args)
     log.info("trained on the graph servers in %.0f s: test ROC-AUC %.4f, PR-AUC %.4f; checkpoint %s",
              train_seconds, metrics.get("roc_auc", math.nan), metrics.get("pr_auc", math.nan), best)
 
@@ -414,7 +419,7 @@ def yelpchi_body(d: Deployment, args) -> Dict[str, Any]:
         "store": str(store),
         "cluster_file": str(cluster),
         "graph_servers": servers,
-        "training": {"config": str(train_yaml), "epochs": args.epochs, "checkpoint": str(best),
+        "training": {"config": str(d.workdir / "train.yaml"), "epochs": args.epochs, "checkpoint": str(best),
                      "seconds": round(train_seconds, 1), "test": metrics},
         "model_server": {"address": model["address"], "pid": model["pid"]},
         "new_review": {

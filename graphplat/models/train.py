@@ -288,6 +288,14 @@ class Trainer:
         """What :func:`load_trained` needs to rebuild the modules from a checkpoint."""
         raise NotImplementedError
 
+    @staticmethod
+    def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+        """One optimizer step on ``loss``; returns its value."""
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss)
+
     def _better(self, a: float, b: Optional[float]) -> bool:
         return b is None or (a > b if self.higher_is_better else a < b)
 
@@ -436,10 +444,7 @@ class NodeClassificationTrainer(Trainer):
             logits = pick(self.model(blocks, x), nt)
             y = pick(blocks[-1].dstdata[self.task.label], nt)
             loss = F.cross_entropy(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss) * len(y)
+            total += self._step(opt, loss) * len(y)
             n += len(y)
         return total / max(n, 1)
 
@@ -552,10 +557,7 @@ class RatingTrainer(EdgeTaskTrainer):
         for _, pair, blocks in self.train_loader:
             out, y = self._scores(pair, blocks)
             loss = F.cross_entropy(out.logits, self.decoder.rating_to_class(y))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss) * len(y)
+            total += self._step(opt, loss) * len(y)
             n += len(y)
         return total / max(n, 1)
 
@@ -624,10 +626,7 @@ class LinkPredictionTrainer(EdgeTaskTrainer):
             negs = self.head(h[et[0]][ns], h[et[2]][nd])
             loss = F.binary_cross_entropy_with_logits(torch.cat([pos, negs]),
                                                       torch.cat([torch.ones_like(pos), torch.zeros_like(negs)]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss) * len(ps)
+            total += self._step(opt, loss) * len(ps)
             n += len(ps)
         return total / max(n, 1)
 
