@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -224,3 +224,26 @@ def self_signed_cert(directory: Path, name: str = "server"):
 
 def read_ready(server: ServerProcess) -> dict:
     return json.loads(server.ready_file.read_text())
+
+
+def kill_when_logged(cmd: Sequence[str], marker: str, *, env: Dict[str, str], cwd: Optional[str] = None,
+                     timeout: float = 60.0) -> Tuple[int, List[str]]:
+    """Run ``cmd``, SIGKILL it as soon as a stderr line contains ``marker`` (or at EOF or
+    after ``timeout`` s). Returns ``(pid, stderr lines seen)``: the caller asserts the marker
+    was reached."""
+    proc = subprocess.Popen(list(cmd), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env=env, cwd=cwd)
+    seen: List[str] = []
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if marker in line:
+                break
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    return proc.pid, seen

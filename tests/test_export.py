@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dgl
@@ -19,7 +16,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import Fleet, cluster_dict, write_cluster_file  # noqa: E402
+from servers import Fleet, cluster_dict, kill_when_logged, write_cluster_file  # noqa: E402
 
 from graphplat import _core  # noqa: E402
 from graphplat.datasets import load_dataset  # noqa: E402
@@ -258,22 +255,8 @@ def test_killed_export_resumes_to_the_same_bytes(trained, tmp_path, capsys):
     out = tmp_path / "killed" / "user.npy"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env[TEST_SLEEP_ENV] = "0.3"
-    proc = subprocess.Popen([sys.executable, "-m", "graphplat.models.export", *_export_cmd(ckpt, out), "-v"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-                            cwd=str(tmp_path))
-    seen = []
-    deadline = time.time() + 60
-    try:
-        while time.time() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "layer 1 'user': chunk 2/6 committed" in line:
-                break
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=30)
+    _, seen = kill_when_logged([sys.executable, "-m", "graphplat.models.export", *_export_cmd(ckpt, out), "-v"],
+                               "layer 1 'user': chunk 2/6 committed", env=env, cwd=str(tmp_path))
     assert any("chunk 2/6 committed" in s for s in seen), "".join(seen)
     assert not out.exists() and not ids_path(out).exists()
     state = json.loads((partial_path(out) / "state.json").read_text())

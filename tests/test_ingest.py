@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,9 @@ from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
 from graphplat.storage.ingest import IngestError, TEST_SLEEP_ENV, ingest, main_ingest
 from graphplat.storage.store import open_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import kill_when_logged  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -398,23 +398,10 @@ def test_killed_ingest_leaves_no_store(tmp_path):
     out = tmp_path / "store"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env[TEST_SLEEP_ENV] = "60"
-    proc = subprocess.Popen([sys.executable, "-m", "graphplat.storage.ingest", str(spec), str(out),
-                             "--partitions", "3", "-v"], stderr=subprocess.PIPE, text=True, env=env)
-    seen = []
-    deadline = time.time() + 60
-    try:
-        while time.time() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "wrote partition 0" in line:
-                break
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=30)
+    pid, seen = kill_when_logged([sys.executable, "-m", "graphplat.storage.ingest", str(spec), str(out),
+                                  "--partitions", "3", "-v"], "wrote partition 0", env=env)
     assert any("wrote partition 0" in s for s in seen), "".join(seen)
-    staged = tmp_path / f"store.tmp-{proc.pid}"
+    staged = tmp_path / f"store.tmp-{pid}"
     assert staged.is_dir() and (staged / "part-0").is_dir()
     assert not out.exists()
     for p in (out, staged):
