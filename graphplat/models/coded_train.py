@@ -247,9 +247,16 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
             if all(p.poll() is not None for p in procs) and not server.wait_done(timeout=2.0):
                 raise RuntimeError("every worker exited before training finished; see their logs")
         for k in kill or {}:
-            if procs[k].poll() is not None and procs[k].returncode == -signal.SIGKILL:
-                log.warning("worker %d (pid %d) was SIGKILLed at step %d and training finished without it",
-                            k, procs[k].pid, kill[k])
+            try:
+                procs[k].wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+            if procs[k].returncode == -signal.SIGKILL:
+                log.warning("worker %d (pid %d) was SIGKILLed (fault injection from step %d) and training "
+                            "finished without it", k, procs[k].pid, kill[k])
+            else:
+                log.warning("worker %d was to be killed from step %d but exited with %s (it joined after that "
+                            "step's training was over)", k, kill[k], procs[k].returncode)
         seconds = time.perf_counter() - t0
         status = client.status()
         client.close()
