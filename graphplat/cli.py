@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+
+from graphplat.cli_args import positive_int as _positive
 import json
 import logging
 import sys
@@ -34,11 +36,6 @@ def _fanouts(text: str):
     return values
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from graphplat.cli_args import positive_int as _positive
 import ast
 import inspect
 import logging
@@ -119,11 +121,6 @@ def _option(text: str):
     return key, parsed
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

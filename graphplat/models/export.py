@@ -96,6 +96,8 @@ a given ``out`` at a time (an advisory lock in the partial directory).
 from __future__ import annotations
 
 import argparse
+
+from graphplat.cli_args import positive_int as _positive
 import collections
 import contextlib
 import dataclasses
@@ -979,14 +981,6 @@ EXPORT_EPILOG = """examples:
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:

@@ -38,6 +38,8 @@ flight get ``--grace`` seconds, the graph is closed and the process exits 0.
 from __future__ import annotations
 
 import argparse
+
+from graphplat.cli_args import positive_int as _positive
 import functools
 import json
 import logging
@@ -393,11 +395,6 @@ def _fanouts(text: str):
     return values
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:

@@ -65,6 +65,8 @@ by the next ingest to the same target.
 from __future__ import annotations
 
 import argparse
+
+from graphplat.cli_args import positive_int as _positive
 import contextlib
 import io
 import logging
@@ -664,14 +666,6 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
 # ----------------------------------------------------------------------------- CLI
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 INGEST_DESCRIPTION = (
