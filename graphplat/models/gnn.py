@@ -182,6 +182,19 @@ class GNNModel(nn.Module):
 
     # ---- helpers shared by the subclasses
 
+    def _set_hyperparameters(self, hidden, out, num_layers, dropout, activation, layer_norm,
+                             residual) -> None:
+        """Validate and store the options every model shares (ValueError naming a bad one)."""
+        self.hidden = _pos_int("hidden", hidden)
+        self.out_feats = _pos_int("out", out)
+        self.num_layers = _pos_int("num_layers", num_layers)
+        self.dropout_p = _prob("dropout", dropout)
+        self.activation = get_activation(activation)
+        self.layer_norm = bool(layer_norm)
+        self.residual = bool(residual)
+        self.dropout = nn.Dropout(self.dropout_p)
+
+
     def _check_blocks(self, blocks) -> list:
         if isinstance(blocks, dgl.DGLGraph):
             if blocks.is_block and self.num_layers > 1:
@@ -255,14 +268,7 @@ class _HomoGNN(GNNModel):
                                  f"(or a dict with one node type), got {dict(in_feats)!r}")
             in_feats = next(iter(in_feats.values()))
         self.in_feats = _pos_int("in_feats", in_feats)
-        self.hidden = _pos_int("hidden", hidden)
-        self.out_feats = _pos_int("out", out)
-        self.num_layers = _pos_int("num_layers", num_layers)
-        self.dropout_p = _prob("dropout", dropout)
-        self.activation = get_activation(activation)
-        self.layer_norm = bool(layer_norm)
-        self.residual = bool(residual)
-        self.dropout = nn.Dropout(self.dropout_p)
+        self._set_hyperparameters(hidden, out, num_layers, dropout, activation, layer_norm, residual)
         # input width of every layer; subclasses may widen hidden outputs (GAT concat)
         self._out_dims = [self._hidden_out_dim()] * (self.num_layers - 1) + [self.out_feats]
         self._in_dims = [self.in_feats] + self._out_dims[:-1]
@@ -632,14 +638,7 @@ class _HeteroGNN(GNNModel):
                  ntypes, target_ntype, layer_norm, residual):
         super().__init__()
         name = type(self).__name__
-        self.hidden = _pos_int("hidden", hidden)
-        self.out_feats = _pos_int("out", out)
-        self.num_layers = _pos_int("num_layers", num_layers)
-        self.dropout_p = _prob("dropout", dropout)
-        self.activation = get_activation(activation)
-        self.layer_norm = bool(layer_norm)
-        self.residual = bool(residual)
-        self.dropout = nn.Dropout(self.dropout_p)
+        self._set_hyperparameters(hidden, out, num_layers, dropout, activation, layer_norm, residual)
 
         # ---- types
         if canonical_etypes is None or isinstance(canonical_etypes, (str, bytes)):
