@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -15,6 +16,14 @@ namespace graphplat {
 namespace {
 
 std::atomic<int> g_default_threads{0};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // One job at a time; a caller that finds the pool busy runs its loop alone.
 class Pool {
@@ -45,6 +54,7 @@ class Pool {
       helpers_wanted_ = num_threads - 1;
       error_ = nullptr;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     cv_.notify_all();
     work();
@@ -92,6 +102,14 @@ class Pool {
   void worker_loop(int id) {
     uint64_t seen = 0;
     while (true) {
+      // Spin briefly before sleeping: a multi-pass call (sampling, relabeling) starts its
+      // next loop within microseconds, and a condition-variable wake-up costs about as much
+      // as a small loop.
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+      for (int i = 0; published_.load(std::memory_order_acquire) == seen; ++i) {
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() > spin_until) break;
+        cpu_relax();
+      }
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return generation_ != seen; });
@@ -112,6 +130,8 @@ class Pool {
   int64_t num_tasks_ = 0;
   int helpers_wanted_ = 0;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_{0};  // generation_, readable without the mutex
+  static constexpr int kSpinMicros = 50;
   std::atomic<int64_t> next_{0};
   std::atomic<int64_t> pending_{0};
   std::atomic<int> active_{0};
@@ -162,13 +182,13 @@ int64_t exclusive_scan(const int64_t* counts, int64_t n, int64_t* offsets, int n
   std::vector<int64_t> base(k + 1, 0);
   run_tasks(k, num_threads, [&](int64_t c) {
     int64_t s = 0;
-    for (int64_t i = chunk_begin(n, k, c); i < chunk_begin(n, k, c + 1); ++i) s += counts[i];
+    for (int64_t i = chunk_begin(n, k, c), i_end = chunk_begin(n, k, c + 1); i < i_end; ++i) s += counts[i];
     base[c + 1] = s;
   });
   for (int64_t c = 0; c < k; ++c) base[c + 1] += base[c];
   run_tasks(k, num_threads, [&](int64_t c) {
     int64_t acc = base[c];
-    for (int64_t i = chunk_begin(n, k, c); i < chunk_begin(n, k, c + 1); ++i) {
+    for (int64_t i = chunk_begin(n, k, c), i_end = chunk_begin(n, k, c + 1); i < i_end; ++i) {
       offsets[i] = acc;
       acc += counts[i];
     }

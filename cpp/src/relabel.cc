@@ -31,15 +31,6 @@ inline int owner_of(int64_t id, int t) {
   return static_cast<int>((static_cast<uint64_t>(h) * static_cast<uint32_t>(t)) >> 32);
 }
 
-// Dense: the marker of id v is markers[v], shared by all owners.
-template <class M>
-struct DenseSlots {
-  M* markers;
-  M* get(int, int64_t id) { return &markers[id]; }
-  M* find(int, int64_t id) { return &markers[id]; }
-  void prefetch(int64_t id) const { __builtin_prefetch(markers + id); }
-};
-
 // Hash: one growable open-addressing table per owner, for arbitrary int64 ids.
 struct HashSlots {
   struct Table {
@@ -83,13 +74,13 @@ struct HashSlots {
     for (auto& tb : tables) tb.init(expected / t + 16);
   }
   int64_t* get(int owner, int64_t id) { return tables[owner].get(id); }
-  int64_t* find(int owner, int64_t id) { return tables[owner].get(id); }
   void prefetch(int64_t) const {}
 };
 
-template <class M, class Slots, bool kCas = false>
-Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, int nt,
-                       bool reset_after) {
+// Hash relabeling: owner `me` (id hash mod t) handles its ids, scanning every entry in
+// order, so "first appearance" does not depend on the thread count.
+template <class M, class Slots>
+Relabeled relabel_hashed_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, int nt) {
   const int64_t S = seeds.size, E = nbrs.size;
   constexpr M kEmpty = empty_marker<M>();
   constexpr M kAssigned = assigned_bit<M>();
@@ -97,54 +88,8 @@ Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, in
   Relabeled out;
   Buffer<int64_t> first_pos(E);  // per entry: first position of its id, or -1 - seed
   Buffer<uint8_t> is_first(E);
-  if constexpr (kCas) {
-    // Every thread takes contiguous entries; an id's marker keeps the smallest position
-    // (atomic min by CAS), then a second pass reads who was first.
-    std::atomic<int64_t> dup_min{S};
-    parallel_for(S, 4096, nt, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        M expected = kEmpty;
-        if (!__atomic_compare_exchange_n(slots.get(0, seeds[i]), &expected, kAssigned | static_cast<M>(i),
-                                         false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-          int64_t cur = dup_min.load();
-          while (i < cur && !dup_min.compare_exchange_weak(cur, i)) {
-          }
-        }
-      }
-    });
-    parallel_for(E, 8192, nt, [&](int64_t lo, int64_t hi) {
-      for (int64_t j = lo; j < hi; ++j) {
-        if (j + 16 < hi) slots.prefetch(nbrs[j + 16]);
-        M* m = slots.get(0, nbrs[j]);
-        M cur = __atomic_load_n(m, __ATOMIC_RELAXED);
-        while ((cur == kEmpty || (!(cur & kAssigned) && cur > static_cast<M>(j))) &&
-               !__atomic_compare_exchange_n(m, &cur, static_cast<M>(j), true, __ATOMIC_RELAXED,
-                                            __ATOMIC_RELAXED)) {
-        }
-      }
-    });
-    parallel_for(E, 8192, nt, [&](int64_t lo, int64_t hi) {
-      for (int64_t j = lo; j < hi; ++j) {
-        if (j + 16 < hi) slots.prefetch(nbrs[j + 16]);
-        const M cur = *slots.get(0, nbrs[j]);
-        const bool fresh = cur == static_cast<M>(j);
-        first_pos[j] = (cur & kAssigned) ? -1 - static_cast<int64_t>(cur & ~kAssigned)
-                                         : static_cast<int64_t>(cur);
-        is_first[j] = fresh;
-      }
-    });
-    const int64_t dup = dup_min.load();
-    if (dup < S) {
-      if (reset_after) {
-        parallel_for(S, 4096, nt, [&](int64_t lo, int64_t hi) {
-          for (int64_t i = lo; i < hi; ++i) *slots.get(0, seeds[i]) = kEmpty;
-        });
-        for (int64_t j = 0; j < E; ++j) *slots.get(0, nbrs[j]) = kEmpty;
-      }
-      throw InvalidArgument(cat("seeds must be distinct: ", seeds[dup], " appears more than once"));
-    }
-  } else {
-  // Owner `me` marks its seeds, then walks every entry in order touching only its ids.
+  {
+    // Owner `me` marks its seeds, then walks every entry in order touching only its ids.
     // Owners are independent, so they need no barrier between the two steps.
     std::vector<int64_t> dup_at(t, -1);
     run_tasks(t, nt, [&](int64_t me_) {
@@ -173,33 +118,18 @@ Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, in
         is_first[j] = fresh;
       }
     });
-    auto reset_ids = [&](const int64_t* ids, int64_t n) {
-      run_tasks(t, nt, [&](int64_t me) {
-        for (int64_t i = 0; i < n; ++i)
-          if (owner_of(ids[i], t) == me) *slots.find(static_cast<int>(me), ids[i]) = kEmpty;
-      });
-    };
     int64_t dup = -1;
     for (int64_t d : dup_at)
       if (d >= 0 && (dup < 0 || d < dup)) dup = d;
-    if (dup >= 0) {
-      if (reset_after) {
-        reset_ids(seeds.data, S);
-        // New ids seen so far are marked too; their first positions say which.
-        std::vector<int64_t> firsts;
-        for (int64_t j = 0; j < E; ++j)
-          if (is_first[j]) firsts.push_back(nbrs[j]);
-        reset_ids(firsts.data(), static_cast<int64_t>(firsts.size()));
-      }
+    if (dup >= 0)
       throw InvalidArgument(cat("seeds must be distinct: ", seeds[dup], " appears more than once"));
-    }
   }
   // Rank first appearances in position order over fixed chunks: count, scan, assign.
   const int64_t k = std::max<int64_t>(1, std::min<int64_t>(E / 4096, static_cast<int64_t>(nt) * 4));
   std::vector<int64_t> chunk_new(k + 1, 0);
   run_tasks(k, nt, [&](int64_t c) {
     int64_t n = 0;
-    for (int64_t j = chunk_begin(E, k, c); j < chunk_begin(E, k, c + 1); ++j) n += is_first[j];
+    for (int64_t j = chunk_begin(E, k, c), j_end = chunk_begin(E, k, c + 1); j < j_end; ++j) n += is_first[j];
     chunk_new[c + 1] = n;
   });
   for (int64_t c = 0; c < k; ++c) chunk_new[c + 1] += chunk_new[c];
@@ -209,7 +139,7 @@ Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, in
   Buffer<int64_t> new_id(E);
   run_tasks(k, nt, [&](int64_t c) {
     int64_t next = S + chunk_new[c];
-    for (int64_t j = chunk_begin(E, k, c); j < chunk_begin(E, k, c + 1); ++j)
+    for (int64_t j = chunk_begin(E, k, c), j_end = chunk_begin(E, k, c + 1); j < j_end; ++j)
       if (is_first[j]) {
         new_id[j] = next;
         out.nodes[next++] = nbrs[j];
@@ -221,16 +151,172 @@ Relabeled relabel_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, in
       out.local[j] = f < 0 ? -1 - f : new_id[f];
     }
   });
-  if (reset_after) {
-    const int64_t U = static_cast<int64_t>(out.nodes.size());
-    parallel_for(U, 8192, nt, [&](int64_t lo, int64_t hi) {  // distinct ids: no conflicts
-      for (int64_t i = lo; i < hi; ++i) *slots.find(0, out.nodes[i]) = kEmpty;
-    });
-  }
   return out;
 }
 
+// ---- Dense relabeling over markers[id] (int32) ----------------------------------------
+//
+// A marker holds kMarkerEmpty, kAssigned | local index (a node already in the output), or,
+// during one relabel_marked call, the position of the id's first appearance.
+constexpr int32_t kAssigned = int32_t(1) << 30;
+
+// Marks entry j and records in ref[j] what it is (see relabel_marked). A plain load and
+// store: the caller guarantees that only one thread ever touches this id's marker.
+inline bool mark_entry(int64_t j, int64_t id, int32_t* markers, int32_t* ref) {
+  int32_t* m = markers + id;
+  const int32_t cur = *m;
+  const bool fresh = cur == kMarkerEmpty;
+  *m = fresh ? static_cast<int32_t>(j) : cur;
+  ref[j] = fresh ? static_cast<int32_t>(j)
+                 : ((cur & kAssigned) ? -1 - (cur & ~kAssigned) : cur);
+  return fresh;
+}
+
+// Entry positions bucketed by owner (id hash mod t), each bucket in increasing position
+// order, so every owner can mark its ids with plain stores and still see entries in
+// position order: first appearances then do not depend on the thread count, and no
+// atomics or second pass over the markers are needed.
+struct OwnerBuckets {
+  int t = 1;
+  int64_t k = 1;               // chunks of the entry range
+  Buffer<int32_t> order;       // t regions of E slots; chunk c of owner o starts at o*E + chunk_begin(c)
+  std::vector<int64_t> count;  // [chunk * t + owner]
+
+  // One pass: every region has room for all of a chunk's entries, so no counting pass.
+  OwnerBuckets(const int64_t* nbrs, int64_t E, int t_, int64_t k_, int nt) : t(t_), k(k_) {
+    order.resize(static_cast<size_t>(t) * E);
+    count.assign(k * t, 0);
+    run_tasks(k, nt, [&](int64_t c) {
+      // Cursors on the task's stack: neighbouring chunks' counters would share cache lines.
+      std::vector<int32_t*> cur(t);
+      for (int o = 0; o < t; ++o) cur[o] = order.data() + o * E + chunk_begin(E, k, c);
+      for (int64_t j = chunk_begin(E, k, c), j_end = chunk_begin(E, k, c + 1); j < j_end; ++j)
+        *cur[owner_of(nbrs[j], t)]++ = static_cast<int32_t>(j);
+      for (int o = 0; o < t; ++o)
+        count[c * t + o] = cur[o] - (order.data() + o * E + chunk_begin(E, k, c));
+    });
+  }
+
+  // Calls f(j) -> bool for owner o's entries in increasing j (prefetch(j) a few entries
+  // early) and stores in hits[c * t + o] how many of chunk c's calls returned true.
+  template <class F, class P>
+  void for_each(int o, int64_t E, F&& f, P&& prefetch, int64_t* hits) const {
+    constexpr int64_t kAhead = 32;
+    for (int64_t c = 0; c < k; ++c) {
+      const int32_t* seg = order.data() + o * E + chunk_begin(E, k, c);
+      const int64_t n = count[c * t + o];
+      int64_t h = 0;
+      for (int64_t q = 0; q < n; ++q) {
+        if (q + kAhead < n) prefetch(seg[q + kAhead]);
+        h += f(seg[q]);
+      }
+      hits[c * t + o] = h;
+    }
+  }
+};
+
 }  // namespace
+
+void mark_seeds(Span<int64_t> seeds, int32_t* markers, int num_threads) {
+  const int64_t S = seeds.size;
+  if (S >= kAssigned) throw InvalidArgument(cat("too many seeds for dense relabeling: ", S));
+  const int nt = resolve_threads(num_threads);
+  parallel_for(S, 8192, nt, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) markers[seeds[i]] = kAssigned | static_cast<int32_t>(i);
+  });
+  // A repeated seed leaves one of its positions without its own mark.
+  const int64_t dup = parallel_find_first(S, nt, [&](int64_t i) {
+    return markers[seeds[i]] != (kAssigned | static_cast<int32_t>(i));
+  });
+  if (dup < S) {
+    clear_marks(seeds, markers, nt);
+    throw InvalidArgument(cat("seeds must be distinct: ", seeds[dup], " appears more than once"));
+  }
+}
+
+void clear_marks(Span<int64_t> nodes, int32_t* markers, int num_threads) {
+  parallel_for(nodes.size, 8192, resolve_threads(num_threads), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) markers[nodes[i]] = kMarkerEmpty;
+  });
+}
+
+Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* markers,
+                         int num_threads, bool mark_new) {
+  const int64_t S = seeds.size, E = neighbors.size;
+  if (!dense_relabel_fits(S, E))
+    throw InvalidArgument(cat("relabel_marked: ", S, " seeds and ", E,
+                              " neighbors exceed the 32-bit marker range"));
+  const int nt = resolve_threads(num_threads);
+  const int64_t* nbrs = neighbors.data;
+  // ref[j] < 0: the id is already in the output at index -1 - ref[j];
+  // ref[j] == j: the id's first appearance; 0 <= ref[j] < j: a repeat of position ref[j].
+  Buffer<int32_t> ref(E);
+  // First appearances are numbered in position order over k fixed chunks of the entries:
+  // marking counts them per chunk, a scan gives each chunk its first index.
+  const int64_t k = std::max<int64_t>(1, std::min<int64_t>(E / 8192, static_cast<int64_t>(nt) * 4));
+  const int t = std::max(1, std::min<int>(nt, static_cast<int>(E / 65536) + 1));
+  std::vector<int64_t> fresh(k * t, 0);  // [chunk * t + owner]
+  if (t == 1) {
+    constexpr int64_t kAhead = 16;
+    for (int64_t c = 0; c < k; ++c) {
+      int64_t h = 0;
+      const int64_t hi = chunk_begin(E, k, c + 1);
+      for (int64_t j = chunk_begin(E, k, c); j < hi; ++j) {
+        if (j + kAhead < E) __builtin_prefetch(markers + nbrs[j + kAhead]);
+        h += mark_entry(j, nbrs[j], markers, ref.data());
+      }
+      fresh[c] = h;
+    }
+  } else {
+    const OwnerBuckets buckets(nbrs, E, t, k, nt);
+    run_tasks(t, nt, [&](int64_t o) {
+      buckets.for_each(
+          static_cast<int>(o), E, [&](int64_t j) { return mark_entry(j, nbrs[j], markers, ref.data()); },
+          [&](int64_t j) { __builtin_prefetch(markers + nbrs[j]); }, fresh.data());
+    });
+  }
+  std::vector<int64_t> chunk_new(k + 1, 0);
+  for (int64_t c = 0; c < k; ++c)
+    for (int o = 0; o < t; ++o) chunk_new[c + 1] += fresh[c * t + o];
+  for (int64_t c = 0; c < k; ++c) chunk_new[c + 1] += chunk_new[c];
+  Relabeled out;
+  out.nodes.resize(S + chunk_new[k]);
+  std::copy(seeds.begin(), seeds.end(), out.nodes.begin());
+  // Assigning rewrites ref[j] of a first appearance to -1 - its new index, so that every
+  // repeat can then read its index from ref[ref[j]]. Branch-free: about half the entries
+  // are first appearances, in no predictable pattern.
+  int32_t* const refs = ref.data();
+  int64_t* const nodes = out.nodes.data();
+  run_tasks(k, nt, [&](int64_t c) {
+    int64_t next = S + chunk_new[c];
+    const int64_t limit = S + chunk_new[c + 1];
+    int64_t sink;  // takes the stores of repeats once this chunk's slots are full
+    for (int64_t j = chunk_begin(E, k, c), j_end = chunk_begin(E, k, c + 1); j < j_end; ++j) {
+      const int32_t r = refs[j];
+      const int32_t first = r == j;  // 0 or 1; selected by masks, not branches
+      *(next < limit ? nodes + next : &sink) = nbrs[j];
+      refs[j] = r ^ ((r ^ static_cast<int32_t>(-1 - next)) & -first);
+      next += first;
+    }
+  });
+  out.local.resize(E);
+  parallel_for(E, 16384, nt, [&](int64_t lo, int64_t hi) {
+    for (int64_t j = lo; j < hi; ++j) {
+      const int32_t r = ref[j];
+      out.local[j] = -1 - static_cast<int64_t>(r < 0 ? r : ref[r]);
+    }
+  });
+  const int64_t U = static_cast<int64_t>(out.nodes.size());
+  // New ids still hold their first positions: make them assigned (the next hop's seeds)
+  // or leave that to the caller's clear_marks.
+  if (mark_new)
+    parallel_for(U - S, 8192, nt, [&](int64_t lo, int64_t hi) {  // distinct ids: no conflicts
+      for (int64_t i = S + lo; i < S + hi; ++i)
+        markers[out.nodes[i]] = kAssigned | static_cast<int32_t>(i);
+    });
+  return out;
+}
+
 
 bool dense_relabel_fits(int64_t num_seeds, int64_t num_neighbors) {
   return num_seeds + num_neighbors < (int64_t(1) << 29);
@@ -240,20 +326,18 @@ Relabeled relabel_dense(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* m
                         int num_threads) {
   if (!dense_relabel_fits(seeds.size, neighbors.size))
     return relabel_hashed(seeds, neighbors, num_threads);
-  DenseSlots<int32_t> slots{markers};
   const int nt = resolve_threads(num_threads);
-  // One owner needs no atomics; with more threads, a CAS-min over contiguous chunks beats
-  // owners that each scan every entry (measured 9.3 vs 10.7 ms per batch on 2 threads).
-  if (nt > 1)
-    return relabel_impl<int32_t, DenseSlots<int32_t>, true>(seeds, neighbors, slots, nt, true);
-  return relabel_impl<int32_t>(seeds, neighbors, slots, nt, true);
+  mark_seeds(seeds, markers, nt);
+  Relabeled out = relabel_marked(seeds, neighbors, markers, nt, /*mark_new=*/false);
+  clear_marks(make_span(out.nodes.data(), static_cast<int64_t>(out.nodes.size())), markers, nt);
+  return out;
 }
 
 Relabeled relabel_hashed(Span<int64_t> seeds, Span<int64_t> neighbors, int num_threads) {
   const int nt = resolve_threads(num_threads);
   const int t = std::max(1, std::min<int>(nt, (seeds.size + neighbors.size) / 8192 + 1));
   HashSlots slots(t, seeds.size + neighbors.size / 2);
-  return relabel_impl<int64_t>(seeds, neighbors, slots, t, false);
+  return relabel_hashed_impl<int64_t>(seeds, neighbors, slots, t);
 }
 
 }  // namespace graphplat

@@ -204,7 +204,7 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
   // Pass 1 gathers each seed's row range: independent random loads the CPU overlaps
   // (prefetching a few seeds ahead), kept so later passes read them sequentially.
   Buffer<RowRef> rows(n);
-  constexpr int64_t kAhead = 16;
+  constexpr int64_t kAhead = 32;
   parallel_for(n, 4096, nt, [&](int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) {
     if (i + kAhead < hi) __builtin_prefetch(csr.indptr + seeds[i + kAhead]);
@@ -243,12 +243,14 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
     }
   });
   // Pass 3: a plain gather of the chosen entries, which runs at memory speed.
+  constexpr int64_t kGatherAhead = 32;
   parallel_for(total, 16384, nt, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; ++j) {
+      if (j + kGatherAhead < hi) __builtin_prefetch(csr.indices + pos[j + kGatherAhead]);
       const int64_t p = pos[j];
       if (!kDelta || p < csr.nnz) {
         nbr[j] = csr.indices[p];
-        if (csr.eids) pos[j] = csr.eids[p];
+        pos[j] = csr.eids ? csr.eids[p] : p + csr.eid_offset;
       } else {
         nbr[j] = delta->indices[p - csr.nnz];
         pos[j] = delta->edge_id(p - csr.nnz);
@@ -256,6 +258,17 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
     }
   });
   return out;
+}
+
+// sample_neighbors once its arguments are checked (multi-hop frontiers are valid by
+// construction, so later hops skip the scan over their seeds).
+NeighborSample sample_validated(const CSRView& csr, CSRCache& cache, Span<int64_t> seeds,
+                                Span<int64_t> positions, const SampleOptions& opt,
+                                const CSRView* delta, int nt) {
+  const Strategy s = effective(opt);
+  if (s == Strategy::kWeighted) cache.ensure_weight_cumsum(csr, nt);
+  if (delta && delta->nnz > 0) return sample_impl<true>(csr, cache, delta, seeds, positions, opt, s, nt);
+  return sample_impl<false>(csr, cache, nullptr, seeds, positions, opt, s, nt);
 }
 
 }  // namespace
@@ -274,15 +287,12 @@ NeighborSample sample_neighbors(const CSRView& csr, CSRCache& cache, Span<int64_
     if (delta->num_cols < csr.num_cols)
       throw InvalidArgument(cat("delta has ", delta->num_cols, " columns, fewer than the graph's ",
                                 csr.num_cols));
-    if (!delta->eids)
+    if (!delta->explicit_eids)
       throw InvalidArgument("delta must carry explicit edge ids");
     if (!csr.weights != !delta->weights)
       throw InvalidArgument("graph and delta must both have weights or both have none");
   }
-  const Strategy s = effective(opt);
-  if (s == Strategy::kWeighted) cache.ensure_weight_cumsum(csr, nt);
-  if (delta && delta->nnz > 0) return sample_impl<true>(csr, cache, delta, seeds, positions, opt, s, nt);
-  return sample_impl<false>(csr, cache, nullptr, seeds, positions, opt, s, nt);
+  return sample_validated(csr, cache, seeds, positions, opt, delta, nt);
 }
 
 std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
@@ -301,34 +311,46 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
   }
   MarkerPool& pool = cache.get_markers(csr.num_rows);
   MarkerPool::Markers markers = pool.acquire(nt);
+  // The nodes of hop h are the seeds of hop h+1, so their markers stay assigned from one
+  // hop to the next instead of being cleared and set again. On an exception the markers
+  // may be dirty: they are dropped with `markers`, not returned to the pool.
   std::vector<SampledHop> hops(fanouts.size());
-  try {
-    Buffer<int64_t> first(seeds.begin(), seeds.end());
-    for (size_t h = 0; h < fanouts.size(); ++h) {
-      opt.fanout = fanouts[h];
-      opt.hop = h;
-      const Buffer<int64_t>& frontier = h == 0 ? first : hops[h - 1].nodes;
-      Span<int64_t> hop_seeds = make_span(frontier.data(), (int64_t)frontier.size());
-      NeighborSample ns = sample_neighbors(csr, cache, hop_seeds, Span<int64_t>{}, opt, nullptr);
-      Relabeled rl = relabel_dense(hop_seeds, make_span(ns.neighbors.data(), (int64_t)ns.neighbors.size()),
-                                   markers.get(), nt);
-      SampledHop& hop = hops[h];
-      hop.num_dst = hop_seeds.size;
-      hop.nodes = std::move(rl.nodes);
-      hop.src = std::move(rl.local);
-      hop.eids = std::move(ns.eids);
-      hop.dst.resize(hop.src.size());
-      Buffer<int64_t> offsets(ns.counts.size() + 1);
-      exclusive_scan(ns.counts.data(), (int64_t)ns.counts.size(), offsets.data(), nt);
-      const int64_t S = hop_seeds.size;
-      parallel_for(S, 4096, nt, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i)
-          std::fill(hop.dst.begin() + offsets[i], hop.dst.begin() + offsets[i + 1], i);
-      });
+  check_ids_in_range(seeds, csr.num_rows, "seeds", nt);  // before they index the markers
+  bool dense = dense_relabel_fits(seeds.size, 0);
+  if (dense) mark_seeds(seeds, markers.get(), nt);
+  Buffer<int64_t> first(seeds.begin(), seeds.end());
+  for (size_t h = 0; h < fanouts.size(); ++h) {
+    opt.fanout = fanouts[h];
+    opt.hop = h;
+    const Buffer<int64_t>& frontier = h == 0 ? first : hops[h - 1].nodes;
+    Span<int64_t> hop_seeds = make_span(frontier.data(), (int64_t)frontier.size());
+    NeighborSample ns = sample_validated(csr, cache, hop_seeds, Span<int64_t>{}, opt, nullptr, nt);
+    Span<int64_t> nbrs = make_span(ns.neighbors.data(), (int64_t)ns.neighbors.size());
+    if (dense && !dense_relabel_fits(hop_seeds.size, nbrs.size)) {
+      clear_marks(hop_seeds, markers.get(), nt);  // too large for 32-bit markers: hash from here
+      dense = false;
     }
-  } catch (...) {
-    pool.release(std::move(markers));
-    throw;
+    // The last hop's new nodes need no assigned marks: clear_marks resets them below.
+    const bool mark_new = h + 1 < fanouts.size();
+    Relabeled rl = dense ? relabel_marked(hop_seeds, nbrs, markers.get(), nt, mark_new)
+                         : relabel_hashed(hop_seeds, nbrs, nt);
+    SampledHop& hop = hops[h];
+    hop.num_dst = hop_seeds.size;
+    hop.nodes = std::move(rl.nodes);
+    hop.src = std::move(rl.local);
+    hop.eids = std::move(ns.eids);
+    hop.dst.resize(hop.src.size());
+    Buffer<int64_t> offsets(ns.counts.size() + 1);
+    exclusive_scan(ns.counts.data(), (int64_t)ns.counts.size(), offsets.data(), nt);
+    const int64_t S = hop_seeds.size;
+    parallel_for(S, 4096, nt, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        std::fill(hop.dst.begin() + offsets[i], hop.dst.begin() + offsets[i + 1], i);
+    });
+  }
+  if (dense) {
+    const Buffer<int64_t>& last = hops.back().nodes;  // every hop's nodes are a prefix of it
+    clear_marks(make_span(last.data(), (int64_t)last.size()), markers.get(), nt);
   }
   pool.release(std::move(markers));
   return hops;
