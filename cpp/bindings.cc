@@ -192,6 +192,7 @@ std::shared_ptr<PyCSR> csr_from_arrays(CSRArrays&& a, int64_t num_rows, int64_t 
   v.indptr = g->indptr.data();
   v.indices = g->indices.data();
   v.eids = g->eids_arr.data();
+  v.explicit_eids = true;
   if (!a.weights.empty()) {
     py::array_t<float> w = to_numpy(std::move(a.weights));
     make_readonly(w);
@@ -322,7 +323,7 @@ PYBIND11_MODULE(_core, m) {
       .def("__repr__", [](const PyCSR& g) {
         return cat("CSR(num_rows=", g.view.num_rows, ", num_cols=", g.view.num_cols,
                    ", nnz=", g.view.nnz, ", weights=", g.view.weights ? "yes" : "no",
-                   ", eids=", g.view.eids ? "yes" : "no", ")");
+                   ", eids=", g.view.explicit_eids ? "yes" : "no", ")");
       });
 
   m.def(
@@ -549,7 +550,9 @@ PYBIND11_MODULE(_core, m) {
             return to_numpy(std::move(out));
           },
           py::arg("ids"), "Append new distinct ids; returns their indices.")
-      .def("ids", [](const IdMap& map) { return to_numpy(map.ids()); });
+      .def("ids", [](const IdMap& map) { return to_numpy(map.ids()); })
+      .def_property_readonly("is_identity", &IdMap::is_identity,
+                             "True when every id equals its index (lookups skip hashing).");
 
   py::class_<AliasTable, std::shared_ptr<AliasTable>>(m, "AliasTable", "Walker alias table.")
       .def(py::init([](py::handle weights) {

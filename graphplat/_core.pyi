@@ -174,6 +174,9 @@ class IdMap:
         returns their indices."""
     def ids(self) -> np.ndarray:
         """The ids in index order (a copy)."""
+    @property
+    def is_identity(self) -> bool:
+        """True when every id equals its index (0..n-1): lookups are a range check."""
 
 class AliasTable:
     """Walker alias table over non-negative finite weights (float64), at least one > 0."""

@@ -356,3 +356,33 @@ def test_num_threads_get_set():
 def test_module_constants():
     assert tuple(core.STRATEGIES) == ("uniform", "weighted", "topk", "full")
     assert isinstance(core.MAX_FANOUT, int) and core.MAX_FANOUT >= 1
+
+
+@pytest.mark.parametrize("offset", [0, 7 << 40])
+def test_consecutive_eids_give_the_same_samples(offset):
+    """Consecutive edge ids (eids[i] == eids[0] + i, as a store numbering edges in CSC order
+    writes them) are kept as an offset: every sampler must report the same edge ids as
+    with an arbitrary eids array, and csr.eids still returns the caller's array."""
+    rng = np.random.default_rng(11)
+    n, e = 300, 4000
+    dst = np.sort(rng.integers(0, n, e))
+    src = rng.integers(0, n, e)
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(dst, minlength=n), out=indptr[1:])
+    consecutive = np.arange(e, dtype=np.int64) + offset
+    shuffled = consecutive.copy()
+    shuffled[[0, 1]] = shuffled[[1, 0]]  # one swap: no longer consecutive
+    a = core.CSR(indptr, src, num_cols=n, eids=consecutive)
+    b = core.CSR(indptr, src, num_cols=n, eids=shuffled)
+    np.testing.assert_array_equal(a.eids, consecutive)
+    seeds = rng.choice(n, 50, replace=False).astype(np.int64)
+    ca, na, ea = core.sample_neighbors(a, seeds, 5, seed=3)
+    cb, nb, eb = core.sample_neighbors(b, seeds, 5, seed=3)
+    np.testing.assert_array_equal(na, nb)
+    pos = ea - offset  # positions: a's ids are offset + position, b's are shuffled[position]
+    np.testing.assert_array_equal(shuffled[pos], eb)
+    assert ((pos >= 0) & (pos < e)).all()
+    np.testing.assert_array_equal(src[pos], na)  # the id names the sampled entry
+    hops = core.sample_multihop(a, seeds, [4, 3], seed=1)
+    for h in hops:
+        np.testing.assert_array_equal(src[h.eids - offset], h.nodes[h.src])

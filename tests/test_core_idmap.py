@@ -174,3 +174,27 @@ def test_other_int_dtypes_and_bad_inputs():
     m2 = core.IdMap(np.array([-1, 5], I64))
     with pytest.raises(ValueError, match="ids"):
         m2.lookup(np.array([2**64 - 1], np.uint64), missing="ignore")
+
+
+def test_identity_map_skips_hashing_but_answers_the_same(core):
+    """ids 0..n-1 make lookups a range check; answers (missing ids included) must not change,
+    and an add that breaks the sequence must fall back to hashing."""
+    n = 5000
+    m = core.IdMap(np.arange(n, dtype=np.int64))
+    assert m.is_identity
+    q = np.array([0, n - 1, n, -1, 17, np.iinfo(np.int64).max, np.iinfo(np.int64).min], np.int64)
+    np.testing.assert_array_equal(m.lookup(q, missing="ignore"), [0, n - 1, -1, -1, 17, -1, -1])
+    np.testing.assert_array_equal(m.contains(q), [True, True, False, False, True, False, False])
+    with pytest.raises(IndexError, match=str(n)):
+        m.lookup(np.array([3, n], np.int64))
+    np.testing.assert_array_equal(m.add(np.array([n, n + 1], np.int64)), [n, n + 1])
+    assert m.is_identity  # the sequence continues
+    np.testing.assert_array_equal(m.add(np.array([n + 10], np.int64)), [n + 2])
+    assert not m.is_identity
+    np.testing.assert_array_equal(m.lookup(np.array([n + 10, n + 1, 5, n + 2], np.int64), missing="ignore"),
+                                  [n + 2, n + 1, 5, -1])
+    assert not core.IdMap(np.array([1, 0], np.int64)).is_identity
+    assert not core.IdMap(np.array([0, 2], np.int64)).is_identity
+    empty = core.IdMap(np.zeros(0, np.int64))
+    assert len(empty.lookup(np.zeros(0, np.int64))) == 0
+    np.testing.assert_array_equal(empty.lookup(np.array([0], np.int64), missing="ignore"), [-1])

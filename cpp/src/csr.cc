@@ -32,6 +32,15 @@ void validate_csr(CSRView& csr, int64_t indptr_len, int64_t weights_len, int64_t
                               csr.indptr[r + 1], " < indptr[", r, "] = ", csr.indptr[r]));
   }
   check_ids_in_range(make_span(csr.indices, csr.nnz), csr.num_cols, "indices", num_threads);
+  csr.explicit_eids = csr.eids != nullptr;
+  if (csr.eids && csr.nnz > 0 && csr.eids[0] <= INT64_MAX - csr.nnz) {
+    const int64_t base = csr.eids[0];
+    const int64_t* eids = csr.eids;
+    if (parallel_find_first(csr.nnz, num_threads, [&](int64_t k) { return eids[k] != base + k; }) == csr.nnz) {
+      csr.eid_offset = base;
+      csr.eids = nullptr;
+    }
+  }
   if (csr.weights) {
     const int64_t i = parallel_find_first(csr.nnz, num_threads, [&](int64_t k) {
       return !(std::isfinite(csr.weights[k]) && csr.weights[k] >= 0.0f);
@@ -62,7 +71,7 @@ std::vector<int64_t> column_degrees(const CSRView& csr, int num_threads) {
   run_tasks(t, t, [&](int64_t id) {
     std::vector<int64_t>& h = local[id];
     h.assign(csr.num_cols, 0);
-    for (int64_t i = chunk_begin(csr.nnz, t, id); i < chunk_begin(csr.nnz, t, id + 1); ++i)
+    for (int64_t i = chunk_begin(csr.nnz, t, id), i_end = chunk_begin(csr.nnz, t, id + 1); i < i_end; ++i)
       ++h[csr.indices[i]];
   });
   for (int k = 1; k < t; ++k)

@@ -67,6 +67,7 @@ int64_t IdMap::find(int64_t key) const {
 void IdMap::build(Span<int64_t> ids, int num_threads) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   int nt = resolve_threads(num_threads);
+  identity_ = false;
   allocate(capacity_for(ids.size), nt);
   std::vector<uint8_t> dup(ids.size, 0);
   std::atomic<int64_t> ndup{0};
@@ -88,6 +89,7 @@ void IdMap::build(Span<int64_t> ids, int num_threads) {
     throw InvalidArgument(cat("ids must be distinct: ", ndup, " duplicate(s), e.g. ", first_ids(d)));
   }
   ids_.assign(ids.begin(), ids.end());
+  identity_ = parallel_find_first(ids.size, nt, [&](int64_t i) { return ids[i] != i; }) == ids.size;
 }
 
 int64_t IdMap::lookup(Span<int64_t> ids, int64_t* out, int num_threads) const {
@@ -97,6 +99,19 @@ int64_t IdMap::lookup(Span<int64_t> ids, int64_t* out, int num_threads) const {
   if (!slots_) {
     std::fill(out, out + ids.size, -1);
     return ids.size;
+  }
+  if (identity_) {
+    const int64_t n = size();
+    parallel_for(ids.size, 16384, nt, [&](int64_t lo, int64_t hi) {
+      int64_t local = 0;
+      for (int64_t i = lo; i < hi; ++i) {
+        const bool in = ids[i] >= 0 && ids[i] < n;
+        out[i] = in ? ids[i] : -1;
+        local += !in;
+      }
+      missing += local;
+    });
+    return missing.load();
   }
   parallel_for(ids.size, 4096, nt, [&](int64_t lo, int64_t hi) {
     int64_t local = 0;
@@ -129,6 +144,7 @@ void IdMap::add(Span<int64_t> ids, int64_t* out) {
     allocate(capacity_for(n), 1);
     for (int64_t i = 0; i < size(); ++i) insert(ids_[i], i);
   }
+  for (int64_t i = 0; i < ids.size; ++i) identity_ = identity_ && ids[i] == size() + i;
   for (int64_t i = 0; i < ids.size; ++i) {
     int64_t index = size();
     insert(ids[i], index);

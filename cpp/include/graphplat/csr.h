@@ -24,13 +24,18 @@ struct CSRView {
   const int64_t* indices = nullptr;
   const float* weights = nullptr;
   const int64_t* eids = nullptr;
+  // Explicit edge ids that are consecutive (eids[i] == eid_offset + i, e.g. a store that
+  // numbers edges in CSC order) are kept as this offset, and eids is null: a sampler then
+  // skips one random read per sampled edge.
+  int64_t eid_offset = 0;
+  bool explicit_eids = false;  // eids (or eid_offset) came from the caller
   bool rows_sorted = false;
 
   int64_t degree(int64_t row) const { return indptr[row + 1] - indptr[row]; }
-  int64_t edge_id(int64_t pos) const { return eids ? eids[pos] : pos; }
+  int64_t edge_id(int64_t pos) const { return eids ? eids[pos] : pos + eid_offset; }
 };
 
-// Validates the arrays and fills rows_sorted. Throws InvalidArgument / OutOfRange naming
+// Validates the arrays and fills rows_sorted (and eid_offset, see above). Throws InvalidArgument / OutOfRange naming
 // the problem (non-monotone indptr, index out of range, bad weight, length mismatch).
 void validate_csr(CSRView& csr, int64_t indptr_len, int64_t weights_len, int64_t eids_len,
                   int num_threads);

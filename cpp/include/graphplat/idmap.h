@@ -23,6 +23,8 @@ class IdMap {
   // or repeated. Writes their indices to out.
   void add(Span<int64_t> ids, int64_t* out);
   std::vector<int64_t> ids() const;
+  // Whether ids[i] == i for every index: lookups are then a range check, no hashing.
+  bool is_identity() const { return identity_; }
 
  private:
   struct Slot {
@@ -42,6 +44,7 @@ class IdMap {
   uint64_t mask_ = 0;
   int64_t capacity_ = 0;
   std::vector<int64_t> ids_;
+  bool identity_ = false;
 };
 
 }  // namespace graphplat
