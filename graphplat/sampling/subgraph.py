@@ -67,17 +67,18 @@ def to_dgl_blocks(sub: SampledSubgraph, ntypes, canonical_etypes) -> list:
     import dgl
     import torch
 
+    from graphplat.sampling.dgl_block import make_block
+
     blocks = []
     for layer in sub.layers:
         empty = np.zeros(0, np.int64)
         data = {}
         for et in canonical_etypes:
             s, d, _ = layer.edges.get(et, (empty, empty, empty))
-            data[et] = (torch.from_numpy(s), torch.from_numpy(d))
+            data[et] = (s, d)
         num_src = {nt: len(layer.src_nodes.get(nt, empty)) for nt in ntypes}
         num_dst = {nt: int(layer.num_dst.get(nt, 0)) for nt in ntypes}
-        block = dgl.create_block(data, num_src_nodes=num_src, num_dst_nodes=num_dst,
-                                 idtype=torch.int64)
+        block = make_block(data, num_src, num_dst)
         for nt in ntypes:
             ids = torch.from_numpy(layer.src_nodes.get(nt, empty))
             block.srcnodes[nt].data[dgl.NID] = ids

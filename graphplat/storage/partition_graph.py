@@ -306,10 +306,12 @@ class PartitionGraph:
                 return None
             csr = adj.row_space(self.idmaps[et.dst])
             rows = self.rows_of(et.dst, as_ids(seeds, "seeds"))
+            identity = self.idmaps[et.dst].is_identity  # rows are the user ids
             ids = self.ids[et.dst].array
             hops = _core.sample_multihop(csr, rows, list(fanouts), strategy=strategy, replace=replace,
                                          seed=seed)
-            return [(_core.take_rows(ids, h.nodes), h.num_dst, h.src, h.dst, h.eids) for h in hops]
+            return [(h.nodes if identity else _core.take_rows(ids, h.nodes), h.num_dst, h.src, h.dst, h.eids)
+                    for h in hops]
 
     def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
         adj, ntype = self._adjacency(etype, direction)
