@@ -12,7 +12,8 @@ same seed batches:
 * ``graphplat-local``: ``NodeLoader`` over a LocalGraph (one partition, in memory),
   synchronous (``prefetch=0``) and with background prefetch (``prefetch=2``);
 * ``graphplat-remote`` (unless ``--no-remote``): ``NodeLoader`` over a RemoteGraph of 2
-  partition servers on loopback (store cached under bench/.cache), with prefetch.
+  partition servers on loopback (store cached under bench/.cache), with prefetch, without
+  and with a client-side feature cache of a quarter of the table (``-cache25``).
 
 Every loader yields DGL blocks with ``feat`` in ``blocks[0].srcdata``. Reported per method:
 batches/s and sampled edges/s (medians over repetitions), p50/p99 batch time, and the ratios
@@ -203,9 +204,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return dgl.dataloading.DataLoader(g, torch.from_numpy(seeds), sampler, batch_size=args.batch_size,
                                           shuffle=False, drop_last=False, num_workers=0)
 
-    def gp_loader(graph, seeds, prefetch):
+    def gp_loader(graph, seeds, prefetch, cache_mb=0.0):
         return NodeLoader(graph, seeds, FANOUTS, batch_size=args.batch_size, prefetch=prefetch,
-                          labels=None, seed=args.seed)
+                          labels=None, seed=args.seed, cache_mb=cache_mb)
 
     methods = {
         "dgl": lambda s: dgl_loader(s),
@@ -217,6 +218,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.no_remote:
         remote, servers = remote_graph(args, arrays, Path(tmp.name))
         methods["graphplat-remote-prefetch"] = lambda s: gp_loader(remote, s, 2)
+        # The client-side cache of hot (high in-degree) nodes, a quarter of the feature table.
+        cache_mb = feat.nbytes / 4 / (1 << 20)
+        methods["graphplat-remote-prefetch-cache25"] = lambda s: gp_loader(remote, s, 2, cache_mb)
     del arrays
     results: Dict[str, List[dict]] = {m: [] for m in methods}
     try:

@@ -246,3 +246,10 @@ class Relabeler:
 def take_rows(source: np.ndarray, rows: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
     """``source[rows]`` (a new array) for a C-contiguous ``source`` of any dtype and shape,
     copied in parallel without the GIL. Rows outside [0, len(source)) raise IndexError."""
+
+def scatter_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray, *,
+                 num_threads: int = 0) -> np.ndarray:
+    """``out[rows] = source`` for C-contiguous arrays of the same dtype and row shape, copied
+    in parallel without the GIL; returns ``out``. ``len(rows) == len(source)``; rows outside
+    [0, len(out)) raise IndexError before anything is written. With repeated rows, which
+    source row lands there is unspecified. ``out`` must be writeable and not overlap source."""

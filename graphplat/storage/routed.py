@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from graphplat import _core
 from graphplat.schema import GraphSchema
 from graphplat.service import GraphService, NeighborSample
 from graphplat.storage.partition_book import PartitionBook
@@ -112,7 +113,8 @@ class RoutedGraph(GraphService):
             for name, arr in got[p].items():
                 if name not in out:
                     out[name] = np.empty((len(ids),) + arr.shape[1:], dtype=arr.dtype)
-                out[name][idx] = arr
+                # Parallel, GIL-free copy (numpy's fancy assignment is ~5x slower on wide rows).
+                _core.scatter_rows(np.ascontiguousarray(arr), idx, out[name])
         return out
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
@@ -196,7 +198,6 @@ class RoutedGraph(GraphService):
             def draw(n):
                 return candidates[rng.integers(0, len(candidates), n)]
         else:
-            from graphplat import _core
             weights = self.degrees(et.canonical, candidates, "in").astype(np.float64) ** 0.75
             if weights.sum() <= 0:
                 weights = np.ones_like(weights)

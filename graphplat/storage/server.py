@@ -231,24 +231,30 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
             replace=request.replace, direction=request.direction or "in", seed=int(request.seed),
             hop=int(request.hop), positions=positions)
         self._metrics.sampled_edges.inc(len(s.neighbors))
-        return pb.SampleNeighborsResponse(counts=codec.to_array(s.counts),
-                                          neighbors=codec.to_array(s.neighbors),
-                                          eids=codec.to_array(s.eids))
+        response = pb.SampleNeighborsResponse()
+        codec.fill_array(response.counts, s.counts)
+        codec.fill_array(response.neighbors, s.neighbors)
+        codec.fill_array(response.eids, s.eids)
+        return response
 
     @_rpc
     def NodeFeatures(self, state, request, context):
         ids = self._ids(request.ids, "ids")
         names = None if request.all_names else list(request.names)
-        got = state.graph.node_features(request.ntype, ids, names)
-        return pb.FeaturesResponse(features=codec.to_named(got))
+        return self._features_response(state.graph.node_features(request.ntype, ids, names))
 
     @_rpc
     def EdgeFeatures(self, state, request, context):
         key = self._etype(state, request.etype)
         eids = self._ids(request.eids, "eids")
         names = None if request.all_names else list(request.names)
-        got = state.graph.edge_features(key, eids, names)
-        return pb.FeaturesResponse(features=codec.to_named(got))
+        return self._features_response(state.graph.edge_features(key, eids, names))
+
+    @staticmethod
+    def _features_response(arrays) -> pb.FeaturesResponse:
+        response = pb.FeaturesResponse()
+        codec.fill_named(response.features, arrays)
+        return response
 
     @_rpc
     def Degrees(self, state, request, context):
