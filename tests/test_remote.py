@@ -184,6 +184,29 @@ def test_sample_neighbors_every_strategy_and_direction(g, ref, strategy, replace
     check(g, ref, lambda x: x.sample_neighbors(CLICK, WORLD.items[:0], 3, strategy=strategy))
 
 
+def test_large_feature_fetches_are_split(remote_a, ref, monkeypatch):
+    """Fetches bigger than one request may hold (the server's --max-batch, the message limit)
+    go out as several requests and come back in the caller's order."""
+    monkeypatch.setattr(PartitionClient, "MAX_REQUEST_IDS", 7)
+    monkeypatch.setattr(PartitionClient, "MAX_RESPONSE_BYTES", 200)  # also caps rows by width
+    calls = []
+    original = PartitionClient.node_features
+    monkeypatch.setattr(PartitionClient, "node_features",
+                        lambda self, nt, sub, names=None: calls.append(len(sub)) or original(self, nt, sub, names))
+    ids = WORLD.users[np.random.default_rng(3).permutation(len(WORLD.users))]
+    got, want = remote_a.node_features("user", ids), ref.node_features("user", ids)
+    assert sum(calls) == len(ids) and max(calls) <= 7 and len(calls) >= len(ids) / 7
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    s = ref.sample_neighbors(CLICK, WORLD.items, -1, strategy="full")
+    eids = s.eids[::-1]
+    got, want = remote_a.edge_features(CLICK, eids), ref.edge_features(CLICK, eids)
+    assert set(got) == set(want) and len(eids) > 7
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+
+
 def test_features_degrees(g, ref):
     idx = np.array([5, 0, 149, 5, 77])
     check(g, ref, lambda x: x.node_features("user", WORLD.users[idx]))

@@ -298,6 +298,16 @@ class PartitionClient:
                               codec.from_array(r.neighbors, name="neighbors", copy=True),
                               codec.from_array(r.eids, name="eids", copy=True))
 
+    #: Largest request a feature fetch sends (RoutedGraph splits bigger ones): a quarter of a
+    #: server's default --max-batch, and answers of at most a quarter of the default
+    #: message limit, so defaults on both sides always fit.
+    MAX_REQUEST_IDS = 1 << 18
+    MAX_RESPONSE_BYTES = 64 << 20
+
+    def max_rows_per_call(self, row_bytes: int) -> int:
+        """Rows of ``row_bytes`` bytes one feature request may ask for."""
+        return max(1, min(self.MAX_REQUEST_IDS, self.MAX_RESPONSE_BYTES // max(1, int(row_bytes))))
+
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         req = pb.NodeFeaturesRequest(ntype=ntype, ids=_ids(ids, "ids"),
                                      names=list(names or ()), all_names=names is None)

@@ -41,6 +41,11 @@ def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample
     return NeighborSample(counts, neighbors, eids)
 
 
+def _row_bytes(specs) -> int:
+    """Bytes of one row over the feature specs (at least 1)."""
+    return max(1, sum(spec.numpy_dtype.itemsize * spec.width for spec in specs if spec is not None))
+
+
 class RoutedGraph(GraphService):
     """A GraphService whose partition ``p`` is answered by ``backends[p]``."""
 
@@ -101,20 +106,32 @@ class RoutedGraph(GraphService):
             return NeighborSample.empty(0)
         return scatter_samples(len(seeds), [(split[p], got[p]) for p in split])
 
-    def _gather_rows(self, ntype: str, ids: np.ndarray, call) -> Dict[str, np.ndarray]:
-        split = self._split(ntype, ids)
-        got = self._map({p: (lambda p=p, idx=idx: call(self.backends[p], ids[idx])) for p, idx in split.items()})
-        if len(split) == 1:  # one partition answered the whole batch in order: no copy
-            (p, idx), = split.items()
-            if len(idx) == len(ids) and (len(ids) == 0 or (idx[0] == 0 and idx[-1] == len(ids) - 1)):
-                return got[p]
+    def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, row_bytes: int) -> Dict[str, np.ndarray]:
+        """Rows ``{name: (n, ...)}`` of ``n`` requested items, where partition ``p`` answers
+        the items at positions ``groups[p]`` and ``call(p, positions)`` asks it for them.
+
+        A request larger than its backend takes in one call (``max_rows_per_call``, a remote
+        server's batch and message limits) is split into several calls, which run in parallel;
+        the answers are copied into place.
+        """
+        pieces: Dict[Tuple[int, int], np.ndarray] = {}
+        for p, idx in groups.items():
+            limit = getattr(self.backends[p], "max_rows_per_call", None)
+            step = max(1, limit(row_bytes)) if limit is not None else max(1, len(idx))
+            for c, start in enumerate(range(0, len(idx), step)):
+                pieces[(p, c)] = idx[start:start + step]
+        got = self._map({k: (lambda k=k, idx=idx: call(k[0], idx)) for k, idx in pieces.items()})
+        if len(pieces) == 1:  # one call answered the whole batch in order: no copy
+            (k, idx), = pieces.items()
+            if len(idx) == n and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1)):
+                return got[k]
         out: Dict[str, np.ndarray] = {}
-        for p, idx in split.items():
-            for name, arr in got[p].items():
+        for k, idx in pieces.items():
+            for name, arr in got[k].items():
                 if name not in out:
-                    out[name] = np.empty((len(ids),) + arr.shape[1:], dtype=arr.dtype)
+                    out[name] = np.empty((n,) + arr.shape[1:], dtype=arr.dtype)
                 # Parallel, GIL-free copy (numpy's fancy assignment is ~5x slower on wide rows).
-                _core.scatter_rows(np.ascontiguousarray(arr), idx, out[name])
+                _core.scatter_rows(np.ascontiguousarray(arr, dtype=out[name].dtype), idx, out[name])
         return out
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
@@ -123,7 +140,9 @@ class RoutedGraph(GraphService):
         names = list(names) if names is not None else nt.feature_names
         for n in names:
             nt.feature(n)
-        out = self._gather_rows(nt.name, ids, lambda b, sub: b.node_features(nt.name, sub, names))
+        out = self._fetch_rows(len(ids), self._split(nt.name, ids),
+                               lambda p, idx: self.backends[p].node_features(nt.name, ids[idx], names),
+                               _row_bytes(nt.feature(n) for n in names))
         for n in names:  # empty batches still get correctly shaped arrays
             if n not in out:
                 f = nt.feature(n)
@@ -139,15 +158,12 @@ class RoutedGraph(GraphService):
         if len(eids) and (part.min() < 0 or part.max() >= len(self.backends)):
             raise IndexError(f"edge ids name partitions outside [0, {len(self.backends)})")
         groups = {int(p): np.flatnonzero(part == p) for p in np.unique(part)}
-        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].edge_features(key, eids[idx], names))
-                         for p, idx in groups.items()})
-        out: Dict[str, np.ndarray] = {}
-        for p, idx in groups.items():
-            for name, arr in got[p].items():
-                if name not in out:
-                    out[name] = np.empty((len(eids),) + arr.shape[1:], dtype=arr.dtype)
-                out[name][idx] = arr
-        return out
+        et = self.schema.edge_type(key)
+        specs = et._all_specs() if names is None else [et.weight_spec if n == "weight" and et.weighted
+                                                        else et.feature(n) for n in names]
+        return self._fetch_rows(len(eids), groups,
+                                lambda p, idx: self.backends[p].edge_features(key, eids[idx], names),
+                                _row_bytes(specs))
 
     def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
         key = self.schema.edge_type(etype).canonical
