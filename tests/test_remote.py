@@ -205,6 +205,15 @@ def test_large_feature_fetches_are_split(remote_a, ref, monkeypatch):
     assert set(got) == set(want) and len(eids) > 7
     for name in want:
         np.testing.assert_array_equal(got[name], want[name])
+    # Every id-array request is split the same way.
+    for fn in (lambda x: x.degrees(CLICK, WORLD.items, "in"), lambda x: x.lookup("user", ids),
+               lambda x: x.has_edges(CLICK, WORLD.click[0][:60], WORLD.click[1][:60][::-1]),
+               lambda x: x.sample_neighbors(CLICK, WORLD.items, 3, seed=5)):
+        a, b = fn(remote_a), fn(ref)
+        pairs = [(a, b)] if isinstance(a, np.ndarray) else [(a.counts, b.counts), (a.neighbors, b.neighbors),
+                                                             (a.eids, b.eids)]
+        for x, y in pairs:
+            np.testing.assert_array_equal(x, y)
 
 
 def test_features_degrees(g, ref):

@@ -98,13 +98,35 @@ class RoutedGraph(GraphService):
             positions = as_ids(positions, "positions")
             if len(positions) != len(seeds):
                 raise ValueError(f"positions has {len(positions)} entries but seeds has {len(seeds)}")
-        split = self._split(ntype, seeds)
-        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].sample_neighbors(
+        # Answers carry about 16 bytes (neighbor and edge id) per sampled edge.
+        pieces = self._pieces(self._split(ntype, seeds), 16 * max(int(fanout), 1))
+        got = self._map({k: (lambda k=k, idx=idx: self.backends[k[0]].sample_neighbors(
             key, seeds[idx], fanout, strategy=strategy, replace=replace, direction=direction,
-            seed=seed, hop=hop, positions=positions[idx])) for p, idx in split.items()})
-        if not split:
+            seed=seed, hop=hop, positions=positions[idx])) for k, idx in pieces.items()})
+        if not pieces:
             return NeighborSample.empty(0)
-        return scatter_samples(len(seeds), [(split[p], got[p]) for p in split])
+        return scatter_samples(len(seeds), [(pieces[k], got[k]) for k in pieces])
+
+    def _pieces(self, groups: Dict[int, np.ndarray], row_bytes: int = 8) -> Dict[Tuple[int, int], np.ndarray]:
+        """``groups[p]`` (positions partition ``p`` answers) cut into requests ``(p, c)`` no
+        larger than its backend takes in one call (``max_rows_per_call``: a remote server's
+        --max-batch and message limits, for answers of ``row_bytes`` per position)."""
+        pieces: Dict[Tuple[int, int], np.ndarray] = {}
+        for p, idx in groups.items():
+            limit = getattr(self.backends[p], "max_rows_per_call", None)
+            step = max(1, limit(row_bytes)) if limit is not None else max(1, len(idx))
+            for c, start in enumerate(range(0, len(idx), step)):
+                pieces[(p, c)] = idx[start:start + step]
+        return pieces
+
+    def _fetch_array(self, n: int, groups: Dict[int, np.ndarray], call, dtype) -> np.ndarray:
+        """A 1-D answer of ``n`` positions (degrees, lookups) gathered like :meth:`_fetch_rows`."""
+        pieces = self._pieces(groups)
+        got = self._map({k: (lambda k=k, idx=idx: call(k[0], idx)) for k, idx in pieces.items()})
+        out = np.zeros(n, dtype=dtype)
+        for k, idx in pieces.items():
+            out[idx] = got[k]
+        return out
 
     def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, row_bytes: int) -> Dict[str, np.ndarray]:
         """Rows ``{name: (n, ...)}`` of ``n`` requested items, where partition ``p`` answers
@@ -114,12 +136,7 @@ class RoutedGraph(GraphService):
         server's batch and message limits) is split into several calls, which run in parallel;
         the answers are copied into place.
         """
-        pieces: Dict[Tuple[int, int], np.ndarray] = {}
-        for p, idx in groups.items():
-            limit = getattr(self.backends[p], "max_rows_per_call", None)
-            step = max(1, limit(row_bytes)) if limit is not None else max(1, len(idx))
-            for c, start in enumerate(range(0, len(idx), step)):
-                pieces[(p, c)] = idx[start:start + step]
+        pieces = self._pieces(groups, row_bytes)
         got = self._map({k: (lambda k=k, idx=idx: call(k[0], idx)) for k, idx in pieces.items()})
         if len(pieces) == 1:  # one call answered the whole batch in order: no copy
             (k, idx), = pieces.items()
@@ -168,35 +185,21 @@ class RoutedGraph(GraphService):
     def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
         key = self.schema.edge_type(etype).canonical
         ids = as_ids(ids)
-        split = self._split(self._seed_type(key, direction), ids)
-        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].degrees(key, ids[idx], direction))
-                         for p, idx in split.items()})
-        out = np.zeros(len(ids), dtype=np.int64)
-        for p, idx in split.items():
-            out[idx] = got[p]
-        return out
+        return self._fetch_array(len(ids), self._split(self._seed_type(key, direction), ids),
+                                 lambda p, idx: self.backends[p].degrees(key, ids[idx], direction), np.int64)
 
     def lookup(self, ntype: str, ids) -> np.ndarray:
         nt = self.schema.node_type(ntype).name
         ids = as_ids(ids)
-        split = self._split(nt, ids)
-        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].lookup(nt, ids[idx])) for p, idx in split.items()})
-        out = np.zeros(len(ids), dtype=bool)
-        for p, idx in split.items():
-            out[idx] = got[p]
-        return out
+        return self._fetch_array(len(ids), self._split(nt, ids),
+                                 lambda p, idx: self.backends[p].lookup(nt, ids[idx]), bool)
 
     def has_edges(self, etype, src, dst) -> np.ndarray:
         """Whether each (src[i], dst[i]) is an edge of ``etype``."""
         key = self.schema.edge_type(etype).canonical
         src, dst = as_ids(src, "src"), as_ids(dst, "dst")
-        split = self._split(key[2], dst)
-        got = self._map({p: (lambda p=p, idx=idx: self.backends[p].has_edges(key, src[idx], dst[idx]))
-                         for p, idx in split.items()})
-        out = np.zeros(len(dst), dtype=bool)
-        for p, idx in split.items():
-            out[idx] = got[p]
-        return out
+        return self._fetch_array(len(dst), self._split(key[2], dst),
+                                 lambda p, idx: self.backends[p].has_edges(key, src[idx], dst[idx]), bool)
 
     def negative_sample(self, etype, src, k: int, *, strategy: str = "uniform",
                         exclude_existing: bool = True, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
