@@ -271,6 +271,35 @@ def test_link_loader_excludes_seed_and_reverse_edges(arrays, local):
         assert (leaked > 0) == must_leak
 
 
+def test_link_loader_node_pairs_excludes_parallel_relations():
+    """exclude="node_pairs": a seed (u, v) leaves no edge between u and v in any relation
+    between their node types (a parallel copy, the reverse, a reverse copy); with
+    reverse_types the parallel relation still leaks, which is what node_pairs is for."""
+    likes, liked = ("user", "likes", "item"), ("item", "liked-by", "user")
+    schema = GraphSchema.from_dict({**SCHEMA.to_dict(), "edge_types": SCHEMA.to_dict()["edge_types"] + [
+        {"src": "user", "relation": "likes", "dst": "item"}, {"src": "item", "relation": "liked-by", "dst": "user"}]})
+    base = make_arrays(seed=5)
+    cu, ci = base.edges[CLICK]
+    keep = np.arange(len(cu)) % 2 == 0  # half the clicks are also likes
+    edges = {**base.edges, likes: (cu[keep], ci[keep]), liked: (ci[keep], cu[keep])}
+    graph = GraphArrays(schema, base.nodes, base.node_features, edges,
+                        edge_weights=base.edge_weights).to_local(partitions=2)
+    for exclude, must_leak in (("reverse_types", True), ("node_pairs", False)):
+        loader = LinkLoader(graph, {CLICK: (cu, ci)}, [-1], batch_size=64, exclude=exclude,
+                            reverse_etypes={CLICK: CLICKED}, seed=6)
+        leaked = 0
+        for _, pair, blocks in loader:
+            ps, pd = pair.edges(etype=CLICK)
+            seeds = set(zip(pair.nodes["user"].data[dgl.NID][ps].tolist(),
+                            pair.nodes["item"].data[dgl.NID][pd].tolist()))
+            for et in (CLICK, likes):
+                leaked += len(seeds & set(block_edges(blocks[0], et)))
+            for et in (CLICKED, liked):
+                leaked += len(seeds & {(u, i) for i, u in block_edges(blocks[0], et)})
+            assert sum(b.num_edges() for b in blocks) > 0
+        assert (leaked > 0) == must_leak, exclude
+
+
 def test_link_loader_undirected_self_reverse_and_negatives(arrays, local):
     fs, fd = arrays.edges[FOLLOWS]
     existing = set(zip(fs.tolist(), fd.tolist()))

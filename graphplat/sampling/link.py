@@ -9,8 +9,12 @@ so ``h = model(blocks, x)`` scores ``pair_graph.edges()`` directly.
 Leakage: with ``exclude="self"`` the batch's seed edges are removed from every sampled
 neighborhood, and with ``exclude="reverse_types"`` their reverses too (edge ``(u, v)`` of
 ``etype`` -> ``(v, u)`` of ``reverse_etypes[etype]``; an undirected graph stored in one edge
-type maps the type to itself). Edges are matched by their endpoints, so parallel copies of
-a seed edge are excluded as well.
+type maps the type to itself). ``exclude="node_pairs"`` goes further: a seed edge ``(u, v)``
+from node type S to D removes ``(u, v)`` from every sampled edge type S -> D and ``(v, u)``
+from every type D -> S, for graphs with several relations between the same node types (such
+as one edge type per rating level), where a seed would otherwise see itself through a
+parallel relation. Edges are matched by their endpoints, so parallel copies of a seed edge
+are excluded as well.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from graphplat.sampling.seeds import derive_seed
 from graphplat.sampling.subgraph import Canonical
 from graphplat.service import GraphService
 
-EXCLUDE = (None, "self", "reverse_types")
+EXCLUDE = (None, "self", "reverse_types", "node_pairs")
 NEGATIVE_STRATEGIES = ("uniform", "degree")
 
 
@@ -55,7 +59,7 @@ class LinkLoader(MinibatchLoader):
         negatives: negatives per seed edge (0: none), drawn with ``graph.negative_sample``
             (``negative_strategy``: uniform, or degree = P ~ in-degree^0.75), rejecting
             existing edges.
-        exclude: None, "self" or "reverse_types" (see the module docstring).
+        exclude: None, "self", "reverse_types" or "node_pairs" (see the module docstring).
         reverse_etypes: etype -> reverse etype, for ``exclude="reverse_types"``.
         Other keyword arguments as :class:`~graphplat.sampling.loader.NodeLoader`.
 
@@ -133,6 +137,13 @@ class LinkLoader(MinibatchLoader):
             return None
         keys: Dict[Canonical, list] = {}
         for et, (s, d) in pos.items():
+            if self.exclude == "node_pairs":
+                for other in self.sampler.active_etypes:
+                    if (other[0], other[2]) == (et[0], et[2]):
+                        keys.setdefault(other, []).append(pair_keys(s, d))
+                    if (other[0], other[2]) == (et[2], et[0]):
+                        keys.setdefault(other, []).append(pair_keys(d, s))
+                continue
             keys.setdefault(et, []).append(pair_keys(s, d))
             if self.exclude == "reverse_types" and et in self.reverse_etypes:
                 keys.setdefault(self.reverse_etypes[et], []).append(pair_keys(d, s))
