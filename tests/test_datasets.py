@@ -171,6 +171,10 @@ def test_citeseer_featureless_nodes_follow_pyg(citeseer, datasets_dir, monkeypat
     with_loops = load_dataset("citeseer", datasets_dir, self_loops=True)
     s, d = with_loops.graph.edges[CITES]
     assert (s == d).sum() == 124 and len(s) == 9104 + 124
+    # add_self_loops: exactly one on every node (A + I), the raw ones not doubled
+    all_loops = load_dataset("citeseer", datasets_dir, add_self_loops=True)
+    s, d = all_loops.graph.edges[CITES]
+    assert len(s) == 9104 + 3327 and np.array_equal(np.sort(s[s == d]), np.arange(3327))
     normalized = load_dataset("citeseer", datasets_dir, normalize=True)
     rows = normalized.graph.node_features["paper"]["feat"].sum(1)
     np.testing.assert_allclose(rows[known][:50], 1.0, rtol=1e-5)

@@ -106,6 +106,24 @@ def test_cli_train_prints_json(capsys, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["task"] == "node_classification"
 
 
+def test_weight_averaging_is_evaluated_and_resumes_exactly(tmp_path):
+    """ema_decay: the averaged weights are validated, kept as best.pt and resumed exactly."""
+    for bad in (1.0, -0.1, True, "0.9"):
+        with pytest.raises(ValueError, match="ema_decay"):
+            synth_cfg(ema_decay=bad)
+    straight = train(synth_cfg(epochs=3, ema_decay=0.9, checkpoint_dir=str(tmp_path / "a")))
+    train(synth_cfg(epochs=2, ema_decay=0.9, checkpoint_dir=str(tmp_path / "b")))
+    resumed = train(synth_cfg(epochs=3, ema_decay=0.9, checkpoint_dir=str(tmp_path / "b"), resume=True))
+    assert straight["summary"]["test"] == resumed["summary"]["test"]
+    train(synth_cfg(epochs=1, ema_decay=0.9, checkpoint_dir=str(tmp_path / "c")))  # best = last epoch
+    last = torch.load(tmp_path / "c" / "seed-0" / "last.pt", weights_only=False)
+    best = torch.load(tmp_path / "c" / "seed-0" / "best.pt", weights_only=False)
+    assert last["ema_updates"] > 0 and set(last["ema"]) <= set(last["model"])
+    for k, v in last["ema"].items():  # best.pt holds the average, not the trained weights
+        assert torch.equal(best["model"][k], v), k
+    assert any(not torch.equal(last["model"][k], v) for k, v in last["ema"].items())
+
+
 def test_config_errors(tmp_path):
     with pytest.raises(ValueError, match="did you mean 'epochs'"):
         TrainConfig.from_dict({"dataset": "cora", "epoch": 3})

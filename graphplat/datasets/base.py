@@ -9,8 +9,9 @@ Conventions a training loop can rely on:
   int64 scalar ``label_feature`` (``"label"``) and an int64 scalar ``split_feature``
   (``"split"``: 0 train, 1 validation, 2 test, -1 unused); classes are ``0..num_classes-1``.
 * Edge tasks (``"rating"``, ``"link_prediction"``): ``target_etypes`` maps ``"train"``,
-  ``"val"`` and ``"test"`` to canonical edge types. Only the train type (and its reverse) is
-  meant for message passing; the val/test types hold the held-out edges.
+  ``"val"`` and ``"test"`` to canonical edge types. Only the train type (and its reverse, or
+  copies of the training edges such as MovieLens' rating-typed relations) is meant for
+  message passing; the val/test types hold the held-out edges.
 * ``reference`` records a published number with its source, to compare a run against.
 """
 from __future__ import annotations

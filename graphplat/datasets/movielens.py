@@ -26,6 +26,15 @@ What the reader builds:
 
   The held-out types are for scoring only (never message passing).
   ``target_etypes = {"train": rates, "val": rates-val, "test": rates-test}``.
+
+  With ``rating_etypes=True`` the training ratings are *also* stored split by rating
+  value, one edge type per level and direction: ``("user", "rates-1", "item")`` ..
+  ``("user", "rates-5", "item")`` and their reverses ``("item", "rated-by-1", "user")`` ..
+  ``("item", "rated-by-5", "user")`` (same features). This is GC-MC's rating-typed message
+  passing: a heterogeneous GNN over these types learns separate weights per rating level.
+  Train with ``mp_etypes: ["rates-?", "rated-by-?"]`` to pass messages over the typed
+  edges only; the trainer removes each batch's target pairs from every user-item type, so a
+  training edge never sees its own rating.
 """
 from __future__ import annotations
 
@@ -42,13 +51,15 @@ from graphplat.storage.graph_arrays import GraphArrays
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_movielens", "RATES", "RATED_BY", "RATES_VAL", "RATES_TEST", "MOVIELENS_SPLITS"]
+__all__ = ["load_movielens", "RATES", "RATED_BY", "RATES_VAL", "RATES_TEST", "MOVIELENS_SPLITS",
+           "RATING_LEVELS", "level_etypes"]
 
 RATES = ("user", "rates", "item")
 RATED_BY = ("item", "rated-by", "user")
 RATES_VAL = ("user", "rates-val", "item")
 RATES_TEST = ("user", "rates-test", "item")
 MOVIELENS_SPLITS = ("u1", "u2", "u3", "u4", "u5")
+RATING_LEVELS = (1, 2, 3, 4, 5)
 ZIP_NAME = "ml-100k.zip"
 _SUBDIRS = ("movielens-100k", "ml-100k", "movielens")
 _NUM_GENRES = 19
@@ -185,8 +196,14 @@ def _items(src: _Source):
     return feat, missing
 
 
+def level_etypes(level: int):
+    """The ``(user -> item, item -> user)`` edge types of rating ``level`` (1..5) that
+    ``rating_etypes=True`` adds."""
+    return ("user", f"rates-{level}", "item"), ("item", f"rated-by-{level}", "user")
+
+
 def load_movielens(data_dir: Optional[PathLike] = None, *, split: str = "u1",
-                   val_fraction: float = 0.05, seed: int = 0) -> Dataset:
+                   val_fraction: float = 0.05, seed: int = 0, rating_etypes: bool = False) -> Dataset:
     """Read MovieLens-100K as a rating-prediction graph on the fold ``split``.
 
     Args:
@@ -196,6 +213,9 @@ def load_movielens(data_dir: Optional[PathLike] = None, *, split: str = "u1",
             present, loose or in the zip).
         val_fraction: fraction of the ``.base`` ratings moved to validation, in [0, 1).
         seed: seed of the validation carve-out.
+        rating_etypes: also store the training ratings as one edge type per rating level
+            and direction (``rates-1`` .. ``rates-5``, ``rated-by-1`` .. ``rated-by-5``), for
+            GC-MC's rating-typed message passing.
 
     Returns a ``task="rating"`` :class:`Dataset` (see the module docstring). Raises
     FileNotFoundError for missing files, ValueError for bad options or malformed files.
@@ -236,22 +256,32 @@ def load_movielens(data_dir: Optional[PathLike] = None, *, split: str = "u1",
         return a[:, 0] - 1, a[:, 1] - 1, {"rating": a[:, 2].astype(np.float32), "timestamp": a[:, 3]}
 
     rating_feats = (FeatureSpec("rating", "float32"), FeatureSpec("timestamp", "int64"))
-    schema = GraphSchema(
-        (NodeType("user", (FeatureSpec("feat", "float32", (user_feat.shape[1],)),)),
-         NodeType("item", (FeatureSpec("feat", "float32", (item_feat.shape[1],)),))),
-        (EdgeType(*RATES, reverse=True, features=rating_feats),
-         EdgeType(*RATED_BY, reverse=True, features=rating_feats),
-         EdgeType(*RATES_VAL, features=rating_feats),
-         EdgeType(*RATES_TEST, features=rating_feats)))
     tu, ti, tf = cols(train)
     vu, vi, vf = cols(val)
     su, si, sf = cols(test)
+    edges = {RATES: (tu, ti), RATED_BY: (ti, tu), RATES_VAL: (vu, vi), RATES_TEST: (su, si)}
+    efeats = {RATES: tf, RATED_BY: dict(tf), RATES_VAL: vf, RATES_TEST: sf}
+    etypes = [EdgeType(*RATES, reverse=True, features=rating_feats),
+              EdgeType(*RATED_BY, reverse=True, features=rating_feats),
+              EdgeType(*RATES_VAL, features=rating_feats),
+              EdgeType(*RATES_TEST, features=rating_feats)]
+    if rating_etypes:
+        for level in RATING_LEVELS:
+            fwd, rev = level_etypes(level)
+            lu, li, lf = cols(train[train[:, 2] == level])
+            edges.update({fwd: (lu, li), rev: (li, lu)})
+            efeats.update({fwd: lf, rev: dict(lf)})
+            etypes += [EdgeType(*fwd, reverse=True, features=rating_feats),
+                       EdgeType(*rev, reverse=True, features=rating_feats)]
+    schema = GraphSchema(
+        (NodeType("user", (FeatureSpec("feat", "float32", (user_feat.shape[1],)),)),
+         NodeType("item", (FeatureSpec("feat", "float32", (item_feat.shape[1],)),))),
+        tuple(etypes))
     arrays = GraphArrays(
         schema,
         nodes={"user": np.arange(nu, dtype=np.int64), "item": np.arange(ni, dtype=np.int64)},
         node_features={"user": {"feat": user_feat}, "item": {"feat": item_feat}},
-        edges={RATES: (tu, ti), RATED_BY: (ti, tu), RATES_VAL: (vu, vi), RATES_TEST: (su, si)},
-        edge_features={RATES: tf, RATED_BY: dict(tf), RATES_VAL: vf, RATES_TEST: sf})
+        edges=edges, edge_features=efeats)
     reference: Dict[str, object] = {}
     if split == "u1":
         reference = {"metric": "rmse", "value": 0.910, "scale": "rating",
@@ -262,11 +292,14 @@ def load_movielens(data_dir: Optional[PathLike] = None, *, split: str = "u1",
     description = (
         f"MovieLens-100K fold {split}: {nu} users, {ni} items; {len(train)} training ratings "
         f"({RATES} + reverse), {len(val)} validation ({val_fraction:.0%} of {split}.base, "
-        f"seed {seed}), {len(test)} test; user feat = age scaled, gender, occupation one-hot; "
-        f"item feat = genres multi-hot + release year scaled.")
+        f"seed {seed}), {len(test)} test; "
+        + ("training ratings also typed by level (rates-1..5, rated-by-1..5); " if rating_etypes else "")
+        + "user feat = age scaled, gender, occupation one-hot; "
+        "item feat = genres multi-hot + release year scaled.")
     return Dataset(name="movielens", graph=arrays, task="rating", num_classes=None,
                    target_etypes={"train": RATES, "val": RATES_VAL, "test": RATES_TEST},
                    reference=reference, description=description,
                    meta={"split": split, "val_fraction": val_fraction, "seed": seed,
+                         "rating_etypes": bool(rating_etypes),
                          "occupations": occupations, "items_without_date": no_date + 1,
                          "id_offset": 1})

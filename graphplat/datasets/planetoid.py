@@ -26,6 +26,9 @@ What the reader builds, matching PyG's ``Planetoid`` (``read_planetoid_data``) a
   undirected pair, deduplicated (the raw lists repeat some pairs). Self loops are dropped like
   PyG does (Citeseer's lists hold 124; GCN-style models add their own); ``self_loops=True``
   keeps one of each. Cora: 5,278 pairs -> 10,556 directed edges; Citeseer 4,552 -> 9,104.
+  ``add_self_loops=True`` gives every node exactly one self loop instead (Kipf's ``A + I``,
+  and GAT's attention of a node to itself): the graph's loaders and models add none, so
+  without it an isolated node (Citeseer has 48) only ever sees its bias.
 """
 from __future__ import annotations
 
@@ -74,7 +77,7 @@ def _dense(m) -> np.ndarray:
 
 
 def load_planetoid(name: str, data_dir: Optional[PathLike] = None, *, self_loops: bool = False,
-                   normalize: bool = False) -> Dataset:
+                   normalize: bool = False, add_self_loops: bool = False) -> Dataset:
     """Read a Planetoid dataset (``"cora"`` or ``"citeseer"``) with its public split.
 
     Args:
@@ -85,6 +88,8 @@ def load_planetoid(name: str, data_dir: Optional[PathLike] = None, *, self_loops
             PyG does).
         normalize: row-normalise the features (Kipf's ``preprocess_features``); default
             keeps the raw binary values.
+        add_self_loops: give every node exactly one self loop (``A + I``; implies the raw
+            ones are kept once).
 
     Returns a node-classification :class:`Dataset` on node type ``paper`` (see the module
     docstring for every choice). Raises FileNotFoundError for missing files, ValueError for
@@ -142,7 +147,10 @@ def load_planetoid(name: str, data_dir: Optional[PathLike] = None, *, self_loops
     if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= num_nodes):
         raise ValueError(f"{root}: ind.{name}.graph names nodes outside 0..{num_nodes - 1}")
     raw_self_loops = len(np.unique(src[src == dst]))
-    esrc, edst = symmetrize(src, dst, num_nodes, self_loops=self_loops)
+    if add_self_loops:  # every node once; symmetrize deduplicates the raw loops
+        loops = np.arange(num_nodes, dtype=np.int64)
+        src, dst = np.concatenate([src, loops]), np.concatenate([dst, loops])
+    esrc, edst = symmetrize(src, dst, num_nodes, self_loops=self_loops or add_self_loops)
 
     schema = GraphSchema(
         (NodeType("paper", (FeatureSpec("feat", "float32", (feat.shape[1],)),
@@ -154,7 +162,7 @@ def load_planetoid(name: str, data_dir: Optional[PathLike] = None, *, self_loops
     description = (
         f"Planetoid {name} (Yang et al. 2016) with the public split: {num_nodes} papers, "
         f"{len(esrc)} directed edges {CITES} (both directions of each citation, deduplicated, "
-        f"self loops {'kept' if self_loops else 'dropped'}); feat = raw bag-of-words"
+        f"self loops {'on every node' if add_self_loops else 'kept' if self_loops else 'dropped'}); feat = raw bag-of-words"
         f"{' (row-normalised)' if normalize else ''}; train = first {n_train} nodes "
         f"(20 per class), val = next {NUM_VAL}, test = test.index ({len(test_index)})."
         + (f" {len(featureless)} featureless test-range nodes get zero rows, label 0, split -1 "
@@ -163,16 +171,19 @@ def load_planetoid(name: str, data_dir: Optional[PathLike] = None, *, self_loops
         name=name, graph=arrays, task="node_classification", target_ntype="paper",
         num_classes=int(num_classes), reference=dict(_REFERENCE[name]), description=description,
         meta={"featureless_nodes": featureless, "raw_self_loops": raw_self_loops,
-              "self_loops": self_loops, "normalize": normalize, "files": str(root)})
+              "self_loops": self_loops, "add_self_loops": add_self_loops, "normalize": normalize,
+              "files": str(root)})
 
 
 def load_cora(data_dir: Optional[PathLike] = None, *, self_loops: bool = False,
-              normalize: bool = False) -> Dataset:
+              normalize: bool = False, add_self_loops: bool = False) -> Dataset:
     """Cora with the Planetoid public split (see :func:`load_planetoid`)."""
-    return load_planetoid("cora", data_dir, self_loops=self_loops, normalize=normalize)
+    return load_planetoid("cora", data_dir, self_loops=self_loops, normalize=normalize,
+                          add_self_loops=add_self_loops)
 
 
 def load_citeseer(data_dir: Optional[PathLike] = None, *, self_loops: bool = False,
-                  normalize: bool = False) -> Dataset:
+                  normalize: bool = False, add_self_loops: bool = False) -> Dataset:
     """Citeseer with the Planetoid public split (see :func:`load_planetoid`)."""
-    return load_planetoid("citeseer", data_dir, self_loops=self_loops, normalize=normalize)
+    return load_planetoid("citeseer", data_dir, self_loops=self_loops, normalize=normalize,
+                          add_self_loops=add_self_loops)

@@ -12,6 +12,7 @@ Example::
     lr: 0.01
     patience: 20
     seeds: [0, 1, 2, 3, 4]     # one run per seed; mean and std are reported
+    mp_etypes: ["rates-?", "rated-by-?"]   # edge tasks: message-passing types (default all)
 """
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ class TrainConfig:
     memory), ``graph`` (a store directory) or ``cluster`` (a cluster file of graph servers).
     With ``graph``/``cluster`` the task fields (``task``, ``target_ntype``, ...) must be given
     or come from the store's dataset metadata.
+
+    ``mp_etypes`` (edge tasks only): shell-style patterns (``fnmatch``) of the relation
+    names (or ``src:rel:dst`` strings) that pass messages; None (default) = every edge type
+    but the held-out val/test ones. E.g. ``["rates-?", "rated-by-?"]`` keeps MovieLens'
+    rating-typed relations (``dataset_options: {rating_etypes: true}``) and drops the
+    untyped ones. Each pattern must match a non-held-out type.
+
+    ``ema_decay`` (default 0 = off): validate, early-stop and test an exponential moving
+    average of the weights (Polyak averaging, decay per optimizer step, e.g. 0.995 as in
+    GC-MC) instead of the last weights; checkpoints keep the average for exact resume.
     """
 
     dataset: Optional[str] = None
@@ -53,12 +64,14 @@ class TrainConfig:
     model: Dict[str, Any] = field(default_factory=lambda: {"name": "sage", "hidden": 128,
                                                            "num_layers": 2, "dropout": 0.5})
     fanouts: List[Any] = field(default_factory=lambda: [10, 10])
+    mp_etypes: Optional[List[str]] = None
     eval_fanouts: Optional[List[Any]] = None
     batch_size: int = 512
     eval_batch_size: int = 4096
     epochs: int = 50
     lr: float = 0.01
     weight_decay: float = 0.0
+    ema_decay: float = 0.0
     patience: int = 10
     eval_every: int = 1
     metric: Optional[str] = None
@@ -87,8 +100,15 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
+                or not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be a number in [0, 1) (0 = off), got {self.ema_decay!r}")
         if not isinstance(self.fanouts, list) or not self.fanouts:
             raise ValueError(f"fanouts must be a non-empty list (one entry per layer), got {self.fanouts!r}")
+        if self.mp_etypes is not None and (not isinstance(self.mp_etypes, list) or not self.mp_etypes or any(
+                not isinstance(p, str) or not p for p in self.mp_etypes)):
+            raise ValueError(f"mp_etypes must be a non-empty list of edge type names or patterns, "
+                             f"got {self.mp_etypes!r}")
         if isinstance(self.seeds, int):
             self.seeds = [self.seeds]
         if not self.seeds or any((not isinstance(s, int)) or s < 0 for s in self.seeds):

@@ -6,6 +6,7 @@ results plus their mean and std; ``graphplat train`` is its command line.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Canonical = Tuple[str, str, str]
 SPLITS = ("train", "val", "test")
+#: Model-spec keys the trainers consume themselves (not encoder arguments).
+RATING_HEAD_KEYS = ("num_basis", "decoder_dropout", "input_dropout")
 
 
 # ----------------------------------------------------------------------------- the task
@@ -267,6 +270,8 @@ class Trainer:
         torch.manual_seed(seed)
         np.random.seed(seed)
         self.ckpt_dir = Path(cfg.checkpoint_dir) / f"seed-{seed}" if cfg.checkpoint_dir else None
+        self._ema: Optional[Dict[str, torch.Tensor]] = None  # set up by fit() when ema_decay > 0
+        self._ema_updates = 0
 
     def parameters(self):
         """Every trainable parameter."""
@@ -288,13 +293,39 @@ class Trainer:
         """What :func:`load_trained` needs to rebuild the modules from a checkpoint."""
         raise NotImplementedError
 
-    @staticmethod
-    def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
-        """One optimizer step on ``loss``; returns its value."""
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+        """One optimizer step on ``loss`` (and the weight average's update); returns its value."""
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if self._ema is not None:
+            self._ema_updates += 1
+            # TensorFlow's ExponentialMovingAverage with num_updates: a short warm-up so the
+            # average is not dominated by the initial weights
+            d = min(self.cfg.ema_decay, (1 + self._ema_updates) / (10 + self._ema_updates))
+            with torch.no_grad():
+                for name, p in self.modules().named_parameters():
+                    self._ema[name].mul_(d).add_(p.detach(), alpha=1 - d)
         return float(loss)
+
+    @contextlib.contextmanager
+    def _averaged(self):
+        """Within the block, the modules hold the averaged weights (``ema_decay``); the
+        trained weights are restored afterwards. A no-op without ``ema_decay``."""
+        if self._ema is None:
+            yield
+            return
+        params = dict(self.modules().named_parameters())
+        saved = {k: p.detach().clone() for k, p in params.items()}
+        with torch.no_grad():
+            for k, p in params.items():
+                p.copy_(self._ema[k])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for k, p in params.items():
+                    p.copy_(saved[k])
 
     def _better(self, a: float, b: Optional[float]) -> bool:
         return b is None or (a > b if self.higher_is_better else a < b)
@@ -304,12 +335,16 @@ class Trainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.ema_decay:
+            self._ema = {k: p.detach().clone() for k, p in self.modules().named_parameters()}
         start, best, best_epoch, best_state, stale, history = 0, None, -1, None, 0, []
         last = self.ckpt_dir / "last.pt" if self.ckpt_dir else None
         if last is not None and cfg.resume and last.exists():
             state = torch.load(last, weights_only=False)
             self.modules().load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
+            if self._ema is not None:
+                self._ema, self._ema_updates = state["ema"], state["ema_updates"]
             set_rng_state(state["rng"])
             start, best, best_epoch, stale = state["epoch"] + 1, state["best"], state["best_epoch"], state["stale"]
             best_state, history = state["best_state"], state["history"]
@@ -321,14 +356,15 @@ class Trainer:
             loss = self.train_epoch(epoch, opt)
             row: Dict[str, Any] = {"epoch": epoch, "loss": loss}
             if (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
-                val = self.evaluate("val")
-                row["val"] = val
-                score = val[self.metric]
-                if self._better(score, best):
-                    best, best_epoch, stale = score, epoch, 0
-                    best_state = copy.deepcopy(self.modules().state_dict())
-                else:
-                    stale += cfg.eval_every
+                with self._averaged():  # validate (and keep) the averaged weights
+                    val = self.evaluate("val")
+                    row["val"] = val
+                    score = val[self.metric]
+                    if self._better(score, best):
+                        best, best_epoch, stale = score, epoch, 0
+                        best_state = copy.deepcopy(self.modules().state_dict())
+                    else:
+                        stale += cfg.eval_every
                 bar.set_postfix(loss=f"{loss:.4f}", **{self.metric: f"{score:.4f}"})
                 log.debug("seed %d epoch %d loss %.4f val %s", self.seed, epoch, loss, val)
             history.append(row)
@@ -336,7 +372,8 @@ class Trainer:
                 save_checkpoint(last, {"model": self.modules().state_dict(), "optimizer": opt.state_dict(),
                                        "rng": rng_state(), "epoch": epoch, "best": best,
                                        "best_epoch": best_epoch, "stale": stale, "best_state": best_state,
-                                       "history": history, "config": cfg.to_dict()})
+                                       "history": history, "config": cfg.to_dict(), "ema": self._ema,
+                                       "ema_updates": self._ema_updates})
             if cfg.patience and stale >= cfg.patience:
                 log.info("seed %d: early stop at epoch %d (best %s %.4f at epoch %d)", self.seed, epoch,
                          self.metric, best, best_epoch)
@@ -344,6 +381,10 @@ class Trainer:
         bar.close()
         if best_state is not None:
             self.modules().load_state_dict(best_state)
+        elif self._ema is not None:  # no validation ran: test the average all the same
+            with torch.no_grad():
+                for k, p in self.modules().named_parameters():
+                    p.copy_(self._ema[k])
         val, test = self.evaluate("val"), self.evaluate("test")
         if self.ckpt_dir is not None:
             save_checkpoint(self.ckpt_dir / "best.pt", {"model": self.modules().state_dict(),
@@ -466,9 +507,34 @@ class NodeClassificationTrainer(Trainer):
         return classification_metrics(y, logits, self.num_classes)
 
 
+def select_etypes(candidates: List[Canonical], patterns: List[str], held_out) -> List[Canonical]:
+    """The ``candidates`` whose relation name or ``src:rel:dst`` string matches one of the
+    shell-style ``patterns`` (``fnmatch``: ``*``, ``?``, ``[...]``), in ``candidates`` order.
+    Raises ValueError for a pattern matching no candidate (naming the held-out types it hits,
+    which never pass messages)."""
+    import fnmatch
+
+    names = lambda et: (et[1], ":".join(et))  # noqa: E731
+    out = []
+    for pat in patterns:
+        hit = [et for et in candidates if any(fnmatch.fnmatchcase(n, pat) for n in names(et))]
+        if not hit:
+            bad = [":".join(et) for et in held_out if any(fnmatch.fnmatchcase(n, pat) for n in names(et))]
+            why = f" (held-out types {bad} never pass messages)" if bad else ""
+            raise ValueError(f"mp_etypes pattern {pat!r} matches no message-passing edge type{why}; "
+                             f"candidates: {', '.join(':'.join(et) for et in candidates)}")
+        out += [et for et in hit if et not in out]
+    return [et for et in candidates if et in out]
+
+
 class EdgeTaskTrainer(Trainer):
     """Shared set-up of the edge tasks: held-out edge types kept out of message passing,
-    the train type's reverse for leak-free exclusion, per-type fanouts, loader options."""
+    leak-free exclusion of each batch's target pairs, per-type fanouts, loader options.
+
+    Message passing uses every edge type but the held-out val/test ones, or those matching
+    ``cfg.mp_etypes``. A training batch's pairs ``(u, v)`` are removed from every
+    message-passing type between the train type's endpoint types, in both directions (the
+    train type, its reverse and any parallel relation such as a rating-typed copy)."""
 
     task_name = "edge task"
 
@@ -480,7 +546,11 @@ class EdgeTaskTrainer(Trainer):
         self.train_etype = train_et = task.target_etypes["train"]
         held_out = {task.target_etypes["val"], task.target_etypes["test"]} - {train_et}
         self.mp_etypes = [et for et in g.schema.canonical_etypes if et not in held_out]
-        self.reverse = {train_et: r for r in self.mp_etypes if r[0] == train_et[2] and r[2] == train_et[0]}
+        if cfg.mp_etypes is not None:
+            self.mp_etypes = select_etypes(self.mp_etypes, cfg.mp_etypes, sorted(held_out))
+        ends = (train_et[0], train_et[2])
+        self.leak_same = [et for et in self.mp_etypes if (et[0], et[2]) == ends]
+        self.leak_swapped = [et for et in self.mp_etypes if (et[2], et[0]) == ends]
         self.loader_kw = dict(prefetch=cfg.prefetch, features={t: [task.feature] for t, w in
                                                                input_widths(g, task.feature).items() if w})
 
@@ -491,16 +561,30 @@ class EdgeTaskTrainer(Trainer):
 
     def train_link_loader(self, src, dst, **kw) -> LinkLoader:
         """The shuffled training LinkLoader over the train edges, excluding each batch's
-        edges (and their reverses) from its neighborhoods."""
-        return LinkLoader(self.task.graph, {self.train_etype: (src, dst)}, self.mp_fanouts(self.cfg.fanouts),
-                          exclude="reverse_types" if self.reverse else "self", reverse_etypes=self.reverse or None,
-                          batch_size=self.cfg.batch_size, shuffle=True, seed=self.seed, **self.loader_kw, **kw)
+        pairs from every message-passing type that links the same nodes (see the class
+        docstring)."""
+        common = dict(batch_size=self.cfg.batch_size, shuffle=True, seed=self.seed, **self.loader_kw, **kw)
+        edges, fanouts = {self.train_etype: (src, dst)}, self.mp_fanouts(self.cfg.fanouts)
+        if set(self.leak_same) - {self.train_etype} or len(self.leak_swapped) > 1:
+            # parallel relations between the same nodes (e.g. one type per rating level)
+            return LinkLoader(self.task.graph, edges, fanouts, exclude="node_pairs", **common)
+        # the train type and at most its reverse: LinkLoader's own exclusion does it
+        reverse = {self.train_etype: self.leak_swapped[0]} if self.leak_swapped else None
+        return LinkLoader(self.task.graph, edges, fanouts, exclude="reverse_types" if reverse else "self",
+                          reverse_etypes=reverse, **common)
 
 
 class RatingTrainer(EdgeTaskTrainer):
     """Rating prediction on the ``train`` edge type: a heterogeneous GNN encoder and GC-MC's
     bilinear decoder, trained with cross-entropy over rating levels; RMSE of the expected
-    rating on the held-out edge types."""
+    rating on the held-out edge types.
+
+    Model keys besides the encoder's: ``num_basis`` (decoder basis matrices, default 2),
+    ``decoder_dropout`` (dropout on the pair embeddings the decoder reads) and
+    ``input_dropout`` (dropout on the encoder's projected inputs, id embeddings included,
+    before message passing: GC-MC's input dropout; a 1-layer encoder's ``dropout`` acts on
+    nothing). Both in [0, 1), default 0, train mode only.
+    """
 
     higher_is_better = False
     default_metric = "rmse"
@@ -519,9 +603,13 @@ class RatingTrainer(EdgeTaskTrainer):
             self.edges[s] = (et, src, dst, r)
         self.rating_values = np.unique(self.edges["train"][3])
         hidden = int(cfg.model.get("hidden", 128))
-        spec = {k: v for k, v in cfg.model.items() if k != "num_basis"}
+        spec = {k: v for k, v in cfg.model.items() if k not in RATING_HEAD_KEYS}
+        self.input_dropout = float(cfg.model.get("input_dropout", 0.0))
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ValueError(f"model input_dropout must be in [0, 1), got {self.input_dropout!r}")
         self.encoder = make_model(spec, g, task.feature, hidden, None, self.mp_etypes)
         self.decoder = BilinearRatingDecoder(hidden, len(self.rating_values), num_basis=cfg.model.get("num_basis", 2),
+                                             dropout=float(cfg.model.get("decoder_dropout", 0.0)),
                                              rating_values=self.rating_values.tolist())
         self._modules = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
         et, s, d, r = self.edges["train"]
@@ -544,7 +632,13 @@ class RatingTrainer(EdgeTaskTrainer):
                 "num_ids": getattr(self.encoder, "num_ids", None)}
 
     def _scores(self, pair, blocks):
-        h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
+        if self.input_dropout and self.encoder.training:  # forward, with dropout after the projection
+            h = self.encoder.project_inputs(block_inputs(blocks, self.task.feature), blocks[0])
+            h = {k: F.dropout(v, self.input_dropout) for k, v in h.items()}
+            for i, block in enumerate(blocks):
+                h = self.encoder.layer_forward(i, block, h)
+        else:
+            h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
         et = pair.canonical_etypes[[pair.num_edges(e) for e in pair.canonical_etypes].index(
             max(pair.num_edges(e) for e in pair.canonical_etypes))]
         s, d = pair.edges(etype=et)
@@ -692,7 +786,7 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
         raise ValueError(f"{path} is not a graphplat model checkpoint (best.pt): it has no meta/config")
     meta, cfg = state["meta"], state["config"]
     etypes = [tuple(e) for e in meta["etypes"]] if meta.get("etypes") else None
-    spec = {k: v for k, v in cfg["model"].items() if k not in ("num_basis", "input_dropout")}
+    spec = {k: v for k, v in cfg["model"].items() if k not in RATING_HEAD_KEYS}
     encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes,
                          meta.get("num_ids"))
     decoder = None

@@ -37,9 +37,10 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
              "dataset_options": {"normalize": True, "self_loops": True},
              "fanouts": [-1, -1], "batch_size": 140, "epochs": 200, "lr": 0.01, "weight_decay": 5e-4,
              "patience": 100},
-    "citeseer": {"model": {"name": "gcn", "hidden": 64, "num_layers": 2, "dropout": 0.8},
+    "citeseer": {"model": {"name": "gcn", "hidden": 64, "num_layers": 2, "dropout": 0.8, "input_dropout": 0.8},
+                 "dataset_options": {"normalize": True, "add_self_loops": True},
                  "fanouts": [-1, -1], "batch_size": 120, "epochs": 200, "lr": 0.01, "weight_decay": 5e-4,
-                 "patience": 50},
+                 "patience": 100},
     "acm": {"model": {"name": "hsage", "hidden": 64, "num_layers": 2, "dropout": 0.5},
             "fanouts": [10, 10], "batch_size": 60, "epochs": 100, "lr": 0.005, "weight_decay": 1e-4,
             "patience": 20, "metric": "macro_f1"},
@@ -150,9 +151,9 @@ def run_train(args: argparse.Namespace) -> int:
     ref = result.get("reference") or {}
     if ref.get("value") is not None and ref.get("metric") in s:
         got = s[ref["metric"]]
-        scale = 100.0 if ref.get("scale") == "percent" else 1.0
-        log.info("%s: %.2f +- %.2f here vs %s published by %s", ref["metric"], got["mean"] * scale,
-                 got["std"] * scale, ref["value"], ref.get("source", "?"))
+        scale, digits = (100.0, 2) if ref.get("scale") == "percent" else (1.0, 4)
+        log.info("%s: %.*f +- %.*f here vs %s published by %s", ref["metric"], digits, got["mean"] * scale,
+                 digits, got["std"] * scale, ref["value"], ref.get("source", "?"))
     elif ref:
         log.info("reference: %s", ref)
     return 0
