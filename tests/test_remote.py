@@ -225,6 +225,8 @@ def test_features_degrees(g, ref):
     s = ref.sample_neighbors(CLICK, WORLD.items, -1, strategy="full")
     check(g, ref, lambda x: x.edge_features(CLICK, s.eids))
     check(g, ref, lambda x: x.edge_features(CLICK, s.eids[::-3], ["ts"]))
+    empty = g.edge_features(CLICK, s.eids[:0])  # every feature, shaped, for an empty batch
+    assert set(empty) == set(ref.edge_features(CLICK, s.eids[:3])) and all(len(v) == 0 for v in empty.values())
     for direction, ids in (("in", WORLD.items), ("out", WORLD.users)):
         check(g, ref, lambda x: x.degrees(CLICK, ids, direction))
     check(g, ref, lambda x: x.degrees(FOLLOWS, WORLD.users, "in"))

@@ -178,9 +178,13 @@ class RoutedGraph(GraphService):
         et = self.schema.edge_type(key)
         specs = et._all_specs() if names is None else [et.weight_spec if n == "weight" and et.weighted
                                                         else et.feature(n) for n in names]
-        return self._fetch_rows(len(eids), groups,
-                                lambda p, idx: self.backends[p].edge_features(key, eids[idx], names),
-                                _row_bytes(specs))
+        out = self._fetch_rows(len(eids), groups,
+                               lambda p, idx: self.backends[p].edge_features(key, eids[idx], names),
+                               _row_bytes(specs))
+        for spec in specs:  # empty batches still get correctly shaped arrays
+            if spec.name not in out:
+                out[spec.name] = np.zeros((0,) + spec.shape, spec.numpy_dtype)
+        return out
 
     def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
         key = self.schema.edge_type(etype).canonical
