@@ -289,6 +289,11 @@ class Trainer:
         """Metrics on ``split`` ("val" or "test")."""
         raise NotImplementedError
 
+    def has_split(self, split: str) -> bool:
+        """Whether ``split`` holds anything to evaluate (a dataset may have no validation
+        split, e.g. MovieLens with ``val_fraction: 0``)."""
+        return len(self.eval_loaders[split]) > 0
+
     def meta(self) -> Dict[str, Any]:
         """What :func:`load_trained` needs to rebuild the modules from a checkpoint."""
         raise NotImplementedError
@@ -350,12 +355,16 @@ class Trainer:
             best_state, history = state["best_state"], state["history"]
             log.info("resumed seed %d from %s at epoch %d (best %s %.4f at epoch %d)", self.seed, last,
                      start, self.metric, best if best is not None else float("nan"), best_epoch)
+        validate = self.has_split("val")
+        if not validate:
+            log.info("seed %d: no validation split: training all %d epochs and keeping the last "
+                     "weights%s", self.seed, cfg.epochs, " (their moving average)" if self._ema is not None else "")
         bar = tqdm(range(start, cfg.epochs), desc=f"{self.task.name} seed {self.seed}", unit="epoch",
                    disable=None, initial=start, total=cfg.epochs)
         for epoch in bar:
             loss = self.train_epoch(epoch, opt)
             row: Dict[str, Any] = {"epoch": epoch, "loss": loss}
-            if (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
+            if validate and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
                 with self._averaged():  # validate (and keep) the averaged weights
                     val = self.evaluate("val")
                     row["val"] = val
@@ -385,7 +394,10 @@ class Trainer:
             with torch.no_grad():
                 for k, p in self.modules().named_parameters():
                     p.copy_(self._ema[k])
-        val, test = self.evaluate("val"), self.evaluate("test")
+        if not validate:  # the last epoch's weights are the result
+            best_epoch = history[-1]["epoch"] if history else -1
+        val = self.evaluate("val") if validate else {}
+        test = self.evaluate("test")
         if self.ckpt_dir is not None:
             save_checkpoint(self.ckpt_dir / "best.pt", {"model": self.modules().state_dict(),
                                                         "config": cfg.to_dict(), "epoch": best_epoch,
@@ -735,6 +747,9 @@ class LinkPredictionTrainer(EdgeTaskTrainer):
                 if len(ids):
                     out[nt][self.index[nt].lookup(ids.numpy())] = h[nt].numpy()
         return out
+
+    def has_split(self, split: str) -> bool:
+        return len(self.edges[split][0]) > 0
 
     def evaluate(self, split: str) -> Dict[str, float]:
         emb = self.embeddings()
