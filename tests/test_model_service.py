@@ -393,7 +393,7 @@ def independent_score(graph, ckpt, node_id: int, fanouts, seed: int = SEED):
     model = load_trained(ckpt, graph)
     sub = NeighborSampler(graph.schema, fanouts).sample(graph, {"account": np.array([node_id], np.int64)}, seed=seed)
     ids = sub.input_nodes["account"]
-    x = torch.from_numpy(graph.node_features("account", ids, ["feat"])["feat"])
+    x = torch.from_numpy(np.array(graph.node_features("account", ids, ["feat"])["feat"]))  # writable
     blocks = to_dgl_blocks(sub, graph.schema.ntypes, graph.schema.canonical_etypes)
     with torch.no_grad():
         logits = model.encoder(blocks, x)

@@ -98,6 +98,7 @@ from __future__ import annotations
 import argparse
 
 from graphplat.cli_args import positive_int as _positive
+from graphplat.sampling.subgraph import tensor_of
 import collections
 import contextlib
 import dataclasses
@@ -759,10 +760,7 @@ class _Exporter:
             for u in self.feature_types:
                 if u in src:
                     x = self.graph.node_features(u, src[u], [self.feature])[self.feature]
-                    x = np.ascontiguousarray(x, dtype=np.float32)
-                    if not x.flags.writeable:  # e.g. decoded from a RemoteGraph reply
-                        x = x.copy()
-                    h[u] = torch.from_numpy(x)
+                    h[u] = tensor_of(np.ascontiguousarray(x, dtype=np.float32))
             for u in self.block_ntypes:  # the block's other types have no source nodes here
                 w = self.input_widths.get(u, 0)
                 if w and u not in h:

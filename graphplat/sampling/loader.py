@@ -24,7 +24,7 @@ import numpy as np
 from graphplat.sampling.features import CacheStats, FeatureFetcher
 from graphplat.sampling.neighbor import EdgeExclusion, NeighborSampler
 from graphplat.sampling.seeds import derive_rng, derive_seed
-from graphplat.sampling.subgraph import SampledSubgraph, to_dgl_blocks
+from graphplat.sampling.subgraph import SampledSubgraph, tensor_of, to_dgl_blocks
 from graphplat.service import GraphService
 
 log = logging.getLogger(__name__)
@@ -193,9 +193,9 @@ class MinibatchLoader:
         if blocks:
             for nt, feats in mb.features.items():
                 for name, arr in feats.items():
-                    blocks[0].srcnodes[nt].data[name] = torch.from_numpy(arr)
+                    blocks[0].srcnodes[nt].data[name] = tensor_of(arr)
             for nt, lab in mb.labels.items():
-                blocks[-1].dstnodes[nt].data[self.labels] = torch.from_numpy(lab)
+                blocks[-1].dstnodes[nt].data[self.labels] = tensor_of(lab)
         return blocks
 
     def _nodes(self, by_type: Mapping[str, np.ndarray]):

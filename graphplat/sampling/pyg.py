@@ -15,6 +15,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from graphplat.sampling.subgraph import tensor_of
 from graphplat.schema import GraphSchema
 
 
@@ -51,7 +52,7 @@ def to_pyg(mb, schema: GraphSchema, feature: str = "feat", label: str = "label")
         store.n_id = torch.from_numpy(ids)
         feats = mb.features.get(nt, {})
         if feats:  # the named feature, else the type's only/first fetched one
-            store.x = torch.from_numpy(feats[feature] if feature in feats else next(iter(feats.values())))
+            store.x = tensor_of(feats[feature] if feature in feats else next(iter(feats.values())))
         store.num_nodes = len(ids)
         seeds = len(sub.seeds.get(nt, ()))
         store.batch_size = seeds

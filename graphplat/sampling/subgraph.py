@@ -57,6 +57,14 @@ class SampledSubgraph:
         return sum(layer.num_edges for layer in self.layers)
 
 
+def tensor_of(arr: np.ndarray):
+    """A torch tensor over ``arr`` without a copy, unless ``arr`` is read-only (e.g. a view
+    of a RemoteGraph answer): tensors are writable, and a model may change its inputs in place."""
+    import torch
+
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+
+
 def to_dgl_blocks(sub: SampledSubgraph, ntypes, canonical_etypes) -> list:
     """DGL blocks of ``sub`` (input layer first), with every node type and edge type of the
     schema present (possibly empty) so models see the same types in every batch.
