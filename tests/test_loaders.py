@@ -67,6 +67,20 @@ def block_edges(block, et) -> Counter:
     return Counter(zip(sid, did))
 
 
+def pair_ids(pair, et) -> set:
+    """(src id, dst id) of a pair graph's edges of ``et``."""
+    s, d = pair.edges(etype=et)
+    return set(zip(pair.nodes[et[0]].data[dgl.NID][s].tolist(), pair.nodes[et[2]].data[dgl.NID][d].tolist()))
+
+
+def leaks(block, seeds: set, forward, backward) -> int:
+    """How many ``seeds`` pairs the block holds as edges of a ``forward`` type, or reversed
+    as edges of a ``backward`` type."""
+    fwd = set().union(*(block_edges(block, et) for et in forward))
+    rev = {(b, a) for et in backward for a, b in block_edges(block, et)}
+    return len(seeds & (fwd | rev))
+
+
 def check_block_layout(blocks, seeds_by_type):
     """dst nodes first in the src side; layer l's src side = layer l+1's dst side."""
     for nt, ids in seeds_by_type.items():
@@ -257,14 +271,9 @@ def test_link_loader_excludes_seed_and_reverse_edges(arrays, local):
                             reverse_etypes={CLICK: CLICKED}, seed=3)
         leaked = 0
         for inp, pair, blocks in loader:
-            ps, pd = pair.edges(etype=CLICK)
-            seed_pairs = set(zip(pair.nodes["user"].data[dgl.NID][ps].tolist(),
-                                 pair.nodes["item"].data[dgl.NID][pd].tolist()))
+            seed_pairs = pair_ids(pair, CLICK)
             assert seed_pairs <= pairs
-            for b in blocks:
-                fwd = set(block_edges(b, CLICK))
-                rev = {(u, i) for i, u in block_edges(b, CLICKED)}
-                leaked += len(seed_pairs & (fwd | rev))
+            leaked += sum(leaks(b, seed_pairs, [CLICK], [CLICKED]) for b in blocks)
             # the pair graph's nodes are the last block's dst nodes, in order
             for nt in ("user", "item"):
                 assert pair.nodes[nt].data[dgl.NID].tolist() == blocks[-1].dstnodes[nt].data[dgl.NID].tolist()
@@ -289,13 +298,7 @@ def test_link_loader_node_pairs_excludes_parallel_relations():
                             reverse_etypes={CLICK: CLICKED}, seed=6)
         leaked = 0
         for _, pair, blocks in loader:
-            ps, pd = pair.edges(etype=CLICK)
-            seeds = set(zip(pair.nodes["user"].data[dgl.NID][ps].tolist(),
-                            pair.nodes["item"].data[dgl.NID][pd].tolist()))
-            for et in (CLICK, likes):
-                leaked += len(seeds & set(block_edges(blocks[0], et)))
-            for et in (CLICKED, liked):
-                leaked += len(seeds & {(u, i) for i, u in block_edges(blocks[0], et)})
+            leaked += leaks(blocks[0], pair_ids(pair, CLICK), [CLICK, likes], [CLICKED, liked])
             assert sum(b.num_edges() for b in blocks) > 0
         assert (leaked > 0) == must_leak, exclude
 
