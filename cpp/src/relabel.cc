@@ -11,18 +11,16 @@ namespace graphplat {
 
 namespace {
 
-// Every id is owned by one thread (id mod T), and only its owner touches the id's marker.
-// So no atomics are needed, and each owner scans positions in order, which makes "first
-// appearance" -- and therefore the whole result -- independent of the thread count.
+// Every id is owned by one thread (id hash mod T), and only its owner touches the id's
+// marker. So no atomics are needed, and each owner sees positions in order, which makes
+// "first appearance" -- and therefore the whole result -- independent of the thread count.
 //
-// Marker states (type M):
-//   empty<M>()            not seen
-//   0 <= v < assigned<M>  first position at which a new id appears
-//   assigned<M> | i       seed i
-template <class M>
-constexpr M empty_marker() { return std::numeric_limits<M>::max(); }
-template <class M>
-constexpr M assigned_bit() { return M(1) << (sizeof(M) * 8 - 2); }
+// Hash-table marker states (int64):
+//   kHashEmpty              not seen
+//   0 <= v < kHashAssigned  first position at which a new id appears
+//   kHashAssigned | i       seed i
+constexpr int64_t kHashEmpty = std::numeric_limits<int64_t>::max();
+constexpr int64_t kHashAssigned = int64_t(1) << 62;
 
 inline int owner_of(int64_t id, int t) {
   // Multiply-shift instead of a modulo (a division per entry per thread is slow); the
@@ -42,7 +40,7 @@ struct HashSlots {
       uint64_t cap = 16;
       while (cap < static_cast<uint64_t>(expected) * 2) cap <<= 1;
       keys.assign(cap, 0);
-      vals.assign(cap, empty_marker<int64_t>());
+      vals.assign(cap, kHashEmpty);
       used.assign(cap, 0);
       mask = cap - 1;
       size = 0;
@@ -74,16 +72,15 @@ struct HashSlots {
     for (auto& tb : tables) tb.init(expected / t + 16);
   }
   int64_t* get(int owner, int64_t id) { return tables[owner].get(id); }
-  void prefetch(int64_t) const {}
 };
 
 // Hash relabeling: owner `me` (id hash mod t) handles its ids, scanning every entry in
 // order, so "first appearance" does not depend on the thread count.
-template <class M, class Slots>
-Relabeled relabel_hashed_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& slots, int nt) {
+Relabeled relabel_hashed_impl(Span<int64_t> seeds, Span<int64_t> nbrs, HashSlots& slots, int nt) {
+  using M = int64_t;
   const int64_t S = seeds.size, E = nbrs.size;
-  constexpr M kEmpty = empty_marker<M>();
-  constexpr M kAssigned = assigned_bit<M>();
+  constexpr M kEmpty = kHashEmpty;
+  constexpr M kAssigned = kHashAssigned;
   const int t = std::max(1, std::min<int>(nt, (S + E) / 8192 + 1));
   Relabeled out;
   Buffer<int64_t> first_pos(E);  // per entry: first position of its id, or -1 - seed
@@ -104,9 +101,7 @@ Relabeled relabel_hashed_impl(Span<int64_t> seeds, Span<int64_t> nbrs, Slots& sl
         }
         *m = kAssigned | static_cast<M>(i);
       }
-      constexpr int64_t kAhead = 16;
       for (int64_t j = 0; j < E; ++j) {
-        if (j + kAhead < E) slots.prefetch(nbrs[j + kAhead]);
         if (owner_of(nbrs[j], t) != me) continue;
         M* m = slots.get(me, nbrs[j]);
         const M cur = *m;
@@ -337,7 +332,7 @@ Relabeled relabel_hashed(Span<int64_t> seeds, Span<int64_t> neighbors, int num_t
   const int nt = resolve_threads(num_threads);
   const int t = std::max(1, std::min<int>(nt, (seeds.size + neighbors.size) / 8192 + 1));
   HashSlots slots(t, seeds.size + neighbors.size / 2);
-  return relabel_hashed_impl<int64_t>(seeds, neighbors, slots, t);
+  return relabel_hashed_impl(seeds, neighbors, slots, t);
 }
 
 }  // namespace graphplat
