@@ -128,15 +128,18 @@ class RoutedGraph(GraphService):
             out[idx] = got[k]
         return out
 
-    def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, row_bytes: int) -> Dict[str, np.ndarray]:
-        """Rows ``{name: (n, ...)}`` of ``n`` requested items, where partition ``p`` answers
-        the items at positions ``groups[p]`` and ``call(p, positions)`` asks it for them.
+    def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs) -> Dict[str, np.ndarray]:
+        """Rows ``{name: (n, ...)}`` of the features ``specs`` of ``n`` requested items, where
+        partition ``p`` answers the items at positions ``groups[p]`` and ``call(p, positions)``
+        asks it for them.
 
         A request larger than its backend takes in one call (``max_rows_per_call``, a remote
         server's batch and message limits) is split into several calls, which run in parallel;
-        the answers are copied into place.
+        the answers are copied into place. An empty request gets empty, correctly shaped arrays.
         """
-        pieces = self._pieces(groups, row_bytes)
+        if n == 0:
+            return {spec.name: np.zeros((0,) + spec.shape, spec.numpy_dtype) for spec in specs}
+        pieces = self._pieces(groups, _row_bytes(specs))
         got = self._map({k: (lambda k=k, idx=idx: call(k[0], idx)) for k, idx in pieces.items()})
         if len(pieces) == 1:  # one call answered the whole batch in order: no copy
             (k, idx), = pieces.items()
@@ -155,16 +158,9 @@ class RoutedGraph(GraphService):
         nt = self.schema.node_type(ntype)
         ids = as_ids(ids)
         names = list(names) if names is not None else nt.feature_names
-        for n in names:
-            nt.feature(n)
-        out = self._fetch_rows(len(ids), self._split(nt.name, ids),
-                               lambda p, idx: self.backends[p].node_features(nt.name, ids[idx], names),
-                               _row_bytes(nt.feature(n) for n in names))
-        for n in names:  # empty batches still get correctly shaped arrays
-            if n not in out:
-                f = nt.feature(n)
-                out[n] = np.zeros((0,) + f.shape, f.numpy_dtype)
-        return out
+        specs = [nt.feature(n) for n in names]  # ValueError naming an unknown feature
+        return self._fetch_rows(len(ids), self._split(nt.name, ids),
+                                lambda p, idx: self.backends[p].node_features(nt.name, ids[idx], names), specs)
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         from graphplat.service import EID_PARTITION_SHIFT
@@ -178,13 +174,9 @@ class RoutedGraph(GraphService):
         et = self.schema.edge_type(key)
         specs = et._all_specs() if names is None else [et.weight_spec if n == "weight" and et.weighted
                                                         else et.feature(n) for n in names]
-        out = self._fetch_rows(len(eids), groups,
-                               lambda p, idx: self.backends[p].edge_features(key, eids[idx], names),
-                               _row_bytes(specs))
-        for spec in specs:  # empty batches still get correctly shaped arrays
-            if spec.name not in out:
-                out[spec.name] = np.zeros((0,) + spec.shape, spec.numpy_dtype)
-        return out
+        return self._fetch_rows(len(eids), groups,
+                                lambda p, idx: self.backends[p].edge_features(key, eids[idx], names),
+                                specs)
 
     def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
         key = self.schema.edge_type(etype).canonical
