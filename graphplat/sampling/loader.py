@@ -1,8 +1,9 @@
 """DGL-style minibatch loaders over any GraphService, with background prefetch.
 
 ``NodeLoader`` yields ``(input_nodes, output_nodes, blocks)`` exactly like
-``dgl.dataloading.DataLoader`` with a ``NeighborSampler``: heterogeneous ``dgl.create_block``
-blocks (input layer first), input features in ``blocks[0].srcdata``, labels in
+``dgl.dataloading.DataLoader`` with a ``NeighborSampler``: heterogeneous DGL blocks, the
+same as ``dgl.create_block`` makes but built as CSC (:mod:`graphplat.sampling.dgl_block`),
+input layer first, input features in ``blocks[0].srcdata``, labels in
 ``blocks[-1].dstdata``, user ids in ``dgl.NID`` and edge ids in ``dgl.EID``. For a graph with
 one node type and one edge type the node collections are tensors, else dicts per type.
 
