@@ -414,8 +414,7 @@ PYBIND11_MODULE(_core, m) {
             check_ids_in_range(n.span(), *num_nodes, "neighbors", nt);
             if (dense_relabel_fits(s.span().size, n.span().size)) {
               MarkerPool pool(*num_nodes);
-              MarkerPool::Markers markers = pool.acquire(nt);
-              r = relabel_dense(s.span(), n.span(), markers.get(), nt);
+              r = relabel_dense(s.span(), n.span(), pool.acquire().view(), nt);
             } else {
               r = relabel_hashed(s.span(), n.span(), nt);
             }
@@ -450,10 +449,7 @@ PYBIND11_MODULE(_core, m) {
               check_ids_in_range(s.span(), pool.num_nodes(), "seeds", nt);
               check_ids_in_range(n.span(), pool.num_nodes(), "neighbors", nt);
               if (dense_relabel_fits(s.span().size, n.span().size)) {
-                MarkerPool::Markers markers = pool.acquire(nt);
-                // On an exception the markers may be dirty: they are dropped, not released.
-                r = relabel_dense(s.span(), n.span(), markers.get(), nt);
-                pool.release(std::move(markers));
+                r = relabel_dense(s.span(), n.span(), pool.acquire().view(), nt);
               } else {
                 r = relabel_hashed(s.span(), n.span(), nt);
               }

@@ -253,3 +253,45 @@ def test_unique_and_relabel_dense_out_of_range():
 def test_unique_and_relabel_rejects_float_ids():
     with pytest.raises(ValueError, match="neighbors"):
         core.unique_and_relabel(np.array([1, 2], I64), np.array([1.0, 2.0]))
+
+
+# ------------------------------------------------------- marker generations (reuse across calls)
+
+def test_relabeler_reuses_markers_across_generations():
+    """A Relabeler's markers are never cleared: each call starts a new generation, and the
+    array is zeroed once every stamp is used (63 calls). 200 calls over overlapping ids, with
+    failed calls (duplicate seeds) in between, must each equal a fresh brute-force relabeling:
+    a stale mark from an earlier call, or from a call that failed half-way, must never leak."""
+    rng = np.random.default_rng(11)
+    rel = core.Relabeler(20000)
+    for call in range(200):
+        # Sparse over the ids, so most marks survive untouched until their stamp comes back.
+        seeds = rng.choice(20000, int(rng.integers(1, 40)), replace=False).astype(I64)
+        nbrs = rng.integers(0, 20000, int(rng.integers(0, 3000)), dtype=I64)
+        if call % 17 == 5:
+            with pytest.raises(ValueError, match="distinct"):
+                rel.relabel(np.concatenate([seeds, seeds[:1]]), nbrs)
+        nodes, local = rel.relabel(seeds, nbrs, num_threads=1 + call % 2)
+        exp_nodes, exp_local = py_unique_relabel(seeds, nbrs)
+        np.testing.assert_array_equal(nodes, exp_nodes, err_msg=f"call {call}")
+        np.testing.assert_array_equal(local, exp_local, err_msg=f"call {call}")
+
+
+def test_multihop_repeated_calls_cross_marker_generations(make_graph):
+    """One CSR's cached markers serve 150 sample_multihop calls (more than two full cycles of
+    stamps); every call must equal the hop-by-hop brute force, also right after a call that
+    failed on duplicate seeds."""
+    g = make_graph(None, seed=3, num_rows=20000, avg_deg=10.0)
+    csr, n = g.csr(core), g.num_rows
+    rng = np.random.default_rng(5)
+    for call in range(150):
+        seeds = rng.choice(n, 24, replace=False).astype(I64)
+        if call % 31 == 7:
+            with pytest.raises(ValueError, match="distinct"):
+                core.sample_multihop(csr, np.concatenate([seeds, seeds[:2]]), [4, 3], seed=call)
+        hops = core.sample_multihop(csr, seeds, [4, 3], seed=call, num_threads=1 + call % 2)
+        exp = brute_multihop(csr, seeds, [4, 3], seed=call)
+        for hp, ex in zip(hops, exp):
+            np.testing.assert_array_equal(hp.nodes, ex["nodes"], err_msg=f"call {call}")
+            np.testing.assert_array_equal(hp.src, ex["src"], err_msg=f"call {call}")
+            np.testing.assert_array_equal(hp.dst, ex["dst"], err_msg=f"call {call}")

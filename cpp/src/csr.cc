@@ -128,28 +128,32 @@ CSRArrays transpose_csr(const CSRView& csr, int num_threads) {
   return out;
 }
 
-MarkerPool::Markers MarkerPool::acquire(int num_threads) {
+MarkerPool::Lease MarkerPool::acquire() {
+  Array a;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!free_.empty()) {
-      Markers m = std::move(free_.back());
+      a = std::move(free_.back());
       free_.pop_back();
-      return m;
     }
   }
-  Markers m(new int32_t[num_nodes_]);
-  int32_t* p = m.get();
-  const int64_t n = num_nodes_;
-  parallel_for(n, 1 << 18, num_threads, [&](int64_t lo, int64_t hi) {
-    std::fill(p + lo, p + hi, kMarkerEmpty);
-  });
-  return m;
+  if (!a.words) {
+    // calloc: zero pages are mapped lazily, and zero is stamp 0, which no lease uses.
+    void* p = std::calloc(std::max<int64_t>(num_nodes_, 1), sizeof(uint32_t));
+    if (!p) throw std::bad_alloc();
+    a.words.reset(static_cast<uint32_t*>(p));
+  }
+  if (++a.generation > kMarkerGenerations) {  // every stamp used: they would repeat
+    std::fill(a.words.get(), a.words.get() + num_nodes_, uint32_t(0));
+    a.generation = 1;
+  }
+  return Lease(this, std::move(a));
 }
 
-void MarkerPool::release(Markers m) {
+void MarkerPool::release(Array a) {
   std::lock_guard<std::mutex> lock(mu_);
   // Keep a few; concurrent callers beyond that allocate (rare).
-  if (free_.size() < 4) free_.push_back(std::move(m));
+  if (free_.size() < 4) free_.push_back(std::move(a));
 }
 
 const std::vector<int64_t>& CSRCache::get_col_degrees(const CSRView& csr, int num_threads) {

@@ -149,19 +149,30 @@ Relabeled relabel_hashed_impl(Span<int64_t> seeds, Span<int64_t> nbrs, HashSlots
   return out;
 }
 
-// ---- Dense relabeling over markers[id] (int32) ----------------------------------------
+// ---- Dense relabeling over generation-stamped markers (MarkerView) ------------------
 //
-// A marker holds kMarkerEmpty, kAssigned | local index (a node already in the output), or,
-// during one relabel_marked call, the position of the id's first appearance.
-constexpr int32_t kAssigned = int32_t(1) << 30;
+// A marker's value is kMarkerEmpty (an old stamp), kAssigned | local index (a node already
+// in the output), or, during one relabel_marked call, the position of the id's first
+// appearance; indices and positions are below kAssigned (dense_relabel_fits).
+constexpr int32_t kAssigned = int32_t(1) << (kMarkerValueBits - 1);
+constexpr int32_t kMarkerEmpty = -1;
+constexpr uint32_t kValueMask = (uint32_t(1) << kMarkerValueBits) - 1;
+
+inline int32_t marker_get(MarkerView m, int64_t id) {
+  const uint32_t w = m.words[id];
+  return (w & ~kValueMask) == m.stamp ? static_cast<int32_t>(w & kValueMask) : kMarkerEmpty;
+}
+
+inline void marker_set(MarkerView m, int64_t id, int32_t value) {
+  m.words[id] = m.stamp | static_cast<uint32_t>(value);
+}
 
 // Marks entry j and records in ref[j] what it is (see relabel_marked). A plain load and
 // store: the caller guarantees that only one thread ever touches this id's marker.
-inline bool mark_entry(int64_t j, int64_t id, int32_t* markers, int32_t* ref) {
-  int32_t* m = markers + id;
-  const int32_t cur = *m;
+inline bool mark_entry(int64_t j, int64_t id, MarkerView markers, int32_t* ref) {
+  const int32_t cur = marker_get(markers, id);
   const bool fresh = cur == kMarkerEmpty;
-  *m = fresh ? static_cast<int32_t>(j) : cur;
+  marker_set(markers, id, fresh ? static_cast<int32_t>(j) : cur);  // a store without a branch
   ref[j] = fresh ? static_cast<int32_t>(j)
                  : ((cur & kAssigned) ? -1 - (cur & ~kAssigned) : cur);
   return fresh;
@@ -212,30 +223,22 @@ struct OwnerBuckets {
 
 }  // namespace
 
-void mark_seeds(Span<int64_t> seeds, int32_t* markers, int num_threads) {
+void mark_seeds(Span<int64_t> seeds, MarkerView markers, int num_threads) {
   const int64_t S = seeds.size;
   if (S >= kAssigned) throw InvalidArgument(cat("too many seeds for dense relabeling: ", S));
   const int nt = resolve_threads(num_threads);
   parallel_for(S, 8192, nt, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) markers[seeds[i]] = kAssigned | static_cast<int32_t>(i);
+    for (int64_t i = lo; i < hi; ++i) marker_set(markers, seeds[i], kAssigned | static_cast<int32_t>(i));
   });
   // A repeated seed leaves one of its positions without its own mark.
   const int64_t dup = parallel_find_first(S, nt, [&](int64_t i) {
-    return markers[seeds[i]] != (kAssigned | static_cast<int32_t>(i));
+    return marker_get(markers, seeds[i]) != (kAssigned | static_cast<int32_t>(i));
   });
-  if (dup < S) {
-    clear_marks(seeds, markers, nt);
+  if (dup < S)
     throw InvalidArgument(cat("seeds must be distinct: ", seeds[dup], " appears more than once"));
-  }
 }
 
-void clear_marks(Span<int64_t> nodes, int32_t* markers, int num_threads) {
-  parallel_for(nodes.size, 8192, resolve_threads(num_threads), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) markers[nodes[i]] = kMarkerEmpty;
-  });
-}
-
-Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* markers,
+Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, MarkerView markers,
                          int num_threads, bool mark_new) {
   const int64_t S = seeds.size, E = neighbors.size;
   if (!dense_relabel_fits(S, E))
@@ -257,7 +260,7 @@ Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* 
       int64_t h = 0;
       const int64_t hi = chunk_begin(E, k, c + 1);
       for (int64_t j = chunk_begin(E, k, c); j < hi; ++j) {
-        if (j + kAhead < E) __builtin_prefetch(markers + nbrs[j + kAhead]);
+        if (j + kAhead < E) __builtin_prefetch(markers.words + nbrs[j + kAhead]);
         h += mark_entry(j, nbrs[j], markers, ref.data());
       }
       fresh[c] = h;
@@ -267,7 +270,7 @@ Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* 
     run_tasks(t, nt, [&](int64_t o) {
       buckets.for_each(
           static_cast<int>(o), E, [&](int64_t j) { return mark_entry(j, nbrs[j], markers, ref.data()); },
-          [&](int64_t j) { __builtin_prefetch(markers + nbrs[j]); }, fresh.data());
+          [&](int64_t j) { __builtin_prefetch(markers.words + nbrs[j]); }, fresh.data());
     });
   }
   std::vector<int64_t> chunk_new(k + 1, 0);
@@ -302,30 +305,28 @@ Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* 
     }
   });
   const int64_t U = static_cast<int64_t>(out.nodes.size());
-  // New ids still hold their first positions: make them assigned (the next hop's seeds)
-  // or leave that to the caller's clear_marks.
+  // New ids still hold their first positions: make them assigned (the next hop's seeds),
+  // or leave them for the generation to end.
   if (mark_new)
     parallel_for(U - S, 8192, nt, [&](int64_t lo, int64_t hi) {  // distinct ids: no conflicts
       for (int64_t i = S + lo; i < S + hi; ++i)
-        markers[out.nodes[i]] = kAssigned | static_cast<int32_t>(i);
+        marker_set(markers, out.nodes[i], kAssigned | static_cast<int32_t>(i));
     });
   return out;
 }
 
 
 bool dense_relabel_fits(int64_t num_seeds, int64_t num_neighbors) {
-  return num_seeds + num_neighbors < (int64_t(1) << 29);
+  return num_seeds + num_neighbors < kAssigned;
 }
 
-Relabeled relabel_dense(Span<int64_t> seeds, Span<int64_t> neighbors, int32_t* markers,
+Relabeled relabel_dense(Span<int64_t> seeds, Span<int64_t> neighbors, MarkerView markers,
                         int num_threads) {
   if (!dense_relabel_fits(seeds.size, neighbors.size))
     return relabel_hashed(seeds, neighbors, num_threads);
   const int nt = resolve_threads(num_threads);
   mark_seeds(seeds, markers, nt);
-  Relabeled out = relabel_marked(seeds, neighbors, markers, nt, /*mark_new=*/false);
-  clear_marks(make_span(out.nodes.data(), static_cast<int64_t>(out.nodes.size())), markers, nt);
-  return out;
+  return relabel_marked(seeds, neighbors, markers, nt, /*mark_new=*/false);
 }
 
 Relabeled relabel_hashed(Span<int64_t> seeds, Span<int64_t> neighbors, int num_threads) {

@@ -309,15 +309,14 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
     opt.fanout = f;
     check_sample_options(csr, opt);
   }
-  MarkerPool& pool = cache.get_markers(csr.num_rows);
-  MarkerPool::Markers markers = pool.acquire(nt);
-  // The nodes of hop h are the seeds of hop h+1, so their markers stay assigned from one
-  // hop to the next instead of being cleared and set again. On an exception the markers
-  // may be dirty: they are dropped with `markers`, not returned to the pool.
+  // One marker generation for the whole call: the nodes of hop h are the seeds of hop h+1,
+  // so their markers stay assigned from one hop to the next, and none is ever cleared.
+  const MarkerPool::Lease lease = cache.get_markers(csr.num_rows).acquire();
+  const MarkerView markers = lease.view();
   std::vector<SampledHop> hops(fanouts.size());
   check_ids_in_range(seeds, csr.num_rows, "seeds", nt);  // before they index the markers
   bool dense = dense_relabel_fits(seeds.size, 0);
-  if (dense) mark_seeds(seeds, markers.get(), nt);
+  if (dense) mark_seeds(seeds, markers, nt);
   Buffer<int64_t> first(seeds.begin(), seeds.end());
   for (size_t h = 0; h < fanouts.size(); ++h) {
     opt.fanout = fanouts[h];
@@ -326,13 +325,11 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
     Span<int64_t> hop_seeds = make_span(frontier.data(), (int64_t)frontier.size());
     NeighborSample ns = sample_validated(csr, cache, hop_seeds, Span<int64_t>{}, opt, nullptr, nt);
     Span<int64_t> nbrs = make_span(ns.neighbors.data(), (int64_t)ns.neighbors.size());
-    if (dense && !dense_relabel_fits(hop_seeds.size, nbrs.size)) {
-      clear_marks(hop_seeds, markers.get(), nt);  // too large for 32-bit markers: hash from here
-      dense = false;
-    }
-    // The last hop's new nodes need no assigned marks: clear_marks resets them below.
+    // Too large for 32-bit marker values: hash from here on.
+    if (dense && !dense_relabel_fits(hop_seeds.size, nbrs.size)) dense = false;
+    // The last hop's new nodes need no assigned marks: the generation ends with the call.
     const bool mark_new = h + 1 < fanouts.size();
-    Relabeled rl = dense ? relabel_marked(hop_seeds, nbrs, markers.get(), nt, mark_new)
+    Relabeled rl = dense ? relabel_marked(hop_seeds, nbrs, markers, nt, mark_new)
                          : relabel_hashed(hop_seeds, nbrs, nt);
     SampledHop& hop = hops[h];
     hop.num_dst = hop_seeds.size;
@@ -348,11 +345,6 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
         std::fill(hop.dst.begin() + offsets[i], hop.dst.begin() + offsets[i + 1], i);
     });
   }
-  if (dense) {
-    const Buffer<int64_t>& last = hops.back().nodes;  // every hop's nodes are a prefix of it
-    clear_marks(make_span(last.data(), (int64_t)last.size()), markers.get(), nt);
-  }
-  pool.release(std::move(markers));
   return hops;
 }
 

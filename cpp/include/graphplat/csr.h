@@ -3,11 +3,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "graphplat/common.h"
+#include "graphplat/relabel.h"
 
 namespace graphplat {
 
@@ -52,20 +54,41 @@ CSRArrays transpose_csr(const CSRView& csr, int num_threads);
 
 std::vector<int64_t> column_degrees(const CSRView& csr, int num_threads);
 
-// Reusable scratch for dense unique-and-relabel: an int64 marker per node, kept in the
-// "empty" state between uses so a batch only pays for the entries it touches.
+// Reusable marker arrays for dense unique-and-relabel (see MarkerView in relabel.h). Each
+// lease starts a new generation of its array, which empties all markers without touching
+// them, so a batch only pays for the entries it marks; concurrent calls get separate arrays.
 class MarkerPool {
+  struct Array {
+    std::unique_ptr<uint32_t, void (*)(void*)> words{nullptr, std::free};
+    uint32_t generation = 0;
+  };
+
  public:
-  using Markers = std::unique_ptr<int32_t[]>;
+  // One array and generation for the lease's lifetime; back to the pool on destruction,
+  // also after an exception (a spoiled generation is never reused).
+  class Lease {
+   public:
+    Lease(MarkerPool* pool, Array a) : pool_(pool), array_(std::move(a)) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (pool_ && array_.words) pool_->release(std::move(array_));
+    }
+    MarkerView view() const { return {array_.words.get(), array_.generation << kMarkerValueBits}; }
+
+   private:
+    MarkerPool* pool_;
+    Array array_;
+  };
+
   explicit MarkerPool(int64_t num_nodes) : num_nodes_(num_nodes) {}
-  Markers acquire(int num_threads);
-  void release(Markers m);
+  Lease acquire();
   int64_t num_nodes() const { return num_nodes_; }
 
  private:
+  void release(Array a);
   int64_t num_nodes_;
   std::mutex mu_;
-  std::vector<Markers> free_;
+  std::vector<Array> free_;
 };
 
 // Lazily built, thread-safe derived data of one CSR.
