@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 #include "graphplat/parallel.h"
 #include "graphplat/rng.h"
@@ -285,18 +286,30 @@ Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, MarkerVie
   // are first appearances, in no predictable pattern.
   int32_t* const refs = ref.data();
   int64_t* const nodes = out.nodes.data();
-  run_tasks(k, nt, [&](int64_t c) {
-    int64_t next = S + chunk_new[c];
-    const int64_t limit = S + chunk_new[c + 1];
-    int64_t sink;  // takes the stores of repeats once this chunk's slots are full
-    for (int64_t j = chunk_begin(E, k, c), j_end = chunk_begin(E, k, c + 1); j < j_end; ++j) {
-      const int32_t r = refs[j];
-      const int32_t first = r == j;  // 0 or 1; selected by masks, not branches
-      *(next < limit ? nodes + next : &sink) = nbrs[j];
-      refs[j] = r ^ ((r ^ static_cast<int32_t>(-1 - next)) & -first);
-      next += first;
-    }
-  });
+  // With mark_new, each first appearance also marks its id as assigned (the next hop's
+  // seeds): one writer per id, as every id has one first appearance, and nothing else
+  // reads the markers meanwhile.
+  auto number = [&](auto mark) {
+    run_tasks(k, nt, [&](int64_t c) {
+      int64_t next = S + chunk_new[c];
+      const int64_t limit = S + chunk_new[c + 1];
+      int64_t sink;        // takes the stores of repeats once this chunk's slots are full
+      uint32_t word_sink;  // takes the marker stores of repeats
+      for (int64_t j = chunk_begin(E, k, c), j_end = chunk_begin(E, k, c + 1); j < j_end; ++j) {
+        const int32_t r = refs[j];
+        const int32_t first = r == j;  // 0 or 1; selected by masks, not branches
+        const int64_t id = nbrs[j];
+        *(next < limit ? nodes + next : &sink) = id;
+        if (decltype(mark)::value)
+          *(first ? markers.words + id : &word_sink) =
+              markers.stamp | static_cast<uint32_t>(kAssigned | static_cast<int32_t>(next));
+        refs[j] = r ^ ((r ^ static_cast<int32_t>(-1 - next)) & -first);
+        next += first;
+      }
+    });
+  };
+  if (mark_new) number(std::true_type{});
+  else number(std::false_type{});
   out.local.resize(E);
   parallel_for(E, 16384, nt, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; ++j) {
@@ -304,14 +317,6 @@ Relabeled relabel_marked(Span<int64_t> seeds, Span<int64_t> neighbors, MarkerVie
       out.local[j] = -1 - static_cast<int64_t>(r < 0 ? r : ref[r]);
     }
   });
-  const int64_t U = static_cast<int64_t>(out.nodes.size());
-  // New ids still hold their first positions: make them assigned (the next hop's seeds),
-  // or leave them for the generation to end.
-  if (mark_new)
-    parallel_for(U - S, 8192, nt, [&](int64_t lo, int64_t hi) {  // distinct ids: no conflicts
-      for (int64_t i = S + lo; i < S + hi; ++i)
-        marker_set(markers, out.nodes[i], kAssigned | static_cast<int32_t>(i));
-    });
   return out;
 }
 

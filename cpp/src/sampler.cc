@@ -197,7 +197,7 @@ void sample_row(const CSRCache& cache, const RowRef& r, int64_t count, Strategy 
 template <bool kDelta>
 NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRView* delta,
                            Span<int64_t> seeds, Span<int64_t> positions, const SampleOptions& opt,
-                           Strategy s, int nt) {
+                           Strategy s, int nt, bool with_seed_of) {
   const int64_t n = seeds.size;
   NeighborSample out;
   out.counts.resize(n);
@@ -232,14 +232,18 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
                               kMaxOutputEntries, "): use fewer seeds or a smaller fanout"));
   out.neighbors.resize(total);
   out.eids.resize(total);
+  if (with_seed_of) out.seed_of.resize(total);
   int64_t* pos = out.eids.data();  // entry positions until pass 3 turns them into ids
   int64_t* nbr = out.neighbors.data();
-  // Pass 2: choose entry positions (RNG work, touching memory only for weights).
+  // Pass 2: choose entry positions (RNG work, touching memory only for weights), and
+  // write each entry's seed index while the seed's range is at hand.
+  int64_t* seed_of = out.seed_of.data();
   parallel_for(n, 256, nt, [&](int64_t lo, int64_t hi) {
     Scratch scratch;
     for (int64_t i = lo; i < hi; ++i) {
       CounterRng rng(opt.seed, opt.hop, positions.empty() ? i : positions[i]);
       sample_row<kDelta>(cache, rows[i], out.counts[i], s, opt, rng, pos + offsets[i], scratch);
+      if (with_seed_of) std::fill(seed_of + offsets[i], seed_of + offsets[i + 1], i);
     }
   });
   // Pass 3: a plain gather of the chosen entries, which runs at memory speed.
@@ -264,11 +268,12 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
 // construction, so later hops skip the scan over their seeds).
 NeighborSample sample_validated(const CSRView& csr, CSRCache& cache, Span<int64_t> seeds,
                                 Span<int64_t> positions, const SampleOptions& opt,
-                                const CSRView* delta, int nt) {
+                                const CSRView* delta, int nt, bool with_seed_of = false) {
   const Strategy s = effective(opt);
   if (s == Strategy::kWeighted) cache.ensure_weight_cumsum(csr, nt);
-  if (delta && delta->nnz > 0) return sample_impl<true>(csr, cache, delta, seeds, positions, opt, s, nt);
-  return sample_impl<false>(csr, cache, nullptr, seeds, positions, opt, s, nt);
+  if (delta && delta->nnz > 0)
+    return sample_impl<true>(csr, cache, delta, seeds, positions, opt, s, nt, with_seed_of);
+  return sample_impl<false>(csr, cache, nullptr, seeds, positions, opt, s, nt, with_seed_of);
 }
 
 }  // namespace
@@ -323,7 +328,8 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
     opt.hop = h;
     const Buffer<int64_t>& frontier = h == 0 ? first : hops[h - 1].nodes;
     Span<int64_t> hop_seeds = make_span(frontier.data(), (int64_t)frontier.size());
-    NeighborSample ns = sample_validated(csr, cache, hop_seeds, Span<int64_t>{}, opt, nullptr, nt);
+    NeighborSample ns = sample_validated(csr, cache, hop_seeds, Span<int64_t>{}, opt, nullptr, nt,
+                                         /*with_seed_of=*/true);
     Span<int64_t> nbrs = make_span(ns.neighbors.data(), (int64_t)ns.neighbors.size());
     // Too large for 32-bit marker values: hash from here on.
     if (dense && !dense_relabel_fits(hop_seeds.size, nbrs.size)) dense = false;
@@ -336,14 +342,7 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
     hop.nodes = std::move(rl.nodes);
     hop.src = std::move(rl.local);
     hop.eids = std::move(ns.eids);
-    hop.dst.resize(hop.src.size());
-    Buffer<int64_t> offsets(ns.counts.size() + 1);
-    exclusive_scan(ns.counts.data(), (int64_t)ns.counts.size(), offsets.data(), nt);
-    const int64_t S = hop_seeds.size;
-    parallel_for(S, 4096, nt, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i)
-        std::fill(hop.dst.begin() + offsets[i], hop.dst.begin() + offsets[i + 1], i);
-    });
+    hop.dst = std::move(ns.seed_of);  // a hop's seeds are the first nodes: local = seed index
   }
   return hops;
 }

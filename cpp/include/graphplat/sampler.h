@@ -28,6 +28,7 @@ struct NeighborSample {
   Buffer<int64_t> counts;     // per seed
   Buffer<int64_t> neighbors;  // column indices grouped by seed
   Buffer<int64_t> eids;
+  Buffer<int64_t> seed_of;    // per entry, the index of its seed (only for sample_multihop)
 };
 
 // Checks fanout/strategy against the CSR (weights present for weighted/topk). Throws.
