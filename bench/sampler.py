@@ -46,6 +46,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 # The memory reference gathers from an array of at least this many int64 entries
 # (256 MiB, far above any last-level cache of the machines we run on).
 MEM_REF_MIN_ENTRIES = 32 * 1024 * 1024
+# run_configuration's key for the memory probe's reads/s after each repetition.
+PAIRED_MEMORY_KEY = "_memory_probe"
 
 # Defaults of the full run and of --quick; None in argparse means "pick from here".
 FULL_DEFAULTS = dict(nodes=2_500_000, edges=60_000_000, reps=5, batches=50, warmup=3,
@@ -537,7 +539,9 @@ def time_batches(run: Runner, count: Counter, batches, key_base: int) -> Dict[st
 def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_threads: int,
                       args: argparse.Namespace) -> Dict[str, List[dict]]:
     """Warm up every method, then ``reps`` repetitions, methods interleaved in each, all on
-    the same seed batches. Returns per method a list of per-repetition timing dicts."""
+    the same seed batches. Returns per method a list of per-repetition timing dicts, and
+    under ``PAIRED_MEMORY_KEY`` the memory probe's reads/s measured right after each
+    repetition (when ``ctx["memory_probe"]`` is set)."""
     runners = {m: make_runner(m, ctx, replace, num_threads) for m in methods}
     for m, (run, count) in runners.items():
         time_batches(run, count, ctx["warmup_batches"], key_base=10**9)
@@ -556,6 +560,8 @@ def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_thre
                  args.reps, ", ".join(
                      f"{m} {sum(per_rep[m][-1]['edges']) / sum(per_rep[m][-1]['latencies']) / 1e6:.1f}"
                      for m in methods) + " Medges/s")
+        if ctx.get("memory_probe") is not None:
+            per_rep.setdefault(PAIRED_MEMORY_KEY, []).append(ctx["memory_probe"](num_threads))
     return per_rep
 
 
@@ -584,6 +590,26 @@ def summarize(per_rep: List[dict], batch_size: int) -> Dict[str, object]:
 # --------------------------------------------------------------------------------------
 # Memory reference
 # --------------------------------------------------------------------------------------
+
+def make_memory_probe(target: np.ndarray, num_reads: int, rng: np.random.Generator):
+    """A function ``probe(t) -> random reads/s`` of one ``np.take`` gather of ``num_reads``
+    random positions of ``target`` split over ``t`` Python threads: the memory reference
+    measured between repetitions, so each repetition's throughput can be divided by the
+    memory speed of the same moment (the VM's memory speed drifts by up to 1.5x)."""
+    positions = rng.integers(0, len(target), num_reads, dtype=np.int64)
+    out = np.empty(num_reads, dtype=target.dtype)
+    np.take(target, positions, out=out, mode="clip")  # warm-up: page faults on out
+
+    def probe(t: int) -> float:
+        bounds = np.linspace(0, num_reads, t + 1).astype(np.int64)
+        slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        with ThreadPoolExecutor(max_workers=t) as pool:
+            t0 = time.perf_counter()
+            list(pool.map(lambda s: np.take(target, positions[s], out=out[s], mode="clip"), slices))
+            return num_reads / (time.perf_counter() - t0)
+
+    return probe
+
 
 def memory_reference(target: np.ndarray, num_reads: int, thread_counts: Sequence[int],
                      reps: int, rng: np.random.Generator) -> Dict[str, dict]:
@@ -631,7 +657,9 @@ def memory_reference(target: np.ndarray, num_reads: int, thread_counts: Sequence
 # --------------------------------------------------------------------------------------
 
 def compute_ratios(results: List[dict], mem_ref: Dict[str, dict]) -> List[dict]:
-    """graphplat edges/s over each DGL method and over random reads/s, per (threads, replace)."""
+    """graphplat edges/s over each DGL method and over random reads/s, per (threads, replace):
+    over the separately measured memory reference, and paired (the median over repetitions
+    of each repetition's edges/s over the memory probe measured right after it)."""
     by_key = {(r["method"], r["threads"], r["replace"]): r for r in results}
     ratios = []
     for (method, threads, replace), r in by_key.items():
@@ -645,6 +673,9 @@ def compute_ratios(results: List[dict], mem_ref: Dict[str, dict]) -> List[dict]:
         ref = mem_ref.get(str(threads))
         entry["graphplat_over_memory_reference"] = (
             r["edges_per_s"] / ref["random_reads_per_s"] if ref else None)
+        paired = r.get("memory_probe_reads_per_s_reps")
+        entry["graphplat_over_memory_reference_paired"] = (
+            float(np.median(np.divide(r["edges_per_s_reps"], paired))) if paired else None)
         ratios.append(entry)
     return ratios
 
@@ -700,23 +731,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     csr = build_graphplat_csr(core, indptr, indices) if core is not None else None
     verify_same_graph(indptr, indices, g, csr, rng)
 
+    if len(indices) >= MEM_REF_MIN_ENTRIES:
+        target, target_desc = indices, "graph indices array"
+    else:
+        target, target_desc = np.arange(MEM_REF_MIN_ENTRIES, dtype=np.int64), "np.arange"
     ctx = {"core": core, "csr": csr, "g": g, "fanouts": list(args.fanouts),
            "batches": make_seed_batches(n, args.batch_size, args.batches, rng),
-           "warmup_batches": make_seed_batches(n, args.batch_size, args.warmup, rng)}
+           "warmup_batches": make_seed_batches(n, args.batch_size, args.warmup, rng),
+           "memory_probe": make_memory_probe(target, args.mem_reads, rng)}
 
     results = []
     for t in args.threads:
         set_threads(t, core)
         for replace in replaces:
             per_rep = run_configuration(ctx, methods, replace, t, args)
+            probe = per_rep.pop(PAIRED_MEMORY_KEY, None)
             for m in methods:
                 results.append({"method": m, "threads": t, "replace": replace,
                                 **summarize(per_rep[m], args.batch_size)})
-
-    if len(indices) >= MEM_REF_MIN_ENTRIES:
-        target, target_desc = indices, "graph indices array"
-    else:
-        target, target_desc = np.arange(MEM_REF_MIN_ENTRIES, dtype=np.int64), "np.arange"
+                if m == "graphplat" and probe:
+                    results[-1]["memory_probe_reads_per_s_reps"] = [round(x) for x in probe]
     mem_ref = memory_reference(target, args.mem_reads, args.threads, max(5, args.reps), rng)
     for t in args.threads:
         mem_ref[str(t)].update({"array_entries": int(len(target)), "array": target_desc,
