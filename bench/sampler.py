@@ -591,22 +591,37 @@ def summarize(per_rep: List[dict], batch_size: int) -> Dict[str, object]:
 # Memory reference
 # --------------------------------------------------------------------------------------
 
+class RandomGather:
+    """``np.take`` of ``num_reads`` random positions of ``target`` (the memory reference's
+    access pattern), split over ``t`` Python threads: numpy releases the GIL there."""
+
+    def __init__(self, target: np.ndarray, num_reads: int, rng: np.random.Generator):
+        self.target = target
+        self.num_reads = num_reads
+        self.positions = rng.integers(0, len(target), num_reads, dtype=np.int64)
+        self.out = np.empty(num_reads, dtype=target.dtype)
+        np.take(target, self.positions, out=self.out, mode="clip")  # warm-up: page faults on out
+
+    def seconds(self, pool: ThreadPoolExecutor, t: int) -> float:
+        """Wall time of one gather of all positions on ``t`` threads of ``pool``."""
+        bounds = np.linspace(0, self.num_reads, t + 1).astype(np.int64)
+        slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        t0 = time.perf_counter()
+        list(pool.map(lambda s: np.take(self.target, self.positions[s], out=self.out[s],
+                                        mode="clip"), slices))
+        return time.perf_counter() - t0
+
+
 def make_memory_probe(target: np.ndarray, num_reads: int, rng: np.random.Generator):
-    """A function ``probe(t) -> random reads/s`` of one ``np.take`` gather of ``num_reads``
-    random positions of ``target`` split over ``t`` Python threads: the memory reference
-    measured between repetitions, so each repetition's throughput can be divided by the
-    memory speed of the same moment (the VM's memory speed drifts by up to 1.5x)."""
-    positions = rng.integers(0, len(target), num_reads, dtype=np.int64)
-    out = np.empty(num_reads, dtype=target.dtype)
-    np.take(target, positions, out=out, mode="clip")  # warm-up: page faults on out
+    """A function ``probe(t) -> random reads/s`` of one :class:`RandomGather` on ``t``
+    threads: the memory reference measured between repetitions, so each repetition's
+    throughput can be divided by the memory speed of the same moment (the VM's memory speed
+    drifts by up to 2.5x within a run)."""
+    gather = RandomGather(target, num_reads, rng)
 
     def probe(t: int) -> float:
-        bounds = np.linspace(0, num_reads, t + 1).astype(np.int64)
-        slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         with ThreadPoolExecutor(max_workers=t) as pool:
-            t0 = time.perf_counter()
-            list(pool.map(lambda s: np.take(target, positions[s], out=out[s], mode="clip"), slices))
-            return num_reads / (time.perf_counter() - t0)
+            return num_reads / gather.seconds(pool, t)
 
     return probe
 
@@ -620,25 +635,17 @@ def memory_reference(target: np.ndarray, num_reads: int, thread_counts: Sequence
     repetitions during which no other process competed for the cores (over all of them,
     flagged ``contended``, if every one was disturbed).
     """
-    positions = rng.integers(0, len(target), num_reads, dtype=np.int64)
-    out = np.empty(num_reads, dtype=target.dtype)
+    gather = RandomGather(target, num_reads, rng)
     cores = os.cpu_count() or 1
     result = {}
     for t in thread_counts:
-        bounds = np.linspace(0, num_reads, t + 1).astype(np.int64)
-        slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-
-        def gather(s: slice) -> None:
-            np.take(target, positions[s], out=out[s], mode="clip")
-
         samples = []  # (reads/s, cpu utilization, other busy cores)
         with ThreadPoolExecutor(max_workers=t) as pool:
-            list(pool.map(gather, slices))  # warm-up (page faults on out)
+            gather.seconds(pool, t)  # warm-up (thread start-up)
             for _ in range(reps):
                 monitor = OtherCpuMonitor().start()
-                c0, t0 = time.process_time(), time.perf_counter()
-                list(pool.map(gather, slices))
-                dt = time.perf_counter() - t0
+                c0 = time.process_time()
+                dt = gather.seconds(pool, t)
                 samples.append((num_reads / dt, (time.process_time() - c0) / dt,
                                 monitor.stop()))
         clean = [x for x in samples if x[2] is None or x[2] <= cores - t + 0.25]
