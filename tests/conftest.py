@@ -209,3 +209,15 @@ def check_sampled(g: Graph, seeds, counts, nbrs, eids, *, replace: bool):
 @pytest.fixture(scope="session")
 def brute():
     return SimpleNamespace(check_sampled=check_sampled, Graph=Graph)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny tensors: one torch thread is fastest and leaves the shared cores alone. Use with
+    ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

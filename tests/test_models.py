@@ -20,13 +20,7 @@ from graphplat.models.registry import MODEL_NAMES, build_model, spec_keys
 from graphplat.schema import GraphSchema
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is fastest and leaves the shared cores alone."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _i64(a):
@@ -789,7 +783,11 @@ def test_build_model_from_schema_for_every_name():
                        ["tag", "tags", "item"]]})
     for name in MODEL_NAMES:
         spec = {"name": name, "hidden": 8, "num_layers": 2, "dropout": 0.5}
-        if name in ("rgcn", "hetero_sage"):
+        if name == "gcmc":  # one layer; the relations carry no rating level
+            model = build_model(dict(spec, feature="feat", num_layers=1, ordinal=False), het, out=4,
+                                target_ntype="user")
+            assert model.in_feats == {"user": 3, "item": 6} and model.target_ntype == "user"
+        elif name in ("rgcn", "hetero_sage"):
             model = build_model(dict(spec, feature="feat"), het, out=4, target_ntype="user")
             assert model.in_feats == {"user": 3, "item": 6, "tag": 0}  # tag is featureless
             assert model.target_ntype == "user" and model.dropout_p == 0.5

@@ -13,6 +13,7 @@ Example::
     patience: 20
     seeds: [0, 1, 2, 3, 4]     # one run per seed; mean and std are reported
     mp_etypes: ["rates-?", "rated-by-?"]   # edge tasks: message-passing types (default all)
+    rating_loss: {mse_weight: 0.5}         # rating task: cross-entropy + 0.5 * MSE
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import yaml
 
 TASKS = ("node_classification", "rating", "link_prediction")
+#: Keys of ``TrainConfig.rating_loss``.
+RATING_LOSS_KEYS = ("mse_weight",)
 
 
 @dataclass
@@ -45,6 +48,10 @@ class TrainConfig:
     ``ema_decay`` (default 0 = off): validate, early-stop and test an exponential moving
     average of the weights (Polyak averaging, decay per optimizer step, e.g. 0.995 as in
     GC-MC) instead of the last weights; checkpoints keep the average for exact resume.
+
+    ``rating_loss`` (rating task only; default ``{}`` = cross-entropy over the rating levels):
+    ``{mse_weight: w}`` trains on ``cross_entropy + w * MSE`` where the MSE is that of the
+    expected rating (the prediction RMSE is measured on), ``w >= 0``.
     """
 
     dataset: Optional[str] = None
@@ -72,6 +79,7 @@ class TrainConfig:
     lr: float = 0.01
     weight_decay: float = 0.0
     ema_decay: float = 0.0
+    rating_loss: Dict[str, Any] = field(default_factory=dict)
     patience: int = 10
     eval_every: int = 1
     metric: Optional[str] = None
@@ -103,6 +111,17 @@ class TrainConfig:
         if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
                 or not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be a number in [0, 1) (0 = off), got {self.ema_decay!r}")
+        if self.rating_loss is None:
+            self.rating_loss = {}
+        if not isinstance(self.rating_loss, Mapping):
+            raise ValueError(f"rating_loss must be a mapping such as {{mse_weight: 0.5}}, got {self.rating_loss!r}")
+        self.rating_loss = dict(self.rating_loss)
+        unknown = [k for k in self.rating_loss if k not in RATING_LOSS_KEYS]
+        if unknown:
+            raise ValueError(f"unknown rating_loss keys {unknown}; known: {', '.join(RATING_LOSS_KEYS)}")
+        w = self.rating_loss.get("mse_weight", 0.0)
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
+            raise ValueError(f"rating_loss mse_weight must be a number >= 0, got {w!r}")
         if not isinstance(self.fanouts, list) or not self.fanouts:
             raise ValueError(f"fanouts must be a non-empty list (one entry per layer), got {self.fanouts!r}")
         if self.mp_etypes is not None and (not isinstance(self.mp_etypes, list) or not self.mp_etypes or any(

@@ -14,6 +14,9 @@ Heterogeneous (any node / canonical edge types):
   relation with per-relation weights (optionally a basis decomposition) and a self-loop
 * :class:`HeteroSAGE` -- a ``dgl.nn.HeteroGraphConv`` of ``SAGEConv`` per canonical edge type,
   relation outputs aggregated by ``"sum"`` / ``"mean"`` / ``"max"``
+* :class:`GCMC` -- GC-MC's one-layer encoder for rating-typed relations: ordinal weight
+  sharing, sum or stack accumulation, node or relation normalization, a side-feature path
+  and a dense output layer
 
 Calling convention (what DGL's ``DataLoader`` + ``NeighborSampler`` give, and what
 graphplat's ``NodeLoader`` / ``LinkLoader`` give)::
@@ -59,7 +62,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["GNNModel", "GraphSAGE", "GCN", "GAT", "RGCN", "HeteroSAGE", "ACTIVATIONS",
+__all__ = ["GNNModel", "GraphSAGE", "GCN", "GAT", "RGCN", "HeteroSAGE", "GCMC", "ACTIVATIONS",
            "get_activation"]
 
 Canonical = Tuple[str, str, str]
@@ -771,13 +774,13 @@ class _HeteroGNN(GNNModel):
             if v.shape[1] != self.in_feats[t]:
                 raise ValueError(f"{name}: features of node type {t!r} have width {v.shape[1]}, "
                                  f"the model was built with in_feats[{t!r}] = {self.in_feats[t]}")
-            out[t] = self.proj(t, v)
+            out[t] = self._project_type(t, v)
         if block is not None:
             for t, w in self.in_feats.items():
                 if w == 0 and t not in out and t in block.srctypes:
                     dummy = torch.zeros(block.num_src_nodes(t), 0, dtype=self._param_dtype(),
                                         device=self._param_device())
-                    out[t] = self.proj(t, dummy)
+                    out[t] = self._project_type(t, dummy)
         if not keyed:
             (t,) = x
             if t not in out:
@@ -785,6 +788,10 @@ class _HeteroGNN(GNNModel):
                                  f"{_fmt_types(self.input_ntypes)}")
             return out[t]
         return out
+
+    def _project_type(self, t: str, v: torch.Tensor) -> torch.Tensor:
+        """The projected input of node type ``t`` from its checked raw features ``v``."""
+        return self.proj(t, v)
 
     def layer_forward(self, i: int, block, h: Features) -> Features:
         """Apply layer ``i`` to ``block``.
@@ -950,3 +957,253 @@ class HeteroSAGE(_HeteroGNN):
     def _make_layer(self, i, in_dim, out_dim):
         return _HeteroSAGELayer(in_dim, out_dim, self._rels[i], self._out_types[i],
                                 self.aggregator, self.aggregate)
+
+
+# ----------------------------------------------------------------------------- GC-MC
+
+
+def _rating_level(rel: str) -> Optional[Tuple[str, int]]:
+    """``"rates-3" -> ("rates-", 3)``: a relation name ending in an integer (a rating level)."""
+    import re
+
+    m = re.fullmatch(r"(.*?)(\d+)", rel)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+class _GCMCConv(nn.Module):
+    """GC-MC's graph convolution over rating-typed relations (see :class:`GCMC`): per
+    relation the sum of ``W_r h_u`` over its in-neighbors, accumulated per destination type
+    by summing or by concatenating ("stack"), normalized by the relation's or the node's
+    in-degree; with ``ordinal`` the weights of one relation family are cumulative sums
+    ``W_r = sum_{s <= r} T_s`` over its levels."""
+
+    def __init__(self, in_dim: int, out_dim: int, rels: List[Canonical], dst_types: List[str],
+                 accumulate: str, ordinal: bool, norm: str):
+        super().__init__()
+        self.rels, self.accumulate, self.norm, self.ordinal = list(rels), accumulate, norm, ordinal
+        self.into = {t: [r for r in self.rels if r[2] == t] for t in dst_types}
+        self.widths = {}
+        for t, rs in self.into.items():
+            if accumulate == "stack":
+                if out_dim % len(rs):
+                    raise ValueError(f"GCMC: accumulate='stack' splits hidden={out_dim} evenly over the "
+                                     f"{len(rs)} relations into {t!r}; use a multiple of {len(rs)}")
+                self.widths[t] = out_dim // len(rs)
+            else:
+                self.widths[t] = out_dim
+        # relation -> (family index, position in the family's ascending levels)
+        families: Dict[Tuple[str, str, str], List[Tuple[int, Canonical]]] = {}
+        for r in self.rels:
+            lv = _rating_level(r[1])
+            if ordinal and lv is None:
+                raise ValueError(f"GCMC: ordinal weight sharing needs relation names ending in a rating "
+                                 f"level (e.g. 'rates-1' .. 'rates-5'); {r!r} has none")
+            key = (r[0], lv[0], r[2]) if ordinal else r
+            families.setdefault(key, []).append((lv[1] if ordinal else 0, r))
+        self._slot: Dict[Canonical, Tuple[int, int]] = {}
+        self.weights = nn.ParameterList()
+        for j, (key, members) in enumerate(families.items()):
+            members.sort()
+            levels = [lv for lv, _ in members]
+            if len(set(levels)) != len(levels):
+                raise ValueError(f"GCMC: relations {[m[1] for m in members]} repeat a rating level")
+            w = nn.Parameter(torch.empty(len(members), in_dim, self.widths[key[2]]))
+            nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain("relu"))
+            self.weights.append(w)
+            for pos, (_, r) in enumerate(members):
+                self._slot[r] = (j, pos)
+        self.sum = dglnn.GraphConv(in_dim, in_dim, norm="none", weight=False, bias=False,
+                                   allow_zero_in_degree=True)
+
+    def relation_weight(self, r: Canonical) -> torch.Tensor:
+        """``W_r``: ``T_r`` itself, or with ``ordinal`` the sum of its family's ``T_s``, ``s <= r``."""
+        j, pos = self._slot[r]
+        w = self.weights[j]
+        return w[: pos + 1].sum(0) if self.ordinal else w[pos]
+
+    def forward(self, block, h_src: Dict[str, torch.Tensor],
+                h_dst: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        present = set(block.canonical_etypes)
+        out = {}
+        for t, hd in h_dst.items():
+            n = hd.shape[0]
+            parts, deg = [], torch.zeros(n, dtype=hd.dtype, device=hd.device)
+            for r in self.into[t]:
+                w = self.relation_weight(r)
+                if r in present and r[0] in h_src and block.num_edges(r):
+                    agg = self.sum(block[r], (h_src[r[0]], hd))  # sum over in-neighbors
+                    d = block.in_degrees(etype=r).to(hd.dtype)
+                    if self.norm == "relation":
+                        agg = agg / d.clamp(min=1).unsqueeze(1)
+                    deg = deg + d
+                    parts.append(agg @ w)
+                else:
+                    parts.append(hd.new_zeros(n, w.shape[1]))
+            if not parts:
+                raise ValueError(f"GCMC: no relation into node type {t!r}, so nothing computes it")
+            z = torch.cat(parts, 1) if self.accumulate == "stack" else sum(parts[1:], parts[0])
+            if self.norm == "node":
+                z = z / deg.clamp(min=1).unsqueeze(1)
+            out[t] = z
+        return out
+
+
+class GCMC(_HeteroGNN):
+    """GC-MC's graph auto-encoder's encoder (van den Berg, Kipf & Welling 2017) for
+    rating-typed heterogeneous blocks (one relation per rating level and direction, e.g.
+    MovieLens with ``rating_etypes``). One message-passing layer::
+
+        x_u^msg   = input_dropout(P_t x_u[side:])                  (projection per type)
+        m_v       = accum_r  (1 / c_v) sum_{u in N_r(v)} W_r x_u^msg
+        f_v       = act(W_f x_v[:side] + b_f)                      (side path; optional)
+        out_v     = W_d dropout([act(m_v + b) ; f_v]) + b_d        (dense layer; optional)
+
+    * ``accumulate``: ``"sum"`` (``m_v = sum_r ...``, width ``hidden``) or ``"stack"`` (the
+      relations' outputs concatenated in relation order, each ``hidden / #relations`` wide).
+    * ``ordinal``: ordinal weight sharing ``W_r = sum_{s <= r} T_s`` within each family of
+      relations that differ only by a trailing level number (``rates-1`` .. ``rates-5``), so
+      a higher rating reuses the lower ones' weights; needs every relation name to end in
+      a level.
+    * ``norm``: ``"node"`` (``c_v`` = ``v``'s in-degree over all its relations in the block:
+      GC-MC's left normalization, which keeps how many ratings of each level ``v`` has) or
+      ``"relation"`` (``c_v`` = its in-degree in relation ``r``: R-GCN's per-relation mean).
+    * ``side_hidden`` with ``side_widths``: the first ``side_widths[t]`` input columns of
+      type ``t`` are side features; they skip message passing and go through their own dense
+      layer of width ``side_hidden`` (GC-MC's side information), concatenated before the
+      dense layer. ``side_hidden=0``: all input columns feed message passing. (The trainer's
+      ``make_model`` fills ``side_widths`` with the graph's feature widths: the id
+      embeddings ``id_embedding`` appends are the message-passing input.)
+    * ``dense``: the final dense layer to width ``out`` (GC-MC's 75 after a 500-wide stack)
+      after the activation; ``dense=False`` returns the bare convolution ``m_v + b`` (then
+      ``out`` must equal ``hidden`` and there can be no side path).
+
+    Args:
+        in_feats: int or dict ``ntype -> width`` (side features first, see ``side_widths``).
+        hidden: width of the accumulated convolution output.
+        out: output width (that of the dense layer).
+        num_layers: must be 1 (GC-MC has one graph convolution).
+        dropout: dropout on the dense layer's input (train mode only).
+        activation: after the convolution and in the side path (default ``"relu"``).
+        canonical_etypes, ntypes, target_ntype: as in :class:`RGCN`; every produced node type
+            needs an incoming relation.
+        accumulate, ordinal, norm, side_hidden, side_widths, dense: see above.
+        input_width: width of the projected message-passing inputs (default ``hidden``).
+        input_dropout: dropout on the projected message-passing inputs (train mode only).
+
+    ``forward(blocks, x)`` / ``project_inputs(x, block)`` / ``layer_forward(0, block, h)``:
+    see :class:`GNNModel`. ``project_inputs`` returns per type the projected message input
+    followed by the raw side columns, ``input_width + side_widths[t]`` wide.
+    """
+
+    ACCUMULATES = ("sum", "stack")
+    NORMS = ("node", "relation")
+
+    def __init__(self, in_feats, hidden: int, out: int, num_layers: int = 1,
+                 dropout: float = 0.0, activation="relu", *,
+                 canonical_etypes: Sequence[Canonical], ntypes: Optional[Sequence[str]] = None,
+                 target_ntype: Optional[str] = None, accumulate: str = "stack",
+                 ordinal: bool = True, norm: str = "node", side_hidden: int = 0,
+                 side_widths: Optional[Mapping[str, int]] = None, dense: bool = True,
+                 input_width: Optional[int] = None, input_dropout: float = 0.0):
+        if num_layers != 1:
+            raise ValueError(f"GCMC has one graph convolution: num_layers must be 1, got {num_layers!r}")
+        self.accumulate = _choice("accumulate", accumulate, self.ACCUMULATES)
+        self.norm = _choice("norm", norm, self.NORMS)
+        self.ordinal = bool(ordinal)
+        self.side_hidden = _nonneg_int("side_hidden", side_hidden)
+        self.dense = bool(dense)
+        self.input_dropout_p = _prob("input_dropout", input_dropout)
+        if not self.dense and (self.side_hidden or hidden != out):
+            raise ValueError(f"GCMC with dense=False outputs the convolution: out must equal hidden "
+                             f"({out} != {hidden}) and side_hidden must be 0 ({side_hidden})")
+        self._input_width = None if input_width is None else _pos_int("input_width", input_width)
+        super().__init__(in_feats, hidden, out, num_layers, dropout, activation, canonical_etypes,
+                         ntypes, target_ntype, False, False)
+        self.input_width = self._input_width or self.hidden
+        side = dict(side_widths or {})
+        if self.side_hidden:
+            if side_widths is None:
+                raise ValueError("GCMC: side_hidden needs side_widths (how many leading input columns of "
+                                 "each node type are side features)")
+            unknown = [t for t in side if t not in self.ntypes]
+            if unknown:
+                raise ValueError(f"GCMC: side_widths names unknown node types {_fmt_types(unknown)}")
+        self.side_widths = {t: _nonneg_int(f"side_widths[{t!r}]", side.get(t, 0)) if self.side_hidden else 0
+                            for t in self.input_ntypes}
+        for t, w in self.side_widths.items():
+            if w > self.in_feats[t]:
+                raise ValueError(f"GCMC: side_widths[{t!r}] = {w} exceeds the input width {self.in_feats[t]}")
+        self.proj = _InputProjection({t: self.in_feats[t] - self.side_widths[t] for t in self.input_ntypes},
+                                     self.input_width)
+        self.input_drop = nn.Dropout(self.input_dropout_p)
+        out_types = self._out_types[0]
+        lonely = [t for t in out_types if not any(r[2] == t for r in self._rels[0])]
+        if lonely:
+            raise ValueError(f"GCMC: node types {_fmt_types(lonely)} have no incoming edge type, so "
+                             f"nothing computes them; set target_ntype or add their relations")
+        self.layers = nn.ModuleList([_GCMCConv(self.input_width, self.hidden, self._rels[0], out_types,
+                                               self.accumulate, self.ordinal, self.norm)])
+        self.conv_bias = nn.Parameter(torch.zeros(self.hidden))
+        self.side = nn.ModuleDict({self._tkeys[t]: nn.Linear(self.side_widths.get(t, 0), self.side_hidden)
+                                   for t in out_types if self.side_widths.get(t, 0)}) if self.side_hidden else None
+        self.out_dense = nn.ModuleDict({self._tkeys[t]: nn.Linear(self.hidden + self.side_hidden, self.out_feats)
+                                        for t in out_types}) if self.dense else None
+
+    def _make_layer(self, i, in_dim, out_dim):
+        return nn.Identity()  # replaced in __init__ once the input widths are known
+
+    def _project_type(self, t: str, v: torch.Tensor) -> torch.Tensor:
+        """``[input_dropout(P_t v[:, side:]) ; v[:, :side]]``: the projected message-passing
+        input, then the raw side columns (``project_inputs`` returns these per type)."""
+        s = self.side_widths[t]
+        return torch.cat([self.input_drop(self.proj(t, v[:, s:])), v[:, :s]], 1)
+
+    def layer_forward(self, i: int, block, h: Features) -> Features:
+        """The convolution, activation, side path and dense layer on one block; ``h`` as
+        returned by :meth:`project_inputs` (dict or, for one node type, a tensor)."""
+        self._check_index(i)
+        name = type(self).__name__
+        keyed = isinstance(h, Mapping)
+        if not keyed:
+            h = {block.srctypes[0]: h}
+        unknown = [et for et in block.canonical_etypes if et not in self._etype_set]
+        if unknown:
+            raise ValueError(f"{name}: the block has edge types {_fmt_types(unknown)} the model was not "
+                             f"built for; its edge types: {_fmt_types(self.canonical_etypes)}")
+        h_src = {}
+        for t in self._src_types[0]:
+            if t not in block.srctypes:
+                continue
+            n, width = block.num_src_nodes(t), self.input_width + self.side_widths.get(t, 0)
+            if t in h:
+                v = self._as_float(h[t], f"{name} input of node type {t!r}")
+                _check_rows_width(v, n, width, f"{name} input of node type {t!r}")
+                h_src[t] = v
+            elif n == 0:
+                h_src[t] = torch.zeros(0, width, dtype=self._param_dtype(), device=self._param_device())
+            else:
+                raise ValueError(f"{name}: no representations for node type {t!r}, which has {n} "
+                                 f"source nodes in the block")
+        outs = [t for t in self._out_types[0] if t in block.dsttypes and t in h_src]
+        if self.target_ntype is not None and not outs:
+            raise ValueError(f"{name}: the block has no destination node type {self.target_ntype!r}")
+        msg_src = {t: v[:, : self.input_width] for t, v in h_src.items()}
+        msg_dst = {t: msg_src[t][: block.num_dst_nodes(t)] for t in outs}
+        z = self.layers[0](block, msg_src, msg_dst)
+        res = {}
+        for t in outs:
+            m = z[t] + self.conv_bias
+            if not self.dense:
+                res[t] = m
+                continue
+            parts = [self.activation(m)]
+            if self.side_hidden:
+                key = self._tkeys[t]
+                side = h_src[t][: block.num_dst_nodes(t), self.input_width:]
+                f = self.activation(self.side[key](side)) if key in self.side else \
+                    m.new_zeros(m.shape[0], self.side_hidden)
+                parts.append(f)
+            res[t] = self.out_dense[self._tkeys[t]](self.dropout(torch.cat(parts, 1)))
+        if not keyed:
+            return next(iter(res.values()))
+        return res

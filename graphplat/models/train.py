@@ -177,7 +177,11 @@ def _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width: int 
             raise ValueError(f"model {name!r} is homogeneous but the graph has node types {schema.ntypes} "
                              f"and edge types {schema.etypes}: use 'rgcn' or 'hsage'")
         return build_model(spec, {"in_feats": input_widths(graph, feature)[schema.ntypes[0]] + extra_width}, out=out)
-    widths = {nt: w + extra_width for nt, w in input_widths(graph, feature).items()}
+    raw = input_widths(graph, feature)
+    widths = {nt: w + extra_width for nt, w in raw.items()}
+    if name == "gcmc" and spec.get("side_hidden") and "side_widths" not in spec:
+        # the graph's features come first, the id embeddings after them (WithIdEmbeddings)
+        spec = {**spec, "side_widths": raw}
     return build_model(spec, {"in_feats": widths, "ntypes": schema.ntypes,
                               "canonical_etypes": list(etypes or schema.canonical_etypes),
                               "target_ntype": target_ntype}, out=out)
@@ -270,6 +274,8 @@ class Trainer:
         torch.manual_seed(seed)
         np.random.seed(seed)
         self.ckpt_dir = Path(cfg.checkpoint_dir) / f"seed-{seed}" if cfg.checkpoint_dir else None
+        if cfg.rating_loss and task.task != "rating":
+            raise ValueError(f"rating_loss {cfg.rating_loss} only applies to the rating task, not {task.task!r}")
         self._ema: Optional[Dict[str, torch.Tensor]] = None  # set up by fit() when ema_decay > 0
         self._ema_updates = 0
 
@@ -586,6 +592,16 @@ class EdgeTaskTrainer(Trainer):
                           reverse_etypes=reverse, **common)
 
 
+def _takes_input_dropout(spec: Dict[str, Any]) -> bool:
+    """Whether the encoder named by ``spec`` has its own ``input_dropout`` argument."""
+    from graphplat.models.registry import spec_keys
+
+    try:
+        return "input_dropout" in spec_keys(spec["name"])
+    except (ValueError, KeyError):  # 'mlp' and the like: the trainer applies it
+        return False
+
+
 class RatingTrainer(EdgeTaskTrainer):
     """Rating prediction on the ``train`` edge type: a heterogeneous GNN encoder and GC-MC's
     bilinear decoder, trained with cross-entropy over rating levels; RMSE of the expected
@@ -595,7 +611,13 @@ class RatingTrainer(EdgeTaskTrainer):
     ``decoder_dropout`` (dropout on the pair embeddings the decoder reads) and
     ``input_dropout`` (dropout on the encoder's projected inputs, id embeddings included,
     before message passing: GC-MC's input dropout; a 1-layer encoder's ``dropout`` acts on
-    nothing). Both in [0, 1), default 0, train mode only.
+    nothing). Both in [0, 1), default 0, train mode only. An encoder that takes
+    ``input_dropout`` itself (``gcmc``, which drops only its message-passing inputs) gets it
+    as a constructor argument instead. ``out``: the encoder's output width, which the decoder
+    reads (default ``hidden``).
+
+    The loss is the cross-entropy over rating levels, plus ``mse_weight`` times the MSE of
+    the expected rating when the config sets ``rating_loss: {mse_weight: w}``.
     """
 
     higher_is_better = False
@@ -614,13 +636,16 @@ class RatingTrainer(EdgeTaskTrainer):
             r = g.edge_features(et, eids, ["rating"])["rating"].astype(np.float32)
             self.edges[s] = (et, src, dst, r)
         self.rating_values = np.unique(self.edges["train"][3])
-        hidden = int(cfg.model.get("hidden", 128))
+        out = int(cfg.model.get("out", cfg.model.get("hidden", 128)))
         spec = {k: v for k, v in cfg.model.items() if k not in RATING_HEAD_KEYS}
         self.input_dropout = float(cfg.model.get("input_dropout", 0.0))
         if not 0.0 <= self.input_dropout < 1.0:
             raise ValueError(f"model input_dropout must be in [0, 1), got {self.input_dropout!r}")
-        self.encoder = make_model(spec, g, task.feature, hidden, None, self.mp_etypes)
-        self.decoder = BilinearRatingDecoder(hidden, len(self.rating_values), num_basis=cfg.model.get("num_basis", 2),
+        if self.input_dropout and _takes_input_dropout(spec):  # the encoder applies it itself
+            spec["input_dropout"], self.input_dropout = self.input_dropout, 0.0
+        self.mse_weight = float(cfg.rating_loss.get("mse_weight", 0.0))
+        self.encoder = make_model(spec, g, task.feature, out, None, self.mp_etypes)
+        self.decoder = BilinearRatingDecoder(out, len(self.rating_values), num_basis=cfg.model.get("num_basis", 2),
                                              dropout=float(cfg.model.get("decoder_dropout", 0.0)),
                                              rating_values=self.rating_values.tolist())
         self._modules = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
@@ -663,6 +688,8 @@ class RatingTrainer(EdgeTaskTrainer):
         for _, pair, blocks in self.train_loader:
             out, y = self._scores(pair, blocks)
             loss = F.cross_entropy(out.logits, self.decoder.rating_to_class(y))
+            if self.mse_weight:
+                loss = loss + self.mse_weight * F.mse_loss(out.rating, y)
             total += self._step(opt, loss) * len(y)
             n += len(y)
         return total / max(n, 1)

@@ -69,7 +69,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("training")
     t.add_argument("--task", help="override the dataset's task, e.g. link_prediction on movielens "
                                   "(top-K recommendation with a dot-product head)")
-    t.add_argument("--model", help="model name: sage, gcn, gat (one node type) or hsage, rgcn")
+    t.add_argument("--model", help="model name: sage, gcn, gat (one node type) or hsage, rgcn, gcmc")
     t.add_argument("--hidden", type=int, help="hidden width")
     t.add_argument("--fanouts", type=_int_list, help="neighbors per layer, input layer first (-1 = all)")
     t.add_argument("--epochs", type=int, help="most epochs")
