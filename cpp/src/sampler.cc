@@ -96,7 +96,7 @@ int64_t count_for(const CSRCache& cache, int64_t row, const RowRef& r, Strategy 
 
 // Writes `count` entry positions of row r into out[0..count).
 template <bool kDelta>
-void sample_row(const CSRCache& cache, const RowRef& r, int64_t count, Strategy s,
+__attribute__((always_inline)) inline void sample_row(const CSRCache& cache, const RowRef& r, int64_t count, Strategy s,
                 const SampleOptions& opt, CounterRng& rng, int64_t* out, Scratch& scratch) {
   if (count == 0) return;
   const int64_t d = r.degree();
@@ -202,27 +202,36 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
   NeighborSample out;
   out.counts.resize(n);
   // Pass 1 gathers each seed's row range: independent random loads the CPU overlaps
-  // (prefetching a few seeds ahead), kept so later passes read them sequentially.
-  Buffer<RowRef> rows(n);
-  constexpr int64_t kAhead = 32;
-  parallel_for(n, 4096, nt, [&](int64_t lo, int64_t hi) {
-  for (int64_t i = lo; i < hi; ++i) {
-    if (i + kAhead < hi) __builtin_prefetch(csr.indptr + seeds[i + kAhead]);
-    const int64_t row = seeds[i];
-    RowRef& r = rows[i];
-    r.b1 = csr.indptr[row];
-    r.d1 = csr.indptr[row + 1] - r.b1;
+  // (prefetching a few seeds ahead), kept so later passes read them sequentially. Only
+  // begin and degree are stored: fewer stores per seed keep more loads in flight.
+  struct Range {
+    int64_t begin, degree;
+  };
+  Buffer<Range> bulk(n), added(kDelta ? n : 0);
+  auto row_ref = [&](int64_t i) {
+    RowRef r;
+    r.b1 = bulk[i].begin;
+    r.d1 = bulk[i].degree;
     r.w1 = csr.weights;
     r.base2 = csr.nnz;
     if (kDelta) {
-      r.b2 = delta->indptr[row];
-      r.d2 = delta->indptr[row + 1] - r.b2;
+      r.b2 = added[i].begin;
+      r.d2 = added[i].degree;
       r.w2 = delta->weights;
     } else {
       r.b2 = r.d2 = 0;
       r.w2 = nullptr;
     }
-    out.counts[i] = count_for<kDelta>(cache, row, r, s, opt);
+    return r;
+  };
+  constexpr int64_t kAhead = 32;
+  parallel_for(n, 4096, nt, [&](int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    if (i + kAhead < hi) __builtin_prefetch(csr.indptr + seeds[i + kAhead]);
+    const int64_t row = seeds[i];
+    bulk[i] = {csr.indptr[row], csr.indptr[row + 1] - csr.indptr[row]};
+    if (kDelta) added[i] = {delta->indptr[row], delta->indptr[row + 1] - delta->indptr[row]};
+    out.counts[i] = count_for<kDelta>(cache, row, row_ref(i), s, opt);
   }
   });
   Buffer<int64_t> offsets(n + 1);
@@ -238,16 +247,31 @@ NeighborSample sample_impl(const CSRView& csr, const CSRCache& cache, const CSRV
   // Pass 2: choose entry positions (RNG work, touching memory only for weights), and
   // write each entry's seed index while the seed's range is at hand.
   int64_t* seed_of = out.seed_of.data();
+  const uint64_t key = hop_key(opt.seed, opt.hop);
   parallel_for(n, 256, nt, [&](int64_t lo, int64_t hi) {
     Scratch scratch;
     for (int64_t i = lo; i < hi; ++i) {
-      CounterRng rng(opt.seed, opt.hop, positions.empty() ? i : positions[i]);
-      sample_row<kDelta>(cache, rows[i], out.counts[i], s, opt, rng, pos + offsets[i], scratch);
+      CounterRng rng(position_key(key, positions.empty() ? i : positions[i]));
+      sample_row<kDelta>(cache, row_ref(i), out.counts[i], s, opt, rng, pos + offsets[i], scratch);
       if (with_seed_of) std::fill(seed_of + offsets[i], seed_of + offsets[i + 1], i);
     }
   });
   // Pass 3: a plain gather of the chosen entries, which runs at memory speed.
   constexpr int64_t kGatherAhead = 32;
+  if (!kDelta && !csr.eids) {
+    // Edge ids are the positions (plus an offset): the loop that waits on memory stores
+    // only the neighbor, which keeps more of its loads in flight (measured: 4 % faster).
+    const int64_t off = csr.eid_offset;
+    parallel_for(total, 16384, nt, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) {
+        if (j + kGatherAhead < hi) __builtin_prefetch(csr.indices + pos[j + kGatherAhead]);
+        nbr[j] = csr.indices[pos[j]];
+      }
+      if (off != 0)
+        for (int64_t j = lo; j < hi; ++j) pos[j] += off;
+    });
+    return out;
+  }
   parallel_for(total, 16384, nt, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; ++j) {
       if (j + kGatherAhead < hi) __builtin_prefetch(csr.indices + pos[j + kGatherAhead]);

@@ -15,10 +15,17 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// stream_key(seed, hop, position) == position_key(hop_key(seed, hop), position); loops over
+// positions compute hop_key once.
+inline uint64_t hop_key(uint64_t seed, uint64_t hop) {
+  const uint64_t k = mix64(seed ^ 0x6a09e667f3bcc909ULL);
+  return mix64(k ^ (hop * 0x9e3779b97f4a7c15ULL + 0x3c6ef372fe94f82bULL));
+}
+inline uint64_t position_key(uint64_t hop_key, uint64_t position) {
+  return mix64(hop_key ^ (position + 0xa54ff53a5f1d36f1ULL));
+}
 inline uint64_t stream_key(uint64_t seed, uint64_t hop, uint64_t position) {
-  uint64_t k = mix64(seed ^ 0x6a09e667f3bcc909ULL);
-  k = mix64(k ^ (hop * 0x9e3779b97f4a7c15ULL + 0x3c6ef372fe94f82bULL));
-  return mix64(k ^ (position + 0xa54ff53a5f1d36f1ULL));
+  return position_key(hop_key(seed, hop), position);
 }
 
 // Output i of a stream is mix64(key + (i+1) * golden): a splitmix64 sequence started at key.
