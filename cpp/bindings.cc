@@ -412,7 +412,7 @@ PYBIND11_MODULE(_core, m) {
             if (*num_nodes < 0) throw InvalidArgument(cat("num_nodes must be >= 0, got ", *num_nodes));
             check_ids_in_range(s.span(), *num_nodes, "seeds", nt);
             check_ids_in_range(n.span(), *num_nodes, "neighbors", nt);
-            if (dense_relabel_fits(s.span().size, n.span().size)) {
+            if (*num_nodes <= kMaxDenseIds && dense_relabel_fits(s.span().size, n.span().size)) {
               MarkerPool pool(*num_nodes);
               r = relabel_dense(s.span(), n.span(), pool.acquire().view(), nt);
             } else {
@@ -432,7 +432,7 @@ PYBIND11_MODULE(_core, m) {
                                                       "unique_and_relabel over ids in [0, num_nodes).")
       .def(py::init([](int64_t num_nodes) {
              if (num_nodes < 0) throw InvalidArgument(cat("num_nodes must be >= 0, got ", num_nodes));
-             if (num_nodes > (int64_t(1) << 40))
+             if (num_nodes > kMaxDenseIds)
                throw InvalidArgument(cat("num_nodes ", num_nodes, " is too large for dense markers"));
              return std::make_shared<MarkerPool>(num_nodes);
            }),

@@ -250,6 +250,16 @@ def test_unique_and_relabel_dense_out_of_range():
         core.unique_and_relabel(np.array([1, -2], I64), np.array([5], I64), num_nodes=100)
 
 
+def test_unique_and_relabel_ids_beyond_dense_range():
+    # Dense markers pack an id and a position in one word; a larger id space is hashed.
+    big = 2**40
+    seeds = np.array([big, 3, big - 1], I64)
+    nbrs = np.array([5, big, big - 7, 5, big - 1, big - 7], I64)
+    _check_relabel(seeds, nbrs, num_nodes=big + 1)
+    with pytest.raises(ValueError, match="num_nodes .* too large"):
+        core.Relabeler(2**39 + 1)
+
+
 def test_unique_and_relabel_rejects_float_ids():
     with pytest.raises(ValueError, match="neighbors"):
         core.unique_and_relabel(np.array([1, 2], I64), np.array([1.0, 2.0]))

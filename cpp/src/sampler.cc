@@ -344,7 +344,7 @@ std::vector<SampledHop> sample_multihop(const CSRView& csr, CSRCache& cache,
   const MarkerView markers = lease.view();
   std::vector<SampledHop> hops(fanouts.size());
   check_ids_in_range(seeds, csr.num_rows, "seeds", nt);  // before they index the markers
-  bool dense = dense_relabel_fits(seeds.size, 0);
+  bool dense = csr.num_rows <= kMaxDenseIds && dense_relabel_fits(seeds.size, 0);
   if (dense) mark_seeds(seeds, markers, nt);
   Buffer<int64_t> first(seeds.begin(), seeds.end());
   for (size_t h = 0; h < fanouts.size(); ++h) {

@@ -24,6 +24,11 @@ constexpr int kMarkerStampBits = 6;
 constexpr int kMarkerValueBits = 32 - kMarkerStampBits;
 constexpr uint32_t kMarkerGenerations = (uint32_t(1) << kMarkerStampBits) - 1;  // stamps 1..63
 
+// Dense relabeling takes ids below 2^kMaxDenseIdBits (a marker array that large could not
+// be allocated anyway); larger id spaces use the hash variant.
+constexpr int kMaxDenseIdBits = 39;
+constexpr int64_t kMaxDenseIds = int64_t(1) << kMaxDenseIdBits;
+
 struct MarkerView {
   uint32_t* words = nullptr;
   uint32_t stamp = 0;  // generation << kMarkerValueBits, never 0 (fresh memory is stamp 0)
