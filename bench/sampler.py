@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -46,7 +47,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 # The memory reference gathers from an array of at least this many int64 entries
 # (256 MiB, far above any last-level cache of the machines we run on).
 MEM_REF_MIN_ENTRIES = 32 * 1024 * 1024
-# run_configuration's key for the memory probe's reads/s after each repetition.
+# run_configuration's key for the memory probes around graphplat's part of each repetition.
 PAIRED_MEMORY_KEY = "_memory_probe"
 
 # Defaults of the full run and of --quick; None in argparse means "pick from here".
@@ -540,8 +541,10 @@ def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_thre
                       args: argparse.Namespace) -> Dict[str, List[dict]]:
     """Warm up every method, then ``reps`` repetitions, methods interleaved in each, all on
     the same seed batches. Returns per method a list of per-repetition timing dicts, and
-    under ``PAIRED_MEMORY_KEY`` the memory probe's reads/s measured right after each
-    repetition (when ``ctx["memory_probe"]`` is set)."""
+    under ``PAIRED_MEMORY_KEY`` a list of (before, after) reads/s of the memory probe run
+    right before and right after graphplat's batches of each repetition (when
+    ``ctx["memory_probe"]`` is set and graphplat is among the methods)."""
+    probe = ctx.get("memory_probe") if "graphplat" in methods else None
     runners = {m: make_runner(m, ctx, replace, num_threads) for m in methods}
     for m, (run, count) in runners.items():
         time_batches(run, count, ctx["warmup_batches"], key_base=10**9)
@@ -549,7 +552,10 @@ def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_thre
     limit = (os.cpu_count() or 1) - num_threads + 0.25
     for rep in range(args.reps):
         for m, (run, count) in runners.items():
+            before = probe(num_threads) if probe and m == "graphplat" else None
             r = time_batches(run, count, ctx["batches"], key_base=rep * 100_003)
+            if before is not None:
+                per_rep.setdefault(PAIRED_MEMORY_KEY, []).append((before, probe(num_threads)))
             per_rep[m].append(r)
             if r["other_busy"] is not None and r["other_busy"] > limit:
                 LOG.warning("other processes kept %.2f cores busy during %s (rep %d): CPU "
@@ -560,8 +566,6 @@ def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_thre
                  args.reps, ", ".join(
                      f"{m} {sum(per_rep[m][-1]['edges']) / sum(per_rep[m][-1]['latencies']) / 1e6:.1f}"
                      for m in methods) + " Medges/s")
-        if ctx.get("memory_probe") is not None:
-            per_rep.setdefault(PAIRED_MEMORY_KEY, []).append(ctx["memory_probe"](num_threads))
     return per_rep
 
 
@@ -666,7 +670,8 @@ def memory_reference(target: np.ndarray, num_reads: int, thread_counts: Sequence
 def compute_ratios(results: List[dict], mem_ref: Dict[str, dict]) -> List[dict]:
     """graphplat edges/s over each DGL method and over random reads/s, per (threads, replace):
     over the separately measured memory reference, and paired (the median over repetitions
-    of each repetition's edges/s over the memory probe measured right after it)."""
+    of each repetition's edges/s over the memory probes measured right before and after
+    it)."""
     by_key = {(r["method"], r["threads"], r["replace"]): r for r in results}
     ratios = []
     for (method, threads, replace), r in by_key.items():
@@ -757,7 +762,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 results.append({"method": m, "threads": t, "replace": replace,
                                 **summarize(per_rep[m], args.batch_size)})
                 if m == "graphplat" and probe:
-                    results[-1]["memory_probe_reads_per_s_reps"] = [round(x) for x in probe]
+                    # The memory speed during the repetition: the geometric mean of the
+                    # probes that bracket it.
+                    results[-1]["memory_probe_reads_per_s_reps"] = [
+                        round(math.sqrt(b * a)) for b, a in probe]
+                    results[-1]["memory_probe_before_after_reads_per_s_reps"] = [
+                        [round(b), round(a)] for b, a in probe]
     mem_ref = memory_reference(target, args.mem_reads, args.threads, max(5, args.reps), rng)
     for t in args.threads:
         mem_ref[str(t)].update({"array_entries": int(len(target)), "array": target_desc,
