@@ -185,6 +185,7 @@ inline bool mark_entry(int64_t j, int64_t id, MarkerView markers, int32_t* ref) 
 // order, so every owner can mark its ids with plain stores and still see entries in
 // position order: first appearances then do not depend on the thread count, and no
 // atomics or second pass over the markers are needed.
+//
 // Each entry is stored with its id, so that marking reads one sequential stream: loading the
 // ids from the neighbor array by position stalled the marking loop (measured: 5 % of a batch).
 struct OwnerBuckets {
@@ -193,7 +194,9 @@ struct OwnerBuckets {
   static_assert(kPosBits + kMaxDenseIdBits <= 64, "id and position must share a word");
   int t = 1;
   int64_t k = 1;               // chunks of the entry range
-  Buffer<uint64_t> order;      // id << kPosBits | position; t regions of E slots, chunk c of owner o at o*E + chunk_begin(c)
+  // id << kPosBits | position, in t regions of E slots; chunk c of owner o starts at
+  // o * E + chunk_begin(c)
+  Buffer<uint64_t> order;
   std::vector<int64_t> count;  // [chunk * t + owner]
 
   // One pass: every region has room for all of a chunk's entries, so no counting pass.

@@ -94,10 +94,13 @@ int64_t count_for(const CSRCache& cache, int64_t row, const RowRef& r, Strategy 
   return 0;
 }
 
-// Writes `count` entry positions of row r into out[0..count).
+// Writes `count` entry positions of row r into out[0..count). Always inlined into the
+// per-seed loop: as a call it kept the RNG state in memory (measured: 3 % of a batch).
 template <bool kDelta>
-__attribute__((always_inline)) inline void sample_row(const CSRCache& cache, const RowRef& r, int64_t count, Strategy s,
-                const SampleOptions& opt, CounterRng& rng, int64_t* out, Scratch& scratch) {
+__attribute__((always_inline)) inline void sample_row(const CSRCache& cache, const RowRef& r,
+                                                      int64_t count, Strategy s,
+                                                      const SampleOptions& opt, CounterRng& rng,
+                                                      int64_t* out, Scratch& scratch) {
   if (count == 0) return;
   const int64_t d = r.degree();
   switch (s) {
