@@ -238,6 +238,11 @@ PYBIND11_MODULE(_core, m) {
   });
   m.attr("MAX_FANOUT") = kMaxFanout;
   m.attr("STRATEGIES") = py::make_tuple("uniform", "weighted", "topk", "full");
+  // graph-learn's names, accepted wherever a strategy is (parse_strategy).
+  py::dict aliases;
+  aliases["random"] = "uniform";
+  aliases["edge_weight"] = "weighted";
+  m.attr("STRATEGY_ALIASES") = aliases;
   m.def("get_num_threads", &default_num_threads, "Default thread count of the core.");
   m.def("set_num_threads", &set_default_num_threads, py::arg("n"),
         "Set the default thread count (>= 1).");
@@ -433,7 +438,8 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init([](int64_t num_nodes) {
              if (num_nodes < 0) throw InvalidArgument(cat("num_nodes must be >= 0, got ", num_nodes));
              if (num_nodes > kMaxDenseIds)
-               throw InvalidArgument(cat("num_nodes ", num_nodes, " is too large for dense markers"));
+               throw InvalidArgument(cat("num_nodes ", num_nodes, " is too large for dense markers (at most ",
+                                         kMaxDenseIds, "): use unique_and_relabel without num_nodes, which hashes"));
              return std::make_shared<MarkerPool>(num_nodes);
            }),
            py::arg("num_nodes"))

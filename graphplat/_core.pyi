@@ -17,12 +17,13 @@ Conventions shared by every function:
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 MAX_FANOUT: int  # largest fanout accepted by the samplers
 STRATEGIES: Tuple[str, ...]  # ("uniform", "weighted", "topk", "full")
+STRATEGY_ALIASES: Dict[str, str]  # graph-learn's names: {"random": "uniform", "edge_weight": "weighted"}
 
 def get_num_threads() -> int:
     """Default thread count of the core (initially the number of cores)."""

@@ -355,7 +355,12 @@ def test_fuzz_csr_queries(brute, spec, rows, cols, nt):
 
 
 STRATEGY_NAMES = st.sampled_from(list(core.STRATEGIES) * 3 + ["", "UNIFORM", "full ", "topk\x00",
-                                                               "random", "weighted\n"])
+                                                               "random", "edge_weight", "weighted\n"])
+
+
+def _canonical_strategy(name):
+    """The strategy a name selects (graph-learn's aliases included), or the name if invalid."""
+    return core.STRATEGY_ALIASES.get(name, name)
 
 
 def _fanout_expect(e, fanout, strategy, replace):
@@ -387,10 +392,11 @@ def _expected_count(g, s, fanout, strategy, replace):
 @FUZZ
 @given(graphs(square=False), arrays(hi=10), FANOUTS, STRATEGY_NAMES, st.booleans(), RNG_SEEDS,
        st.sampled_from([0, 1, 7, -1, 2**40]), st.one_of(st.none(), arrays(hi=10**6)), THREADS)
-def test_fuzz_sample_neighbors(brute, spec, seeds, fanout, strategy, replace, seed, hop, positions, nt):
+def test_fuzz_sample_neighbors(brute, spec, seeds, fanout, strategy_name, replace, seed, hop, positions, nt):
     g, csr = _graph(brute, spec)
     e = Expect()
     s = ids_arg(e, "seeds", seeds, lo=0, hi=g.num_rows)
+    strategy = _canonical_strategy(strategy_name)
     if strategy not in core.STRATEGIES:
         e.bad("strategy", ValueError)
     _fanout_expect(e, fanout, strategy, replace)
@@ -410,7 +416,7 @@ def test_fuzz_sample_neighbors(brute, spec, seeds, fanout, strategy, replace, se
             e.bad("positions length", ValueError)
         if pos is not None and len(pos) and pos.min() < 0:
             e.maybe("negative positions")
-    res = e.run(core.sample_neighbors, csr, seeds, fanout, strategy=strategy, replace=replace,
+    res = e.run(core.sample_neighbors, csr, seeds, fanout, strategy=strategy_name, replace=replace,
                 seed=seed, hop=hop, positions=positions, num_threads=nt)
     if res is None or s is None:
         return
@@ -430,7 +436,8 @@ def test_fuzz_sample_neighbors(brute, spec, seeds, fanout, strategy, replace, se
 @given(graphs(square=True), arrays(hi=10),
        st.lists(FANOUTS, max_size=3), STRATEGY_NAMES, st.booleans(), RNG_SEEDS, THREADS,
        st.booleans())
-def test_fuzz_multihop(brute, spec, seeds, fanouts, strategy, replace, seed, nt, rect):
+def test_fuzz_multihop(brute, spec, seeds, fanouts, strategy_name, replace, seed, nt, rect):
+    strategy = _canonical_strategy(strategy_name)
     if rect:
         indptr, indices, m, w, eids = spec
         spec = (indptr, indices, m + 2, w, eids)  # not square
@@ -455,7 +462,7 @@ def test_fuzz_multihop(brute, spec, seeds, fanouts, strategy, replace, seed, nt,
         return  # could grow huge; not a fuzz target
     rng_seed_arg(e, seed)
     threads_arg(e, nt)
-    hops = e.run(core.sample_multihop, csr, seeds, fanouts, strategy=strategy, replace=replace,
+    hops = e.run(core.sample_multihop, csr, seeds, fanouts, strategy=strategy_name, replace=replace,
                  seed=seed, num_threads=nt)
     if hops is None or s is None:
         return
