@@ -237,12 +237,18 @@ PYBIND11_MODULE(_core, m) {
     }
   });
   m.attr("MAX_FANOUT") = kMaxFanout;
-  m.attr("STRATEGIES") = py::make_tuple("uniform", "weighted", "topk", "full");
-  // graph-learn's names, accepted wherever a strategy is (parse_strategy).
-  py::dict aliases;
-  aliases["random"] = "uniform";
-  aliases["edge_weight"] = "weighted";
-  m.attr("STRATEGY_ALIASES") = aliases;
+  {
+    // From parse_strategy's own table: the canonical names, and the aliases it accepts.
+    py::list canonical;
+    py::dict aliases;
+    for (const StrategyName& n : strategy_names()) {
+      const char* canon = strategy_names()[static_cast<int>(n.strategy)].name;
+      if (std::strcmp(n.name, canon) == 0) canonical.append(n.name);
+      else aliases[n.name] = canon;
+    }
+    m.attr("STRATEGIES") = py::tuple(canonical);
+    m.attr("STRATEGY_ALIASES") = aliases;
+  }
   m.def("get_num_threads", &default_num_threads, "Default thread count of the core.");
   m.def("set_num_threads", &set_default_num_threads, py::arg("n"),
         "Set the default thread count (>= 1).");

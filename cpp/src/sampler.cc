@@ -10,11 +10,17 @@
 
 namespace graphplat {
 
+const std::vector<StrategyName>& strategy_names() {
+  static const std::vector<StrategyName> names = {
+      {"uniform", Strategy::kUniform}, {"weighted", Strategy::kWeighted},
+      {"topk", Strategy::kTopK},       {"full", Strategy::kFull},
+      {"random", Strategy::kUniform},  {"edge_weight", Strategy::kWeighted}};
+  return names;
+}
+
 Strategy parse_strategy(const std::string& name) {
-  if (name == "uniform" || name == "random") return Strategy::kUniform;
-  if (name == "weighted" || name == "edge_weight") return Strategy::kWeighted;
-  if (name == "topk") return Strategy::kTopK;
-  if (name == "full") return Strategy::kFull;
+  for (const StrategyName& n : strategy_names())
+    if (name == n.name) return n.strategy;
   throw InvalidArgument(cat("unknown sampling strategy '", name,
                             "': expected one of uniform, weighted, topk, full"));
 }

@@ -23,11 +23,11 @@ HOP_STRIDE = 4096
 # Ids in [0, DENSE_ID_FACTOR * n + DENSE_ID_SLACK) are relabeled with dense markers.
 DENSE_ID_FACTOR = 4
 DENSE_ID_SLACK = 1024
-STRATEGIES = ("uniform", "weighted", "topk", "full")
-#: graph-learn's strategy names, accepted everywhere a strategy is.
-STRATEGY_ALIASES = {"random": "uniform", "random_without_replacement": "uniform",
-                    "edge_weight": "weighted", "topk": "topk", "full": "full",
-                    "uniform": "uniform", "weighted": "weighted"}
+STRATEGIES = tuple(_core.STRATEGIES)
+#: Every strategy name accepted everywhere a strategy is, to the core's name: the core's
+#: own names and graph-learn aliases, plus the query layer's "random_without_replacement".
+STRATEGY_ALIASES = {**{s: s for s in _core.STRATEGIES}, **_core.STRATEGY_ALIASES,
+                    "random_without_replacement": "uniform"}
 Fanout = Union[int, Mapping[object, int]]
 
 

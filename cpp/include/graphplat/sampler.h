@@ -12,7 +12,15 @@ namespace graphplat {
 
 enum class Strategy { kUniform, kWeighted, kTopK, kFull };
 
-// Parses "uniform" | "weighted" | "topk" | "full"; throws InvalidArgument otherwise.
+// Every name parse_strategy accepts: first the canonical one of each Strategy, in enum
+// order, then graph-learn's aliases ("random", "edge_weight").
+struct StrategyName {
+  const char* name;
+  Strategy strategy;
+};
+const std::vector<StrategyName>& strategy_names();
+
+// The Strategy of a name in strategy_names(); throws InvalidArgument otherwise.
 Strategy parse_strategy(const std::string& name);
 
 struct SampleOptions {
