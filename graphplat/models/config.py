@@ -14,6 +14,8 @@ Example::
     seeds: [0, 1, 2, 3, 4]     # one run per seed; mean and std are reported
     mp_etypes: ["rates-?", "rated-by-?"]   # edge tasks: message-passing types (default all)
     rating_loss: {mse_weight: 0.5}         # rating task: cross-entropy + 0.5 * MSE
+    class_weight: balanced     # node classification: per-class loss weights (or [1, 10])
+    model_selection: {candidates: [{name: fraud_sage, hidden: 64}], metric: roc_auc}
 """
 from __future__ import annotations
 
@@ -52,6 +54,16 @@ class TrainConfig:
     ``rating_loss`` (rating task only; default ``{}`` = cross-entropy over the rating levels):
     ``{mse_weight: w}`` trains on ``cross_entropy + w * MSE`` where the MSE is that of the
     expected rating (the prediction RMSE is measured on), ``w >= 0``.
+
+    ``class_weight`` (node classification; default None = unweighted): ``balanced`` weighs
+    each class by ``n_train / (num_classes * n_train_of_class)``, or a list of one weight
+    per class; ``[1, w]`` on a binary task is a positive-class weight (``pos_weight``).
+
+    ``model_selection`` (node classification; default None): ``{candidates: [spec, ...],
+    metric: roc_auc}`` trains every candidate model spec (and the features-only MLP, added
+    when no candidate is one) per seed, keeps the best on the validation ``metric`` (default:
+    the task's), reports every candidate's val/test metrics and writes the chosen one's
+    checkpoint. ``model`` is then ignored.
     """
 
     dataset: Optional[str] = None
@@ -83,6 +95,8 @@ class TrainConfig:
     patience: int = 10
     eval_every: int = 1
     metric: Optional[str] = None
+    class_weight: Any = None
+    model_selection: Optional[Dict[str, Any]] = None
     seeds: List[int] = field(default_factory=lambda: [0])
     prefetch: int = 2
     num_threads: int = 0
@@ -132,9 +146,35 @@ class TrainConfig:
             self.seeds = [self.seeds]
         if not self.seeds or any((not isinstance(s, int)) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be a list of non-negative integers, got {self.seeds!r}")
+        self._check_class_weight()
+        self._check_model_selection()
         if not isinstance(self.model, Mapping) or "name" not in self.model:
             raise ValueError(f"model must be a mapping with a 'name', got {self.model!r}")
         self.model = dict(self.model)
+
+    def _check_class_weight(self) -> None:
+        cw = self.class_weight
+        if cw is None or cw == "balanced":
+            return
+        if not isinstance(cw, (list, tuple)) or not cw or any(
+                isinstance(w, bool) or not isinstance(w, (int, float)) or not w > 0 for w in cw):
+            raise ValueError(f"class_weight must be 'balanced' or a list of positive weights (one per "
+                             f"class, [1, w] for a positive-class weight), got {cw!r}")
+        self.class_weight = [float(w) for w in cw]
+
+    def _check_model_selection(self) -> None:
+        ms = self.model_selection
+        if ms is None:
+            return
+        if not isinstance(ms, Mapping) or set(ms) - {"candidates", "metric"}:
+            raise ValueError(f"model_selection must be a mapping with 'candidates' (a list of model specs) "
+                             f"and optionally 'metric', got {ms!r}")
+        cands = ms.get("candidates")
+        if not isinstance(cands, list) or not cands or any(
+                not isinstance(c, Mapping) or "name" not in c for c in cands):
+            raise ValueError(f"model_selection candidates must be a non-empty list of model specs "
+                             f"with a 'name', got {cands!r}")
+        self.model_selection = {"candidates": [dict(c) for c in cands], "metric": ms.get("metric")}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
