@@ -15,6 +15,7 @@ from graphplat.datasets.acm import load_acm
 from graphplat.datasets.base import Dataset, PathLike
 from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora
+from graphplat.datasets.planted_fraud import planted_fraud
 from graphplat.datasets.synthetic_recsys import generate_recsys
 from graphplat.datasets.tolokers import load_tolokers
 from graphplat.datasets.yelpchi import load_yelpchi
@@ -61,6 +62,8 @@ DATASETS: Dict[str, DatasetEntry] = {e.name: e for e in (
                  "Tolokers banned crowd workers, 10 fixed splits (tolokers/tolokers.npz)"),
     DatasetEntry("synthetic", generate_recsys, False,
                  "synthetic user/item/shop recommendation graph with planted communities"),
+    DatasetEntry("planted_fraud", planted_fraud, False,
+                 "synthetic fraud graph with a planted heterophilous neighbor signal"),
 )}
 
 
