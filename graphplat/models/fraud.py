@@ -70,11 +70,13 @@ class FraudSAGE(GNNModel):
             raise ValueError(f"target_ntype {target_ntype!r} is not the graph's node type {self.ntype!r}")
         self.target_ntype = target_ntype
         self.canonical_etypes = etypes
-        self.in_feats = _pos_int("in_feats", in_feats)
+        self.ntypes = [self.ntype]
+        self._in_width = _pos_int("in_feats", in_feats)
+        self.in_feats = {self.ntype: self._in_width}  # per type, as the exporter reads it
         self.label_aware = bool(label_aware)
         self.aux_weight = _prob("aux_weight", aux_weight) if aux_weight else 0.0
         h = self.hidden
-        self.proj = nn.Linear(self.in_feats, h)
+        self.proj = nn.Linear(self._in_width, h)
         self.scorer = nn.Linear(h, 1) if self.label_aware else None
         r = len(etypes)
         self.convs = nn.ModuleList([nn.Linear(h * (1 + r), h) for _ in range(self.num_layers)])
@@ -87,12 +89,17 @@ class FraudSAGE(GNNModel):
         self._check_index(i)
         return self.out_feats if i == self.num_layers - 1 else 2 * self.hidden
 
+    def layer_output_ntypes(self, i: int) -> List[str]:
+        """The one node type (every layer produces it)."""
+        self._check_index(i)
+        return list(self.ntypes)
+
     def project_inputs(self, x, block=None):
         """``[ego | ego]`` with ``ego = act(W_in x)``, as a tensor or ``{ntype: tensor}``."""
         keyed = isinstance(x, Mapping)
         t = self._as_float(x[self.ntype] if keyed else x, "input features")
-        if t.shape[1] != self.in_feats:
-            raise ValueError(f"input features have width {t.shape[1]}, the model expects {self.in_feats}")
+        if t.shape[1] != self._in_width:
+            raise ValueError(f"input features have width {t.shape[1]}, the model expects {self._in_width}")
         ego = self.dropout(self.activation(self.proj(t)))
         out = torch.cat([ego, ego], 1)
         return {self.ntype: out} if keyed else out

@@ -211,16 +211,12 @@ class ModelServicer(mpb_grpc.ModelServiceServicer):
         ids = ids_from(request.node_ids, "node_ids")
         self._batch(len(ids), "node_ids")
         seed = int(request.seed) if request.HasField("seed") else None
-        got = scorer.score_many(ids, ntype=request.ntype, seed=seed)
-        self.metrics.scored.inc(len(got))
-        for s in got:
-            self.metrics.sampled_edges.observe(s.sampled_edges)
-        probs = (np.stack([s.probabilities for s in got]) if got
-                 else np.zeros((0, scorer.num_classes), np.float32))
-        return mpb.ScoreBatchResponse(
-            probabilities=to_array(probs),
-            scores=to_array(np.array([s.score for s in got], np.float64)),
-            sampled_edges=to_array(np.array([s.sampled_edges for s in got], np.int64)))
+        b = scorer.score_batch(ids, ntype=request.ntype, seed=seed)
+        self.metrics.scored.inc(len(ids))
+        if len(ids):
+            self.metrics.sampled_edges.observe(b.sampled_edges / len(ids))
+        return mpb.ScoreBatchResponse(probabilities=to_array(b.probabilities), scores=to_array(b.scores),
+                                      sampled_edges=to_array(b.first_hop))
 
     @_rpc
     def Info(self, request, context):
@@ -285,6 +281,8 @@ class ModelServer(HostedService):
     def stop(self, grace: float = 5.0) -> None:
         """NOT_SERVING, refuse new calls, give calls in flight ``grace`` s, close the graph."""
         self._drain(grace)
+        if hasattr(self.servicer.scorer, "close"):  # a ScoringPool's worker processes
+            self.servicer.scorer.close()
         if self.graph is not None:
             self.graph.close()
         self.metrics.close()
@@ -355,6 +353,12 @@ def build_model_server(args: argparse.Namespace) -> ModelServer:
                      [f"{':'.join(s.etype)} ({s.direction})" for s in recommender.seen] or "nowhere")
         if args.checkpoint is not None:
             scorer = NodeScorer(graph, args.checkpoint, fanouts=args.fanouts, seed=args.seed)
+            if getattr(args, "score_workers", 0):
+                if not args.cluster:
+                    raise ValueError("--score-workers needs --cluster (each worker connects to the graph servers)")
+                from graphplat.serving.scoring_pool import ScoringPool
+
+                scorer = ScoringPool(scorer, args.cluster, args.score_workers, args.torch_threads or 1)
             log.info("model: %s on %r nodes, fanouts %s, seed %d", scorer.trained.config.get("model"),
                      scorer.target_ntype, scorer.fanouts, scorer.seed)
         info = {"graph": args.graph, "cluster": args.cluster, "load_seconds": round(time.perf_counter() - t0, 3)}
@@ -364,6 +368,8 @@ def build_model_server(args: argparse.Namespace) -> ModelServer:
                            tls=tls, max_message_mb=args.max_message_mb,
                            follow_interval=args.follow_interval if args.graph else None, info=info)
     except BaseException:
+        if hasattr(scorer, "close"):
+            scorer.close()
         if graph is not None:
             graph.close()
         raise
@@ -426,6 +432,9 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     s.add_argument("--seed", type=int, default=0,
                    help="sampling seed of every Score request that names none (default 0): the same "
                         "node on the same graph always gets the same score")
+    s.add_argument("--score-workers", type=int, default=0, metavar="N",
+                   help="score in N worker processes (needs --cluster), so concurrent requests run in "
+                        "parallel; 0 (default) scores in the server process")
     s.add_argument("--torch-threads", type=int, default=1,
                    help="torch intra-op threads (default 1; requests run in parallel on gRPC threads)")
     p.add_argument("--host", default="127.0.0.1",
