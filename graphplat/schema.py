@@ -56,6 +56,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
+from graphplat.typing import EdgeKey
+
 __all__ = [
     "SchemaError",
     "FeatureSpec",
@@ -597,8 +599,6 @@ class EdgeType(_HasFeatures):
 
 
 # ----------------------------------------------------------------------------- GraphSchema
-
-EdgeKey = Union[str, Tuple[str, str, str], EdgeType]
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.typing import PathLike
 from graphplat.cli.args import positive_int as _positive
 from graphplat.sampling.subgraph import tensor_of
 import collections
@@ -113,7 +114,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -133,8 +134,6 @@ TEST_SLEEP_ENV = "GRAPHPLAT_EXPORT_TEST_SLEEP"
 STATE_VERSION = 1
 DEFAULT_CHUNK_SIZE = 4096
 _GCN_NORM_KEY = "_graphplat_export_gcn_norm"
-PathLike = Union[str, os.PathLike]
-Canonical = Tuple[str, str, str]
 
 
 class ExportStateError(ValueError):
@@ -977,8 +976,6 @@ EXPORT_EPILOG = """examples:
   graphplat export --checkpoint ckpt/seed-0/best.pt --graph store --ntype user \\
       --out user.npy --output hidden --chunk-size 8192
 """
-
-
 
 
 def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:

@@ -60,6 +60,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 import rocksdict
 
+from graphplat.typing import PathLike
 from graphplat.schema import GraphSchema
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
@@ -80,7 +81,6 @@ PARTITION_FORMAT = "graphplat-partition"
 CHUNK_BYTES = 16 << 20
 LOG_OPS = ("add_nodes", "add_edges", "update_features")
 
-PathLike = Union[str, os.PathLike]
 _STAGING_RE = re.compile(r"\.(tmp|old)-(\d+)\Z")
 _ADJ_FIELDS = ("indptr", "indices", "halo_ids", "eids", "weights")
 

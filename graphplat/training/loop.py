@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from graphplat.typing import Canonical
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
@@ -28,7 +29,6 @@ from graphplat.service import GraphService
 
 log = logging.getLogger(__name__)
 
-Canonical = Tuple[str, str, str]
 SPLITS = ("train", "val", "test")
 #: Model-spec keys the trainers consume themselves (not encoder arguments).
 RATING_HEAD_KEYS = ("num_basis", "decoder_dropout", "input_dropout")
