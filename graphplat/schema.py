@@ -56,6 +56,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
+from graphplat.atomic import write_atomic
 from graphplat.typing import EdgeKey
 
 __all__ = [
@@ -902,10 +903,7 @@ class GraphSchema:
         other suffix."""
         path = pathlib.Path(path)
         text = self.to_yaml() if self._format_of(path) == "yaml" else self.to_json() + "\n"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, text)
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "GraphSchema":

@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
 from graphplat.typing import PathLike
 from graphplat.cli.args import positive_int as _positive
 from graphplat.sampling.subgraph import tensor_of
@@ -218,23 +219,6 @@ def read_embeddings(path: PathLike, *, mmap: bool = False) -> Tuple[np.ndarray, 
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _sha(*parts: bytes) -> str:
@@ -604,7 +588,7 @@ class _Exporter:
     def _commit(self, arr: Optional[np.ndarray] = None) -> None:
         if arr is not None:
             _flush(arr)
-        _write_json_atomic(self.partial / "state.json", self.state)
+        write_json_atomic(self.partial / "state.json", self.state, indent=1, sort_keys=True)
         self._last_commit = time.monotonic()
 
     @contextlib.contextmanager
@@ -865,13 +849,8 @@ class _Exporter:
             raise ExportStateError(f"the partial export in {self.partial} lost its last layer "
                                    f"({src.name}); delete it and rerun")
         if self.fmt == ".npy":
-            ids_tmp = self.partial / "ids.npy"
-            with open(ids_tmp, "wb") as fh:
-                np.save(fh, ids)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _fsync_path(src)
-            os.replace(ids_tmp, ids_path(self.out))
+            write_atomic(ids_path(self.out), lambda fh: np.save(fh, ids))
+            fsync_path(src)
             os.replace(src, self.out)
             result = ids_path(self.out)
         else:
@@ -879,10 +858,10 @@ class _Exporter:
             tmp = self.partial / "final.parquet"
             self._write_parquet(tmp, ids, emb, last)
             del emb
-            _fsync_path(tmp)
+            fsync_path(tmp)
             os.replace(tmp, self.out)
             result = None
-        _fsync_path(self.out.parent)
+        fsync_path(self.out.parent)
         self.state["phase"] = "done"
         return result
 
