@@ -5,7 +5,7 @@ One gRPC server answering ``graphplat.serving.v1.ModelService`` plus the standar
 
 * **Recommend / RecommendBatch** -- top-K items per user from exported embeddings
   (``--user-embeddings``/``--item-embeddings``, ``.npy`` + ``<stem>.ids.npy`` or ``.parquet``,
-  read with :func:`graphplat.models.export.read_embeddings`), exact inner product over every
+  read with :func:`graphplat.inference.export.read_embeddings`), exact inner product over every
   item, ties by lower item id, optionally excluding the items the user has edges to along
   ``--seen-etype`` (read from the graph; see :mod:`graphplat.serving.recommend`).
 * **Score / ScoreBatch** -- class probabilities of a node (e.g. a new review or account) from
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphplat.cli_args import positive_int as _positive
+from graphplat.cli.args import positive_int as _positive
 import functools
 import json
 import logging
@@ -58,7 +58,7 @@ from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security
                            add_shutdown_arguments, install_stop_signals, read_credentials,
                            rpc_method, serve_until_stopped, status_of,
                            warn_if_exposed)
-from graphplat.cli_args import Parser, setup_logging
+from graphplat.cli.args import Parser, setup_logging
 from graphplat.rpc import ERROR_TYPE_KEY, read_token  # noqa: F401  (importable from here)
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
@@ -301,7 +301,7 @@ class ModelServer(HostedService):
 
 def load_embeddings(path) -> Tuple[np.ndarray, np.ndarray]:
     """``(ids int64, embeddings float32 (N, d))`` of an exported embedding file."""
-    from graphplat.models.export import read_embeddings
+    from graphplat.inference.export import read_embeddings
 
     p = Path(path)
     if not p.exists():
@@ -390,7 +390,7 @@ SERVE_MODEL_EPILOG = (
 
 
 def _fanouts(text: str):
-    from graphplat.cli_args import int_list
+    from graphplat.cli.args import int_list
 
     values = int_list(text)
     if any(v < -1 for v in values):

@@ -67,7 +67,7 @@ from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security
                            add_shutdown_arguments, install_stop_signals, read_credentials,
                            rpc_method, serve_until_stopped, status_of,
                            warn_if_exposed)
-from graphplat.cli_args import Parser, setup_logging
+from graphplat.cli.args import Parser, setup_logging
 # shared with the model service; still importable from here
 from graphplat.rpc import (ERROR_TYPE_KEY, BearerTokenInterceptor, is_loopback,  # noqa: F401
                            read_token as _read_token)
