@@ -53,6 +53,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from graphplat.errors import UserError
+
 import numpy as np
 import yaml
 
@@ -83,7 +85,7 @@ _SHORTHAND_RE = re.compile(r"\s*([A-Za-z0-9_]+)\s*(?:\[\s*([^\]]*)\s*\])?\s*\Z")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """An invalid schema or schema document. A ``ValueError`` whose message names the
     offending node type, edge type, feature or document key."""
 
