@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from graphplat.models.config import TrainConfig
-from graphplat.models.train import train
+from graphplat.training.config import TrainConfig
+from graphplat.training.loop import train
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "antispam.yaml"
 log = logging.getLogger("examples.antispam")
