@@ -54,8 +54,8 @@ def test_shapes_per_relation_and_layerwise_equals_forward():
 
 @pytest.mark.slow
 def test_fraud_sage_learns_planted_heterophilous_signal():
-    gnn = train(cfg(relations=2))["summary"]["test"]["roc_auc"]["mean"]
-    mlp = train(cfg(relations=2, model={"name": "mlp", "hidden": 32}))["summary"]["test"]["roc_auc"]["mean"]
+    gnn = train(cfg(relations=2, batch_size=64))["summary"]["test"]["roc_auc"]["mean"]
+    mlp = train(cfg(relations=2, batch_size=64, model={"name": "mlp", "hidden": 32}))["summary"]["test"]["roc_auc"]["mean"]
     assert gnn > 0.8 and gnn > mlp + 0.15, (gnn, mlp)
 
 
