@@ -77,6 +77,17 @@ CLICK = ("user", "click", "item")
 _rpcs = name_list(RPCS, "RPCs", ", ".join(RPCS))
 
 
+def _workers_list(text: str) -> List[int]:
+    """Comma-separated ints >= 0 (0 = scoring in the server process)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected ints >= 0, got {text!r}")
+    return values
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="bench/serving.py", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -97,7 +108,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="training (and serving) fanouts of the scoring model, input layer first (default 10,10)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the scoring model")
     p.add_argument("--score-model", default="fraud_sage", help="model of the scoring service (default fraud_sage)")
-    p.add_argument("--score-workers", type=_int_list, default=[0, 2],
+    p.add_argument("--score-workers", type=_workers_list, default=[0, 2],
                    help="scoring processes of each scoring service measured (default 0,2; 0 = in the server)")
     p.add_argument("--batch-nodes", type=int, default=4096, help="nodes per ScoreBatch request (default 4096)")
     p.add_argument("--data-dir", default=None, help="raw datasets directory (see graphplat.datasets)")
