@@ -280,10 +280,18 @@ class NodeLoader(MinibatchLoader):
         return {nt: self._ids[items[types == i]] for i, nt in enumerate(self.seed_types)
                 if (types == i).any()}
 
+    def input_ids_of(self, items: np.ndarray) -> Dict[str, np.ndarray]:
+        """Per type, the positions of the item indices ``items`` in that type's seed array
+        (PyG's ``input_id``), in the order of :meth:`seeds_of`."""
+        types = self._type_of[items]
+        starts = np.searchsorted(self._type_of, np.arange(len(self.seed_types)))
+        return {nt: items[types == i] - starts[i] for i, nt in enumerate(self.seed_types)
+                if (types == i).any()}
+
     def _make(self, items: np.ndarray, batch_seed: int) -> Minibatch:
         sub = self._sample(self.seeds_of(items), batch_seed)
         feats, labels = self._fetch(sub)
-        return Minibatch(sub, feats, labels)
+        return Minibatch(sub, feats, labels, extra={"input_id": self.input_ids_of(items)})
 
     def collate(self, seeds: Seeds, batch_seed: int):
         """Sample and convert one batch of explicit ``seeds`` with ``batch_seed`` (used by

@@ -438,3 +438,76 @@ def test_pyg_data_runs_a_pyg_layer():
     assert data.batch_size == 10 and data.x.shape == (data.num_nodes, 5)
     out = SAGEConv(5, 4)(data.x, data.edge_index)
     assert out.shape == (data.num_nodes, 4)
+
+
+def _two_layer_outputs(data, convs, hetero: bool, trim: bool):
+    """Seed outputs of two message-passing layers over a PyG batch, with or without
+    ``trim_to_layer`` (which is exact only when nodes and edges are laid out per hop)."""
+    from torch_geometric.utils import trim_to_layer
+
+    if hetero:
+        x = {nt: data[nt].x for nt in data.node_types}
+        ei = {et: data[et].edge_index for et in data.edge_types}
+        nn_, ne = data.num_sampled_nodes_dict, data.num_sampled_edges_dict
+    else:
+        x, ei, nn_, ne = data.x, data.edge_index, data.num_sampled_nodes, data.num_sampled_edges
+    for layer, conv in enumerate(convs):
+        if trim:
+            x, ei, _ = trim_to_layer(layer, nn_, ne, x, ei)
+        x = conv(x, ei)
+        x = {k: v.relu() for k, v in x.items()} if hetero else x.relu()
+    return x
+
+
+def test_pyg_input_id_and_per_hop_counts_as_pyg(arrays, local):
+    pytest.importorskip("torch_geometric", reason="the pyg extra (torch_geometric) is not installed")
+    from torch_geometric.nn import HeteroConv, SAGEConv
+
+    torch.manual_seed(0)
+    users = arrays.nodes["user"][:50]
+    fan = [{"click": 2, "clicked-by": 3, "follows": 2}, {"click": 3, "clicked-by": 2, "follows": 1}]
+    loader = NodeLoader(local, {"user": users}, fan, batch_size=20, shuffle=True, seed=3,
+                        output="pyg")
+    convs = [HeteroConv({et: SAGEConv((-1, -1), 8) for et in SCHEMA.canonical_etypes}),
+             HeteroConv({et: SAGEConv((8, 8), 8) for et in SCHEMA.canonical_etypes})]
+    seen = []
+    for data in loader:
+        u = data["user"]
+        assert u.input_id.dtype == torch.int64 and len(u.input_id) == u.batch_size
+        assert u.n_id[:u.batch_size].tolist() == users[u.input_id.numpy()].tolist()
+        seen += u.input_id.tolist()
+        for nt in data.node_types:  # seeds first, then one count per hop
+            assert len(data[nt].num_sampled_nodes) == 3
+            assert sum(data[nt].num_sampled_nodes) == data[nt].num_nodes
+        assert sorted(data.edge_types) == sorted(SCHEMA.canonical_etypes)
+        for et in data.edge_types:  # every edge type, one count per hop
+            assert len(data[et].num_sampled_edges) == 2
+            assert sum(data[et].num_sampled_edges) == data[et].edge_index.shape[1]
+        full = _two_layer_outputs(data, convs, True, trim=False)
+        trimmed = _two_layer_outputs(data, convs, True, trim=True)
+        torch.testing.assert_close(trimmed["user"][:u.batch_size], full["user"][:u.batch_size])
+    assert sorted(seen) == list(range(50))  # shuffled, each seed once
+
+
+def test_pyg_homogeneous_data_has_the_pyg_attributes():
+    pytest.importorskip("torch_geometric", reason="the pyg extra (torch_geometric) is not installed")
+    from torch_geometric.nn import SAGEConv
+
+    torch.manual_seed(0)
+    schema = GraphSchema.homogeneous(5)
+    rng = np.random.default_rng(2)
+    ids = np.arange(100, 160, dtype=np.int64)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    g = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((60, 5), dtype=np.float32)}},
+                    {et: (ids[rng.integers(0, 60, 400)], ids[rng.integers(0, 60, 400)])}).to_local()
+    seeds = ids[::-1].copy()
+    convs = [SAGEConv(5, 8), SAGEConv(8, 8)]
+    for data in NodeLoader(g, seeds, [3, 2], batch_size=16, shuffle=True, seed=1, output="pyg"):
+        assert data.n_id[:data.batch_size].tolist() == seeds[data.input_id.numpy()].tolist()
+        assert len(data.num_sampled_nodes) == 3 and sum(data.num_sampled_nodes) == data.num_nodes
+        assert len(data.num_sampled_edges) == 2
+        assert sum(data.num_sampled_edges) == data.edge_index.shape[1] == len(data.e_id)
+        full = _two_layer_outputs(data, convs, False, trim=False)
+        trimmed = _two_layer_outputs(data, convs, False, trim=True)
+        torch.testing.assert_close(trimmed[:data.batch_size], full[:data.batch_size])
+
