@@ -511,3 +511,32 @@ def test_pyg_homogeneous_data_has_the_pyg_attributes():
         trimmed = _two_layer_outputs(data, convs, False, trim=True)
         torch.testing.assert_close(trimmed[:data.batch_size], full[:data.batch_size])
 
+
+def test_link_loader_pair_graph_has_edge_ids_as_dgl(arrays, local):
+    s_all, d_all, e_all = all_edges(local, CLICK)
+    by_eid = {int(e): (int(s), int(d)) for s, d, e in zip(s_all, d_all, e_all)}
+    cu, ci = arrays.edges[CLICK]
+    held_out = (np.array([cu[0]]), np.array([arrays.nodes["item"][-1]]))  # maybe not an edge
+    src = np.concatenate([cu[:40], held_out[0]])
+    dst = np.concatenate([ci[:40], held_out[1]])
+    is_edge = set(zip(cu.tolist(), ci.tolist()))
+    cases = [({CLICK: (src, dst)}, len(src)), ({CLICK: "all"}, len(s_all)),
+             ({CLICK: (s_all[:30], d_all[:30], e_all[:30])}, 30)]
+    for edges, expected in cases:
+        n = 0
+        for inp, pair, neg, blocks in LinkLoader(local, edges, [2], batch_size=16, negatives=1, seed=2):
+            ids_u, ids_i = pair.nodes["user"].data[dgl.NID], pair.nodes["item"].data[dgl.NID]
+            ps, pd = pair.edges(etype=CLICK)
+            eids = pair.edges[CLICK].data[dgl.EID]
+            assert eids.dtype == torch.int64 and len(eids) == len(ps)
+            for s, d, e in zip(ids_u[ps].tolist(), ids_i[pd].tolist(), eids.tolist()):
+                if e >= 0:
+                    assert by_eid[e] == (s, d)
+                else:
+                    assert (s, d) not in is_edge
+            for other in SCHEMA.canonical_etypes:  # every type has the field, as in DGL
+                assert dgl.EID in pair.edges[other].data
+            assert dgl.EID not in neg.edges[CLICK].data  # DGL's negative graph has none
+            assert torch.equal(neg.nodes["user"].data[dgl.NID], ids_u)
+            n += len(ps)
+        assert n == expected
