@@ -11,8 +11,8 @@ Client side::
     from graphplat.serving import ModelServiceClient
 
     with ModelServiceClient("127.0.0.1:50061") as c:
-        items, scores = c.recommend(42, k=10, exclude_seen=True)
-        recs = c.recommend_batch(np.array([1, 2, 3]), k=10)      # Recommendations (U, K)
+        items, scores = c.recommend(42, k=10, exclude_seen=True).row(0)
+        recs = c.recommend_batch(np.array([1, 2, 3]), k=10)      # Recommendations (U, K) too
         spam = c.score(123456, ntype="review").score             # P(class 1)
         probs = c.score_batch(np.array([5, 6]))                  # (n, num_classes)
 
@@ -107,12 +107,16 @@ class ModelServiceClient:
 
     # ------------------------------------------------------------------ recommendation
 
-    def recommend(self, user_id: int, k: int = 10, exclude_seen: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` items of one user: ``(item_ids int64 (n,), scores float32 (n,))``, best
-        first, ``n = min(k, candidates)``."""
+    def recommend(self, user_id: int, k: int = 10, exclude_seen: bool = False) -> Recommendations:
+        """Top ``k`` items of one user: a :class:`Recommendations` of one row, as
+        :meth:`recommend_batch` returns (``.row(0)`` gives ``(item_ids, scores)`` without
+        padding, best first, ``n = min(k, candidates)``)."""
         r = self._call("Recommend", mpb.RecommendRequest(user_id=int(user_id), k=int(k),
                                                          exclude_seen=bool(exclude_seen)))
-        return from_array(r.item_ids, "item_ids"), from_array(r.scores, "scores")
+        items = from_array(r.item_ids, "item_ids").astype(np.int64, copy=False)
+        scores = from_array(r.scores, "scores")
+        return Recommendations(np.array([int(user_id)], np.int64), items[None, :], scores[None, :],
+                               np.array([len(items)], np.int64), np.array([int(r.excluded)], np.int64))
 
     def recommend_batch(self, user_ids, k: int = 10, exclude_seen: bool = False) -> Recommendations:
         """Top ``k`` items of each of ``user_ids``: a :class:`Recommendations` with ``(U, K)``

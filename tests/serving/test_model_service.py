@@ -34,6 +34,7 @@ from graphplat.testing.servers import REPO_ROOT, Fleet, free_port, write_cluster
 from graphplat.proto import model_service_pb2 as mpb  # noqa: E402
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc  # noqa: E402
 from graphplat.serving.client import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
+from graphplat.serving.recommend import Recommendations  # noqa: E402
 
 CLICK = ("user", "click", "item")
 FOLLOWS = ("account", "follows", "account")
@@ -159,7 +160,7 @@ def test_recommend_equals_brute_force_top_k(rec_env):
     ties = 0
     for i in range(0, len(users), 7):
         for k in (1, 10, 25):
-            got_ids, got_scores = c.recommend(int(users[i]), k)
+            got_ids, got_scores = c.recommend(int(users[i]), k).row(0)
             want_ids, want_scores = brute_top_k(uemb[i], items, iemb, k)
             assert got_ids.dtype == np.int64 and got_scores.dtype == np.float32
             np.testing.assert_array_equal(got_ids, want_ids)
@@ -167,7 +168,7 @@ def test_recommend_equals_brute_force_top_k(rec_env):
             ties += int((np.diff(got_scores) == 0).sum())
     assert ties > 0, "the embeddings should produce ties, or the tie rule is untested"
     # k above the number of items: every item, ranked
-    got_ids, _ = c.recommend(int(users[0]), 150)
+    got_ids, _ = c.recommend(int(users[0]), 150).row(0)
     np.testing.assert_array_equal(got_ids, brute_top_k(uemb[0], items, iemb, 150)[0])
     assert len(got_ids) == len(items)
 
@@ -179,7 +180,11 @@ def test_recommend_batch_equals_single(rec_env):
         r = c.recommend_batch(batch, k=12, exclude_seen=exclude)
         assert r.item_ids.shape == (len(batch), 12) and r.scores.shape == (len(batch), 12)
         for row, u in enumerate(batch):
-            ids, scores = c.recommend(int(u), 12, exclude_seen=exclude)
+            one = c.recommend(int(u), 12, exclude_seen=exclude)
+            assert type(one) is type(r) is Recommendations  # one return type for both
+            assert one.user_ids.tolist() == [u] and one.item_ids.shape[0] == 1
+            assert one.counts[0] == r.counts[row] and one.excluded[0] == r.excluded[row]
+            ids, scores = one.row(0)
             got_ids, got_scores = r.row(row)
             np.testing.assert_array_equal(got_ids, ids)
             np.testing.assert_array_equal(got_scores, scores)
@@ -194,12 +199,12 @@ def test_exclude_seen_drops_items_the_user_has_edges_to(rec_env):
         if len(seen[u]) < 5:
             continue
         checked += 1
-        ids, scores = c.recommend(u, 30, exclude_seen=True)
+        ids, scores = c.recommend(u, 30, exclude_seen=True).row(0)
         assert not set(ids.tolist()) & seen[u]
         want_ids, want_scores = brute_top_k(uemb[i], items, iemb, 30, exclude=seen[u])
         np.testing.assert_array_equal(ids, want_ids)
         np.testing.assert_array_equal(scores, want_scores)
-        plain, _ = c.recommend(u, 30, exclude_seen=False)
+        plain, _ = c.recommend(u, 30, exclude_seen=False).row(0)
         overlap_without += len(set(plain.tolist()) & seen[u])
         if checked >= 15:
             break
@@ -214,7 +219,7 @@ def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
 
     c, users, seen, items = rec_env["client"], rec_env["users"], rec_env["seen"], rec_env["items"]
     heavy = max(users.tolist(), key=lambda u: len(seen[u]))
-    ids, _ = c.recommend(heavy, 200, exclude_seen=True)
+    ids, _ = c.recommend(heavy, 200, exclude_seen=True).row(0)
     assert len(ids) == len(items) - len(seen[heavy])
     r = c.recommend_batch(np.array([heavy, users[0]]), 200, exclude_seen=True)
     assert r.counts[0] == len(ids) and (r.item_ids[0, r.counts[0]:] == -1).all()
@@ -232,8 +237,8 @@ def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
             assert info["seen_etypes"][0]["direction"] == "in"
             for u in users[:40:4].tolist():
                 for exclude in (True, False):
-                    a = local.recommend(u, 20, exclude_seen=exclude)
-                    b = c.recommend(u, 20, exclude_seen=exclude)
+                    a = local.recommend(u, 20, exclude_seen=exclude).row(0)
+                    b = c.recommend(u, 20, exclude_seen=exclude).row(0)
                     np.testing.assert_array_equal(a[0], b[0])
                     np.testing.assert_array_equal(a[1], b[1])
     finally:
@@ -269,7 +274,7 @@ def test_recommend_bad_requests(rec_env):
         with pytest.raises(ServiceNotConfigured, match="checkpoint"):
             c.score(1)
         # the server still answers
-        assert len(c.recommend(u, 3)[0]) == 3
+        assert len(c.recommend(u, 3).row(0)[0]) == 3
     finally:
         channel.close()
 
@@ -306,7 +311,7 @@ def test_sigterm_drains_and_exits_zero(rec_env, tmp_path):
     try:
         ready = proc.wait_ready()
         with ModelServiceClient(ready["address"]) as c:
-            assert len(c.recommend(int(rec_env["users"][0]), 3)[0]) == 3
+            assert len(c.recommend(int(rec_env["users"][0]), 3).row(0)[0]) == 3
             with pytest.raises(ServiceNotConfiguredError, match="graph"):
                 c.recommend(int(rec_env["users"][0]), 3, exclude_seen=True)
         proc.proc.send_signal(signal.SIGTERM)
