@@ -58,6 +58,9 @@ from graphplat.errors import UserError
 import numpy as np
 import yaml
 
+from graphplat.atomic import write_atomic
+from graphplat.typing import EdgeKey
+
 __all__ = [
     "SchemaError",
     "FeatureSpec",
@@ -600,8 +603,6 @@ class EdgeType(_HasFeatures):
 
 # ----------------------------------------------------------------------------- GraphSchema
 
-EdgeKey = Union[str, Tuple[str, str, str], EdgeType]
-
 
 @dataclass(frozen=True)
 class GraphSchema:
@@ -904,10 +905,7 @@ class GraphSchema:
         other suffix."""
         path = pathlib.Path(path)
         text = self.to_yaml() if self._format_of(path) == "yaml" else self.to_json() + "\n"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, text)
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "GraphSchema":

@@ -20,10 +20,11 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from graphplat.typing import Canonical, PathLike
 from graphplat.storage.graph_arrays import GraphArrays
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,6 @@ SPLIT_NAMES = ("train", "val", "test")
 #: Environment variable naming the datasets directory.
 DATASETS_ENV = "GRAPHPLAT_DATASETS"
 
-PathLike = Union[str, os.PathLike]
-Canonical = Tuple[str, str, str]
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

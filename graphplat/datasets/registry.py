@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.typing import PathLike
 from graphplat.cli.args import positive_int as _positive
 import ast
 import inspect
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from graphplat.datasets.acm import load_acm
-from graphplat.datasets.base import Dataset, PathLike
+from graphplat.datasets.base import Dataset
 from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora
 from graphplat.datasets.synthetic_recsys import generate_recsys
@@ -124,8 +125,6 @@ def _option(text: str):
     except (ValueError, SyntaxError):
         parsed = value  # a plain string such as split=u2
     return key, parsed
-
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -97,6 +97,8 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
+from graphplat.typing import PathLike
 from graphplat.cli.args import positive_int as _positive
 from graphplat.errors import UserError
 from graphplat.sampling.subgraph import tensor_of
@@ -114,7 +116,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -134,8 +136,6 @@ TEST_SLEEP_ENV = "GRAPHPLAT_EXPORT_TEST_SLEEP"
 STATE_VERSION = 1
 DEFAULT_CHUNK_SIZE = 4096
 _GCN_NORM_KEY = "_graphplat_export_gcn_norm"
-PathLike = Union[str, os.PathLike]
-Canonical = Tuple[str, str, str]
 
 
 class ExportStateError(UserError, ValueError):
@@ -220,23 +220,6 @@ def read_embeddings(path: PathLike, *, mmap: bool = False) -> Tuple[np.ndarray, 
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _sha(*parts: bytes) -> str:
@@ -606,7 +589,7 @@ class _Exporter:
     def _commit(self, arr: Optional[np.ndarray] = None) -> None:
         if arr is not None:
             _flush(arr)
-        _write_json_atomic(self.partial / "state.json", self.state)
+        write_json_atomic(self.partial / "state.json", self.state, indent=1, sort_keys=True)
         self._last_commit = time.monotonic()
 
     @contextlib.contextmanager
@@ -867,13 +850,8 @@ class _Exporter:
             raise ExportStateError(f"the partial export in {self.partial} lost its last layer "
                                    f"({src.name}); delete it and rerun")
         if self.fmt == ".npy":
-            ids_tmp = self.partial / "ids.npy"
-            with open(ids_tmp, "wb") as fh:
-                np.save(fh, ids)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _fsync_path(src)
-            os.replace(ids_tmp, ids_path(self.out))
+            write_atomic(ids_path(self.out), lambda fh: np.save(fh, ids))
+            fsync_path(src)
             os.replace(src, self.out)
             result = ids_path(self.out)
         else:
@@ -881,10 +859,10 @@ class _Exporter:
             tmp = self.partial / "final.parquet"
             self._write_parquet(tmp, ids, emb, last)
             del emb
-            _fsync_path(tmp)
+            fsync_path(tmp)
             os.replace(tmp, self.out)
             result = None
-        _fsync_path(self.out.parent)
+        fsync_path(self.out.parent)
         self.state["phase"] = "done"
         return result
 
@@ -978,8 +956,6 @@ EXPORT_EPILOG = """examples:
   graphplat export --checkpoint ckpt/seed-0/best.pt --graph store --ntype user \\
       --out user.npy --output hidden --chunk-size 8192
 """
-
-
 
 
 def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:

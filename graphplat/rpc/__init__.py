@@ -30,7 +30,6 @@ import functools
 import hmac
 import inspect
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple, Type
 
 import grpc
+
+from graphplat.atomic import write_json_atomic
 
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
            "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
@@ -433,11 +434,8 @@ def install_stop_signals(logger: logging.Logger, *, main_thread_only: bool = Fal
 
 def write_ready_file(path, server) -> None:
     """Write ``{address, port, metrics_port, pid}`` of ``server`` to ``path`` atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump({"address": server.address, "port": server.port,
-                   "metrics_port": server.metrics_port, "pid": os.getpid()}, fh)
-    os.replace(tmp, path)
+    write_json_atomic(path, {"address": server.address, "port": server.port,
+                             "metrics_port": server.metrics_port, "pid": os.getpid()})
 
 
 def serve_until_stopped(server, stop: threading.Event, ready_file: Optional[str], grace: float) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from graphplat.atomic import write_atomic
+from graphplat.typing import Canonical
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
@@ -28,7 +29,6 @@ from graphplat.service import GraphService
 
 log = logging.getLogger(__name__)
 
-Canonical = Tuple[str, str, str]
 SPLITS = ("train", "val", "test")
 #: Model-spec keys the trainers consume themselves (not encoder arguments).
 RATING_HEAD_KEYS = ("num_basis", "decoder_dropout", "input_dropout")
@@ -203,14 +203,9 @@ def pick(out, ntype: Optional[str]):
 # ----------------------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
-    """Write ``state`` atomically (temporary file, fsync, rename)."""
+    """Write ``state`` atomically (see :func:`graphplat.atomic.write_atomic`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: torch.save(state, fh))
 
 
 def read_checkpoint(path, fix: Optional[str] = None) -> Dict[str, Any]:
