@@ -48,8 +48,9 @@ Models: any :class:`~graphplat.models.gnn.GNNModel` (GraphSAGE, GCN, GAT, RGCN, 
 a wrapper with the same layer-wise interface whose ``.inner`` is one (``WithIdEmbeddings``,
 the ``id_embedding`` spec option: its ``project_inputs`` appends the learned rows, so the
 feature read from the graph is the model's input width minus the embedding width), or a
-``TrainedModel`` (its ``encoder``). The features-only ``mlp`` baseline has no layer-wise
-interface (and needs no graph) and is refused.
+``TrainedModel`` (its ``encoder``). The features-only ``mlp`` baseline is exported through
+:class:`~graphplat.training.loop.FeatureMLPLayers` (layer ``i`` = its ``i``-th linear map on each node's own row; the
+blocks hold no edges), so ``"hidden"`` is its last hidden layer too.
 
 Equivalence: for GraphSAGE (every aggregator), GAT, RGCN, HeteroSAGE and GCN with
 ``norm="right"``/``"none"`` each exported row equals ``model(blocks, x)`` on
@@ -361,6 +362,21 @@ def _resolve_model(model):
     return model, arch
 
 
+def _mlp_as_layers(model, schema):
+    """``model`` itself, or for the features-only baseline (a ``FeatureMLP`` or a
+    ``TrainedModel`` of one) its :class:`FeatureMLPLayers` view."""
+    from graphplat.training.loop import FeatureMLP, FeatureMLPLayers
+
+    mlp = getattr(model, "encoder", model)
+    if not isinstance(mlp, FeatureMLP):
+        return model
+    nt = mlp.target_ntype or (schema.ntypes[0] if len(schema.ntypes) == 1 else None)
+    if nt is None:
+        raise ValueError(f"the features-only model has no target node type and the graph has "
+                         f"several ({schema.ntypes}); build it with target_ntype")
+    return FeatureMLPLayers(mlp, nt)
+
+
 def _id_embedding_widths(runner) -> Dict[str, int]:
     """Input columns a ``WithIdEmbeddings`` wrapper appends to each type's features."""
     try:
@@ -426,7 +442,7 @@ class _Exporter:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
         self.graph = graph
         self.schema = graph.schema
-        self.user_model, self.arch = _resolve_model(model)
+        self.user_model, self.arch = _resolve_model(_mlp_as_layers(model, self.schema))
         self.out = Path(out).absolute()
         self.fmt = _format_of(self.out)
         self.feature = feature
@@ -730,7 +746,10 @@ class _Exporter:
             sub = sampler.sample(self.graph, {t: seeds}, seed=0)
         else:  # no relation into t: a block of the destinations alone
             sub = SampledSubgraph({t: seeds}, [SampledLayer({t: seeds}, {t: len(seeds)}, {})])
-        return sub.layers[0], to_dgl_blocks(sub, self.block_ntypes, self.block_etypes)[0]
+        # a model without relations (the features-only MLP) still needs one for DGL: an
+        # empty self-relation
+        etypes = self.block_etypes or [(t, "_self", t)]
+        return sub.layers[0], to_dgl_blocks(sub, self.block_ntypes, etypes)[0]
 
     def _prepare(self, layer: _Layer, t: str, k: int):
         """Sample chunk ``k`` of type ``t`` and gather its inputs (runs in the prefetch thread)."""

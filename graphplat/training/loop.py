@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from graphplat.atomic import write_atomic
+from graphplat.models.gnn import GNNModel
 from graphplat.typing import Canonical
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
@@ -159,6 +160,41 @@ class FeatureMLP(nn.Module):
         n = blocks[-1].num_dst_nodes(nt) if nt is not None else blocks[-1].num_dst_nodes()
         out = self.net(feats[:n])
         return {nt: out} if isinstance(x, dict) else out
+
+
+class FeatureMLPLayers(GNNModel):
+    """A :class:`FeatureMLP` through the layer-wise interface the exporter runs: one node type
+    (``ntype``), no edge types (blocks of the destination nodes alone), layer ``i`` = the
+    MLP's ``i``-th linear map (ReLU after the hidden ones) on each node's own row, so the
+    composition is the MLP itself (its dropout is off in eval mode)."""
+
+    def __init__(self, mlp: FeatureMLP, ntype: str):
+        super().__init__()
+        self.mlp = mlp
+        self._linears = [m for m in mlp.net if isinstance(m, nn.Linear)]
+        self.num_layers = len(self._linears)
+        self.out_feats = mlp.out_feats
+        self.ntypes, self.canonical_etypes = [ntype], []
+        self.target_ntype = ntype
+        self.in_feats = {ntype: self._linears[0].in_features}
+
+    def layer_output_ntypes(self, i: int) -> List[str]:
+        """Every layer produces the one node type."""
+        return list(self.ntypes)
+
+    def layer_output_dim(self, i: int) -> int:
+        """Width of linear map ``i``."""
+        return self._linears[i].out_features
+
+    def project_inputs(self, x, block=None):
+        """The features as a one-type dict."""
+        return x if isinstance(x, dict) else {self.target_ntype: x}
+
+    def layer_forward(self, i: int, block, h):
+        """Linear map ``i`` (and ReLU unless last) on the block's destination rows."""
+        nt = self.target_ntype
+        z = self._linears[i](h[nt][:block.num_dst_nodes(nt)])
+        return {nt: z.relu() if i < self.num_layers - 1 else z}
 
 
 def _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width: int = 0) -> nn.Module:
