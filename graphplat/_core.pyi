@@ -1,4 +1,4 @@
-"""Type stubs for ``graphplat._core``, the C++ core (cpp/bindings.cc).
+"""Type stubs for ``graphplat._core``, the C++ core (cpp/bindings/).
 
 Conventions shared by every function:
 
