@@ -13,23 +13,43 @@ py::module_& numpy() {
 
 std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
+namespace {
+
+// Whether obj hands out a writable buffer (so its memory can change under a reader).
+bool writable_buffer(const py::object& obj) {
+  Py_buffer view;
+  if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_WRITABLE | PyBUF_SIMPLE) != 0) {
+    PyErr_Clear();
+    return false;
+  }
+  PyBuffer_Release(&view);
+  return true;
+}
+
+}  // namespace
+
 // Everything converted here is first copied into an array the caller cannot touch during
-// the GIL-free call, unless it is read-only all the way down (then it is shared).
+// the GIL-free call, unless it is read-only all the way down (then it is shared). The chain
+// ends at the memory's owner: an array (read-only by the caller's promise, see _core.pyi),
+// bytes, or a read-only mmap. A read-only memoryview says nothing about the object under
+// it (a bytearray stays writeable), so the walk goes on to that object.
 bool immutable(const py::array& a) {
   py::object cur = a;
   while (!cur.is_none()) {
     if (py::isinstance<py::array>(cur)) {
       if (cur.attr("flags").attr("writeable").cast<bool>()) return false;
-    } else if (py::hasattr(cur, "readonly")) {  // memoryview
-      return cur.attr("readonly").cast<bool>();
+      cur = cur.attr("base");
+    } else if (PyMemoryView_Check(cur.ptr())) {
+      if (!cur.attr("readonly").cast<bool>()) return false;
+      cur = cur.attr("obj");
+      if (cur.is_none()) return false;  // memory of unknown origin
     } else if (py::isinstance<py::bytes>(cur)) {
       return true;
     } else if (py::hasattr(cur, "closed") && py::hasattr(cur, "madvise")) {  // mmap.mmap
-      return true;  // numpy marks arrays over a read-only mmap as not writeable above
+      return !writable_buffer(cur);  // ACCESS_READ; the other modes can be written through
     } else {
       return false;
     }
-    cur = cur.attr("base");
   }
   return true;
 }

@@ -9,6 +9,18 @@
 
 namespace graphplat::bindings {
 
+namespace {
+
+// Rows are copied as raw bytes: object references would be copied without their reference
+// counts (and freed twice later), so dtypes holding Python objects are refused.
+void check_plain_dtype(const py::array& a, const char* what) {
+  if (a.dtype().attr("hasobject").cast<bool>())
+    throw InvalidArgument(cat(what, " holds Python objects (dtype ", dtype_name(a),
+                              "); rows are copied as raw bytes: use numpy indexing instead"));
+}
+
+}  // namespace
+
 void bind_gather(py::module_& m) {
   m.def(
       "take_rows",
@@ -17,6 +29,7 @@ void bind_gather(py::module_& m) {
           throw InvalidArgument("source must be a numpy array");
         py::array src = py::reinterpret_borrow<py::array>(source);
         if (src.ndim() < 1) throw InvalidArgument("source must have at least one dimension");
+        check_plain_dtype(src, "source");
         if (!(src.flags() & py::array::c_style))
           throw InvalidArgument("source must be C-contiguous (np.ascontiguousarray)");
         Held<int64_t> r = to_int64(rows, "rows");
@@ -35,7 +48,7 @@ void bind_gather(py::module_& m) {
         return out;
       },
       py::arg("source"), py::arg("rows"), py::kw_only(), py::arg("num_threads") = 0,
-      "source[rows] for a C-contiguous array (any dtype), copied in parallel; see _core.pyi.");
+      "source[rows] for a C-contiguous array (any dtype but object), copied in parallel; see _core.pyi.");
 
   m.def(
       "scatter_rows",
@@ -50,6 +63,7 @@ void bind_gather(py::module_& m) {
           throw InvalidArgument("source and out must have the same row shape (shape[1:])");
         if (!py::detail::npy_api::get().PyArray_EquivTypes_(out.dtype().ptr(), src.dtype().ptr()))
           throw InvalidArgument("out must have the dtype of source");
+        check_plain_dtype(src, "source");
         if (!(src.flags() & py::array::c_style) || !(out.flags() & py::array::c_style))
           throw InvalidArgument("source and out must be C-contiguous (np.ascontiguousarray)");
         if (!out.writeable()) throw InvalidArgument("out must be writeable");
