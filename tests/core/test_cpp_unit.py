@@ -27,7 +27,9 @@ def _compiler() -> str | None:
 
 
 def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    """Runs cmd, returning its exit code and combined output (failures are asserted by callers)."""
+    return subprocess.run(cmd, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **kw)
 
 
 def test_cpp_unit_tests_pass(tmp_path):
