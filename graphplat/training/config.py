@@ -258,4 +258,15 @@ def _explain(e: ValidationError) -> tuple:
         problem = f"{loc} {msg.replace('input should', 'should')}, got {err.get('input')!r}"
     fix = (f"fix '{loc}' in the config or on the command line (`graphplat train --help`)"
            if loc else "fix the training config (`graphplat train --help`)")
+    value = err.get("input")
+    if isinstance(value, str) and _is_number(value):
+        fix = f"write it as a number: YAML reads {value} as text (write e.g. 1.0e-3 or 0.001)"
     return problem, fix
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

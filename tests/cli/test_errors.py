@@ -186,3 +186,9 @@ def test_describe_error_codes_and_one_line():
     code, line = describe_error(RuntimeError("boom\n  at line 2 Stack trace: [bt] (0) lib.so"))
     assert code == 1 and "\n" not in line and "[bt]" not in line and "-v" in line
     assert len(describe_error(ValueError("x" * 5000))[1]) < 1100
+
+
+def test_yaml_scientific_notation_read_as_text_says_how_to_write_it(tmp_path):
+    (tmp_path / "cfg.yaml").write_text("dataset: cora\nlr: 1e-3\n")
+    line = one_line_error(graphplat("train", "--config", "cfg.yaml", cwd=tmp_path), "train", 2)
+    assert "lr" in line and "'1e-3'" in line and "1.0e-3" in line
