@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 TRAIN_DESCRIPTION = """Train a GNN with sampled minibatches and print its metrics as JSON.
@@ -137,6 +139,10 @@ def run_train(args: argparse.Namespace) -> int:
         from graphplat.models.coded_train import run_coded
 
         result = run_coded(cfg, workers=args.workers, tolerate=args.tolerate, scheme=args.scheme, code=args.code)
+        # The final parameters are numpy arrays for callers in Python (tests compare them with a
+        # single-process run); the JSON report gives their size, a checkpoint holds the values.
+        params = result.pop("params")
+        result["num_parameters"] = int(sum(np.asarray(v).size for v in params.values()))
     else:
         from graphplat.models.train import train
 
