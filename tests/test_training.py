@@ -157,3 +157,43 @@ def test_movielens_link_prediction_beats_random_ranking(datasets_dir, tmp_path):
     # a random ranking of 1682 items finds about 10/1682 of a user's held-out items
     assert r["summary"]["test"]["recall@10"]["mean"] > 3 * 10 / 1682
     assert r["summary"]["test"]["ndcg@10"]["mean"] > 0.05
+
+
+def test_dataset_store_trains_with_no_more_flags_than_the_dataset(datasets_dir, tmp_path, capsys):
+    """README: `graphplat dataset movielens --out ml-store` then `graphplat train --graph ml-store`:
+    the store records its dataset, so training uses that dataset's defaults (a heterogeneous
+    model; the config's homogeneous default would refuse the user/item graph)."""
+    from graphplat.models.train_cli import DEFAULTS
+
+    store = tmp_path / "ml-store"
+    assert cli_main(["dataset", "movielens", "--data-dir", str(datasets_dir), "--out", str(store)]) == 0
+    capsys.readouterr()
+    assert cli_main(["train", "--graph", str(store), "--epochs", "1", "--out", str(tmp_path / "r.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["task"] == "rating" and np.isfinite(out["summary"]["test"]["rmse"]["mean"])
+    from graphplat.models.train_cli import add_train_arguments, config_from_args
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_train_arguments(p)
+    cfg = config_from_args(p.parse_args(["--graph", str(store)]))
+    want = DEFAULTS["movielens"]
+    assert cfg.model == want["model"] and cfg.fanouts == want["fanouts"] and cfg.epochs == want["epochs"]
+    # --model alone (no --hidden) gets a width instead of "model 'hetero_sage' needs 'hidden'"
+    cfg = config_from_args(p.parse_args(["--graph", str(store), "--model", "rgcn"]))
+    assert cfg.model["name"] == "rgcn" and cfg.model["hidden"] > 0
+
+
+def test_ingested_heterogeneous_store_defaults_to_a_heterogeneous_model(tmp_path):
+    """A store no dataset wrote, with several node types, defaults to hsage, not 'sage'."""
+    import argparse
+
+    from graphplat.datasets import load_dataset
+    from graphplat.models.train_cli import add_train_arguments, config_from_args
+
+    ds = load_dataset("synthetic", num_users=200, num_items=100, num_shops=10)
+    store = ds.graph.write_store(tmp_path / "store")            # no dataset in store.json
+    p = argparse.ArgumentParser()
+    add_train_arguments(p)
+    cfg = config_from_args(p.parse_args(["--graph", str(store)]))
+    assert cfg.model["name"] == "hsage"
