@@ -241,6 +241,46 @@ def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
         server.stop(0.5)
 
 
+def test_click_added_with_add_edges_is_excluded_on_the_next_request(rec_env):
+    """A click written the way the user writes it (add_edges on user:click:item, through the
+    graph servers) is excluded by the very next recommendation."""
+    import graphplat
+
+    c, users, seen = rec_env["client"], rec_env["users"], rec_env["seen"]
+    u = int(users[5])
+    before, _ = c.recommend(u, 5, exclude_seen=True)
+    top = int(before[0])
+    assert top not in seen[u]
+    with graphplat.connect(rec_env["cluster"]) as g:
+        g.add_edges("click", src=np.array([u]), dst=np.array([top]), weights=np.array([1.0], np.float32))
+    seen[u].add(top)  # the module's other tests compare against this set
+    after, _ = c.recommend(u, 5, exclude_seen=True)
+    assert top not in after.tolist()
+    np.testing.assert_array_equal(after[:4], before[1:5])
+    r = c.recommend_batch(np.array([u]), 5, exclude_seen=True)
+    assert top not in r.row(0)[0].tolist()
+
+
+def test_seen_etype_never_reads_an_unsynced_reverse_type():
+    """user:click:item without out-adjacency is refused (reading item:clicked-by:user instead
+    would miss clicks added with add_edges('click')); the fix is named."""
+    from graphplat.schema import EdgeType, GraphSchema, NodeType
+    from graphplat.serving.recommend import resolve_seen_etype
+
+    schema = GraphSchema((NodeType("user"), NodeType("item")),
+                         (EdgeType("user", "click", "item"), EdgeType("item", "clicked-by", "user")))
+    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*reverse: true"
+                                         r".*item:clicked-by:user is not kept in sync"):
+        resolve_seen_etype(schema, "user:click:item", "user", "item")
+    got = resolve_seen_etype(schema, "item:clicked-by:user", "user", "item")  # named directly: read as is
+    assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
+    stored = GraphSchema((NodeType("user"), NodeType("item")),
+                         (EdgeType("user", "click", "item", reverse=True),
+                          EdgeType("item", "clicked-by", "user")))
+    got = resolve_seen_etype(stored, "user:click:item", "user", "item")
+    assert (got.etype, got.direction) == (("user", "click", "item"), "out")
+
+
 def test_recommend_bad_requests(rec_env):
     from graphplat.serving import RequestTooLarge, ServiceNotConfigured, UnknownIdError
 
