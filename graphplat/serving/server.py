@@ -422,8 +422,9 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     s.add_argument("--checkpoint", default=None, metavar="BEST_PT",
                    help="best.pt of a node-classification model (graphplat train --checkpoint-dir)")
     s.add_argument("--fanouts", type=_fanouts, default=None,
-                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: the training "
-                        "config's eval_fanouts, else its fanouts)")
+                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: what offline "
+                        "evaluation and export use: the config's eval_fanouts, else every "
+                        "neighbor, -1 per layer)")
     s.add_argument("--seed", type=int, default=0,
                    help="sampling seed of every Score request that names none (default 0): the same "
                         "node on the same graph always gets the same score")
