@@ -120,6 +120,24 @@ def test_full_fanout_blocks_equal_brute_force(arrays, local):
         assert inp[nt].tolist() == blocks[0].srcnodes[nt].data[dgl.NID].tolist()
 
 
+def test_fanout_zero_samples_nothing_for_that_edge_type(arrays, local):
+    """The fanout-0 rule of GraphService.sample_neighbors: that edge type gets no edges, the
+    others are sampled as with the type left out of the graph's sampling."""
+    seeds = {"user": arrays.nodes["user"][:10], "item": arrays.nodes["item"][:5]}
+    fan = [{"click": 0, "clicked-by": -1, "follows": -1}, {"click": -1, "clicked-by": 0, "follows": 0}]
+    (_, _, blocks), = list(NodeLoader(local, seeds, fan, batch_size=100))
+    for b, layer in zip(blocks, fan):
+        for et in SCHEMA.canonical_etypes:
+            got = block_edges(b, et)
+            if layer[et[1]] == 0:
+                assert not got, et
+            else:
+                assert got == in_edges(arrays, et, b.dstnodes[et[2]].data[dgl.NID].numpy()), et
+    for et in SCHEMA.canonical_etypes:  # the direct call agrees with the loader
+        s = local.sample_neighbors(et, seeds[et[2]], 0)
+        assert s.counts.tolist() == [0] * len(seeds[et[2]])
+
+
 @pytest.mark.parametrize("replace", [False, True])
 def test_sampled_counts_and_real_edges(arrays, local, replace):
     fan = [{"click": 3, "clicked-by": 2, "follows": 4}, {"click": 2, "clicked-by": 5, "follows": 1}]

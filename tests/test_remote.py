@@ -244,7 +244,8 @@ def test_negative_sampling_and_walks(g, ref):
 
 def test_errors_are_the_same(g, ref):
     for fn in [lambda x: x.sample_neighbors(CLICK, [123456789], 2),
-               lambda x: x.sample_neighbors(CLICK, WORLD.items[:2], 0),
+               lambda x: x.sample_neighbors(CLICK, WORLD.items[:2], -2),
+               lambda x: x.sample_neighbors(CLICK, [123456789], 0),
                lambda x: x.sample_neighbors(CLICK, WORLD.items[:2], 2, direction="sideways"),
                lambda x: x.sample_neighbors(CLICK, np.array([1.5]), 2),
                lambda x: x.sample_neighbors(FOLLOWS, WORLD.users[:1], 2, direction="out"),
@@ -259,6 +260,14 @@ def test_errors_are_the_same(g, ref):
         assert got[0] == "error"
     with pytest.raises(TypeError):  # the core's pybind11 message, or the client's own
         g.sample_neighbors(CLICK, WORLD.items[:2], 2, seed=-1)
+
+
+def test_fanout_zero_is_the_same_rule_remotely(g, ref):
+    """Fanout 0 samples nothing on the servers too (one rule: LocalGraph, RemoteGraph,
+    NodeLoader)."""
+    got = check(g, ref, lambda x: x.sample_neighbors(CLICK, WORLD.items[:6], 0))
+    s = g.sample_neighbors(CLICK, WORLD.items[:6], 0)
+    assert s.counts.tolist() == [0] * 6 and s.neighbors.size == 0
 
 
 def test_writes_then_sampling(g, ref):
