@@ -471,7 +471,7 @@ def test_online_scores_equal_exported_scores(spam_env, tmp_path):
     """serve-model by default scores like `graphplat export`: the softmax of 100 exported
     logit rows equals the online probabilities within 1e-4 (with the training fanouts [4, 4]
     most nodes would differ)."""
-    from graphplat.models.export import read_embeddings
+    from graphplat.inference.export import read_embeddings
 
     out = tmp_path / "account.npy"
     proc = subprocess.run([sys.executable, "-m", "graphplat.cli", "export", "--checkpoint", str(spam_env["ckpt"]),

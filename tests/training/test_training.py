@@ -163,7 +163,7 @@ def test_dataset_store_trains_with_no_more_flags_than_the_dataset(datasets_dir, 
     """README: `graphplat dataset movielens --out ml-store` then `graphplat train --graph ml-store`:
     the store records its dataset, so training uses that dataset's defaults (a heterogeneous
     model; the config's homogeneous default would refuse the user/item graph)."""
-    from graphplat.models.train_cli import DEFAULTS
+    from graphplat.cli.train import DEFAULTS
 
     store = tmp_path / "ml-store"
     assert cli_main(["dataset", "movielens", "--data-dir", str(datasets_dir), "--out", str(store)]) == 0
@@ -171,7 +171,7 @@ def test_dataset_store_trains_with_no_more_flags_than_the_dataset(datasets_dir, 
     assert cli_main(["train", "--graph", str(store), "--epochs", "1", "--out", str(tmp_path / "r.json")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["task"] == "rating" and np.isfinite(out["summary"]["test"]["rmse"]["mean"])
-    from graphplat.models.train_cli import add_train_arguments, config_from_args
+    from graphplat.cli.train import add_train_arguments, config_from_args
     import argparse
 
     p = argparse.ArgumentParser()
@@ -189,7 +189,7 @@ def test_ingested_heterogeneous_store_defaults_to_a_heterogeneous_model(tmp_path
     import argparse
 
     from graphplat.datasets import load_dataset
-    from graphplat.models.train_cli import add_train_arguments, config_from_args
+    from graphplat.cli.train import add_train_arguments, config_from_args
 
     ds = load_dataset("synthetic", num_users=200, num_items=100, num_shops=10)
     store = ds.graph.write_store(tmp_path / "store")            # no dataset in store.json
