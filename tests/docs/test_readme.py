@@ -224,6 +224,13 @@ def test_layout_listing_names_real_paths():
                     assert (REPO / first / name).exists(), f"{first}{name}"
 
 
+def test_quick_benchmark_time_is_the_same_in_both_readmes():
+    def quick(name):
+        return [ln.split("#", 1)[1].strip() for ln in (REPO / name).read_text().splitlines()
+                if ln.startswith("python bench/sampler.py --quick ")]
+    assert quick("README.md") == quick("bench/README.md") and len(quick("README.md")) == 1
+
+
 # ----------------------------------------------------------------------------- help-only blocks
 
 def test_heavy_commands_have_their_options(datasets_dir):
