@@ -180,6 +180,43 @@ def test_weighted_and_topk_strategies(arrays, local):
     assert users.size
 
 
+def test_weighted_strategy_follows_the_edge_weights(arrays, local):
+    """strategy "weighted", one neighbor per item over 400 seeds: each in-edge of an item is
+    picked with probability w / sum(w) (chi-square per item, pooled), weight-0 edges never;
+    the same counts reject uniform picking, so the check has the power to see a wrong sampler."""
+    from scipy import stats
+
+    items = arrays.nodes["item"]
+    full = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": -1}]).sample(local, {"item": items}, seed=0)
+    _, all_dst, all_eids = full.layers[0].edges[CLICK]
+    weight = dict(zip(all_eids.tolist(), local.edge_features(CLICK, all_eids)["weight"].tolist()))
+    sampler = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": 1}], strategy={"click": "weighted"})
+    picks = Counter()
+    reps = 400
+    for seed in range(reps):
+        _, dst_l, eids = sampler.sample(local, {"item": items}, seed=seed).layers[0].edges[CLICK]
+        picks.update(eids.tolist())
+    chi_w = chi_u = 0.0
+    dof = 0
+    for k in range(len(items)):
+        eids = all_eids[all_dst == k].tolist()
+        w = np.array([weight[e] for e in eids], np.float64)
+        got = np.array([picks[e] for e in eids], np.float64)
+        assert (got[w == 0] == 0).all()  # weight 0: never picked
+        pos = w > 0
+        if pos.sum() < 2:
+            continue
+        assert got[pos].sum() == reps
+        expect_w = reps * w[pos] / w[pos].sum()
+        expect_u = np.full(pos.sum(), reps / pos.sum())
+        chi_w += float(((got[pos] - expect_w) ** 2 / expect_w).sum())
+        chi_u += float(((got[pos] - expect_u) ** 2 / expect_u).sum())
+        dof += int(pos.sum()) - 1
+    assert dof >= 50
+    assert stats.chi2.sf(chi_w, dof) > 1e-4, (chi_w, dof)   # consistent with the weights
+    assert stats.chi2.sf(chi_u, dof) < 1e-8, (chi_u, dof)   # and not with uniform picking
+
+
 def test_features_and_labels_match_store(arrays, local):
     loader = NodeLoader(local, {"user": arrays.nodes["user"][:40]}, [3, 3], batch_size=16, seed=2)
     pos = {nt: {v: i for i, v in enumerate(arrays.nodes[nt].tolist())} for nt in ("user", "item")}
