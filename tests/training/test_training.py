@@ -62,15 +62,14 @@ def test_acm_heterogeneous_modest_bar(datasets_dir):
     assert r["summary"]["test"]["macro_f1"]["mean"] > 0.75
 
 
-def test_movielens_rating_learns(datasets_dir):
+def test_movielens_rating_learns(datasets_dir, movielens_mean_rmse):
     cfg = TrainConfig.from_dict({
         "dataset": "movielens", "data_dir": str(datasets_dir),
         "model": {"name": "hsage", "hidden": 32, "num_layers": 1, "dropout": 0.1, "id_embedding": 32},
         "fanouts": [10], "batch_size": 4096, "epochs": 4, "lr": 0.01, "patience": 0})
     r = train(cfg)
     rmse = r["summary"]["test"]["rmse"]["mean"]
-    # predicting the global mean rating gives about 1.15 on u1.test
-    assert rmse < 1.05
+    assert rmse < movielens_mean_rmse - 0.1
 
 
 def test_checkpoint_resume_is_exact(tmp_path):
@@ -102,7 +101,14 @@ def test_cli_train_prints_json(capsys, tmp_path):
                      "--out", str(tmp_path / "r.json")])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["summary"]["test"]["accuracy"]["mean"] > 0.3
+    # a constant predictor scores the most frequent test class's share (about 1/8 here)
+    from graphplat.datasets import load_dataset
+
+    ds = load_dataset("synthetic")
+    feats = ds.graph.node_features[ds.target_ntype]
+    test_labels = feats[ds.label_feature][feats[ds.split_feature] == 2]
+    majority = np.bincount(test_labels).max() / len(test_labels)
+    assert out["summary"]["test"]["accuracy"]["mean"] > majority + 0.3
     assert json.loads((tmp_path / "r.json").read_text())["task"] == "node_classification"
 
 
