@@ -233,6 +233,16 @@ def test_quick_benchmark_time_is_the_same_in_both_readmes():
     assert quick("README.md") == quick("bench/README.md") and len(quick("README.md")) == 1
 
 
+def test_architecture_page_names_real_paths():
+    """README points at docs/architecture.md; every repository path that page names exists."""
+    assert "docs/architecture.md" in (REPO / "README.md").read_text()
+    page = (REPO / "docs" / "architecture.md").read_text()
+    paths = set(re.findall(r"`((?:graphplat|cpp|tests|bench|examples|docs|\.ci)/[\w./-]*)`", page))
+    assert len(paths) >= 20
+    missing = sorted(p for p in paths if not (REPO / p).exists())
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
+
+
 # ----------------------------------------------------------------------------- help-only blocks
 
 def test_heavy_commands_have_their_options(datasets_dir):
