@@ -7,21 +7,22 @@ option or a script). Each is keyed by (file, first line). ``COVERAGE`` says how 
 run; a block missing from it (a new README block) fails :func:`test_every_block_is_covered`,
 as does an entry whose block is gone.
 
-How blocks run (``COVERAGE`` values):
+How blocks run (``COVERAGE`` values; ``TEST`` names the test of this module that runs the
+block, and must name the block):
 
-* ``run``: each line verbatim through ``bash`` in a scratch directory (``examples/`` linked
+* ``run:TEST``: each line verbatim through ``bash`` in a scratch directory (``examples/`` linked
   in, ``graphplat`` and ``python`` from this interpreter, ``PYTHONPATH`` this tree), after
   its ``#`` comment is cut; ``SMALL[line]`` options are appended to shrink the run (argparse:
   a later option wins), e.g. ``--epochs 1``. A line ending in ``&`` starts a server that is
   stopped at the end.
-* ``exec``: a Python snippet ``exec``'d verbatim; names it leaves to the reader (``g``,
+* ``exec:TEST``: a Python snippet ``exec``'d verbatim; names it leaves to the reader (``g``,
   ``train_ids``, ...) are bound first, and ``PATCH`` lists textual size reductions.
 * ``help``: heavy commands (full benchmarks, 5-seed example scripts) run with ``--help``
   instead, and every option they use must be listed in that help.
 * ``script``: commands an example script runs as subprocesses: each line's subcommand and
   options must appear in the script, which ``tests/serving/test_examples_serving.py`` runs.
 * ``elsewhere``: run by the named test of another module (checked to exist).
-* ``tree``: the layout listing: every path it names exists.
+* ``tree:TEST``: the layout listing: every path it names exists.
 * ``ci``: the two set-up lines, run by ``.ci/run`` in a fresh virtualenv.
 
 Placeholders: ``WORK`` is the scratch directory; the fixed ports of the ingest/serve example
@@ -29,6 +30,7 @@ Placeholders: ``WORK`` is the scratch directory; the fixed ports of the ingest/s
 """
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shlex
@@ -93,23 +95,24 @@ CODED_TEST = "tests/distributed/test_coded_training.py::test_cli_coded_training_
 COVERAGE = {
     (R, 'pip install -e ".[dev]" && graphplat train'): "ci",
     (R, "python -m pytest -q tests"): "ci",
-    (R, "graphplat train --dataset cora --seeds 0,1,2,3,4"): "run",
-    (R, "from graphplat.training.config import TrainConfig"): "exec",
+    (R, "graphplat train --dataset cora --seeds 0,1,2,3,4"): "run:test_training_commands",
+    (R, "from graphplat.training.config import TrainConfig"): "exec:test_train_config_snippet",
     (R, "python examples/<name>.py"): "help",
     (R, "graphplat train --help"): "help",
     (R, "graphplat ingest --help"): "help",
     (R, "graphplat serve --help"): "help",
-    (R, "from graphplat.sampling import NodeLoader, LinkLoader, NeighborSampler"): "exec",
+    (R, "from graphplat.sampling import NodeLoader, LinkLoader, NeighborSampler"): "exec:test_sampling_api_snippet",
     (R, "graphplat train --workers 4 --tolerate 1"): "elsewhere:" + CODED_TEST,
-    (R, "# once: initial parameters and the number of steps"): "run",
-    (R, "import dgl"): "exec",
-    (R, "graphplat ingest spec.yaml store/ --partitions 2"): "run",
-    (R, "import graphplat"): "exec",
-    (R, "store: store/"): "run",
+    (R, "# once: initial parameters and the number of steps"): "run:test_coded_training_on_several_machines",
+    (R, "import dgl"): "exec:test_core_snippet",
+    (R, "graphplat ingest spec.yaml store/ --partitions 2"): "run:test_store_servers_and_clients",
+    (R, "import graphplat"): "exec:test_store_servers_and_clients",
+    (R, "store: store/"): "run:test_store_servers_and_clients",
     (R, "python bench/sampler.py --quick"): "help",
     (R, "python bench/sampler.py --methods graphplat,dgl_fused --threads 1,2"): "help",
     (R, "python bench/loader.py --reps 3 --batches 10"): "help",
-    (R, "cpp/include/graphplat/  csr.h idmap.h sampler.h relabel.h negative.h walk.h rng.h ..."): "tree",
+    (R, "cpp/include/graphplat/  csr.h idmap.h sampler.h relabel.h negative.h walk.h rng.h ..."):
+        "tree:test_layout_listing_names_real_paths",
     (E, "python examples/<dataset>.py"): "help",
     (E, "graphplat train --cluster"): "help",
     (E, "python examples/yelpchi_serving.py --epochs 20"):
@@ -198,6 +201,13 @@ def test_every_block_is_covered():
     assert not missing, f"README blocks without a test (add them to COVERAGE): {missing}"
     stale = [k for k in COVERAGE if k not in blocks]
     assert not stale, f"COVERAGE entries whose README block is gone: {stale}"
+    modes = {"ci", "help", "script", "elsewhere", "run", "exec", "tree"}
+    for key, how in COVERAGE.items():
+        mode, _, runner = how.partition(":")
+        assert mode in modes, (key, how)
+        if mode in ("run", "exec", "tree"):  # a test of this module runs exactly this block
+            assert callable(globals().get(runner)) and runner.startswith("test_"), (key, how)
+            assert key[1] in inspect.getsource(globals()[runner]), f"{runner} does not run {key}"
     assert len(blocks) >= 20
 
 
