@@ -78,6 +78,9 @@ class GraphService(abc.ABC):
 
         direction "in": seeds are destinations, neighbors their sources (what message
         passing needs); "out": seeds are sources (needs ``reverse`` storage in the schema).
+        fanout: neighbors per seed, -1 for all of them, 0 for none (DGL's rule: with the
+        other arguments still checked, every seed gets 0 neighbors; the C++ core itself
+        rejects 0).
         strategy: uniform | weighted | topk | full (see ``graphplat._core``).
         Unknown seed ids raise IndexError naming them.
         """

@@ -150,11 +150,14 @@ class Query:
         return q
 
     def sample(self, k: int) -> "Query":
-        """Take ``k`` per node of the previous step (``by`` says how; -1: all)."""
+        """Take ``k`` per node of the previous step (``by`` says how; -1: all; 0: none, as
+        fanout 0 everywhere)."""
         if self._last.kind not in ("outV", "inV", "outNeg", "inNeg"):
             raise ValueError("sample() follows a neighbor or negative step (outV/inV/outNeg/inNeg)")
-        if not isinstance(k, (int, np.integer)) or (k < 1 and k != -1):
-            raise ValueError(f"sample(k): k must be a positive integer or -1, got {k!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < -1:
+            raise ValueError(f"sample(k): k must be an integer >= 0 or -1, got {k!r}")
+        if k == 0 and self._last.kind in ("outNeg", "inNeg"):
+            raise ValueError("negative steps need sample(k) with k >= 1")
         if k == -1 and self._last.kind in ("outNeg", "inNeg"):
             raise ValueError("negative steps need a finite sample(k)")
         self._last.k = int(k)

@@ -415,7 +415,8 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     g.add_argument("--item-embeddings", default=None, metavar="FILE", help="exported item embeddings")
     g.add_argument("--seen-etype", action="append", default=None, metavar="SRC:REL:DST",
                    help="edge type user->item whose items a user has already seen (exclude_seen); "
-                        "repeatable; read with the type's reverse storage or its reverse type")
+                        "repeatable; read from the type's out-adjacency (schema 'reverse: true') or a "
+                        "reverse type kept in sync with it, so add_edges on it counts at once")
     g.add_argument("--user-ntype", default="user", help="node type of users (default user)")
     g.add_argument("--item-ntype", default="item", help="node type of items (default item)")
     g.add_argument("--max-k", type=_positive, default=DEFAULT_MAX_K,
@@ -424,8 +425,9 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     s.add_argument("--checkpoint", default=None, metavar="BEST_PT",
                    help="best.pt of a node-classification model (graphplat train --checkpoint-dir)")
     s.add_argument("--fanouts", type=_fanouts, default=None,
-                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: the training "
-                        "config's eval_fanouts, else its fanouts)")
+                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: what offline "
+                        "evaluation and export use: the config's eval_fanouts, else every "
+                        "neighbor, -1 per layer)")
     s.add_argument("--seed", type=int, default=0,
                    help="sampling seed of every Score request that names none (default 0): the same "
                         "node on the same graph always gets the same score")

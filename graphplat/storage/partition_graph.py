@@ -168,7 +168,14 @@ class Adjacency:
 
     def sample(self, rows: np.ndarray, fanout: int, strategy: str, replace: bool, seed: int,
                hop: int, positions: Optional[np.ndarray]) -> NeighborSample:
-        """Sample the union of bulk and delta rows; neighbors come back as user ids."""
+        """Sample the union of bulk and delta rows; neighbors come back as user ids.
+        Fanout 0 samples nothing (DGL's rule, handy in per-type fanout dicts): every seed
+        gets 0 neighbors. The core rejects 0, so it is answered here, after the core has
+        checked the other arguments on an empty seed list."""
+        if isinstance(fanout, (int, np.integer)) and not isinstance(fanout, bool) and fanout == 0:
+            _core.sample_neighbors(self.bulk, rows[:0], -1, strategy=strategy, replace=replace, seed=seed,
+                                   hop=hop)
+            return NeighborSample.empty(len(rows))
         counts, cols, eids = _core.sample_neighbors(
             self.bulk, rows, fanout, strategy=strategy, replace=replace, seed=seed, hop=hop,
             positions=positions, delta=self.delta)
