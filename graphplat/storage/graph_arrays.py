@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from graphplat.schema import GraphSchema
+from graphplat.storage.partition_graph import as_ids
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,16 @@ class GraphArrays:
         self.edge_weights = {self.schema.edge_type(k).canonical: v for k, v in self.edge_weights.items()}
         self.edge_features = {self.schema.edge_type(k).canonical: v for k, v in self.edge_features.items()}
         for nt in self.schema.node_types:
-            ids = np.ascontiguousarray(self.nodes.get(nt.name, np.zeros(0, np.int64)), dtype=np.int64)
+            ids = np.ascontiguousarray(as_ids(self.nodes.get(nt.name, np.zeros(0, np.int64)),
+                                              f"node ids of {nt.name!r}"))
             self.nodes[nt.name] = ids
             self.node_features[nt.name] = nt.coerce_features(self.node_features.get(nt.name, {}),
                                                              len(ids))
         for et in self.schema.edge_types:
             key = et.canonical
             src, dst = self.edges.get(key, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
-            src = np.ascontiguousarray(src, dtype=np.int64)
-            dst = np.ascontiguousarray(dst, dtype=np.int64)
+            src = np.ascontiguousarray(as_ids(src, f"source ids of {key}"))
+            dst = np.ascontiguousarray(as_ids(dst, f"destination ids of {key}"))
             if src.shape != dst.shape or src.ndim != 1:
                 raise ValueError(f"edge type {key}: {src.shape} sources but {dst.shape} destinations")
             self.edges[key] = (src, dst)

@@ -42,11 +42,12 @@ nodes. Relative paths are resolved against the spec file's directory (the ``base
 argument for a dict spec).
 
 Validation (vectorized): missing columns and files, unreadable files and a wrong number
-of feature columns fail at once. Bad rows -- a missing or non-numeric value, NaN / inf / a fraction in
-an int64 column, a value out of range, a negative or non-finite edge weight, a vector of
-the wrong width, a duplicate node id, an edge whose source or destination id is not a node
-of its type, a CSV line with the wrong number of fields -- are collected over all inputs
-and reported as ``file:line: problem`` (CSV: line in the file, the header being line 1;
+of feature columns fail at once. Bad rows -- a missing or non-numeric value, NaN / inf / a
+fraction in an int64 column, an infinite float32 feature, an id beyond the int64 range
+(ids >= 2^63), a value out of range, a negative or non-finite edge weight, a vector of the
+wrong width, a duplicate node id, an edge whose source or destination id is not a node of
+its type, a CSV line with the wrong number of fields -- are collected over all inputs and
+reported as ``file:line: problem`` (CSV: line in the file, the header being line 1;
 Parquet/NPY: ``file: row N``, 0-based). By default the ingest then fails with an
 :class:`IngestError` giving the count and the first problems; with ``skip_bad_rows`` the
 bad rows are dropped (a duplicate id keeps its first occurrence, edges of dropped nodes are
@@ -343,7 +344,7 @@ def _read_nodes(nt: NodeType, sources: List[SourceSpec], bar) -> _TypeData:
             if not table.has_column(id_col):
                 raise table.missing_column(id_col, f"the ids of node type {nt.name!r}")
             feats, text_cols = _features_of(table, nt, src, f"node type {nt.name!r}")
-            table.load([id_col] + _feature_columns(feats), text_cols)
+            table.load([id_col] + _feature_columns(feats), text_cols, int_columns=[id_col])
             ids, problems = int_column(table, id_col, f"column {id_col!r} (node id)")
             arrays, fprobs = _load_features(table, feats)
             arrays["ids"] = ids
@@ -368,7 +369,8 @@ def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
                 if col is not None and not table.has_column(col):
                     raise table.missing_column(col, f"the {role} of edge type {et.canonical_str!r}")
             feats, text_cols = _features_of(table, et, src, f"edge type {et.canonical_str!r}")
-            table.load([scol, dcol] + ([wcol] if wcol else []) + _feature_columns(feats), text_cols)
+            table.load([scol, dcol] + ([wcol] if wcol else []) + _feature_columns(feats), text_cols,
+                       int_columns=[scol, dcol])
             s, p1 = int_column(table, scol, f"column {scol!r} (source id)")
             d, p2 = int_column(table, dcol, f"column {dcol!r} (destination id)")
             arrays = {"src": s, "dst": d}

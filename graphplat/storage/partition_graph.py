@@ -28,6 +28,11 @@ def as_ids(values, name: str = "ids") -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if arr.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer ids, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        big = np.flatnonzero(arr > np.iinfo(np.int64).max)
+        if len(big):  # would wrap to a negative int64 and name another node
+            raise ValueError(f"{name}: {len(big)} id(s) do not fit in int64, e.g. {int(arr[big[0]])} "
+                             f"at position {int(big[0])}; ids must be < 2^63")
     return arr.astype(np.int64, copy=False)
 
 
