@@ -65,3 +65,44 @@ def test_uint64_ids_beyond_int64_are_refused_online_and_in_arrays(tmp_path):
     with pytest.raises(ValueError, match="do not fit in int64"):
         GraphArrays(GraphSchema.from_dict({"node_types": {"item": {}}}),
                     {"item": np.array([2 ** 64 - 1], dtype=np.uint64)})
+
+
+def _cli(*argv) -> int:
+    from graphplat.storage.ingest import main_ingest
+    return main_ingest([str(a) for a in argv])
+
+
+def _spec_file(d: Path, users: str, clicks: str) -> Path:
+    import yaml
+    spec = _spec(d, users, clicks)
+    (d / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return d / "spec.yaml"
+
+
+def test_skip_bad_rows_keeping_nothing_fails(tmp_path):
+    # string ids in an int64 id column: every user row is bad, so is every click
+    spec = _spec_file(tmp_path, "id,x_0,x_1,age\nu0,1,1,1\nu1,0,0,0\n", "src,dst\nu0,5\nu1,5\n")
+    assert _cli(spec, tmp_path / "st", "--skip-bad-rows") == 1
+    assert not (tmp_path / "st").exists()
+    with pytest.raises(IngestError, match="every input row of node type 'user' \\(2 rows\\), "
+                                          "edge type 'user:click:item' \\(2 rows\\) is bad"):
+        ingest(spec, tmp_path / "st", skip_bad_rows=True)
+
+
+def test_max_bad_rows_count_and_fraction(tmp_path):
+    # 7 input rows (4 users, 1 item, 2 clicks), 2 of them bad (a user and its click)
+    spec = _spec_file(tmp_path, "id,x_0,x_1,age\n1,1,1,1\n2,0,0,0\n3,0,x,0\n4,0,0,0\n",
+                      "src,dst\n1,5\n3,5\n")
+    assert _cli(spec, tmp_path / "a", "--max-bad-rows", "1") == 1
+    assert not (tmp_path / "a").exists()
+    assert _cli(spec, tmp_path / "b", "--max-bad-rows", "0.2") == 1
+    assert _cli(spec, tmp_path / "c", "--max-bad-rows", "2") == 0
+    assert _cli(spec, tmp_path / "d", "--max-bad-rows", "0.3") == 0
+    with open_graph(tmp_path / "d", read_only=True) as g:
+        assert sorted(g.node_ids("user").tolist()) == [1, 2, 4]
+        assert g.num_edges("click") == 1
+    with pytest.raises(SystemExit) as e:
+        _cli(spec, tmp_path / "e", "--max-bad-rows", "1.5")
+    assert e.value.code == 2
+    with pytest.raises(ValueError, match="max_bad_rows must be a count >= 0 or a fraction"):
+        ingest(spec, tmp_path / "f", skip_bad_rows=True, max_bad_rows=-1)

@@ -51,7 +51,9 @@ reported as ``file:line: problem`` (CSV: line in the file, the header being line
 Parquet/NPY: ``file: row N``, 0-based). By default the ingest then fails with an
 :class:`IngestError` giving the count and the first problems; with ``skip_bad_rows`` the
 bad rows are dropped (a duplicate id keeps its first occurrence, edges of dropped nodes are
-dropped too) and their count is logged.
+dropped too) and their count is logged; the ingest still fails when a node or edge type
+with input rows keeps none of them, or when more rows are bad than ``max_bad_rows`` (a
+count, or a fraction of all input rows).
 
 Partitioning: ``hash`` (default) or ``metis`` (DGL's ``metis_partition_assignment`` on the
 homogeneous graph, balancing node types, recorded with ``PartitionBook.from_assignment``).
@@ -478,6 +480,41 @@ def _report(problem_lists: List[List[Problem]], tables: List[Table], skip: bool,
                       + "\n(fix them, or pass --skip-bad-rows / skip_bad_rows=True to drop them)")
 
 
+def check_max_bad_rows(value: Optional[float]) -> Optional[float]:
+    """Validate a ``max_bad_rows`` limit (None, an int >= 0 or a float in (0, 1)). Returns
+    it; raises ValueError naming the accepted forms."""
+    if value is None:
+        return None
+    ok = (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0) or \
+        (isinstance(value, float) and 0.0 < value < 1.0)
+    if not ok:
+        raise ValueError(f"max_bad_rows must be a count >= 0 or a fraction in (0, 1), got {value!r}")
+    return value
+
+
+def _check_kept(node_td, node_keep, edge_td, edge_bad, tables, n_bad: int,
+                max_bad_rows: Optional[float]) -> None:
+    """Fail a skipping ingest that dropped more than ``max_bad_rows`` rows, or every row of
+    a node or edge type that had some (a store missing a whole type is never what a user
+    asked for)."""
+    total = sum(td.n for td in node_td.values()) + sum(td.n for td in edge_td.values())
+    total += sum(len(t.extra) for t in tables)
+    if max_bad_rows is not None:
+        limit = max_bad_rows if not isinstance(max_bad_rows, float) else max_bad_rows * total
+        if n_bad > limit:
+            what = (f"{max_bad_rows}" if not isinstance(max_bad_rows, float)
+                    else f"{max_bad_rows:g} of {total} input rows = {int(limit)}")
+            raise IngestError(f"{n_bad} bad input rows, more than --max-bad-rows {what}; "
+                              f"the log lists the first ones")
+    emptied = [f"node type {name!r} ({td.n} rows)" for name, td in node_td.items()
+               if td.n and not node_keep[name].any()]
+    emptied += [f"edge type {':'.join(key)!r} ({td.n} rows)" for key, td in edge_td.items()
+                if td.n and edge_bad[key].all()]
+    if emptied:
+        raise IngestError(f"every input row of {', '.join(emptied)} is bad: the store would "
+                          f"hold none of them; the log lists the first problems")
+
+
 # ----------------------------------------------------------------------------- partitioning
 
 
@@ -533,7 +570,7 @@ def check_target(out: Path, overwrite: bool) -> None:
 def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLike], *,
            partitions: int = 1, partitioner: str = "hash", skip_bad_rows: bool = False,
            overwrite: bool = False, base_dir: Optional[Union[str, os.PathLike]] = None,
-           max_errors: int = 20) -> Path:
+           max_errors: int = 20, max_bad_rows: Optional[float] = None) -> Path:
     """Read, validate, partition and write a graph (see the module docstring).
 
     Args:
@@ -541,7 +578,11 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
         out_dir: the store directory to create.
         partitions: number of partitions (>= 1).
         partitioner: ``"hash"`` or ``"metis"``.
-        skip_bad_rows: drop bad rows (logging their count) instead of failing.
+        skip_bad_rows: drop bad rows (logging their count) instead of failing. An ingest
+            where a node or edge type with input rows keeps none of them still fails.
+        max_bad_rows: with ``skip_bad_rows``, the most bad rows to drop: a count (an int
+            >= 0) or a fraction of all input rows (a float in (0, 1)); more fail the
+            ingest. None: no limit.
         overwrite: replace an existing store at ``out_dir``.
         base_dir: directory relative input paths are resolved against (default: the spec
             file's directory, or the working directory for a dict).
@@ -551,6 +592,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     FileExistsError when ``out_dir`` exists and may not be replaced.
     """
     t0 = time.perf_counter()
+    check_max_bad_rows(max_bad_rows)
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
     if partitioner not in PARTITIONERS:
@@ -619,6 +661,8 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
         edge_bad[et.canonical] = td.bad_mask()
         all_problems.append(td.problems)
     n_bad = _report(all_problems, tables, skip_bad_rows, max_errors)
+    if n_bad:
+        _check_kept(node_td, node_keep, edge_td, edge_bad, tables, n_bad, max_bad_rows)
     t_valid = time.perf_counter()
 
     # ---- assemble the validated whole-graph arrays
@@ -692,7 +736,11 @@ def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> ar
                    help="hash: partition = hash(id) mod P (default); metis: DGL's METIS "
                         "on the homogeneous graph, balancing node types (needs dgl)")
     p.add_argument("--skip-bad-rows", action="store_true",
-                   help="drop bad rows and log their count instead of failing")
+                   help="drop bad rows and log their count instead of failing (the ingest "
+                        "still fails when a type keeps none of its rows)")
+    p.add_argument("--max-bad-rows", type=_bad_rows_limit, default=None, metavar="N|FRACTION",
+                   help="with --skip-bad-rows: fail when more than N rows (an integer) or "
+                        "this fraction of all input rows (0 < FRACTION < 1) are bad")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store at OUT (swapped in atomically)")
     p.add_argument("--max-errors", type=_positive, default=20,
@@ -700,6 +748,16 @@ def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> ar
     if verbose:
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
+
+
+def _bad_rows_limit(text: str):
+    """argparse type of ``--max-bad-rows``: an int >= 0 or a fraction in (0, 1)."""
+    try:
+        value = int(text) if text.strip().lstrip("+").isdigit() else float(text)
+        return check_max_bad_rows(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count >= 0 or a fraction in (0, 1), got {text!r}") from None
 
 
 def build_parser(prog: str = "graphplat ingest") -> argparse.ArgumentParser:
@@ -714,8 +772,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     outcome and returns the exit code (0 ok, 1 bad input or existing output)."""
     try:
         path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
-                      skip_bad_rows=args.skip_bad_rows, overwrite=args.overwrite,
-                      max_errors=args.max_errors)
+                      skip_bad_rows=args.skip_bad_rows or args.max_bad_rows is not None,
+                      overwrite=args.overwrite, max_errors=args.max_errors,
+                      max_bad_rows=args.max_bad_rows)
     except (IngestError, FileExistsError) as e:
         log.error("ingest failed: %s", e)
         return 1
