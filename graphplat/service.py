@@ -77,7 +77,7 @@ class GraphService(abc.ABC):
         """Sample neighbors of ``seeds`` along ``etype``.
 
         direction "in": seeds are destinations, neighbors their sources (what message
-        passing needs); "out": seeds are sources (needs ``reverse`` storage in the schema).
+        passing needs); "out": seeds are sources (needs ``out_adjacency`` in the schema).
         strategy: uniform | weighted | topk | full (see ``graphplat._core``).
         Unknown seed ids raise IndexError naming them.
         """
@@ -126,7 +126,7 @@ class GraphService(abc.ABC):
     @abc.abstractmethod
     def random_walk(self, metapath: Sequence[EdgeTypeKey], starts: np.ndarray, *,
                     seed: int = 0) -> np.ndarray:
-        """Walks following the out-edges of each edge type in turn (needs ``reverse``
+        """Walks following the out-edges of each edge type in turn (needs ``out_adjacency``
         storage). int64 (len(starts), len(metapath)+1) user ids, -1 after a dead end."""
 
     @abc.abstractmethod
@@ -138,7 +138,9 @@ class GraphService(abc.ABC):
     def add_edges(self, etype: EdgeTypeKey, src: np.ndarray, dst: np.ndarray,
                   weights: Optional[np.ndarray] = None) -> np.ndarray:
         """Add edges between existing nodes (durable before returning, visible to the next
-        sampling call). Returns their edge ids."""
+        sampling call). An ``undirected`` type also stores ``dst -> src``, a type with a
+        reverse type (``EdgeType.reverse``, or a derived reverse type's forward one) stores
+        ``dst -> src`` there too. Returns the edge ids of the edges as given."""
 
     @abc.abstractmethod
     def update_features(self, ntype: str, ids: np.ndarray,

@@ -64,7 +64,7 @@ degrees (equal to ``model(g, x)`` on the whole graph as one ``DGLGraph``): it ru
 of the model with ``norm="none"`` whose edge weights are ``1 / sqrt(out_deg(u) * in_deg(v))``
 (``1 / out_deg(u)`` for ``"left"``; times the model's own ``edge_weight`` if it has one),
 with out-degrees from ``graph.degrees(..., "out")`` when the edge type is stored with
-``reverse`` and otherwise counted in one extra pass over all in-neighborhoods.
+``out_adjacency`` and otherwise counted in one extra pass over all in-neighborhoods.
 
 Output files
 ------------
@@ -834,13 +834,13 @@ class _Exporter:
         ids = self.ids[src_t]
         g = self.graph
         spec = self.schema.edge_type(et)
-        if spec.reverse:
+        if spec.out_adjacency:
             parts = [g.degrees(et, ids[s:s + 65536], "out") for s in range(0, len(ids), 65536)]
             deg = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         else:
             from tqdm import tqdm
 
-            log.info("edge type %s has no reverse storage: counting out-degrees in one pass",
+            log.info("edge type %s has no out-adjacency: counting out-degrees in one pass",
                      spec.canonical_str)
             deg = np.zeros(len(ids), dtype=np.int64)
             dst_ids = self.ids[et[2]]

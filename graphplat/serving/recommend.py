@@ -9,7 +9,7 @@ id internally, so "lower position" means "lower id".
 
 Seen items: for every configured edge type ``user -> item`` (``--seen-etype``), the user's
 full out-neighborhood is read from the graph with ``sample_neighbors(strategy="full")``:
-``direction="out"`` on the type itself when the schema stores it with ``reverse: true``,
+``direction="out"`` on the type itself when the schema stores it with ``out_adjacency: true``,
 else ``direction="in"`` on the single edge type ``item -> user`` (its reverse type). A seen
 item gets the score ``-inf`` before the top-K, so it is never returned; a user with fewer than
 ``k`` unseen items gets a short row (padded with id ``-1`` / score ``-inf`` in batch form).
@@ -117,21 +117,21 @@ def resolve_seen_etype(schema, key, user_ntype: str, item_ntype: str) -> SeenEdg
     """How to read the items users have edges to along ``key`` (see the module docstring).
 
     ``key`` may name the ``user -> item`` type (read with ``direction="out"`` when it is
-    stored with ``reverse``, else through its unique reverse ``item -> user`` type) or an
+    stored with ``out_adjacency``, else through its unique reverse ``item -> user`` type) or an
     ``item -> user`` type directly (read with ``direction="in"``). ValueError otherwise.
     """
     et = schema.edge_type(parse_etype(key) if isinstance(key, str) else key)
     if et.src == user_ntype and et.dst == item_ntype:
-        if et.reverse:
+        if et.out_adjacency:
             return SeenEdgeType(et.canonical, et.canonical, "out")
         back = [r for r in schema.edge_types if r.src == item_ntype and r.dst == user_ntype]
         if len(back) == 1:
             log.info("seen items of %s: in-neighbors along its reverse type %s (the type itself "
-                     "has no reverse storage)", et.canonical_str, back[0].canonical_str)
+                     "has no out-adjacency)", et.canonical_str, back[0].canonical_str)
             return SeenEdgeType(et.canonical, back[0].canonical, "in")
         hint = (f"name one of {', '.join(r.canonical_str for r in back)} as the seen edge type"
-                if back else "store it with 'reverse: true' or add its reverse edge type")
-        raise ValueError(f"edge type {et.canonical_str} has no reverse storage, so a user's items "
+                if back else "declare 'reverse: <relation>' on it (a reverse edge type) or store it with 'out_adjacency: true'")
+        raise ValueError(f"edge type {et.canonical_str} has no out-adjacency, so a user's items "
                          f"cannot be read from it; {hint}")
     if et.src == item_ntype and et.dst == user_ntype:
         return SeenEdgeType(et.canonical, et.canonical, "in")

@@ -34,6 +34,10 @@ class GraphArrays:
     them; ``edges[(src, rel, dst)] = (src_ids, dst_ids)``; ``edge_weights`` and
     ``edge_features`` aligned with the edges of their type. Every schema type may be absent
     (no nodes / no edges).
+
+    Edges are given as listed by the user: an ``undirected`` type's pairs once each (the
+    mirrored ``dst -> src`` edges are added here, self-loops once), and nothing for a
+    derived reverse type (built here from its forward type, see ``EdgeType.reverse``).
     """
 
     schema: GraphSchema
@@ -53,6 +57,7 @@ class GraphArrays:
             self.nodes[nt.name] = ids
             self.node_features[nt.name] = nt.coerce_features(self.node_features.get(nt.name, {}),
                                                              len(ids))
+        self._mirror_edges()
         for et in self.schema.edge_types:
             key = et.canonical
             src, dst = self.edges.get(key, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
@@ -76,6 +81,37 @@ class GraphArrays:
             if missing:
                 raise ValueError(f"edge type {key} is missing features {missing}")
             self.edge_features[key] = et.coerce_features(feats, len(src), require_all=False)
+
+    def _mirror_edges(self) -> None:
+        """Add the ``dst -> src`` copies of undirected types and fill derived reverse types
+        (weights and edge features copied along)."""
+        for et in self.schema.edge_types:
+            if et.reverse_of is not None and len(self.edges.get(et.canonical, ((),))[0]):
+                raise ValueError(f"edge type {et.canonical_str} is the reverse of "
+                                 f"{et.dst}:{et.reverse_of}:{et.src} and built from it; give "
+                                 f"its edges only once, as {et.dst}:{et.reverse_of}:{et.src}")
+        for et in self.schema.edge_types:
+            key = et.canonical
+            if not (et.undirected or et.reverse is not None) or key not in self.edges:
+                continue
+            src, dst = (as_ids(a, f"edges of {key}") for a in self.edges[key])
+            if len(src) != len(dst):
+                continue  # reported by the checks that follow
+            w, feats = self.edge_weights.get(key), self.edge_features.get(key, {})
+            if et.undirected:
+                keep = src != dst
+                self.edges[key] = (np.concatenate([src, dst[keep]]), np.concatenate([dst, src[keep]]))
+                if w is not None:
+                    w = np.asarray(w)
+                    self.edge_weights[key] = np.concatenate([w, w[keep]])
+                self.edge_features[key] = {k: np.concatenate([np.asarray(v), np.asarray(v)[keep]])
+                                           for k, v in feats.items()}
+            else:
+                rev = et.reverse_canonical
+                self.edges[rev] = (dst, src)
+                if w is not None:
+                    self.edge_weights[rev] = w
+                self.edge_features[rev] = dict(feats)
 
     @property
     def num_nodes(self) -> int:

@@ -246,6 +246,10 @@ def load_spec(spec: Union[str, os.PathLike, Mapping], base_dir: Optional[Union[s
             raise IngestError(f"ingest spec edges: {e}") from None
         if et.canonical in edges:
             raise IngestError(f"ingest spec edges: edge type {et.canonical_str!r} is listed twice")
+        if et.reverse_of is not None:
+            raise IngestError(f"ingest spec edges: {et.canonical_str!r} is the reverse edge type of "
+                              f"{et.dst}:{et.reverse_of}:{et.src} and is built from its edges; list "
+                              f"only {et.dst}:{et.reverse_of}:{et.src}")
         edges[et.canonical] = _parse_sources(value, _EDGE_KEYS, f"edges.{key}", base)
     for name in schema.ntypes:
         if name not in nodes and name not in from_edges:
@@ -681,6 +685,8 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
                                   for f in nt.features}
     edges, weights, edge_features = {}, {}, {}
     for et in schema.edge_types:
+        if et.reverse_of is not None:
+            continue  # GraphArrays builds it from its forward type
         td = edge_td.get(et.canonical) or _TypeData()
         keep = ~edge_bad.get(et.canonical, np.zeros(0, dtype=bool))
         edges[et.canonical] = (td.concat("src", empty_i)[keep], td.concat("dst", empty_i)[keep])
@@ -697,6 +703,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     # ---- partition and write
     arrays = GraphArrays(schema, nodes, node_features, edges, weights, edge_features)
     del nodes, node_features, edges, weights, edge_features
+    num_edges = arrays.num_edges  # with the mirrored edges of undirected and reverse types
     arrays.write_store(out, partitions=partitions, partitioner=partitioner, overwrite=overwrite,
                        manifest={"skipped_rows": n_bad, "spec": str(sp.path) if sp.path else None})
     del arrays

@@ -243,7 +243,7 @@ class PartitionGraph:
             key = et.canonical
             self.in_adj[key] = Adjacency(data.in_adj[key] if key in data.in_adj
                                          else _empty_adjacency(len(self.ids[et.dst]), et.weighted))
-            if et.reverse:
+            if et.out_adjacency:
                 self.out_adj[key] = Adjacency(data.out_adj[key] if key in data.out_adj
                                               else _empty_adjacency(len(self.ids[et.src]), et.weighted))
             self.owned_edges[key] = self.in_adj[key].bulk.nnz
@@ -279,7 +279,7 @@ class PartitionGraph:
             return self.in_adj[et.canonical], et.dst
         if direction == "out":
             if et.canonical not in self.out_adj:
-                raise ValueError(f"edge type {et.canonical_str} is not stored with reverse=True, "
+                raise ValueError(f"edge type {et.canonical_str} is not stored with out_adjacency: true, "
                                  "so it cannot be traversed in direction 'out'")
             return self.out_adj[et.canonical], et.src
         raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
