@@ -49,6 +49,13 @@ class TrainConfig:
     average of the weights (Polyak averaging, decay per optimizer step, e.g. 0.995 as in
     GC-MC) instead of the last weights; checkpoints keep the average for exact resume.
 
+    ``feature``: the input node feature, or a list of columns concatenated (``[emb, age]``);
+    scalar and int64 columns count as one float each. ``standardize: true`` scales every
+    input column to zero mean and unit variance with the training nodes' statistics.
+    ``split_fractions: [train, val, test]`` (node classification): a stratified random
+    split of the labelled nodes (seeded by ``split_seed``) instead of the store's split
+    column, whose codes are 0 train, 1 val, 2 test (anything else: no split).
+
     ``rating_loss`` (rating task only; default ``{}`` = cross-entropy over the rating levels):
     ``{mse_weight: w}`` trains on ``cross_entropy + w * MSE`` where the MSE is that of the
     expected rating (the prediction RMSE is measured on), ``w >= 0``.
@@ -64,7 +71,10 @@ class TrainConfig:
     target_etypes: Optional[Dict[str, Any]] = None
     label: str = "label"
     split: str = "split"
-    feature: str = "feat"
+    feature: Any = "feat"
+    standardize: bool = False
+    split_fractions: Optional[List[float]] = None
+    split_seed: int = 0
     num_classes: Optional[int] = None
     negatives: int = 4
     topk: int = 10
