@@ -83,6 +83,8 @@ __all__ = [
     "RESERVED_EDGE_FEATURE_NAMES",
 ]
 
+#: The id types of a node type: int64 ids, or strings mapped to int64 by the store.
+ID_TYPES: Tuple[str, ...] = ("int64", "string")
 #: The feature dtypes a schema may declare.
 DTYPES: Tuple[str, ...] = ("float32", "int64")
 #: Feature names reserved on every node and edge type (DGL's NID/EID/NTYPE/ETYPE keys).
@@ -521,15 +523,23 @@ class NodeType(_HasFeatures):
         name: node type name (letters, digits, ``_``, ``-``, ``.``), e.g. ``"user"``.
         features: the node features, a tuple (or list) of :class:`FeatureSpec` with unique
             names; ``_ID`` and ``_TYPE`` are reserved.
+        id_type: ``"int64"`` (default: the user's ids are the node ids) or ``"string"``:
+            the user's ids are strings (``"u0"``, e-mail hashes) which the store maps to
+            int64 node ids 0, 1, ... with a dictionary it keeps (``GraphService.to_internal``
+            / ``to_external`` translate).
 
     Raises :class:`SchemaError` naming the node type when invalid.
     """
 
     name: str
     features: Tuple[FeatureSpec, ...] = ()
+    id_type: str = "int64"
 
     def __post_init__(self) -> None:
         _check_name("node type", self.name)
+        if self.id_type not in ID_TYPES:
+            raise SchemaError(f"node type {self.name!r}: id_type must be one of "
+                              f"{', '.join(ID_TYPES)}, got {self.id_type!r}")
         object.__setattr__(self, "features", _normalize_features(
             self.features, f"node type {self.name!r}", RESERVED_FEATURE_NAMES))
 
@@ -902,6 +912,8 @@ class GraphSchema:
         node_types: Dict[str, Any] = {}
         for nt in self.node_types:
             node_types[nt.name] = {"features": feats(nt.features)} if (nt.features or not compact) else {}
+            if nt.id_type != "int64" or not compact:
+                node_types[nt.name]["id_type"] = nt.id_type
         edge_types: List[Any] = []
         for et in self.edge_types:
             if et.reverse_of is not None:
@@ -1088,7 +1100,7 @@ def _parse_node_types(value: Any) -> Tuple[NodeType, ...]:
             if isinstance(entry, str):
                 items.append((entry, None, path))
             elif isinstance(entry, Mapping):
-                _check_keys(entry, ("name", "features"), path)
+                _check_keys(entry, ("name", "features", "id_type"), path)
                 if "name" not in entry:
                     raise SchemaError(f"{path}: missing required key 'name'")
                 items.append((entry["name"], {k: v for k, v in entry.items() if k != "name"}, path))
@@ -1102,8 +1114,9 @@ def _parse_node_types(value: Any) -> Tuple[NodeType, ...]:
     for name, spec, path in items:
         _check_name("node type", name, "node_types")
         spec = _expect_mapping(spec, path, allow_none=True)
-        _check_keys(spec, ("features",), path)
-        out.append(NodeType(name, _parse_features(spec.get("features"), f"{path}.features")))
+        _check_keys(spec, ("features", "id_type"), path)
+        out.append(NodeType(name, _parse_features(spec.get("features"), f"{path}.features"),
+                            spec.get("id_type", "int64")))
     return tuple(out)
 
 

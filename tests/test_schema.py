@@ -89,7 +89,7 @@ def test_explicit_and_compact_dict_forms():
     d = s.to_dict()
     assert d["node_types"]["user"]["features"]["age"] == {"dtype": "int64", "shape": []}
     assert d["node_types"]["item"]["features"]["img"] == {"dtype": "float32", "shape": [4, 4]}
-    assert d["node_types"]["shop"] == {"features": {}}
+    assert d["node_types"]["shop"] == {"features": {}, "id_type": "int64"}
     assert d["edge_types"][0] == {"src": "user", "relation": "click", "dst": "item",
                                   "weighted": False, "out_adjacency": False, "undirected": False,
                                   "reverse": None, "features": {}}

@@ -174,8 +174,9 @@ def read_embeddings(path: PathLike, *, mmap: bool = False) -> Tuple[np.ndarray, 
         mmap: ``.npy`` only: memory-map the embeddings (read-only) instead of loading them.
 
     Returns:
-        ``(ids, emb)``: int64 ``(N,)`` and float32 ``(N, d)``, row ``k`` of ``emb`` being the
-        node ``ids[k]``.
+        ``(ids, emb)``: int64 ``(N,)`` (the user's strings, an object array, for a node
+        type with ``id_type: string``) and float32 ``(N, d)``, row ``k`` of ``emb`` being
+        the node ``ids[k]``.
 
     Raises:
         FileNotFoundError: the file (or its ids file) does not exist.
@@ -211,7 +212,9 @@ def read_embeddings(path: PathLike, *, mmap: bool = False) -> Tuple[np.ndarray, 
         raise ValueError(f"{str(path)!r}: embeddings must be float32 (N, d), got {emb.dtype} "
                          f"{emb.shape}")
     ids = np.asarray(ids)
-    if ids.dtype != np.int64 or ids.ndim != 1:
+    if ids.dtype.kind in "UO":  # string ids
+        ids = ids.astype(object)
+    elif ids.dtype != np.int64 or ids.ndim != 1:
         raise ValueError(f"{str(path)!r}: ids must be int64 (N,), got {ids.dtype} {ids.shape}")
     if len(ids) != len(emb):
         raise ValueError(f"{str(path)!r}: {len(ids)} ids but {len(emb)} embedding rows")
@@ -865,10 +868,12 @@ class _Exporter:
                 return ids_path(self.out) if self.fmt == ".npy" else None
             raise ExportStateError(f"the partial export in {self.partial} lost its last layer "
                                    f"({src.name}); delete it and rerun")
+        if self.graph.schema.node_type(self.ntype).id_type == "string":
+            ids = self.graph.to_external(self.ntype, ids)  # the user's ids, not the store's
         if self.fmt == ".npy":
             ids_tmp = self.partial / "ids.npy"
             with open(ids_tmp, "wb") as fh:
-                np.save(fh, ids)
+                np.save(fh, ids.astype(str) if ids.dtype == object else ids)
                 fh.flush()
                 os.fsync(fh.fileno())
             _fsync_path(src)
@@ -894,7 +899,8 @@ class _Exporter:
         d = last.dim
         meta = {"graphplat.ntype": self.ntype, "graphplat.output": self.output,
                 "graphplat.layer": str(last.index), "graphplat.dim": str(d)}
-        schema = pa.schema([pa.field("id", pa.int64(), nullable=False),
+        id_type = pa.string() if ids.dtype == object else pa.int64()
+        schema = pa.schema([pa.field("id", id_type, nullable=False),
                             pa.field("embedding", pa.list_(pa.float32(), d), nullable=False)],
                            metadata=meta)
         with pq.ParquetWriter(str(path), schema) as writer:
@@ -903,7 +909,7 @@ class _Exporter:
                 flat = pa.array(np.ascontiguousarray(emb[s:e], dtype=np.float32).reshape(-1),
                                 type=pa.float32())
                 table = pa.Table.from_arrays(
-                    [pa.array(ids[s:e], type=pa.int64()), pa.FixedSizeListArray.from_arrays(flat, d)],
+                    [pa.array(ids[s:e], type=id_type), pa.FixedSizeListArray.from_arrays(flat, d)],
                     schema=schema)
                 writer.write_table(table, row_group_size=e - s)
 

@@ -107,7 +107,7 @@ class InputView(GraphService):
                 extra.append(FeatureSpec(INPUT, "float32", (width,)))
             if self.split is not None and self.split[0] == nt.name:
                 extra.append(FeatureSpec(SPLIT, "int64"))
-            node_types.append(NodeType(nt.name, nt.features + tuple(extra)))
+            node_types.append(NodeType(nt.name, nt.features + tuple(extra), nt.id_type))
         self._schema = GraphSchema(tuple(node_types), base.edge_types)
 
     @classmethod
@@ -206,6 +206,9 @@ class InputView(GraphService):
 
     def update_features(self, ntype, ids, features):
         return self.graph.update_features(ntype, ids, features)
+
+    def id_dictionary(self, ntype):
+        return self.graph.id_dictionary(ntype)
 
     def close(self) -> None:
         self.graph.close()

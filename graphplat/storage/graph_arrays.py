@@ -46,6 +46,9 @@ class GraphArrays:
     edges: Dict[Canonical, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     edge_weights: Dict[Canonical, np.ndarray] = field(default_factory=dict)
     edge_features: Dict[Canonical, Dict[str, np.ndarray]] = field(default_factory=dict)
+    #: ntype -> the user's string ids of an ``id_type: string`` type, in node id order
+    #: (node ``i`` is ``id_strings[ntype][i]``)
+    id_strings: Dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.edges = {self.schema.edge_type(k).canonical: v for k, v in self.edges.items()}
@@ -57,6 +60,14 @@ class GraphArrays:
             self.nodes[nt.name] = ids
             self.node_features[nt.name] = nt.coerce_features(self.node_features.get(nt.name, {}),
                                                              len(ids))
+        for nt in self.schema.node_types:
+            if nt.id_type == "string":
+                strings = np.asarray(self.id_strings.get(nt.name, []), dtype=object)
+                ids = self.nodes[nt.name]
+                if len(ids) and (ids.min() < 0 or ids.max() >= len(strings)):
+                    raise ValueError(f"node type {nt.name!r} has string ids: its node ids must be "
+                                     f"0..{len(strings) - 1}, positions in id_strings")
+                self.id_strings[nt.name] = strings
         self._mirror_edges()
         for et in self.schema.edge_types:
             key = et.canonical
@@ -145,8 +156,10 @@ class GraphArrays:
         """An in-memory :class:`~graphplat.storage.local.LocalGraph` (writes stay in memory)."""
         from graphplat.storage.local import LocalGraph
 
+        from graphplat.storage.id_dictionary import IdDictionary
+
         book, parts = self.partition(partitions, partitioner)
-        return LocalGraph.from_partitions(book, parts)
+        return LocalGraph.from_partitions(book, parts, {nt: IdDictionary(nt, s) for nt, s in self.id_strings.items()})
 
     def write_store(self, out_dir: Union[str, os.PathLike], *, partitions: int = 1,
                     partitioner: str = "hash", overwrite: bool = False,
@@ -163,13 +176,15 @@ class GraphArrays:
             bar.update(1)
         write_partitions(out, self.schema, book, parts, overwrite=overwrite,
                          num_nodes=self.num_nodes, num_edges=self.num_edges,
-                         partitioner=partitioner, **(manifest or {}))
+                         partitioner=partitioner, id_strings=self.id_strings, **(manifest or {}))
         return out
 
 
 def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: bool,
-                     num_nodes: int, num_edges: int, partitioner: str, **manifest) -> None:
-    """Write partitioned data to ``out`` through a staging directory renamed at the end.
+                     num_nodes: int, num_edges: int, partitioner: str,
+                     id_strings: Optional[Dict[str, np.ndarray]] = None, **manifest) -> None:
+    """Write partitioned data (and the string-id dictionaries) to ``out`` through a
+    staging directory renamed at the end.
 
     ``parts`` is emptied as it is written, to free memory early.
     """
@@ -179,8 +194,10 @@ def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: 
     sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
     with staging_dir(out, overwrite) as tmp:
         log.info("writing %d partitions to %s", len(parts), tmp)
+        from graphplat.storage.id_dictionary import write_id_dictionaries
         schema.save(tmp / "schema.yaml")
         book.save(tmp)
+        write_id_dictionaries(tmp, id_strings or {})
         for k in tqdm(range(len(parts)), desc="writing", unit="partition", disable=None):
             write_partition(partition_path(tmp, k), parts[k])
             parts[k] = None

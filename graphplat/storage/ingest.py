@@ -81,16 +81,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import pandas as pd
 import yaml
 from tqdm import tqdm
 
 from graphplat import _core
 from graphplat.schema import EdgeType, GraphSchema, NodeType, SchemaError
 from graphplat.storage.graph_arrays import TEST_SLEEP_ENV, GraphArrays  # noqa: F401 (tests use it)
+from graphplat.storage.id_dictionary import number_strings
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.readers import (IngestError, Problem, Table, expand_paths, feature_column,
                                        float_column, int_column, open_table,
-                                       resolve_feature_columns)
+                                       resolve_feature_columns, str_column)
 
 log = logging.getLogger(__name__)
 
@@ -350,17 +352,21 @@ def _read_nodes(nt: NodeType, sources: List[SourceSpec], bar) -> _TypeData:
             if not table.has_column(id_col):
                 raise table.missing_column(id_col, f"the ids of node type {nt.name!r}")
             feats, text_cols = _features_of(table, nt, src, f"node type {nt.name!r}")
-            table.load([id_col] + _feature_columns(feats), text_cols, int_columns=[id_col])
-            ids, problems = int_column(table, id_col, f"column {id_col!r} (node id)")
+            strings = nt.id_type == "string"
+            table.load([id_col] + _feature_columns(feats), text_cols + ([id_col] if strings else []),
+                       int_columns=[] if strings else [id_col])
             arrays, fprobs = _load_features(table, feats)
-            arrays["ids"] = ids
+            if strings:  # numbered once every input is read (see _number_string_ids)
+                arrays["sids"], problems = str_column(table, id_col, f"column {id_col!r} (node id)")
+            else:
+                arrays["ids"], problems = int_column(table, id_col, f"column {id_col!r} (node id)")
             td.add(table, arrays, problems + fprobs, src)
             bar.update(1)
             log.debug("%s: %d rows of node type %r", path, table.num_rows, nt.name)
     return td
 
 
-def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
+def _read_edges(et: EdgeType, sources: List[SourceSpec], bar, string_ntypes=()) -> _TypeData:
     td = _TypeData()
     for src in sources:
         if "weight" in src.columns and not et.weighted:
@@ -375,12 +381,17 @@ def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
                 if col is not None and not table.has_column(col):
                     raise table.missing_column(col, f"the {role} of edge type {et.canonical_str!r}")
             feats, text_cols = _features_of(table, et, src, f"edge type {et.canonical_str!r}")
-            table.load([scol, dcol] + ([wcol] if wcol else []) + _feature_columns(feats), text_cols,
-                       int_columns=[scol, dcol])
-            s, p1 = int_column(table, scol, f"column {scol!r} (source id)")
-            d, p2 = int_column(table, dcol, f"column {dcol!r} (destination id)")
-            arrays = {"src": s, "dst": d}
-            problems = p1 + p2
+            str_cols = [c for c, nt in ((scol, et.src), (dcol, et.dst)) if nt in string_ntypes]
+            table.load([scol, dcol] + ([wcol] if wcol else []) + _feature_columns(feats),
+                       text_cols + str_cols, int_columns=[c for c in (scol, dcol) if c not in str_cols])
+            arrays = {}
+            problems = []
+            for key, col, nt, what in (("src", scol, et.src, "source id"), ("dst", dcol, et.dst, "destination id")):
+                if nt in string_ntypes:  # mapped to node ids once the dictionaries exist
+                    arrays[key + "_s"], p = str_column(table, col, f"column {col!r} ({what})")
+                else:
+                    arrays[key], p = int_column(table, col, f"column {col!r} ({what})")
+                problems += p
             if wcol:
                 w, p3 = float_column(table, wcol, f"column {wcol!r} (edge weight)", nonneg_finite=True)
                 arrays["weight"] = w
@@ -393,8 +404,10 @@ def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
     return td
 
 
-def _duplicate_problems(td: _TypeData, ids: np.ndarray, bad: np.ndarray, ntype: str) -> List[Problem]:
-    """Problems for every repeated id among the good rows (the first occurrence is kept)."""
+def _duplicate_problems(td: _TypeData, ids: np.ndarray, bad: np.ndarray, ntype: str,
+                        shown: Optional[np.ndarray] = None) -> List[Problem]:
+    """Problems for every repeated id among the good rows (the first occurrence is kept);
+    ``shown``: the ids as the user wrote them (string ids), for the messages."""
     good = np.flatnonzero(~bad)
     gids = ids[good]
     try:
@@ -417,14 +430,15 @@ def _duplicate_problems(td: _TypeData, ids: np.ndarray, bad: np.ndarray, ntype: 
             g = row + part.offset
             f = int(first_s[np.searchsorted(later_s, g)])
             (fp, fl), = td.locate(np.array([f], dtype=np.int64))
-            return (f"duplicate node id {int(ids[g])} of type {ntype!r} "
+            v = repr(shown[g]) if shown is not None else int(ids[g])
+            return (f"duplicate node id {v} of type {ntype!r} "
                     f"(first at {fp.table.location(int(fl[0]))})")
         out.append(Problem(part.table, local, describe))
     return out
 
 
 def _endpoint_problems(td: _TypeData, values: np.ndarray, bad: np.ndarray, idmap, ntype: str,
-                       role: str, column_of) -> List[Problem]:
+                       role: str, column_of, shown: Optional[np.ndarray] = None) -> List[Problem]:
     missing = (idmap.lookup(values, missing="ignore") < 0) & ~bad
     rows = np.flatnonzero(missing)
     out = []
@@ -432,7 +446,9 @@ def _endpoint_problems(td: _TypeData, values: np.ndarray, bad: np.ndarray, idmap
         col = column_of(part)
 
         def describe(row, part=part, col=col):
-            return (f"column {col!r}: {role} id {int(values[row + part.offset])} is not a node "
+            g = row + part.offset
+            v = repr(shown[g]) if shown is not None else int(values[g])
+            return (f"column {col!r}: {role} id {v} is not a node "
                     f"of type {ntype!r}")
         out.append(Problem(part.table, local, describe, col))
     return out
@@ -608,6 +624,8 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     n_inputs = sum(len(s.paths) for srcs in list(sp.nodes.values()) + list(sp.edges.values()) for s in srcs)
 
     # ---- read and convert
+    string_ntypes = {nt.name for nt in schema.node_types if nt.id_type == "string"}
+    id_strings: Dict[str, np.ndarray] = {}  # ntype -> its string ids in node id order
     tables: List[Table] = []
     node_td: Dict[str, _TypeData] = {}
     edge_td: Dict[Tuple[str, str, str], _TypeData] = {}
@@ -618,7 +636,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
                 tables += [p.table for p in node_td[nt.name].parts]
         for et in schema.edge_types:
             if et.canonical in sp.edges:
-                edge_td[et.canonical] = _read_edges(et, sp.edges[et.canonical], bar)
+                edge_td[et.canonical] = _read_edges(et, sp.edges[et.canonical], bar, string_ntypes)
                 tables += [p.table for p in edge_td[et.canonical].parts]
     t_read = time.perf_counter()
 
@@ -627,10 +645,18 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     nodes: Dict[str, np.ndarray] = {}
     node_keep: Dict[str, np.ndarray] = {}
     all_problems: List[List[Problem]] = []
+    empty_s = np.zeros(0, dtype=object)
     for name, td in node_td.items():
-        ids = td.concat("ids", empty_i)
         bad = td.bad_mask()
-        dups = _duplicate_problems(td, ids, bad, name)
+        shown = None
+        if name in string_ntypes:
+            shown = td.concat("sids", empty_s)
+            id_strings[name], codes = number_strings(shown[~bad])
+            ids = np.full(td.n, -1, dtype=np.int64)
+            ids[~bad] = codes
+        else:
+            ids = td.concat("ids", empty_i)
+        dups = _duplicate_problems(td, ids, bad, name, shown)
         td.problems += dups
         if dups:
             bad = td.bad_mask()
@@ -645,12 +671,24 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
             if td is None:
                 continue
             ok = ~edge_bad[et.canonical]
+            suffix = "_s" if name in string_ntypes else ""
+            empty = empty_s if suffix else empty_i
             if et.src == name:
-                ends.append(td.concat("src", empty_i)[ok])
+                ends.append(td.concat("src" + suffix, empty)[ok])
             if et.dst == name:
-                ends.append(td.concat("dst", empty_i)[ok])
-        nodes[name] = np.unique(np.concatenate(ends)) if ends else empty_i
+                ends.append(td.concat("dst" + suffix, empty)[ok])
+        if name in string_ntypes:
+            id_strings[name] = number_strings(np.concatenate(ends) if ends else empty_s)[0]
+            nodes[name] = np.arange(len(id_strings[name]), dtype=np.int64)
+        else:
+            nodes[name] = np.unique(np.concatenate(ends)) if ends else empty_i
         log.info("node type %r: %d nodes taken from its edges", name, len(nodes[name]))
+    for key, td in edge_td.items():  # string endpoints -> node ids (-1: unknown string)
+        for end, nt in (("src", key[0]), ("dst", key[2])):
+            if nt in string_ntypes:
+                strings = td.concat(end + "_s", empty_s)
+                index = pd.Index(id_strings.get(nt, empty_s), dtype=object)
+                td.arrays[end] = [index.get_indexer(strings).astype(np.int64) if len(strings) else empty_i]
     idmaps = {nt: _core.IdMap(nodes.get(nt, empty_i)) for nt in schema.ntypes}
     for et in schema.edge_types:
         td = edge_td.get(et.canonical)
@@ -658,10 +696,12 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
             continue
         bad = edge_bad[et.canonical]
         s_arr, d_arr = td.concat("src", empty_i), td.concat("dst", empty_i)
+        s_show = td.concat("src_s", empty_s) if et.src in string_ntypes else None
+        d_show = td.concat("dst_s", empty_s) if et.dst in string_ntypes else None
         td.problems += _endpoint_problems(td, s_arr, bad, idmaps[et.src], et.src, "source",
-                                          lambda p: p.source.columns.get("src", "src"))
+                                          lambda p: p.source.columns.get("src", "src"), s_show)
         td.problems += _endpoint_problems(td, d_arr, bad, idmaps[et.dst], et.dst, "destination",
-                                          lambda p: p.source.columns.get("dst", "dst"))
+                                          lambda p: p.source.columns.get("dst", "dst"), d_show)
         edge_bad[et.canonical] = td.bad_mask()
         all_problems.append(td.problems)
     n_bad = _report(all_problems, tables, skip_bad_rows, max_errors)
@@ -701,7 +741,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
              t_read - t0, f" ({n_bad} bad rows skipped)" if n_bad else "")
 
     # ---- partition and write
-    arrays = GraphArrays(schema, nodes, node_features, edges, weights, edge_features)
+    arrays = GraphArrays(schema, nodes, node_features, edges, weights, edge_features, id_strings)
     del nodes, node_features, edges, weights, edge_features
     num_edges = arrays.num_edges  # with the mirrored edges of undirected and reverse types
     arrays.write_store(out, partitions=partitions, partitioner=partitioner, overwrite=overwrite,

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "IngestError", "Problem", "Table", "CsvTable", "ParquetTable", "NpyTable", "open_table",
-    "infer_format", "expand_paths", "int_column", "float_column", "feature_column",
+    "infer_format", "expand_paths", "int_column", "str_column", "float_column", "feature_column",
     "resolve_feature_columns",
 ]
 
@@ -565,6 +565,23 @@ def int_column(table: Table, column: str, label: str) -> Tuple[np.ndarray, List[
     _check_1d(table, column, raw, label)
     values, reasons = _numeric(raw, True, str(table.path))
     return values, _problems(table, reasons, label, column, raw, "int64")
+
+
+def str_column(table: Table, column: str, label: str) -> Tuple[np.ndarray, List[Problem]]:
+    """String values (object array of str, surrounding whitespace removed) of a 1-D column
+    (string ids) and the rows where the value is missing."""
+    raw = table.raw(column)
+    if isinstance(raw, np.ndarray):
+        raise IngestError(f"{table.file_of(column)}: {label} holds string ids, which NPY inputs "
+                          f"cannot carry; give a CSV or Parquet input")
+    _check_1d(table, column, raw, label)
+    arr = raw if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type) else raw.cast(pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    missing = (arr.is_null().to_numpy(zero_copy_only=False) |
+               (pc.utf8_length(arr).fill_null(0).to_numpy(zero_copy_only=False) == 0))
+    values = np.asarray(arr.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    reasons = np.where(missing, MISSING, OK).astype(np.int8)
+    return values, _problems(table, reasons, label, column, raw, "string")
 
 
 def float_column(table: Table, column: str, label: str, *, nonneg_finite: bool = False,

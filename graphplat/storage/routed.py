@@ -49,12 +49,24 @@ def _row_bytes(specs) -> int:
 class RoutedGraph(GraphService):
     """A GraphService whose partition ``p`` is answered by ``backends[p]``."""
 
-    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence):
+    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence,
+                 id_dictionaries: Optional[Dict[str, object]] = None):
         if len(backends) != book.num_partitions:
             raise ValueError(f"{len(backends)} backends for {book.num_partitions} partitions")
         self._schema = schema
         self.book = book
         self.backends = list(backends)
+        #: ntype -> IdDictionary of the ``id_type: string`` node types
+        self.id_dictionaries = dict(id_dictionaries or {})
+
+    def id_dictionary(self, ntype: str):
+        nt = self.schema.node_type(ntype)
+        if nt.id_type != "string":
+            raise ValueError(f"node type {nt.name!r} has int64 ids, no string dictionary")
+        if nt.name not in self.id_dictionaries:
+            raise ValueError(f"node type {nt.name!r} has string ids but this graph has no "
+                             f"dictionary for them (not opened from a store?)")
+        return self.id_dictionaries[nt.name]
 
     # Subclasses may override to run partitions in parallel (RemoteGraph does).
     def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
