@@ -97,7 +97,7 @@ from graphplat.storage.readers import (IngestError, Problem, Table, expand_paths
 log = logging.getLogger(__name__)
 
 __all__ = ["IngestError", "ingest", "main_ingest", "build_parser", "add_ingest_arguments",
-           "run_ingest", "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG"]
+           "run_ingest", "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG", "SCHEMA_HELP"]
 
 PARTITIONERS = ("hash", "metis")
 
@@ -766,10 +766,48 @@ INGEST_DESCRIPTION = (
     "partition the graph and write a graphplat store (one RocksDB per partition) "
     "atomically.\n\n" + __doc__.split("\n", 2)[2].replace(":class:`IngestError`", "IngestError")
     .replace("``", "'"))
-INGEST_EPILOG = (
-    "Bad rows (missing or non-numeric values, NaN in int64 columns, wrong vector width, "
-    "duplicate node ids, edges to unknown nodes, ...) are reported as file:line: problem. "
-    "Exit codes: 0 success, 1 invalid input or existing output, 2 usage error.")
+SCHEMA_HELP = """\
+The schema (the spec's 'schema:', inline or a .yaml/.json file):
+
+    node_types:
+      user:
+        id_type: string          # int64 (default: the file's ids are the node ids, < 2^63)
+                                 # or string ("u0", e-mail hashes): the store numbers them
+                                 # 0..n-1 in a dictionary (STORE/ids/); GraphService
+                                 # .to_internal / .to_external translate
+        features:
+          age: int64             # a scalar per node
+          emb: float32[16]       # a vector: one list/text column, or emb_0 .. emb_15
+          img: float32[4,4]      # any shape, row-major
+          label: int64           # class ids (negative: unlabelled)
+          split: int64           # 0 train, 1 val, 2 test (anything else: in no split)
+      item: {}                   # no features
+    edge_types:
+      - [user, view, item]       # short form
+      - src: user
+        relation: click
+        dst: item
+        weighted: true           # a float32 weight per edge (finite, >= 0)
+        reverse: clicked-by      # also stores item:clicked-by:user (same weight and
+                                 # features); ingest and add_edges keep both in sync
+        features: {ts: int64}
+      - {src: user, relation: follows, dst: user, undirected: true}
+                                 # each listed pair stored both ways (self-loops once)
+      - {src: item, relation: similar, dst: item, out_adjacency: true}
+                                 # also index out-edges (direction="out", random walks);
+                                 # adds no edges ('reverse: true' is its old name)
+
+Labels and splits are node features; without a split column, the training config's
+split_fractions: [train, val, test] splits the labelled nodes (stratified, split_seed).
+A model predicting users needs an edge type ending at users (a reverse type):
+loaders warn when a seed type's blocks would have no edges.
+"""
+INGEST_EPILOG = SCHEMA_HELP + """
+Bad rows (missing or non-numeric values, NaN in int64 columns, infinite float32 features,
+ids beyond int64, wrong vector width, duplicate node ids, edges to unknown nodes, ...) are
+reported as file:line: problem. --skip-bad-rows drops them but still fails when a node or
+edge type keeps none of its rows; --max-bad-rows caps the count.
+Exit codes: 0 success, 1 invalid input or existing output, 2 usage error."""
 
 
 def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> argparse.ArgumentParser:
