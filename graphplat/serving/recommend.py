@@ -190,6 +190,8 @@ class Recommender:
         self.dim = int(user_emb.shape[1])
         self.max_k = int(max_k)
         self.graph = graph
+        #: string-id dictionaries of users / items (set by the server for string-id exports)
+        self.user_keys = self.item_keys = None
         self.user_ntype, self.item_ntype = user_ntype, item_ntype
         self.seen: List[SeenEdgeType] = []
         if graph is not None:
