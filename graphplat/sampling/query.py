@@ -10,7 +10,7 @@
 Sources: ``V(ntype)`` (all nodes of a type, or given ``ids``) and ``E(etype)`` (edges; then
 ``.outV()`` is their source and ``.inV()`` their destination nodes). Steps from a node
 step: ``outV(etype)`` (out-neighbors: the node is the edge's source; needs the edge type's
-``reverse`` storage), ``inV(etype)`` (in-neighbors), ``outNeg(etype)`` / ``inNeg(etype)``
+``out_adjacency``), ``inV(etype)`` (in-neighbors), ``outNeg(etype)`` / ``inNeg(etype)``
 (nodes that are *not* out- / in-neighbors), each followed by ``.sample(k).by(strategy)``:
 ``random`` (with replacement), ``random_without_replacement``, ``edge_weight``, ``topk``,
 ``full`` (and for negatives ``random`` or ``in_degree``). Without ``sample`` a neighbor step

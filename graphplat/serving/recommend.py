@@ -117,22 +117,11 @@ def parse_etype(text: Union[str, Sequence[str]]) -> Union[str, Canonical]:
     return (parts[0], parts[1], parts[2])
 
 
-def _stores_out_adjacency(et) -> bool:
-    """Whether ``direction="out"`` sampling is served for ``et`` (``out_adjacency``, spelled
-    ``reverse: true`` in older schemas)."""
-    flag = getattr(et, "out_adjacency", None)
-    return bool(flag) if flag is not None else getattr(et, "reverse", None) is True
-
-
 def _synced_reverse(schema, et):
     """The reverse type of ``et`` that ingest and ``add_edges`` keep in sync with it (declared
     with ``reverse: <relation>``), or None."""
-    rel = getattr(et, "reverse", None)
-    for r in schema.edge_types:
-        if r.src == et.dst and r.dst == et.src and (
-                (isinstance(rel, str) and r.relation == rel) or getattr(r, "reverse_of", None) == et.relation):
-            return r
-    return None
+    key = et.reverse_canonical
+    return None if key is None else schema.edge_type(key)
 
 
 def resolve_seen_etype(schema, key, user_ntype: str, item_ntype: str) -> SeenEdgeType:
@@ -145,7 +134,7 @@ def resolve_seen_etype(schema, key, user_ntype: str, item_ntype: str) -> SeenEdg
     """
     et = schema.edge_type(parse_etype(key) if isinstance(key, str) else key)
     if et.src == user_ntype and et.dst == item_ntype:
-        if _stores_out_adjacency(et):
+        if et.out_adjacency:
             return SeenEdgeType(et.canonical, et.canonical, "out")
         synced = _synced_reverse(schema, et)
         if synced is not None:
@@ -155,8 +144,8 @@ def resolve_seen_etype(schema, key, user_ntype: str, item_ntype: str) -> SeenEdg
                 f"(add_edges({et.relation!r}, ...) does not write it), so reading it would miss new "
                 "edges; name it instead only if you write both" if back else "")
         raise ValueError(f"edge type {et.canonical_str} does not store its out-adjacency, so a user's "
-                         f"items cannot be read from it: declare it with 'reverse: true' (out-adjacency) "
-                         f"in the schema{hint}")
+                         f"items cannot be read from it: store it with 'out_adjacency: true' "
+                         f"or declare a reverse type with 'reverse: <relation>' in the schema{hint}")
     if et.src == item_ntype and et.dst == user_ntype:
         return SeenEdgeType(et.canonical, et.canonical, "in")
     raise ValueError(f"seen edge type {et.canonical_str} does not connect user type {user_ntype!r} "
@@ -214,6 +203,8 @@ class Recommender:
         self.dim = int(user_emb.shape[1])
         self.max_k = int(max_k)
         self.graph = graph
+        #: string-id dictionaries of users / items (set by the server for string-id exports)
+        self.user_keys = self.item_keys = None
         self.user_ntype, self.item_ntype = user_ntype, item_ntype
         self.seen: List[SeenEdgeType] = []
         if graph is not None:

@@ -81,6 +81,7 @@ class NodeScorer:
         self.graph = graph
         self.checkpoint = Path(checkpoint)
         self.trained = load_trained(self.checkpoint, graph)
+        graph = self.graph = self.trained.input_graph(graph)  # the training's computed inputs
         meta = self.trained.meta
         if meta.get("task") != "node_classification":
             raise ValueError(f"{checkpoint} holds a {meta.get('task')!r} model; scoring needs a "

@@ -257,9 +257,12 @@ class PartitionClient:
             self._stubs = [None] * len(self.addresses)
 
     # ---------------------------------------------------------------- info
-    def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:
-        """The server's Info (counts, role; schema YAML and partition book on request)."""
-        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book))
+    def info(self, include_schema: bool = False, include_book: bool = False,
+             include_id_strings: bool = False) -> pb.InfoResponse:
+        """The server's Info (counts, role; schema YAML, partition book and the string-id
+        dictionaries on request)."""
+        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book,
+                                                 include_id_strings=include_id_strings))
 
     def fetch_schema(self) -> GraphSchema:
         return GraphSchema.from_yaml(self.info(include_schema=True).schema_yaml)

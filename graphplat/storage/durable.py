@@ -321,8 +321,8 @@ class DurablePartition:
         def run():
             g = self.graph
             et = self.schema.edge_type(key)
-            if not et.reverse:
-                raise ValueError(f"edge type {et.canonical_str} is not stored with reverse=True")
+            if not et.out_adjacency:
+                raise ValueError(f"edge type {et.canonical_str} is not stored with out_adjacency: true")
             missing = ~g.lookup(key[0], src)
             if missing.any():
                 raise IndexError(f"{key[0]!r} nodes not in partition {self.partition}: "

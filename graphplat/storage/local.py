@@ -28,9 +28,11 @@ class LocalGraph(RoutedGraph):
         refused), so it can run beside graph servers on the same store.
         """
         from graphplat.storage.durable import DurablePartition
+        from graphplat.storage.id_dictionary import load_id_dictionaries
         from graphplat.storage.store import open_store
 
         info = open_store(store)
+        dictionaries = load_id_dictionaries(info.path, info.schema, writable=not read_only)
         backends = []
         try:
             for k in range(info.num_partitions):
@@ -39,11 +41,13 @@ class LocalGraph(RoutedGraph):
             for b in backends:
                 b.close()
             raise
-        return cls(info.schema, info.book, backends)
+        return cls(info.schema, info.book, backends, dictionaries)
 
     @classmethod
-    def from_partitions(cls, book: PartitionBook, parts: Sequence[PartitionData]) -> "LocalGraph":
-        """A LocalGraph over ``parts`` (one PartitionData per partition of ``book``)."""
+    def from_partitions(cls, book: PartitionBook, parts: Sequence[PartitionData],
+                        id_dictionaries=None) -> "LocalGraph":
+        """A LocalGraph over ``parts`` (one PartitionData per partition of ``book``) and the
+        string-id dictionaries (ntype -> IdDictionary) of its ``id_type: string`` types."""
         if not parts:
             raise ValueError("at least one partition is needed")
         schema: GraphSchema = parts[0].schema
@@ -51,7 +55,7 @@ class LocalGraph(RoutedGraph):
         if [d.partition for d in ordered] != list(range(book.num_partitions)):
             raise ValueError(f"expected partitions 0..{book.num_partitions - 1}, got "
                              f"{[d.partition for d in ordered]}")
-        return cls(schema, book, [PartitionGraph(d) for d in ordered])
+        return cls(schema, book, [PartitionGraph(d) for d in ordered], id_dictionaries)
 
     def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
                         replace: bool = False, seed: int = 0):

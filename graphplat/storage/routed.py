@@ -49,12 +49,24 @@ def _row_bytes(specs) -> int:
 class RoutedGraph(GraphService):
     """A GraphService whose partition ``p`` is answered by ``backends[p]``."""
 
-    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence):
+    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence,
+                 id_dictionaries: Optional[Dict[str, object]] = None):
         if len(backends) != book.num_partitions:
             raise ValueError(f"{len(backends)} backends for {book.num_partitions} partitions")
         self._schema = schema
         self.book = book
         self.backends = list(backends)
+        #: ntype -> IdDictionary of the ``id_type: string`` node types
+        self.id_dictionaries = dict(id_dictionaries or {})
+
+    def id_dictionary(self, ntype: str):
+        nt = self.schema.node_type(ntype)
+        if nt.id_type != "string":
+            raise ValueError(f"node type {nt.name!r} has int64 ids, no string dictionary")
+        if nt.name not in self.id_dictionaries:
+            raise ValueError(f"node type {nt.name!r} has string ids but this graph has no "
+                             f"dictionary for them (not opened from a store?)")
+        return self.id_dictionaries[nt.name]
 
     # Subclasses may override to run partitions in parallel (RemoteGraph does).
     def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
@@ -271,6 +283,10 @@ class RoutedGraph(GraphService):
             nt.name, ids[idx], {k: v[idx] for k, v in feats.items()})) for p, idx in split.items()})
 
     def add_edges(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
+        """Add edges ``src -> dst`` of ``etype`` (see :meth:`GraphService.add_edges`); an
+        undirected type also gets ``dst -> src`` (but self-loops once) and a type with a
+        reverse (or forward) type gets ``dst -> src`` there (schema ``synced_writes``).
+        Returns the edge ids of the edges as given."""
         et = self.schema.edge_type(etype)
         src, dst = as_ids(src, "src"), as_ids(dst, "dst")
         weights = check_edge_arrays(src, dst, weights)
@@ -279,6 +295,20 @@ class RoutedGraph(GraphService):
             if missing.any():
                 raise ValueError(f"{name} ids {ids[missing][:5].tolist()} are not {ntype!r} nodes; "
                                  "add them with add_nodes first")
+        eids = None
+        for target, flipped in self.schema.synced_writes(et.canonical):
+            if not flipped:
+                eids = self._add_edges_of(target, src, dst, weights)
+                continue
+            keep = src != dst if target.canonical == et.canonical else slice(None)
+            self._add_edges_of(target, dst[keep], src[keep],
+                               None if weights is None else weights[keep])
+        return eids
+
+    def _add_edges_of(self, et, src: np.ndarray, dst: np.ndarray,
+                      weights: Optional[np.ndarray]) -> np.ndarray:
+        """Store checked edges of one type: in-adjacency by destination, out-adjacency (if
+        declared) by source. Returns their edge ids."""
         eids = np.empty(len(dst), dtype=np.int64)
         split = self._split(et.dst, dst)
         got = self._map({p: (lambda p=p, idx=idx: self.backends[p].add_edges_in(
@@ -286,7 +316,7 @@ class RoutedGraph(GraphService):
             for p, idx in split.items()})
         for p, idx in split.items():
             eids[idx] = got[p]
-        if et.reverse:
+        if et.out_adjacency:
             split = self._split(et.src, src)
             self._map({p: (lambda p=p, idx=idx: self.backends[p].add_edges_out(
                 et.canonical, src[idx], dst[idx], eids[idx], None if weights is None else weights[idx]))

@@ -216,6 +216,10 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:
             resp.partition_book.CopyFrom(codec.book_to_msg(state.book))
+        if request.include_id_strings:
+            from graphplat.storage.id_dictionary import load_id_dictionaries
+            for nt, d in load_id_dictionaries(state.store_dir, state.schema).items():
+                resp.id_strings.add(ntype=nt, ids=d.strings().tolist())
         return resp
 
     # ---- reads

@@ -15,9 +15,9 @@ from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
 
 RSCHEMA = GraphSchema.from_dict({
     "node_types": SCHEMA.to_dict()["node_types"],
-    "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True, "reverse": True},
-                   {"src": "item", "relation": "clicked-by", "dst": "user", "reverse": True},
-                   {"src": "user", "relation": "follows", "dst": "user", "reverse": True}]})
+    "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True, "out_adjacency": True},
+                   {"src": "item", "relation": "clicked-by", "dst": "user", "out_adjacency": True},
+                   {"src": "user", "relation": "follows", "dst": "user", "out_adjacency": True}]})
 
 
 @pytest.fixture(scope="module")

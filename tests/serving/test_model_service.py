@@ -384,7 +384,7 @@ def make_spam_dataset(n: int = 300, seed: int = 5):
     src, dst = symmetrize(s, d, n)
     schema = GraphSchema((NodeType("account", (FeatureSpec("feat", "float32", (8,)), FeatureSpec("label", "int64"),
                                                FeatureSpec("split", "int64"))),),
-                         (EdgeType(*FOLLOWS, reverse=True),))
+                         (EdgeType(*FOLLOWS, out_adjacency=True),))
     arrays = GraphArrays(schema, nodes={"account": np.arange(n, dtype=np.int64)},
                          node_features={"account": {"feat": feat, "label": label,
                                                     "split": stratified_split(label, (0.6, 0.2, 0.2), seed)}},

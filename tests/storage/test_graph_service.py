@@ -15,8 +15,8 @@ node_types:
   user: {features: {age: int64, emb: "float32[4]"}}
   item: {features: {feat: "float32[3]"}}
 edge_types:
-  - {src: user, relation: click, dst: item, weighted: true, reverse: true}
-  - {src: item, relation: clicked_by, dst: user, reverse: true}
+  - {src: user, relation: click, dst: item, weighted: true, out_adjacency: true}
+  - {src: item, relation: clicked_by, dst: user, out_adjacency: true}
   - [user, follows, user]
 """)
 CLICK = ("user", "click", "item")
@@ -131,7 +131,7 @@ def test_out_direction_uses_reverse_storage(g):
     user = src[0]
     s = g.sample_neighbors(CLICK, [user], -1, strategy="full", direction="out")
     assert sorted(s.neighbors.tolist()) == sorted(dst[src == user].tolist())
-    with pytest.raises(ValueError, match="reverse"):
+    with pytest.raises(ValueError, match="out_adjacency"):
         g.sample_neighbors(FOLLOWS, [user], 2, direction="out")
 
 

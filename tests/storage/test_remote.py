@@ -43,8 +43,8 @@ node_types:
   user: {features: {age: int64, emb: "float32[4]"}}
   item: {features: {feat: "float32[3]"}}
 edge_types:
-  - {src: user, relation: click, dst: item, weighted: true, reverse: true, features: {ts: int64}}
-  - {src: item, relation: clicked_by, dst: user, reverse: true}
+  - {src: user, relation: click, dst: item, weighted: true, out_adjacency: true, features: {ts: int64}}
+  - {src: item, relation: clicked_by, dst: user, out_adjacency: true}
   - [user, follows, user]
 """)
 CLICK = ("user", "click", "item")
