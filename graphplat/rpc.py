@@ -315,7 +315,8 @@ class HostedService:
     def _init_grpc(self, servicer, add_servicer: Callable, metrics: ServiceMetrics, *, host: str,
                    port: int, threads: int, thread_name_prefix: str, max_message_bytes: int,
                    token: Optional[str] = None, tls: Optional[Tuple[bytes, bytes]] = None,
-                   metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1") -> None:
+                   metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
+                   interceptors: Sequence[grpc.ServerInterceptor] = ()) -> None:
         from grpc_health.v1 import health, health_pb2_grpc
 
         self.servicer = servicer
@@ -324,7 +325,8 @@ class HostedService:
         self._follower: Optional[threading.Thread] = None
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self._set_health(False)
-        interceptors = [BearerTokenInterceptor(token, metrics)] if token else []
+        # the token is checked first, before any other interceptor holds the call
+        interceptors = ([BearerTokenInterceptor(token, metrics)] if token else []) + list(interceptors)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
                                                              thread_name_prefix=thread_name_prefix),
                                   interceptors=interceptors, options=server_options(max_message_bytes))

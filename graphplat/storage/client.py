@@ -11,7 +11,11 @@ Failure handling:
 * Reads that fail with UNAVAILABLE or DEADLINE_EXCEEDED (server down, restarting,
   unreachable, too slow) are retried on the next replica; after every replica failed once
   in a round, the client sleeps with exponential backoff and jitter before the next round.
-  The replica that answered last is tried first next time (sticky).
+  The replica that answered last is tried first next time (sticky); the primary is tried
+  first again ``primary_retry_s`` after the client left it, and after every write it acked.
+* Read-your-writes: reads carry the highest seq a write of this client was acknowledged at
+  (:mod:`graphplat.storage.freshness`); a replica behind it waits briefly, then answers
+  UNAVAILABLE and the read moves on to the next server.
 * INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, UNAUTHENTICATED, FAILED_PRECONDITION and
   INTERNAL are not retried: they are re-raised as the server's exception class when it is
   a builtin (ValueError, IndexError, TypeError, KeyError) or as :class:`RequestTooLarge`,
@@ -49,6 +53,7 @@ from graphplat.rpc import (ERROR_TYPE_KEY, RequestTooLarge, ServiceError,  # noq
 from graphplat.schema import GraphSchema, SchemaError
 from graphplat.service import NeighborSample
 from graphplat.storage import codec
+from graphplat.storage.freshness import MIN_SEQ_KEY
 from graphplat.storage.partition_graph import as_ids
 
 log = logging.getLogger("graphplat.client")
@@ -137,7 +142,7 @@ class PartitionClient:
     def __init__(self, addresses: Sequence[str], partition: int, token: Optional[str] = None,
                  root_cert=None, *, server_name: Optional[str] = None, deadline_s: float = 30.0,
                  retries: int = 10, backoff: float = 0.1, max_backoff: float = 2.0,
-                 max_message_mb: int = 256):
+                 max_message_mb: int = 256, primary_retry_s: float = 1.0):
         addresses = [str(a) for a in addresses]
         if not addresses:
             raise ValueError(f"partition {partition}: at least one server address is needed")
@@ -159,6 +164,11 @@ class PartitionClient:
         self._lock = threading.Lock()
         self._current = 0
         self._closed = False
+        # read-your-writes: highest seq one of our writes was acknowledged at, and when a
+        # client reading from a replica tries the primary again
+        self.acked_seq = -1
+        self.primary_retry_s = float(primary_retry_s)
+        self._retry_primary_at = 0.0
 
     def __repr__(self) -> str:
         return f"PartitionClient(partition={self.partition}, addresses={self.addresses})"
@@ -179,12 +189,23 @@ class PartitionClient:
         delay *= random.uniform(0.5, 1.5)
         time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
+    def _read_start(self) -> int:
+        """Index of the server a read tries first: the one that answered last, or the
+        primary again once ``primary_retry_s`` passed since the client left it."""
+        if self._current != 0 and time.monotonic() >= self._retry_primary_at:
+            self._retry_primary_at = time.monotonic() + self.primary_retry_s
+            return 0
+        return self._current
+
     def _call(self, method: str, request, *, write: bool = False, stream: bool = False):
         """Run one logical call with deadline, retries, failover (reads) and error mapping."""
         t0 = time.monotonic()
         deadline = t0 + self.deadline_s
         n = 1 if write else len(self.addresses)
-        start = 0 if write else self._current
+        start = 0 if write else self._read_start()
+        metadata = self._metadata
+        if not write and self.acked_seq >= 0:
+            metadata = metadata + ((MIN_SEQ_KEY, str(self.acked_seq)),)
         errors: List[Tuple[str, str]] = []
         attempt = 0
         maybe_applied = False
@@ -205,9 +226,9 @@ class PartitionClient:
             try:
                 stub_method = getattr(self._stub(i), method)
                 if stream:
-                    result = list(stub_method(request, timeout=timeout, metadata=self._metadata))
+                    result = list(stub_method(request, timeout=timeout, metadata=metadata))
                 else:
-                    result = stub_method(request, timeout=timeout, metadata=self._metadata)
+                    result = stub_method(request, timeout=timeout, metadata=metadata)
             except grpc.RpcError as err:
                 code = err.code()
                 if code in _RETRYABLE:
@@ -219,8 +240,13 @@ class PartitionClient:
                               method, addr, code.name)
                     continue
                 raise _error_from(err, self.partition, addr) from None
-            if not write and i != self._current:
+            if write:
+                with self._lock:
+                    self.acked_seq = max(self.acked_seq, int(result.seq))
+                i = 0  # the primary answered: read from it again
+            if i != self._current:
                 self._current = i
+                self._retry_primary_at = time.monotonic() + self.primary_retry_s
                 log.info("partition %d: now reading from %s", self.partition, addr)
             return result
         raise PartitionUnavailable(self._unavailable_message(method, errors, write, maybe_applied,

@@ -74,6 +74,7 @@ from graphplat.storage.durable import (DurablePartition, PartitionClosed, ReadOn
                                        WriteResult, apply_record)
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.storage import codec
+from graphplat.storage.freshness import DEFAULT_READ_WAIT_S, FreshReadInterceptor
 from graphplat.storage.partition_graph import PartitionGraph
 
 log = logging.getLogger("graphplat.server")
@@ -356,7 +357,8 @@ class PartitionServer(HostedService):
                  replica: bool = False, token: Optional[str] = None,
                  tls: Optional[Tuple[bytes, bytes]] = None, limits: Optional[Limits] = None,
                  metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
-                 threads: int = 16, follow_interval: float = 0.5):
+                 threads: int = 16, follow_interval: float = 0.5,
+                 read_wait: float = DEFAULT_READ_WAIT_S):
         self.store_dir = Path(store_dir)
         self.partition = int(partition)
         self.host = host
@@ -368,7 +370,12 @@ class PartitionServer(HostedService):
                         pb_grpc.add_GraphPartitionServicer_to_server, metrics, host=host, port=port,
                         threads=threads, thread_name_prefix="graphplat-rpc",
                         max_message_bytes=self.limits.max_message_bytes, token=token, tls=tls,
-                        metrics_port=metrics_port, metrics_host=metrics_host)
+                        metrics_port=metrics_port, metrics_host=metrics_host,
+                        interceptors=[FreshReadInterceptor(self._applied_seq, read_wait)])
+
+    def _applied_seq(self) -> Optional[int]:
+        state = self.servicer.state
+        return None if state is None else state.applied_seq
 
     @property
     def state(self) -> Optional[DurablePartition]:
@@ -439,6 +446,10 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                         "refuse writes and follow the primary's write log")
     p.add_argument("--follow-interval", type=float, default=0.5, metavar="SECONDS",
                    help="replicas: how often to pick up the primary's new writes (default 0.5)")
+    p.add_argument("--read-wait", type=float, default=DEFAULT_READ_WAIT_S, metavar="SECONDS",
+                   help="longest a read waits for the client's own acknowledged write to reach "
+                        "this server (a lagging replica) before answering UNAVAILABLE so the "
+                        f"client tries the next server (default {DEFAULT_READ_WAIT_S})")
     add_security_arguments(p)
     p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB,
                    help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
@@ -494,7 +505,8 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
         server = PartitionServer(args.store, args.partition, host=args.host, port=args.port,
                                  replica=args.replica, token=token, tls=tls, limits=limits,
                                  metrics_port=args.metrics_port, metrics_host=args.metrics_host,
-                                 threads=args.threads, follow_interval=args.follow_interval)
+                                 threads=args.threads, follow_interval=args.follow_interval,
+                                 read_wait=args.read_wait)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1
