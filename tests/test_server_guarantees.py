@@ -113,3 +113,82 @@ def test_lagging_replica_waits_then_refuses(tmp_path):
         ch.close()
     finally:
         fleet.close()
+
+
+# ----------------------------------------------------------------------------- damaged write log
+
+def _own(book, ntype, ids, k=0):
+    ids = np.asarray(ids)
+    return ids[book.partition_of(ntype, ids) == k]
+
+
+def _write_then_sigkill(store, fleet, n):
+    """``n`` acknowledged single-node writes to partition 0's primary, then SIGKILL (the
+    records stay in RocksDB's WAL). Returns (server, ids written in order)."""
+    from graphplat.storage.client import PartitionClient
+
+    s = fleet.start(store, 0).wait_ready()
+    ids = _own(PartitionBook(P), "review", np.arange(10**6, 10**6 + 4 * n))[:n]
+    c = PartitionClient([s.address], 0, deadline_s=10)
+    for i in ids:
+        c.add_nodes("review", [i])
+    c.close()
+    s.kill()
+    return s, ids
+
+
+def _wal(store):
+    (wal,) = sorted((Path(store) / "part-0").glob("*.log"))
+    return wal
+
+
+@pytest.mark.parametrize("where", [0.5, 0.1])
+def test_damaged_log_refuses_to_start_unless_accepted(tmp_path, where):
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s, ids = _write_then_sigkill(store, fleet, 200)
+        wal = _wal(store)
+        data = bytearray(wal.read_bytes())
+        at = int(len(data) * where)
+        data[at:at + 16] = bytes(b ^ 0xFF for b in data[at:at + 16])
+        wal.write_bytes(bytes(data))
+        s.start()
+        with pytest.raises(RuntimeError, match="exited with 1") as ei:
+            s.wait_ready()
+        msg = str(ei.value)
+        assert "write log is damaged" in msg and str(wal) in msg and "--accept-log-loss" in msg
+        offsets = [int(x) for x in msg.split("between byte offsets ")[1].split(":")[0].split(" and ")]
+        assert offsets[0] <= at + 16 and offsets[1] >= at
+        from graphplat.storage.local import open_graph
+        from graphplat.storage.wal_check import LogCorruption
+        with pytest.raises(LogCorruption, match="between byte offsets"):
+            open_graph(store)
+        # the embedded path refuses too: the refusal changed nothing on disk
+        s.args = ["--accept-log-loss"]
+        s.restart().wait_ready()
+        assert "accepted the loss" in s.log()
+        from graphplat.storage.client import PartitionClient
+        c = PartitionClient([s.address], 0, deadline_s=10)
+        present = c.lookup("review", ids)
+        assert 0 < present.sum() < len(ids) and present[:present.sum()].all()
+        c.close()
+    finally:
+        fleet.close()
+
+
+def test_torn_last_record_is_dropped_silently(tmp_path):
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s, ids = _write_then_sigkill(store, fleet, 50)
+        wal = _wal(store)
+        data = wal.read_bytes()
+        wal.write_bytes(data[:-20])  # the last write was cut short
+        s.restart().wait_ready()
+        from graphplat.storage.client import PartitionClient
+        c = PartitionClient([s.address], 0, deadline_s=10)
+        assert c.lookup("review", ids).tolist() == [True] * 49 + [False]
+        c.close()
+    finally:
+        fleet.close()

@@ -111,7 +111,8 @@ class DurablePartition:
     ``replica=True``: opens it read-only and :meth:`refresh` follows the primary's log.
     """
 
-    def __init__(self, store_dir, partition: int, *, replica: bool = False):
+    def __init__(self, store_dir, partition: int, *, replica: bool = False,
+                 accept_log_loss: bool = False):
         from graphplat.storage.store import PartitionStore, open_store
 
         self.info = open_store(store_dir)
@@ -131,7 +132,7 @@ class DurablePartition:
             with PartitionStore(self.path, read_only=True) as st:
                 self._load_from(st)
         else:
-            self.store = PartitionStore(self.path)
+            self.store = PartitionStore(self.path, accept_log_loss=accept_log_loss)
             try:
                 self._load_from(self.store)
             except BaseException:

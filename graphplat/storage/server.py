@@ -358,13 +358,14 @@ class PartitionServer(HostedService):
                  tls: Optional[Tuple[bytes, bytes]] = None, limits: Optional[Limits] = None,
                  metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
                  threads: int = 16, follow_interval: float = 0.5,
-                 read_wait: float = DEFAULT_READ_WAIT_S):
+                 read_wait: float = DEFAULT_READ_WAIT_S, accept_log_loss: bool = False):
         self.store_dir = Path(store_dir)
         self.partition = int(partition)
         self.host = host
         self.replica = replica
         self.limits = limits or Limits()
         self.follow_interval = follow_interval
+        self.accept_log_loss = accept_log_loss
         metrics = Metrics()
         self._init_grpc(GraphPartitionServicer(self.limits, metrics),
                         pb_grpc.add_GraphPartitionServicer_to_server, metrics, host=host, port=port,
@@ -388,7 +389,8 @@ class PartitionServer(HostedService):
     def load(self) -> DurablePartition:
         """Load the partition (replaying its log), then report SERVING."""
         t0 = time.perf_counter()
-        state = DurablePartition(self.store_dir, self.partition, replica=self.replica)
+        state = DurablePartition(self.store_dir, self.partition, replica=self.replica,
+                                 accept_log_loss=self.accept_log_loss)
         self.servicer.state = state
         self.metrics.update_sizes(state.graph, state.applied_seq)
         self._set_health(True)
@@ -450,6 +452,10 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                    help="longest a read waits for the client's own acknowledged write to reach "
                         "this server (a lagging replica) before answering UNAVAILABLE so the "
                         f"client tries the next server (default {DEFAULT_READ_WAIT_S})")
+    p.add_argument("--accept-log-loss", action="store_true",
+                   help="start even when the write log is damaged before its end, dropping the "
+                        "acknowledged writes after the damage (default: refuse to start and name "
+                        "the file and offset; a torn last record is always dropped silently)")
     add_security_arguments(p)
     p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB,
                    help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
@@ -506,7 +512,7 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
                                  replica=args.replica, token=token, tls=tls, limits=limits,
                                  metrics_port=args.metrics_port, metrics_host=args.metrics_host,
                                  threads=args.threads, follow_interval=args.follow_interval,
-                                 read_wait=args.read_wait)
+                                 read_wait=args.read_wait, accept_log_loss=args.accept_log_loss)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1

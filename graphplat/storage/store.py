@@ -549,7 +549,8 @@ class PartitionStore:
     concurrent :meth:`append_log` calls. Use as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, path: PathLike, *, read_only: bool = False, _create: bool = False) -> None:
+    def __init__(self, path: PathLike, *, read_only: bool = False, accept_log_loss: bool = False,
+                 _create: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self._lock = threading.Lock()          # log sequence numbers
@@ -560,6 +561,8 @@ class PartitionStore:
             if "blobs" not in cfs or "log" not in cfs:
                 raise ValueError(f"{self.path}: not a graphplat partition (a RocksDB without "
                                  f"the blobs/log column families)")
+            if not read_only:
+                self._check_log(accept_log_loss)
         opts, cf_opts = _options(create=_create)
         access = rocksdict.AccessType.read_only() if read_only else rocksdict.AccessType.read_write()
         try:
@@ -584,6 +587,20 @@ class PartitionStore:
             except BaseException:
                 self.close()
                 raise
+
+    def _check_log(self, accept_loss: bool) -> None:
+        """Before a read-write open (which rewrites the WAL): refuse a write log damaged
+        before its end (:mod:`graphplat.storage.wal_check`) unless ``accept_loss``."""
+        from graphplat.storage.wal_check import LogCorruption, check_wal
+
+        with PartitionStore(self.path, read_only=True) as ro:
+            recovered = ro.last_seq
+        problem = check_wal(self.path, recovered)
+        if problem is None:
+            return
+        if not accept_loss:
+            raise LogCorruption(problem)
+        log.error("%s; accepted the loss (--accept-log-loss)", problem)
 
     # ---- lifecycle
 
