@@ -192,3 +192,54 @@ def test_torn_last_record_is_dropped_silently(tmp_path):
         c.close()
     finally:
         fleet.close()
+
+
+# ----------------------------------------------------------------------------- torn edge writes
+
+def test_edge_write_torn_by_a_crash_is_completed_by_a_retry(tmp_path):
+    """The partition holding the out-copy is SIGKILLed between the two halves of an edge
+    write: the call raises with a write id; after a restart, the retry with that id adds
+    the missing out-copy and no second in-copy."""
+    from graphplat.storage.client import PartitionUnavailable
+
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        servers = fleet.start_all([dict(store=store, partition=k) for k in range(P)])
+        book = PartitionBook(P)
+        u = _own(book, "user", np.arange(3 * 10**6, 3 * 10**6 + 50), 1)[:1]  # out-copy on 1
+        r = _own(book, "review", np.arange(4 * 10**6, 4 * 10**6 + 50), 0)[:1]  # in-copy on 0
+        with connect(cluster_dict([[s] for s in servers], deadline_s=2, retries=3)) as g:
+            g.add_nodes("user", u)
+            g.add_nodes("review", r)
+            out_client = g.clients[1]
+            real = out_client.add_edges_out
+
+            def crash_then_write(*a, **kw):
+                servers[1].kill()  # after the in-copy was acknowledged by partition 0
+                return real(*a, **kw)
+
+            out_client.add_edges_out = crash_then_write
+            with pytest.raises(PartitionUnavailable) as ei:
+                g.add_edges(WROTE, u, r)
+            wid = ei.value.write_id
+            out_client.add_edges_out = real
+            servers[1].restart().wait_ready()
+            eids = g.add_edges(WROTE, u, r, write_id=wid)
+            again = g.add_edges(WROTE, u, r, write_id=wid)  # a second retry changes nothing
+            assert np.array_equal(eids, again)
+            ins = g.sample_neighbors(WROTE, r, -1, strategy="full", direction="in")
+            outs = g.sample_neighbors(WROTE, u, -1, strategy="full", direction="out")
+            assert ins.neighbors.tolist() == u.tolist() and outs.neighbors.tolist() == r.tolist()
+            assert ins.eids.tolist() == outs.eids.tolist() == eids.tolist()
+        # the same after both partitions restart (the ids were logged with the writes)
+        for s in servers:
+            s.restart()
+        for s in servers:
+            s.wait_ready()
+        with connect(cluster_dict([[s] for s in servers])) as g:
+            assert np.array_equal(g.add_edges(WROTE, u, r, write_id=wid), eids)
+            assert g.sample_neighbors(WROTE, u, -1, strategy="full", direction="out").counts.tolist() == [1]
+            assert g.sample_neighbors(WROTE, r, -1, strategy="full").counts.tolist() == [1]
+    finally:
+        fleet.close()

@@ -31,7 +31,9 @@ answers a repeated id with the first answer, so a retry after a lost response do
 apply the write twice, even across a server restart. The caveat: if the primary
 compacted its log in between (compaction drops the ids it folds), a retry is applied again
 (at-least-once). A write whose outcome stays unknown raises PartitionUnavailable saying so.
-A write spanning partitions (RoutedGraph.add_edges) is not atomic across them.
+A write spanning partitions (RoutedGraph.add_edges) is not atomic across them, but each
+part carries an id derived from one write id, so repeating the call with that id
+(``exc.write_id``) completes a half-applied write instead of duplicating its applied part.
 """
 from __future__ import annotations
 
@@ -374,15 +376,20 @@ class PartitionClient:
                                  features=codec.to_named(features or {}))
         self._call("AddNodes", req, write=True)
 
-    def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
-        req = pb.AddEdgesInRequest(request_id=self._request_id(), etype=codec.etype_msg(etype),
+    #: edge writes take a request_id the server applies at most once (RoutedGraph.add_edges)
+    dedupes_writes = True
+
+    def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None,
+                     request_id: str = "") -> np.ndarray:
+        req = pb.AddEdgesInRequest(request_id=request_id or self._request_id(), etype=codec.etype_msg(etype),
                                    src=_ids(src, "src"), dst=_ids(dst, "dst"))
         if weights is not None:
             req.weights.CopyFrom(codec.to_array(weights, np.float32))
         return codec.from_array(self._call("AddEdgesIn", req, write=True).eids, name="eids")
 
-    def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None) -> None:
-        req = pb.AddEdgesOutRequest(request_id=self._request_id(), etype=codec.etype_msg(etype),
+    def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None,
+                      request_id: str = "") -> None:
+        req = pb.AddEdgesOutRequest(request_id=request_id or self._request_id(), etype=codec.etype_msg(etype),
                                     src=_ids(src, "src"), dst=_ids(dst, "dst"),
                                     eids=_ids(eids, "eids"))
         if weights is not None:

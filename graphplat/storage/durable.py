@@ -339,17 +339,20 @@ class DurablePartition:
 
     # ---- the RoutedGraph backend contract (what LocalGraph calls)
 
+    dedupes_writes = True  # edge writes take a request_id applied at most once
+
+
     def add_nodes(self, ntype, ids, features=None) -> None:
         self.write_add_nodes(ntype, ids, features or {})
 
     def update_features(self, ntype, ids, features) -> None:
         self.write_update_features(ntype, ids, features)
 
-    def add_edges_in(self, etype, src, dst, weights=None) -> np.ndarray:
-        return self.write_add_edges_in(etype, src, dst, weights).eids
+    def add_edges_in(self, etype, src, dst, weights=None, request_id: str = "") -> np.ndarray:
+        return self.write_add_edges_in(etype, src, dst, weights, request_id).eids
 
-    def add_edges_out(self, etype, src, dst, eids, weights=None) -> None:
-        self.write_add_edges_out(etype, src, dst, eids, weights)
+    def add_edges_out(self, etype, src, dst, eids, weights=None, request_id: str = "") -> None:
+        self.write_add_edges_out(etype, src, dst, eids, weights, request_id)
 
     def __getattr__(self, name):
         # Reads (sample_neighbors, node_features, degrees, ...) go to the current graph,
