@@ -243,3 +243,53 @@ def test_edge_write_torn_by_a_crash_is_completed_by_a_retry(tmp_path):
             assert g.sample_neighbors(WROTE, r, -1, strategy="full").counts.tolist() == [1]
     finally:
         fleet.close()
+
+
+# ----------------------------------------------------------------------------- write validation
+
+def test_servers_validate_edge_endpoints_and_edge_ids(tmp_path):
+    """Forged AddEdgesIn/AddEdgesOut (sent straight over gRPC, bypassing the client's
+    checks) are INVALID_ARGUMENT and change nothing."""
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        servers = fleet.start_all([dict(store=store, partition=k) for k in range(P)])
+        book = PartitionBook(P)
+        ghost = _own(book, "user", np.arange(987654321987, 987654321987 + 40), 0)[:1]
+        r0 = _own(book, "review", np.arange(5000, 5060), 0)[:1]
+        r1 = _own(book, "review", np.arange(5000, 5060), 1)[:1]
+        u0 = _own(book, "user", np.arange(1000, 1040), 0)[:1]
+        stubs = [pb_grpc.GraphPartitionStub(grpc.insecure_channel(s.address)) for s in servers]
+        et = codec.etype_msg(WROTE)
+
+        def refused(call, req, words):
+            with pytest.raises(grpc.RpcError) as ei:
+                call(req, timeout=5)
+            assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, ei.value.details()
+            assert words in ei.value.details()
+
+        before = [stubs[k].Info(pb.InfoRequest(), timeout=5).applied_seq for k in range(P)]
+        refused(stubs[0].AddEdgesIn, pb.AddEdgesInRequest(
+            etype=et, src=codec.to_array(ghost), dst=codec.to_array(r0)), "are not 'user' nodes")
+        # an edge id of partition 1 for an edge whose destination partition 0 owns
+        refused(stubs[0].AddEdgesOut, pb.AddEdgesOutRequest(
+            etype=et, src=codec.to_array(u0), dst=codec.to_array(r0),
+            eids=codec.to_array([(1 << 40) | 3])), "were not assigned")
+        # partition 0 never assigned edge id 10**9 of its own
+        refused(stubs[0].AddEdgesOut, pb.AddEdgesOutRequest(
+            etype=et, src=codec.to_array(u0), dst=codec.to_array(r0),
+            eids=codec.to_array([10**9])), "were not assigned")
+        refused(stubs[0].AddEdgesOut, pb.AddEdgesOutRequest(
+            etype=et, src=codec.to_array(np.repeat(u0, 2)), dst=codec.to_array(np.repeat(r1, 2)),
+            eids=codec.to_array([(1 << 40) | 1, (1 << 40) | 1])), "distinct")
+        # a well-formed out-copy of an edge partition 1 owns is accepted
+        stubs[0].AddEdgesOut(pb.AddEdgesOutRequest(
+            etype=et, src=codec.to_array(u0), dst=codec.to_array(r1),
+            eids=codec.to_array([(1 << 40) | 2])), timeout=5)
+        after = [stubs[k].Info(pb.InfoRequest(), timeout=5).applied_seq for k in range(P)]
+        assert after == [before[0] + 1, before[1]]
+        with connect(cluster_dict([[s] for s in servers])) as g:
+            s = g.sample_neighbors(WROTE, r0, -1, strategy="full")
+            assert int(ghost[0]) not in s.neighbors.tolist()
+    finally:
+        fleet.close()

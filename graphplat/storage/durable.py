@@ -198,6 +198,30 @@ class DurablePartition:
             raise ValueError(f"{ntype!r} ids {ids[bad][:5].tolist()} belong to partition(s) "
                              f"{np.unique(owner[bad])[:5].tolist()}, not to partition {self.partition}")
 
+    def _check_local_endpoints(self, ntype: str, ids: np.ndarray, name: str) -> None:
+        """ValueError unless every id of ``ids`` this partition owns is one of its nodes
+        (ids owned by other partitions are checked by the client, which looked them up)."""
+        local = ids[self.book.partition_of(ntype, ids) == self.partition]
+        missing = local[~self.graph.lookup(ntype, local)] if len(local) else local
+        if len(missing):
+            raise ValueError(f"{name} ids {missing[:5].tolist()} are not {ntype!r} nodes "
+                             f"(partition {self.partition} owns them and does not hold them)")
+
+    def _check_edge_ids(self, key, dst: np.ndarray, eids: np.ndarray) -> None:
+        """ValueError unless ``eids`` are distinct ids the partition owning each edge's
+        destination could have assigned (and did, when that is this partition)."""
+        if len(np.unique(eids)) != len(eids):
+            raise ValueError("edge ids of one write must be distinct")
+        owner = self.book.partition_of(key[2], dst)
+        index = eids & ((np.int64(1) << EID_PARTITION_SHIFT) - 1)
+        bad = ((eids >> EID_PARTITION_SHIFT) != owner) | (eids < 0)
+        mine = owner == self.partition
+        bad |= mine & (index >= self.graph.num_edges(key))
+        if bad.any():
+            raise ValueError(f"edge ids {eids[bad][:5].tolist()} of {':'.join(key)} were not "
+                             "assigned by the partition owning the edges' destinations (edge ids "
+                             "come from AddEdgesIn)")
+
     def log_and_apply(self, rid: str, op: str, type_, arrays: Dict[str, np.ndarray],
                       apply: Callable[[], Optional[np.ndarray]]) -> Tuple[int, Optional[np.ndarray]]:
         """Append the record durably, then apply it. Returns (seq, eids)."""
@@ -299,6 +323,7 @@ class DurablePartition:
             if missing.any():
                 raise IndexError(f"{key[2]!r} nodes not in partition {self.partition}: "
                                  f"{dst[missing][:5].tolist()}")
+            self._check_local_endpoints(key[0], src, "src")
             start = g.num_edges(key)
             eids = (np.int64(self.partition) << EID_PARTITION_SHIFT) | np.arange(
                 start, start + len(dst), dtype=np.int64)
@@ -328,6 +353,8 @@ class DurablePartition:
             if missing.any():
                 raise IndexError(f"{key[0]!r} nodes not in partition {self.partition}: "
                                  f"{src[missing][:5].tolist()}")
+            self._check_local_endpoints(key[2], dst, "dst")
+            self._check_edge_ids(key, dst, eids)
             arrays = {"src": src, "dst": dst, "eids": eids, "direction": np.ones(1, np.int8)}
             if weights is not None:
                 arrays["weights"] = weights
