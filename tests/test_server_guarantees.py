@@ -293,3 +293,43 @@ def test_servers_validate_edge_endpoints_and_edge_ids(tmp_path):
             assert int(ghost[0]) not in s.neighbors.tolist()
     finally:
         fleet.close()
+
+
+# ----------------------------------------------------------------------------- schema fingerprint
+
+def _mismatch_line(text: str) -> str:
+    return next(line for line in text.splitlines() if "does not match the schema" in line)
+
+
+@pytest.mark.parametrize("edit", ["width", "extra_edge_type", "no_fingerprint_in_store_json"])
+def test_edited_schema_is_refused_by_server_and_open_graph(tmp_path, edit):
+    import json
+
+    from graphplat.storage.local import open_graph
+
+    store = small_store(tmp_path / "s")
+    path = store / "schema.yaml"
+    text = path.read_text()
+    if edit == "extra_edge_type":
+        edited = SCHEMA.to_yaml().replace("edge_types:\n", "edge_types:\n- [review, about, user]\n")
+        assert edited != SCHEMA.to_yaml()
+        path.write_text(edited)
+    else:
+        path.write_text(text.replace("score: float32", "score: 'float32[3]'"))
+        assert path.read_text() != text
+    if edit == "no_fingerprint_in_store_json":  # a store written before fingerprints
+        meta = json.loads((store / "store.json").read_text())
+        del meta["schema_fingerprint"]
+        (store / "store.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="does not match the schema") as ei:
+        open_graph(store)
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0)
+        with pytest.raises(RuntimeError, match="exited with 1") as si:
+            s.wait_ready()
+        assert str(ei.value) in _mismatch_line(str(si.value))
+    finally:
+        fleet.close()
+    path.write_text(text)  # restored: both open again
+    open_graph(store).close()

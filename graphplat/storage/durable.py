@@ -142,6 +142,9 @@ class DurablePartition:
             raise ValueError(f"{self.path} holds partition {self.graph.partition}, not {self.partition}")
 
     def _load_from(self, st) -> None:
+        from graphplat.storage.store import check_schema, schema_fingerprint
+
+        check_schema(self.store_dir, self.schema, schema_fingerprint(st.schema), f"{self.path}")
         graph = PartitionGraph(st.read())
         seq = st.compacted_through
         n = 0

@@ -44,6 +44,7 @@ writing.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -71,7 +72,7 @@ __all__ = [
     "StoreInfo", "open_store", "partition_path", "write_store_manifest", "create_store",
     "staging_dir", "cleanup_stale", "is_staging_name",
     "write_partition", "read_partition", "LogRecord", "PartitionStore",
-    "encode_record", "decode_record",
+    "encode_record", "decode_record", "schema_fingerprint", "check_schema",
 ]
 
 FORMAT_VERSION = 1
@@ -174,6 +175,8 @@ def open_store(path: PathLike) -> StoreInfo:
     except (OSError, KeyError, ValueError) as e:
         msg = str(e) if str(path) in str(e) else f"{path}: cannot load the partition book: {e}"
         raise ValueError(msg) from None
+    if "schema_fingerprint" in meta:
+        check_schema(path, schema, meta["schema_fingerprint"], "store.json")
     if book.num_partitions != num:
         raise ValueError(f"{path}: partition book has {book.num_partitions} partitions but "
                          f"store.json says {num}")
@@ -181,6 +184,22 @@ def open_store(path: PathLike) -> StoreInfo:
         if not (partition_path(path, k) / "CURRENT").exists():
             raise ValueError(f"{path}: incomplete graphplat store (partition {k} is missing)")
     return StoreInfo(path, version, num, str(meta.get("created", "")), schema, book, meta)
+
+
+def schema_fingerprint(schema: GraphSchema) -> str:
+    """sha256 (hex) of the schema's canonical YAML: equal for equal schemas, whatever
+    the formatting of the file they were read from."""
+    return hashlib.sha256(schema.to_yaml().encode()).hexdigest()
+
+
+def check_schema(path: PathLike, schema: GraphSchema, fingerprint: str, where: str) -> None:
+    """ValueError unless ``schema`` (read from ``path``/schema.yaml) has ``fingerprint``,
+    the fingerprint stored with the data in ``where``."""
+    got = schema_fingerprint(schema)
+    if got != fingerprint:
+        raise ValueError(f"{path}: schema.yaml (fingerprint {got[:12]}) does not match the schema "
+                         f"the data was written with (fingerprint {fingerprint[:12]}, stored in "
+                         f"{where}); schema.yaml was edited after ingest: restore it or ingest again")
 
 
 def _fsync_path(path: Path) -> None:
@@ -199,6 +218,8 @@ def write_store_manifest(path: PathLike, num_partitions: int, **extra) -> Path:
     meta = {"format": STORE_FORMAT, "format_version": FORMAT_VERSION,
             "num_partitions": int(num_partitions),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra, "complete": True}
+    if (path / "schema.yaml").exists() and "schema_fingerprint" not in meta:
+        meta["schema_fingerprint"] = schema_fingerprint(GraphSchema.load(path / "schema.yaml"))
     for f in path.iterdir():
         if f.is_file():
             _fsync_path(f)
