@@ -43,7 +43,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Type
 import grpc
 
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
-           "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
+           "BearerTokenInterceptor", "MalformedRequestInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
            "HostedService", "read_token", "read_credentials", "warn_if_exposed",
            "add_security_arguments", "add_shutdown_arguments", "install_stop_signals",
            "write_ready_file", "serve_until_stopped", "setup_logging", "ServiceError",
@@ -257,6 +257,58 @@ def _deny_handler(handler, message: str):
     return grpc.unary_unary_rpc_method_handler(deny, **kw)
 
 
+class _Undecodable:
+    """What a request deserializer returns for bytes that are not a valid message."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class MalformedRequestInterceptor(grpc.ServerInterceptor):
+    """Answers request bytes that do not decode as the method's message with
+    INVALID_ARGUMENT (gRPC itself would answer INTERNAL), counted in ``metrics``."""
+
+    def __init__(self, metrics: Optional[ServiceMetrics] = None):
+        self._metrics = metrics
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+            return handler
+        decode = handler.request_deserializer
+        method = (handler_call_details.method or "").rsplit("/", 1)[-1] or "unknown"
+
+        def safe_decode(data: bytes):
+            try:
+                return decode(data)
+            except Exception as e:  # noqa: BLE001 - any decoding failure is the caller's
+                return _Undecodable(e)
+
+        def refuse(request, context):
+            if self._metrics is not None:
+                self._metrics.record(method, grpc.StatusCode.INVALID_ARGUMENT, 0.0)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"malformed request: the bytes sent to {method} are not a valid "
+                          f"protobuf message ({type(request.error).__name__}: {request.error})")
+
+        kw = dict(request_deserializer=safe_decode, response_serializer=handler.response_serializer)
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            def unary(request, context):
+                if isinstance(request, _Undecodable):
+                    return refuse(request, context)
+                return inner(request, context)
+            return grpc.unary_unary_rpc_method_handler(unary, **kw)
+        inner_stream = handler.unary_stream
+
+        def stream(request, context):
+            if isinstance(request, _Undecodable):
+                refuse(request, context)
+            yield from inner_stream(request, context)
+        return grpc.unary_stream_rpc_method_handler(stream, **kw)
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` names the loopback interface only."""
     h = host.strip("[]")
@@ -326,7 +378,8 @@ class HostedService:
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self._set_health(False)
         # the token is checked first, before any other interceptor holds the call
-        interceptors = ([BearerTokenInterceptor(token, metrics)] if token else []) + list(interceptors)
+        interceptors = (([BearerTokenInterceptor(token, metrics)] if token else [])
+                        + [MalformedRequestInterceptor(metrics)] + list(interceptors))
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
                                                              thread_name_prefix=thread_name_prefix),
                                   interceptors=interceptors, options=server_options(max_message_bytes))
