@@ -333,3 +333,111 @@ def test_edited_schema_is_refused_by_server_and_open_graph(tmp_path, edit):
         fleet.close()
     path.write_text(text)  # restored: both open again
     open_graph(store).close()
+
+
+# ----------------------------------------------------------------------------- full disk
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (needs root and mount(2); skipped with the reason otherwise)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a full-disk test needs root to mount a small tmpfs")
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    got = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                         capture_output=True, text=True)
+    if got.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {got.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(path: Path) -> None:
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"x" * 65536)
+    except OSError:
+        pass
+    try:
+        while True:
+            os.write(fd, b"x" * 512)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def _write_health(address: str) -> str:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from graphplat.storage.server import WRITE_HEALTH
+    with grpc.insecure_channel(address) as ch:
+        got = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=WRITE_HEALTH),
+                                                   timeout=5)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(got.status)
+
+
+def _poll(fn, want, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()
+        if got == want:
+            return got
+        time.sleep(0.1)
+    return fn()
+
+
+def test_full_disk_refuses_writes_then_resumes_by_itself(small_disk, tmp_path):
+    from graphplat.storage.client import PartitionClient
+
+    store = small_store(small_disk / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0).wait_ready()
+        assert _write_health(s.address) == "SERVING"
+        c = PartitionClient([s.address], 0, deadline_s=10)
+        ids = _own(PartitionBook(P), "review", np.arange(10**6, 10**6 + 8000))
+        acked, k = [], 0
+        c.add_nodes("review", ids[k:k + 1])
+        acked.append(ids[k])
+        k += 1
+        _fill(small_disk / "filler")
+        errors = []
+        for _ in range(400):  # RocksDB may have a little WAL space left
+            try:
+                c.add_nodes("review", ids[k:k + 1])
+                acked.append(ids[k])
+            except OSError as e:
+                errors.append(e)
+                break
+            finally:
+                k += 1
+        assert errors and "disk is full" in str(errors[0]), errors
+        stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(s.address))
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.AddNodes(pb.AddNodesRequest(ntype="review", ids=codec.to_array(ids[k:k + 1])), timeout=5)
+        k += 1
+        assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert _poll(lambda: _write_health(s.address), "NOT_SERVING") == "NOT_SERVING"
+        assert c.lookup("review", np.array(acked)).all()  # reads go on
+        (small_disk / "filler").unlink()
+        assert _poll(lambda: _write_health(s.address), "SERVING") == "SERVING"
+        for _ in range(5):
+            c.add_nodes("review", ids[k:k + 1])
+            acked.append(ids[k])
+            k += 1
+        c.close()
+        s.kill()
+        s.restart().wait_ready()
+        c = PartitionClient([s.address], 0, deadline_s=10)
+        assert c.lookup("review", np.array(acked)).all()
+        c.close()
+    finally:
+        fleet.close()

@@ -37,6 +37,7 @@ part carries an id derived from one write id, so repeating the call with that id
 """
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import threading
@@ -104,6 +105,8 @@ def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
 
 def _error_from(err: grpc.RpcError, partition: int, address: str) -> Exception:
     code, msg, etype = error_details(err)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and etype == "OSError":  # the server's disk is full
+        return OSError(errno.ENOSPC, f"partition {partition} ({address}): {msg}")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return RequestTooLarge(f"partition {partition} ({address}): {msg}")
     if code == grpc.StatusCode.UNAUTHENTICATED:

@@ -7,6 +7,7 @@ follow the primary's log.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections import OrderedDict
@@ -32,6 +33,14 @@ class ReadOnlyReplica(RuntimeError):
 
 class PartitionClosed(ConnectionError):
     """The partition's store has been closed."""
+
+
+class DiskFull(OSError):
+    """A write failed for lack of disk space; writes resume once space is freed."""
+
+
+def _is_no_space(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) == errno.ENOSPC or "no space left" in str(exc).lower()
 
 
 @dataclass
@@ -128,6 +137,8 @@ class DurablePartition:
         self.applied_seq = -1
         self.generation = -1
         self.replayed = 0
+        self.accept_log_loss = accept_log_loss
+        self.write_error: Optional[str] = None  # why writes are failing (disk full), else None
         if replica:
             with PartitionStore(self.path, read_only=True) as st:
                 self._load_from(st)
@@ -230,11 +241,9 @@ class DurablePartition:
         """Append the record durably, then apply it. Returns (seq, eids)."""
         from graphplat.storage.store import LogRecord
 
-        if self.store is None:
-            raise PartitionClosed(f"partition {self.partition}: the store is closed")
         if rid:
             arrays["request_id"] = np.frombuffer(rid.encode(), dtype=np.uint8)
-        seq = self.store.append_log(LogRecord(op, type_, arrays))[0]
+        seq = self._append(LogRecord(op, type_, arrays))
         try:
             eids = apply()
         except Exception:
@@ -244,12 +253,55 @@ class DurablePartition:
         self.dedupe.put(rid, seq, eids)
         return seq, eids
 
+    def _append(self, record) -> int:
+        """Append one record durably; its seq. DiskFull when the disk is full."""
+        if self.write_error is not None:
+            self.recover_writes()
+        if self.store is None:
+            raise PartitionClosed(f"partition {self.partition}: the store is closed")
+        try:
+            return self.store.append_log(record)[0]
+        except Exception as e:
+            if not _is_no_space(e):
+                raise
+            self.write_error = str(e)
+            log.error("partition %d: writes fail for lack of disk space: %s", self.partition, e)
+            raise DiskFull(errno.ENOSPC, f"partition {self.partition}: the disk is full ({e}); "
+                                         "writes resume by themselves once space is freed") from None
+
+    def recover_writes(self) -> None:
+        """After a write failed for lack of space (RocksDB then refuses every write until it
+        is reopened): reopen the store, apply any record of a failed write that did reach
+        the log, and clear ``write_error``. DiskFull while space is still missing. The
+        caller holds ``write_lock``."""
+        from graphplat.storage.store import PartitionStore
+
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        try:
+            st = PartitionStore(self.path, accept_log_loss=self.accept_log_loss)
+        except Exception as e:
+            if not _is_no_space(e):
+                raise
+            self.write_error = str(e)
+            raise DiskFull(errno.ENOSPC, f"partition {self.partition}: the disk is still full "
+                                         f"({e}); writes resume once space is freed") from None
+        for seq, rec in st.read_log(self.applied_seq):
+            self.dedupe.put(_request_id_of(rec.arrays), seq, apply_record(self.graph, rec))
+            self.applied_seq = seq
+        self.store = st
+        self.write_error = None
+        log.info("partition %d: disk space is back, writes resume", self.partition)
+
     def compact(self) -> int:
         """Fold the log into new blobs and reload the graph from them, so the in-memory
         layout equals what any restarted server or replica loads."""
         if self.replica:
             raise ReadOnlyReplica("compaction runs on the partition's primary, not on a read replica")
         with self.write_lock:
+            if self.write_error is not None:
+                self.recover_writes()
             if self.store is None:
                 raise PartitionClosed(f"partition {self.partition}: the store is closed")
             through = self.store.last_seq

@@ -70,7 +70,7 @@ from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security
 # shared with the model service; still importable from here
 from graphplat.rpc import (ERROR_TYPE_KEY, BearerTokenInterceptor, is_loopback,  # noqa: F401
                            read_token as _read_token)
-from graphplat.storage.durable import (DurablePartition, PartitionClosed, ReadOnlyReplica,
+from graphplat.storage.durable import (DiskFull, DurablePartition, PartitionClosed, ReadOnlyReplica,
                                        WriteResult, apply_record)
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.storage import codec
@@ -80,6 +80,10 @@ from graphplat.storage.partition_graph import PartitionGraph
 log = logging.getLogger("graphplat.server")
 
 SERVICE_NAME = "graphplat.v1.GraphPartition"
+#: health service name of the write path: SERVING on a primary that takes writes,
+#: NOT_SERVING on replicas and while writes fail for lack of disk space
+WRITE_HEALTH = SERVICE_NAME + "/writes"
+WRITE_RETRY_S = 0.5
 DEFAULT_MAX_MESSAGE_MB = 256
 DEFAULT_MAX_BATCH = 1 << 20
 DEFAULT_MAX_FANOUT = 10_000
@@ -95,6 +99,7 @@ __all__ = ["PartitionServer", "DurablePartition", "Limits", "build_parser", "add
 
 # RpcAbort (abort a call with a code and message) lives in graphplat.rpc.
 _STATUS_RULES = ((ReadOnlyReplica, grpc.StatusCode.FAILED_PRECONDITION, "RuntimeError", ""),
+                 (DiskFull, grpc.StatusCode.RESOURCE_EXHAUSTED, "OSError", ""),
                  (PartitionClosed, grpc.StatusCode.UNAVAILABLE, "ConnectionError", ""))
 
 
@@ -404,8 +409,38 @@ class PartitionServer(HostedService):
                  state.replayed, state.applied_seq)
         if self.replica:
             self._follower = threading.Thread(target=self._follow, name="graphplat-follow", daemon=True)
-            self._follower.start()
+        else:
+            self._follower = threading.Thread(target=self._watch_writes, name="graphplat-writes",
+                                              daemon=True)
+        self._set_write_health(not self.replica)
+        self._follower.start()
         return state
+
+    def _set_write_health(self, ok: bool) -> None:
+        from grpc_health.v1 import health_pb2
+
+        self.health.set(WRITE_HEALTH, health_pb2.HealthCheckResponse.SERVING if ok
+                        else health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def _watch_writes(self) -> None:
+        """Primary: after writes failed for lack of disk space, reopen the store once space
+        returns; the health of WRITE_HEALTH follows the write path."""
+        healthy = True
+        while not self._stop_follow.wait(WRITE_RETRY_S):
+            state = self.servicer.state
+            if state is None:
+                continue
+            if state.write_error is not None:
+                with state.write_lock:
+                    try:
+                        if state.write_error is not None:
+                            state.recover_writes()
+                    except Exception as e:  # noqa: BLE001 - still full: try again later
+                        log.debug("partition %d: writes not back yet: %s", self.partition, e)
+            ok = state.write_error is None
+            if ok != healthy:
+                self._set_write_health(ok)
+                healthy = ok
 
     def _follow(self) -> None:
         while not self._stop_follow.wait(self.follow_interval):
