@@ -237,24 +237,23 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
 
 
 def _deny_handler(handler, message: str):
-    def deny(request, context):
+    """A handler refusing the call UNAUTHENTICATED *before its request body is read*: it
+    is registered as request-streaming (same wire format) and never iterates the request,
+    so an unauthenticated caller cannot make the server buffer or parse a large message."""
+    def deny(request_iterator, context):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    def deny_stream(request, context):
+    def deny_stream(request_iterator, context):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
         yield  # pragma: no cover
 
     if handler is None:
         return None
-    kw = dict(request_deserializer=handler.request_deserializer,
+    kw = dict(request_deserializer=lambda data: None,
               response_serializer=handler.response_serializer)
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(deny_stream, **kw)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(deny, **kw)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(deny_stream, **kw)
-    return grpc.unary_unary_rpc_method_handler(deny, **kw)
+        return grpc.stream_stream_rpc_method_handler(deny_stream, **kw)
+    return grpc.stream_unary_rpc_method_handler(deny, **kw)
 
 
 class _Undecodable:
@@ -368,7 +367,9 @@ class HostedService:
                    port: int, threads: int, thread_name_prefix: str, max_message_bytes: int,
                    token: Optional[str] = None, tls: Optional[Tuple[bytes, bytes]] = None,
                    metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
-                   interceptors: Sequence[grpc.ServerInterceptor] = ()) -> None:
+                   interceptors: Sequence[grpc.ServerInterceptor] = (),
+                   options: Sequence[Tuple[str, int]] = (),
+                   max_concurrent_rpcs: Optional[int] = None) -> None:
         from grpc_health.v1 import health, health_pb2_grpc
 
         self.servicer = servicer
@@ -382,7 +383,9 @@ class HostedService:
                         + [MalformedRequestInterceptor(metrics)] + list(interceptors))
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
                                                              thread_name_prefix=thread_name_prefix),
-                                  interceptors=interceptors, options=server_options(max_message_bytes))
+                                  interceptors=interceptors,
+                                  options=server_options(max_message_bytes) + list(options),
+                                  maximum_concurrent_rpcs=max_concurrent_rpcs)
         add_servicer(servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = add_port(self.server, join_host_port(host, port), tls)

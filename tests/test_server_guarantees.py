@@ -441,3 +441,166 @@ def test_full_disk_refuses_writes_then_resumes_by_itself(small_disk, tmp_path):
         c.close()
     finally:
         fleet.close()
+
+
+# ----------------------------------------------------------------------------- resource limits
+
+def _rss(server) -> int:
+    """Peak resident memory of a server process so far (VmHWM), in bytes."""
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        return int(next(line for line in f if line.startswith("VmHWM")).split()[1]) << 10
+
+
+def _connections(server) -> int:
+    import psutil
+    return sum(1 for c in psutil.Process(server.proc.pid).net_connections("tcp")
+               if c.laddr and c.laddr.port == server.port and c.status == "ESTABLISHED")
+
+
+def test_idle_connections_are_closed(tmp_path):
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0, args=["--idle-timeout", "1"]).wait_ready()
+        channels = [grpc.insecure_channel(s.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(30)]
+        for ch in channels:
+            pb_grpc.GraphPartitionStub(ch).Info(pb.InfoRequest(), timeout=5)
+        assert _connections(s) >= 30
+        assert _poll(lambda: _connections(s) <= 2, True, timeout=10), _connections(s)
+        # a closed idle channel reconnects transparently
+        assert pb_grpc.GraphPartitionStub(channels[0]).Info(pb.InfoRequest(), timeout=5).partition == 0
+        for ch in channels:
+            ch.close()
+    finally:
+        fleet.close()
+
+
+def test_unread_streams_cannot_starve_other_callers(tmp_path):
+    from graphplat.storage.local import open_graph
+
+    store = small_store(tmp_path / "s")
+    g = open_graph(store)
+    many = _own(g.book, "user", np.arange(10**7, 10**7 + 600_000))
+    g.add_nodes("user", many)
+    g.close()
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0, args=["--threads", "4", "--max-streams", "1",
+                                        "--stream-deadline", "3"]).wait_ready()
+        chans = [grpc.insecure_channel(s.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                 for _ in range(8)]
+        streams = [pb_grpc.GraphPartitionStub(ch).NodeIds(pb.NodeIdsRequest(ntype="user", chunk_size=1000),
+                                                          timeout=30) for ch in chans]
+        time.sleep(0.5)  # nobody reads them
+        stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(s.address))
+        t0 = time.monotonic()
+        for _ in range(20):
+            stub.Lookup(pb.LookupRequest(ntype="user", ids=codec.to_array(many[:10])), timeout=2)
+        assert time.monotonic() - t0 < 2
+        codes = []
+        for st in streams:
+            try:
+                for _ in st:
+                    pass
+                codes.append("OK")
+            except grpc.RpcError as e:
+                codes.append(e.code().name)
+        # one stream held the only slot until its deadline cancelled it; the rest were refused
+        assert codes.count("RESOURCE_EXHAUSTED") >= 6, codes
+        assert set(codes) <= {"RESOURCE_EXHAUSTED", "CANCELLED", "OK"}, codes
+        for ch in chans:
+            ch.close()
+    finally:
+        fleet.close()
+
+
+def test_overload_is_resource_exhausted_counted_and_retried(tmp_path):
+    import threading
+    import urllib.request
+
+    from graphplat.storage.client import PartitionClient
+
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0, metrics=True, args=["--threads", "4", "--max-concurrent-rpcs", "3",
+                                                      "--read-wait", "1.5"]).wait_ready()
+        stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(s.address))
+        req = pb.LookupRequest(ntype="review", ids=codec.to_array([5000]))
+        codes = []
+
+        def slow():  # waits --read-wait for a seq that never comes, holding its slot
+            try:
+                stub.Lookup(req, timeout=10, metadata=((MIN_SEQ_KEY, "999999"),))
+                codes.append("OK")
+            except grpc.RpcError as e:
+                codes.append(e.code().name)
+
+        threads = [threading.Thread(target=slow) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.Lookup(req, timeout=5)
+        assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() - t0 < 0.5
+        c = PartitionClient([s.address], 0, deadline_s=10, backoff=0.2)
+        assert c.lookup("review", [5000]).tolist() == [True]  # backed off until a slot was free
+        assert time.monotonic() - t0 > 0.8
+        for t in threads:
+            t.join()
+        assert codes == ["UNAVAILABLE"] * 3
+        text = urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5).read().decode()
+        refused = [line for line in text.splitlines()
+                   if line.startswith('graphplat_requests_total{code="RESOURCE_EXHAUSTED",method="Lookup"}')]
+        assert refused and float(refused[0].split()[-1]) >= 2, refused
+        c.close()
+    finally:
+        fleet.close()
+
+
+def test_answer_budget_is_checked_before_sampling(tmp_path):
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0, args=["--max-message-mb", "1"]).wait_ready()
+        stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(s.address))
+        reviews = _own(PartitionBook(P), "review", np.arange(5000, 5060))
+        with connect(cluster_dict([[s], [fleet.start(store, 1).wait_ready()]])) as g:
+            deg = g.degrees(WROTE, reviews)
+        seeds = np.repeat(reviews[deg > 0], 4000 // int((deg > 0).sum()) + 1)[:4000]
+        before = _rss(s)
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.SampleNeighbors(pb.SampleNeighborsRequest(
+                etype=codec.etype_msg(WROTE), seeds=codec.to_array(seeds), fanout=10_000,
+                replace=True), timeout=30)
+        assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "could return 40000000 edges" in ei.value.details()
+        assert _rss(s) - before < 50 << 20
+        # the same seeds with a fanout that fits are answered
+        got = stub.SampleNeighbors(pb.SampleNeighborsRequest(
+            etype=codec.etype_msg(WROTE), seeds=codec.to_array(seeds), fanout=2), timeout=30)
+        assert len(codec.from_array(got.counts)) == 4000
+    finally:
+        fleet.close()
+
+
+def test_unauthenticated_large_body_is_refused_before_it_is_read(tmp_path):
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0, args=["--token", "t0ken"]).wait_ready()
+        ch = grpc.insecure_channel(s.address, options=[("grpc.max_send_message_length", 256 << 20)])
+        call = ch.unary_unary("/graphplat.v1.GraphPartition/Lookup")
+        before = _rss(s)
+        body = pb.LookupRequest(ntype="user", ids=pb.Array(dtype="<i8", shape=[15 << 20],
+                                                           data=bytes(120 << 20))).SerializeToString()
+        for _ in range(2):
+            with pytest.raises(grpc.RpcError) as ei:
+                call(body, timeout=30)
+            assert ei.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert _rss(s) - before < 60 << 20, (_rss(s) - before) >> 20
+        ch.close()
+    finally:
+        fleet.close()

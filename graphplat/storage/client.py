@@ -16,7 +16,9 @@ Failure handling:
 * Read-your-writes: reads carry the highest seq a write of this client was acknowledged at
   (:mod:`graphplat.storage.freshness`); a replica behind it waits briefly, then answers
   UNAVAILABLE and the read moves on to the next server.
-* INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, UNAUTHENTICATED, FAILED_PRECONDITION and
+* RESOURCE_EXHAUSTED from an overloaded server (too many calls or streams) is retried
+  after a backoff, like UNAVAILABLE.
+* INVALID_ARGUMENT, NOT_FOUND, other RESOURCE_EXHAUSTED, UNAUTHENTICATED, FAILED_PRECONDITION and
   INTERNAL are not retried: they are re-raised as the server's exception class when it is
   a builtin (ValueError, IndexError, TypeError, KeyError) or as :class:`RequestTooLarge`,
   :class:`AuthenticationError` or :class:`RemoteError`, with the server's message.
@@ -56,6 +58,7 @@ from graphplat.rpc import (ERROR_TYPE_KEY, RequestTooLarge, ServiceError,  # noq
 from graphplat.schema import GraphSchema, SchemaError
 from graphplat.service import NeighborSample
 from graphplat.storage import codec
+from graphplat.storage.admission import is_overload
 from graphplat.storage.freshness import MIN_SEQ_KEY
 from graphplat.storage.partition_graph import as_ids
 
@@ -236,6 +239,12 @@ class PartitionClient:
                     result = stub_method(request, timeout=timeout, metadata=metadata)
             except grpc.RpcError as err:
                 code = err.code()
+                if is_overload(code, err.details()):  # refused before any work: back off, retry
+                    errors.append((addr, f"{code.name}: {err.details()}"))
+                    log.debug("partition %d: %s on %s: server overloaded, retrying", self.partition,
+                              method, addr)
+                    self._sleep_backoff(1 + attempt // n, deadline)
+                    continue
                 if code in _RETRYABLE:
                     errors.append((addr, f"{code.name}: {err.details()}"))
                     if write and (code == grpc.StatusCode.DEADLINE_EXCEEDED

@@ -74,6 +74,8 @@ from graphplat.storage.durable import (DiskFull, DurablePartition, PartitionClos
                                        WriteResult, apply_record)
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.storage import codec
+from graphplat.storage.admission import (DEFAULT_IDLE_TIMEOUT_S, DEFAULT_STREAM_DEADLINE_S,
+                                         AdmissionCounter, StreamGuard, connection_options)
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S, FreshReadInterceptor
 from graphplat.storage.partition_graph import PartitionGraph
 
@@ -127,6 +129,15 @@ class Limits:
                            f"{what} has {n} entries, more than this server's --max-batch "
                            f"{self.max_batch}; split the request", "ValueError")
 
+    def answer(self, count: int, what: str) -> None:
+        """RESOURCE_EXHAUSTED when an answer of ``count`` sampled edges (16 bytes each)
+        would exceed the message limit; checked before anything is allocated."""
+        if 16 * count > self.max_message_bytes:
+            raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"{what} could return {count} edges ({16 * count >> 20} MiB), more than "
+                           f"this server's --max-message-mb {self.max_message_bytes >> 20}; ask "
+                           "for fewer seeds or a smaller fanout", "ValueError")
+
     def fanout(self, fanout: int) -> None:
         if fanout > self.max_fanout:
             raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -168,8 +179,9 @@ _rpc = _stream_rpc = rpc_method(_status_of, log, metrics_attr="_metrics", pass_r
 class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
     """The GraphPartition service over a :class:`DurablePartition` (set once loaded)."""
 
-    def __init__(self, limits: Limits, metrics: Metrics):
+    def __init__(self, limits: Limits, metrics: Metrics, streams: Optional[StreamGuard] = None):
         self.limits = limits
+        self.streams = streams or StreamGuard(4)
         self._metrics = metrics
         self.state: Optional[DurablePartition] = None
         self.draining = False
@@ -232,6 +244,7 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         if request.HasField("positions"):
             positions = self._ids(request.positions, "positions")
         self.limits.fanout(int(request.fanout))
+        self._check_answer(state, key, seeds, int(request.fanout), request)
         s = state.graph.sample_neighbors(
             key, seeds, int(request.fanout), strategy=request.strategy or "uniform",
             replace=request.replace, direction=request.direction or "in", seed=int(request.seed),
@@ -242,6 +255,21 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         codec.fill_array(response.neighbors, s.neighbors)
         codec.fill_array(response.eids, s.eids)
         return response
+
+    def _check_answer(self, state, key, seeds, fanout: int, request) -> None:
+        """Refuse (RESOURCE_EXHAUSTED) a sampling request whose answer would exceed the
+        message limit, before sampling allocates it: seeds x fanout when that fits, else
+        the exact bound from the seeds' degrees."""
+        if 0 < fanout and 16 * len(seeds) * fanout <= self.limits.max_message_bytes:
+            return
+        deg = state.graph.degrees(key, seeds, request.direction or "in")
+        if fanout <= 0:
+            count = int(deg.sum())
+        elif request.replace:
+            count = int(np.count_nonzero(deg)) * fanout
+        else:
+            count = int(np.minimum(deg, fanout).sum())
+        self.limits.answer(count, "this sampling request")
 
     @_rpc
     def NodeFeatures(self, state, request, context):
@@ -279,8 +307,9 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         ids = state.graph.node_ids(request.ntype)
         chunk = int(request.chunk_size) or NODE_IDS_CHUNK
         chunk = max(1, min(chunk, self.limits.max_message_bytes // 16))
-        for start in range(0, max(len(ids), 1), chunk):
-            yield pb.ArrayResponse(array=codec.to_array(ids[start:start + chunk]))
+        with self.streams.enter(context):
+            for start in range(0, max(len(ids), 1), chunk):
+                yield pb.ArrayResponse(array=codec.to_array(ids[start:start + chunk]))
 
     @_rpc
     def HasEdges(self, state, request, context):
@@ -363,7 +392,10 @@ class PartitionServer(HostedService):
                  tls: Optional[Tuple[bytes, bytes]] = None, limits: Optional[Limits] = None,
                  metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
                  threads: int = 16, follow_interval: float = 0.5,
-                 read_wait: float = DEFAULT_READ_WAIT_S, accept_log_loss: bool = False):
+                 read_wait: float = DEFAULT_READ_WAIT_S, accept_log_loss: bool = False,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+                 max_concurrent_rpcs: Optional[int] = None, max_streams: Optional[int] = None,
+                 stream_deadline: float = DEFAULT_STREAM_DEADLINE_S):
         self.store_dir = Path(store_dir)
         self.partition = int(partition)
         self.host = host
@@ -372,12 +404,18 @@ class PartitionServer(HostedService):
         self.follow_interval = follow_interval
         self.accept_log_loss = accept_log_loss
         metrics = Metrics()
-        self._init_grpc(GraphPartitionServicer(self.limits, metrics),
+        # queued calls beyond this are refused at once instead of waiting out their deadline;
+        # streams may hold at most a quarter of the worker threads
+        max_rpcs = max_concurrent_rpcs or 4 * threads
+        streams = StreamGuard(max_streams or max(1, threads // 4), stream_deadline)
+        self._init_grpc(GraphPartitionServicer(self.limits, metrics, streams),
                         pb_grpc.add_GraphPartitionServicer_to_server, metrics, host=host, port=port,
                         threads=threads, thread_name_prefix="graphplat-rpc",
                         max_message_bytes=self.limits.max_message_bytes, token=token, tls=tls,
                         metrics_port=metrics_port, metrics_host=metrics_host,
-                        interceptors=[FreshReadInterceptor(self._applied_seq, read_wait)])
+                        interceptors=[AdmissionCounter(max_rpcs, metrics),
+                                      FreshReadInterceptor(self._applied_seq, read_wait)],
+                        options=connection_options(idle_timeout), max_concurrent_rpcs=max_rpcs)
 
     def _applied_seq(self) -> Optional[int]:
         state = self.servicer.state
@@ -500,6 +538,18 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                    help=f"largest sampling fanout; more is RESOURCE_EXHAUSTED (default "
                         f"{DEFAULT_MAX_FANOUT}; -1/'full' neighborhoods are bounded by the message size)")
     p.add_argument("--threads", type=int, default=16, help="gRPC worker threads (default 16)")
+    p.add_argument("--max-concurrent-rpcs", type=int, default=None,
+                   help="calls in flight or queued; more are answered RESOURCE_EXHAUSTED at once "
+                        "and clients retry them after a backoff (default 4 x --threads)")
+    p.add_argument("--max-streams", type=int, default=None,
+                   help="streaming calls (NodeIds) at a time; more are RESOURCE_EXHAUSTED "
+                        "(default --threads / 4)")
+    p.add_argument("--stream-deadline", type=float, default=DEFAULT_STREAM_DEADLINE_S,
+                   metavar="SECONDS", help="a streaming call still running after this is "
+                   f"cancelled, e.g. when its client stopped reading (default {DEFAULT_STREAM_DEADLINE_S:g})")
+    p.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
+                   help="close connections without calls for this long (default "
+                        f"{DEFAULT_IDLE_TIMEOUT_S:g}); keepalive pings drop dead peers")
     add_shutdown_arguments(p, verbose)
 
 
@@ -547,7 +597,10 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
                                  replica=args.replica, token=token, tls=tls, limits=limits,
                                  metrics_port=args.metrics_port, metrics_host=args.metrics_host,
                                  threads=args.threads, follow_interval=args.follow_interval,
-                                 read_wait=args.read_wait, accept_log_loss=args.accept_log_loss)
+                                 read_wait=args.read_wait, accept_log_loss=args.accept_log_loss,
+                                 idle_timeout=args.idle_timeout,
+                                 max_concurrent_rpcs=args.max_concurrent_rpcs,
+                                 max_streams=args.max_streams, stream_deadline=args.stream_deadline)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1
