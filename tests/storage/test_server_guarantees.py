@@ -3,7 +3,6 @@ processes (127.0.0.1, RocksDB under tmp_path, SIGKILL for crashes): read-your-wr
 failover, ..."""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import Fleet, cluster_dict  # noqa: E402
+from graphplat.testing.servers import Fleet, cluster_dict  # noqa: E402
 
 from graphplat.proto import graphplat_pb2 as pb  # noqa: E402
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc  # noqa: E402
