@@ -602,3 +602,60 @@ def test_unauthenticated_large_body_is_refused_before_it_is_read(tmp_path):
         ch.close()
     finally:
         fleet.close()
+
+
+# ----------------------------------------------------------------------------- durability proof
+
+class _RecordingDB:
+    """Forwards to a RocksDB handle, recording for every ``write`` whether it was synced
+    (WriteOptions.sync and the WAL on) and the partition's applied seq at that moment."""
+
+    def __init__(self, db, partition):
+        self._db = db
+        self._partition = partition
+        self.writes = []
+
+    def write(self, batch, options=None):
+        synced = options is not None and bool(options.sync) and not bool(options.disable_wal)
+        self.writes.append((synced, self._partition.applied_seq))
+        return self._db.write(batch) if options is None else self._db.write(batch, options)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+def test_every_acknowledged_write_was_synced_before_it_was_applied(tmp_path):
+    """Each acknowledged write is exactly one synced RocksDB write (WAL fsynced), made
+    before the write was applied in memory; ``sync = False`` in the store fails this."""
+    from graphplat.storage.local import open_graph
+
+    store = small_store(tmp_path / "s")
+    g = open_graph(store)
+    try:
+        recorders = []
+        for dp in g.backends:
+            rec = _RecordingDB(dp.store._db, dp)
+            dp.store._db = rec
+            recorders.append(rec)
+        book = g.book
+        users = np.array([9 * 10**6 + i for i in range(8)])
+        reviews = np.array([8 * 10**6 + i for i in range(8)])
+        writes = [lambda: g.add_nodes("user", users, {"age": np.arange(8)}),
+                  lambda: g.add_nodes("review", reviews),
+                  lambda: g.add_edges(WROTE, users, reviews),
+                  lambda: g.update_features("review", reviews, {"score": np.ones(8, np.float32)})]
+        for k, write in enumerate(writes):
+            before = [len(r.writes) for r in recorders]
+            seq_before = [dp.applied_seq for dp in g.backends]
+            write()
+            for p, (r, dp) in enumerate(zip(recorders, g.backends)):
+                new = r.writes[before[p]:]
+                acked = dp.applied_seq - seq_before[p]  # records this write added on p
+                assert len(new) == acked, (k, p, new, acked)
+                for synced, applied_at_write in new:
+                    assert synced, f"write {k}: partition {p} acknowledged an unsynced write"
+                    assert applied_at_write < dp.applied_seq  # logged before applied
+        assert sum(len(r.writes) for r in recorders) >= 6
+        assert {int(p) for p in book.partition_of("user", users)} == {0, 1}
+    finally:
+        g.close()
