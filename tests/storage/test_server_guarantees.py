@@ -33,12 +33,18 @@ WROTE = ("user", "wrote", "review")
 P = 2
 
 
-def small_store(path: Path, seed: int = 0) -> Path:
-    """A 2-partition store: 40 users, 60 reviews, 120 'wrote' edges."""
+def small_edges(seed: int = 0):
+    """(users, reviews, src, dst) of the small store: 40 users, 60 reviews, 120 edges."""
     rng = np.random.default_rng(seed)
     users = np.arange(1000, 1040)
     reviews = np.arange(5000, 5060)
-    src, dst = users[rng.integers(0, 40, 120)], reviews[rng.integers(0, 60, 120)]
+    return users, reviews, users[rng.integers(0, 40, 120)], reviews[rng.integers(0, 60, 120)]
+
+
+def small_store(path: Path, seed: int = 0) -> Path:
+    """A 2-partition store of :func:`small_edges` with an int and a float feature."""
+    rng = np.random.default_rng(seed + 1)
+    users, reviews, src, dst = small_edges(seed)
     book = PartitionBook(P)
     parts = split_into_partitions(
         SCHEMA, book, {"user": users, "review": reviews},
@@ -657,5 +663,67 @@ def test_every_acknowledged_write_was_synced_before_it_was_applied(tmp_path):
                     assert applied_at_write < dp.applied_seq  # logged before applied
         assert sum(len(r.writes) for r in recorders) >= 6
         assert {int(p) for p in book.partition_of("user", users)} == {0, 1}
+    finally:
+        g.close()
+
+
+# ----------------------------------------------------------------------------- oracle parity
+
+def _rows(seeds, s):
+    """Per seed: (neighbors, eids) of a NeighborSample."""
+    ends = np.cumsum(s.counts)
+    return [(s.neighbors[e - c:e], s.eids[e - c:e]) for c, e in zip(s.counts, ends)]
+
+
+def test_sampling_with_pending_writes_matches_a_brute_force_oracle(tmp_path):
+    """Bulk edges plus un-compacted online edges (parallel edges included), checked
+    against the raw edge list only: full neighborhoods, sizes, membership, distinct edge
+    ids without replacement, both directions, and uniform inclusion of pending edges."""
+    from collections import Counter
+
+    from graphplat.storage.local import open_graph
+
+    users, reviews, src, dst = small_edges()
+    store = small_store(tmp_path / "s")
+    g = open_graph(store)
+    try:
+        rng = np.random.default_rng(5)
+        new_src = np.concatenate([users[rng.integers(0, 40, 60)], np.repeat(users[:1], 6)])
+        new_dst = np.concatenate([reviews[rng.integers(0, 60, 60)], np.repeat(reviews[:1], 6)])
+        for lo in range(0, len(new_src), 11):  # several pending writes
+            g.add_edges(WROTE, new_src[lo:lo + 11], new_dst[lo:lo + 11])
+        all_src, all_dst = np.concatenate([src, new_src]), np.concatenate([dst, new_dst])
+        for direction, seeds, me, other in (("in", reviews, all_dst, all_src),
+                                            ("out", users, all_src, all_dst)):
+            oracle = {int(x): Counter(other[me == x].tolist()) for x in seeds}
+            full = g.sample_neighbors(WROTE, seeds, -1, strategy="full", direction=direction)
+            eid_of = {}
+            for x, (nb, eids) in zip(seeds.tolist(), _rows(seeds, full)):
+                assert Counter(nb.tolist()) == oracle[x], (direction, x)
+                assert len(set(eids.tolist())) == len(eids)
+                eid_of.update({int(e): (x, int(n)) for e, n in zip(eids, nb)})
+            for fanout in (1, 3, 7):
+                for replace in (False, True):
+                    smp = g.sample_neighbors(WROTE, seeds, fanout, replace=replace,
+                                             direction=direction, seed=fanout)
+                    for x, (nb, eids) in zip(seeds.tolist(), _rows(seeds, smp)):
+                        deg = sum(oracle[x].values())
+                        want = (fanout if deg else 0) if replace else min(deg, fanout)
+                        assert len(nb) == want, (direction, x, fanout, replace)
+                        assert all(eid_of[int(e)] == (x, int(n)) for e, n in zip(eids, nb))
+                        if not replace:
+                            assert len(set(eids.tolist())) == len(eids)
+        # every edge of a seed with bulk and pending edges is drawn about equally often
+        r0 = reviews[:1]
+        full = g.sample_neighbors(WROTE, r0, -1, strategy="full")
+        deg = len(full.eids)
+        assert deg >= 7
+        hits = Counter()
+        rounds = 600
+        for k in range(rounds):
+            hits.update(g.sample_neighbors(WROTE, r0, 3, seed=k).eids.tolist())
+        expect = rounds * 3 / deg
+        assert set(hits) == set(full.eids.tolist())
+        assert all(0.6 * expect < hits[e] < 1.4 * expect for e in hits), (expect, hits)
     finally:
         g.close()
