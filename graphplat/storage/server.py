@@ -23,6 +23,14 @@ Every write carries a client-chosen ``request_id``; the ids are stored in the lo
 so a retried write (same id) is answered with the first answer instead of being applied
 twice, also across a restart of the server, until a compaction drops the record.
 
+Reads carrying the metadata ``graphplat-min-seq`` (the client's last acknowledged write)
+wait up to ``--read-wait`` for this server to apply it, then answer UNAVAILABLE
+(:mod:`graphplat.storage.freshness`). A write log damaged before its end stops the start
+unless ``--accept-log-loss`` (:mod:`graphplat.storage.wal_check`); a full disk makes writes
+RESOURCE_EXHAUSTED until space returns, reported by the health service name
+``graphplat.v1.GraphPartition/writes``. Connection, call and stream limits:
+:mod:`graphplat.storage.admission`.
+
 Status codes: malformed arrays, unknown node/edge types or features and bad values are
 INVALID_ARGUMENT (from ValueError/TypeError/KeyError); ids or edge ids this partition does
 not hold are NOT_FOUND (from IndexError); batches over ``--max-batch``, fanouts over
