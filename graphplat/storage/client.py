@@ -30,9 +30,8 @@ the partition's **first address** (its primary) and never fail over to a replica
 that failed with UNAVAILABLE/DEADLINE_EXCEEDED is retried on the primary with the *same*
 ``request_id``; the server keeps the ids of recent writes in its durable write log and
 answers a repeated id with the first answer, so a retry after a lost response does not
-apply the write twice, even across a server restart. The caveat: if the primary
-compacted its log in between (compaction drops the ids it folds), a retry is applied again
-(at-least-once). A write whose outcome stays unknown raises PartitionUnavailable saying so.
+apply the write twice, even across a server restart or a compaction (which keeps the
+ids of the last 100,000 writes). A write whose outcome stays unknown raises PartitionUnavailable saying so.
 A write spanning partitions (RoutedGraph.add_edges) is not atomic across them, but each
 part carries an id derived from one write id, so repeating the call with that id
 (``exc.write_id``) completes a half-applied write instead of duplicating its applied part.

@@ -8,6 +8,7 @@ follow the primary's log.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -112,6 +113,32 @@ class _Dedupe:
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
+    def dump(self) -> bytes:
+        """JSON ``{rid: [seq, first_eid, count] | [seq, [eids...]] | [seq]}`` (edge ids an
+        in-adjacency write assigned are consecutive, so they take two numbers)."""
+        out = {}
+        for rid, (seq, eids) in self._items.items():
+            if eids is None:
+                out[rid] = [seq]
+            elif len(eids) and np.array_equal(eids, eids[0] + np.arange(len(eids))):
+                out[rid] = [seq, int(eids[0]), len(eids)]
+            else:
+                out[rid] = [seq, np.asarray(eids).tolist()]
+        return json.dumps(out).encode()
+
+    @classmethod
+    def load(cls, raw: Optional[bytes]) -> "_Dedupe":
+        """The table :meth:`dump` wrote (empty for None)."""
+        d = cls()
+        for rid, v in (json.loads(raw) if raw else {}).items():
+            if len(v) == 1:
+                d.put(rid, int(v[0]), None)
+            elif len(v) == 3:
+                d.put(rid, int(v[0]), np.int64(v[1]) + np.arange(int(v[2]), dtype=np.int64))
+            else:
+                d.put(rid, int(v[0]), np.asarray(v[1], dtype=np.int64))
+        return d
+
 
 class DurablePartition:
     """The loaded partition of a server: graph, store handle, write log and dedupe table.
@@ -159,7 +186,7 @@ class DurablePartition:
         graph = PartitionGraph(st.read())
         seq = st.compacted_through
         n = 0
-        dedupe = _Dedupe()
+        dedupe = _Dedupe.load(st.applied_ids())
         for seq, rec in st.read_log(st.compacted_through):
             try:
                 eids = apply_record(graph, rec)
@@ -308,7 +335,7 @@ class DurablePartition:
             if through <= self.store.compacted_through:
                 return through  # nothing logged since the last compaction: nothing to fold
             data = self.graph.to_data()
-            self.store.compact(data, through)
+            self.store.compact(data, through, applied_ids=self.dedupe.dump())
             self.generation = self.store.generation
             self.graph = PartitionGraph(self.store.read())
             self.applied_seq = max(self.applied_seq, through)

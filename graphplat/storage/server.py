@@ -21,7 +21,8 @@ Roles (one store, several processes per partition):
 
 Every write carries a client-chosen ``request_id``; the ids are stored in the log record,
 so a retried write (same id) is answered with the first answer instead of being applied
-twice, also across a restart of the server, until a compaction drops the record.
+twice, also across a restart of the server or a compaction (which saves the ids of the
+last 100,000 writes next to the new generation).
 
 Reads carrying the metadata ``graphplat-min-seq`` (the client's last acknowledged write)
 wait up to ``--read-wait`` for this server to apply it, then answer UNAVAILABLE

@@ -18,7 +18,8 @@ Partition database (raw bytes keys and values) with three column families:
 * ``default`` (metadata, tiny): ``info`` = JSON ``{format, format_version, partition,
   num_partitions}``; ``schema`` = schema YAML; ``current_generation`` = ASCII int (its
   presence marks the partition complete); ``compacted_through`` = ASCII int, the last log
-  sequence number folded into the blobs (-1 when none).
+  sequence number folded into the blobs (-1 when none); ``applied_ids`` = JSON of the
+  request ids of recent writes (kept across compaction, so retries stay idempotent).
 * ``blobs`` (bulk arrays, uncompressed): generation ``G`` of the partition's arrays under
   the prefix ``g{G:08d}/``: ``g{G:08d}/manifest`` = JSON ``{"arrays": {name: {"dtype":
   "<i8", "shape": [...], "chunks": n}}}`` and ``g{G:08d}/a/{name}/{chunk:08d}`` = up to
@@ -90,6 +91,7 @@ _K_INFO = b"info"
 _K_SCHEMA = b"schema"
 _K_GEN = b"current_generation"
 _K_COMPACTED = b"compacted_through"
+_K_APPLIED = b"applied_ids"
 _LOG_PREFIX = b"log/"
 
 
@@ -808,14 +810,21 @@ class PartitionStore:
         for k, v in self._log.items(from_key=start, read_opt=ro):
             yield int(k[len(_LOG_PREFIX):]), decode_record(v)
 
-    def compact(self, data: PartitionData, through_seq: Optional[int] = None) -> int:
+    def applied_ids(self) -> Optional[bytes]:
+        """The applied-request-id table saved by the last :meth:`compact` (None when none)."""
+        self._check_open()
+        return self._db.get(_K_APPLIED)
+
+    def compact(self, data: PartitionData, through_seq: Optional[int] = None,
+                applied_ids: Optional[bytes] = None) -> int:
         """Replace the bulk data by ``data``, which must include every log record up to
         ``through_seq`` (default: the last record appended so far), and delete those
         records. Crash-safe: see the module docstring. Returns the new generation."""
         with self._compact_lock:
-            return self._compact(data, through_seq)
+            return self._compact(data, through_seq, applied_ids)
 
-    def _compact(self, data: PartitionData, through_seq: Optional[int]) -> int:
+    def _compact(self, data: PartitionData, through_seq: Optional[int],
+                 applied_ids: Optional[bytes] = None) -> int:
         self._check_writable()
         if data.partition != self.partition or data.num_partitions != self.num_partitions:
             raise ValueError(f"{self.path}: compact() got partition {data.partition}/"
@@ -832,6 +841,8 @@ class PartitionStore:
         wb = rocksdict.WriteBatch(raw_mode=True)
         wb.put(_K_GEN, b"%d" % new)
         wb.put(_K_COMPACTED, b"%d" % max(through, self.compacted_through))
+        if applied_ids is not None:  # the request ids the folded records carried
+            wb.put(_K_APPLIED, applied_ids)
         if through >= 0:
             wb.delete_range(_LOG_PREFIX, _LOG_PREFIX + b"%016d" % (through + 1), self._log_cf)
         self._db.write(wb, self._sync)

@@ -727,3 +727,29 @@ def test_sampling_with_pending_writes_matches_a_brute_force_oracle(tmp_path):
         assert all(0.6 * expect < hits[e] < 1.4 * expect for e in hits), (expect, hits)
     finally:
         g.close()
+
+
+def test_request_ids_survive_compaction_and_restart(tmp_path):
+    """A retried edge write after the partition compacted its log (and restarted) is still
+    answered with its first edge ids, not applied again."""
+    from graphplat.storage.durable import DurablePartition
+
+    store = small_store(tmp_path / "s")
+    dp = DurablePartition(store, 0)
+    book = PartitionBook(P)
+    r = _own(book, "review", np.arange(5000, 5060), 0)[:2]
+    u = np.array([1000, 1001])
+    first = dp.write_add_edges_in(WROTE, u, r, request_id="w1:in:0")
+    nodes = dp.write_add_nodes("review", _own(book, "review", np.arange(10**6, 10**6 + 20), 0)[:1],
+                               {}, request_id="n1")
+    edges = dp.graph.num_edges(WROTE)
+    dp.compact()
+    dp.close()
+    dp = DurablePartition(store, 0)
+    try:
+        again = dp.write_add_edges_in(WROTE, u, r, request_id="w1:in:0")
+        assert again.duplicate and np.array_equal(again.eids, first.eids)
+        assert dp.write_add_nodes("review", np.array([1]), {}, request_id="n1").seq == nodes.seq
+        assert dp.graph.num_edges(WROTE) == edges
+    finally:
+        dp.close()
