@@ -9,7 +9,12 @@ mixed read/write load, then a damaged write log. Prints one JSON object of count
   single read or write);
 * ``server_peak_rss_mb`` (largest VmHWM seen of any server process);
 * ``corrupt_log_refused`` (a primary whose WAL was damaged in the middle refuses to start,
-  naming the file) and ``corrupt_log_accepted`` (it starts with ``--accept-log-loss``).
+  naming the file) and ``corrupt_log_accepted`` (it starts with ``--accept-log-loss``);
+* ``hostile_clients``: the status codes of garbage bytes, an oversized sampling answer and a
+  burst of 2,000 concurrent calls, whether other callers were answered while 16 streams
+  went unread, and the server's peak RSS;
+* ``full_disk``: the status of a write on a full 4 MiB tmpfs and whether writes resumed
+  without a restart once space was freed (skipped with the reason when not root).
 
     python bench/chaos.py --kills 20 --seconds 60
 
@@ -199,8 +204,122 @@ def corrupt_log_case(store: Path, fleet: Fleet, primary: ServerProcess) -> Dict[
     return {"corrupt_log_refused": refused, "corrupt_log_accepted": accepted}
 
 
+def full_disk_case(workdir: Path, fleet: Fleet) -> Dict[str, object]:
+    """Writes on a 4 MiB tmpfs: refused while it is full, resumed once space is freed
+    (skipped with the reason when tmpfs cannot be mounted, e.g. not root)."""
+    import os
+    import subprocess
+
+    import grpc
+
+    from graphplat.storage.client import PartitionClient
+
+    if os.geteuid() != 0:
+        return {"skipped": "needs root to mount a small tmpfs"}
+    mnt = workdir / "fs"
+    mnt.mkdir()
+    got = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                         check=False, capture_output=True, text=True)
+    if got.returncode != 0:
+        return {"skipped": f"cannot mount a tmpfs: {got.stderr.strip()}"}
+    try:
+        store = make_store(mnt / "store")
+        server = fleet.start(store, 0).wait_ready()
+        client = PartitionClient([server.address], 0, deadline_s=10)
+        ids = np.arange(8 * 10**6, 8 * 10**6 + 20_000)
+        ids = ids[PartitionBook(PARTITIONS).partition_of("review", ids) == 0]
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+        for size in (1 << 16, 512):
+            try:
+                while True:
+                    os.write(fd, b"x" * size)
+            except OSError:
+                pass
+        os.close(fd)
+        refused, k = None, 0
+        for k in range(len(ids)):
+            try:
+                client.add_nodes("review", ids[k:k + 1])
+            except OSError as e:
+                refused = "RESOURCE_EXHAUSTED" if "disk is full" in str(e) else str(e)[:100]
+                break
+            except Exception as e:  # noqa: BLE001 - reported as the status seen
+                refused = f"{type(e).__name__}: {str(e)[:100]}"
+                break
+        (mnt / "filler").unlink()
+        resumed = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not resumed:
+            try:
+                client.add_nodes("review", ids[k + 1:k + 2])
+                resumed = True
+            except OSError:
+                time.sleep(0.2)
+        client.close()
+        server.kill()
+        return {"refused_with": refused, "resumed_without_restart": resumed}
+    except grpc.RpcError as e:  # pragma: no cover - reported, not raised
+        return {"error": str(e)}
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def hostile_case(store: Path, server: ServerProcess) -> Dict[str, object]:
+    """Hostile clients against one running server: garbage bytes, an oversized sampling
+    answer, unread streams, a burst of concurrent calls. Every call must end with a status
+    code and other callers must go on being answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    from graphplat.proto import graphplat_pb2 as pb
+    from graphplat.proto import graphplat_pb2_grpc as pb_grpc
+    from graphplat.storage import codec
+
+    out: Dict[str, object] = {}
+    ch = grpc.insecure_channel(server.address)
+    stub = pb_grpc.GraphPartitionStub(ch)
+
+    def code_of(fn) -> str:
+        try:
+            fn()
+            return "OK"
+        except grpc.RpcError as e:
+            return e.code().name
+
+    out["garbage_bytes"] = code_of(lambda: ch.unary_unary("/graphplat.v1.GraphPartition/Lookup")(
+        b"\xff\xff\xff\x0f garbage", timeout=10))
+    users = np.arange(10**5, 10**5 + 2000)
+    users = users[PartitionBook(PARTITIONS).partition_of("user", users) == server.partition]
+    seeds = np.resize(users, 1 << 20)
+    out["oversized_answer"] = code_of(lambda: stub.SampleNeighbors(pb.SampleNeighborsRequest(
+        etype=codec.etype_msg(FOLLOWS), seeds=codec.to_array(seeds), fanout=10_000, replace=True),
+        timeout=30))
+    chans = [grpc.insecure_channel(server.address, options=[("grpc.use_local_subchannel_pool", 1)])
+             for _ in range(16)]
+    streams = [pb_grpc.GraphPartitionStub(c).NodeIds(pb.NodeIdsRequest(ntype="user", chunk_size=1),
+                                                     timeout=30) for c in chans]
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    ok = code_of(lambda: [stub.Lookup(pb.LookupRequest(ntype="user", ids=codec.to_array(users[:5])),
+                                      timeout=5) for _ in range(20)])
+    out["others_answered_during_unread_streams"] = ok == "OK" and time.monotonic() - t0 < 5
+    for c in chans:
+        c.close()
+    del streams
+    req = pb.SampleNeighborsRequest(etype=codec.etype_msg(FOLLOWS), seeds=codec.to_array(users[:50]),
+                                    fanout=20)
+    with ThreadPoolExecutor(64) as pool:
+        codes = list(pool.map(lambda _: code_of(lambda: stub.SampleNeighbors(req, timeout=20)),
+                              range(2000)))
+    out["burst_of_2000"] = dict(Counter(codes))
+    out["server_peak_rss_mb"] = round(peak_rss(server) / 2**20, 1)
+    ch.close()
+    return out
+
+
 def run(workdir: Path, *, kills: int = 10, seconds: float = 30.0, seed: int = 0,
-        readers: int = 2) -> Dict[str, object]:
+        readers: int = 2, hostile: bool = True, full_disk: bool = True) -> Dict[str, object]:
     """The whole chaos run in ``workdir``; returns the JSON-safe result."""
     rng = random.Random(seed)
     store = make_store(workdir / "store", seed)
@@ -240,7 +359,11 @@ def run(workdir: Path, *, kills: int = 10, seconds: float = 30.0, seed: int = 0,
             "reads": load.counts["reads"], "wrong_sampling_answers": load.counts["wrong_sampling_answers"],
             "read_errors": load.counts["read_errors"], "write_errors": load.counts["write_errors"],
             "longest_stall_s": round(load.longest, 3), "server_peak_rss_mb": round(rss / 2**20, 1)})
+        if hostile:
+            result["hostile_clients"] = hostile_case(store, layout[1][0])
         result.update(corrupt_log_case(store, fleet, layout[0][0]))
+        if full_disk:
+            result["full_disk"] = full_disk_case(workdir, fleet)
     finally:
         fleet.close()
     return result
