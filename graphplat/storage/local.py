@@ -21,11 +21,13 @@ class LocalGraph(RoutedGraph):
     """
 
     @classmethod
-    def open(cls, store: Union[str, Path], *, read_only: bool = False) -> "LocalGraph":
+    def open(cls, store: Union[str, Path], *, read_only: bool = False,
+             accept_log_loss: bool = False) -> "LocalGraph":
         """Load every partition of ``store``, replaying its write log.
 
         ``read_only`` opens the RocksDB files without the writer lock (writes are then
-        refused), so it can run beside graph servers on the same store.
+        refused), so it can run beside graph servers on the same store. A write log damaged
+        before its end raises LogCorruption unless ``accept_log_loss``.
         """
         from graphplat.storage.durable import DurablePartition
         from graphplat.storage.id_dictionary import load_id_dictionaries
@@ -36,7 +38,8 @@ class LocalGraph(RoutedGraph):
         backends = []
         try:
             for k in range(info.num_partitions):
-                backends.append(DurablePartition(store, k, replica=read_only))
+                backends.append(DurablePartition(store, k, replica=read_only,
+                                                 accept_log_loss=accept_log_loss))
         except BaseException:
             for b in backends:
                 b.close()
@@ -81,6 +84,8 @@ class LocalGraph(RoutedGraph):
                 b.close()
 
 
-def open_graph(store: Union[str, Path], *, read_only: bool = False) -> LocalGraph:
-    """The embedded GraphService over a store written by ``graphplat ingest``."""
-    return LocalGraph.open(store, read_only=read_only)
+def open_graph(store: Union[str, Path], *, read_only: bool = False,
+               accept_log_loss: bool = False) -> LocalGraph:
+    """The embedded GraphService over a store written by ``graphplat ingest`` (see
+    :meth:`LocalGraph.open`)."""
+    return LocalGraph.open(store, read_only=read_only, accept_log_loss=accept_log_loss)

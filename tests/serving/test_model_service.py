@@ -572,3 +572,20 @@ def test_score_bad_requests_and_metrics(spam_env):
         assert metric_value(text, "graphplat_model_sampled_edges_count") >= 5
     finally:
         channel.close()
+
+
+def test_garbage_request_bytes_are_invalid_argument(rec_env):
+    """Bytes that are no protobuf message: INVALID_ARGUMENT naming the method, not INTERNAL,
+    and the service keeps answering."""
+    ch = grpc.insecure_channel(rec_env["address"])
+    try:
+        for method in ("Recommend", "RecommendBatch", "Score"):
+            call = ch.unary_unary(f"/graphplat.serving.v1.ModelService/{method}")
+            with pytest.raises(grpc.RpcError) as e:
+                call(b"\xff\xff\xff\xff\x0f garbage", timeout=10)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+            assert method in e.value.details() and "not a valid protobuf" in e.value.details()
+        u = int(rec_env["users"][0])
+        assert len(rec_env["client"].recommend(u, 3)[0]) == 3
+    finally:
+        ch.close()
