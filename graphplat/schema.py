@@ -56,19 +56,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
+from graphplat.errors import SchemaError
 from graphplat.atomic import write_atomic
 from graphplat.typing import EdgeKey
 
-__all__ = [
-    "SchemaError",
-    "FeatureSpec",
-    "NodeType",
-    "EdgeType",
-    "GraphSchema",
-    "DTYPES",
-    "RESERVED_FEATURE_NAMES",
-    "RESERVED_EDGE_FEATURE_NAMES",
-]
+__all__ = ["FeatureSpec", "NodeType", "EdgeType", "GraphSchema", "DTYPES",
+           "RESERVED_FEATURE_NAMES", "RESERVED_EDGE_FEATURE_NAMES"]
 
 #: The feature dtypes a schema may declare.
 DTYPES: Tuple[str, ...] = ("float32", "int64")
@@ -81,11 +74,6 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 _MAX_NAME_LEN = 128
 _SHORTHAND_RE = re.compile(r"\s*([A-Za-z0-9_]+)\s*(?:\[\s*([^\]]*)\s*\])?\s*\Z")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-class SchemaError(ValueError):
-    """An invalid schema or schema document. A ``ValueError`` whose message names the
-    offending node type, edge type, feature or document key."""
 
 
 # ----------------------------------------------------------------------------- helpers

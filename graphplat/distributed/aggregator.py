@@ -105,18 +105,19 @@ import grpc
 import numpy as np
 import torch
 
+from graphplat.errors import (AggregatorError, AggregatorUnavailable, ShuttingDown,
+                              StepAheadError)
 from graphplat.atomic import write_atomic
 from graphplat.distributed.coding import GradientCode, UncodedScheme, combine, make_code
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc
-from graphplat.rpc import ServiceError, add_port, join_host_port, server_options
+from graphplat.rpc import abort_call, add_port, join_host_port, server_options, status_of
 
 log = logging.getLogger("graphplat.aggregator")
 
 __all__ = ["SCHEMES", "CODED_KINDS", "OPTIMIZERS", "AggregatorCore", "AggregatorServer",
-           "AggregatorClient", "AggregatorError", "AggregatorUnavailable", "StepAheadError",
-           "JoinInfo", "PushResult", "Pulled", "AggregatorStatus", "serve_aggregator",
-           "build_optimizer", "flatten_params", "unflatten", "gradient_vector",
+           "AggregatorClient", "JoinInfo", "PushResult", "Pulled", "AggregatorStatus",
+           "serve_aggregator", "build_optimizer", "flatten_params", "unflatten", "gradient_vector",
            "list_checkpoints", "latest_checkpoint", "load_checkpoint", "load_initial_params",
            "build_parser", "main"]
 
@@ -330,17 +331,6 @@ def load_initial_params(path: Union[str, Path], exclude: Optional[str] = None
 
 # ============================================================================ core
 
-class _Unavailable(Exception):
-    """The aggregator is shutting down (UNAVAILABLE)."""
-
-
-class _FutureStep(Exception):
-    """A push for a step after the current one (FAILED_PRECONDITION)."""
-
-    def __init__(self, message: str, current_step: int):
-        super().__init__(message)
-        self.current_step = current_step
-
 
 class AggregatorCore:
     """The aggregator's state machine without the network (the gRPC service wraps it).
@@ -524,7 +514,7 @@ class AggregatorCore:
         coeffs = self.code.coefficients(w)
         with self.cond:
             if self.closing:
-                raise _Unavailable("aggregator is shutting down")
+                raise ShuttingDown("aggregator is shutting down")
             step, done = self.step, self.done
         log.info("worker %d joined at step %d (slices %s)", w, step, list(coeffs))
         return apb.JoinResponse(
@@ -556,7 +546,7 @@ class AggregatorCore:
     def push(self, step: int, worker_id: int, data: bytes, dtype: str = "float32"
              ) -> Tuple[bool, int, str]:
         """A coded vector of ``worker_id`` for ``step``. Returns (accepted, current step after
-        the push, reason); ValueError for bad requests, _FutureStep for a step ahead."""
+        the push, reason); ValueError for bad requests, StepAheadError for a step ahead."""
         w = self._worker(worker_id)
         step = int(step)
         if step < 0:
@@ -564,7 +554,7 @@ class AggregatorCore:
         vec = self._parse_vector(w, data, dtype)
         with self.cond:
             if self.closing:
-                raise _Unavailable("aggregator is shutting down")
+                raise ShuttingDown("aggregator is shutting down")
             if self.done:
                 self.dropped_late += 1
                 return False, self.step, f"training finished at step {self.step}"
@@ -574,7 +564,7 @@ class AggregatorCore:
                           w, step, self.step)
                 return False, self.step, f"step {step} was already applied (now at step {self.step})"
             if step > self.step:
-                raise _FutureStep(f"push from worker {w} for step {step}, but the aggregator is at "
+                raise StepAheadError(f"push from worker {w} for step {step}, but the aggregator is at "
                                   f"step {self.step} (it may have restarted from a checkpoint; "
                                   f"pull the current parameters)", self.step)
             if w in self.replies:
@@ -648,7 +638,7 @@ class AggregatorCore:
         with self.cond:
             while True:
                 if self.closing:
-                    raise _Unavailable("aggregator is shutting down")
+                    raise ShuttingDown("aggregator is shutting down")
                 if step < 0 or self.step >= step or self.done:
                     break
                 if w is not None and w not in self.replies:
@@ -768,17 +758,10 @@ def _rpc(fn):
     def wrapper(self, request, context):
         try:
             return fn(self, request, context)
-        except ValueError as e:
-            log.debug("%s: INVALID_ARGUMENT %s", method, e)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e)[:4000])
-        except _FutureStep as e:
-            context.set_trailing_metadata(((STEP_KEY, str(e.current_step)),))
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
-        except _Unavailable as e:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
-        except Exception as e:  # noqa: BLE001 - every failure becomes a status
-            log.exception("%s failed", method)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"[:4000])
+        except Exception as e:  # noqa: BLE001 - every failure becomes a status (graphplat.errors)
+            code, message, etype = status_of(e)
+            step = ((STEP_KEY, str(e.current_step)),) if isinstance(e, StepAheadError) else ()
+            abort_call(context, method, code, message, etype, log, step)
 
     wrapper.__name__ = method
     wrapper.__doc__ = fn.__doc__
@@ -909,23 +892,6 @@ def serve_aggregator(address: Union[str, int], params, optimizer_spec, scheme: s
 
 
 # ============================================================================ client
-
-class AggregatorError(ServiceError):
-    """The aggregator failed a call (INTERNAL and other non-retryable codes); ``code`` is the
-    gRPC status code."""
-
-
-class StepAheadError(AggregatorError):
-    """FAILED_PRECONDITION: a push for a step after the aggregator's current step
-    (``current_step``), e.g. after it restarted from an older checkpoint."""
-
-    def __init__(self, message: str, current_step: Optional[int]):
-        super().__init__(message, grpc.StatusCode.FAILED_PRECONDITION)
-        self.current_step = current_step
-
-
-class AggregatorUnavailable(ConnectionError):
-    """The aggregator did not answer (UNAVAILABLE) within the client's timeout."""
 
 
 @dataclass(frozen=True)

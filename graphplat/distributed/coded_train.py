@@ -152,7 +152,8 @@ def run_worker(cfg: TrainConfig, address: str, worker_id: int, n: int, *, seed: 
     ``slow_prob``, drawn from (seed, worker, step)); ``die_at_step`` makes the process
     SIGKILL itself when it reaches that step (fault injection at a deterministic point).
     Returns the number of steps pushed."""
-    from graphplat.distributed.aggregator import AggregatorClient, StepAheadError
+    from graphplat.distributed.aggregator import AggregatorClient
+    from graphplat.errors import StepAheadError
 
     seed = cfg.seeds[0] if seed is None else seed
     task = open_task(cfg)

@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.errors import ExportStateError
 from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
 from graphplat.typing import PathLike
 from graphplat.cli.args import positive_int as _positive
@@ -122,8 +123,8 @@ import numpy as np
 log = logging.getLogger("graphplat.inference.export")
 
 __all__ = ["export_embeddings", "read_embeddings", "ids_path", "partial_path", "ExportResult",
-           "ExportStateError", "add_export_arguments", "run_export", "main_export",
-           "FORMATS", "OUTPUTS", "TEST_SLEEP_ENV", "EXPORT_DESCRIPTION", "EXPORT_EPILOG"]
+           "add_export_arguments", "run_export", "main_export", "FORMATS", "OUTPUTS",
+           "TEST_SLEEP_ENV", "EXPORT_DESCRIPTION", "EXPORT_EPILOG"]
 
 #: Output formats, by file suffix.
 FORMATS = (".npy", ".parquet")
@@ -135,11 +136,6 @@ TEST_SLEEP_ENV = "GRAPHPLAT_EXPORT_TEST_SLEEP"
 STATE_VERSION = 1
 DEFAULT_CHUNK_SIZE = 4096
 _GCN_NORM_KEY = "_graphplat_export_gcn_norm"
-
-
-class ExportStateError(ValueError):
-    """The partial state of an interrupted export cannot be used for this export (made with
-    another model, graph or options, unreadable, or locked by another running export)."""
 
 
 # ----------------------------------------------------------------------------- reading

@@ -5,7 +5,8 @@ The graph partition server (:mod:`graphplat.storage.server`), the online model s
 (:mod:`graphplat.distributed.aggregator`) all run the same way; what they share lives here:
 
 * **server side**: :class:`RpcAbort` and :func:`status_of` (exception -> status code, message
-  and the exception class sent in the trailing metadata ``graphplat-error``),
+  and the exception class sent in the trailing metadata ``graphplat-error``, from the one
+  table :data:`graphplat.errors.STATUS_TABLE`), :func:`abort_call`,
   :func:`rpc_method` (the handler wrapper: readiness check, metrics, status mapping),
   :class:`ServiceMetrics` (a Prometheus registry with request counters and latencies and its
   own HTTP endpoint), :class:`BearerTokenInterceptor` (``authorization: Bearer <token>``
@@ -17,8 +18,7 @@ The graph partition server (:mod:`graphplat.storage.server`), the online model s
   :func:`add_security_arguments`, :func:`add_shutdown_arguments`,
   :func:`install_stop_signals` and :func:`serve_until_stopped` (SIGTERM/SIGINT: ready file,
   wait, graceful stop), :func:`setup_logging`;
-* **client side**: :class:`ServiceError` (base of the clients' error classes),
-  :class:`RequestTooLarge`, :func:`error_details` (code, message and exception class of a
+* **client side**: :func:`error_details` (code, message and exception class of a
   failed call), :func:`read_root_cert`, :func:`open_channel`, :func:`auth_metadata`,
   :func:`message_options`.
 """
@@ -37,27 +37,23 @@ import threading
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Type
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import grpc
 
+from graphplat.errors import STATUS_TABLE
 from graphplat.atomic import write_json_atomic
 
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
            "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
            "HostedService", "read_token", "read_credentials", "warn_if_exposed",
            "add_security_arguments", "add_shutdown_arguments", "install_stop_signals",
-           "write_ready_file", "serve_until_stopped", "setup_logging", "ServiceError",
-           "RequestTooLarge", "error_details", "read_root_cert", "open_channel", "auth_metadata",
+           "write_ready_file", "serve_until_stopped", "setup_logging", "abort_call", "error_details", "read_root_cert", "open_channel", "auth_metadata",
            "message_options"]
 
 ERROR_TYPE_KEY = "graphplat-error"
 MAX_DETAILS = 4000
 _LOOPBACK_NAMES = ("localhost", "ip6-localhost")
-
-# (exception class, status code, exception class name for the client, message prefix)
-StatusRule = Tuple[Type[BaseException], grpc.StatusCode, str, str]
-
 
 # ----------------------------------------------------------------------------- server: errors
 
@@ -71,47 +67,41 @@ class RpcAbort(Exception):
         self.error_type = error_type
 
 
-def status_of(exc: BaseException, rules: Sequence[StatusRule] = (), *,
-              key_error_type: str = "KeyError") -> Tuple[grpc.StatusCode, str, str]:
+def status_of(exc: BaseException) -> Tuple[grpc.StatusCode, str, str]:
     """(code, message, exception class name) of an exception raised by a handler.
 
-    :class:`RpcAbort` says it itself; then the first of ``rules`` whose class matches; then
-    IndexError -> NOT_FOUND, KeyError/ValueError/TypeError -> INVALID_ARGUMENT (a KeyError
-    travels as ``key_error_type``), anything else INTERNAL with the class name.
+    :class:`RpcAbort` says it itself; otherwise the first row of
+    :data:`graphplat.errors.STATUS_TABLE` whose class matches (a KeyError's message is its
+    key), else INTERNAL with the class name.
     """
     if isinstance(exc, RpcAbort):
         return exc.code, exc.message, exc.error_type
-    for cls, code, etype, prefix in rules:
+    for cls, code, etype, prefix in STATUS_TABLE:
         if isinstance(exc, cls):
-            return code, f"{prefix}{exc}", etype
+            if isinstance(exc, KeyError):
+                message = str(exc.args[0]) if exc.args else type(exc).__name__
+            else:
+                message = str(exc)
+            return grpc.StatusCode[code], f"{prefix}{message}", etype
     name = type(exc).__name__
-    if isinstance(exc, IndexError):
-        return grpc.StatusCode.NOT_FOUND, str(exc), "IndexError"
-    if isinstance(exc, KeyError):
-        return (grpc.StatusCode.INVALID_ARGUMENT, str(exc.args[0]) if exc.args else name,
-                key_error_type)
-    if isinstance(exc, ValueError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "ValueError"
-    if isinstance(exc, TypeError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "TypeError"
     return grpc.StatusCode.INTERNAL, f"{name}: {exc}", name
 
 
-def _abort(context, method: str, code: grpc.StatusCode, message: str, etype: str,
-           logger: logging.Logger) -> None:
-    """Log a failed call (with the traceback when INTERNAL), put the exception class in the
-    trailing metadata and abort the call (``context.abort`` raises)."""
+def abort_call(context, method: str, code: grpc.StatusCode, message: str, etype: str,
+               logger: logging.Logger, metadata: Tuple[Tuple[str, str], ...] = ()) -> None:
+    """Log a failed call (with the traceback when INTERNAL), put the exception class (and
+    ``metadata``) in the trailing metadata and abort the call (``context.abort`` raises)."""
     if code == grpc.StatusCode.INTERNAL:
         logger.exception("%s failed", method)
     else:
         logger.debug("%s: %s %s", method, code.name, message)
-    if etype:
-        context.set_trailing_metadata(((ERROR_TYPE_KEY, etype),))
+    trailing = (((ERROR_TYPE_KEY, etype),) if etype else ()) + tuple(metadata)
+    if trailing:
+        context.set_trailing_metadata(trailing)
     context.abort(code, message[:MAX_DETAILS])
 
 
-def rpc_method(status: Callable[[BaseException], Tuple[grpc.StatusCode, str, str]],
-               logger: logging.Logger, *, metrics_attr: str = "metrics", pass_ready: bool = False):
+def rpc_method(logger: logging.Logger, *, metrics_attr: str = "metrics", pass_ready: bool = False):
     """A decorator of servicer methods: readiness check, metrics and exception -> status.
 
     The wrapped call first runs ``self._ready()`` (which raises :class:`RpcAbort` to refuse
@@ -119,7 +109,7 @@ def rpc_method(status: Callable[[BaseException], Tuple[grpc.StatusCode, str, str
     passed to the handler as ``fn(self, ready, request, context)``, else the handler is
     ``fn(self, request, context)``. Every call is recorded in ``getattr(self,
     metrics_attr).record(method, code, seconds)``; an exception becomes the status
-    ``status(exc)`` says. Generator handlers (server streaming) are wrapped as generators.
+    :func:`status_of` says. Generator handlers (server streaming) are wrapped as generators.
     """
     @contextlib.contextmanager
     def handling(servicer, method: str, context):
@@ -128,8 +118,8 @@ def rpc_method(status: Callable[[BaseException], Tuple[grpc.StatusCode, str, str
         try:
             yield
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-            code, message, etype = status(exc)
-            _abort(context, method, code, message, etype, logger)
+            code, message, etype = status_of(exc)
+            abort_call(context, method, code, message, etype, logger)
         finally:
             getattr(servicer, metrics_attr).record(method, code, time.perf_counter() - t0)
 
@@ -452,18 +442,6 @@ def serve_until_stopped(server, stop: threading.Event, ready_file: Optional[str]
 
 
 # ----------------------------------------------------------------------------- client side
-
-class ServiceError(RuntimeError):
-    """A server-side failure that is not the caller's fault (INTERNAL, ...); ``code`` is the
-    gRPC status code when known."""
-
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
-        super().__init__(message)
-        self.code = code
-
-
-class RequestTooLarge(ValueError):
-    """RESOURCE_EXHAUSTED: a batch, fanout or message over the server's (or client's) limits."""
 
 
 def error_details(err: grpc.RpcError) -> Tuple[grpc.StatusCode, str, str]:

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.errors import NotConfigured
 from graphplat.cli.args import positive_int as _positive
-import functools
 import json
 import logging
 import sys
@@ -56,7 +56,7 @@ from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
 from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security_arguments,
                            add_shutdown_arguments, install_stop_signals, read_credentials,
-                           rpc_method, serve_until_stopped, setup_logging, status_of,
+                           rpc_method, serve_until_stopped, setup_logging,
                            warn_if_exposed)
 from graphplat.rpc import ERROR_TYPE_KEY, read_token  # noqa: F401  (importable from here)
 from graphplat.serving.recommend import Recommender
@@ -72,31 +72,10 @@ DEFAULT_MAX_K = 1000
 DEFAULT_MAX_MESSAGE_MB = 64
 LATENCY_BUCKETS = (.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30)
 
-__all__ = ["ModelServer", "ModelServicer", "ModelMetrics", "NotConfigured", "SERVICE_NAME",
+__all__ = ["ModelServer", "ModelServicer", "ModelMetrics", "SERVICE_NAME",
            "add_serve_model_arguments", "run_serve_model", "build_parser", "main",
            "build_model_server", "load_embeddings", "to_array", "SERVE_MODEL_DESCRIPTION",
            "SERVE_MODEL_EPILOG"]
-
-
-class NotConfigured(RuntimeError):
-    """The RPC needs something the server was not started with (FAILED_PRECONDITION)."""
-
-
-@functools.lru_cache(maxsize=1)
-def _status_rules():
-    """Failures of the graph servers and of the setup, before the builtin mapping."""
-    from graphplat.storage.client import PartitionUnavailable, RemoteError, RequestTooLarge
-
-    return ((RequestTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED, "ValueError", "graph server: "),
-            (PartitionUnavailable, grpc.StatusCode.UNAVAILABLE, "ConnectionError", "graph server: "),
-            (NotConfigured, grpc.StatusCode.FAILED_PRECONDITION, "RuntimeError", ""),
-            (RemoteError, grpc.StatusCode.INTERNAL, "RuntimeError", "graph server: "))
-
-
-def _status_of(exc: BaseException) -> Tuple[grpc.StatusCode, str, str]:
-    """(code, message, exception class name) of a handler's exception (a KeyError travels as
-    ValueError)."""
-    return status_of(exc, _status_rules(), key_error_type="ValueError")
 
 
 # ----------------------------------------------------------------------------- arrays
@@ -137,7 +116,7 @@ class ModelMetrics(ServiceMetrics):
 # ----------------------------------------------------------------------------- servicer
 
 # Readiness check (``self._ready()``), metrics and exception -> status mapping around a handler.
-_rpc = rpc_method(_status_of, log)
+_rpc = rpc_method(log)
 
 
 class ModelServicer(mpb_grpc.ModelServiceServicer):
@@ -393,8 +372,6 @@ def _fanouts(text: str):
     if not values or any(v < -1 for v in values):
         raise argparse.ArgumentTypeError(f"fanouts must be integers >= -1 (-1 = all neighbors), got {text!r}")
     return values
-
-
 
 
 def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:

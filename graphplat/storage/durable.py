@@ -16,6 +16,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from graphplat.errors import PartitionClosed, ReadOnlyReplica
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
 from graphplat.storage.partition_book import PartitionBook
@@ -24,14 +25,6 @@ from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 log = logging.getLogger("graphplat.durable")
 
 DEDUPE_CAPACITY = 100_000
-
-
-class ReadOnlyReplica(RuntimeError):
-    """A write reached a read replica; writes go to the partition's primary."""
-
-
-class PartitionClosed(ConnectionError):
-    """The partition's store has been closed."""
 
 
 @dataclass
@@ -82,7 +75,6 @@ def apply_record(graph: PartitionGraph, rec) -> Optional[np.ndarray]:
     else:  # pragma: no cover - LogRecord validates op
         raise ValueError(f"unknown log op {rec.op!r}")
     return None
-
 
 
 class _Dedupe:

@@ -82,17 +82,18 @@ import yaml
 from tqdm import tqdm
 
 from graphplat import _core
-from graphplat.schema import EdgeType, GraphSchema, NodeType, SchemaError
+from graphplat.schema import EdgeType, GraphSchema, NodeType
+from graphplat.errors import SchemaError
 from graphplat.storage.graph_arrays import TEST_SLEEP_ENV, GraphArrays  # noqa: F401 (tests use it)
 from graphplat.storage.partition_book import PartitionBook
-from graphplat.storage.readers import (IngestError, Problem, Table, expand_paths, feature_column,
-                                       float_column, int_column, open_table,
-                                       resolve_feature_columns)
+from graphplat.storage.readers import (Problem, Table, expand_paths, feature_column, float_column,
+                                       int_column, open_table, resolve_feature_columns)
+from graphplat.errors import IngestError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IngestError", "ingest", "main_ingest", "build_parser", "add_ingest_arguments",
-           "run_ingest", "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG"]
+__all__ = ["ingest", "main_ingest", "build_parser", "add_ingest_arguments", "run_ingest",
+           "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG"]
 
 PARTITIONERS = ("hash", "metis")
 

@@ -65,13 +65,12 @@ import numpy as np
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security_arguments,
                            add_shutdown_arguments, install_stop_signals, read_credentials,
-                           rpc_method, serve_until_stopped, setup_logging, status_of,
+                           rpc_method, serve_until_stopped, setup_logging,
                            warn_if_exposed)
 # shared with the model service; still importable from here
 from graphplat.rpc import (ERROR_TYPE_KEY, BearerTokenInterceptor, is_loopback,  # noqa: F401
                            read_token as _read_token)
-from graphplat.storage.durable import (DurablePartition, PartitionClosed, ReadOnlyReplica,
-                                       WriteResult, apply_record)
+from graphplat.storage.durable import (DurablePartition, WriteResult, apply_record)
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.storage import codec
 from graphplat.storage.partition_graph import PartitionGraph
@@ -92,14 +91,7 @@ __all__ = ["PartitionServer", "DurablePartition", "Limits", "build_parser", "add
 
 # ----------------------------------------------------------------------------- errors
 
-# RpcAbort (abort a call with a code and message) lives in graphplat.rpc.
-_STATUS_RULES = ((ReadOnlyReplica, grpc.StatusCode.FAILED_PRECONDITION, "RuntimeError", ""),
-                 (PartitionClosed, grpc.StatusCode.UNAVAILABLE, "ConnectionError", ""))
-
-
-def _status_of(exc: BaseException) -> Tuple[grpc.StatusCode, str, str]:
-    """(code, message, exception class name) for an exception raised by a handler."""
-    return status_of(exc, _STATUS_RULES)
+# Exceptions become status codes by the one table graphplat.errors.STATUS_TABLE (graphplat.rpc.status_of).
 
 
 # ----------------------------------------------------------------------------- limits, metrics
@@ -156,7 +148,7 @@ class Metrics(ServiceMetrics):
 
 # Readiness check (``self._ready()``, passed to the handler as ``state``), metrics and
 # exception -> status mapping around a handler; generators are server-streaming handlers.
-_rpc = _stream_rpc = rpc_method(_status_of, log, metrics_attr="_metrics", pass_ready=True)
+_rpc = _stream_rpc = rpc_method(log, metrics_attr="_metrics", pass_ready=True)
 
 
 class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):

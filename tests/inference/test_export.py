@@ -20,8 +20,9 @@ from graphplat.testing.servers import Fleet, cluster_dict, kill_when_logged, wri
 from graphplat import _core  # noqa: E402
 from graphplat.datasets import load_dataset  # noqa: E402
 from graphplat.training.config import TrainConfig  # noqa: E402
-from graphplat.inference.export import (TEST_SLEEP_ENV, ExportStateError, export_embeddings,  # noqa: E402
-                                     ids_path, main_export, partial_path, read_embeddings)
+from graphplat.inference.export import (TEST_SLEEP_ENV, export_embeddings, ids_path, main_export,
+                                        partial_path, read_embeddings)
+from graphplat.errors import ExportStateError
 from graphplat.models.gnn import GAT, GCN, GraphSAGE  # noqa: E402
 from graphplat.training.loop import block_inputs, load_trained, make_model, train  # noqa: E402
 from graphplat.sampling import NodeLoader  # noqa: E402

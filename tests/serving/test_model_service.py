@@ -33,7 +33,7 @@ from graphplat.testing.servers import REPO_ROOT, Fleet, free_port, write_cluster
 
 from graphplat.proto import model_service_pb2 as mpb  # noqa: E402
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc  # noqa: E402
-from graphplat.serving.client import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
+from graphplat.errors import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
 
 CLICK = ("user", "click", "item")
 FOLLOWS = ("account", "follows", "account")
@@ -241,7 +241,7 @@ def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
 
 
 def test_recommend_bad_requests(rec_env):
-    from graphplat.serving import RequestTooLarge, ServiceNotConfigured, UnknownIdError
+    from graphplat.errors import RequestTooLarge, ServiceNotConfigured, UnknownIdError
 
     c, users = rec_env["client"], rec_env["users"]
     channel = grpc.insecure_channel(rec_env["address"])
@@ -479,7 +479,7 @@ def test_new_node_score_changes_when_edges_arrive(spam_env):
 
 
 def test_score_bad_requests_and_metrics(spam_env):
-    from graphplat.serving import ServiceNotConfigured, UnknownIdError
+    from graphplat.errors import ServiceNotConfigured, UnknownIdError
 
     c = spam_env["client"]
     channel = grpc.insecure_channel(spam_env["address"])

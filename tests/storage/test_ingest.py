@@ -14,7 +14,8 @@ import yaml
 
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
-from graphplat.storage.ingest import IngestError, TEST_SLEEP_ENV, ingest, main_ingest
+from graphplat.storage.ingest import TEST_SLEEP_ENV, ingest, main_ingest
+from graphplat.errors import IngestError
 from graphplat.storage.store import open_store
 
 from graphplat.testing.servers import kill_when_logged

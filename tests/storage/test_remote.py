@@ -29,8 +29,8 @@ from graphplat.proto import graphplat_pb2 as pb  # noqa: E402
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage import codec  # noqa: E402
-from graphplat.storage.client import (AuthenticationError, PartitionClient,  # noqa: E402
-                                      PartitionUnavailable, RemoteError, RequestTooLarge)
+from graphplat.storage.client import PartitionClient
+from graphplat.errors import AuthenticationError, PartitionUnavailable, RemoteError, RequestTooLarge
 from graphplat.storage.cluster import load_cluster  # noqa: E402
 from graphplat.storage.local import LocalGraph, open_graph  # noqa: E402
 from graphplat.storage.partition_book import PartitionBook  # noqa: E402
