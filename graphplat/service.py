@@ -145,17 +145,6 @@ class GraphService(abc.ABC):
                         features: Dict[str, np.ndarray]) -> None:
         """Overwrite features of existing nodes (durable before returning)."""
 
-    def V(self, ntype: str, ids=None):
-        """A Gremlin-like query starting at nodes of ``ntype`` (see
-        :mod:`graphplat.sampling.query`)."""
-        from graphplat.sampling.query import V
-        return V(self, ntype, ids)
-
-    def E(self, etype):
-        """A Gremlin-like query starting at the edges of ``etype``."""
-        from graphplat.sampling.query import E
-        return E(self, etype)
-
     def close(self) -> None:
         """Release resources (connections, files)."""
 

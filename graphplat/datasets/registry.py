@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     options: List = list(getattr(args, "option", None) or [])
     from pathlib import Path
 
-    from graphplat.storage.ingest import check_target
+    from graphplat.storage.store import check_target
 
     try:
         check_target(Path(args.out).absolute(), args.overwrite)  # fail before loading

@@ -997,7 +997,7 @@ def _open_graph(args, cfg: Dict[str, Any]):
     if dataset and dataset == cfg.get("dataset"):
         options = dict(cfg.get("dataset_options") or {})
     if graph:
-        from graphplat import open_graph
+        from graphplat.storage.local import open_graph
 
         return open_graph(graph, read_only=True)
     if cluster:

@@ -38,16 +38,12 @@ from graphplat.proto import model_service_pb2_grpc as mpb_grpc
 from graphplat.rpc import (ERROR_TYPE_KEY,  # noqa: F401
                            auth_metadata, error_details, message_options, open_channel,
                            read_root_cert)
-from graphplat.serving.recommend import Recommendations, Recommender
+from graphplat.serving.recommend import Recommendations
 from graphplat.errors import UnknownIdError
-from graphplat.serving.scoring import NodeScore, NodeScorer
-from graphplat.serving.server import (SERVICE_NAME, ModelServer, add_serve_model_arguments,
-                                      build_model_server, from_array, main, run_serve_model,
-                                      to_array)
+from graphplat.serving.scoring import NodeScore
+from graphplat.serving.codec import SERVICE_NAME, from_array, to_array
 
-__all__ = ["ModelServiceClient", "ModelServer", "Recommender", "NodeScorer", "Recommendations",
-           "NodeScore", "add_serve_model_arguments", "run_serve_model", "build_model_server",
-           "SERVICE_NAME"]
+__all__ = ["ModelServiceClient"]
 
 
 
@@ -173,9 +169,3 @@ class ModelServiceClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

@@ -61,11 +61,10 @@ from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security
 from graphplat.rpc import ERROR_TYPE_KEY, read_token  # noqa: F401  (importable from here)
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
-from graphplat.storage import codec
+from graphplat.serving.codec import SERVICE_NAME, ids_from, to_array
 
 log = logging.getLogger("graphplat.serving")
 
-SERVICE_NAME = "graphplat.serving.v1.ModelService"
 DEFAULT_PORT = 50061
 DEFAULT_MAX_BATCH = 4096
 DEFAULT_MAX_K = 1000
@@ -74,26 +73,8 @@ LATENCY_BUCKETS = (.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1,
 
 __all__ = ["ModelServer", "ModelServicer", "ModelMetrics", "SERVICE_NAME",
            "add_serve_model_arguments", "run_serve_model", "build_parser", "main",
-           "build_model_server", "load_embeddings", "to_array", "SERVE_MODEL_DESCRIPTION",
+           "build_model_server", "load_embeddings", "SERVE_MODEL_DESCRIPTION",
            "SERVE_MODEL_EPILOG"]
-
-
-# ----------------------------------------------------------------------------- arrays
-
-def to_array(values, dtype=None) -> mpb.Array:
-    """numpy -> ``graphplat.serving.v1.Array`` (the layout of ``graphplat.v1.Array``)."""
-    a = codec.to_array(values, dtype)
-    return mpb.Array(dtype=a.dtype, shape=a.shape, data=a.data)
-
-
-def from_array(msg: mpb.Array, name: str = "array") -> np.ndarray:
-    """``Array`` -> numpy (read-only view; ValueError when malformed)."""
-    return codec.from_array(msg, name=name)
-
-
-def ids_from(msg: mpb.Array, name: str = "ids") -> np.ndarray:
-    """A 1-D integer id array as int64 (ValueError otherwise)."""
-    return codec.ids_from(msg, name)
 
 
 # ----------------------------------------------------------------------------- metrics

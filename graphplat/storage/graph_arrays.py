@@ -93,7 +93,7 @@ class GraphArrays:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         if partitioner == "metis":
-            from graphplat.storage.ingest import metis_book
+            from graphplat.storage.metis import metis_book
             book = metis_book(self.schema, self.nodes, self.edges, partitions)
         elif partitioner == "hash":
             book = PartitionBook(partitions)
@@ -117,7 +117,7 @@ class GraphArrays:
 
         ``manifest``: extra keys for ``store.json``. Returns the absolute store path.
         """
-        from graphplat.storage.ingest import check_target
+        from graphplat.storage.store import check_target
         out = Path(out_dir).absolute()
         check_target(out, overwrite)
         with tqdm(total=1, desc="partitioning", disable=None) as bar:

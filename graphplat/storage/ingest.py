@@ -67,8 +67,6 @@ from __future__ import annotations
 import argparse
 
 from graphplat.cli.args import positive_int as _positive
-import contextlib
-import io
 import logging
 import os
 import sys
@@ -85,7 +83,7 @@ from graphplat import _core
 from graphplat.schema import EdgeType, GraphSchema, NodeType
 from graphplat.errors import SchemaError
 from graphplat.storage.graph_arrays import TEST_SLEEP_ENV, GraphArrays  # noqa: F401 (tests use it)
-from graphplat.storage.partition_book import PartitionBook
+from graphplat.storage.store import check_target
 from graphplat.storage.readers import (Problem, Table, expand_paths, feature_column, float_column,
                                        int_column, open_table, resolve_feature_columns)
 from graphplat.errors import IngestError
@@ -477,56 +475,7 @@ def _report(problem_lists: List[List[Problem]], tables: List[Table], skip: bool,
                       + "\n(fix them, or pass --skip-bad-rows / skip_bad_rows=True to drop them)")
 
 
-# ----------------------------------------------------------------------------- partitioning
-
-
-def metis_book(schema: GraphSchema, nodes: Dict[str, np.ndarray],
-                edges: Dict[Tuple[str, str, str], Tuple[np.ndarray, np.ndarray]], P: int) -> PartitionBook:
-    if P == 1:
-        return PartitionBook.from_assignment(1, {nt: (ids, np.zeros(len(ids), np.int64))
-                                                 for nt, ids in nodes.items()})
-    import dgl
-    import torch
-
-    maps = {nt: _core.IdMap(ids) for nt, ids in nodes.items()}
-    data = {}
-    for key, (s, d) in edges.items():
-        data[key] = (torch.from_numpy(maps[key[0]].lookup(s)), torch.from_numpy(maps[key[2]].lookup(d)))
-    if not data:
-        log.warning("metis: the graph has no edges; falling back to hash partitioning")
-        return PartitionBook(P)
-    g = dgl.heterograph(data, num_nodes_dict={nt: len(ids) for nt, ids in nodes.items()},
-                        idtype=torch.int64)
-    hg = dgl.to_homogeneous(g)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):  # DGL prints timings
-        parts = dgl.metis_partition_assignment(hg, P, balance_ntypes=hg.ndata[dgl.NTYPE])
-    for line in out.getvalue().splitlines():
-        log.debug("metis: %s", line)
-    if parts is None:
-        raise IngestError("METIS partitioning failed (returned no assignment)")
-    parts = parts.numpy().astype(np.int64)
-    ntype_of = hg.ndata[dgl.NTYPE].numpy()
-    nid = hg.ndata[dgl.NID].numpy()
-    assignment = {}
-    for nt, ids in nodes.items():
-        mask = ntype_of == g.get_ntype_id(nt)
-        assignment[nt] = (ids[nid[mask]], parts[mask])
-    sizes = np.bincount(parts, minlength=P).tolist()
-    log.info("metis: %d partitions of %s nodes", P, sizes)
-    return PartitionBook.from_assignment(P, assignment)
-
-
 # ----------------------------------------------------------------------------- ingest
-
-
-def check_target(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not overwrite:
-        raise FileExistsError(f"{out} already exists (pass --overwrite / overwrite=True to replace it)")
-    if not out.is_dir() or not ((out / "store.json").exists() or not any(out.iterdir())):
-        raise FileExistsError(f"refusing to overwrite {out}: it is not a graphplat store")
 
 
 def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLike], *,

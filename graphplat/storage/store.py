@@ -184,6 +184,17 @@ def open_store(path: PathLike) -> StoreInfo:
     return StoreInfo(path, version, num, str(meta.get("created", "")), schema, book, meta)
 
 
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse to write a store to ``out`` when it exists, unless ``overwrite`` and it is a
+    graphplat store (or an empty directory); raises FileExistsError."""
+    if not out.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} already exists (pass --overwrite / overwrite=True to replace it)")
+    if not out.is_dir() or not ((out / "store.json").exists() or not any(out.iterdir())):
+        raise FileExistsError(f"refusing to overwrite {out}: it is not a graphplat store")
+
+
 def write_store_manifest(path: PathLike, num_partitions: int, **extra) -> Path:
     """Write ``store.json`` with ``complete: true`` (call it last), fsyncing it, the other
     top-level files and the directory. Extra keys (e.g. ``partitioner``) are recorded."""

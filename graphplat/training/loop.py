@@ -76,7 +76,7 @@ def open_task(cfg: TrainConfig) -> Task:
     if cfg.graph:
         import json
 
-        from graphplat import open_graph
+        from graphplat.storage.local import open_graph
         graph = open_graph(cfg.graph, read_only=True)
         name = Path(cfg.graph).name
         manifest = Path(cfg.graph) / "store.json"
