@@ -496,7 +496,7 @@ _LIVE: List["Server"] = []  # every server started, for the emergency cleanup
 
 
 class Server:
-    """One ``graphplat serve`` subprocess (``python -m graphplat.storage.server``)."""
+    """One ``graphplat serve`` subprocess (``python -m graphplat.cli.serve``)."""
 
     def __init__(self, store: Path, partition: int, workdir: Path, threads: int = 16):
         self.store, self.partition, self.threads = Path(store), partition, threads

@@ -24,7 +24,6 @@ The graph partition server (:mod:`graphplat.storage.server`), the online model s
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import hmac
@@ -46,8 +45,7 @@ from graphplat.atomic import write_json_atomic
 
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
            "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
-           "HostedService", "read_token", "read_credentials", "warn_if_exposed",
-           "add_security_arguments", "add_shutdown_arguments", "install_stop_signals",
+           "HostedService", "warn_if_exposed", "install_stop_signals",
            "write_ready_file", "serve_until_stopped", "setup_logging", "abort_call", "error_details", "read_root_cert", "open_channel", "auth_metadata",
            "message_options"]
 
@@ -345,31 +343,7 @@ class HostedService:
             self._follower.join(timeout=2.0)
 
 
-# ----------------------------------------------------------------------------- command line
-
-def read_token(args: argparse.Namespace) -> Optional[str]:
-    """The bearer token of ``--token-file``, ``--token`` or ``$GRAPHPLAT_TOKEN`` (None: no auth)."""
-    if args.token_file:
-        token = Path(args.token_file).read_text().strip()
-        if not token:
-            raise ValueError(f"token file {args.token_file} is empty")
-        return token
-    if args.token is not None:
-        if not args.token:
-            raise ValueError("--token must not be empty")
-        return args.token
-    return os.environ.get("GRAPHPLAT_TOKEN") or None
-
-
-def read_credentials(args: argparse.Namespace) -> Tuple[Optional[str], Optional[Tuple[bytes, bytes]]]:
-    """``(token, tls)`` of the ``--token*`` and ``--tls-*`` options: the bearer token (see
-    :func:`read_token`) and ``(key PEM, certificate PEM)`` or None. ValueError/OSError with
-    a message when they are inconsistent or unreadable."""
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key go together")
-    token = read_token(args)
-    tls = (Path(args.tls_key).read_bytes(), Path(args.tls_cert).read_bytes()) if args.tls_cert else None
-    return token, tls
+# ----------------------------------------------------------------------------- process lifecycle
 
 
 def warn_if_exposed(logger: logging.Logger, host: str, protected: bool, what: str) -> None:
@@ -377,31 +351,6 @@ def warn_if_exposed(logger: logging.Logger, host: str, protected: bool, what: st
     if not is_loopback(host) and not protected:
         logger.warning("serving on %s without --token or TLS: anyone who can reach this address "
                        "can %s", host, what)
-
-
-def add_security_arguments(p: argparse.ArgumentParser) -> None:
-    """``--metrics-port``, ``--metrics-host``, ``--token``/``--token-file`` and ``--tls-*``."""
-    p.add_argument("--metrics-port", type=int, default=None,
-                   help="serve Prometheus metrics over HTTP on this port (default: off)")
-    p.add_argument("--metrics-host", default="127.0.0.1",
-                   help="interface of the metrics endpoint (default 127.0.0.1)")
-    tok = p.add_mutually_exclusive_group()
-    tok.add_argument("--token", default=None,
-                     help="require 'authorization: Bearer TOKEN' on every call (visible in the "
-                          "process list; prefer --token-file or $GRAPHPLAT_TOKEN)")
-    tok.add_argument("--token-file", default=None, help="read the bearer token from this file")
-    p.add_argument("--tls-cert", default=None, help="PEM server certificate (chain); enables TLS")
-    p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
-
-
-def add_shutdown_arguments(p: argparse.ArgumentParser, verbose: bool) -> None:
-    """``--grace``, ``--ready-file`` and (``verbose``) ``-v``."""
-    p.add_argument("--grace", type=float, default=5.0,
-                   help="seconds calls in flight may take to finish on shutdown (default 5)")
-    p.add_argument("--ready-file", default=None,
-                   help="write JSON {address, port, metrics_port, pid} here once SERVING")
-    if verbose:
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def setup_logging(verbose: bool) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
@@ -22,7 +21,6 @@ from graphplat.schema import GraphSchema
 log = logging.getLogger(__name__)
 
 #: Seconds to sleep after writing each partition (tests use it to kill a write mid-way).
-TEST_SLEEP_ENV = "GRAPHPLAT_INGEST_TEST_SLEEP"
 
 
 @dataclass
@@ -138,7 +136,6 @@ def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: 
     from graphplat.storage.store import (partition_path, staging_dir, write_partition,
                                          write_store_manifest)
 
-    sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
     with staging_dir(out, overwrite) as tmp:
         log.info("writing %d partitions to %s", len(parts), tmp)
         schema.save(tmp / "schema.yaml")
@@ -147,7 +144,5 @@ def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: 
             write_partition(partition_path(tmp, k), parts[k])
             parts[k] = None
             log.debug("wrote partition %d", k)
-            if sleep > 0:
-                time.sleep(sleep)
         write_store_manifest(tmp, len(parts), partitioner=partitioner, num_nodes=num_nodes,
                              num_edges=num_edges, **manifest)

@@ -64,12 +64,9 @@ by the next ingest to the same target.
 """
 from __future__ import annotations
 
-import argparse
 
-from graphplat.cli.args import positive_int as _positive
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +79,7 @@ from tqdm import tqdm
 from graphplat import _core
 from graphplat.schema import EdgeType, GraphSchema, NodeType
 from graphplat.errors import SchemaError
-from graphplat.storage.graph_arrays import TEST_SLEEP_ENV, GraphArrays  # noqa: F401 (tests use it)
+from graphplat.storage.graph_arrays import GraphArrays
 from graphplat.storage.store import check_target
 from graphplat.storage.readers import (Problem, Table, expand_paths, feature_column, float_column,
                                        int_column, open_table, resolve_feature_columns)
@@ -90,8 +87,7 @@ from graphplat.errors import IngestError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ingest", "main_ingest", "build_parser", "add_ingest_arguments", "run_ingest",
-           "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG"]
+__all__ = ["ingest", "load_spec", "PARTITIONERS"]
 
 PARTITIONERS = ("hash", "metis")
 
@@ -611,76 +607,3 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
              num_nodes, num_edges, out, partitions, partitioner, t_end - t0, t_read - t0,
              t_valid - t_read, t_end - t_valid, rate)
     return out
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-
-
-INGEST_DESCRIPTION = (
-    "Read node and edge tables (CSV, Parquet or NPY), validate them against the schema, "
-    "partition the graph and write a graphplat store (one RocksDB per partition) "
-    "atomically.\n\n" + __doc__.split("\n", 2)[2].replace(":class:`IngestError`", "IngestError")
-    .replace("``", "'"))
-INGEST_EPILOG = (
-    "Bad rows (missing or non-numeric values, NaN in int64 columns, wrong vector width, "
-    "duplicate node ids, edges to unknown nodes, ...) are reported as file:line: problem. "
-    "Exit codes: 0 success, 1 invalid input or existing output, 2 usage error.")
-
-
-def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> argparse.ArgumentParser:
-    """Add the ``ingest`` arguments to ``p`` (``verbose=False`` when the parent parser has
-    its own ``-v``). Returns ``p``."""
-    p.add_argument("spec", help="ingest spec (YAML) naming the schema and the input files")
-    p.add_argument("out", help="store directory to create (must not exist unless --overwrite)")
-    p.add_argument("-p", "--partitions", type=_positive, default=1,
-                   help="number of partitions (default 1)")
-    p.add_argument("--partitioner", choices=PARTITIONERS, default="hash",
-                   help="hash: partition = hash(id) mod P (default); metis: DGL's METIS "
-                        "on the homogeneous graph, balancing node types (needs dgl)")
-    p.add_argument("--skip-bad-rows", action="store_true",
-                   help="drop bad rows and log their count instead of failing")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing store at OUT (swapped in atomically)")
-    p.add_argument("--max-errors", type=_positive, default=20,
-                   help="bad rows to report in detail (default 20)")
-    if verbose:
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return p
-
-
-def build_parser(prog: str = "graphplat ingest") -> argparse.ArgumentParser:
-    """The standalone ``graphplat ingest`` argument parser."""
-    p = argparse.ArgumentParser(prog=prog, description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    return add_ingest_arguments(p)
-
-
-def run_ingest(args: argparse.Namespace) -> int:
-    """Run an ingest from parsed arguments (see :func:`add_ingest_arguments`); logs the
-    outcome and returns the exit code (0 ok, 1 bad input or existing output)."""
-    try:
-        path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
-                      skip_bad_rows=args.skip_bad_rows, overwrite=args.overwrite,
-                      max_errors=args.max_errors)
-    except (IngestError, FileExistsError) as e:
-        log.error("ingest failed: %s", e)
-        return 1
-    log.info("store ready: %s", path)
-    return 0
-
-
-def main_ingest(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``graphplat ingest`` as a standalone command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    elif args.verbose:
-        logging.getLogger().setLevel(logging.DEBUG)
-    return run_ingest(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main_ingest())

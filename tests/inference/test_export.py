@@ -20,8 +20,8 @@ from graphplat.testing.servers import Fleet, cluster_dict, kill_when_logged, wri
 from graphplat import _core  # noqa: E402
 from graphplat.datasets import load_dataset  # noqa: E402
 from graphplat.training.config import TrainConfig  # noqa: E402
-from graphplat.inference.export import (TEST_SLEEP_ENV, export_embeddings, ids_path, main_export,
-                                        partial_path, read_embeddings)
+from graphplat.inference.export import export_embeddings, ids_path, partial_path, read_embeddings
+from graphplat.cli.export import main_export
 from graphplat.errors import ExportStateError
 from graphplat.models.gnn import GAT, GCN, GraphSAGE  # noqa: E402
 from graphplat.training.loop import block_inputs, load_trained, make_model, train  # noqa: E402
@@ -254,8 +254,8 @@ def test_killed_export_resumes_to_the_same_bytes(trained, tmp_path, capsys):
     ckpt, _ = trained
     out = tmp_path / "killed" / "user.npy"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env[TEST_SLEEP_ENV] = "0.3"
-    _, seen = kill_when_logged([sys.executable, "-m", "graphplat.inference.export", *_export_cmd(ckpt, out), "-v"],
+    _, seen = kill_when_logged([sys.executable, "-m", "graphplat.testing.slow", "0.3", "graphplat.cli.export",
+                                *_export_cmd(ckpt, out), "-v"],
                                "layer 1 'user': chunk 2/6 committed", env=env, cwd=str(tmp_path))
     assert any("chunk 2/6 committed" in s for s in seen), "".join(seen)
     assert not out.exists() and not ids_path(out).exists()

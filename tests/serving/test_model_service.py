@@ -50,13 +50,13 @@ def save_npy_embeddings(path: Path, ids: np.ndarray, emb: np.ndarray) -> Path:
 
 
 class ModelServiceProcess:
-    """``python -m graphplat.serving.server`` on a free port (reported in its ready file)."""
+    """``python -m graphplat.cli.serve_model`` on a free port (reported in its ready file)."""
 
     def __init__(self, workdir: Path, args, name: str = "model"):
         self.ready = workdir / f"{name}.ready"
         self.log_path = workdir / f"{name}.log"
         self.metrics_port = free_port()
-        cmd = [sys.executable, "-m", "graphplat.serving.server", "--port", "0", "--grace", "2",
+        cmd = [sys.executable, "-m", "graphplat.cli.serve_model", "--port", "0", "--grace", "2",
                "--threads", "4", "--metrics-port", str(self.metrics_port),
                "--ready-file", str(self.ready), *map(str, args)]
         self._log = open(self.log_path, "ab")
@@ -210,7 +210,8 @@ def test_exclude_seen_drops_items_the_user_has_edges_to(rec_env):
 def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
     """k above the unseen items: short rows (padded in batch form); --graph agrees with --cluster."""
     from graphplat.serving import ModelServiceClient
-    from graphplat.serving.server import build_model_server, build_parser
+    from graphplat.cli.serve_model import build_model_server
+    from graphplat.cli.serve_model import build_parser
 
     c, users, seen, items = rec_env["client"], rec_env["users"], rec_env["seen"], rec_env["items"]
     heavy = max(users.tolist(), key=lambda u: len(seen[u]))
@@ -353,7 +354,8 @@ def spam_env(tmp_path_factory):
     from graphplat.training.config import TrainConfig
     from graphplat.training.loop import train
     from graphplat.serving import ModelServiceClient
-    from graphplat.serving.server import build_model_server, build_parser
+    from graphplat.cli.serve_model import build_model_server
+    from graphplat.cli.serve_model import build_parser
 
     tmp = tmp_path_factory.mktemp("spam")
     ds, label = make_spam_dataset()
@@ -430,7 +432,8 @@ def test_new_node_score_changes_when_edges_arrive(spam_env):
     """add_nodes, score, add_edges (through a RemoteGraph client), score again: the second
     score sees the new edges and equals the independent computation on the new blocks."""
     from graphplat.serving import ModelServiceClient
-    from graphplat.serving.server import build_model_server, build_parser
+    from graphplat.cli.serve_model import build_model_server
+    from graphplat.cli.serve_model import build_parser
     from graphplat.storage.remote import connect
 
     c, label = spam_env["client"], spam_env["label"]

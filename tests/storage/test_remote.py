@@ -664,7 +664,8 @@ def test_sigterm_exits_zero(hardened):
 # ----------------------------------------------------------------------------- in-process
 
 def test_internal_errors_keep_the_server_up(store_a, monkeypatch):
-    from graphplat.storage.server import PartitionServer, main_serve
+    from graphplat.storage.server import PartitionServer
+    from graphplat.cli.serve import main_serve
 
     server = PartitionServer(store_a, 1, port=0, replica=True).start()
     try:

@@ -1,0 +1,142 @@
+"""``graphplat export``: node embeddings of a trained model (command line of :func:`graphplat.inference.export.export_embeddings`)."""
+from __future__ import annotations
+
+import argparse
+from graphplat.cli.args import positive_int as _positive
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+from graphplat.inference.export import (DEFAULT_CHUNK_SIZE, OUTPUTS, export_embeddings, log)
+
+
+EXPORT_DESCRIPTION = """Export node embeddings of a trained model by layer-wise inference.
+
+Every layer is computed once for all nodes (chunks of destination nodes with their full
+in-neighborhoods), kept in memory-mapped arrays next to the output, and the last one is
+written to OUT: .npy (float32 (N, d); ids in <stem>.ids.npy) or .parquet (columns id,
+embedding). --output final exports the last layer (logits of a classifier, the encoder's
+embedding of a rating model); --output hidden the last hidden layer. A killed export
+resumes where it stopped when rerun with the same arguments; OUT appears only when complete.
+
+The graph defaults to the one the checkpoint was trained on (its config's dataset, store or
+cluster); --graph, --cluster or --dataset name another with the same schema.
+"""
+EXPORT_EPILOG = """examples:
+  graphplat train --dataset synthetic --checkpoint-dir ckpt
+  graphplat export --checkpoint ckpt/seed-0/best.pt --ntype user --out user.parquet
+  graphplat export --checkpoint ckpt/seed-0/best.pt --graph store --ntype user \\
+      --out user.npy --output hidden --chunk-size 8192
+"""
+
+
+def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:
+    """Add ``graphplat export`` options to ``p`` (``verbose``: also ``-v``)."""
+    p.add_argument("--checkpoint", required=True,
+                   help="best.pt written by `graphplat train --checkpoint-dir` (DIR/seed-N/best.pt)")
+    src = p.add_argument_group("graph (default: the one the checkpoint was trained on)")
+    one = src.add_mutually_exclusive_group()
+    one.add_argument("--graph", help="a store directory (graphplat ingest / graphplat dataset)")
+    one.add_argument("--cluster", help="a cluster file of graph servers")
+    one.add_argument("--dataset", help="a dataset name (synthetic, cora, acm, ...), built in memory "
+                                       "with the checkpoint's dataset options")
+    src.add_argument("--data-dir", help="raw datasets directory for --dataset")
+    o = p.add_argument_group("export")
+    o.add_argument("--ntype", help="node type to export (default: the model's target type, or "
+                                   "the graph's only type)")
+    o.add_argument("--out", required=True, help="output file: .npy or .parquet")
+    o.add_argument("--output", choices=OUTPUTS, default="final",
+                   help="final: last layer (default); hidden: the last hidden layer (L-2)")
+    o.add_argument("--chunk-size", type=_positive, default=DEFAULT_CHUNK_SIZE,
+                   help=f"destination nodes per chunk (default {DEFAULT_CHUNK_SIZE})")
+    o.add_argument("--feature", help="input node feature (default: the checkpoint's)")
+    o.add_argument("--no-resume", action="store_true",
+                   help="discard the partial state of an interrupted export and start over")
+    o.add_argument("--prefetch", type=int, default=1, help="chunks sampled ahead (default 1)")
+    o.add_argument("--threads", type=_positive, help="threads for torch and the sampler")
+    if verbose:
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _open_graph(args, cfg: Dict[str, Any]):
+    """The GraphService named by the arguments, else by the training config."""
+    graph, cluster, dataset = args.graph, args.cluster, args.dataset
+    data_dir = args.data_dir
+    options: Dict[str, Any] = {}
+    if not (graph or cluster or dataset):
+        graph, cluster, dataset = cfg.get("graph"), cfg.get("cluster"), cfg.get("dataset")
+        data_dir = data_dir or cfg.get("data_dir")
+        if not (graph or cluster or dataset):
+            raise ValueError("the checkpoint's config names no graph: pass --graph, --cluster or "
+                             "--dataset")
+        log.info("graph from the checkpoint's config: %s",
+                 graph and f"store {graph}" or cluster and f"cluster {cluster}" or f"dataset {dataset}")
+    if dataset and dataset == cfg.get("dataset"):
+        options = dict(cfg.get("dataset_options") or {})
+    if graph:
+        from graphplat.storage.local import open_graph
+
+        return open_graph(graph, read_only=True)
+    if cluster:
+        from graphplat.storage.remote import connect
+
+        return connect(cluster)
+    from graphplat.datasets import load_dataset
+
+    return load_dataset(dataset, data_dir, **options).to_local()
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run ``graphplat export``: log progress, print a JSON summary on stdout. Returns the exit
+    code (1 with a logged error for bad input or an unusable partial state)."""
+    import torch
+
+    from graphplat.training.loop import load_trained
+
+    if args.threads:
+        from graphplat import _core
+
+        torch.set_num_threads(args.threads)
+        _core.set_num_threads(args.threads)
+    try:
+        ckpt = Path(args.checkpoint)
+        if not ckpt.exists():
+            raise FileNotFoundError(f"checkpoint {ckpt} does not exist (train with --checkpoint-dir "
+                                    f"to write DIR/seed-N/best.pt)")
+        state = torch.load(ckpt, weights_only=False, map_location="cpu")
+        cfg = state.get("config") or {} if isinstance(state, dict) else {}
+        del state
+        graph = _open_graph(args, cfg)
+        try:
+            trained = load_trained(ckpt, graph)
+            feature = args.feature or trained.meta.get("feature") or "feat"
+            ntype = args.ntype or trained.meta.get("target_ntype")
+            res = export_embeddings(graph, trained.encoder, ntype, args.out, feature=feature,
+                                    chunk_size=args.chunk_size, output=args.output,
+                                    resume=not args.no_resume, prefetch=args.prefetch,
+                                    return_result=True)
+        finally:
+            graph.close()
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        log.error("export failed: %s", e)
+        return 1
+    sys.stdout.write(json.dumps(res.as_dict()) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def main_export(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m graphplat.cli.export`` (the same as ``graphplat export``)."""
+    p = argparse.ArgumentParser(prog="graphplat export", description=EXPORT_DESCRIPTION,
+                                epilog=EXPORT_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_export_arguments(p, verbose=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_export(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main_export())
