@@ -1,6 +1,7 @@
 """Imports inside graphplat only go downward through the layers, and no modules import each
 other in a cycle (parsed with ast: module-level and function-level imports alike; imports
-under ``if TYPE_CHECKING:`` are annotations only and do not count)."""
+under ``if TYPE_CHECKING:`` (annotations) and ``if __name__ == "__main__":`` (a script's
+entry point, never run on import) do not count)."""
 import ast
 import pathlib
 
@@ -36,7 +37,9 @@ def _module_name(path: pathlib.Path) -> str:
 def _type_checking_nodes(tree):
     skip = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        # annotations only, and a module's own script entry point (never runs on import)
+        if isinstance(node, ast.If) and ("TYPE_CHECKING" in ast.unparse(node.test)
+                                         or "__name__ == '__main__'" in ast.unparse(node.test)):
             skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
     return skip
 

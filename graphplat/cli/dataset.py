@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from graphplat.cli.args import positive_int as _positive
 import ast
-import logging
 from typing import List
 from graphplat.datasets.registry import (DATASETS, load_dataset, log)
 
@@ -53,35 +52,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the dataset named by ``args``, log its summary and write the store. Returns 0 on
-    success, 1 when the files are missing, an option is bad or the output exists."""
+    """Load the dataset named by ``args``, log its summary and write the store. Returns 0;
+    missing files, a bad option or an existing output raise (the command line prints them
+    as one line)."""
     options: List = list(getattr(args, "option", None) or [])
     from pathlib import Path
 
     from graphplat.storage.store import check_target
 
-    try:
-        check_target(Path(args.out).absolute(), args.overwrite)  # fail before loading
-        ds = load_dataset(args.name, args.data_dir, **dict(options))
-        for line in ds.summary().splitlines():
-            log.info("%s", line)
-        path = ds.write_store(args.out, partitions=args.partitions, overwrite=args.overwrite,
-                              partitioner=getattr(args, "partitioner", "hash"))
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        log.error("dataset %s failed: %s", args.name, e)
-        return 1
+    check_target(Path(args.out).absolute(), args.overwrite)  # fail before loading
+    ds = load_dataset(args.name, args.data_dir, **dict(options))
+    for line in ds.summary().splitlines():
+        log.info("%s", line)
+    path = ds.write_store(args.out, partitions=args.partitions, overwrite=args.overwrite,
+                          partitioner=getattr(args, "partitioner", "hash"))
     log.info("store ready: %s", path)
     return 0
 
 
-def main(argv=None) -> int:
-    """Standalone entry point: parse ``argv`` like ``graphplat dataset`` would, set up
-    logging and :func:`run`. Returns the exit code."""
-    p = argparse.ArgumentParser(prog="graphplat dataset", description=DATASET_DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args)
+if __name__ == "__main__":  # ``python -m graphplat.cli.dataset`` == ``graphplat dataset``
+    import sys
+
+    from graphplat.cli import main
+
+    sys.exit(main(["dataset", *sys.argv[1:]]))

@@ -4,11 +4,10 @@ from __future__ import annotations
 import argparse
 from graphplat.cli.args import positive_int as _positive
 import json
-import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
-from graphplat.inference.export import (DEFAULT_CHUNK_SIZE, OUTPUTS, export_embeddings, log)
+from typing import Any, Dict
+from graphplat.inference.export import DEFAULT_CHUNK_SIZE, OUTPUTS, _format_of, export_embeddings, log
 
 
 EXPORT_DESCRIPTION = """Export node embeddings of a trained model by layer-wise inference.
@@ -45,7 +44,7 @@ def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> N
     o = p.add_argument_group("export")
     o.add_argument("--ntype", help="node type to export (default: the model's target type, or "
                                    "the graph's only type)")
-    o.add_argument("--out", required=True, help="output file: .npy or .parquet")
+    o.add_argument("--out", required=True, type=_out_path, help="output file: .npy or .parquet")
     o.add_argument("--output", choices=OUTPUTS, default="final",
                    help="final: last layer (default); hidden: the last hidden layer (L-2)")
     o.add_argument("--chunk-size", type=_positive, default=DEFAULT_CHUNK_SIZE,
@@ -57,6 +56,15 @@ def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> N
     o.add_argument("--threads", type=_positive, help="threads for torch and the sampler")
     if verbose:
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _out_path(text: str) -> str:
+    """``--out``: refused before anything is loaded unless it ends in .npy or .parquet."""
+    try:
+        _format_of(Path(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _open_graph(args, cfg: Dict[str, Any]):
@@ -88,55 +96,40 @@ def _open_graph(args, cfg: Dict[str, Any]):
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Run ``graphplat export``: log progress, print a JSON summary on stdout. Returns the exit
-    code (1 with a logged error for bad input or an unusable partial state)."""
+    """Run ``graphplat export``: log progress, print a JSON summary on stdout. Returns 0; bad
+    input or an unusable partial state raise (``graphplat`` prints them as one line)."""
     import torch
 
-    from graphplat.training.loop import load_trained
+    from graphplat.training.loop import load_trained, read_checkpoint
 
     if args.threads:
         from graphplat import _core
 
         torch.set_num_threads(args.threads)
         _core.set_num_threads(args.threads)
+    ckpt = Path(args.checkpoint)
+    state = read_checkpoint(ckpt)
+    cfg = state.get("config") or {}
+    del state
+    graph = _open_graph(args, cfg)
     try:
-        ckpt = Path(args.checkpoint)
-        if not ckpt.exists():
-            raise FileNotFoundError(f"checkpoint {ckpt} does not exist (train with --checkpoint-dir "
-                                    f"to write DIR/seed-N/best.pt)")
-        state = torch.load(ckpt, weights_only=False, map_location="cpu")
-        cfg = state.get("config") or {} if isinstance(state, dict) else {}
-        del state
-        graph = _open_graph(args, cfg)
-        try:
-            trained = load_trained(ckpt, graph)
-            feature = args.feature or trained.meta.get("feature") or "feat"
-            ntype = args.ntype or trained.meta.get("target_ntype")
-            res = export_embeddings(graph, trained.encoder, ntype, args.out, feature=feature,
-                                    chunk_size=args.chunk_size, output=args.output,
-                                    resume=not args.no_resume, prefetch=args.prefetch,
-                                    return_result=True)
-        finally:
-            graph.close()
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        log.error("export failed: %s", e)
-        return 1
+        trained = load_trained(ckpt, graph)
+        feature = args.feature or trained.meta.get("feature") or "feat"
+        ntype = args.ntype or trained.meta.get("target_ntype")
+        res = export_embeddings(graph, trained.encoder, ntype, args.out, feature=feature,
+                                chunk_size=args.chunk_size, output=args.output,
+                                resume=not args.no_resume, prefetch=args.prefetch,
+                                return_result=True)
+    finally:
+        graph.close()
     sys.stdout.write(json.dumps(res.as_dict()) + "\n")
     sys.stdout.flush()
     return 0
 
 
-def main_export(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m graphplat.cli.export`` (the same as ``graphplat export``)."""
-    p = argparse.ArgumentParser(prog="graphplat export", description=EXPORT_DESCRIPTION,
-                                epilog=EXPORT_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_export_arguments(p, verbose=True)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_export(args)
+if __name__ == "__main__":  # ``python -m graphplat.cli.export`` == ``graphplat export``
+    import sys
 
+    from graphplat.cli import main
 
-if __name__ == "__main__":
-    sys.exit(main_export())
+    sys.exit(main(["export", *sys.argv[1:]]))

@@ -5,7 +5,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 from graphplat.cli.args import add_security_arguments, add_shutdown_arguments, read_credentials
-from graphplat.rpc import install_stop_signals, serve_until_stopped, setup_logging, warn_if_exposed
+from graphplat.cli.args import Parser, setup_logging
+from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
 from graphplat.storage.server import (DEFAULT_MAX_BATCH, DEFAULT_MAX_FANOUT, DEFAULT_MAX_MESSAGE_MB, Limits, PartitionServer, log)
 
 
@@ -43,7 +44,7 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
 
 def build_parser(prog: str = "graphplat serve") -> argparse.ArgumentParser:
     """The parser of ``graphplat serve``."""
-    p = argparse.ArgumentParser(prog=prog, description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
+    p = Parser(prog=prog, description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
     add_serve_arguments(p)
     return p
 
@@ -52,7 +53,7 @@ def main_serve(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``graphplat serve``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args)
     return run_serve(args, parser)
 
 

@@ -237,10 +237,14 @@ def find_data_dir(data_dir: Optional[PathLike] = None) -> Path:
 def data_root(data_dir: Optional[PathLike], dataset: str, expects: str) -> Path:
     """:func:`find_data_dir` for ``dataset``: its FileNotFoundError also says what the
     dataset expects (``expects``, e.g. ``"cora/ind.cora.{x,y,...}"``)."""
+    from graphplat.errors import PathNotFound
+
     try:
         return find_data_dir(data_dir)
     except FileNotFoundError as e:
-        raise FileNotFoundError(f"dataset {dataset!r} expects {expects}: {e}") from None
+        raise PathNotFound(f"dataset {dataset!r} expects {expects}: {e}",
+                           f"pass --data-dir (data_dir=) naming the directory that holds it, or "
+                           f"set ${DATASETS_ENV}") from None
 
 
 def locate_files(data_dir: Optional[PathLike], subdirs: Sequence[str], files: Sequence[str],
@@ -266,9 +270,13 @@ def locate_files(data_dir: Optional[PathLike], subdirs: Sequence[str], files: Se
             missing_report.append(f"{d} (missing {', '.join(missing)})")
         else:
             missing_report.append(f"{d} (no such directory)")
-    raise FileNotFoundError(
+    from graphplat.errors import PathNotFound
+
+    raise PathNotFound(
         f"dataset {dataset!r} expects the files {', '.join(required)}; looked in "
-        + "; ".join(missing_report))
+        + "; ".join(missing_report),
+        f"pass --data-dir (data_dir=) naming the directory that holds {where}, or set "
+        f"${DATASETS_ENV}")
 
 
 # ----------------------------------------------------------------------------- helpers

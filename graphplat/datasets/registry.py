@@ -65,7 +65,12 @@ def dataset_options(name: str) -> Dict[str, object]:
 
 def _entry(name: str) -> DatasetEntry:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+        from graphplat.errors import UsageError, did_you_mean
+
+        close = did_you_mean(name, DATASETS)
+        raise UsageError(f"unknown dataset {name!r}",
+                         (f"did you mean {close!r}? " if close else "")
+                         + f"known datasets: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 

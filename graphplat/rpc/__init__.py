@@ -17,7 +17,7 @@ The graph partition server (:mod:`graphplat.storage.server`), the online model s
   ``$GRAPHPLAT_TOKEN`` and ``--tls-cert``/``--tls-key``), :func:`warn_if_exposed`,
   :func:`add_security_arguments`, :func:`add_shutdown_arguments`,
   :func:`install_stop_signals` and :func:`serve_until_stopped` (SIGTERM/SIGINT: ready file,
-  wait, graceful stop), :func:`setup_logging`;
+  wait, graceful stop);
 * **client side**: :func:`error_details` (code, message and exception class of a
   failed call), :func:`read_root_cert`, :func:`open_channel`, :func:`auth_metadata`,
   :func:`message_options`.
@@ -46,7 +46,7 @@ from graphplat.atomic import write_json_atomic
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
            "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
            "HostedService", "warn_if_exposed", "install_stop_signals",
-           "write_ready_file", "serve_until_stopped", "setup_logging", "abort_call", "error_details", "read_root_cert", "open_channel", "auth_metadata",
+           "write_ready_file", "serve_until_stopped", "abort_call", "error_details", "read_root_cert", "open_channel", "auth_metadata",
            "message_options"]
 
 ERROR_TYPE_KEY = "graphplat-error"
@@ -351,13 +351,6 @@ def warn_if_exposed(logger: logging.Logger, host: str, protected: bool, what: st
     if not is_loopback(host) and not protected:
         logger.warning("serving on %s without --token or TLS: anyone who can reach this address "
                        "can %s", host, what)
-
-
-def setup_logging(verbose: bool) -> None:
-    """Log to stderr (DEBUG with ``verbose``) unless logging is configured already."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def install_stop_signals(logger: logging.Logger, *, main_thread_only: bool = False) -> threading.Event:

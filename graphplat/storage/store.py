@@ -560,6 +560,16 @@ class PartitionStore:
         try:
             self._db = rocksdict.Rdict(str(self.path), opts, column_families=cf_opts, access_type=access)
         except Exception as e:  # rocksdict raises plain Exception
+            if "LOCK" in str(e) or "lock" in str(e).lower():
+                from graphplat.errors import StoreLocked
+
+                store = self.path.parent
+                raise StoreLocked(
+                    f"{self.path}: another process holds the store's lock (a running graphplat "
+                    f"serve, or an open_graph writer)",
+                    f"read it beside that process with open_graph({str(store)!r}, "
+                    f"read_only=True), or connect to its server with "
+                    f"graphplat.connect(CLUSTER_FILE)") from None
             raise ValueError(f"{self.path}: cannot open graphplat partition: {e}") from None
         self._blobs = self._db.get_column_family("blobs")
         self._log = self._db.get_column_family("log")
