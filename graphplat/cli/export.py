@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any, Dict
+from graphplat.datasets.source import open_graph_source
 from graphplat.inference.export import DEFAULT_CHUNK_SIZE, OUTPUTS, _format_of, export_embeddings, log
 
 
@@ -82,17 +83,7 @@ def _open_graph(args, cfg: Dict[str, Any]):
                  graph and f"store {graph}" or cluster and f"cluster {cluster}" or f"dataset {dataset}")
     if dataset and dataset == cfg.get("dataset"):
         options = dict(cfg.get("dataset_options") or {})
-    if graph:
-        from graphplat.storage.local import open_graph
-
-        return open_graph(graph, read_only=True)
-    if cluster:
-        from graphplat.storage.remote import connect
-
-        return connect(cluster)
-    from graphplat.datasets import load_dataset
-
-    return load_dataset(dataset, data_dir, **options).to_local()
+    return open_graph_source(graph, cluster, dataset, data_dir=data_dir, dataset_options=options)
 
 
 def run_export(args: argparse.Namespace) -> int:

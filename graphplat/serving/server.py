@@ -257,18 +257,3 @@ def load_embeddings(path) -> Tuple[np.ndarray, np.ndarray]:
     return read_embeddings(p)
 
 
-def open_graph_source(graph: Optional[str] = None, cluster: Optional[str] = None):
-    """A read-only LocalGraph over ``graph`` (a store) or a RemoteGraph over ``cluster``."""
-    if graph and cluster:
-        raise ValueError("give --graph or --cluster, not both")
-    if graph:
-        from graphplat.storage.local import open_graph
-
-        return open_graph(graph, read_only=True)
-    if cluster:
-        from graphplat.storage.remote import connect
-
-        return connect(cluster)
-    return None
-
-

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from graphplat.atomic import write_atomic
+from graphplat.datasets.source import open_graph_source
 from graphplat.typing import Canonical
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
@@ -76,8 +77,7 @@ def open_task(cfg: TrainConfig) -> Task:
     if cfg.graph:
         import json
 
-        from graphplat.storage.local import open_graph
-        graph = open_graph(cfg.graph, read_only=True)
+        graph = open_graph_source(graph=cfg.graph)
         name = Path(cfg.graph).name
         manifest = Path(cfg.graph) / "store.json"
         meta = json.loads(manifest.read_text()).get("dataset") or {} if manifest.exists() else {}
@@ -87,8 +87,7 @@ def open_task(cfg: TrainConfig) -> Task:
                         meta.get("label_feature", "label"), meta.get("split_feature", "split"),
                         meta.get("feature_name", "feat"), meta.get("num_classes"), meta.get("reference", {}))
     else:
-        from graphplat.storage.remote import connect
-        graph = connect(cfg.cluster)
+        graph = open_graph_source(cluster=cfg.cluster)
         name = Path(cfg.cluster).stem
     if cfg.task is None:
         graph.close()
