@@ -6,9 +6,8 @@ relabeling), documented in ``graphplat/_core.pyi``.
 __version__ = "0.1.0"
 
 from graphplat import _core  # noqa: F401  (fails early with a clear error if unbuilt)
-from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
 from graphplat.errors import SchemaError
-
+from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
 from graphplat.service import GraphService, NeighborSample
 from graphplat.storage.local import LocalGraph, open_graph
 

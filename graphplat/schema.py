@@ -56,8 +56,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
-from graphplat.errors import SchemaError
 from graphplat.atomic import write_atomic
+from graphplat.errors import SchemaError
 from graphplat.typing import EdgeKey
 
 __all__ = ["FeatureSpec", "NodeType", "EdgeType", "GraphSchema", "DTYPES",

@@ -23,8 +23,8 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from graphplat.typing import EdgeTypeKey
 from graphplat.schema import GraphSchema
+from graphplat.typing import EdgeTypeKey
 
 EID_PARTITION_SHIFT = 40
 DIRECTIONS = ("in", "out")

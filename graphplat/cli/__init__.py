@@ -7,8 +7,8 @@ import logging
 import sys
 from typing import Callable, Optional, Sequence, Tuple
 
-from graphplat.cli.args import Parser, add_logging_arguments, int_list, positive_int as _positive, \
-    setup_logging
+from graphplat.cli.args import Parser, add_logging_arguments, int_list, setup_logging
+from graphplat.cli.args import positive_int as _positive
 
 log = logging.getLogger("graphplat.cli")
 
@@ -89,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_export_arguments(ex)
 
-    from graphplat.cli.serve_model import SERVE_MODEL_DESCRIPTION, SERVE_MODEL_EPILOG, add_serve_model_arguments
+    from graphplat.cli.serve_model import (
+        SERVE_MODEL_DESCRIPTION,
+        SERVE_MODEL_EPILOG,
+        add_serve_model_arguments,
+    )
 
     sm = sub.add_parser("serve-model", help="serve recommendations and node scores over gRPC",
                         description=SERVE_MODEL_DESCRIPTION, epilog=SERVE_MODEL_EPILOG,

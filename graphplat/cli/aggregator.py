@@ -8,10 +8,10 @@ import signal
 import sys
 import threading
 from typing import Any, Dict, Optional, Sequence
-from graphplat.atomic import write_atomic
-from graphplat.rpc import join_host_port
-from graphplat.distributed.aggregator import (CODED_KINDS, SCHEMES, load_initial_params, log, serve_aggregator)
 
+from graphplat.atomic import write_atomic
+from graphplat.distributed.aggregator import CODED_KINDS, SCHEMES, load_initial_params, log, serve_aggregator
+from graphplat.rpc import join_host_port
 
 DESCRIPTION = """\
 Run the gradient aggregator of a fault-tolerant synchronous training job (gRPC service

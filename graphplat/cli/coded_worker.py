@@ -7,10 +7,12 @@ import logging
 import random
 import sys
 from pathlib import Path
+
 import torch
+
+from graphplat.distributed.coded_train import SliceComputer, run_worker
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import open_task
-from graphplat.distributed.coded_train import (SliceComputer, run_worker)
 
 
 def main(argv=None) -> int:

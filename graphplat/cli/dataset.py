@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-from graphplat.cli.args import positive_int as _positive
 import ast
 from typing import List
-from graphplat.datasets.registry import (DATASETS, load_dataset, log)
 
+from graphplat.cli.args import positive_int as _positive
+from graphplat.datasets.registry import DATASETS, load_dataset, log
 
 DATASET_DESCRIPTION = (
     "Read a standard dataset from its raw files (or generate the synthetic one) and write it "

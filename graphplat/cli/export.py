@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import argparse
-from graphplat.cli.args import positive_int as _positive
 import json
 import sys
 from pathlib import Path
 from typing import Any, Dict
+
+from graphplat.cli.args import positive_int as _positive
 from graphplat.datasets.source import open_graph_source
 from graphplat.inference.export import DEFAULT_CHUNK_SIZE, OUTPUTS, _format_of, export_embeddings, log
-
 
 EXPORT_DESCRIPTION = """Export node embeddings of a trained model by layer-wise inference.
 

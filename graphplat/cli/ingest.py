@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-from graphplat.cli.args import positive_int as _positive
 import sys
 from typing import Optional, Sequence
-from graphplat.errors import IngestError
-from graphplat.storage.ingest import (PARTITIONERS, ingest, log)
-from graphplat.storage import ingest as _library
 
+from graphplat.cli.args import positive_int as _positive
+from graphplat.errors import IngestError
+from graphplat.storage import ingest as _library
+from graphplat.storage.ingest import PARTITIONERS, ingest, log
 
 INGEST_DESCRIPTION = (
     "Read node and edge tables (CSV, Parquet or NPY), validate them against the schema, "

@@ -4,11 +4,23 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Optional, Sequence
-from graphplat.cli.args import add_security_arguments, add_shutdown_arguments, read_credentials
-from graphplat.cli.args import Parser, setup_logging
-from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
-from graphplat.storage.server import (DEFAULT_MAX_BATCH, DEFAULT_MAX_FANOUT, DEFAULT_MAX_MESSAGE_MB, Limits, PartitionServer, log)
 
+from graphplat.cli.args import (
+    Parser,
+    add_security_arguments,
+    add_shutdown_arguments,
+    read_credentials,
+    setup_logging,
+)
+from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
+from graphplat.storage.server import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_FANOUT,
+    DEFAULT_MAX_MESSAGE_MB,
+    Limits,
+    PartitionServer,
+    log,
+)
 
 SERVE_DESCRIPTION = ("Serve one partition of a graphplat store over gRPC (service "
                      "graphplat.v1.GraphPartition plus grpc.health.v1.Health).")

@@ -2,17 +2,30 @@
 from __future__ import annotations
 
 import argparse
-from graphplat.cli.args import positive_int as _positive
 import sys
 import time
-from graphplat.cli.args import add_security_arguments, add_shutdown_arguments, read_credentials, read_token
-from graphplat.cli.args import Parser
-from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
+
+from graphplat.cli.args import (
+    Parser,
+    add_security_arguments,
+    add_shutdown_arguments,
+    read_credentials,
+    read_token,
+)
+from graphplat.cli.args import positive_int as _positive
 from graphplat.datasets.source import open_graph_source
+from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
-from graphplat.serving.server import (DEFAULT_MAX_BATCH, DEFAULT_MAX_K, DEFAULT_MAX_MESSAGE_MB, DEFAULT_PORT,
-                                      ModelServer, load_embeddings, log)
+from graphplat.serving.server import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_K,
+    DEFAULT_MAX_MESSAGE_MB,
+    DEFAULT_PORT,
+    ModelServer,
+    load_embeddings,
+    log,
+)
 
 
 def build_model_server(args: argparse.Namespace) -> ModelServer:

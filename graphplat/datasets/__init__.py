@@ -22,9 +22,18 @@ Raw files are looked up by :func:`find_data_dir`: the ``data_dir`` argument, els
 directory.
 """
 from graphplat.datasets.acm import load_acm
-from graphplat.datasets.base import (DATASETS_ENV, SPLIT_NAMES, SPLIT_TEST, SPLIT_TRAIN,
-                                     SPLIT_UNUSED, SPLIT_VAL, TASKS, Dataset, find_data_dir,
-                                     stratified_split)
+from graphplat.datasets.base import (
+                                     DATASETS_ENV,
+                                     SPLIT_NAMES,
+                                     SPLIT_TEST,
+                                     SPLIT_TRAIN,
+                                     SPLIT_UNUSED,
+                                     SPLIT_VAL,
+                                     TASKS,
+                                     Dataset,
+                                     find_data_dir,
+                                     stratified_split,
+)
 from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora, load_planetoid
 from graphplat.datasets.registry import DATASETS, DatasetEntry, dataset_options, load_dataset

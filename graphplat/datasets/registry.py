@@ -2,8 +2,6 @@
 ``graphplat dataset NAME --out STORE`` command (:func:`add_arguments`, :func:`run`)."""
 from __future__ import annotations
 
-
-from graphplat.typing import PathLike
 import inspect
 import logging
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora
 from graphplat.datasets.synthetic_recsys import generate_recsys
 from graphplat.datasets.yelpchi import load_yelpchi
+from graphplat.typing import PathLike
 
 log = logging.getLogger(__name__)
 

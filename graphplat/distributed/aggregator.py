@@ -101,10 +101,9 @@ import grpc
 import numpy as np
 import torch
 
-from graphplat.errors import (AggregatorError, AggregatorUnavailable, ShuttingDown,
-                              StepAheadError)
 from graphplat.atomic import write_atomic
 from graphplat.distributed.coding import GradientCode, UncodedScheme, combine, make_code
+from graphplat.errors import AggregatorError, AggregatorUnavailable, ShuttingDown, StepAheadError
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc
 from graphplat.rpc import abort_call, add_port, server_options, status_of
@@ -448,7 +447,7 @@ class AggregatorCore:
         if self.checkpoint_dir is None:
             return None, None
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        for step, path in reversed(list_checkpoints(self.checkpoint_dir)):
+        for _step, path in reversed(list_checkpoints(self.checkpoint_dir)):
             try:
                 return load_checkpoint(path), path
             except Exception as e:  # noqa: BLE001 - fall back to an older one

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from graphplat.sampling.seeds import derive_rng, derive_seed
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import NodeClassificationTrainer, Task, block_inputs, open_task, pick
-from graphplat.sampling.seeds import derive_rng, derive_seed
 
 log = logging.getLogger(__name__)
 

@@ -95,11 +95,6 @@ a given ``out`` at a time (an advisory lock in the partial directory).
 """
 from __future__ import annotations
 
-
-from graphplat.errors import ExportStateError
-from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
-from graphplat.typing import PathLike
-from graphplat.sampling.subgraph import tensor_of
 import collections
 import contextlib
 import dataclasses
@@ -116,6 +111,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+
+from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
+from graphplat.errors import ExportStateError
+from graphplat.sampling.subgraph import tensor_of
+from graphplat.typing import PathLike
 
 log = logging.getLogger("graphplat.inference.export")
 

@@ -40,8 +40,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import grpc
 
-from graphplat.errors import STATUS_TABLE
 from graphplat.atomic import write_json_atomic
+from graphplat.errors import STATUS_TABLE
 
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
            "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",

@@ -32,16 +32,20 @@ from typing import Optional, Tuple, Union
 import grpc
 import numpy as np
 
-from graphplat.errors import RequestTooLarge, ModelServiceError, ServiceNotConfigured
+from graphplat.errors import ModelServiceError, RequestTooLarge, ServiceNotConfigured, UnknownIdError
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
-from graphplat.rpc import (ERROR_TYPE_KEY,  # noqa: F401
-                           auth_metadata, error_details, message_options, open_channel,
-                           read_root_cert)
-from graphplat.serving.recommend import Recommendations
-from graphplat.errors import UnknownIdError
-from graphplat.serving.scoring import NodeScore
+from graphplat.rpc import (  # noqa: F401
+    ERROR_TYPE_KEY,
+    auth_metadata,
+    error_details,
+    message_options,
+    open_channel,
+    read_root_cert,
+)
 from graphplat.serving.codec import SERVICE_NAME, from_array, to_array
+from graphplat.serving.recommend import Recommendations
+from graphplat.serving.scoring import NodeScore
 
 __all__ = ["ModelServiceClient"]
 

@@ -22,10 +22,10 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from graphplat.errors import UnknownIdError
-from graphplat.typing import Canonical
 from graphplat import _core
+from graphplat.errors import UnknownIdError
 from graphplat.service import GraphService
+from graphplat.typing import Canonical
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,6 @@ flight get ``--grace`` seconds, the graph is closed and the process exits 0.
 """
 from __future__ import annotations
 
-
-from graphplat.errors import NotConfigured
 import json
 import logging
 import threading
@@ -48,12 +46,13 @@ from typing import Optional, Tuple
 import grpc
 import numpy as np
 
+from graphplat.errors import NotConfigured
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
 from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
+from graphplat.serving.codec import SERVICE_NAME, ids_from, to_array
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
-from graphplat.serving.codec import SERVICE_NAME, ids_from, to_array
 
 log = logging.getLogger("graphplat.serving")
 

@@ -41,14 +41,24 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
-from graphplat.errors import RequestTooLarge, AuthenticationError, PartitionUnavailable, RemoteError
+from graphplat.errors import (
+    AuthenticationError,
+    PartitionUnavailable,
+    RemoteError,
+    RequestTooLarge,
+    SchemaError,
+)
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
-from graphplat.rpc import (ERROR_TYPE_KEY,  # noqa: F401
-                           auth_metadata, error_details, message_options, open_channel,
-                           read_root_cert)
+from graphplat.rpc import (  # noqa: F401
+    ERROR_TYPE_KEY,
+    auth_metadata,
+    error_details,
+    message_options,
+    open_channel,
+    read_root_cert,
+)
 from graphplat.schema import GraphSchema
-from graphplat.errors import SchemaError
 from graphplat.service import NeighborSample
 from graphplat.storage import codec
 from graphplat.storage.partition_graph import as_ids

@@ -15,8 +15,8 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from graphplat.typing import Canonical
 from graphplat.schema import GraphSchema
+from graphplat.typing import Canonical
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,7 @@ def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: 
 
     ``parts`` is emptied as it is written, to free memory early.
     """
-    from graphplat.storage.store import (partition_path, staging_dir, write_partition,
-                                         write_store_manifest)
+    from graphplat.storage.store import partition_path, staging_dir, write_partition, write_store_manifest
 
     with staging_dir(out, overwrite) as tmp:
         log.info("writing %d partitions to %s", len(parts), tmp)

@@ -64,7 +64,6 @@ by the next ingest to the same target.
 """
 from __future__ import annotations
 
-
 import logging
 import os
 import time
@@ -77,13 +76,20 @@ import yaml
 from tqdm import tqdm
 
 from graphplat import _core
+from graphplat.errors import IngestError, SchemaError
 from graphplat.schema import EdgeType, GraphSchema, NodeType
-from graphplat.errors import SchemaError
 from graphplat.storage.graph_arrays import GraphArrays
+from graphplat.storage.readers import (
+    Problem,
+    Table,
+    expand_paths,
+    feature_column,
+    float_column,
+    int_column,
+    open_table,
+    resolve_feature_columns,
+)
 from graphplat.storage.store import check_target
-from graphplat.storage.readers import (Problem, Table, expand_paths, feature_column, float_column,
-                                       int_column, open_table, resolve_feature_columns)
-from graphplat.errors import IngestError
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +330,7 @@ def _load_features(table: Table, feats) -> Tuple[Dict[str, np.ndarray], List[Pro
 
 def _feature_columns(feats) -> List[str]:
     cols = []
-    for _, (spec, (kind, c)) in feats.items():
+    for _, (_spec, (kind, c)) in feats.items():
         cols += c if kind == "columns" else [c]
     return cols
 

@@ -61,10 +61,10 @@ import grpc
 import numpy as np
 
 from graphplat.proto import graphplat_pb2 as pb
-from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, rpc_method)
-from graphplat.storage.durable import (DurablePartition, WriteResult, apply_record)
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
+from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
 from graphplat.storage import codec
+from graphplat.storage.durable import DurablePartition, WriteResult, apply_record
 from graphplat.storage.partition_graph import PartitionGraph
 
 log = logging.getLogger("graphplat.server")

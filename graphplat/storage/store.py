@@ -61,10 +61,10 @@ import numpy as np
 import rocksdict
 
 from graphplat.atomic import fsync_path, write_json_atomic
-from graphplat.typing import PathLike
 from graphplat.schema import GraphSchema
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
+from graphplat.typing import PathLike
 
 log = logging.getLogger(__name__)
 

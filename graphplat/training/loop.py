@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from graphplat.atomic import write_atomic
 from graphplat.datasets.source import open_graph_source
-from graphplat.typing import Canonical
-from graphplat.training import metrics as M
-from graphplat.training.config import TrainConfig
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
 from graphplat.service import GraphService
+from graphplat.training import metrics as M
+from graphplat.training.config import TrainConfig
+from graphplat.typing import Canonical
 
 log = logging.getLogger(__name__)
 
@@ -853,9 +853,8 @@ class TrainedModel:
 def load_trained(path, graph: GraphService) -> TrainedModel:
     """Rebuild the model saved in ``path`` (a ``best.pt`` written by :func:`train` with a
     ``checkpoint_dir``) for ``graph`` (whose schema must match the training graph's)."""
-    from graphplat.models.heads import BilinearRatingDecoder
-
     from graphplat.errors import CheckpointError, CheckpointMismatch
+    from graphplat.models.heads import BilinearRatingDecoder
 
     path = Path(path)
     state = read_checkpoint(path)

@@ -18,9 +18,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphplat.distributed.aggregator import (AggregatorClient, build_optimizer, gradient_vector,
-                                              latest_checkpoint, list_checkpoints, load_checkpoint,
-                                              load_initial_params, serve_aggregator)
+from graphplat.distributed.aggregator import (
+    AggregatorClient,
+    build_optimizer,
+    gradient_vector,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_initial_params,
+    serve_aggregator,
+)
 from graphplat.errors import StepAheadError
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc

@@ -15,20 +15,19 @@ import numpy as np
 import pytest
 import torch
 
-from graphplat.testing.servers import Fleet, cluster_dict, kill_when_logged, write_cluster_file
-
 from graphplat import _core  # noqa: E402
-from graphplat.datasets import load_dataset  # noqa: E402
-from graphplat.training.config import TrainConfig  # noqa: E402
-from graphplat.inference.export import export_embeddings, ids_path, partial_path, read_embeddings
 from graphplat.cli import main as cli_main
+from graphplat.datasets import load_dataset  # noqa: E402
+from graphplat.datasets.synthetic import generate_powerlaw_csc  # noqa: E402
 from graphplat.errors import ExportStateError
+from graphplat.inference.export import export_embeddings, ids_path, partial_path, read_embeddings
 from graphplat.models.gnn import GAT, GCN, GraphSAGE  # noqa: E402
-from graphplat.training.loop import block_inputs, load_trained, make_model, train  # noqa: E402
 from graphplat.sampling import NodeLoader  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
-from graphplat.datasets.synthetic import generate_powerlaw_csc  # noqa: E402
+from graphplat.testing.servers import Fleet, cluster_dict, kill_when_logged, write_cluster_file
+from graphplat.training.config import TrainConfig  # noqa: E402
+from graphplat.training.loop import block_inputs, load_trained, make_model, train  # noqa: E402
 
 REPO = str(Path(__file__).resolve().parents[2])
 SMALL = dict(num_users=240, num_items=160, num_shops=16, num_communities=4, num_clicks=2400,

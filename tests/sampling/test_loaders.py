@@ -3,18 +3,16 @@ reproducibility, exclusion, and LocalGraph-vs-RemoteGraph identity over real ser
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import dgl
 import numpy as np
 import pytest
 import torch
 
-from graphplat.testing.servers import Fleet, cluster_dict
-
 from graphplat.sampling import LinkLoader, NeighborSampler, NodeLoader, all_edges  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
+from graphplat.testing.servers import Fleet, cluster_dict
 
 CLICK = ("user", "click", "item")
 CLICKED = ("item", "clicked-by", "user")
@@ -268,7 +266,7 @@ def test_link_loader_excludes_seed_and_reverse_edges(arrays, local):
         loader = LinkLoader(local, {CLICK: (s, d)}, [-1, -1], batch_size=50, exclude=exclude,
                             reverse_etypes={CLICK: CLICKED}, seed=3)
         leaked = 0
-        for inp, pair, blocks in loader:
+        for _inp, pair, blocks in loader:
             seed_pairs = pair_ids(pair, CLICK)
             assert seed_pairs <= pairs
             leaked += sum(leaks(b, seed_pairs, [CLICK], [CLICKED]) for b in blocks)
@@ -309,7 +307,7 @@ def test_link_loader_undirected_self_reverse_and_negatives(arrays, local):
                         reverse_etypes={"follows": "follows"}, seed=4,
                         edge_data={"follows": {"w": np.arange(len(fs), dtype=np.float32)}})
     n_pos = n_neg = 0
-    for inp, pair, neg, blocks in loader:
+    for _inp, pair, neg, blocks in loader:
         ids = pair.nodes["user"].data[dgl.NID]
         ps, pd = pair.edges(etype=FOLLOWS)
         seed_pairs = set(zip(ids[ps].tolist(), ids[pd].tolist()))

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import dgl
 import numpy as np
 import pytest
-
-from test_loaders import CLICK, CLICKED, FOLLOWS, SCHEMA, block_edges, check_block_layout  # noqa: E402
+from test_loaders import CLICK, FOLLOWS, SCHEMA, block_edges, check_block_layout  # noqa: E402
 
 from graphplat.sampling.query import E, V
 from graphplat.schema import GraphSchema  # noqa: E402
@@ -46,7 +44,7 @@ def test_chain_outv_inv_matches_the_graph(world):
         u, i, v = batch["u"], batch["i"], batch["v"]
         seen += u.ids.tolist()
         assert u.features["feat"].shape == (len(u.ids), 4)
-        for row, (item, p) in enumerate(zip(i.ids.tolist(), i.parent.tolist())):
+        for _row, (item, p) in enumerate(zip(i.ids.tolist(), i.parent.tolist())):
             assert out_nbrs(ga, CLICK, u.ids[p])[item] > 0
         deg = np.array([sum(out_nbrs(ga, CLICK, x).values()) for x in u.ids])
         w_pos = np.array([int((ga.edge_weights[CLICK][ga.edges[CLICK][0] == x] > 0).sum()) for x in u.ids])

@@ -29,11 +29,10 @@ import grpc
 import numpy as np
 import pytest
 
-from graphplat.testing.servers import REPO_ROOT, Fleet, free_port, write_cluster_file
-
+from graphplat.errors import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
 from graphplat.proto import model_service_pb2 as mpb  # noqa: E402
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc  # noqa: E402
-from graphplat.errors import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
+from graphplat.testing.servers import REPO_ROOT, Fleet, free_port, write_cluster_file
 
 CLICK = ("user", "click", "item")
 FOLLOWS = ("account", "follows", "account")
@@ -209,9 +208,8 @@ def test_exclude_seen_drops_items_the_user_has_edges_to(rec_env):
 
 def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
     """k above the unseen items: short rows (padded in batch form); --graph agrees with --cluster."""
+    from graphplat.cli.serve_model import build_model_server, build_parser
     from graphplat.serving import ModelServiceClient
-    from graphplat.cli.serve_model import build_model_server
-    from graphplat.cli.serve_model import build_parser
 
     c, users, seen, items = rec_env["client"], rec_env["users"], rec_env["seen"], rec_env["items"]
     heavy = max(users.tolist(), key=lambda u: len(seen[u]))
@@ -351,11 +349,10 @@ def make_spam_dataset(n: int = 300, seed: int = 5):
 
 @pytest.fixture(scope="module")
 def spam_env(tmp_path_factory):
+    from graphplat.cli.serve_model import build_model_server, build_parser
+    from graphplat.serving import ModelServiceClient
     from graphplat.training.config import TrainConfig
     from graphplat.training.loop import train
-    from graphplat.serving import ModelServiceClient
-    from graphplat.cli.serve_model import build_model_server
-    from graphplat.cli.serve_model import build_parser
 
     tmp = tmp_path_factory.mktemp("spam")
     ds, label = make_spam_dataset()
@@ -388,8 +385,8 @@ def independent_score(graph, ckpt, node_id: int, fanouts, seed: int = SEED):
     """The model on the node's sampled blocks, computed without the service's code."""
     import torch
 
-    from graphplat.training.loop import load_trained
     from graphplat.sampling import NeighborSampler, to_dgl_blocks
+    from graphplat.training.loop import load_trained
 
     model = load_trained(ckpt, graph)
     sub = NeighborSampler(graph.schema, fanouts).sample(graph, {"account": np.array([node_id], np.int64)}, seed=seed)
@@ -431,9 +428,8 @@ def test_score_is_deterministic_and_equals_independent_computation(spam_env):
 def test_new_node_score_changes_when_edges_arrive(spam_env):
     """add_nodes, score, add_edges (through a RemoteGraph client), score again: the second
     score sees the new edges and equals the independent computation on the new blocks."""
+    from graphplat.cli.serve_model import build_model_server, build_parser
     from graphplat.serving import ModelServiceClient
-    from graphplat.cli.serve_model import build_model_server
-    from graphplat.cli.serve_model import build_parser
     from graphplat.storage.remote import connect
 
     c, label = spam_env["client"], spam_env["label"]

@@ -12,13 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from graphplat.cli.ingest import main_ingest
+from graphplat.errors import IngestError
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
 from graphplat.storage.ingest import ingest
-from graphplat.cli.ingest import main_ingest
-from graphplat.errors import IngestError
 from graphplat.storage.store import open_store
-
 from graphplat.testing.servers import kill_when_logged
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
