@@ -12,9 +12,9 @@ import difflib
 from typing import Iterable, Optional, Sequence, Tuple, Type
 
 __all__ = ["GraphplatError", "UserError", "UsageError", "ConfigError", "CheckpointError",
-           "CheckpointMismatch", "StoreLocked", "PathNotFound", "did_you_mean", "SchemaError", "IngestError", "ExportStateError", "RequestTooLarge",
+           "CheckpointMismatch", "StoreLocked", "PathNotFound", "did_you_mean", "SchemaError", "IngestError", "ExportStateError", "LogCorruption", "RequestTooLarge",
            "UnknownIdError", "AuthenticationError", "PartitionUnavailable", "PartitionClosed",
-           "AggregatorUnavailable", "ShuttingDown", "ReadOnlyReplica", "NotConfigured",
+           "AggregatorUnavailable", "ShuttingDown", "ReadOnlyReplica", "DiskFull", "NotConfigured",
            "ServiceError", "RemoteError", "ModelServiceError", "ServiceNotConfigured",
            "AggregatorError", "StepAheadError", "STATUS_TABLE"]
 
@@ -88,6 +88,10 @@ class ExportStateError(UserError, ValueError):
     another model, graph or options, unreadable, or locked by another running export)."""
 
 
+class LogCorruption(GraphplatError, ValueError):
+    """The partition's write log is damaged before its end: acknowledged writes are lost."""
+
+
 class RequestTooLarge(GraphplatError, ValueError):
     """RESOURCE_EXHAUSTED: a batch, fanout or message over the server's (or client's) limits."""
 
@@ -123,6 +127,10 @@ class AggregatorUnavailable(GraphplatError, ConnectionError):
 
 class ShuttingDown(GraphplatError, ConnectionError):
     """The service is shutting down (UNAVAILABLE; clients retry elsewhere or later)."""
+
+
+class DiskFull(GraphplatError, OSError):
+    """A write failed for lack of disk space; writes resume once space is freed."""
 
 
 class ReadOnlyReplica(GraphplatError, RuntimeError):
@@ -198,6 +206,7 @@ STATUS_TABLE: Tuple[Tuple[Type[BaseException], str, str, str], ...] = (
     (RemoteError, "INTERNAL", "RuntimeError", "graph server: "),
     (PartitionClosed, "UNAVAILABLE", "ConnectionError", ""),
     (ShuttingDown, "UNAVAILABLE", "ConnectionError", ""),
+    (DiskFull, "RESOURCE_EXHAUSTED", "OSError", ""),
     (ReadOnlyReplica, "FAILED_PRECONDITION", "RuntimeError", ""),
     (NotConfigured, "FAILED_PRECONDITION", "RuntimeError", ""),
     (StepAheadError, "FAILED_PRECONDITION", "StepAheadError", ""),

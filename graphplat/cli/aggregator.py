@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="finish after this many optimizer steps (default 0: run until stopped)")
     p.add_argument("--stall-warning", type=float, default=30.0, metavar="SECONDS",
                    help="warn when a step waited this long without decodable replies (default 30)")
+    p.add_argument("--stall-deadline", type=float, default=600.0, metavar="SECONDS",
+                   help="stop with an error naming the lost workers and the last checkpoint when a "
+                        "step cannot be decoded for this long (default 600; 0 = wait forever)")
     p.add_argument("--straggler-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="ignore_stragglers: apply what arrived this long after a step's first "
                         "reply (default 5)")
@@ -136,7 +139,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.workers, args.stragglers, checkpoint_dir=args.checkpoint_dir,
             checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
             stall_warning_s=args.stall_warning, straggler_timeout_s=args.straggler_timeout,
-            code_seed=args.code_seed, keep_checkpoints=args.keep_checkpoints)
+            code_seed=args.code_seed, keep_checkpoints=args.keep_checkpoints,
+            stall_deadline_s=args.stall_deadline or None)
     except (ValueError, OSError, RuntimeError) as e:
         log.error("%s", e)
         return 2
@@ -144,6 +148,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         write_atomic(args.port_file, f"{handle.port}\n")
     try:
         while not stop.is_set():
+            if handle.failure is not None:
+                return 3
             if handle.wait_done(0.2):
                 log.info("max_steps reached; serving %.1fs more so workers see it", args.linger)
                 stop.wait(args.linger)

@@ -107,8 +107,8 @@ def run_export(args: argparse.Namespace) -> int:
         trained = load_trained(ckpt, graph)
         feature = args.feature or trained.meta.get("feature") or "feat"
         ntype = args.ntype or trained.meta.get("target_ntype")
-        res = export_embeddings(graph, trained.encoder, ntype, args.out, feature=feature,
-                                chunk_size=args.chunk_size, output=args.output,
+        res = export_embeddings(trained.input_graph(graph), trained.encoder, ntype, args.out,
+                                feature=feature, chunk_size=args.chunk_size, output=args.output,
                                 resume=not args.no_resume, prefetch=args.prefetch,
                                 return_result=True)
     finally:

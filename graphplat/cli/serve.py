@@ -13,6 +13,8 @@ from graphplat.cli.args import (
     setup_logging,
 )
 from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
+from graphplat.storage.admission import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_STREAM_DEADLINE_S
+from graphplat.storage.freshness import DEFAULT_READ_WAIT_S
 from graphplat.storage.server import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_FANOUT,
@@ -42,6 +44,14 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                         "refuse writes and follow the primary's write log")
     p.add_argument("--follow-interval", type=float, default=0.5, metavar="SECONDS",
                    help="replicas: how often to pick up the primary's new writes (default 0.5)")
+    p.add_argument("--read-wait", type=float, default=DEFAULT_READ_WAIT_S, metavar="SECONDS",
+                   help="longest a read waits for the client's own acknowledged write to reach "
+                        "this server (a lagging replica) before answering UNAVAILABLE so the "
+                        f"client tries the next server (default {DEFAULT_READ_WAIT_S})")
+    p.add_argument("--accept-log-loss", action="store_true",
+                   help="start even when the write log is damaged before its end, dropping the "
+                        "acknowledged writes after the damage (default: refuse to start and name "
+                        "the file and offset; a torn last record is always dropped silently)")
     add_security_arguments(p)
     p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB,
                    help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
@@ -51,6 +61,18 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                    help=f"largest sampling fanout; more is RESOURCE_EXHAUSTED (default "
                         f"{DEFAULT_MAX_FANOUT}; -1/'full' neighborhoods are bounded by the message size)")
     p.add_argument("--threads", type=int, default=16, help="gRPC worker threads (default 16)")
+    p.add_argument("--max-concurrent-rpcs", type=int, default=None,
+                   help="calls in flight or queued; more are answered RESOURCE_EXHAUSTED at once "
+                        "and clients retry them after a backoff (default 4 x --threads)")
+    p.add_argument("--max-streams", type=int, default=None,
+                   help="streaming calls (NodeIds) at a time; more are RESOURCE_EXHAUSTED "
+                        "(default --threads / 4)")
+    p.add_argument("--stream-deadline", type=float, default=DEFAULT_STREAM_DEADLINE_S,
+                   metavar="SECONDS", help="a streaming call still running after this is "
+                   f"cancelled, e.g. when its client stopped reading (default {DEFAULT_STREAM_DEADLINE_S:g})")
+    p.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
+                   help="close connections without calls for this long (default "
+                        f"{DEFAULT_IDLE_TIMEOUT_S:g}); keepalive pings drop dead peers")
     add_shutdown_arguments(p, verbose)
 
 
@@ -97,7 +119,11 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
         server = PartitionServer(args.store, args.partition, host=args.host, port=args.port,
                                  replica=args.replica, token=token, tls=tls, limits=limits,
                                  metrics_port=args.metrics_port, metrics_host=args.metrics_host,
-                                 threads=args.threads, follow_interval=args.follow_interval)
+                                 threads=args.threads, follow_interval=args.follow_interval,
+                                 read_wait=args.read_wait, accept_log_loss=args.accept_log_loss,
+                                 idle_timeout=args.idle_timeout,
+                                 max_concurrent_rpcs=args.max_concurrent_rpcs,
+                                 max_streams=args.max_streams, stream_deadline=args.stream_deadline)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1

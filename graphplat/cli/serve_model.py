@@ -23,6 +23,7 @@ from graphplat.serving.server import (
     DEFAULT_MAX_MESSAGE_MB,
     DEFAULT_PORT,
     ModelServer,
+    key_ids,
     load_embeddings,
     log,
 )
@@ -54,10 +55,13 @@ def build_model_server(args: argparse.Namespace) -> ModelServer:
         if args.user_embeddings is not None:
             uid, uemb = load_embeddings(args.user_embeddings)
             iid, iemb = load_embeddings(args.item_embeddings)
+            user_keys, uid = key_ids(uid, graph, args.user_ntype)
+            item_keys, iid = key_ids(iid, graph, args.item_ntype)
             seen = list(args.seen_etype or [])
             recommender = Recommender(uid, uemb, iid, iemb, graph=graph if seen else None,
                                       seen_etypes=seen, user_ntype=args.user_ntype,
                                       item_ntype=args.item_ntype, max_k=args.max_k)
+            recommender.user_keys, recommender.item_keys = user_keys, item_keys
             log.info("embeddings: %d users, %d items, dim %d; seen items from %s", recommender.num_users,
                      recommender.num_items, recommender.dim,
                      [f"{':'.join(s.etype)} ({s.direction})" for s in recommender.seen] or "nowhere")
@@ -115,7 +119,8 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     g.add_argument("--item-embeddings", default=None, metavar="FILE", help="exported item embeddings")
     g.add_argument("--seen-etype", action="append", default=None, metavar="SRC:REL:DST",
                    help="edge type user->item whose items a user has already seen (exclude_seen); "
-                        "repeatable; read with the type's reverse storage or its reverse type")
+                        "repeatable; read from the type's out-adjacency (schema 'reverse: true') or a "
+                        "reverse type kept in sync with it, so add_edges on it counts at once")
     g.add_argument("--user-ntype", default="user", help="node type of users (default user)")
     g.add_argument("--item-ntype", default="item", help="node type of items (default item)")
     g.add_argument("--max-k", type=_positive, default=DEFAULT_MAX_K,
@@ -124,8 +129,9 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     s.add_argument("--checkpoint", default=None, metavar="BEST_PT",
                    help="best.pt of a node-classification model (graphplat train --checkpoint-dir)")
     s.add_argument("--fanouts", type=_fanouts, default=None,
-                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: the training "
-                        "config's eval_fanouts, else its fanouts)")
+                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: what offline "
+                        "evaluation and export use: the config's eval_fanouts, else every "
+                        "neighbor, -1 per layer)")
     s.add_argument("--seed", type=int, default=0,
                    help="sampling seed of every Score request that names none (default 0): the same "
                         "node on the same graph always gets the same score")

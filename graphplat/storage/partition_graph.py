@@ -13,23 +13,11 @@ import numpy as np
 
 from graphplat import _core
 from graphplat.schema import GraphSchema
-from graphplat.service import EID_PARTITION_SHIFT, NeighborSample
+from graphplat.service import EID_PARTITION_SHIFT, NeighborSample, as_ids
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
 from graphplat.typing import Canonical
 
 EID_INDEX_MASK = (1 << EID_PARTITION_SHIFT) - 1
-
-
-def as_ids(values, name: str = "ids") -> np.ndarray:
-    """A 1-D int64 array of ids; ValueError naming ``name`` for anything else."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of int64 ids, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer ids, got dtype {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
 
 
 def check_edge_arrays(src: np.ndarray, dst: np.ndarray,
@@ -168,7 +156,14 @@ class Adjacency:
 
     def sample(self, rows: np.ndarray, fanout: int, strategy: str, replace: bool, seed: int,
                hop: int, positions: Optional[np.ndarray]) -> NeighborSample:
-        """Sample the union of bulk and delta rows; neighbors come back as user ids."""
+        """Sample the union of bulk and delta rows; neighbors come back as user ids.
+        Fanout 0 samples nothing (DGL's rule, handy in per-type fanout dicts): every seed
+        gets 0 neighbors. The core rejects 0, so it is answered here, after the core has
+        checked the other arguments on an empty seed list."""
+        if isinstance(fanout, (int, np.integer)) and not isinstance(fanout, bool) and fanout == 0:
+            _core.sample_neighbors(self.bulk, rows[:0], -1, strategy=strategy, replace=replace, seed=seed,
+                                   hop=hop)
+            return NeighborSample.empty(len(rows))
         counts, cols, eids = _core.sample_neighbors(
             self.bulk, rows, fanout, strategy=strategy, replace=replace, seed=seed, hop=hop,
             positions=positions, delta=self.delta)
@@ -239,7 +234,7 @@ class PartitionGraph:
             key = et.canonical
             self.in_adj[key] = Adjacency(data.in_adj[key] if key in data.in_adj
                                          else _empty_adjacency(len(self.ids[et.dst]), et.weighted))
-            if et.reverse:
+            if et.out_adjacency:
                 self.out_adj[key] = Adjacency(data.out_adj[key] if key in data.out_adj
                                               else _empty_adjacency(len(self.ids[et.src]), et.weighted))
             self.owned_edges[key] = self.in_adj[key].bulk.nnz
@@ -275,7 +270,7 @@ class PartitionGraph:
             return self.in_adj[et.canonical], et.dst
         if direction == "out":
             if et.canonical not in self.out_adj:
-                raise ValueError(f"edge type {et.canonical_str} is not stored with reverse=True, "
+                raise ValueError(f"edge type {et.canonical_str} is not stored with out_adjacency: true, "
                                  "so it cannot be traversed in direction 'out'")
             return self.out_adj[et.canonical], et.src
         raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
