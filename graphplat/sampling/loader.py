@@ -83,6 +83,24 @@ def normalize_seeds(graph: GraphService, seeds: Seeds, what: str = "seeds") -> D
     return out
 
 
+def warn_edgeless_seeds(schema, sampler: NeighborSampler, seed_types: Sequence[str]) -> List[str]:
+    """Log a warning for each seed type that no sampled edge type ends at: its blocks have
+    no edges, so a GNN sees only the seeds' own features (usually a forgotten reverse
+    type). Returns those seed types."""
+    active = [schema.edge_type(k) for k in sampler.active_etypes]
+    out = []
+    for nt in seed_types:
+        if any(et.dst == nt for et in active):
+            continue
+        out.append(nt)
+        leaving = [et for et in schema.edge_types if et.src == nt]
+        hint = (f"; declare a reverse type, e.g. 'reverse: {leaving[0].relation}-by' on "
+                f"{leaving[0].canonical_str}" if leaving else "")
+        log.warning("no sampled edge type ends at node type %r: the blocks of its seeds have "
+                    "0 edges, messages cannot reach them%s", nt, hint)
+    return out
+
+
 class MinibatchLoader:
     """Shared machinery of the loaders: batch plan, prefetch, features, conversion.
 
@@ -267,6 +285,7 @@ class NodeLoader(MinibatchLoader):
             if missing.any():
                 raise IndexError(f"seeds {ids[missing][:5].tolist()} ({int(missing.sum())} in all) "
                                  f"are not {nt!r} nodes")
+        warn_edgeless_seeds(self.schema, self.sampler, list(by_type))
         self.seed_types = list(by_type)
         self._type_of = np.concatenate([np.full(len(v), i, np.int64) for i, v in enumerate(by_type.values())])
         self._ids = np.concatenate(list(by_type.values())) if by_type else np.zeros(0, np.int64)

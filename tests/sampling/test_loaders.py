@@ -118,6 +118,24 @@ def test_full_fanout_blocks_equal_brute_force(arrays, local):
         assert inp[nt].tolist() == blocks[0].srcnodes[nt].data[dgl.NID].tolist()
 
 
+def test_fanout_zero_samples_nothing_for_that_edge_type(arrays, local):
+    """The fanout-0 rule of GraphService.sample_neighbors: that edge type gets no edges, the
+    others are sampled as with the type left out of the graph's sampling."""
+    seeds = {"user": arrays.nodes["user"][:10], "item": arrays.nodes["item"][:5]}
+    fan = [{"click": 0, "clicked-by": -1, "follows": -1}, {"click": -1, "clicked-by": 0, "follows": 0}]
+    (_, _, blocks), = list(NodeLoader(local, seeds, fan, batch_size=100))
+    for b, layer in zip(blocks, fan):
+        for et in SCHEMA.canonical_etypes:
+            got = block_edges(b, et)
+            if layer[et[1]] == 0:
+                assert not got, et
+            else:
+                assert got == in_edges(arrays, et, b.dstnodes[et[2]].data[dgl.NID].numpy()), et
+    for et in SCHEMA.canonical_etypes:  # the direct call agrees with the loader
+        s = local.sample_neighbors(et, seeds[et[2]], 0)
+        assert s.counts.tolist() == [0] * len(seeds[et[2]])
+
+
 @pytest.mark.parametrize("replace", [False, True])
 def test_sampled_counts_and_real_edges(arrays, local, replace):
     fan = [{"click": 3, "clicked-by": 2, "follows": 4}, {"click": 2, "clicked-by": 5, "follows": 1}]
@@ -160,6 +178,43 @@ def test_weighted_and_topk_strategies(arrays, local):
     with pytest.raises(ValueError, match="not weighted"):
         NeighborSampler(SCHEMA, [2], strategy="edge_weight")  # follows has no weights
     assert users.size
+
+
+def test_weighted_strategy_follows_the_edge_weights(arrays, local):
+    """strategy "weighted", one neighbor per item over 400 seeds: each in-edge of an item is
+    picked with probability w / sum(w) (chi-square per item, pooled), weight-0 edges never;
+    the same counts reject uniform picking, so the check has the power to see a wrong sampler."""
+    from scipy import stats
+
+    items = arrays.nodes["item"]
+    full = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": -1}]).sample(local, {"item": items}, seed=0)
+    _, all_dst, all_eids = full.layers[0].edges[CLICK]
+    weight = dict(zip(all_eids.tolist(), local.edge_features(CLICK, all_eids)["weight"].tolist()))
+    sampler = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": 1}], strategy={"click": "weighted"})
+    picks = Counter()
+    reps = 400
+    for seed in range(reps):
+        _, dst_l, eids = sampler.sample(local, {"item": items}, seed=seed).layers[0].edges[CLICK]
+        picks.update(eids.tolist())
+    chi_w = chi_u = 0.0
+    dof = 0
+    for k in range(len(items)):
+        eids = all_eids[all_dst == k].tolist()
+        w = np.array([weight[e] for e in eids], np.float64)
+        got = np.array([picks[e] for e in eids], np.float64)
+        assert (got[w == 0] == 0).all()  # weight 0: never picked
+        pos = w > 0
+        if pos.sum() < 2:
+            continue
+        assert got[pos].sum() == reps
+        expect_w = reps * w[pos] / w[pos].sum()
+        expect_u = np.full(pos.sum(), reps / pos.sum())
+        chi_w += float(((got[pos] - expect_w) ** 2 / expect_w).sum())
+        chi_u += float(((got[pos] - expect_u) ** 2 / expect_u).sum())
+        dof += int(pos.sum()) - 1
+    assert dof >= 50
+    assert stats.chi2.sf(chi_w, dof) > 1e-4, (chi_w, dof)   # consistent with the weights
+    assert stats.chi2.sf(chi_u, dof) < 1e-8, (chi_u, dof)   # and not with uniform picking
 
 
 def test_features_and_labels_match_store(arrays, local):
