@@ -20,13 +20,12 @@ row always belongs to the same node in every layer.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from graphplat.models.gnn import GNNModel, _pos_int, _prob, get_activation
+from graphplat.models.gnn import GNNModel, _pos_int, _prob
 
 __all__ = ["FraudSAGE"]
 

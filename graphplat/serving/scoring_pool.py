@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from graphplat.datasets import load_dataset
-from graphplat.training.config import TrainConfig
 from graphplat.models.registry import build_model
-from graphplat.training.loop import class_weights, load_trained, train
 from graphplat.sampling import NodeLoader
+from graphplat.training.config import TrainConfig
+from graphplat.training.loop import class_weights, load_trained, train
 
 FAST = {"fanouts": [5, 5], "batch_size": 256, "epochs": 10, "lr": 0.01, "patience": 0}
 

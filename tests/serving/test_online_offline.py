@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from graphplat.testing.servers import Fleet, write_cluster_file  # noqa: E402
-
 from graphplat.datasets import load_dataset  # noqa: E402
+from graphplat.testing.servers import Fleet, write_cluster_file  # noqa: E402
 from graphplat.training import metrics as M  # noqa: E402
 
 NT = "account"
@@ -52,8 +51,8 @@ def exported_probs(graph, ckpt, out: Path) -> np.ndarray:
 
 
 def start_service(env, workers: int):
+    from graphplat.cli.serve_model import build_model_server, build_parser
     from graphplat.serving import ModelServiceClient
-    from graphplat.serving.server import build_model_server, build_parser
 
     args = build_parser().parse_args(["--cluster", str(env["cluster"]), "--checkpoint", str(env["ckpt"]),
                                       "--port", "0", "--threads", "4", "--score-workers", str(workers)])
