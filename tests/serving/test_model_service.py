@@ -252,13 +252,13 @@ def test_click_added_with_add_edges_is_excluded_on_the_next_request(rec_env):
 
     c, users, seen = rec_env["client"], rec_env["users"], rec_env["seen"]
     u = int(users[5])
-    before, _ = c.recommend(u, 5, exclude_seen=True)
+    before, _ = c.recommend(u, 5, exclude_seen=True).row(0)
     top = int(before[0])
     assert top not in seen[u]
     with graphplat.connect(rec_env["cluster"]) as g:
         g.add_edges("click", src=np.array([u]), dst=np.array([top]), weights=np.array([1.0], np.float32))
     seen[u].add(top)  # the module's other tests compare against this set
-    after, _ = c.recommend(u, 5, exclude_seen=True)
+    after, _ = c.recommend(u, 5, exclude_seen=True).row(0)
     assert top not in after.tolist()
     np.testing.assert_array_equal(after[:4], before[1:5])
     r = c.recommend_batch(np.array([u]), 5, exclude_seen=True)
@@ -586,6 +586,6 @@ def test_garbage_request_bytes_are_invalid_argument(rec_env):
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
             assert method in e.value.details() and "not a valid protobuf" in e.value.details()
         u = int(rec_env["users"][0])
-        assert len(rec_env["client"].recommend(u, 3)[0]) == 3
+        assert len(rec_env["client"].recommend(u, 3).row(0)[0]) == 3
     finally:
         ch.close()
