@@ -272,16 +272,20 @@ def test_seen_etype_never_reads_an_unsynced_reverse_type():
 
     schema = GraphSchema((NodeType("user"), NodeType("item")),
                          (EdgeType("user", "click", "item"), EdgeType("item", "clicked-by", "user")))
-    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*reverse: true"
+    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*out_adjacency: true"
                                          r".*item:clicked-by:user is not kept in sync"):
         resolve_seen_etype(schema, "user:click:item", "user", "item")
     got = resolve_seen_etype(schema, "item:clicked-by:user", "user", "item")  # named directly: read as is
     assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
     stored = GraphSchema((NodeType("user"), NodeType("item")),
-                         (EdgeType("user", "click", "item", reverse=True),
+                         (EdgeType("user", "click", "item", out_adjacency=True),
                           EdgeType("item", "clicked-by", "user")))
     got = resolve_seen_etype(stored, "user:click:item", "user", "item")
     assert (got.etype, got.direction) == (("user", "click", "item"), "out")
+    synced = GraphSchema((NodeType("user"), NodeType("item")),
+                         (EdgeType("user", "click", "item", reverse="clicked-by"),))
+    got = resolve_seen_etype(synced, "user:click:item", "user", "item")  # its declared reverse type
+    assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
 
 
 def test_recommend_bad_requests(rec_env):
