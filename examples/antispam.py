@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import train
 
@@ -57,7 +58,9 @@ def run_gbdt(name, seeds, splits, data_dir=None):
     for k in (splits if name == "tolokers" else seeds):  # YelpChi: the config's split, seed k
         ds = load_dataset(name, data_dir, **({"split_index": k} if name == "tolokers" else {}))
         x = neighbor_features(ds.graph, ds.target_ntype, ds.feature_name)
-        tests.append(fit_gbdt(x, ds.labels(), ds.split(), seed=k if name != "tolokers" else 0)["test"])
+        p = fit_gbdt(x, ds.labels(), ds.split(), seed=k if name != "tolokers" else 0)["test"]
+        y = ds.labels()[ds.split() == 2]
+        tests.append({"roc_auc": M.roc_auc(y, p), "pr_auc": M.average_precision(y, p)})
     return {m: {"mean": float(np.mean([t[m] for t in tests])), "std": float(np.std([t[m] for t in tests]))}
             for m in METRICS}
 
