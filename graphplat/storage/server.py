@@ -168,6 +168,9 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         self.state: Optional[DurablePartition] = None
         self.draining = False
 
+    #: Name of the shared-memory segment the partition is published in ("" when none).
+    shm_segment = ""
+
     def _ready(self) -> DurablePartition:
         if self.draining:
             raise RpcAbort(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
@@ -210,7 +213,7 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
             num_edges=[pb.Count(key=et.canonical_str, value=g.num_edges(et.canonical))
                        for et in state.schema.edge_types],
             writable=not state.replica, version=_version(), applied_seq=state.applied_seq,
-            role="replica" if state.replica else "primary")
+            role="replica" if state.replica else "primary", shm_segment=self.shm_segment)
         if request.include_schema:
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:
@@ -356,8 +359,10 @@ class PartitionServer(HostedService):
                  replica: bool = False, token: Optional[str] = None,
                  tls: Optional[Tuple[bytes, bytes]] = None, limits: Optional[Limits] = None,
                  metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
-                 threads: int = 16, follow_interval: float = 0.5):
+                 threads: int = 16, follow_interval: float = 0.5, shared_memory: bool = True):
         self.store_dir = Path(store_dir)
+        self.shared_memory = shared_memory
+        self.segment = None  # graphplat.storage.shared.Segment once published
         self.partition = int(partition)
         self.host = host
         self.replica = replica
@@ -382,6 +387,8 @@ class PartitionServer(HostedService):
         """Load the partition (replaying its log), then report SERVING."""
         t0 = time.perf_counter()
         state = DurablePartition(self.store_dir, self.partition, replica=self.replica)
+        if self.shared_memory:
+            self._publish(state)
         self.servicer.state = state
         self.metrics.update_sizes(state.graph, state.applied_seq)
         self._set_health(True)
@@ -398,6 +405,26 @@ class PartitionServer(HostedService):
             self._follower.start()
         return state
 
+    def _publish(self, state: DurablePartition) -> None:
+        """Put the partition's arrays in shared memory for clients on this host (see
+        graphplat.storage.shared), and serve from that copy too (one copy in memory)."""
+        from graphplat.storage import shared
+
+        if not shared.publishable(state.graph):
+            log.info("partition %d: not published in shared memory: %d write-log records are "
+                     "not compacted", self.partition, state.replayed)
+            return
+        try:
+            seg = shared.publish(state.graph, self.store_dir, state.generation)
+        except OSError as e:  # no /dev/shm, or it is full: serve over gRPC only
+            log.warning("partition %d: cannot publish in shared memory: %s", self.partition, e)
+            return
+        state.graph = seg.graph(state.schema)
+        state.on_change = seg.bump
+        self.segment = seg
+        self.servicer.shm_segment = seg.name
+        log.info("partition %d published in shared memory as %s", self.partition, seg.name)
+
     def _follow(self) -> None:
         while not self._stop_follow.wait(self.follow_interval):
             state = self.servicer.state
@@ -411,6 +438,8 @@ class PartitionServer(HostedService):
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, let calls in flight finish for ``grace`` s, close the store."""
+        if self.segment is not None:  # clients on this host go back to gRPC (then fail over)
+            self.segment.unlink()
         self._drain(grace)
         state = self.servicer.state
         if state is not None:
@@ -448,6 +477,9 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                    help=f"largest sampling fanout; more is RESOURCE_EXHAUSTED (default "
                         f"{DEFAULT_MAX_FANOUT}; -1/'full' neighborhoods are bounded by the message size)")
     p.add_argument("--threads", type=int, default=16, help="gRPC worker threads (default 16)")
+    p.add_argument("--no-shared-memory", dest="shared_memory", action="store_false",
+                   help="do not publish the partition in shared memory (/dev/shm) for clients on "
+                        "this host, which then read it in process instead of over gRPC")
     add_shutdown_arguments(p, verbose)
 
 
@@ -494,7 +526,8 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
         server = PartitionServer(args.store, args.partition, host=args.host, port=args.port,
                                  replica=args.replica, token=token, tls=tls, limits=limits,
                                  metrics_port=args.metrics_port, metrics_host=args.metrics_host,
-                                 threads=args.threads, follow_interval=args.follow_interval)
+                                 threads=args.threads, follow_interval=args.follow_interval,
+                                 shared_memory=args.shared_memory)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1
