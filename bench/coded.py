@@ -2,7 +2,7 @@
 """Benchmark gradient coding against wait-for-all and ignore-stragglers training with
 injected stragglers and a killed worker (issue 6).
 
-Every run is a real :func:`graphplat.models.coded_train.run_coded`: an in-process gradient
+Every run is a real :func:`graphplat.distributed.coded_train.run_coded`: an in-process gradient
 aggregator and ``n = 4`` worker processes on this machine, training the synthetic recsys
 node-classification task (classify users into their planted community; small sizes so a step
 takes tens of milliseconds) for the same number of steps. Schemes (default set):
@@ -105,7 +105,7 @@ class Scheme:
 
 def parse_scheme(text: str, n: int) -> Scheme:
     """``wait_all``, ``ignore:S``, ``frc:S`` or ``cyclic:S``."""
-    from graphplat.models.coding import make_code
+    from graphplat.distributed.coding import make_code
 
     name, _, s = text.strip().partition(":")
     if name == "wait_all":
@@ -192,7 +192,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def train_config(args, seed: int):
     """The synthetic recsys node-classification config of one run."""
-    from graphplat.models.config import TrainConfig
+    from graphplat.training.config import TrainConfig
 
     return TrainConfig.from_dict({
         "dataset": "synthetic",
@@ -225,8 +225,8 @@ def instrumented(rec: RunRecorder):
     call time) to time every applied step and every worker's Join, and the ``subprocess`` name
     inside coded_train to record the worker processes (so a stalled run can be ended) and the
     launcher's kill. Restored on exit."""
-    from graphplat.models import aggregator as agg
-    from graphplat.models import coded_train as ct
+    from graphplat.distributed import aggregator as agg
+    from graphplat.distributed import coded_train as ct
 
     orig_serve = agg.serve_aggregator
 
@@ -339,7 +339,7 @@ def max_param_diff(a, b) -> Optional[float]:
 
 def run_one(args, cfg, scheme: Scheme, cond: Condition, reference) -> Dict[str, Any]:
     """One run_coded call with timing, a stall watchdog and load accounting."""
-    from graphplat.models.coded_train import run_coded
+    from graphplat.distributed.coded_train import run_coded
 
     rec = RunRecorder()
     stat0, cpu0, t0 = cpu_stat(), own_cpu(), time.perf_counter()
@@ -432,7 +432,7 @@ def iid_step(scheme: Scheme, base: float, c: float, p: float, k: float, n: int =
 
 
 def decodable_fn(scheme: Scheme, n: int) -> Callable[[frozenset], bool]:
-    from graphplat.models.coding import make_code
+    from graphplat.distributed.coding import make_code
 
     if scheme.scheme == "wait_all":
         return lambda got: len(got) == n
@@ -594,8 +594,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.getLogger("graphplat").setLevel(logging.WARNING)
     import torch
 
-    from graphplat.models.coded_train import SliceComputer, reference_run
-    from graphplat.models.train import open_task
+    from graphplat.distributed.coded_train import SliceComputer, reference_run
+    from graphplat.training.loop import open_task
 
     torch.set_num_threads(1)  # the in-process aggregator's optimizer step is tiny
     if args.from_json:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark graphplat's layer-wise embedding export against DGL's layer-wise inference.
 
-On a Chung-Lu power-law graph (``graphplat.synthetic.generate_powerlaw_csc``; default 200 k
+On a Chung-Lu power-law graph (``graphplat.datasets.synthetic.generate_powerlaw_csc``; default 200 k
 nodes / 4 M edges, ``--quick`` 20 k / 200 k, cached under bench/.cache) with a 100-dim float32
 feature per node, one 2-layer GraphSAGE (mean aggregator, hidden 128, output 64, eval mode,
 random weights) computes the final-layer output of every node, twice per repetition,
@@ -110,12 +110,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     if not args.verbose:
-        logging.getLogger("graphplat.models.export").setLevel(logging.WARNING)
+        logging.getLogger("graphplat.inference.export").setLevel(logging.WARNING)
     import dgl
     import torch
 
     from graphplat import _core
-    from graphplat.models.export import export_embeddings, read_embeddings
+    from graphplat.inference.export import export_embeddings, read_embeddings
     from graphplat.models.gnn import GraphSAGE
 
     indptr, indices, meta = get_graph(args)

@@ -37,7 +37,7 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import numpy as np  # noqa: E402
 
-from graphplat.synthetic import generate_powerlaw_csc  # noqa: E402
+from graphplat.datasets.synthetic import generate_powerlaw_csc  # noqa: E402
 
 LOG = logging.getLogger("bench.sampler")
 

@@ -12,7 +12,7 @@ Setup (all in a temporary directory, removed at the end):
 2. **Scoring graph**: YelpChi (the shared R-U-R file: 23,831 reviews, 98,630 directed edges) when its file is found
    (``--score-dataset yelpchi``, the default without ``--quick``), else a synthetic
    homogeneous binary graph; a 2-layer GraphSAGE trained for ``--epochs`` epochs with
-   ``graphplat.models.train.train`` (checkpoint ``best.pt``).
+   ``graphplat.training.loop.train`` (checkpoint ``best.pt``).
 3. One ``graphplat serve`` subprocess per partition of each store, and one model service
    subprocess per store (``python -m graphplat.serving.server --cluster ...``), all on
    127.0.0.1.
@@ -228,8 +228,8 @@ def synthetic_binary(n: int, seed: int):
 
 
 def build_scoring(args, workdir: Path, warnings: List[str]) -> dict:
-    from graphplat.models.config import TrainConfig
-    from graphplat.models.train import train
+    from graphplat.training.config import TrainConfig
+    from graphplat.training.loop import train
 
     t0 = time.perf_counter()
     ds = None

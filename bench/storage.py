@@ -57,7 +57,7 @@ if str(REPO_ROOT) not in sys.path:  # `python bench/storage.py` puts only bench/
 from bench._common import name_list, raise_on_sigterm, start_guarded, terminate  # noqa: E402
 from bench.sampler import (_int_list, _involuntary_switches, _round_floats,  # noqa: E402
                            machine_info as _machine_info, other_cpu_load, save_csc, validate_csc)
-from graphplat.synthetic import generate_powerlaw_csc  # noqa: E402
+from graphplat.datasets.synthetic import generate_powerlaw_csc  # noqa: E402
 
 LOG = logging.getLogger("bench.storage")
 

@@ -82,7 +82,7 @@ def movie_titles(data_dir: Optional[str]) -> Dict[int, str]:
 
 def movielens_body(d: Deployment, args) -> Dict[str, Any]:
     import graphplat
-    from graphplat.models.export import read_embeddings
+    from graphplat.inference.export import read_embeddings
     from graphplat.sampling import all_edges
     from graphplat.serving import ModelServiceClient
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from graphplat.models.train_cli import main_train
+from graphplat.cli.train import main_train
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 

@@ -10,8 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
-from graphplat.models.config import TrainConfig
-from graphplat.models.train import train
+from graphplat.training.config import TrainConfig
+from graphplat.training.loop import train
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "yelpchi.yaml"
 log = logging.getLogger("examples.yelpchi")

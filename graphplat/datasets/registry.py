@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphplat.cli_args import positive_int as _positive
+from graphplat.cli.args import positive_int as _positive
 import ast
 import inspect
 import logging

@@ -1,1 +1,1 @@
-"""GNN models on ``dgl.nn``, metrics, the training loop, gradient coding and export."""
+"""GNN models on ``dgl.nn``: encoders, heads and the model registry."""

@@ -9,7 +9,7 @@ same node and edge types, same counts, edges in the same order (edge ``i`` of a 
 ``(src[i], dst[i])``). Relations whose destinations are not sorted fall back to COO.
 
 Relies on DGL 2.1's ``heterograph_index`` functions (DGL is pinned to 2.1.0);
-``tests/test_dgl_block.py`` checks the result against ``dgl.create_block``.
+``tests/sampling/test_dgl_block.py`` checks the result against ``dgl.create_block``.
 """
 from __future__ import annotations
 

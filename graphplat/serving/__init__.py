@@ -5,7 +5,7 @@
 * :mod:`~graphplat.serving.scoring` -- scoring a node (spam probability) from its current
   sampled neighborhood with a trained GNN.
 * :mod:`~graphplat.serving.server` -- the gRPC ModelService, health, metrics and command line.
-* :mod:`~graphplat.serving.model_service` -- the Python client (numpy in and out).
+* :mod:`~graphplat.serving.client` -- the Python client (numpy in and out).
 
 Imported lazily, so ``import graphplat.serving`` does not load torch or gRPC.
 """
@@ -15,10 +15,10 @@ __all__ = ["ModelServiceClient", "ModelServer", "Recommender", "NodeScorer", "Re
            "top_k"]
 
 _LAZY = {
-    "ModelServiceClient": "graphplat.serving.model_service",
-    "ModelServiceError": "graphplat.serving.model_service",
-    "ServiceNotConfigured": "graphplat.serving.model_service",
-    "RequestTooLarge": "graphplat.serving.model_service",
+    "ModelServiceClient": "graphplat.serving.client",
+    "ModelServiceError": "graphplat.serving.client",
+    "ServiceNotConfigured": "graphplat.serving.client",
+    "RequestTooLarge": "graphplat.serving.client",
     "ModelServer": "graphplat.serving.server",
     "add_serve_model_arguments": "graphplat.serving.server",
     "run_serve_model": "graphplat.serving.server",

@@ -3,7 +3,7 @@ fetch the features through the GraphService and run the trained GNN on the block
 
 The pipeline is the training loader's, unchanged: :meth:`NodeLoader.collate` samples with a
 :class:`~graphplat.sampling.NeighborSampler` (the training fanouts) and attaches the input
-features, and the encoder rebuilt by :func:`~graphplat.models.train.load_trained` (eval mode:
+features, and the encoder rebuilt by :func:`~graphplat.training.loop.load_trained` (eval mode:
 no dropout) maps the blocks to logits; the softmax gives the class probabilities.
 
 Freshness: over a RemoteGraph every request samples from the graph servers, which make an
@@ -68,7 +68,7 @@ class NodeScorer:
 
     def __init__(self, graph: GraphService, checkpoint, *, fanouts: Optional[Sequence] = None,
                  seed: int = 0, strategy: str = "uniform"):
-        from graphplat.models.train import input_widths, load_trained
+        from graphplat.training.loop import input_widths, load_trained
         from graphplat.sampling import NeighborSampler, NodeLoader
 
         self.graph = graph
@@ -115,7 +115,7 @@ class NodeScorer:
     def _forward(self, blocks):
         import torch
 
-        from graphplat.models.train import block_inputs, pick
+        from graphplat.training.loop import block_inputs, pick
 
         with torch.inference_mode():
             out = self.trained.encoder(blocks, block_inputs(blocks, self.feature))

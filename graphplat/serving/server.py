@@ -5,7 +5,7 @@ One gRPC server answering ``graphplat.serving.v1.ModelService`` plus the standar
 
 * **Recommend / RecommendBatch** -- top-K items per user from exported embeddings
   (``--user-embeddings``/``--item-embeddings``, ``.npy`` + ``<stem>.ids.npy`` or ``.parquet``,
-  read with :func:`graphplat.models.export.read_embeddings`), exact inner product over every
+  read with :func:`graphplat.inference.export.read_embeddings`), exact inner product over every
   item, ties by lower item id, optionally excluding the items the user has edges to along
   ``--seen-etype`` (read from the graph; see :mod:`graphplat.serving.recommend`).
 * **Score / ScoreBatch** -- class probabilities of a node (e.g. a new review or account) from
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphplat.cli_args import positive_int as _positive
+from graphplat.cli.args import positive_int as _positive
 import functools
 import json
 import logging
@@ -300,7 +300,7 @@ class ModelServer(HostedService):
 
 def load_embeddings(path) -> Tuple[np.ndarray, np.ndarray]:
     """``(ids int64, embeddings float32 (N, d))`` of an exported embedding file."""
-    from graphplat.models.export import read_embeddings
+    from graphplat.inference.export import read_embeddings
 
     p = Path(path)
     if not p.exists():

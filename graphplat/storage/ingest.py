@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphplat.cli_args import positive_int as _positive
+from graphplat.cli.args import positive_int as _positive
 import contextlib
 import io
 import logging

@@ -1,0 +1,1 @@
+"""Distributed training: gradient codes, the gradient aggregator and the coded-training launcher."""

@@ -1,0 +1,1 @@
+"""Inference over whole graphs: layer-wise embedding export and the embedding files."""

@@ -1,0 +1,1 @@
+"""Training: the config, the loop over tasks, checkpoints and metrics."""

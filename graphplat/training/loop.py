@@ -1,0 +1,884 @@
+"""The training loop: sampled minibatch training over any GraphService, with early stopping,
+exact-resume checkpoints and metrics, for node classification and rating prediction.
+
+``train(config)`` runs one training per seed in ``config.seeds`` and returns per-seed
+results plus their mean and std; ``graphplat train`` is its command line.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from graphplat.training import metrics as M
+from graphplat.training.config import TrainConfig
+from graphplat.sampling import LinkLoader, NodeLoader, all_edges
+from graphplat.service import GraphService
+
+log = logging.getLogger(__name__)
+
+Canonical = Tuple[str, str, str]
+SPLITS = ("train", "val", "test")
+#: Model-spec keys the trainers consume themselves (not encoder arguments).
+RATING_HEAD_KEYS = ("num_basis", "decoder_dropout", "input_dropout")
+
+
+# ----------------------------------------------------------------------------- the task
+
+@dataclass
+class Task:
+    """A graph and what to learn on it (from a dataset or from the config)."""
+
+    graph: GraphService
+    task: str
+    name: str = "graph"
+    target_ntype: Optional[str] = None
+    target_etypes: Dict[str, Canonical] = field(default_factory=dict)
+    label: str = "label"
+    split: str = "split"
+    feature: str = "feat"
+    num_classes: Optional[int] = None
+    reference: Dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release the graph."""
+        self.graph.close()
+
+
+def open_task(cfg: TrainConfig) -> Task:
+    """Build the graph named by ``cfg`` (dataset in memory, store, or cluster) and its task."""
+    if cfg.dataset:
+        from graphplat.datasets import load_dataset
+
+        ds = load_dataset(cfg.dataset, cfg.data_dir, **cfg.dataset_options)
+        log.info("%s", ds.summary())
+        if cfg.task and cfg.task != ds.task:
+            if not (cfg.task == "link_prediction" and ds.target_etypes):
+                raise ValueError(f"dataset {ds.name!r} is a {ds.task} dataset; task {cfg.task!r} needs "
+                                 "held-out edge types (target_etypes)")
+            ds.reference = {"metric": f"recall@{cfg.topk}", "value": None,
+                            "source": "none: top-K recommendation from the held-out edges"}
+        return Task(ds.to_local(), cfg.task or ds.task, ds.name, ds.target_ntype,
+                    {k: tuple(v) for k, v in ds.target_etypes.items()}, ds.label_feature,
+                    ds.split_feature, ds.feature_name, ds.num_classes, dict(ds.reference))
+    meta: Dict[str, Any] = {}
+    if cfg.graph:
+        import json
+
+        from graphplat import open_graph
+        graph = open_graph(cfg.graph, read_only=True)
+        name = Path(cfg.graph).name
+        manifest = Path(cfg.graph) / "store.json"
+        meta = json.loads(manifest.read_text()).get("dataset") or {} if manifest.exists() else {}
+        if meta and (cfg.task is None or meta.get("target_etypes")):  # a dataset store knows its task
+            etypes = {k: graph.schema.edge_type(tuple(v)).canonical for k, v in meta.get("target_etypes", {}).items()}
+            return Task(graph, cfg.task or meta["task"], meta.get("name", name), meta.get("target_ntype"), etypes,
+                        meta.get("label_feature", "label"), meta.get("split_feature", "split"),
+                        meta.get("feature_name", "feat"), meta.get("num_classes"), meta.get("reference", {}))
+    else:
+        from graphplat.storage.remote import connect
+        graph = connect(cfg.cluster)
+        name = Path(cfg.cluster).stem
+    if cfg.task is None:
+        graph.close()
+        raise ValueError("training on a store or cluster needs 'task' (node_classification or rating) "
+                         "and its target ('target_ntype' or 'target_etypes') in the config")
+    etypes = {k: graph.schema.edge_type(v).canonical for k, v in (cfg.target_etypes or {}).items()}
+    return Task(graph, cfg.task, name, cfg.target_ntype, etypes, cfg.label, cfg.split, cfg.feature,
+                cfg.num_classes)
+
+
+# ----------------------------------------------------------------------------- models
+
+def input_widths(graph: GraphService, feature: str) -> Dict[str, int]:
+    """Width of ``feature`` per node type (0 for types without it: learned embedding)."""
+    out = {}
+    for nt in graph.schema.node_types:
+        out[nt.name] = nt.feature(feature).width if feature in nt.feature_names else 0
+    return out
+
+
+def make_model(spec: Dict[str, Any], graph: GraphService, feature: str, out: int,
+               target_ntype: Optional[str], etypes: Optional[List[Canonical]] = None,
+               num_ids: Optional[Dict[str, int]] = None) -> nn.Module:
+    """A GNN from ``spec`` (see :func:`graphplat.models.registry.build_model`) for ``graph``:
+    input widths of ``feature`` per node type, ``out`` outputs, predicting ``target_ntype``
+    (None: every type), message passing over ``etypes`` (default: every edge type).
+
+    ``spec["id_embedding"] = d`` adds a learned d-wide embedding per node to the inputs
+    (:class:`~graphplat.models.id_embedding.WithIdEmbeddings`; table sizes ``num_ids`` or
+    read from the graph).
+    """
+    spec = dict(spec)
+    dim = spec.pop("id_embedding", None)
+    if dim:
+        from graphplat.models.id_embedding import WithIdEmbeddings, embedding_sizes
+
+        num_ids = num_ids or embedding_sizes(graph, graph.schema.ntypes)
+        inner = _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width=int(dim))
+        return WithIdEmbeddings(inner, num_ids, int(dim))
+    return _make_gnn(spec, graph, feature, out, target_ntype, etypes)
+
+
+class FeatureMLP(nn.Module):
+    """The features-only baseline: an MLP on each seed's own features, ignoring the graph.
+
+    Takes the same ``(blocks, x)`` as the GNNs and reads only the last block's destination
+    rows (the seeds come first among every block's source nodes).
+    """
+
+    def __init__(self, in_feats: int, hidden: int, out: int, num_layers: int = 2, dropout: float = 0.0,
+                 target_ntype: Optional[str] = None):
+        super().__init__()
+        dims = [in_feats] + [hidden] * (num_layers - 1) + [out]
+        layers: List[nn.Module] = []
+        for i in range(len(dims) - 1):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < len(dims) - 2:
+                layers += [nn.ReLU(), nn.Dropout(dropout)]
+        self.net = nn.Sequential(*layers)
+        self.target_ntype = target_ntype
+        self.out_feats = out
+        self.num_layers = num_layers
+
+    def forward(self, blocks, x):
+        """Logits of the last block's destination nodes of the target type."""
+        nt = self.target_ntype
+        feats = x[nt] if isinstance(x, dict) else x
+        n = blocks[-1].num_dst_nodes(nt) if nt is not None else blocks[-1].num_dst_nodes()
+        out = self.net(feats[:n])
+        return {nt: out} if isinstance(x, dict) else out
+
+
+def _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width: int = 0) -> nn.Module:
+    from graphplat.models.registry import build_model
+
+    name = spec["name"]
+    schema = graph.schema
+    if name == "mlp":
+        nt = target_ntype or schema.ntypes[0]
+        opts = {k: v for k, v in spec.items() if k in ("hidden", "num_layers", "dropout")}
+        return FeatureMLP(input_widths(graph, feature)[nt] + extra_width, out=out,
+                          target_ntype=target_ntype if len(schema.ntypes) > 1 else None,
+                          **{"hidden": 64, **opts})
+    if name in ("sage", "graphsage", "gcn", "gat"):
+        if len(schema.ntypes) != 1 or len(etypes or schema.etypes) != 1:
+            raise ValueError(f"model {name!r} is homogeneous but the graph has node types {schema.ntypes} "
+                             f"and edge types {schema.etypes}: use 'rgcn' or 'hsage'")
+        return build_model(spec, {"in_feats": input_widths(graph, feature)[schema.ntypes[0]] + extra_width}, out=out)
+    raw = input_widths(graph, feature)
+    widths = {nt: w + extra_width for nt, w in raw.items()}
+    if name == "gcmc" and spec.get("side_hidden") and "side_widths" not in spec:
+        # the graph's features come first, the id embeddings after them (WithIdEmbeddings)
+        spec = {**spec, "side_widths": raw}
+    return build_model(spec, {"in_feats": widths, "ntypes": schema.ntypes,
+                              "canonical_etypes": list(etypes or schema.canonical_etypes),
+                              "target_ntype": target_ntype}, out=out)
+
+
+def block_inputs(blocks, feature: str):
+    """Input features of ``blocks[0]`` (a tensor, or a dict over the types that have it)."""
+    try:
+        return blocks[0].srcdata[feature]
+    except KeyError:  # no node type carries the feature: models use learned embeddings
+        return {}
+
+
+def pick(out, ntype: Optional[str]):
+    """The target type's rows of a model output (a tensor or a dict)."""
+    return out[ntype] if isinstance(out, dict) else out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
+    """Write ``state`` atomically (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def rng_state() -> Dict[str, Any]:
+    """torch's and numpy's global RNG states (dropout and initialization use them)."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def classification_metrics(y: np.ndarray, logits: np.ndarray, num_classes: int) -> Dict[str, float]:
+    """accuracy, macro-F1, micro-F1, and for two classes ROC-AUC and PR-AUC of class 1."""
+    pred = logits.argmax(1)
+    classes = list(range(num_classes))
+    out = {"accuracy": M.accuracy(y, pred), "macro_f1": M.macro_f1(y, pred, classes),
+           "micro_f1": M.micro_f1(y, pred, classes)}
+    if num_classes == 2 and 0 < y.sum() < len(y):
+        z = logits - logits.max(1, keepdims=True)
+        p = np.exp(z[:, 1]) / np.exp(z).sum(1)
+        out["roc_auc"] = M.roc_auc(y, p)
+        out["pr_auc"] = M.average_precision(y, p)
+    return out
+
+
+# ----------------------------------------------------------------------------- trainers
+
+@dataclass
+class RunResult:
+    """One seed's outcome: best epoch, its validation and test metrics, and the history."""
+
+    seed: int
+    best_epoch: int
+    val: Dict[str, float]
+    test: Dict[str, float]
+    history: List[Dict[str, Any]]
+    seconds: float
+
+    def as_dict(self) -> Dict[str, Any]:
+        """A JSON-safe dict."""
+        return {"seed": self.seed, "best_epoch": self.best_epoch, "val": self.val, "test": self.test,
+                "seconds": round(self.seconds, 2), "epochs_run": len(self.history)}
+
+
+class Trainer:
+    """Shared loop: epochs, evaluation, early stopping on the validation metric, checkpoints.
+
+    Subclasses define the model, :meth:`train_epoch` and :meth:`evaluate`.
+    """
+
+    higher_is_better = True
+    default_metric = "accuracy"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        self.cfg, self.task, self.seed = cfg, task, seed
+        self.metric = cfg.metric or self.default_metric
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        self.ckpt_dir = Path(cfg.checkpoint_dir) / f"seed-{seed}" if cfg.checkpoint_dir else None
+        if cfg.rating_loss and task.task != "rating":
+            raise ValueError(f"rating_loss {cfg.rating_loss} only applies to the rating task, not {task.task!r}")
+        self._ema: Optional[Dict[str, torch.Tensor]] = None  # set up by fit() when ema_decay > 0
+        self._ema_updates = 0
+
+    def parameters(self):
+        """Every trainable parameter."""
+        return self.modules().parameters()
+
+    def modules(self) -> nn.Module:
+        """The module(s) trained, as one nn.Module (its state_dict is checkpointed)."""
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int, opt: torch.optim.Optimizer) -> float:
+        """One pass over the training loader; returns the mean training loss."""
+        raise NotImplementedError
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        """Metrics on ``split`` ("val" or "test")."""
+        raise NotImplementedError
+
+    def has_split(self, split: str) -> bool:
+        """Whether ``split`` holds anything to evaluate (a dataset may have no validation
+        split, e.g. MovieLens with ``val_fraction: 0``)."""
+        return len(self.eval_loaders[split]) > 0
+
+    def meta(self) -> Dict[str, Any]:
+        """What :func:`load_trained` needs to rebuild the modules from a checkpoint."""
+        raise NotImplementedError
+
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+        """One optimizer step on ``loss`` (and the weight average's update); returns its value."""
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if self._ema is not None:
+            self._ema_updates += 1
+            # TensorFlow's ExponentialMovingAverage with num_updates: a short warm-up so the
+            # average is not dominated by the initial weights
+            d = min(self.cfg.ema_decay, (1 + self._ema_updates) / (10 + self._ema_updates))
+            with torch.no_grad():
+                for name, p in self.modules().named_parameters():
+                    self._ema[name].mul_(d).add_(p.detach(), alpha=1 - d)
+        return float(loss)
+
+    @contextlib.contextmanager
+    def _averaged(self):
+        """Within the block, the modules hold the averaged weights (``ema_decay``); the
+        trained weights are restored afterwards. A no-op without ``ema_decay``."""
+        if self._ema is None:
+            yield
+            return
+        params = dict(self.modules().named_parameters())
+        saved = {k: p.detach().clone() for k, p in params.items()}
+        with torch.no_grad():
+            for k, p in params.items():
+                p.copy_(self._ema[k])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for k, p in params.items():
+                    p.copy_(saved[k])
+
+    def _better(self, a: float, b: Optional[float]) -> bool:
+        return b is None or (a > b if self.higher_is_better else a < b)
+
+    def fit(self) -> RunResult:
+        """Train until ``epochs`` or early stopping; test the best validation state."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.ema_decay:
+            self._ema = {k: p.detach().clone() for k, p in self.modules().named_parameters()}
+        start, best, best_epoch, best_state, stale, history = 0, None, -1, None, 0, []
+        last = self.ckpt_dir / "last.pt" if self.ckpt_dir else None
+        if last is not None and cfg.resume and last.exists():
+            state = torch.load(last, weights_only=False)
+            self.modules().load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if self._ema is not None:
+                self._ema, self._ema_updates = state["ema"], state["ema_updates"]
+            set_rng_state(state["rng"])
+            start, best, best_epoch, stale = state["epoch"] + 1, state["best"], state["best_epoch"], state["stale"]
+            best_state, history = state["best_state"], state["history"]
+            log.info("resumed seed %d from %s at epoch %d (best %s %.4f at epoch %d)", self.seed, last,
+                     start, self.metric, best if best is not None else float("nan"), best_epoch)
+        validate = self.has_split("val")
+        if not validate:
+            log.info("seed %d: no validation split: training all %d epochs and keeping the last "
+                     "weights%s", self.seed, cfg.epochs, " (their moving average)" if self._ema is not None else "")
+        bar = tqdm(range(start, cfg.epochs), desc=f"{self.task.name} seed {self.seed}", unit="epoch",
+                   disable=None, initial=start, total=cfg.epochs)
+        for epoch in bar:
+            loss = self.train_epoch(epoch, opt)
+            row: Dict[str, Any] = {"epoch": epoch, "loss": loss}
+            if validate and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
+                with self._averaged():  # validate (and keep) the averaged weights
+                    val = self.evaluate("val")
+                    row["val"] = val
+                    score = val[self.metric]
+                    if self._better(score, best):
+                        best, best_epoch, stale = score, epoch, 0
+                        best_state = copy.deepcopy(self.modules().state_dict())
+                    else:
+                        stale += cfg.eval_every
+                bar.set_postfix(loss=f"{loss:.4f}", **{self.metric: f"{score:.4f}"})
+                log.debug("seed %d epoch %d loss %.4f val %s", self.seed, epoch, loss, val)
+            history.append(row)
+            if last is not None:
+                save_checkpoint(last, {"model": self.modules().state_dict(), "optimizer": opt.state_dict(),
+                                       "rng": rng_state(), "epoch": epoch, "best": best,
+                                       "best_epoch": best_epoch, "stale": stale, "best_state": best_state,
+                                       "history": history, "config": cfg.to_dict(), "ema": self._ema,
+                                       "ema_updates": self._ema_updates})
+            if cfg.patience and stale >= cfg.patience:
+                log.info("seed %d: early stop at epoch %d (best %s %.4f at epoch %d)", self.seed, epoch,
+                         self.metric, best, best_epoch)
+                break
+        bar.close()
+        if best_state is not None:
+            self.modules().load_state_dict(best_state)
+        elif self._ema is not None:  # no validation ran: test the average all the same
+            with torch.no_grad():
+                for k, p in self.modules().named_parameters():
+                    p.copy_(self._ema[k])
+        if not validate:  # the last epoch's weights are the result
+            best_epoch = history[-1]["epoch"] if history else -1
+        val = self.evaluate("val") if validate else {}
+        test = self.evaluate("test")
+        if self.ckpt_dir is not None:
+            save_checkpoint(self.ckpt_dir / "best.pt", {"model": self.modules().state_dict(),
+                                                        "config": cfg.to_dict(), "epoch": best_epoch,
+                                                        "val": val, "test": test, "meta": self.meta()})
+        return RunResult(self.seed, best_epoch, val, test, history, time.perf_counter() - t0)
+
+
+class GCNNorm:
+    """GCN's symmetric normalization with the graph's degrees: edge weight
+    ``1 / sqrt(deg(u) deg(v))`` on every block edge ``u -> v``, so sampled and full-neighbor
+    blocks compute Kipf & Welling's ``D^-1/2 A D^-1/2`` instead of block-local degrees.
+    ``deg`` is the in-degree (self loops included when the graph has them), which is the
+    symmetric degree on the undirected graphs GCN is meant for."""
+
+    KEY = "gcn_norm"
+
+    def __init__(self, graph: GraphService):
+        from graphplat import _core
+
+        schema = graph.schema
+        if len(schema.ntypes) != 1 or len(schema.etypes) != 1:
+            raise ValueError("GCN normalization needs a graph with one node type and one edge type")
+        nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+        ids = graph.node_ids(nt)
+        self.index = _core.IdMap(ids)
+        deg = graph.degrees(et, ids, "in").astype(np.float32)
+        self.inv_sqrt = torch.from_numpy(np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32))
+
+    def attach(self, blocks) -> None:
+        """Set ``edata[KEY]`` on every block."""
+        import dgl
+
+        for b in blocks:
+            s, d = b.edges()
+            su = self.index.lookup(b.srcdata[dgl.NID][s].numpy())
+            du = self.index.lookup(b.dstdata[dgl.NID][d].numpy())
+            b.edata[self.KEY] = self.inv_sqrt[su] * self.inv_sqrt[du]
+
+
+class NodeClassificationTrainer(Trainer):
+    """Cross-entropy on the labelled nodes of ``target_ntype`` with sampled neighborhoods."""
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        g, nt = task.graph, task.target_ntype
+        if nt is None:
+            if len(g.schema.ntypes) != 1:
+                raise ValueError("node classification needs target_ntype for a graph with several node types")
+            nt = task.target_ntype = g.schema.ntypes[0]
+        ids = g.node_ids(nt)
+        cols = g.node_features(nt, ids, [task.label, task.split])
+        labels, split = cols[task.label], cols[task.split]
+        self.ids = {name: ids[split == code] for code, name in enumerate(SPLITS)}
+        for name, v in self.ids.items():
+            if len(v) == 0:
+                raise ValueError(f"no {name} nodes of {nt!r} (feature {task.split!r} == {SPLITS.index(name)})")
+        self.num_classes = task.num_classes or int(labels[split >= 0].max()) + 1
+        if self.num_classes == 2 and cfg.metric is None:
+            self.metric = "roc_auc"
+        spec = dict(cfg.model)
+        # dropout on the raw input features (Kipf & Welling's GCN drops inputs too)
+        self.input_dropout = float(spec.pop("input_dropout", 0.0))
+        self.gcn_norm = None
+        if spec["name"] == "gcn" and spec.get("norm", "both") == "both":
+            # Block degrees depend on the batch; use the graph's own (see GCNNorm).
+            self.gcn_norm = GCNNorm(g)
+            spec.update(norm="none", edge_weight=GCNNorm.KEY)
+        self.model = make_model(spec, g, task.feature, self.num_classes, nt)
+        kw = dict(batch_size=cfg.batch_size, prefetch=cfg.prefetch, labels=task.label,
+                  features={t: [task.feature] for t, w in input_widths(g, task.feature).items() if w})
+        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, cfg.fanouts, shuffle=True, seed=seed, **kw)
+        eval_fanouts = cfg.eval_fanouts or [-1] * len(cfg.fanouts)
+        kw["batch_size"] = cfg.eval_batch_size
+        self.eval_loaders = {s: NodeLoader(g, {nt: self.ids[s]}, eval_fanouts, seed=seed, **kw)
+                             for s in ("val", "test")}
+
+    def modules(self) -> nn.Module:
+        return self.model
+
+    def meta(self) -> Dict[str, Any]:
+        return {"task": "node_classification", "out": self.num_classes, "target_ntype": self.task.target_ntype,
+                "feature": self.task.feature, "label": self.task.label, "etypes": None,
+                "num_ids": getattr(self.model, "num_ids", None)}
+
+    def train_epoch(self, epoch: int, opt) -> float:
+        self.model.train()
+        self.train_loader.set_epoch(epoch)
+        total, n = 0.0, 0
+        nt = self.task.target_ntype
+        for _, _, blocks in self.train_loader:
+            if self.gcn_norm is not None:
+                self.gcn_norm.attach(blocks)
+            x = block_inputs(blocks, self.task.feature)
+            if self.input_dropout:
+                x = {k: F.dropout(v, self.input_dropout) for k, v in x.items()} if isinstance(x, dict) \
+                    else F.dropout(x, self.input_dropout)
+            logits = pick(self.model(blocks, x), nt)
+            y = pick(blocks[-1].dstdata[self.task.label], nt)
+            loss = F.cross_entropy(logits, y)
+            total += self._step(opt, loss) * len(y)
+            n += len(y)
+        return total / max(n, 1)
+
+    @torch.no_grad()
+    def predict(self, split: str) -> Tuple[np.ndarray, np.ndarray]:
+        """(labels, logits) of a split's nodes."""
+        self.model.eval()
+        nt = self.task.target_ntype
+        ys, outs = [], []
+        for _, _, blocks in self.eval_loaders[split]:
+            if self.gcn_norm is not None:
+                self.gcn_norm.attach(blocks)
+            outs.append(pick(self.model(blocks, block_inputs(blocks, self.task.feature)), nt).numpy())
+            ys.append(pick(blocks[-1].dstdata[self.task.label], nt).numpy())
+        return np.concatenate(ys), np.concatenate(outs)
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        y, logits = self.predict(split)
+        return classification_metrics(y, logits, self.num_classes)
+
+
+def select_etypes(candidates: List[Canonical], patterns: List[str], held_out) -> List[Canonical]:
+    """The ``candidates`` whose relation name or ``src:rel:dst`` string matches one of the
+    shell-style ``patterns`` (``fnmatch``: ``*``, ``?``, ``[...]``), in ``candidates`` order.
+    Raises ValueError for a pattern matching no candidate (naming the held-out types it hits,
+    which never pass messages)."""
+    import fnmatch
+
+    names = lambda et: (et[1], ":".join(et))  # noqa: E731
+    out = []
+    for pat in patterns:
+        hit = [et for et in candidates if any(fnmatch.fnmatchcase(n, pat) for n in names(et))]
+        if not hit:
+            bad = [":".join(et) for et in held_out if any(fnmatch.fnmatchcase(n, pat) for n in names(et))]
+            why = f" (held-out types {bad} never pass messages)" if bad else ""
+            raise ValueError(f"mp_etypes pattern {pat!r} matches no message-passing edge type{why}; "
+                             f"candidates: {', '.join(':'.join(et) for et in candidates)}")
+        out += [et for et in hit if et not in out]
+    return [et for et in candidates if et in out]
+
+
+class EdgeTaskTrainer(Trainer):
+    """Shared set-up of the edge tasks: held-out edge types kept out of message passing,
+    leak-free exclusion of each batch's target pairs, per-type fanouts, loader options.
+
+    Message passing uses every edge type but the held-out val/test ones, or those matching
+    ``cfg.mp_etypes``. A training batch's pairs ``(u, v)`` are removed from every
+    message-passing type between the train type's endpoint types, in both directions (the
+    train type, its reverse and any parallel relation such as a rating-typed copy)."""
+
+    task_name = "edge task"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        g = task.graph
+        if not all(s in task.target_etypes for s in SPLITS):
+            raise ValueError(f"{self.task_name} needs target_etypes for {SPLITS}, got {task.target_etypes}")
+        self.train_etype = train_et = task.target_etypes["train"]
+        held_out = {task.target_etypes["val"], task.target_etypes["test"]} - {train_et}
+        self.mp_etypes = [et for et in g.schema.canonical_etypes if et not in held_out]
+        if cfg.mp_etypes is not None:
+            self.mp_etypes = select_etypes(self.mp_etypes, cfg.mp_etypes, sorted(held_out))
+        ends = (train_et[0], train_et[2])
+        self.leak_same = [et for et in self.mp_etypes if (et[0], et[2]) == ends]
+        self.leak_swapped = [et for et in self.mp_etypes if (et[2], et[0]) == ends]
+        self.loader_kw = dict(prefetch=cfg.prefetch, features={t: [task.feature] for t, w in
+                                                               input_widths(g, task.feature).items() if w})
+
+    def mp_fanouts(self, spec) -> List[Dict[Canonical, int]]:
+        """Per-layer fanouts over the message-passing edge types only (ints, or dicts by
+        relation name)."""
+        return [{et: (f if isinstance(f, int) else f.get(et[1], 0)) for et in self.mp_etypes} for f in spec]
+
+    def train_link_loader(self, src, dst, **kw) -> LinkLoader:
+        """The shuffled training LinkLoader over the train edges, excluding each batch's
+        pairs from every message-passing type that links the same nodes (see the class
+        docstring)."""
+        common = dict(batch_size=self.cfg.batch_size, shuffle=True, seed=self.seed, **self.loader_kw, **kw)
+        edges, fanouts = {self.train_etype: (src, dst)}, self.mp_fanouts(self.cfg.fanouts)
+        if set(self.leak_same) - {self.train_etype} or len(self.leak_swapped) > 1:
+            # parallel relations between the same nodes (e.g. one type per rating level)
+            return LinkLoader(self.task.graph, edges, fanouts, exclude="node_pairs", **common)
+        # the train type and at most its reverse: LinkLoader's own exclusion does it
+        reverse = {self.train_etype: self.leak_swapped[0]} if self.leak_swapped else None
+        return LinkLoader(self.task.graph, edges, fanouts, exclude="reverse_types" if reverse else "self",
+                          reverse_etypes=reverse, **common)
+
+
+def _takes_input_dropout(spec: Dict[str, Any]) -> bool:
+    """Whether the encoder named by ``spec`` has its own ``input_dropout`` argument."""
+    from graphplat.models.registry import spec_keys
+
+    try:
+        return "input_dropout" in spec_keys(spec["name"])
+    except (ValueError, KeyError):  # 'mlp' and the like: the trainer applies it
+        return False
+
+
+class RatingTrainer(EdgeTaskTrainer):
+    """Rating prediction on the ``train`` edge type: a heterogeneous GNN encoder and GC-MC's
+    bilinear decoder, trained with cross-entropy over rating levels; RMSE of the expected
+    rating on the held-out edge types.
+
+    Model keys besides the encoder's: ``num_basis`` (decoder basis matrices, default 2),
+    ``decoder_dropout`` (dropout on the pair embeddings the decoder reads) and
+    ``input_dropout`` (dropout on the encoder's projected inputs, id embeddings included,
+    before message passing: GC-MC's input dropout; a 1-layer encoder's ``dropout`` acts on
+    nothing). Both in [0, 1), default 0, train mode only. An encoder that takes
+    ``input_dropout`` itself (``gcmc``, which drops only its message-passing inputs) gets it
+    as a constructor argument instead. ``out``: the encoder's output width, which the decoder
+    reads (default ``hidden``).
+
+    The loss is the cross-entropy over rating levels, plus ``mse_weight`` times the MSE of
+    the expected rating when the config sets ``rating_loss: {mse_weight: w}``.
+    """
+
+    higher_is_better = False
+    default_metric = "rmse"
+    task_name = "rating prediction"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        from graphplat.models.heads import BilinearRatingDecoder
+
+        g = task.graph
+        self.edges = {}
+        for s in SPLITS:
+            et = task.target_etypes[s]
+            src, dst, eids = all_edges(g, et)
+            r = g.edge_features(et, eids, ["rating"])["rating"].astype(np.float32)
+            self.edges[s] = (et, src, dst, r)
+        self.rating_values = np.unique(self.edges["train"][3])
+        out = int(cfg.model.get("out", cfg.model.get("hidden", 128)))
+        spec = {k: v for k, v in cfg.model.items() if k not in RATING_HEAD_KEYS}
+        self.input_dropout = float(cfg.model.get("input_dropout", 0.0))
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ValueError(f"model input_dropout must be in [0, 1), got {self.input_dropout!r}")
+        if self.input_dropout and _takes_input_dropout(spec):  # the encoder applies it itself
+            spec["input_dropout"], self.input_dropout = self.input_dropout, 0.0
+        self.mse_weight = float(cfg.rating_loss.get("mse_weight", 0.0))
+        self.encoder = make_model(spec, g, task.feature, out, None, self.mp_etypes)
+        self.decoder = BilinearRatingDecoder(out, len(self.rating_values), num_basis=cfg.model.get("num_basis", 2),
+                                             dropout=float(cfg.model.get("decoder_dropout", 0.0)),
+                                             rating_values=self.rating_values.tolist())
+        self._modules = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
+        et, s, d, r = self.edges["train"]
+        self.train_loader = self.train_link_loader(s, d, edge_data={et: {"rating": r}})
+        eval_f = self.mp_fanouts(cfg.eval_fanouts or cfg.fanouts)
+        kw = self.loader_kw
+        self.eval_loaders = {}
+        for split in ("val", "test"):
+            et, s, d, r = self.edges[split]
+            self.eval_loaders[split] = LinkLoader(g, {et: (s, d)}, eval_f, edge_data={et: {"rating": r}},
+                                                  batch_size=cfg.eval_batch_size, seed=seed, **kw)
+
+    def modules(self) -> nn.Module:
+        return self._modules
+
+    def meta(self) -> Dict[str, Any]:
+        return {"task": "rating", "out": self.encoder.out_feats, "target_ntype": None, "feature": self.task.feature,
+                "etypes": [list(e) for e in self.mp_etypes], "rating_values": self.rating_values.tolist(),
+                "target_etypes": {k: list(v) for k, v in self.task.target_etypes.items()},
+                "num_ids": getattr(self.encoder, "num_ids", None)}
+
+    def _scores(self, pair, blocks):
+        if self.input_dropout and self.encoder.training:  # forward, with dropout after the projection
+            h = self.encoder.project_inputs(block_inputs(blocks, self.task.feature), blocks[0])
+            h = {k: F.dropout(v, self.input_dropout) for k, v in h.items()}
+            for i, block in enumerate(blocks):
+                h = self.encoder.layer_forward(i, block, h)
+        else:
+            h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
+        et = pair.canonical_etypes[[pair.num_edges(e) for e in pair.canonical_etypes].index(
+            max(pair.num_edges(e) for e in pair.canonical_etypes))]
+        s, d = pair.edges(etype=et)
+        return self.decoder(h[et[0]][s], h[et[2]][d]), pair.edges[et].data["rating"]
+
+    def train_epoch(self, epoch: int, opt) -> float:
+        self._modules.train()
+        self.train_loader.set_epoch(epoch)
+        total, n = 0.0, 0
+        for _, pair, blocks in self.train_loader:
+            out, y = self._scores(pair, blocks)
+            loss = F.cross_entropy(out.logits, self.decoder.rating_to_class(y))
+            if self.mse_weight:
+                loss = loss + self.mse_weight * F.mse_loss(out.rating, y)
+            total += self._step(opt, loss) * len(y)
+            n += len(y)
+        return total / max(n, 1)
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> Dict[str, float]:
+        self._modules.eval()
+        ys, ps = [], []
+        for _, pair, blocks in self.eval_loaders[split]:
+            out, y = self._scores(pair, blocks)
+            ps.append(out.rating.numpy())
+            ys.append(y.numpy())
+        return {"rmse": M.rmse(np.concatenate(ys), np.concatenate(ps))}
+
+
+class LinkPredictionTrainer(EdgeTaskTrainer):
+    """Link prediction on the ``train`` edge type: a GNN encoder and a dot-product head
+    trained with binary cross-entropy against ``negatives`` sampled non-edges per edge;
+    evaluated by full ranking of every destination node for each source node that has
+    held-out edges (recall@K, NDCG@K), excluding its training edges. The encoder's outputs
+    are the embeddings ``graphplat export`` writes and ``serve-model`` ranks by inner
+    product."""
+
+    default_metric = "recall"
+    task_name = "link prediction"
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        super().__init__(cfg, task, seed)
+        from graphplat import _core
+        from graphplat.models.heads import DotPredictor
+
+        g = task.graph
+        self.metric = cfg.metric or f"recall@{cfg.topk}"
+        train_et = self.train_etype
+        self.src_type, self.dst_type = train_et[0], train_et[2]
+        self.edges = {s: all_edges(g, task.target_etypes[s])[:2] for s in SPLITS}
+        hidden = int(cfg.model.get("hidden", 128))
+        self.encoder = make_model(cfg.model, g, task.feature, hidden, None, self.mp_etypes)
+        self.head = DotPredictor()
+        self._modules = nn.ModuleDict({"encoder": self.encoder})
+        s, d = self.edges["train"]
+        self.train_loader = self.train_link_loader(s, d, negatives=cfg.negatives)
+        self.ids = {nt: g.node_ids(nt) for nt in {self.src_type, self.dst_type}}
+        self.index = {nt: _core.IdMap(v) for nt, v in self.ids.items()}
+        self.embed_loader = NodeLoader(g, self.ids, self.mp_fanouts(cfg.eval_fanouts or cfg.fanouts),
+                                       batch_size=cfg.eval_batch_size, seed=seed, labels=None, **self.loader_kw)
+
+    def modules(self) -> nn.Module:
+        return self._modules
+
+    def meta(self) -> Dict[str, Any]:
+        return {"task": "link_prediction", "out": self.encoder.out_feats, "target_ntype": None,
+                "feature": self.task.feature, "etypes": [list(e) for e in self.mp_etypes],
+                "target_etypes": {k: list(v) for k, v in self.task.target_etypes.items()},
+                "num_ids": getattr(self.encoder, "num_ids", None)}
+
+    def train_epoch(self, epoch: int, opt) -> float:
+        self._modules.train()
+        self.train_loader.set_epoch(epoch)
+        total, n = 0.0, 0
+        et = self.train_etype
+        for _, pair, neg, blocks in self.train_loader:
+            h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
+            ps, pd = pair.edges(etype=et)
+            ns, nd = neg.edges(etype=et)
+            pos = self.head(h[et[0]][ps], h[et[2]][pd])
+            negs = self.head(h[et[0]][ns], h[et[2]][nd])
+            loss = F.binary_cross_entropy_with_logits(torch.cat([pos, negs]),
+                                                      torch.cat([torch.ones_like(pos), torch.zeros_like(negs)]))
+            total += self._step(opt, loss) * len(ps)
+            n += len(ps)
+        return total / max(n, 1)
+
+    @torch.no_grad()
+    def embeddings(self) -> Dict[str, np.ndarray]:
+        """Encoder outputs of every source- and destination-type node, rows in node_ids order."""
+        self._modules.eval()
+        out = {nt: np.zeros((len(v), self.encoder.out_feats), np.float32) for nt, v in self.ids.items()}
+        for _, output_nodes, blocks in self.embed_loader:
+            h = self.encoder(blocks, block_inputs(blocks, self.task.feature))
+            for nt, ids in output_nodes.items():
+                if len(ids):
+                    out[nt][self.index[nt].lookup(ids.numpy())] = h[nt].numpy()
+        return out
+
+    def has_split(self, split: str) -> bool:
+        return len(self.edges[split][0]) > 0
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        emb = self.embeddings()
+        users = self.ids[self.src_type]
+        n_items = len(self.ids[self.dst_type])
+        hs, hd = self.edges[split]
+        rows = np.unique(self.index[self.src_type].lookup(hs))
+        row_of = np.full(len(users), -1, np.int64)
+        row_of[rows] = np.arange(len(rows))
+        relevant = np.zeros((len(rows), n_items), bool)
+        relevant[row_of[self.index[self.src_type].lookup(hs)], self.index[self.dst_type].lookup(hd)] = True
+        seen = np.zeros_like(relevant)
+        ts, td = self.edges["train"]
+        r = row_of[self.index[self.src_type].lookup(ts)]
+        keep = r >= 0
+        seen[r[keep], self.index[self.dst_type].lookup(td[keep])] = True
+        if split == "test":  # validation edges are known at test time: do not rank them
+            vs, vd = self.edges["val"]
+            r = row_of[self.index[self.src_type].lookup(vs)]
+            keep = r >= 0
+            seen[r[keep], self.index[self.dst_type].lookup(vd[keep])] = True
+        scores = emb[self.src_type][rows] @ emb[self.dst_type].T
+        k = self.cfg.topk
+        return {f"recall@{k}": M.recall_at_k(scores, relevant, k, exclude=seen),
+                f"ndcg@{k}": M.ndcg_at_k(scores, relevant, k, exclude=seen)}
+
+
+@dataclass
+class TrainedModel:
+    """A model rebuilt from a ``best.pt``: the GNN ``encoder`` (eval mode), the rating
+    ``decoder`` (rating task) or None, the training config and the checkpoint's ``meta``."""
+
+    encoder: nn.Module
+    decoder: Optional[nn.Module]
+    config: Dict[str, Any]
+    meta: Dict[str, Any]
+
+
+def load_trained(path, graph: GraphService) -> TrainedModel:
+    """Rebuild the model saved in ``path`` (a ``best.pt`` written by :func:`train` with a
+    ``checkpoint_dir``) for ``graph`` (whose schema must match the training graph's)."""
+    from graphplat.models.heads import BilinearRatingDecoder
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (train with --checkpoint-dir to write best.pt)")
+    state = torch.load(path, weights_only=False)
+    if "meta" not in state or "config" not in state:
+        raise ValueError(f"{path} is not a graphplat model checkpoint (best.pt): it has no meta/config")
+    meta, cfg = state["meta"], state["config"]
+    etypes = [tuple(e) for e in meta["etypes"]] if meta.get("etypes") else None
+    spec = {k: v for k, v in cfg["model"].items() if k not in RATING_HEAD_KEYS}
+    encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes,
+                         meta.get("num_ids"))
+    decoder = None
+    if meta["task"] == "rating":
+        values = meta["rating_values"]
+        decoder = BilinearRatingDecoder(meta["out"], len(values), num_basis=cfg["model"].get("num_basis", 2),
+                                        rating_values=values)
+        nn.ModuleDict({"encoder": encoder, "decoder": decoder}).load_state_dict(state["model"])
+        decoder.eval()
+    elif meta["task"] == "link_prediction":
+        nn.ModuleDict({"encoder": encoder}).load_state_dict(state["model"])
+    else:
+        encoder.load_state_dict(state["model"])
+    encoder.eval()
+    return TrainedModel(encoder, decoder, cfg, meta)
+
+
+TRAINERS = {"node_classification": NodeClassificationTrainer, "rating": RatingTrainer,
+            "link_prediction": LinkPredictionTrainer}
+
+
+def summarize(results: List[RunResult]) -> Dict[str, Any]:
+    """Mean and std over seeds of every test and validation metric."""
+    out: Dict[str, Any] = {}
+    for part in ("val", "test"):
+        keys = sorted(set().union(*(getattr(r, part).keys() for r in results)))
+        out[part] = {k: {"mean": float(np.mean([getattr(r, part)[k] for r in results])),
+                         "std": float(np.std([getattr(r, part)[k] for r in results]))} for k in keys}
+    return out
+
+
+def train(cfg: TrainConfig) -> Dict[str, Any]:
+    """Run ``cfg`` once per seed. Returns ``{"task", "runs": [...], "summary": {...},
+    "reference"}``; the graph is opened once and shared by the seeds."""
+    if cfg.num_threads:
+        from graphplat import _core
+        torch.set_num_threads(cfg.num_threads)
+        _core.set_num_threads(cfg.num_threads)
+    task = open_task(cfg)
+    try:
+        cls = TRAINERS.get(task.task)
+        if cls is None:
+            raise ValueError(f"task {task.task!r} cannot be trained here; supported: {', '.join(TRAINERS)}")
+        results = []
+        for seed in cfg.seeds:
+            r = cls(cfg, task, seed).fit()
+            log.info("seed %d: best epoch %d, test %s", seed, r.best_epoch,
+                     {k: round(v, 4) for k, v in r.test.items()})
+            results.append(r)
+        return {"task": task.task, "dataset": task.name, "runs": [r.as_dict() for r in results],
+                "summary": summarize(results), "reference": task.reference}
+    finally:
+        task.close()
