@@ -3,24 +3,44 @@ same host reads it in process with answers identical to LocalGraph; writes, toke
 shutdown and SIGKILL keep working (real servers, real stores)."""
 from __future__ import annotations
 
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from parity import assert_same, same_outcome  # noqa: E402
-from servers import Fleet, cluster_dict  # noqa: E402
-from test_loaders import CLICK, CLICKED, FOLLOWS, make_arrays  # noqa: E402
+import graphplat
+from graphplat.sampling import NeighborSampler
+from graphplat.schema import GraphSchema
+from graphplat.storage import shared
+from graphplat.storage.client import AuthenticationError, PartitionClient
+from graphplat.storage.graph_arrays import GraphArrays
+from graphplat.storage.remote import connect
+from graphplat.storage.shared import SharedPartition
+from graphplat.testing.parity import assert_same, same_outcome
+from graphplat.testing.servers import Fleet, cluster_dict
 
-import graphplat  # noqa: E402
-from graphplat.sampling import NeighborSampler  # noqa: E402
-from graphplat.storage import shared  # noqa: E402
-from graphplat.storage.client import AuthenticationError, PartitionClient  # noqa: E402
-from graphplat.storage.remote import connect  # noqa: E402
-from graphplat.storage.shared import SharedPartition  # noqa: E402
+CLICK = ("user", "click", "item")
+CLICKED = ("item", "clicked-by", "user")
+FOLLOWS = ("user", "follows", "user")
+SCHEMA = GraphSchema.from_dict({
+    "node_types": {"user": {"features": {"feat": "float32[4]", "label": "int64"}},
+                   "item": {"features": {"feat": "float32[3]"}}},
+    "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True},
+                   ["item", "clicked-by", "user"], ["user", "follows", "user"]]})
+
+
+def make_arrays(seed=0, users=120, items=80, clicks=700, follows=400) -> GraphArrays:
+    """Random ids (some negative), clicks with their reverses, random follows, weights."""
+    rng = np.random.default_rng(seed)
+    uid = rng.choice(10**9, users, replace=False).astype(np.int64)
+    iid = rng.choice(10**9, items, replace=False).astype(np.int64) - 5 * 10**8
+    cu, ci = uid[rng.integers(0, users, clicks)], iid[rng.integers(0, items, clicks)]
+    fs, fd = uid[rng.integers(0, users, follows)], uid[rng.integers(0, users, follows)]
+    return GraphArrays(
+        SCHEMA, {"user": uid, "item": iid},
+        {"user": {"feat": rng.standard_normal((users, 4)).astype(np.float32),
+                  "label": rng.integers(0, 3, users)},
+         "item": {"feat": rng.standard_normal((items, 3)).astype(np.float32)}},
+        {CLICK: (cu, ci), CLICKED: (ci, cu), FOLLOWS: (fs, fd)},
+        edge_weights={CLICK: rng.random(clicks).astype(np.float32) + 0.1})
 
 
 def segments_of(server) -> list:
