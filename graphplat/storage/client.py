@@ -159,6 +159,8 @@ class PartitionClient:
         self._lock = threading.Lock()
         self._current = 0
         self._closed = False
+        self._raw = True  # features as raw bytes (falls back to protobuf on old servers)
+        self._raw_methods: Dict[Tuple[int, str], object] = {}
 
     def __repr__(self) -> str:
         return f"PartitionClient(partition={self.partition}, addresses={self.addresses})"
@@ -179,7 +181,19 @@ class PartitionClient:
         delay *= random.uniform(0.5, 1.5)
         time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
-    def _call(self, method: str, request, *, write: bool = False, stream: bool = False):
+    def _raw_method(self, i: int, method: str):
+        """The raw-bytes variant of ``method`` on replica ``i`` (codec.RAW_SERVICE_NAME)."""
+        self._stub(i)  # opens the channel
+        with self._lock:
+            key = (i, method)
+            if key not in self._raw_methods:
+                self._raw_methods[key] = self._channels[i].unary_unary(
+                    f"/{codec.RAW_SERVICE_NAME}/{method}", request_serializer=lambda m: m.SerializeToString(),
+                    response_deserializer=None)
+            return self._raw_methods[key]
+
+    def _call(self, method: str, request, *, write: bool = False, stream: bool = False,
+              raw: bool = False):
         """Run one logical call with deadline, retries, failover (reads) and error mapping."""
         t0 = time.monotonic()
         deadline = t0 + self.deadline_s
@@ -203,7 +217,7 @@ class PartitionClient:
             timeout = remaining / untried if untried > 1 else remaining
             attempt += 1
             try:
-                stub_method = getattr(self._stub(i), method)
+                stub_method = self._raw_method(i, method) if raw else getattr(self._stub(i), method)
                 if stream:
                     result = list(stub_method(request, timeout=timeout, metadata=self._metadata))
                 else:
@@ -255,6 +269,7 @@ class PartitionClient:
                     ch.close()
             self._channels = [None] * len(self.addresses)
             self._stubs = [None] * len(self.addresses)
+            self._raw_methods = {}
 
     # ---------------------------------------------------------------- info
     def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:
@@ -309,8 +324,16 @@ class PartitionClient:
         return max(1, min(self.MAX_REQUEST_IDS, self.MAX_RESPONSE_BYTES // max(1, int(row_bytes))))
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        """Feature rows of ``ids`` (read-only arrays over the answer's bytes)."""
         req = pb.NodeFeaturesRequest(ntype=ntype, ids=_ids(ids, "ids"),
                                      names=list(names or ()), all_names=names is None)
+        if self._raw:
+            try:
+                return codec.unpack_raw(self._call("NodeFeatures", req, raw=True))
+            except RemoteError as e:
+                if e.code != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self._raw = False  # a server from before raw answers
         return codec.from_named(self._call("NodeFeatures", req).features)
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:

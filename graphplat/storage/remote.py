@@ -33,6 +33,8 @@ class RemoteGraph(RoutedGraph):
     number) is raised after every call of the step finished.
     """
 
+    pieces_per_partition = 4  # feature requests in flight per partition (see RoutedGraph)
+
     def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
                  *, max_workers: Optional[int] = None, backends: Optional[Sequence] = None):
         # backends: what answers each partition's reads (a client, or a SharedPartition

@@ -107,14 +107,24 @@ class RoutedGraph(GraphService):
             return NeighborSample.empty(0)
         return scatter_samples(len(seeds), [(pieces[k], got[k]) for k in pieces])
 
-    def _pieces(self, groups: Dict[int, np.ndarray], row_bytes: int = 8) -> Dict[Tuple[int, int], np.ndarray]:
+    #: Feature requests of one partition are cut into up to this many calls (of at least
+    #: MIN_ROWS_PER_PIECE rows) that run at once; RemoteGraph raises it so that a server
+    #: gathers one piece while the wire carries another and the client copies a third.
+    pieces_per_partition = 1
+    MIN_ROWS_PER_PIECE = 4096
+
+    def _pieces(self, groups: Dict[int, np.ndarray], row_bytes: int = 8,
+                spread: bool = False) -> Dict[Tuple[int, int], np.ndarray]:
         """``groups[p]`` (positions partition ``p`` answers) cut into requests ``(p, c)`` no
         larger than its backend takes in one call (``max_rows_per_call``: a remote server's
-        --max-batch and message limits, for answers of ``row_bytes`` per position)."""
+        --max-batch and message limits, for answers of ``row_bytes`` per position), and with
+        ``spread`` into up to :attr:`pieces_per_partition` requests."""
         pieces: Dict[Tuple[int, int], np.ndarray] = {}
         for p, idx in groups.items():
             limit = getattr(self.backends[p], "max_rows_per_call", None)
             step = max(1, limit(row_bytes)) if limit is not None else max(1, len(idx))
+            if spread and self.pieces_per_partition > 1:
+                step = min(step, max(self.MIN_ROWS_PER_PIECE, -(-len(idx) // self.pieces_per_partition)))
             for c, start in enumerate(range(0, len(idx), step)):
                 pieces[(p, c)] = idx[start:start + step]
         return pieces
@@ -139,19 +149,20 @@ class RoutedGraph(GraphService):
         """
         if n == 0:
             return {spec.name: np.zeros((0,) + spec.shape, spec.numpy_dtype) for spec in specs}
-        pieces = self._pieces(groups, _row_bytes(specs))
-        got = self._map({k: (lambda k=k, idx=idx: call(k[0], idx)) for k, idx in pieces.items()})
-        if len(pieces) == 1:  # one call answered the whole batch in order: no copy
+        pieces = self._pieces(groups, _row_bytes(specs), spread=True)
+        if len(pieces) == 1:  # one call answers the whole batch in order: no copy
             (k, idx), = pieces.items()
-            if len(idx) == n and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1)):
-                return got[k]
-        out: Dict[str, np.ndarray] = {}
-        for k, idx in pieces.items():
-            for name, arr in got[k].items():
-                if name not in out:
-                    out[name] = np.empty((n,) + arr.shape[1:], dtype=arr.dtype)
-                # Parallel, GIL-free copy (numpy's fancy assignment is ~5x slower on wide rows).
+            if len(idx) == n and idx[0] == 0 and idx[-1] == n - 1:
+                return call(k[0], idx)
+        out = {spec.name: np.empty((n,) + spec.shape, spec.numpy_dtype) for spec in specs}
+
+        def fetch(p: int, idx: np.ndarray) -> None:
+            # Each answer is copied into place as soon as it arrives (in the calling worker
+            # thread, GIL-free and parallel), while other pieces are still on the wire.
+            for name, arr in call(p, idx).items():
                 _core.scatter_rows(np.ascontiguousarray(arr, dtype=out[name].dtype), idx, out[name])
+
+        self._map({k: (lambda k=k, idx=idx: fetch(k[0], idx)) for k, idx in pieces.items()})
         return out
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
