@@ -473,7 +473,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "take_rows",
-      [](py::handle source, py::handle rows, int num_threads) {
+      [](py::handle source, py::handle rows, py::handle out_arg, int num_threads) {
         if (!py::isinstance<py::array>(source))
           throw InvalidArgument("source must be a numpy array");
         py::array src = py::reinterpret_borrow<py::array>(source);
@@ -484,7 +484,26 @@ PYBIND11_MODULE(_core, m) {
         std::vector<py::ssize_t> shape(src.shape(), src.shape() + src.ndim());
         const int64_t num_rows = shape[0];
         shape[0] = static_cast<py::ssize_t>(r.span().size);
-        py::array out(src.dtype(), shape);
+        py::array out;
+        if (out_arg.is_none()) {
+          out = py::array(src.dtype(), shape);
+        } else {
+          // A caller-owned output (e.g. a recycled buffer): same dtype, exact shape, writable.
+          if (!py::isinstance<py::array>(out_arg)) throw InvalidArgument("out must be a numpy array");
+          out = py::reinterpret_borrow<py::array>(out_arg);
+          if (!py::detail::npy_api::get().PyArray_EquivTypes_(out.dtype().ptr(), src.dtype().ptr()))
+            throw InvalidArgument("out must have the dtype of source");
+          if (out.ndim() != src.ndim() || !std::equal(shape.begin(), shape.end(), out.shape()))
+            throw InvalidArgument("out must have shape (len(rows),) + source.shape[1:]");
+          if (!(out.flags() & py::array::c_style) || !out.writeable())
+            throw InvalidArgument("out must be C-contiguous and writable");
+          if (out.nbytes() > 0 && src.nbytes() > 0) {
+            const char* a = static_cast<const char*>(src.data());
+            const char* b = static_cast<const char*>(out.data());
+            if (a < b + out.nbytes() && b < a + src.nbytes())
+              throw InvalidArgument("out must not overlap source");
+          }
+        }
         const int64_t row_bytes = num_rows > 0 ? static_cast<int64_t>(src.nbytes()) / num_rows
                                                : static_cast<int64_t>(src.itemsize());
         const char* in = static_cast<const char*>(src.data());
@@ -495,8 +514,10 @@ PYBIND11_MODULE(_core, m) {
         }
         return out;
       },
-      py::arg("source"), py::arg("rows"), py::kw_only(), py::arg("num_threads") = 0,
-      "source[rows] for a C-contiguous array (any dtype), copied in parallel; see _core.pyi.");
+      py::arg("source"), py::arg("rows"), py::kw_only(), py::arg("out") = py::none(),
+      py::arg("num_threads") = 0,
+      "source[rows] for a C-contiguous array (any dtype), copied in parallel (into out when "
+      "given); see _core.pyi.");
 
   m.def(
       "scatter_rows",

@@ -244,9 +244,12 @@ class Relabeler:
         """``(unique_nodes, local_neighbors)``; ids outside [0, num_nodes) raise ValueError,
         duplicate seeds ValueError."""
 
-def take_rows(source: np.ndarray, rows: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
-    """``source[rows]`` (a new array) for a C-contiguous ``source`` of any dtype and shape,
-    copied in parallel without the GIL. Rows outside [0, len(source)) raise IndexError."""
+def take_rows(source: np.ndarray, rows: np.ndarray, *, out: Optional[np.ndarray] = None,
+              num_threads: int = 0) -> np.ndarray:
+    """``source[rows]`` for a C-contiguous ``source`` of any dtype and shape, copied in
+    parallel without the GIL, into a new array or into ``out`` (same dtype, shape
+    ``(len(rows),) + source.shape[1:]``, C-contiguous, writable, not overlapping ``source``;
+    returned). Rows outside [0, len(source)) raise IndexError."""
 
 def scatter_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray, *,
                  num_threads: int = 0) -> np.ndarray:

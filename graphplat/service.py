@@ -83,10 +83,12 @@ class GraphService(abc.ABC):
         """
 
     @abc.abstractmethod
-    def node_features(self, ntype: str, ids: np.ndarray,
-                      names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    def node_features(self, ntype: str, ids: np.ndarray, names: Optional[Sequence[str]] = None,
+                      *, out: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
         """Features of nodes ``ids`` (all features when ``names`` is None), one array each,
-        rows in the order of ``ids``."""
+        rows in the order of ``ids``. ``out`` (optional, name -> array of shape
+        ``(len(ids),) + feature shape``, the feature's dtype, C-contiguous, writable) receives
+        the rows instead of new arrays (a loader recycles its buffers this way)."""
 
     @abc.abstractmethod
     def edge_features(self, etype: EdgeTypeKey, eids: np.ndarray,

@@ -15,6 +15,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from graphplat import _core
+from graphplat.sampling.buffers import BufferPool
 from graphplat.service import GraphService
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class FeatureFetcher:
         if cache_mb < 0:
             raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
         self.stats = CacheStats()
+        self.buffers = BufferPool()  # recycled output rows (see graphplat.sampling.buffers)
         self._lock = threading.Lock()
         self._caches: Dict[str, _TypeCache] = {}
         if cache_mb > 0:
@@ -110,8 +112,11 @@ class FeatureFetcher:
         if not names:
             return {}
         cache = self._caches.get(ntype)
+        nt = self.graph.schema.node_type(ntype)
         if cache is None:
-            out = self.graph.node_features(ntype, ids, names)
+            specs = [nt.feature(n) for n in names]
+            out = self.graph.node_features(ntype, ids, names, out={
+                s.name: self.buffers.empty((len(ids),) + s.shape, s.numpy_dtype) for s in specs})
             hits = 0
         else:
             pos = cache.index.lookup(ids, missing="ignore")
@@ -125,7 +130,7 @@ class FeatureFetcher:
                 # Parallel GIL-free row copies (numpy's masked/fancy assignment is several
                 # times slower on wide rows).
                 src = cache.features[n]
-                arr = np.empty((len(ids),) + src.shape[1:], dtype=src.dtype)
+                arr = self.buffers.empty((len(ids),) + src.shape[1:], src.dtype)
                 _core.scatter_rows(_core.take_rows(src, pos[hit_at]), hit_at, arr)
                 if len(miss):
                     _core.scatter_rows(np.ascontiguousarray(fetched[n], dtype=src.dtype), miss, arr)

@@ -326,14 +326,18 @@ class PartitionGraph:
         with self._lock:
             return adj.has_edges(rows, as_ids(src, "src"))
 
-    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      out: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
+        """Rows of the features ``names`` of ``ids`` (into ``out`` when given, see
+        GraphService.node_features)."""
         nt = self.schema.node_type(ntype)
         names = list(names) if names is not None else nt.feature_names
         for n in names:
             nt.feature(n)  # ValueError naming unknown features
         rows = self.rows_of(nt.name, as_ids(ids))
+        out = out or {}
         with self._lock:
-            return {n: _core.take_rows(self.features[nt.name][n].array, rows) for n in names}
+            return {n: _core.take_rows(self.features[nt.name][n].array, rows, out=out.get(n)) for n in names}
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         et = self.schema.edge_type(etype)

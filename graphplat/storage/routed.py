@@ -138,10 +138,24 @@ class RoutedGraph(GraphService):
             out[idx] = got[k]
         return out
 
-    def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs) -> Dict[str, np.ndarray]:
+    def _in_process(self, p: int):
+        """The PartitionGraph answering partition ``p`` in this process right now (a local
+        partition, or a co-located server's fresh shared memory), else None."""
+        from graphplat.storage.partition_graph import PartitionGraph
+        from graphplat.storage.shared import SharedPartition
+
+        b = self.backends[p]
+        if isinstance(b, SharedPartition):
+            return b.graph if b.fresh() else None
+        g = b if isinstance(b, PartitionGraph) else getattr(b, "__dict__", {}).get("graph")
+        return g if isinstance(g, PartitionGraph) else None
+
+    def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs,
+                    out: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
         """Rows ``{name: (n, ...)}`` of the features ``specs`` of ``n`` requested items, where
         partition ``p`` answers the items at positions ``groups[p]`` and ``call(p, positions)``
-        asks it for them.
+        asks it for them (``call(p, positions, out)`` writes into ``out`` when partition
+        ``p`` is in this process). ``out``: arrays to fill instead of new ones.
 
         A request larger than its backend takes in one call (``max_rows_per_call``, a remote
         server's batch and message limits) is split into several calls, which run in parallel;
@@ -149,12 +163,22 @@ class RoutedGraph(GraphService):
         """
         if n == 0:
             return {spec.name: np.zeros((0,) + spec.shape, spec.numpy_dtype) for spec in specs}
+        if out is not None:
+            for spec in specs:
+                a = out.get(spec.name)
+                if a is None or a.shape != (n,) + spec.shape or a.dtype != spec.numpy_dtype:
+                    raise ValueError(f"out[{spec.name!r}] must be a {spec.numpy_dtype} array of shape "
+                                     f"{(n,) + spec.shape}")
         pieces = self._pieces(groups, _row_bytes(specs), spread=True)
         if len(pieces) == 1:  # one call answers the whole batch in order: no copy
             (k, idx), = pieces.items()
             if len(idx) == n and idx[0] == 0 and idx[-1] == n - 1:
-                return call(k[0], idx)
-        out = {spec.name: np.empty((n,) + spec.shape, spec.numpy_dtype) for spec in specs}
+                if out is None:
+                    return call(k[0], idx)
+                if self._in_process(k[0]) is not None:
+                    return call(k[0], idx, out)
+        if out is None:
+            out = {spec.name: np.empty((n,) + spec.shape, spec.numpy_dtype) for spec in specs}
 
         def fetch(p: int, idx: np.ndarray) -> None:
             # Each answer is copied into place as soon as it arrives (in the calling worker
@@ -165,13 +189,19 @@ class RoutedGraph(GraphService):
         self._map({k: (lambda k=k, idx=idx: fetch(k[0], idx)) for k, idx in pieces.items()})
         return out
 
-    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      out: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
         nt = self.schema.node_type(ntype)
         ids = as_ids(ids)
         names = list(names) if names is not None else nt.feature_names
         specs = [nt.feature(n) for n in names]  # ValueError naming an unknown feature
-        return self._fetch_rows(len(ids), self._split(nt.name, ids),
-                                lambda p, idx: self.backends[p].node_features(nt.name, ids[idx], names), specs)
+
+        def call(p, idx, into=None):
+            if into is None:
+                return self.backends[p].node_features(nt.name, ids[idx], names)
+            return self._in_process(p).node_features(nt.name, ids[idx], names, out=into)
+
+        return self._fetch_rows(len(ids), self._split(nt.name, ids), call, specs, out)
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         from graphplat.service import EID_PARTITION_SHIFT
