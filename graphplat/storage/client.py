@@ -50,6 +50,8 @@ from graphplat.schema import GraphSchema, SchemaError
 from graphplat.service import NeighborSample
 from graphplat.storage import codec
 from graphplat.storage.partition_graph import as_ids
+from graphplat.storage.wire_dtype import applies, encode
+from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 log = logging.getLogger("graphplat.client")
 
@@ -323,18 +325,26 @@ class PartitionClient:
         """Rows of ``row_bytes`` bytes one feature request may ask for."""
         return max(1, min(self.MAX_REQUEST_IDS, self.MAX_RESPONSE_BYTES // max(1, int(row_bytes))))
 
-    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
-        """Feature rows of ``ids`` (read-only arrays over the answer's bytes)."""
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """Feature rows of ``ids`` (read-only arrays over the answer's bytes); float32 ones
+        in ``wire_dtype`` when given (graphplat.storage.wire_dtype)."""
         req = pb.NodeFeaturesRequest(ntype=ntype, ids=_ids(ids, "ids"),
-                                     names=list(names or ()), all_names=names is None)
+                                     names=list(names or ()), all_names=names is None,
+                                     wire_dtype=wire_dtype_check(wire_dtype) or "")
+        got = None
         if self._raw:
             try:
-                return codec.unpack_raw(self._call("NodeFeatures", req, raw=True))
+                got = codec.unpack_raw(self._call("NodeFeatures", req, raw=True))
             except RemoteError as e:
                 if e.code != grpc.StatusCode.UNIMPLEMENTED:
                     raise
                 self._raw = False  # a server from before raw answers
-        return codec.from_named(self._call("NodeFeatures", req).features)
+        if got is None:
+            got = codec.from_named(self._call("NodeFeatures", req).features)
+        if wire_dtype:  # a server from before wire_dtype answers float32
+            got = {k: encode(v, wire_dtype) if applies(v.dtype, wire_dtype) else v for k, v in got.items()}
+        return got
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         req = pb.EdgeFeaturesRequest(etype=codec.etype_msg(etype), eids=_ids(eids, "eids"),

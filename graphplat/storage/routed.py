@@ -7,6 +7,7 @@ only routing code either uses.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,6 +17,8 @@ from graphplat.schema import GraphSchema
 from graphplat.service import GraphService, NeighborSample
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import as_ids, check_edge_arrays
+from graphplat.storage.wire_dtype import CARRIER, applies
+from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 
 def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample]]) -> NeighborSample:
@@ -39,6 +42,16 @@ def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample
         neighbors[dest] = s.neighbors
         eids[dest] = s.eids
     return NeighborSample(counts, neighbors, eids)
+
+
+@dataclass
+class _Spec:
+    """A feature's name, row shape, dtype and width (a FeatureSpec with another dtype)."""
+
+    name: str
+    shape: tuple
+    numpy_dtype: np.dtype
+    width: int
 
 
 def _row_bytes(specs) -> int:
@@ -190,16 +203,25 @@ class RoutedGraph(GraphService):
         return out
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
-                      out: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
+                      out: Optional[Dict[str, np.ndarray]] = None,
+                      wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """See GraphService.node_features; ``wire_dtype`` ("float16" or "bfloat16", see
+        :mod:`graphplat.storage.wire_dtype`) returns float32 features in that format
+        (moving half the bytes from servers)."""
         nt = self.schema.node_type(ntype)
         ids = as_ids(ids)
         names = list(names) if names is not None else nt.feature_names
         specs = [nt.feature(n) for n in names]  # ValueError naming an unknown feature
+        wire_dtype = wire_dtype_check(wire_dtype)
+        kw = {"wire_dtype": wire_dtype} if wire_dtype else {}
+        if wire_dtype:
+            specs = [_Spec(f.name, f.shape, CARRIER[wire_dtype], f.width) if applies(f.numpy_dtype, wire_dtype)
+                     else f for f in specs]
 
         def call(p, idx, into=None):
             if into is None:
-                return self.backends[p].node_features(nt.name, ids[idx], names)
-            return self._in_process(p).node_features(nt.name, ids[idx], names, out=into)
+                return self.backends[p].node_features(nt.name, ids[idx], names, **kw)
+            return self._in_process(p).node_features(nt.name, ids[idx], names, out=into, **kw)
 
         return self._fetch_rows(len(ids), self._split(nt.name, ids), call, specs, out)
 

@@ -259,7 +259,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         service (codec.RAW_SERVICE_NAME): one copy of the rows instead of three."""
         ids = self._ids(request.ids, "ids")
         names = None if request.all_names else list(request.names)
-        return codec.pack_raw(state.graph.node_features(request.ntype, ids, names))
+        return codec.pack_raw(state.graph.node_features(request.ntype, ids, names,
+                                                        wire_dtype=request.wire_dtype or None))
 
     @staticmethod
     def _features_response(arrays) -> pb.FeaturesResponse:
