@@ -13,7 +13,10 @@ batch's output nodes, the same for every method), batches of 1024 random seeds, 
   processes on loopback, the trainer co-located with partition 0 (read from its shared
   memory), partition 1 over gRPC (``--no-shared-memory``, as if on another host);
 * ``remote-prefetch``: the same servers, every partition over gRPC;
-* ``distdgl``: not run; the JSON says why (see ``distdgl_skipped``).
+* ``distdgl``: DistDGL 2.1 on the same graph in 2 partitions, trainer co-located with
+  partition 0, the second server in its own /dev/shm (see ``bench/distdgl.py``); one
+  trainer process per repetition (start-up and 2 warm-up steps not timed). When it cannot
+  be launched, ``distdgl_skipped`` says why.
 
 Reported per method (medians over repetitions): batches/s, seconds per training step,
 bytes per batch that crossed loopback (``/proc/net/dev``), CPU seconds per batch of this
@@ -42,11 +45,6 @@ from sampler import get_graph, machine_info, set_threads  # noqa: E402
 LOG = logging.getLogger("bench.train_e2e")
 NUM_CLASSES = 10
 
-DISTDGL_SKIPPED = ("DistDGL needs its own partitioning of the graph (dgl.distributed."
-                   "partition_graph), one server process per partition launched with the "
-                   "DGL_ROLE/DGL_SERVER_ID/DGL_NUM_SERVER/DGL_NUM_CLIENT/DGL_IP_CONFIG/DGL_CONF_PATH "
-                   "environment and the second server in its own /dev/shm (unshare -m works here), "
-                   "and a trainer with DGL_DIST_MODE=distributed; that launcher is not written yet")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -61,6 +59,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=None, help="repetitions (default 3)")
     p.add_argument("--threads", type=int, default=2, help="threads of torch, DGL and graphplat")
     p.add_argument("--methods", default=None, help="comma-separated subset of the methods")
+    p.add_argument("--no-distdgl", action="store_true", help="skip DistDGL")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     args.nodes = args.nodes or (200_000 if args.quick else 2_500_000)
@@ -92,6 +91,14 @@ def make_model(in_dim: int, hidden: int, classes: int, seed: int):
 
     torch.manual_seed(seed)
     return SAGE()
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def loopback_bytes() -> int:
@@ -164,6 +171,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     g = dgl.graph(("csc", (torch.from_numpy(indptr), torch.from_numpy(indices),
                            torch.empty(0, dtype=torch.int64))), num_nodes=n)
     g.ndata["feat"] = torch.from_numpy(feat)
+    distdgl_config, distdgl_skipped = None, None
+    if args.no_distdgl:
+        distdgl_skipped = "--no-distdgl"
+    else:
+        try:
+            import distdgl
+            g.ndata["label"] = y_table
+            distdgl_config = distdgl.partition(
+                g, BENCH_DIR / ".cache" / f"distdgl_{args.nodes}_{args.edges}_f{args.feat_dim}")
+            del g.ndata["label"]
+        except Exception as e:  # noqa: BLE001 - reported in the JSON
+            distdgl_skipped = f"partitioning failed: {e}"
     arrays = graph_arrays(indptr, indices, feat)
     local = arrays.to_local(partitions=1)
     store = store_path(args, arrays)
@@ -183,6 +202,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
     colocated, remote, servers = remote_graph(args, store, Path(tmp.name))
+    ddgl_servers = []
+    if distdgl_config is not None:
+        try:
+            ddgl_servers = distdgl.start_servers(distdgl_config, Path(tmp.name), [free_port(), free_port()])
+        except Exception as e:  # noqa: BLE001
+            distdgl_skipped = f"servers did not start: {e}"
     shm = [type(b).__name__ == "SharedPartition" for b in colocated.backends]
     methods: Dict[str, Callable] = {
         "dgl": dgl_loader,
@@ -195,16 +220,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.methods:
         keep = [m.strip() for m in args.methods.split(",")]
         methods = {m: f for m, f in methods.items() if m in keep or m in ("local", "dgl")}
+    if ddgl_servers:
+        def run_distdgl(rep: int) -> dict:
+            s0 = servers_cpu(ddgl_servers)
+            r = distdgl.run_trainer(distdgl_config, Path(tmp.name), args.batches, args.batch_size,
+                                    args.hidden, args.seed + rep, args.threads)
+            r["servers_cpu"] = servers_cpu(ddgl_servers) - s0
+            return r
+        methods["distdgl"] = run_distdgl
     runs: Dict[str, List[dict]] = {m: [] for m in methods}
     try:
         for m, make in methods.items():  # warm-up
+            if m == "distdgl":
+                continue
             train(lambda: make(seed_sets[0][:2 * args.batch_size]), lambda o: y_table[o], 2,
                   args.hidden, args.feat_dim, args.seed, servers)
         names = list(methods)
         for rep in range(args.reps):
             for m in names[rep % len(names):] + names[:rep % len(names)]:
-                r = train(lambda: methods[m](seed_sets[rep]), lambda o: y_table[o], args.batches,
-                          args.hidden, args.feat_dim, args.seed, servers)
+                if m == "distdgl":
+                    try:
+                        r = methods[m](rep)
+                    except Exception as e:  # noqa: BLE001 - reported in the JSON
+                        distdgl_skipped = f"trainer failed: {e}"
+                        LOG.warning("%s", distdgl_skipped)
+                        continue
+                else:
+                    r = train(lambda: methods[m](seed_sets[rep]), lambda o: y_table[o], args.batches,
+                              args.hidden, args.feat_dim, args.seed, servers)
                 runs[m].append(r)
                 LOG.info("rep %d %-20s %.2f batches/s, step %.1f ms, %.1f MB/batch on loopback",
                          rep, m, r["steps"] / r["wall"], 1e3 * r["step_seconds"],
@@ -212,9 +255,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         colocated.close()
         remote.close()
-        for s in servers:
+        for s in servers + ddgl_servers:
             s.terminate()
-        for s in servers:
+        for s in servers + ddgl_servers:
             s.wait(30)
     med = statistics.median
     results = {m: {"batches_per_s": med(r["steps"] / r["wall"] for r in rs),
@@ -223,7 +266,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    "client_cpu_s_per_batch": med(r["cpu"] / r["steps"] for r in rs),
                    "servers_cpu_s_per_batch": med(r["servers_cpu"] / r["steps"] for r in rs),
                    "batches_per_s_reps": [round(r["steps"] / r["wall"], 3) for r in rs]}
-               for m, rs in runs.items()}
+               for m, rs in runs.items() if rs}
     ratio = {base: {m: round(v["batches_per_s"] / results[base]["batches_per_s"], 3)
                     for m, v in results.items() if m != base} for base in ("local", "dgl")}
     out = {"benchmark": "train_e2e", "graph": {"nodes": n, "edges": int(len(indices)), **meta},
@@ -233,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            "partition0_in_shared_memory": shm[0], "partition1_in_shared_memory": shm[1],
            "results": {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                        for m, r in results.items()},
-           "ratio_batches_per_s": ratio, "distdgl_skipped": DISTDGL_SKIPPED,
+           "ratio_batches_per_s": ratio, "distdgl_skipped": distdgl_skipped,
            "targets": {"colocated": ">= 0.5x local", "remote-prefetch": ">= 0.25x local",
                        "*-prefetch": ">= the same loader without prefetch"}}
     json.dump(out, sys.stdout, indent=2)

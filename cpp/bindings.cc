@@ -473,9 +473,11 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "take_rows",
-      [](py::handle source, py::handle rows, py::handle out_arg, int num_threads) {
+      [](py::handle source, py::handle rows, py::handle out_arg, py::handle out_rows_arg, int num_threads) {
         if (!py::isinstance<py::array>(source))
           throw InvalidArgument("source must be a numpy array");
+        if (!out_rows_arg.is_none() && out_arg.is_none())
+          throw InvalidArgument("out_rows needs out");
         py::array src = py::reinterpret_borrow<py::array>(source);
         if (src.ndim() < 1) throw InvalidArgument("source must have at least one dimension");
         if (!(src.flags() & py::array::c_style))
@@ -493,7 +495,9 @@ PYBIND11_MODULE(_core, m) {
           out = py::reinterpret_borrow<py::array>(out_arg);
           if (!py::detail::npy_api::get().PyArray_EquivTypes_(out.dtype().ptr(), src.dtype().ptr()))
             throw InvalidArgument("out must have the dtype of source");
-          if (out.ndim() != src.ndim() || !std::equal(shape.begin(), shape.end(), out.shape()))
+          if (out.ndim() != src.ndim() || !std::equal(shape.begin() + 1, shape.end(), out.shape() + 1))
+            throw InvalidArgument("out must have the row shape of source (shape[1:])");
+          if (out_rows_arg.is_none() && out.shape(0) != shape[0])
             throw InvalidArgument("out must have shape (len(rows),) + source.shape[1:]");
           if (!(out.flags() & py::array::c_style) || !out.writeable())
             throw InvalidArgument("out must be C-contiguous and writable");
@@ -508,6 +512,13 @@ PYBIND11_MODULE(_core, m) {
                                                : static_cast<int64_t>(src.itemsize());
         const char* in = static_cast<const char*>(src.data());
         char* dst = static_cast<char*>(out.mutable_data());
+        if (!out_rows_arg.is_none()) {
+          Held<int64_t> o = to_int64(out_rows_arg, "out_rows");
+          py::gil_scoped_release nogil;
+          gather_scatter_rows(in, num_rows, row_bytes, r.span(), dst, out.shape(0), o.span(),
+                              threads_arg(num_threads));
+          return out;
+        }
         {
           py::gil_scoped_release nogil;
           gather_rows(in, num_rows, row_bytes, r.span(), dst, threads_arg(num_threads));
@@ -515,7 +526,7 @@ PYBIND11_MODULE(_core, m) {
         return out;
       },
       py::arg("source"), py::arg("rows"), py::kw_only(), py::arg("out") = py::none(),
-      py::arg("num_threads") = 0,
+      py::arg("out_rows") = py::none(), py::arg("num_threads") = 0,
       "source[rows] for a C-contiguous array (any dtype), copied in parallel (into out when "
       "given); see _core.pyi.");
 

@@ -329,10 +329,11 @@ class PartitionGraph:
             return adj.has_edges(rows, as_ids(src, "src"))
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
-                      out: Optional[Dict[str, np.ndarray]] = None,
+                      out: Optional[Dict[str, np.ndarray]] = None, out_rows: Optional[np.ndarray] = None,
                       wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
-        """Rows of the features ``names`` of ``ids`` (into ``out`` when given; float32 ones
-        in ``wire_dtype`` when given; see GraphService.node_features)."""
+        """Rows of the features ``names`` of ``ids`` (into ``out`` when given, at rows
+        ``out_rows`` of it when given; float32 ones in ``wire_dtype`` when given; see
+        GraphService.node_features)."""
         nt = self.schema.node_type(ntype)
         names = list(names) if names is not None else nt.feature_names
         for n in names:
@@ -346,11 +347,13 @@ class PartitionGraph:
                 src = self.features[nt.name][n].array
                 if applies(src.dtype, wire_dtype):
                     got[n] = encode(_core.take_rows(src, rows), wire_dtype)
-                    if n in out:
+                    if out_rows is not None:
+                        got[n] = _core.scatter_rows(got[n], out_rows, out[n])
+                    elif n in out:
                         out[n][...] = got[n]
                         got[n] = out[n]
                 else:
-                    got[n] = _core.take_rows(src, rows, out=out.get(n))
+                    got[n] = _core.take_rows(src, rows, out=out.get(n), out_rows=out_rows)
         return got
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:

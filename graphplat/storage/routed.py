@@ -164,11 +164,12 @@ class RoutedGraph(GraphService):
         return g if isinstance(g, PartitionGraph) else None
 
     def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs,
-                    out: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
+                    out: Optional[Dict[str, np.ndarray]] = None, direct: bool = False) -> Dict[str, np.ndarray]:
         """Rows ``{name: (n, ...)}`` of the features ``specs`` of ``n`` requested items, where
         partition ``p`` answers the items at positions ``groups[p]`` and ``call(p, positions)``
-        asks it for them (``call(p, positions, out)`` writes into ``out`` when partition
-        ``p`` is in this process). ``out``: arrays to fill instead of new ones.
+        asks it for them; with ``direct``, ``call(p, positions, out, rows)`` writes into rows
+        ``rows`` of ``out`` (all of it when None) when partition ``p`` is in this process.
+        ``out``: arrays to fill instead of new ones (needs ``direct``).
 
         A request larger than its backend takes in one call (``max_rows_per_call``, a remote
         server's batch and message limits) is split into several calls, which run in parallel;
@@ -188,12 +189,15 @@ class RoutedGraph(GraphService):
             if len(idx) == n and idx[0] == 0 and idx[-1] == n - 1:
                 if out is None:
                     return call(k[0], idx)
-                if self._in_process(k[0]) is not None:
+                if direct and self._in_process(k[0]) is not None:
                     return call(k[0], idx, out)
         if out is None:
             out = {spec.name: np.empty((n,) + spec.shape, spec.numpy_dtype) for spec in specs}
 
         def fetch(p: int, idx: np.ndarray) -> None:
+            if direct and self._in_process(p) is not None:  # gathered straight into place
+                call(p, idx, out, idx)
+                return
             # Each answer is copied into place as soon as it arrives (in the calling worker
             # thread, GIL-free and parallel), while other pieces are still on the wire.
             for name, arr in call(p, idx).items():
@@ -218,12 +222,13 @@ class RoutedGraph(GraphService):
             specs = [_Spec(f.name, f.shape, CARRIER[wire_dtype], f.width) if applies(f.numpy_dtype, wire_dtype)
                      else f for f in specs]
 
-        def call(p, idx, into=None):
+        def call(p, idx, into=None, into_rows=None):
             if into is None:
                 return self.backends[p].node_features(nt.name, ids[idx], names, **kw)
-            return self._in_process(p).node_features(nt.name, ids[idx], names, out=into, **kw)
+            return self._in_process(p).node_features(nt.name, ids[idx], names, out=into,
+                                                     out_rows=into_rows, **kw)
 
-        return self._fetch_rows(len(ids), self._split(nt.name, ids), call, specs, out)
+        return self._fetch_rows(len(ids), self._split(nt.name, ids), call, specs, out, direct=True)
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         from graphplat.service import EID_PARTITION_SHIFT

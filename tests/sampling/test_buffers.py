@@ -78,3 +78,40 @@ def test_prefetching_loader_recycles_without_overwriting_kept_batches(partitions
     for inp, _, blocks in loader:  # dropped as we go: buffers come back
         np.testing.assert_array_equal(blocks[0].srcdata["feat"].numpy(), feat[inp.numpy()])
     assert loader.fetcher.buffers.reused > 0
+
+
+def test_take_rows_into_rows_of_out():
+    src = np.arange(40, dtype=np.float32).reshape(10, 4)
+    rows = np.array([3, 0, 9], dtype=np.int64)
+    out = np.zeros((5, 4), np.float32)
+    _core.take_rows(src, rows, out=out, out_rows=np.array([4, 1, 2]))
+    np.testing.assert_array_equal(out[[4, 1, 2]], src[rows])
+    assert (out[[0, 3]] == 0).all()
+    for bad_rows in ([4, 1], [4, 1, 5], [4, -1, 2]):
+        with pytest.raises((ValueError, IndexError)):
+            _core.take_rows(src, rows, out=out, out_rows=np.array(bad_rows))
+    with pytest.raises(ValueError):
+        _core.take_rows(src, rows, out_rows=np.array([0, 1, 2]))  # needs out
+    with pytest.raises(IndexError):
+        _core.take_rows(src, np.array([3, 10, 0]), out=out, out_rows=np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("partitions", [2, 3])
+def test_multi_partition_features_into_out(partitions):
+    rng = np.random.default_rng(2)
+    n = 500
+    schema = GraphSchema.homogeneous(6, label=True)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    feat = rng.random((n, 6), dtype=np.float32)
+    label = rng.integers(0, 5, n)
+    ids = rng.choice(10**6, n, replace=False).astype(np.int64)
+    g = GraphArrays(schema, {nt: ids}, {nt: {"feat": feat, "label": label}},
+                    {et: (ids[rng.integers(0, n, 900)], ids[rng.integers(0, n, 900)])}).to_local(partitions)
+    pick = rng.permutation(n)[:300]
+    out = {"feat": np.full((300, 6), -1, np.float32), "label": np.full(300, -1, np.int64)}
+    got = g.node_features(nt, ids[pick], ["feat", "label"], out=out)
+    assert got["feat"] is out["feat"] and got["label"] is out["label"]
+    np.testing.assert_array_equal(out["feat"], feat[pick])
+    np.testing.assert_array_equal(out["label"], label[pick])
+    with pytest.raises(ValueError, match="out"):
+        g.node_features(nt, ids[pick], ["feat"], out={"feat": np.empty((299, 6), np.float32)})
