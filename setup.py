@@ -52,7 +52,7 @@ class BuildExt(build_ext):
 
 ext = Pybind11Extension(
     "graphplat._core",
-    sorted(glob.glob("cpp/src/*.cc")) + ["cpp/bindings.cc"],
+    sorted(glob.glob("cpp/src/*.cc")) + sorted(glob.glob("cpp/bindings/*.cc")),
     include_dirs=["cpp/include"],
     cxx_std=17,
     extra_compile_args=["-O3", "-fvisibility=hidden", "-Wall", "-Wno-sign-compare"],

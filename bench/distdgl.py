@@ -80,7 +80,7 @@ def start_servers(config: Path, workdir: Path, ports: Sequence[int]) -> List[sub
 
 
 def run_trainer(config: Path, workdir: Path, batches: int, batch_size: int, hidden: int, seed: int,
-                threads: int, timeout: float = 900) -> dict:
+                threads: int, timeout: float = 300) -> dict:
     """One trainer process for ``batches`` steps (after 2 warm-up steps); its JSON result."""
     env = _env(config, workdir / "ip_config.txt", "client")
     env["DGL_GROUP_ID"] = "0"

@@ -202,12 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
     colocated, remote, servers = remote_graph(args, store, Path(tmp.name))
-    ddgl_servers = []
-    if distdgl_config is not None:
-        try:
-            ddgl_servers = distdgl.start_servers(distdgl_config, Path(tmp.name), [free_port(), free_port()])
-        except Exception as e:  # noqa: BLE001
-            distdgl_skipped = f"servers did not start: {e}"
+    ddgl_servers: list = []
     shm = [type(b).__name__ == "SharedPartition" for b in colocated.backends]
     methods: Dict[str, Callable] = {
         "dgl": dgl_loader,
@@ -220,12 +215,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.methods:
         keep = [m.strip() for m in args.methods.split(",")]
         methods = {m: f for m, f in methods.items() if m in keep or m in ("local", "dgl")}
-    if ddgl_servers:
+    if distdgl_config is not None:
         def run_distdgl(rep: int) -> dict:
-            s0 = servers_cpu(ddgl_servers)
-            r = distdgl.run_trainer(distdgl_config, Path(tmp.name), args.batches, args.batch_size,
-                                    args.hidden, args.seed + rep, args.threads)
-            r["servers_cpu"] = servers_cpu(ddgl_servers) - s0
+            # DistDGL servers exit when their last client does: fresh ones for every trainer.
+            ddgl_servers[:] = distdgl.start_servers(distdgl_config, Path(tmp.name), [free_port(), free_port()])
+            try:
+                s0 = servers_cpu(ddgl_servers)
+                r = distdgl.run_trainer(distdgl_config, Path(tmp.name), args.batches, args.batch_size,
+                                        args.hidden, args.seed + rep, args.threads)
+                r["servers_cpu"] = servers_cpu(ddgl_servers) - s0
+            finally:
+                for proc in ddgl_servers:
+                    try:
+                        proc.wait(30)
+                    except Exception:  # noqa: BLE001 - still up: stop it
+                        proc.kill()
+                        proc.wait(10)
             return r
         methods["distdgl"] = run_distdgl
     runs: Dict[str, List[dict]] = {m: [] for m in methods}
@@ -256,7 +261,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         colocated.close()
         remote.close()
         for s in servers + ddgl_servers:
-            s.terminate()
+            if s.poll() is None:
+                s.terminate()
         for s in servers + ddgl_servers:
             s.wait(30)
     med = statistics.median

@@ -1,4 +1,4 @@
-"""Type stubs for ``graphplat._core``, the C++ core (cpp/bindings.cc).
+"""Type stubs for ``graphplat._core``, the C++ core (cpp/bindings/).
 
 Conventions shared by every function:
 
@@ -39,7 +39,9 @@ class CSR:
     Validated on construction: indptr starts at 0, is monotone and ends at len(indices);
     indices lie in [0, num_cols); weights (float32, finite, >= 0) and eids (int64) match
     len(indices). Arrays that are already C-contiguous, of the right dtype and read-only are
-    used without a copy (the CSR keeps a reference); others are copied.
+    used without a copy (the CSR keeps a reference, so they must stay read-only: the CSR is
+    validated once); others are copied, as are read-only views of memory that can still be
+    written through its owner (a bytearray, a writable mmap).
     """
 
     def __init__(
@@ -245,15 +247,19 @@ class Relabeler:
         duplicate seeds ValueError."""
 
 def take_rows(source: np.ndarray, rows: np.ndarray, *, out: Optional[np.ndarray] = None,
-              num_threads: int = 0) -> np.ndarray:
+              out_rows: Optional[np.ndarray] = None, num_threads: int = 0) -> np.ndarray:
     """``source[rows]`` for a C-contiguous ``source`` of any dtype and shape, copied in
-    parallel without the GIL, into a new array or into ``out`` (same dtype, shape
-    ``(len(rows),) + source.shape[1:]``, C-contiguous, writable, not overlapping ``source``;
-    returned). Rows outside [0, len(source)) raise IndexError."""
+    parallel without the GIL, into a new array or into ``out`` (returned; same dtype and row
+    shape, C-contiguous, writable, not overlapping ``source``): ``out`` has ``len(rows)``
+    rows, or with ``out_rows`` row ``i`` goes to ``out[out_rows[i]]`` (one copy where a
+    gather and a scatter would make two). Rows outside [0, len(source)) or ``out_rows``
+    outside [0, len(out)) raise IndexError before anything is written; dtypes holding Python
+    objects raise ValueError (rows are copied as raw bytes)."""
 
 def scatter_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray, *,
                  num_threads: int = 0) -> np.ndarray:
     """``out[rows] = source`` for C-contiguous arrays of the same dtype and row shape, copied
     in parallel without the GIL; returns ``out``. ``len(rows) == len(source)``; rows outside
     [0, len(out)) raise IndexError before anything is written. With repeated rows, which
-    source row lands there is unspecified. ``out`` must be writeable and not overlap source."""
+    source row lands there is unspecified. ``out`` must be writeable and not overlap source;
+    dtypes holding Python objects raise ValueError."""

@@ -53,8 +53,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from graphplat.errors import UserError
+
 import numpy as np
 import yaml
+
+from graphplat.atomic import write_atomic
+from graphplat.typing import EdgeKey
 
 __all__ = [
     "SchemaError",
@@ -80,7 +85,7 @@ _SHORTHAND_RE = re.compile(r"\s*([A-Za-z0-9_]+)\s*(?:\[\s*([^\]]*)\s*\])?\s*\Z")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """An invalid schema or schema document. A ``ValueError`` whose message names the
     offending node type, edge type, feature or document key."""
 
@@ -598,8 +603,6 @@ class EdgeType(_HasFeatures):
 
 # ----------------------------------------------------------------------------- GraphSchema
 
-EdgeKey = Union[str, Tuple[str, str, str], EdgeType]
-
 
 @dataclass(frozen=True)
 class GraphSchema:
@@ -902,10 +905,7 @@ class GraphSchema:
         other suffix."""
         path = pathlib.Path(path)
         text = self.to_yaml() if self._format_of(path) == "yaml" else self.to_json() + "\n"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, text)
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "GraphSchema":

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from graphplat.typing import EdgeTypeKey
 from graphplat.schema import GraphSchema
 
 EID_PARTITION_SHIFT = 40
-EdgeTypeKey = Union[str, Tuple[str, str, str]]
 DIRECTIONS = ("in", "out")
 
 

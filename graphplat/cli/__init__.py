@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
-
-from graphplat.cli.args import positive_int as _positive
 import json
 import logging
 import sys
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
+
+from graphplat.cli.args import Parser, add_logging_arguments, int_list, positive_int as _positive, \
+    setup_logging
+
+log = logging.getLogger("graphplat.cli")
 
 DESCRIPTION = """graphplat: a graph neural network platform with a C++ sampling core.
 
@@ -27,11 +30,8 @@ Commands:
 
 
 def _fanouts(text: str):
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"fanouts must be comma-separated integers, got {text!r}")
-    if not values or any(v < 1 for v in values):
+    values = int_list(text)
+    if any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"fanouts must be positive integers, got {text!r}")
     return values
 
@@ -40,9 +40,12 @@ def _fanouts(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="graphplat", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    from graphplat import __version__
+
+    parser = Parser(prog="graphplat", description=DESCRIPTION,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"graphplat {__version__}")
+    add_logging_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     q = sub.add_parser("quickstart", help="sample minibatches from a synthetic graph",
@@ -103,18 +106,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="print versions and core settings",
                    description="Print graphplat's version, the core's thread count and limits.")
+    for p in sub.choices.values():
+        add_logging_arguments(p, sub=True)
     return parser
 
 
+def describe_error(exc: BaseException) -> Tuple[int, str]:
+    """The exit code and the one-line message (problem; fix) the command line shows for
+    ``exc``: 2 for usage errors, 1 for runtime failures."""
+    from graphplat.errors import UserError
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, UserError):
+        return exc.exit_code, text
+    if isinstance(exc, ConnectionError):
+        return 1, (f"{text}; check that the servers are running (graphplat serve / serve-model) "
+                   f"and that the cluster file lists their addresses")
+    if isinstance(exc, OSError):
+        return 1, f"{exc.filename}: {exc.strerror or text}" if exc.filename is not None else text
+    if isinstance(exc, (ValueError, KeyError, IndexError, TypeError)):
+        return 1, f"{text}; rerun with -v for the traceback"
+    return 1, f"unexpected {type(exc).__name__}: {text}; rerun with -v for the traceback and report it"
+
+
+def run_guarded(command: str, fn: Callable[[], int], verbose: bool = False) -> int:
+    """Run ``fn`` (one command) and turn any exception into one line on stderr,
+    ``graphplat COMMAND: error: PROBLEM; FIX``, and its exit code (see
+    :func:`describe_error`); ``verbose`` also prints the traceback."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        sys.stderr.write(f"graphplat {command}: interrupted\n")
+        return 130
+    except Exception as e:  # noqa: BLE001 - every error becomes one line
+        code, text = describe_error(e)
+        if verbose:
+            log.error("traceback of the error below", exc_info=True)
+        sys.stderr.write(f"graphplat {command}: error: {text}\n")
+        sys.stderr.flush()
+        return code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``graphplat`` command; returns the exit code."""
+    """Entry point of the ``graphplat`` command; returns the exit code (0 ok, 1 runtime
+    failure, 2 usage error). Errors are one line on stderr; ``-v`` adds the traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args)
     if args.command is None:
         parser.print_help()
         return 2
+    return run_guarded(args.command, lambda: _dispatch(parser, args), bool(args.verbose))
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from graphplat import __version__, _core
 
     if args.command == "info":

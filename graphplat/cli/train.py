@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict
 
+from graphplat.cli.args import int_list, positive_int
+
 log = logging.getLogger(__name__)
 
 TRAIN_DESCRIPTION = """Train a GNN with sampled minibatches and print its metrics as JSON.
@@ -51,13 +53,6 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def _int_list(text: str):
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``graphplat train`` options to ``p``."""
     src = p.add_argument_group("graph")
@@ -71,11 +66,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                                   "(top-K recommendation with a dot-product head)")
     t.add_argument("--model", help="model name: sage, gcn, gat (one node type) or hsage, rgcn, gcmc")
     t.add_argument("--hidden", type=int, help="hidden width")
-    t.add_argument("--fanouts", type=_int_list, help="neighbors per layer, input layer first (-1 = all)")
-    t.add_argument("--epochs", type=int, help="most epochs")
-    t.add_argument("--batch-size", type=int, help="seeds per minibatch")
+    t.add_argument("--fanouts", type=int_list, help="neighbors per layer, input layer first (-1 = all)")
+    t.add_argument("--epochs", type=positive_int, help="most epochs")
+    t.add_argument("--batch-size", type=positive_int, help="seeds per minibatch")
     t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--seeds", type=_int_list, help="one run per seed, e.g. 0,1,2,3,4 (mean and std are printed)")
+    t.add_argument("--seeds", type=int_list, help="one run per seed, e.g. 0,1,2,3,4 (mean and std are printed)")
     t.add_argument("--checkpoint-dir", help="save last.pt (exact resume) and best.pt per seed here")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir's last.pt")
     t.add_argument("--threads", type=int, help="threads for torch and the sampler")
@@ -90,15 +85,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """A TrainConfig from ``--config`` plus the command-line overrides and dataset defaults."""
-    from graphplat.training.config import TrainConfig
-    import yaml
+    from graphplat.training.config import TrainConfig, read_yaml
 
     base: Dict[str, Any] = {}
     raw: Dict[str, Any] = {}
     if args.config:
-        if not args.config.exists():
-            raise FileNotFoundError(f"--config {args.config} does not exist")
-        base = yaml.safe_load(args.config.read_text()) or {}
+        base = read_yaml(args.config)
     raw = dict(base)
     over: Dict[str, Any] = {}
     for key in ("task", "dataset", "data_dir", "graph", "cluster", "fanouts", "epochs", "batch_size", "lr", "seeds",
@@ -161,11 +153,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def main_train(argv=None) -> int:
     """``python -m graphplat.cli.train``."""
-    p = argparse.ArgumentParser(prog="graphplat train", description=TRAIN_DESCRIPTION, epilog=TRAIN_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_train_arguments(p)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_train(p.parse_args(argv))
+    from graphplat.cli import main
+
+    return main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -20,10 +20,11 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from graphplat.typing import Canonical, PathLike
 from graphplat.storage.graph_arrays import GraphArrays
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,6 @@ SPLIT_NAMES = ("train", "val", "test")
 #: Environment variable naming the datasets directory.
 DATASETS_ENV = "GRAPHPLAT_DATASETS"
 
-PathLike = Union[str, os.PathLike]
-Canonical = Tuple[str, str, str]
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -238,10 +237,14 @@ def find_data_dir(data_dir: Optional[PathLike] = None) -> Path:
 def data_root(data_dir: Optional[PathLike], dataset: str, expects: str) -> Path:
     """:func:`find_data_dir` for ``dataset``: its FileNotFoundError also says what the
     dataset expects (``expects``, e.g. ``"cora/ind.cora.{x,y,...}"``)."""
+    from graphplat.errors import PathNotFound
+
     try:
         return find_data_dir(data_dir)
     except FileNotFoundError as e:
-        raise FileNotFoundError(f"dataset {dataset!r} expects {expects}: {e}") from None
+        raise PathNotFound(f"dataset {dataset!r} expects {expects}: {e}",
+                           f"pass --data-dir (data_dir=) naming the directory that holds it, or "
+                           f"set ${DATASETS_ENV}") from None
 
 
 def locate_files(data_dir: Optional[PathLike], subdirs: Sequence[str], files: Sequence[str],
@@ -267,9 +270,13 @@ def locate_files(data_dir: Optional[PathLike], subdirs: Sequence[str], files: Se
             missing_report.append(f"{d} (missing {', '.join(missing)})")
         else:
             missing_report.append(f"{d} (no such directory)")
-    raise FileNotFoundError(
+    from graphplat.errors import PathNotFound
+
+    raise PathNotFound(
         f"dataset {dataset!r} expects the files {', '.join(required)}; looked in "
-        + "; ".join(missing_report))
+        + "; ".join(missing_report),
+        f"pass --data-dir (data_dir=) naming the directory that holds {where}, or set "
+        f"${DATASETS_ENV}")
 
 
 # ----------------------------------------------------------------------------- helpers

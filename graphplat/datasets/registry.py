@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.typing import PathLike
 from graphplat.cli.args import positive_int as _positive
 import ast
 import inspect
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from graphplat.datasets.acm import load_acm
-from graphplat.datasets.base import Dataset, PathLike
+from graphplat.datasets.base import Dataset
 from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora
 from graphplat.datasets.synthetic_recsys import generate_recsys
@@ -68,7 +69,12 @@ def dataset_options(name: str) -> Dict[str, object]:
 
 def _entry(name: str) -> DatasetEntry:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+        from graphplat.errors import UsageError, did_you_mean
+
+        close = did_you_mean(name, DATASETS)
+        raise UsageError(f"unknown dataset {name!r}",
+                         (f"did you mean {close!r}? " if close else "")
+                         + f"known datasets: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 
@@ -121,8 +127,6 @@ def _option(text: str):
     return key, parsed
 
 
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``graphplat dataset`` arguments to ``parser``: ``NAME``, ``--data-dir``,
     ``--out``, ``--partitions``, ``--partitioner``, ``--overwrite`` and repeatable
@@ -146,23 +150,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the dataset named by ``args``, log its summary and write the store. Returns 0 on
-    success, 1 when the files are missing, an option is bad or the output exists."""
+    """Load the dataset named by ``args``, log its summary and write the store. Returns 0;
+    missing files, a bad option or an existing output raise (the command line prints them
+    as one line)."""
     options: List = list(getattr(args, "option", None) or [])
     from pathlib import Path
 
     from graphplat.storage.ingest import check_target
 
-    try:
-        check_target(Path(args.out).absolute(), args.overwrite)  # fail before loading
-        ds = load_dataset(args.name, args.data_dir, **dict(options))
-        for line in ds.summary().splitlines():
-            log.info("%s", line)
-        path = ds.write_store(args.out, partitions=args.partitions, overwrite=args.overwrite,
-                              partitioner=getattr(args, "partitioner", "hash"))
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        log.error("dataset %s failed: %s", args.name, e)
-        return 1
+    check_target(Path(args.out).absolute(), args.overwrite)  # fail before loading
+    ds = load_dataset(args.name, args.data_dir, **dict(options))
+    for line in ds.summary().splitlines():
+        log.info("%s", line)
+    path = ds.write_store(args.out, partitions=args.partitions, overwrite=args.overwrite,
+                          partitioner=getattr(args, "partitioner", "hash"))
     log.info("store ready: %s", path)
     return 0
 
@@ -170,11 +171,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv=None) -> int:
     """Standalone entry point: parse ``argv`` like ``graphplat dataset`` would, set up
     logging and :func:`run`. Returns the exit code."""
-    p = argparse.ArgumentParser(prog="graphplat dataset", description=DATASET_DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args)
+    import sys
+
+    from graphplat.cli import main as cli_main
+
+    return cli_main(["dataset", *(sys.argv[1:] if argv is None else argv)])

@@ -32,7 +32,8 @@ from typing import Optional
 
 import numpy as np
 
-from graphplat.datasets.base import Dataset, PathLike, data_root, stratified_split, symmetrize
+from graphplat.typing import PathLike
+from graphplat.datasets.base import Dataset, data_root, stratified_split, symmetrize
 from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
 from graphplat.storage.graph_arrays import GraphArrays
 

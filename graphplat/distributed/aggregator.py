@@ -89,7 +89,6 @@ import json
 import logging
 import math
 import numbers
-import os
 import random
 import re
 import signal
@@ -106,6 +105,7 @@ import grpc
 import numpy as np
 import torch
 
+from graphplat.atomic import write_atomic
 from graphplat.distributed.coding import GradientCode, UncodedScheme, combine, make_code
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc
@@ -326,33 +326,6 @@ def load_initial_params(path: Union[str, Path], exclude: Optional[str] = None
     if not params:
         raise ValueError(f"{path}: no floating-point parameters found")
     return _as_param_tensors(params)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(str(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
 
 
 # ============================================================================ core
@@ -759,7 +732,7 @@ class AggregatorCore:
         path = checkpoint_path(self.checkpoint_dir, self.step)
         try:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_torch_save(state, path)
+            write_atomic(path, lambda fh: torch.save(state, fh))
         except OSError as e:
             log.error("cannot write checkpoint %s: %s (training goes on)", path, e)
             return None
@@ -1314,10 +1287,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log.error("%s", e)
         return 2
     if args.port_file:
-        tmp = f"{args.port_file}.tmp"
-        with open(tmp, "w") as fh:
-            fh.write(f"{handle.port}\n")
-        os.replace(tmp, args.port_file)
+        write_atomic(args.port_file, f"{handle.port}\n")
     try:
         while not stop.is_set():
             if handle.wait_done(0.2):

@@ -97,7 +97,10 @@ from __future__ import annotations
 
 import argparse
 
+from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
+from graphplat.typing import PathLike
 from graphplat.cli.args import positive_int as _positive
+from graphplat.errors import UserError
 from graphplat.sampling.subgraph import tensor_of
 import collections
 import contextlib
@@ -113,7 +116,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -133,11 +136,9 @@ TEST_SLEEP_ENV = "GRAPHPLAT_EXPORT_TEST_SLEEP"
 STATE_VERSION = 1
 DEFAULT_CHUNK_SIZE = 4096
 _GCN_NORM_KEY = "_graphplat_export_gcn_norm"
-PathLike = Union[str, os.PathLike]
-Canonical = Tuple[str, str, str]
 
 
-class ExportStateError(ValueError):
+class ExportStateError(UserError, ValueError):
     """The partial state of an interrupted export cannot be used for this export (made with
     another model, graph or options, unreadable, or locked by another running export)."""
 
@@ -219,23 +220,6 @@ def read_embeddings(path: PathLike, *, mmap: bool = False) -> Tuple[np.ndarray, 
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _sha(*parts: bytes) -> str:
@@ -605,7 +589,7 @@ class _Exporter:
     def _commit(self, arr: Optional[np.ndarray] = None) -> None:
         if arr is not None:
             _flush(arr)
-        _write_json_atomic(self.partial / "state.json", self.state)
+        write_json_atomic(self.partial / "state.json", self.state, indent=1, sort_keys=True)
         self._last_commit = time.monotonic()
 
     @contextlib.contextmanager
@@ -866,13 +850,8 @@ class _Exporter:
             raise ExportStateError(f"the partial export in {self.partial} lost its last layer "
                                    f"({src.name}); delete it and rerun")
         if self.fmt == ".npy":
-            ids_tmp = self.partial / "ids.npy"
-            with open(ids_tmp, "wb") as fh:
-                np.save(fh, ids)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _fsync_path(src)
-            os.replace(ids_tmp, ids_path(self.out))
+            write_atomic(ids_path(self.out), lambda fh: np.save(fh, ids))
+            fsync_path(src)
             os.replace(src, self.out)
             result = ids_path(self.out)
         else:
@@ -880,10 +859,10 @@ class _Exporter:
             tmp = self.partial / "final.parquet"
             self._write_parquet(tmp, ids, emb, last)
             del emb
-            _fsync_path(tmp)
+            fsync_path(tmp)
             os.replace(tmp, self.out)
             result = None
-        _fsync_path(self.out.parent)
+        fsync_path(self.out.parent)
         self.state["phase"] = "done"
         return result
 
@@ -979,8 +958,6 @@ EXPORT_EPILOG = """examples:
 """
 
 
-
-
 def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:
     """Add ``graphplat export`` options to ``p`` (``verbose``: also ``-v``)."""
     p.add_argument("--checkpoint", required=True,
@@ -995,7 +972,7 @@ def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> N
     o = p.add_argument_group("export")
     o.add_argument("--ntype", help="node type to export (default: the model's target type, or "
                                    "the graph's only type)")
-    o.add_argument("--out", required=True, help="output file: .npy or .parquet")
+    o.add_argument("--out", required=True, type=_out_path, help="output file: .npy or .parquet")
     o.add_argument("--output", choices=OUTPUTS, default="final",
                    help="final: last layer (default); hidden: the last hidden layer (L-2)")
     o.add_argument("--chunk-size", type=_positive, default=DEFAULT_CHUNK_SIZE,
@@ -1007,6 +984,15 @@ def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> N
     o.add_argument("--threads", type=_positive, help="threads for torch and the sampler")
     if verbose:
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _out_path(text: str) -> str:
+    """``--out``: refused before anything is loaded unless it ends in .npy or .parquet."""
+    try:
+        _format_of(Path(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _open_graph(args, cfg: Dict[str, Any]):
@@ -1038,39 +1024,32 @@ def _open_graph(args, cfg: Dict[str, Any]):
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Run ``graphplat export``: log progress, print a JSON summary on stdout. Returns the exit
-    code (1 with a logged error for bad input or an unusable partial state)."""
+    """Run ``graphplat export``: log progress, print a JSON summary on stdout. Returns 0; bad
+    input or an unusable partial state raise (``graphplat`` prints them as one line)."""
     import torch
 
-    from graphplat.training.loop import load_trained
+    from graphplat.training.loop import load_trained, read_checkpoint
 
     if args.threads:
         from graphplat import _core
 
         torch.set_num_threads(args.threads)
         _core.set_num_threads(args.threads)
+    ckpt = Path(args.checkpoint)
+    state = read_checkpoint(ckpt)
+    cfg = state.get("config") or {}
+    del state
+    graph = _open_graph(args, cfg)
     try:
-        ckpt = Path(args.checkpoint)
-        if not ckpt.exists():
-            raise FileNotFoundError(f"checkpoint {ckpt} does not exist (train with --checkpoint-dir "
-                                    f"to write DIR/seed-N/best.pt)")
-        state = torch.load(ckpt, weights_only=False, map_location="cpu")
-        cfg = state.get("config") or {} if isinstance(state, dict) else {}
-        del state
-        graph = _open_graph(args, cfg)
-        try:
-            trained = load_trained(ckpt, graph)
-            feature = args.feature or trained.meta.get("feature") or "feat"
-            ntype = args.ntype or trained.meta.get("target_ntype")
-            res = export_embeddings(graph, trained.encoder, ntype, args.out, feature=feature,
-                                    chunk_size=args.chunk_size, output=args.output,
-                                    resume=not args.no_resume, prefetch=args.prefetch,
-                                    return_result=True)
-        finally:
-            graph.close()
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        log.error("export failed: %s", e)
-        return 1
+        trained = load_trained(ckpt, graph)
+        feature = args.feature or trained.meta.get("feature") or "feat"
+        ntype = args.ntype or trained.meta.get("target_ntype")
+        res = export_embeddings(graph, trained.encoder, ntype, args.out, feature=feature,
+                                chunk_size=args.chunk_size, output=args.output,
+                                resume=not args.no_resume, prefetch=args.prefetch,
+                                return_result=True)
+    finally:
+        graph.close()
     sys.stdout.write(json.dumps(res.as_dict()) + "\n")
     sys.stdout.flush()
     return 0
@@ -1078,14 +1057,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 def main_export(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m graphplat.inference.export`` (the same as ``graphplat export``)."""
-    p = argparse.ArgumentParser(prog="graphplat export", description=EXPORT_DESCRIPTION,
-                                epilog=EXPORT_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_export_arguments(p, verbose=True)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_export(args)
+    from graphplat.cli import main
+
+    return main(["export", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -62,11 +62,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from graphplat.typing import Canonical
+
 __all__ = ["GNNModel", "GraphSAGE", "GCN", "GAT", "RGCN", "HeteroSAGE", "GCMC", "ACTIVATIONS",
            "get_activation"]
 
-Canonical = Tuple[str, str, str]
 Features = Union[torch.Tensor, Dict[str, torch.Tensor]]
+
 
 def _identity(t: torch.Tensor) -> torch.Tensor:
     return t
@@ -196,7 +198,6 @@ class GNNModel(nn.Module):
         self.layer_norm = bool(layer_norm)
         self.residual = bool(residual)
         self.dropout = nn.Dropout(self.dropout_p)
-
 
     def _check_blocks(self, blocks) -> list:
         if isinstance(blocks, dgl.DGLGraph):

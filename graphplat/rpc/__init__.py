@@ -16,7 +16,7 @@ The graph partition server (:mod:`graphplat.storage.server`), the online model s
   ``$GRAPHPLAT_TOKEN`` and ``--tls-cert``/``--tls-key``), :func:`warn_if_exposed`,
   :func:`add_security_arguments`, :func:`add_shutdown_arguments`,
   :func:`install_stop_signals` and :func:`serve_until_stopped` (SIGTERM/SIGINT: ready file,
-  wait, graceful stop), :func:`setup_logging`;
+  wait, graceful stop);
 * **client side**: :class:`ServiceError` (base of the clients' error classes),
   :class:`RequestTooLarge`, :func:`error_details` (code, message and exception class of a
   failed call), :func:`read_root_cert`, :func:`open_channel`, :func:`auth_metadata`,
@@ -30,7 +30,6 @@ import functools
 import hmac
 import inspect
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -42,11 +41,13 @@ from typing import Callable, List, Optional, Sequence, Tuple, Type
 
 import grpc
 
+from graphplat.atomic import write_json_atomic
+
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
            "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
            "HostedService", "read_token", "read_credentials", "warn_if_exposed",
            "add_security_arguments", "add_shutdown_arguments", "install_stop_signals",
-           "write_ready_file", "serve_until_stopped", "setup_logging", "ServiceError",
+           "write_ready_file", "serve_until_stopped", "ServiceError",
            "RequestTooLarge", "error_details", "read_root_cert", "open_channel", "auth_metadata",
            "message_options"]
 
@@ -404,20 +405,16 @@ def add_security_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_shutdown_arguments(p: argparse.ArgumentParser, verbose: bool) -> None:
-    """``--grace``, ``--ready-file`` and (``verbose``) ``-v``."""
+    """``--grace``, ``--ready-file`` and (``verbose``) the logging options
+    (:func:`graphplat.cli.args.add_logging_arguments`)."""
     p.add_argument("--grace", type=float, default=5.0,
                    help="seconds calls in flight may take to finish on shutdown (default 5)")
     p.add_argument("--ready-file", default=None,
                    help="write JSON {address, port, metrics_port, pid} here once SERVING")
     if verbose:
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        from graphplat.cli.args import add_logging_arguments
 
-
-def setup_logging(verbose: bool) -> None:
-    """Log to stderr (DEBUG with ``verbose``) unless logging is configured already."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        add_logging_arguments(p)
 
 
 def install_stop_signals(logger: logging.Logger, *, main_thread_only: bool = False) -> threading.Event:
@@ -437,11 +434,8 @@ def install_stop_signals(logger: logging.Logger, *, main_thread_only: bool = Fal
 
 def write_ready_file(path, server) -> None:
     """Write ``{address, port, metrics_port, pid}`` of ``server`` to ``path`` atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump({"address": server.address, "port": server.port,
-                   "metrics_port": server.metrics_port, "pid": os.getpid()}, fh)
-    os.replace(tmp, path)
+    write_json_atomic(path, {"address": server.address, "port": server.port,
+                             "metrics_port": server.metrics_port, "pid": os.getpid()})
 
 
 def serve_until_stopped(server, stop: threading.Event, ready_file: Optional[str], grace: float) -> None:

@@ -17,7 +17,8 @@ from typing import Mapping, Tuple
 
 import numpy as np
 
-Canonical = Tuple[str, str, str]
+from graphplat.typing import Canonical
+
 _ALL_FORMATS = ["coo", "csr", "csc"]
 
 

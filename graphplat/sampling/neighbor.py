@@ -14,8 +14,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from graphplat.typing import Canonical
 from graphplat import _core
-from graphplat.sampling.subgraph import Canonical, SampledLayer, SampledSubgraph
+from graphplat.sampling.subgraph import SampledLayer, SampledSubgraph
 from graphplat.schema import GraphSchema
 from graphplat.service import GraphService
 

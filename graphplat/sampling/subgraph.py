@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-Canonical = Tuple[str, str, str]
+from graphplat.typing import Canonical
 
 
 @dataclass

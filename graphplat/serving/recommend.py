@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from graphplat.typing import Canonical
 from graphplat import _core
 from graphplat.service import GraphService
 
@@ -32,7 +33,6 @@ __all__ = ["Recommender", "Recommendations", "UnknownIdError", "SeenEdgeType", "
 
 #: Elements of one (users x items) score block; bigger user batches are cut into chunks.
 CHUNK_ELEMENTS = 1 << 22
-Canonical = Tuple[str, str, str]
 
 
 class UnknownIdError(IndexError):

@@ -56,8 +56,9 @@ from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
 from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security_arguments,
                            add_shutdown_arguments, install_stop_signals, read_credentials,
-                           rpc_method, serve_until_stopped, setup_logging, status_of,
+                           rpc_method, serve_until_stopped, status_of,
                            warn_if_exposed)
+from graphplat.cli.args import Parser, setup_logging
 from graphplat.rpc import ERROR_TYPE_KEY, read_token  # noqa: F401  (importable from here)
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
@@ -325,15 +326,18 @@ def open_graph_source(graph: Optional[str] = None, cluster: Optional[str] = None
 
 def build_model_server(args: argparse.Namespace) -> ModelServer:
     """Load embeddings, graph and model as ``args`` (``graphplat serve-model``) say and build
-    the (not yet started) server. Raises ValueError/OSError with a message on bad setups."""
+    the (not yet started) server. Raises UsageError (a ValueError) on bad option
+    combinations, OSError/ValueError when the files or the graph cannot be used."""
+    from graphplat.errors import UsageError
+
     if (args.user_embeddings is None) != (args.item_embeddings is None):
-        raise ValueError("--user-embeddings and --item-embeddings go together")
+        raise UsageError("--user-embeddings and --item-embeddings go together")
     if args.user_embeddings is None and args.checkpoint is None:
-        raise ValueError("nothing to serve: give --user-embeddings/--item-embeddings and/or --checkpoint")
+        raise UsageError("nothing to serve: give --user-embeddings/--item-embeddings and/or --checkpoint")
     if args.checkpoint is not None and not (args.graph or args.cluster):
-        raise ValueError("--checkpoint needs the graph to sample from: --graph STORE or --cluster FILE")
+        raise UsageError("--checkpoint needs the graph to sample from: --graph STORE or --cluster FILE")
     if args.seen_etype and not (args.graph or args.cluster):
-        raise ValueError("--seen-etype needs the graph: --graph STORE or --cluster FILE")
+        raise UsageError("--seen-etype needs the graph: --graph STORE or --cluster FILE")
     token, tls = read_credentials(args)
     if args.torch_threads:
         import torch
@@ -386,11 +390,10 @@ SERVE_MODEL_EPILOG = (
 
 
 def _fanouts(text: str):
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"fanouts must be comma-separated integers, got {text!r}") from None
-    if not values or any(v < -1 for v in values):
+    from graphplat.cli.args import int_list
+
+    values = int_list(text)
+    if any(v < -1 for v in values):
         raise argparse.ArgumentTypeError(f"fanouts must be integers >= -1 (-1 = all neighbors), got {text!r}")
     return values
 
@@ -445,20 +448,17 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
 
 def build_parser(prog: str = "graphplat serve-model") -> argparse.ArgumentParser:
     """The parser of ``graphplat serve-model``."""
-    p = argparse.ArgumentParser(prog=prog, description=SERVE_MODEL_DESCRIPTION, epilog=SERVE_MODEL_EPILOG)
+    p = Parser(prog=prog, description=SERVE_MODEL_DESCRIPTION, epilog=SERVE_MODEL_EPILOG)
     add_serve_model_arguments(p, verbose=True)
     return p
 
 
 def run_serve_model(args: argparse.Namespace) -> int:
-    """Run the model service from parsed arguments until SIGTERM/SIGINT; the exit code
-    (0 after a clean shutdown, 1 when it cannot start)."""
+    """Run the model service from parsed arguments until SIGTERM/SIGINT; returns 0 after a
+    clean shutdown. When it cannot start the error propagates (``graphplat`` prints it as
+    one line)."""
     stop = install_stop_signals(log, main_thread_only=True)
-    try:
-        server = build_model_server(args)
-    except (OSError, ValueError, ImportError, RuntimeError) as e:
-        log.error("cannot start the model service: %s", e)
-        return 1
+    server = build_model_server(args)
     warn_if_exposed(log, args.host, bool(read_token(args) or args.tls_cert), "query the model")
     server.start()
     serve_until_stopped(server, stop, args.ready_file, args.grace)
@@ -468,9 +468,9 @@ def run_serve_model(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m graphplat.serving.server`` (== ``graphplat serve-model``)."""
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    return run_serve_model(args)
+    from graphplat.cli import main as cli_main
+
+    return cli_main(["serve-model", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

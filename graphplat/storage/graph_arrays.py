@@ -16,11 +16,11 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 from tqdm import tqdm
 
+from graphplat.typing import Canonical
 from graphplat.schema import GraphSchema
 
 log = logging.getLogger(__name__)
 
-Canonical = Tuple[str, str, str]
 #: Seconds to sleep after writing each partition (tests use it to kill a write mid-way).
 TEST_SLEEP_ENV = "GRAPHPLAT_INGEST_TEST_SLEEP"
 

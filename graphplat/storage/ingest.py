@@ -696,7 +696,9 @@ def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> ar
     p.add_argument("--max-errors", type=_positive, default=20,
                    help="bad rows to report in detail (default 20)")
     if verbose:
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        from graphplat.cli.args import add_logging_arguments
+
+        add_logging_arguments(p)
     return p
 
 
@@ -724,11 +726,9 @@ def run_ingest(args: argparse.Namespace) -> int:
 def main_ingest(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``graphplat ingest`` as a standalone command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    elif args.verbose:
-        logging.getLogger().setLevel(logging.DEBUG)
+    from graphplat.cli.args import setup_logging
+
+    setup_logging(args)
     return run_ingest(args)
 
 

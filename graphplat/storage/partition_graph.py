@@ -11,10 +11,11 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from graphplat.typing import Canonical
 from graphplat import _core
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT, NeighborSample
-from graphplat.storage.partition_data import AdjacencyData, Canonical, PartitionData
+from graphplat.storage.partition_data import AdjacencyData, PartitionData
 from graphplat.storage.wire_dtype import applies, encode
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 

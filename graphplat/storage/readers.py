@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from graphplat.errors import UserError
 from graphplat.schema import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ _INT19_RE = r"^[+-]?[0-9]{19}$"
 _FLOAT_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[nN][aA][nN]|[iI][nN][fF]([iI][nN][iI][tT][yY])?)$"
 
 
-class IngestError(ValueError):
+class IngestError(UserError, ValueError):
     """Invalid ingest input: a bad spec, an unreadable file, a missing column, or bad rows
     (the message gives their count and the first few as ``file:line: problem``)."""
 

@@ -65,8 +65,9 @@ import numpy as np
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security_arguments,
                            add_shutdown_arguments, install_stop_signals, read_credentials,
-                           rpc_method, serve_until_stopped, setup_logging, status_of,
+                           rpc_method, serve_until_stopped, status_of,
                            warn_if_exposed)
+from graphplat.cli.args import Parser, setup_logging
 # shared with the model service; still importable from here
 from graphplat.rpc import (ERROR_TYPE_KEY, BearerTokenInterceptor, is_loopback,  # noqa: F401
                            read_token as _read_token)
@@ -498,7 +499,7 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
 
 def build_parser(prog: str = "graphplat serve") -> argparse.ArgumentParser:
     """The parser of ``graphplat serve``."""
-    p = argparse.ArgumentParser(prog=prog, description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
+    p = Parser(prog=prog, description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
     add_serve_arguments(p)
     return p
 
@@ -507,7 +508,7 @@ def main_serve(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``graphplat serve``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args)
     return run_serve(args, parser)
 
 

@@ -124,10 +124,14 @@ def publishable(graph: PartitionGraph) -> bool:
 class Segment:
     """A mapped segment: ``arrays`` (read-only views), ``header`` and the status block."""
 
-    def __init__(self, name: str, mm: mmap.mmap, writable: bool):
+    def __init__(self, name: str, mm: mmap.mmap, status: Optional[mmap.mmap] = None):
+        # ``mm`` maps the segment read-only (the arrays are views of it, so the core shares
+        # them instead of copying); the server also maps it writable (``status``) to update
+        # the status block.
         self.name = name
         self._mm = mm
-        self.writable = writable
+        self._status = status if status is not None else mm
+        self.writable = status is not None
         magic, _, _, hlen = _STATUS.unpack_from(mm, 0)
         if magic != MAGIC:
             raise ValueError(f"shared-memory segment {name} is not a graphplat partition")
@@ -145,18 +149,18 @@ class Segment:
     # status
     def live(self) -> bool:
         """Live flag set and the write counter unchanged since publishing."""
-        _, live, counter, _ = _STATUS.unpack_from(self._mm, 0)
+        _, live, counter, _ = _STATUS.unpack_from(self._status, 0)
         return live == 1 and counter == self.published_counter
 
     def bump(self) -> None:
         """Server: a write was applied (clients stop reading these arrays)."""
-        magic, live, counter, hlen = _STATUS.unpack_from(self._mm, 0)
-        _STATUS.pack_into(self._mm, 0, magic, live, counter + 1, hlen)
+        magic, live, counter, hlen = _STATUS.unpack_from(self._status, 0)
+        _STATUS.pack_into(self._status, 0, magic, live, counter + 1, hlen)
 
     def retire(self) -> None:
         """Server: clear the live flag (clients go back to gRPC)."""
-        magic, _, counter, hlen = _STATUS.unpack_from(self._mm, 0)
-        _STATUS.pack_into(self._mm, 0, magic, 0, counter, hlen)
+        magic, _, counter, hlen = _STATUS.unpack_from(self._status, 0)
+        _STATUS.pack_into(self._status, 0, magic, 0, counter, hlen)
 
     def unlink(self) -> None:
         """Server: retire and remove the name (existing mappings stay valid)."""
@@ -211,25 +215,27 @@ def publish(graph: PartitionGraph, store_dir, generation: int) -> Segment:
     name = (f"{_prefix(store_dir, graph.partition)}g{int(generation)}-{os.getpid()}-"
             f"{secrets.token_hex(4)}")
     path = SHM_DIR / name
+    size = max(offset, _HEADER_AT + reserve)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.ftruncate(fd, max(offset, _HEADER_AT + reserve))
-        mm = mmap.mmap(fd, max(offset, _HEADER_AT + reserve))
+        os.ftruncate(fd, size)
+        mm = mmap.mmap(fd, size)
+        mm[_HEADER_AT:_HEADER_AT + len(text)] = text
+        buf = memoryview(mm)
+        for key, arr in arrays.items():
+            _, _, off = layout[key]
+            dst = np.frombuffer(buf, dtype=arr.dtype, count=arr.size, offset=off).reshape(arr.shape)
+            dst[...] = arr
+            del dst
+        del buf
+        _STATUS.pack_into(mm, 0, MAGIC, 1, 0, len(text))
+        ro = mmap.mmap(fd, size, prot=mmap.PROT_READ)
     except BaseException:
-        os.close(fd)
         path.unlink()
         raise
-    os.close(fd)
-    mm[_HEADER_AT:_HEADER_AT + len(text)] = text
-    buf = memoryview(mm)
-    for key, arr in arrays.items():
-        _, _, off = layout[key]
-        dst = np.frombuffer(buf, dtype=arr.dtype, count=arr.size, offset=off).reshape(arr.shape)
-        dst[...] = arr
-        del dst
-    del buf
-    _STATUS.pack_into(mm, 0, MAGIC, 1, 0, len(text))
-    return Segment(name, mm, writable=True)
+    finally:
+        os.close(fd)
+    return Segment(name, ro, status=mm)
 
 
 def attach(name: str) -> Segment:
@@ -242,7 +248,7 @@ def attach(name: str) -> Segment:
         mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
-    return Segment(name, mm, writable=False)
+    return Segment(name, mm)
 
 
 #: The per-partition reads a co-located partition answers in process.

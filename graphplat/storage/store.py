@@ -60,6 +60,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 import rocksdict
 
+from graphplat.atomic import fsync_path, write_json_atomic
+from graphplat.typing import PathLike
 from graphplat.schema import GraphSchema
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
@@ -80,7 +82,6 @@ PARTITION_FORMAT = "graphplat-partition"
 CHUNK_BYTES = 16 << 20
 LOG_OPS = ("add_nodes", "add_edges", "update_features")
 
-PathLike = Union[str, os.PathLike]
 _STAGING_RE = re.compile(r"\.(tmp|old)-(\d+)\Z")
 _ADJ_FIELDS = ("indptr", "indices", "halo_ids", "eids", "weights")
 
@@ -183,15 +184,6 @@ def open_store(path: PathLike) -> StoreInfo:
     return StoreInfo(path, version, num, str(meta.get("created", "")), schema, book, meta)
 
 
-def _fsync_path(path: Path) -> None:
-    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_store_manifest(path: PathLike, num_partitions: int, **extra) -> Path:
     """Write ``store.json`` with ``complete: true`` (call it last), fsyncing it, the other
     top-level files and the directory. Extra keys (e.g. ``partitioner``) are recorded."""
@@ -201,16 +193,8 @@ def write_store_manifest(path: PathLike, num_partitions: int, **extra) -> Path:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra, "complete": True}
     for f in path.iterdir():
         if f.is_file():
-            _fsync_path(f)
-    tmp = path / "store.json.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(meta, fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path / "store.json")
-    _fsync_path(path)
-    return path / "store.json"
+            fsync_path(f)
+    return write_json_atomic(path / "store.json", meta, indent=2)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -275,7 +259,7 @@ def staging_dir(target: PathLike, overwrite: bool = False) -> Iterator[Path]:
             old = target.with_name(f"{target.name}.old-{os.getpid()}")
             os.rename(target, old)
         os.rename(tmp, target)
-        _fsync_path(target.parent)
+        fsync_path(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -565,6 +549,16 @@ class PartitionStore:
         try:
             self._db = rocksdict.Rdict(str(self.path), opts, column_families=cf_opts, access_type=access)
         except Exception as e:  # rocksdict raises plain Exception
+            if "LOCK" in str(e) or "lock" in str(e).lower():
+                from graphplat.errors import StoreLocked
+
+                store = self.path.parent
+                raise StoreLocked(
+                    f"{self.path}: another process holds the store's lock (a running graphplat "
+                    f"serve, or an open_graph writer)",
+                    f"read it beside that process with open_graph({str(store)!r}, "
+                    f"read_only=True), or connect to its server with "
+                    f"graphplat.connect(CLUSTER_FILE)") from None
             raise ValueError(f"{self.path}: cannot open graphplat partition: {e}") from None
         self._blobs = self._db.get_column_family("blobs")
         self._log = self._db.get_column_family("log")

@@ -17,21 +17,29 @@ Example::
 """
 from __future__ import annotations
 
-import dataclasses
-import difflib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from graphplat.errors import ConfigError, PathNotFound, did_you_mean
 
 TASKS = ("node_classification", "rating", "link_prediction")
 #: Keys of ``TrainConfig.rating_loss``.
 RATING_LOSS_KEYS = ("mse_weight",)
+#: Names users reach for, and the option they mean ("did you mean" suggestions).
+ALIASES = {"learning_rate": "lr", "lr_rate": "lr", "num_epochs": "epochs", "max_epochs": "epochs",
+           "epoch": "epochs", "seed": "seeds", "batchsize": "batch_size", "bs": "batch_size",
+           "fanout": "fanouts", "num_neighbors": "fanouts", "wd": "weight_decay", "l2": "weight_decay",
+           "early_stopping": "patience", "threads": "num_threads", "num_workers": "num_threads",
+           "store": "graph", "data": "data_dir", "datadir": "data_dir", "labels": "label",
+           "features": "feature", "feat": "feature", "checkpoint": "checkpoint_dir",
+           "model_name": "model", "arch": "model", "ema": "ema_decay", "neg": "negatives",
+           "num_negatives": "negatives", "k": "topk", "top_k": "topk"}
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(BaseModel):
     """Everything one training run needs. See the module docstring for the YAML form.
 
     Graph source (exactly one): ``dataset`` (a name from ``graphplat.datasets``, built in
@@ -52,11 +60,17 @@ class TrainConfig:
     ``rating_loss`` (rating task only; default ``{}`` = cross-entropy over the rating levels):
     ``{mse_weight: w}`` trains on ``cross_entropy + w * MSE`` where the MSE is that of the
     expected rating (the prediction RMSE is measured on), ``w >= 0``.
+
+    Invalid values and unknown keys raise :class:`~graphplat.errors.ConfigError` (a
+    ValueError) naming the key, with a "did you mean" suggestion for misspelt keys.
     """
+
+    # strict: no silent "0.9" -> 0.9 or True -> 1 (YAML gives numbers as numbers)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
 
     dataset: Optional[str] = None
     data_dir: Optional[str] = None
-    dataset_options: Dict[str, Any] = field(default_factory=dict)
+    dataset_options: Dict[str, Any] = Field(default_factory=dict)
     graph: Optional[str] = None
     cluster: Optional[str] = None
     task: Optional[str] = None
@@ -65,104 +79,183 @@ class TrainConfig:
     label: str = "label"
     split: str = "split"
     feature: str = "feat"
-    num_classes: Optional[int] = None
-    negatives: int = 4
-    topk: int = 10
-    model: Dict[str, Any] = field(default_factory=lambda: {"name": "sage", "hidden": 128,
+    num_classes: Optional[int] = Field(None, ge=2)
+    negatives: int = Field(4, ge=1)
+    topk: int = Field(10, ge=1)
+    model: Dict[str, Any] = Field(default_factory=lambda: {"name": "sage", "hidden": 128,
                                                            "num_layers": 2, "dropout": 0.5})
-    fanouts: List[Any] = field(default_factory=lambda: [10, 10])
-    mp_etypes: Optional[List[str]] = None
-    eval_fanouts: Optional[List[Any]] = None
-    batch_size: int = 512
-    eval_batch_size: int = 4096
-    epochs: int = 50
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    ema_decay: float = 0.0
-    rating_loss: Dict[str, Any] = field(default_factory=dict)
-    patience: int = 10
-    eval_every: int = 1
+    fanouts: List[Any] = Field(default_factory=lambda: [10, 10], min_length=1)
+    mp_etypes: Optional[List[str]] = Field(None, min_length=1)
+    eval_fanouts: Optional[List[Any]] = Field(None, min_length=1)
+    batch_size: int = Field(512, ge=1)
+    eval_batch_size: int = Field(4096, ge=1)
+    epochs: int = Field(50, ge=1)
+    lr: float = Field(0.01, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    ema_decay: float = Field(0.0, ge=0, lt=1)
+    rating_loss: Dict[str, Any] = Field(default_factory=dict)
+    patience: int = Field(10, ge=0)
+    eval_every: int = Field(1, ge=1)
     metric: Optional[str] = None
-    seeds: List[int] = field(default_factory=lambda: [0])
-    prefetch: int = 2
-    num_threads: int = 0
+    seeds: List[int] = Field(default_factory=lambda: [0], min_length=1)
+    prefetch: int = Field(2, ge=0)
+    num_threads: int = Field(0, ge=0)
     checkpoint_dir: Optional[str] = None
     resume: bool = False
     out: Optional[str] = None
 
-    def __post_init__(self) -> None:
+    def __init__(self, **data: Any) -> None:
+        _check_keys(data)
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise ConfigError(*_explain(e)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            if isinstance(data.get("seeds"), int) and not isinstance(data.get("seeds"), bool):
+                data["seeds"] = [data["seeds"]]
+            if "rating_loss" in data and data["rating_loss"] is None:
+                data["rating_loss"] = {}
+            for k in ("fanouts", "eval_fanouts", "seeds", "mp_etypes"):
+                if isinstance(data.get(k), tuple):
+                    data[k] = list(data[k])
+        return data
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v not in TASKS:
+            close = did_you_mean(v, TASKS)
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {v!r}"
+                             + (f" (did you mean {close!r}?)" if close else ""))
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: List[int]) -> List[int]:
+        if any(s < 0 for s in v):
+            raise ValueError(f"seeds must be non-negative integers, got {v!r}")
+        return v
+
+    @field_validator("mp_etypes")
+    @classmethod
+    def _mp_etypes(cls, v: Optional[List[str]]) -> Optional[List[str]]:
+        if v is not None and any(not p for p in v):
+            raise ValueError(f"mp_etypes must be edge type names or patterns, got {v!r}")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: Dict[str, Any]) -> Dict[str, Any]:
+        if "name" not in v:
+            raise ValueError(f"model must be a mapping with a 'name', got {v!r}")
+        return dict(v)
+
+    @field_validator("rating_loss")
+    @classmethod
+    def _rating_loss(cls, v: Dict[str, Any]) -> Dict[str, Any]:
+        unknown = [k for k in v if k not in RATING_LOSS_KEYS]
+        if unknown:
+            raise ValueError(f"unknown rating_loss keys {unknown}; known: {', '.join(RATING_LOSS_KEYS)}")
+        w = v.get("mse_weight", 0.0)
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
+            raise ValueError(f"rating_loss mse_weight must be a number >= 0, got {w!r}")
+        return dict(v)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TrainConfig":
         sources = [k for k in ("dataset", "graph", "cluster") if getattr(self, k)]
         if len(sources) != 1:
             raise ValueError("give exactly one graph source: dataset, graph (a store) or cluster, "
                              f"got {sources or 'none'}")
-        if self.task is not None and self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        for name in ("batch_size", "eval_batch_size", "epochs", "eval_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.negatives < 1 or self.topk < 1:
-            raise ValueError(f"negatives and topk must be >= 1, got {self.negatives}, {self.topk}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be >= 0, got {self.patience}")
-        if not (self.lr > 0):
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
-                or not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be a number in [0, 1) (0 = off), got {self.ema_decay!r}")
-        if self.rating_loss is None:
-            self.rating_loss = {}
-        if not isinstance(self.rating_loss, Mapping):
-            raise ValueError(f"rating_loss must be a mapping such as {{mse_weight: 0.5}}, got {self.rating_loss!r}")
-        self.rating_loss = dict(self.rating_loss)
-        unknown = [k for k in self.rating_loss if k not in RATING_LOSS_KEYS]
-        if unknown:
-            raise ValueError(f"unknown rating_loss keys {unknown}; known: {', '.join(RATING_LOSS_KEYS)}")
-        w = self.rating_loss.get("mse_weight", 0.0)
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
-            raise ValueError(f"rating_loss mse_weight must be a number >= 0, got {w!r}")
-        if not isinstance(self.fanouts, list) or not self.fanouts:
-            raise ValueError(f"fanouts must be a non-empty list (one entry per layer), got {self.fanouts!r}")
-        if self.mp_etypes is not None and (not isinstance(self.mp_etypes, list) or not self.mp_etypes or any(
-                not isinstance(p, str) or not p for p in self.mp_etypes)):
-            raise ValueError(f"mp_etypes must be a non-empty list of edge type names or patterns, "
-                             f"got {self.mp_etypes!r}")
-        if isinstance(self.seeds, int):
-            self.seeds = [self.seeds]
-        if not self.seeds or any((not isinstance(s, int)) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be a list of non-negative integers, got {self.seeds!r}")
-        if not isinstance(self.model, Mapping) or "name" not in self.model:
-            raise ValueError(f"model must be a mapping with a 'name', got {self.model!r}")
-        self.model = dict(self.model)
+        return self
+
+    @classmethod
+    def fields(cls) -> List[str]:
+        """The option names, in declaration order."""
+        return list(cls.model_fields)
+
+    @classmethod
+    def defaults(cls) -> Dict[str, Any]:
+        """Each option's default value (a fresh copy)."""
+        return {name: f.get_default(call_default_factory=True) for name, f in cls.model_fields.items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        """Build from a plain dict; unknown keys raise ValueError with a suggestion."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown training option {key!r}{hint}; known: {', '.join(names)}")
+        """Build from a plain dict; unknown keys and invalid values raise ConfigError (a
+        ValueError) naming the key, with a suggestion for misspelt keys."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a training config must be a mapping of options, got {type(data).__name__}")
         return cls(**dict(data))
 
     @classmethod
     def load(cls, path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None) -> "TrainConfig":
         """Read a YAML file (relative ``data_dir``/``graph``/``cluster``/``checkpoint_dir``
-        paths resolve against its directory) and apply ``overrides``."""
+        paths resolve against its directory) and apply ``overrides``. Errors name the file
+        (and the line, for YAML syntax errors)."""
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"training config {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: a training config must be a YAML mapping")
+        data = read_yaml(path)
         for key in ("data_dir", "graph", "cluster", "checkpoint_dir", "out"):
             if data.get(key) and not Path(data[key]).is_absolute():
                 data[key] = str((path.parent / data[key]).resolve())
         data.update(overrides or {})
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e.problem}", e.fix) from None
 
     def to_dict(self) -> Dict[str, Any]:
         """A plain dict (YAML-safe)."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
+
+
+def read_yaml(path: Union[str, Path]) -> Dict[str, Any]:
+    """The mapping in the YAML file ``path``; PathNotFound when it does not exist,
+    ConfigError naming the file and line when it is not valid YAML or not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise PathNotFound(f"training config {path} does not exist", "check the --config path")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        context = getattr(e, "context", None)
+        raise ConfigError(f"{where}: invalid YAML: {what}" + (f" ({context})" if context else ""),
+                          "fix the YAML syntax at that line (quotes, brackets, indentation)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: a training config must be a YAML mapping (key: value lines), "
+                          f"got {type(data).__name__}")
+    return dict(data)
+
+
+def _check_keys(data: Mapping[str, Any]) -> None:
+    names = list(TrainConfig.model_fields)
+    for key in data:
+        if key not in names:
+            close = did_you_mean(str(key), names, ALIASES)
+            raise ConfigError(f"unknown training option {key!r}",
+                              f"did you mean {close!r}?" if close else f"known options: {', '.join(names)}")
+
+
+def _explain(e: ValidationError) -> tuple:
+    """(problem, fix) of the first error of a pydantic ValidationError, in one line."""
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    msg = err.get("msg", "invalid value")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+        problem = msg if not loc or loc.split(".")[0] in msg else f"{loc}: {msg}"
+    else:
+        msg = msg[0].lower() + msg[1:]
+        problem = f"{loc} {msg.replace('input should', 'should')}, got {err.get('input')!r}"
+    fix = (f"fix '{loc}' in the config or on the command line (`graphplat train --help`)"
+           if loc else "fix the training config (`graphplat train --help`)")
+    return problem, fix

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from graphplat.atomic import write_atomic
+from graphplat.typing import Canonical
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
@@ -28,7 +29,6 @@ from graphplat.service import GraphService
 
 log = logging.getLogger(__name__)
 
-Canonical = Tuple[str, str, str]
 SPLITS = ("train", "val", "test")
 #: Model-spec keys the trainers consume themselves (not encoder arguments).
 RATING_HEAD_KEYS = ("num_basis", "decoder_dropout", "input_dropout")
@@ -203,14 +203,48 @@ def pick(out, ntype: Optional[str]):
 # ----------------------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
-    """Write ``state`` atomically (temporary file, fsync, rename)."""
+    """Write ``state`` atomically (see :func:`graphplat.atomic.write_atomic`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: torch.save(state, fh))
+
+
+def read_checkpoint(path, fix: Optional[str] = None) -> Dict[str, Any]:
+    """The dict saved in the checkpoint ``path`` (CPU tensors).
+
+    Raises :class:`~graphplat.errors.PathNotFound` when it does not exist and
+    :class:`~graphplat.errors.CheckpointError` when it is no checkpoint torch can read
+    (truncated, corrupt or another program's file); ``fix`` replaces the advice given.
+    """
+    from graphplat.errors import CheckpointError, PathNotFound
+
+    path = Path(path)
+    fix = fix or "point at a best.pt written by `graphplat train --checkpoint-dir DIR` (DIR/seed-N/best.pt)"
+    if not path.is_file():
+        raise PathNotFound(f"checkpoint {path} does not exist", fix)
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - pickle, zip and torch all have their own errors
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        raise CheckpointError(f"{path} is not a graphplat checkpoint, or it is truncated or corrupt "
+                              f"(torch.load: {why})", fix) from e
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{path} is not a graphplat checkpoint (no model weights in it)", fix)
+    return state
+
+
+def graph_signature(graph: GraphService, feature: Optional[str]) -> Dict[str, Any]:
+    """What a checkpoint records of its training graph so that applying it to another graph
+    can say what differs: node types, edge types and input widths."""
+    from graphplat.models.registry import _derive
+
+    try:
+        derived = _derive(graph.schema, feature)
+    except (ValueError, TypeError):
+        return {}
+    return {"ntypes": list(derived["ntypes"]),
+            "canonical_etypes": [list(e) for e in derived["canonical_etypes"]],
+            "in_feats": dict(derived["in_feats"]) if isinstance(derived["in_feats"], dict)
+            else derived["in_feats"]}
 
 
 def rng_state() -> Dict[str, Any]:
@@ -351,7 +385,7 @@ class Trainer:
         start, best, best_epoch, best_state, stale, history = 0, None, -1, None, 0, []
         last = self.ckpt_dir / "last.pt" if self.ckpt_dir else None
         if last is not None and cfg.resume and last.exists():
-            state = torch.load(last, weights_only=False)
+            state = read_checkpoint(last, f"delete {last} or train without --resume")
             self.modules().load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             if self._ema is not None:
@@ -407,7 +441,9 @@ class Trainer:
         if self.ckpt_dir is not None:
             save_checkpoint(self.ckpt_dir / "best.pt", {"model": self.modules().state_dict(),
                                                         "config": cfg.to_dict(), "epoch": best_epoch,
-                                                        "val": val, "test": test, "meta": self.meta()})
+                                                        "val": val, "test": test,
+                                                        "meta": {**self.meta(), "graph": graph_signature(
+                                                            self.task.graph, self.task.feature)}})
         return RunResult(self.seed, best_epoch, val, test, history, time.perf_counter() - t0)
 
 
@@ -820,30 +856,89 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
     ``checkpoint_dir``) for ``graph`` (whose schema must match the training graph's)."""
     from graphplat.models.heads import BilinearRatingDecoder
 
+    from graphplat.errors import CheckpointError, CheckpointMismatch
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist (train with --checkpoint-dir to write best.pt)")
-    state = torch.load(path, weights_only=False)
+    state = read_checkpoint(path)
     if "meta" not in state or "config" not in state:
-        raise ValueError(f"{path} is not a graphplat model checkpoint (best.pt): it has no meta/config")
+        raise CheckpointError(f"{path} is not a graphplat model checkpoint: it has no meta/config "
+                              f"(last.pt is for --resume)",
+                              "use the best.pt next to it, written by `graphplat train --checkpoint-dir`")
     meta, cfg = state["meta"], state["config"]
+    fix = (f"use the graph the model was trained on ({_training_graph(cfg)}) or one with the same "
+           f"schema and feature widths, or train a model on this graph")
+    _check_signature(path, meta.get("graph"), graph_signature(graph, meta["feature"]), fix)
     etypes = [tuple(e) for e in meta["etypes"]] if meta.get("etypes") else None
     spec = {k: v for k, v in cfg["model"].items() if k not in RATING_HEAD_KEYS}
-    encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes,
-                         meta.get("num_ids"))
+    try:
+        encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes,
+                             meta.get("num_ids"))
+    except ValueError as e:
+        raise CheckpointMismatch(f"checkpoint {path} (model {spec.get('name')!r}) does not fit this "
+                                 f"graph: {e}".split("; use ")[0], fix) from e
     decoder = None
     if meta["task"] == "rating":
         values = meta["rating_values"]
         decoder = BilinearRatingDecoder(meta["out"], len(values), num_basis=cfg["model"].get("num_basis", 2),
                                         rating_values=values)
-        nn.ModuleDict({"encoder": encoder, "decoder": decoder}).load_state_dict(state["model"])
+        modules: nn.Module = nn.ModuleDict({"encoder": encoder, "decoder": decoder})
         decoder.eval()
     elif meta["task"] == "link_prediction":
-        nn.ModuleDict({"encoder": encoder}).load_state_dict(state["model"])
+        modules = nn.ModuleDict({"encoder": encoder})
     else:
-        encoder.load_state_dict(state["model"])
+        modules = encoder
+    _load_weights(path, modules, state["model"], fix)
     encoder.eval()
     return TrainedModel(encoder, decoder, cfg, meta)
+
+
+def _training_graph(cfg: Dict[str, Any]) -> str:
+    for key in ("dataset", "graph", "cluster"):
+        if cfg.get(key):
+            return f"its config names {key} {cfg[key]!r}"
+    return "its config names none"
+
+
+def _check_signature(path: Path, trained: Optional[Dict[str, Any]], here: Dict[str, Any], fix: str) -> None:
+    """CheckpointMismatch naming the first difference between the training graph's
+    signature (None for checkpoints older than the signature) and this graph's."""
+    from graphplat.errors import CheckpointMismatch
+
+    if not trained or not here:
+        return
+    def same(a, b) -> bool:  # the order of the types does not matter
+        if isinstance(a, list) and isinstance(b, list):
+            return sorted(map(str, a)) == sorted(map(str, b))
+        return a == b
+
+    for key, what in (("ntypes", "node types"), ("canonical_etypes", "edge types"),
+                      ("in_feats", "input feature widths")):
+        if key in trained and not same(trained[key], here.get(key)):
+            raise CheckpointMismatch(f"checkpoint {path} was trained on a graph with other {what} "
+                                     f"({trained[key]} there, {here.get(key)} here)", fix)
+
+
+def _load_weights(path: Path, modules: nn.Module, weights: Dict[str, torch.Tensor], fix: str) -> None:
+    """``modules.load_state_dict(weights)``; a shape or key mismatch (a checkpoint of another
+    graph) is a CheckpointMismatch naming the first differing tensor."""
+    from graphplat.errors import CheckpointMismatch
+
+    own = modules.state_dict()
+    for name, t in weights.items():
+        if name in own and tuple(own[name].shape) != tuple(t.shape):
+            raise CheckpointMismatch(
+                f"checkpoint {path} was trained on a graph with other feature widths or schema "
+                f"({name} is {list(t.shape)} in the checkpoint, {list(own[name].shape)} for this "
+                f"graph)", fix)
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    if missing or extra:
+        raise CheckpointMismatch(
+            f"checkpoint {path} was trained on a graph with another schema (tensors "
+            + ", ".join(f"{k!r} only {w}" for k, w in [(missing[:1] and missing[0], "here"),
+                                                        (extra[:1] and extra[0], "in the checkpoint")] if k)
+            + ")", fix)
+    modules.load_state_dict(weights)
 
 
 TRAINERS = {"node_classification": NodeClassificationTrainer, "rating": RatingTrainer,

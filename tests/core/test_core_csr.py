@@ -1,5 +1,6 @@
 """graphplat._core.CSR: construction, validation, zero-copy, degrees, transpose, has_edges."""
 import gc
+import mmap
 
 import numpy as np
 import pytest
@@ -386,3 +387,42 @@ def test_consecutive_eids_give_the_same_samples(offset):
     hops = core.sample_multihop(a, seeds, [4, 3], seed=1)
     for h in hops:
         np.testing.assert_array_equal(src[h.eids - offset], h.nodes[h.src])
+
+
+def test_readonly_views_of_writable_memory_are_copied():
+    # A read-only memoryview of a bytearray, or a read-only array over a writable mmap, can
+    # still change through its owner; sharing it let a later write put indices out of range
+    # after validation, and sampling then crashed the interpreter.
+    ba = bytearray(np.array([1, 0], I64).tobytes())
+    indices = np.frombuffer(memoryview(ba).toreadonly(), dtype=I64)
+    csr = core.CSR(ro([0, 1, 2]), indices)
+    assert not np.shares_memory(csr.indices, indices)
+    ba[:8] = (10**12).to_bytes(8, "little")
+    np.testing.assert_array_equal(csr.indices, [1, 0])
+
+    mm = mmap.mmap(-1, 16)  # anonymous, writable
+    mm[:] = np.array([1, 0], I64).tobytes()
+    over = np.frombuffer(mm, dtype=I64)
+    over.flags.writeable = False
+    csr = core.CSR(ro([0, 1, 2]), over)
+    assert not np.shares_memory(csr.indices, over)
+    del over
+    mm[:8] = (10**12).to_bytes(8, "little")
+    np.testing.assert_array_equal(csr.indices, [1, 0])
+    csr = None
+    mm.close()
+
+
+def test_readonly_mmap_and_bytes_are_shared(tmp_path):
+    path = tmp_path / "indices.bin"
+    path.write_bytes(np.array([1, 0], I64).tobytes())
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    over = np.frombuffer(mm, dtype=I64)
+    csr = core.CSR(ro([0, 1, 2]), over)
+    assert np.shares_memory(csr.indices, over)
+    readonly_bytes = np.frombuffer(np.array([1, 0], I64).tobytes(), dtype=I64)
+    assert np.shares_memory(core.CSR(ro([0, 1, 2]), readonly_bytes).indices, readonly_bytes)
+    # Through a read-only memoryview of bytes, too.
+    via_view = np.frombuffer(memoryview(np.array([1, 0], I64).tobytes()), dtype=I64)
+    assert np.shares_memory(core.CSR(ro([0, 1, 2]), via_view).indices, via_view)

@@ -93,3 +93,14 @@ def test_fuzz_take_then_scatter_round_trip(n, width, k, seed, threads):
             core.take_rows(src, rows, num_threads=threads)
         with pytest.raises(IndexError):
             core.scatter_rows(np.zeros((k, width), np.float32), rows, np.zeros_like(src), num_threads=threads)
+
+
+@pytest.mark.parametrize("dtype", [object, np.dtype([("a", np.int64), ("b", object)])])
+def test_object_dtypes_are_refused(dtype):
+    # Raw byte copies of object references skip their reference counts: the interpreter
+    # crashed when both arrays were freed.
+    src = np.empty(3, dtype=dtype)
+    with pytest.raises(ValueError, match="source holds Python objects"):
+        core.take_rows(src, np.array([0, 1, 0]))
+    with pytest.raises(ValueError, match="source holds Python objects"):
+        core.scatter_rows(src, np.array([2, 1, 0]), np.empty(3, dtype=dtype))

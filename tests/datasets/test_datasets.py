@@ -488,11 +488,13 @@ def test_cli_run_writes_store(tmp_path, caplog):
         assert g.num_nodes("user") == 300
     finally:
         g.close()
-    assert run(args) == 1  # exists, no --overwrite
+    with pytest.raises(FileExistsError):  # exists, no --overwrite
+        run(args)
     args = parser.parse_args(["synthetic", "--out", str(out), "--overwrite", *opts])
     assert run(args) == 0
     bad = parser.parse_args(["synthetic", "--out", str(tmp_path / "x"), "-o", "nope=1"])
-    assert run(bad) == 1
+    with pytest.raises(ValueError, match="nope"):
+        run(bad)
 
 
 # ----------------------------------------------------------------------------- errors / helpers
