@@ -218,7 +218,7 @@ def synthetic_binary(n: int, seed: int):
     src, dst = symmetrize(s, d, n)
     et = ("review", "rur", "review")
     schema = GraphSchema((NodeType("review", (FeatureSpec("feat", "float32", (32,)), FeatureSpec("label", "int64"),
-                                              FeatureSpec("split", "int64"))),), (EdgeType(*et, reverse=True),))
+                                              FeatureSpec("split", "int64"))),), (EdgeType(*et, out_adjacency=True),))
     arrays = GraphArrays(schema, nodes={"review": np.arange(n, dtype=np.int64)},
                          node_features={"review": {"feat": feat, "label": label,
                                                    "split": stratified_split(label, (0.4, 0.2, 0.4), seed)}},

@@ -13,12 +13,13 @@ from graphplat.storage.local import LocalGraph, open_graph
 
 __all__ = ["__version__", "GraphSchema", "NodeType", "EdgeType", "FeatureSpec", "SchemaError",
            "GraphService", "NeighborSample", "LocalGraph", "open_graph",
-           "connect", "RemoteGraph", "PartitionUnavailable"]
+           "connect", "RemoteGraph", "PartitionUnavailable", "load_model"]
 
 _LAZY = {  # imported on first use, so `import graphplat` does not load gRPC
     "connect": ("graphplat.storage.remote", "connect"),
     "RemoteGraph": ("graphplat.storage.remote", "RemoteGraph"),
     "PartitionUnavailable": ("graphplat.storage.client", "PartitionUnavailable"),
+    "load_model": ("graphplat.inference.model", "load_model"),
 }
 
 

@@ -4,7 +4,8 @@ A :class:`GraphSchema` declares what a heterogeneous graph may hold, in DGL's vo
 
 * **node types** (``ntypes``), each with named features (:class:`FeatureSpec`);
 * **canonical edge types** ``(src, relation, dst)`` (``canonical_etypes``), each with an
-  optional float32 edge weight, optional reverse storage and named edge features.
+  optional float32 edge weight, optional out-adjacency storage, named edge features, and
+  optionally ``undirected`` or a ``reverse`` edge type kept in sync with it.
 
 Feature dtypes are ``float32`` (embeddings, dense features) and ``int64`` (labels,
 categories, ids). A feature's ``shape`` is the per-node (per-edge) shape: ``()`` is one
@@ -24,8 +25,9 @@ through plain dicts, YAML and JSON. The YAML form is meant to be written by hand
         features:
           feat: float32[32]                 # shorthand for {dtype: float32, shape: [32]}
     edge_types:
-      - [user, click, item]                 # short form: no weight, no reverse storage
-      - {src: user, relation: buy, dst: item, weighted: true, reverse: true}
+      - [user, click, item]                 # short form: no weight, nothing derived
+      - {src: user, relation: buy, dst: item, weighted: true, reverse: bought-by}
+      - {src: user, relation: follows, dst: user, undirected: true}
 
 Reserved names (DGL's conventions):
 
@@ -35,16 +37,30 @@ Reserved names (DGL's conventions):
   stores a float32 scalar weight per edge (finite, >= 0) next to the adjacency, used by
   weighted / top-k sampling and exposed as edge data ``"weight"``.
 
+Relations in both directions:
+
+* ``reverse: bought-by`` on ``user:buy:item`` declares the reverse edge type
+  ``item:bought-by:user`` (same weight and features): every edge ``u -> i`` also exists as
+  ``i -> u``, written by ingest and by every ``add_edges`` on either type. A model that
+  predicts users needs it: messages flow along edges into their destination, and without
+  a type ending at ``user`` the users' blocks have no edges.
+* ``undirected: true`` (source and destination of the same type, e.g. co-authorship):
+  each listed pair ``a - b`` is stored as both ``a -> b`` and ``b -> a`` (self-loops once),
+  by ingest and by ``add_edges``.
+
 Storage of an edge type: by default its **in**-adjacency (CSC) is stored with the
 destination node's partition, which serves DGL's default ``direction="in"`` sampling
-(sample the in-neighbors of the seeds). ``reverse: true`` additionally stores the
+(sample the in-neighbors of the seeds). ``out_adjacency: true`` additionally stores the
 **out**-adjacency (CSR) with the source node's partition, so ``direction="out"`` sampling
-(e.g. graph-learn's ``outV``) is also answered locally by the owning partition.
+(e.g. graph-learn's ``outV``, random walks) is also answered locally by the owning
+partition. It adds no edges and no edge type. (``reverse: true``, its old spelling, is
+still read as ``out_adjacency: true``, with a warning.)
 """
 from __future__ import annotations
 
 import difflib
 import json
+import logging
 import math
 import numbers
 import os
@@ -72,6 +88,8 @@ __all__ = [
     "RESERVED_EDGE_FEATURE_NAMES",
 ]
 
+#: The id types of a node type: int64 ids, or strings mapped to int64 by the store.
+ID_TYPES: Tuple[str, ...] = ("int64", "string")
 #: The feature dtypes a schema may declare.
 DTYPES: Tuple[str, ...] = ("float32", "int64")
 #: Feature names reserved on every node and edge type (DGL's NID/EID/NTYPE/ETYPE keys).
@@ -83,6 +101,18 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 _MAX_NAME_LEN = 128
 _SHORTHAND_RE = re.compile(r"\s*([A-Za-z0-9_]+)\s*(?:\[\s*([^\]]*)\s*\])?\s*\Z")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+log = logging.getLogger(__name__)
+_warned_legacy_reverse = False
+
+
+def _legacy_reverse(where: str) -> None:
+    global _warned_legacy_reverse
+    if not _warned_legacy_reverse:
+        _warned_legacy_reverse = True
+        log.warning("%s: 'reverse: true' stores the out-adjacency, it creates no reverse edge "
+                    "type; write 'out_adjacency: true' (or 'reverse: <relation>' to declare a "
+                    "reverse edge type)", where)
 
 
 class SchemaError(UserError, ValueError):
@@ -498,15 +528,23 @@ class NodeType(_HasFeatures):
         name: node type name (letters, digits, ``_``, ``-``, ``.``), e.g. ``"user"``.
         features: the node features, a tuple (or list) of :class:`FeatureSpec` with unique
             names; ``_ID`` and ``_TYPE`` are reserved.
+        id_type: ``"int64"`` (default: the user's ids are the node ids) or ``"string"``:
+            the user's ids are strings (``"u0"``, e-mail hashes) which the store maps to
+            int64 node ids 0, 1, ... with a dictionary it keeps (``GraphService.to_internal``
+            / ``to_external`` translate).
 
     Raises :class:`SchemaError` naming the node type when invalid.
     """
 
     name: str
     features: Tuple[FeatureSpec, ...] = ()
+    id_type: str = "int64"
 
     def __post_init__(self) -> None:
         _check_name("node type", self.name)
+        if self.id_type not in ID_TYPES:
+            raise SchemaError(f"node type {self.name!r}: id_type must be one of "
+                              f"{', '.join(ID_TYPES)}, got {self.id_type!r}")
         object.__setattr__(self, "features", _normalize_features(
             self.features, f"node type {self.name!r}", RESERVED_FEATURE_NAMES))
 
@@ -529,13 +567,21 @@ class EdgeType(_HasFeatures):
         weighted: each edge carries a float32 scalar weight (finite, >= 0), stored next to
             the adjacency and used by weighted and top-k sampling; exposed as edge data
             ``"weight"``.
-        reverse: besides the in-adjacency stored with the destination's partition (which
-            serves ``direction="in"`` sampling, DGL's default), also store the
-            out-adjacency with the source's partition, so ``direction="out"`` sampling is
-            answered locally too. Without it, out-direction sampling is not available for
-            this edge type.
+        reverse: relation name of this type's reverse edge type ``(dst, reverse, src)``,
+            which :class:`GraphSchema` adds (same weight, features and storage) and ingest
+            and ``add_edges`` keep in sync; None for none. (``True``, the old spelling of
+            ``out_adjacency``, is read as ``out_adjacency=True`` with a warning.)
         features: edge features (FeatureSpec tuple); names ``_ID``, ``_TYPE`` and
             ``weight`` are reserved.
+        out_adjacency: besides the in-adjacency stored with the destination's partition
+            (which serves ``direction="in"`` sampling, DGL's default), also store the
+            out-adjacency with the source's partition, so ``direction="out"`` sampling is
+            answered locally too. Without it, out-direction sampling is not available for
+            this edge type. Adds no edges.
+        undirected: every edge ``a -> b`` is stored as ``b -> a`` too (``src == dst``
+            only; self-loops once).
+        reverse_of: set by :class:`GraphSchema` on a derived reverse type: the forward
+            type's relation name (not written by :meth:`GraphSchema.to_dict`).
 
     Raises :class:`SchemaError` naming the edge type when invalid. Whether ``src`` and
     ``dst`` are declared node types is checked by :class:`GraphSchema`.
@@ -545,22 +591,54 @@ class EdgeType(_HasFeatures):
     relation: str
     dst: str
     weighted: bool = False
-    reverse: bool = False
+    reverse: Optional[str] = None
     features: Tuple[FeatureSpec, ...] = ()
+    out_adjacency: bool = False
+    undirected: bool = False
+    reverse_of: Optional[str] = None
 
     def __post_init__(self) -> None:
         _check_name("source node type", self.src, "edge type")
         _check_name("relation", self.relation, f"edge type with source {self.src!r}")
         _check_name("destination node type", self.dst, f"edge type {self.src}:{self.relation}")
         where = self._where()
-        if not isinstance(self.weighted, (bool, np.bool_)):
-            raise SchemaError(f"{where}: weighted must be a bool, got {self.weighted!r}")
-        if not isinstance(self.reverse, (bool, np.bool_)):
-            raise SchemaError(f"{where}: reverse must be a bool, got {self.reverse!r}")
-        object.__setattr__(self, "weighted", bool(self.weighted))
-        object.__setattr__(self, "reverse", bool(self.reverse))
+        for flag in ("weighted", "out_adjacency", "undirected"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise SchemaError(f"{where}: {flag} must be a bool, got {getattr(self, flag)!r}")
+            object.__setattr__(self, flag, bool(getattr(self, flag)))
+        if isinstance(self.reverse, (bool, np.bool_)):
+            if self.reverse:
+                _legacy_reverse(where)
+                object.__setattr__(self, "out_adjacency", True)
+            object.__setattr__(self, "reverse", None)
+        elif self.reverse is not None:
+            _check_name("reverse relation", self.reverse, where)
+            if self.src == self.dst and self.reverse == self.relation:
+                raise SchemaError(f"{where}: reverse names the type itself; for edges stored in "
+                                  f"both directions write undirected: true")
+        if self.reverse_of is not None:
+            _check_name("forward relation", self.reverse_of, where)
+        if self.undirected:
+            if self.src != self.dst:
+                raise SchemaError(
+                    f"{where}: undirected needs the same source and destination node type; for "
+                    f"{self.src!r} -> {self.dst!r} declare a reverse edge type instead "
+                    f"(reverse: <relation>, e.g. reverse: {self.relation}-by)")
+            if self.reverse is not None:
+                raise SchemaError(f"{where}: undirected and reverse exclude each other (an "
+                                  f"undirected type already holds both directions)")
         object.__setattr__(self, "features", _normalize_features(
             self.features, where, RESERVED_EDGE_FEATURE_NAMES))
+
+    @property
+    def reverse_canonical(self) -> Optional[Tuple[str, str, str]]:
+        """``(dst, reverse, src)`` when a reverse type is declared, else None."""
+        return (self.dst, self.reverse, self.src) if self.reverse is not None else None
+
+    def _derived_reverse(self) -> "EdgeType":
+        return EdgeType(self.dst, self.reverse, self.src, weighted=self.weighted,
+                        features=self.features, out_adjacency=self.out_adjacency,
+                        reverse_of=self.relation)
 
     @property
     def canonical(self) -> Tuple[str, str, str]:
@@ -650,8 +728,19 @@ class GraphSchema:
                 et = EdgeType(*et)
             if not isinstance(et, EdgeType):
                 raise SchemaError(f"edge_types must hold EdgeType instances, got {_type_name(et)} {et!r}")
-            out.append(et)
-        return tuple(out)
+            if et.reverse_of is None:  # derived types are rebuilt from their forward type
+                out.append(et)
+        declared = {et.canonical: et for et in out}
+        with_reverse = []
+        for et in out:
+            with_reverse.append(et)
+            if et.reverse is not None:
+                if et.reverse_canonical in declared:
+                    raise SchemaError(
+                        f"edge type {':'.join(et.reverse_canonical)!r} is declared and also "
+                        f"created by 'reverse: {et.reverse}' on {et.canonical_str!r}; remove one")
+                with_reverse.append(et._derived_reverse())
+        return tuple(with_reverse)
 
     def validate(self) -> None:
         """Check the cross-type rules: at least one node type, unique node type names,
@@ -681,7 +770,7 @@ class GraphSchema:
     @classmethod
     def homogeneous(cls, num_features: Optional[int] = None, *, feature_name: str = "feat",
                     label: bool = False, label_name: str = "label", weighted: bool = False,
-                    reverse: bool = False) -> "GraphSchema":
+                    out_adjacency: bool = False) -> "GraphSchema":
         """A single-type schema with DGL's default names: node type ``"_N"`` and edge type
         ``("_N", "_E", "_N")``.
 
@@ -691,7 +780,7 @@ class GraphSchema:
             label: add an int64 scalar node feature ``label_name`` (class labels).
             label_name: name of the label feature.
             weighted: the edge type carries float32 weights.
-            reverse: also store out-adjacency (see :class:`EdgeType`).
+            out_adjacency: also store the out-adjacency (see :class:`EdgeType`).
 
         Returns the GraphSchema.
         """
@@ -701,7 +790,7 @@ class GraphSchema:
         if label:
             feats.append(FeatureSpec(label_name, "int64"))
         return cls((NodeType("_N", tuple(feats)),),
-                   (EdgeType("_N", "_E", "_N", weighted=weighted, reverse=reverse),))
+                   (EdgeType("_N", "_E", "_N", weighted=weighted, out_adjacency=out_adjacency),))
 
     # ---- DGL-style views
 
@@ -786,6 +875,21 @@ class GraphSchema:
         self.node_type(ntype)
         return tuple(et for et in self.edge_types if et.dst == ntype)
 
+    def synced_writes(self, key: EdgeKey) -> List[Tuple[EdgeType, bool]]:
+        """Where an edge batch given for edge type ``key`` is stored: ``[(edge type,
+        flipped)]``, the type itself first (``flipped`` False), then its mirror in the same
+        type (undirected) or in its reverse / forward type (``flipped``: store ``dst ->
+        src``; for an undirected type leave out self-loops)."""
+        et = self.edge_type(key)
+        out = [(et, False)]
+        if et.undirected:
+            out.append((et, True))
+        if et.reverse is not None:
+            out.append((self.edge_type(et.reverse_canonical), True))
+        if et.reverse_of is not None:
+            out.append((self.edge_type((et.dst, et.reverse_of, et.src)), True))
+        return out
+
     # ---- dict form
 
     def to_dict(self, *, compact: bool = False) -> Dict[str, Any]:
@@ -795,7 +899,8 @@ class GraphSchema:
 
             {"node_types": {"user": {"features": {"emb": {"dtype": "float32", "shape": [16]}}}},
              "edge_types": [{"src": "user", "relation": "click", "dst": "item",
-                             "weighted": False, "reverse": False, "features": {}}]}
+                             "weighted": False, "out_adjacency": False, "undirected": False,
+                             "reverse": None, "features": {}}]}
 
         With ``compact=True`` features use the shorthand (``"float32[16]"``), plain edge
         types the ``[src, relation, dst]`` list form and defaults are left out (the form
@@ -810,15 +915,24 @@ class GraphSchema:
         node_types: Dict[str, Any] = {}
         for nt in self.node_types:
             node_types[nt.name] = {"features": feats(nt.features)} if (nt.features or not compact) else {}
+            if nt.id_type != "int64" or not compact:
+                node_types[nt.name]["id_type"] = nt.id_type
         edge_types: List[Any] = []
         for et in self.edge_types:
-            if compact and not (et.weighted or et.reverse or et.features):
+            if et.reverse_of is not None:
+                continue  # derived from its forward type's 'reverse'
+            if compact and not (et.weighted or et.out_adjacency or et.undirected or
+                                et.reverse is not None or et.features):
                 edge_types.append([et.src, et.relation, et.dst])
                 continue
             d: Dict[str, Any] = {"src": et.src, "relation": et.relation, "dst": et.dst}
             if et.weighted or not compact:
                 d["weighted"] = et.weighted
-            if et.reverse or not compact:
+            if et.out_adjacency or not compact:
+                d["out_adjacency"] = et.out_adjacency
+            if et.undirected or not compact:
+                d["undirected"] = et.undirected
+            if et.reverse is not None or not compact:
                 d["reverse"] = et.reverse
             if et.features or not compact:
                 d["features"] = feats(et.features)
@@ -836,7 +950,8 @@ class GraphSchema:
         * ``features``: a mapping name -> ``{dtype: ..., shape: [...]}`` or a shorthand
           string ``"int64"``, ``"float32[16]"``, ``"float32[4,4]"``.
         * ``edge_types``: a list of ``[src, relation, dst]`` lists, ``"src:relation:dst"``
-          strings or mappings ``{src, relation, dst, weighted, reverse, features}``.
+          strings or mappings ``{src, relation, dst, weighted, out_adjacency, undirected,
+          reverse, features}``.
 
         Unknown keys (typos such as ``wieghted``) and values of the wrong type are errors.
         Returns the GraphSchema; raises SchemaError naming the offending key or item.
@@ -985,7 +1100,7 @@ def _parse_node_types(value: Any) -> Tuple[NodeType, ...]:
             if isinstance(entry, str):
                 items.append((entry, None, path))
             elif isinstance(entry, Mapping):
-                _check_keys(entry, ("name", "features"), path)
+                _check_keys(entry, ("name", "features", "id_type"), path)
                 if "name" not in entry:
                     raise SchemaError(f"{path}: missing required key 'name'")
                 items.append((entry["name"], {k: v for k, v in entry.items() if k != "name"}, path))
@@ -999,12 +1114,22 @@ def _parse_node_types(value: Any) -> Tuple[NodeType, ...]:
     for name, spec, path in items:
         _check_name("node type", name, "node_types")
         spec = _expect_mapping(spec, path, allow_none=True)
-        _check_keys(spec, ("features",), path)
-        out.append(NodeType(name, _parse_features(spec.get("features"), f"{path}.features")))
+        _check_keys(spec, ("features", "id_type"), path)
+        out.append(NodeType(name, _parse_features(spec.get("features"), f"{path}.features"),
+                            spec.get("id_type", "int64")))
     return tuple(out)
 
 
-_EDGE_KEYS = ("src", "relation", "dst", "weighted", "reverse", "features")
+_EDGE_KEYS = ("src", "relation", "dst", "weighted", "out_adjacency", "undirected", "reverse",
+              "features")
+
+
+def _reverse_value(value: Any, path: str):
+    """``reverse``: a relation name, null, or the legacy bool (= out_adjacency)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    raise SchemaError(f"{path} must be the relation name of the reverse edge type (e.g. "
+                      f"clicked-by), got {_type_name(value)} {value!r}")
 
 
 def _parse_edge_types(value: Any) -> Tuple[EdgeType, ...]:
@@ -1039,8 +1164,10 @@ def _parse_edge_types(value: Any) -> Tuple[EdgeType, ...]:
             out.append(EdgeType(
                 entry["src"], entry["relation"], entry["dst"],
                 weighted=_expect_bool(entry.get("weighted", False), f"{path}.weighted"),
-                reverse=_expect_bool(entry.get("reverse", False), f"{path}.reverse"),
+                reverse=_reverse_value(entry.get("reverse"), f"{path}.reverse"),
                 features=_parse_features(entry.get("features"), f"{path}.features"),
+                out_adjacency=_expect_bool(entry.get("out_adjacency", False), f"{path}.out_adjacency"),
+                undirected=_expect_bool(entry.get("undirected", False), f"{path}.undirected"),
             ))
         else:
             raise SchemaError(

@@ -7,7 +7,10 @@ Samplers, loaders, trainers and exporters only ever see a ``GraphService``.
 Conventions:
 
 * Node ids are the user's arbitrary int64 ids, per node type. Arrays in, arrays out: every
-  call takes and returns numpy arrays for a whole batch.
+  call takes and returns numpy arrays for a whole batch. A node type declared with
+  ``id_type: string`` has int64 node ids 0, 1, ... that the store's dictionary maps to
+  the user's strings: :meth:`GraphService.to_internal` / :meth:`GraphService.to_external`
+  translate at the boundary (seeds in, ids out), every other call takes the int64 ids.
 * Edge ids are int64 and global per edge type: ``(partition << EID_PARTITION_SHIFT) |
   index``, where ``partition`` owns the edge (its destination's partition) and ``index``
   counts that partition's edges of the type. Online writes extend the same space.
@@ -77,7 +80,10 @@ class GraphService(abc.ABC):
         """Sample neighbors of ``seeds`` along ``etype``.
 
         direction "in": seeds are destinations, neighbors their sources (what message
-        passing needs); "out": seeds are sources (needs ``reverse`` storage in the schema).
+        passing needs); "out": seeds are sources (needs ``out_adjacency`` in the schema).
+        fanout: neighbors per seed, -1 for all of them, 0 for none (DGL's rule: with the
+        other arguments still checked, every seed gets 0 neighbors; the C++ core itself
+        rejects 0).
         strategy: uniform | weighted | topk | full (see ``graphplat._core``).
         Unknown seed ids raise IndexError naming them.
         """
@@ -128,7 +134,7 @@ class GraphService(abc.ABC):
     @abc.abstractmethod
     def random_walk(self, metapath: Sequence[EdgeTypeKey], starts: np.ndarray, *,
                     seed: int = 0) -> np.ndarray:
-        """Walks following the out-edges of each edge type in turn (needs ``reverse``
+        """Walks following the out-edges of each edge type in turn (needs ``out_adjacency``
         storage). int64 (len(starts), len(metapath)+1) user ids, -1 after a dead end."""
 
     @abc.abstractmethod
@@ -140,12 +146,46 @@ class GraphService(abc.ABC):
     def add_edges(self, etype: EdgeTypeKey, src: np.ndarray, dst: np.ndarray,
                   weights: Optional[np.ndarray] = None) -> np.ndarray:
         """Add edges between existing nodes (durable before returning, visible to the next
-        sampling call). Returns their edge ids."""
+        sampling call). An ``undirected`` type also stores ``dst -> src``, a type with a
+        reverse type (``EdgeType.reverse``, or a derived reverse type's forward one) stores
+        ``dst -> src`` there too. Returns the edge ids of the edges as given."""
 
     @abc.abstractmethod
     def update_features(self, ntype: str, ids: np.ndarray,
                         features: Dict[str, np.ndarray]) -> None:
         """Overwrite features of existing nodes (durable before returning)."""
+
+    def id_dictionary(self, ntype: str):
+        """The :class:`~graphplat.storage.id_dictionary.IdDictionary` of a string-id node
+        type (ValueError for an int64-id type)."""
+        raise ValueError(f"node type {ntype!r} has no string ids")
+
+    def to_internal(self, ntype: str, ids, *, create: bool = False) -> np.ndarray:
+        """int64 node ids of the user's ids ``ids`` of ``ntype``: the ids themselves for an
+        int64-id type, the dictionary's for a ``id_type: string`` type (IndexError naming
+        unknown strings; with ``create`` unknown strings get new ids, durably, for
+        :meth:`add_nodes`)."""
+        nt = self.schema.node_type(ntype)
+        if nt.id_type != "string":
+            from graphplat.storage.partition_graph import as_ids
+            return as_ids(ids)
+        d = self.id_dictionary(nt.name)
+        if not create:
+            return d.to_internal(ids)
+        arr = np.asarray(ids, dtype=object).reshape(-1)
+        got = d.to_internal(arr, missing="ignore")
+        new = got < 0
+        if new.any():
+            got[new] = d.add(arr[new])
+        return got
+
+    def to_external(self, ntype: str, ids) -> np.ndarray:
+        """The user's ids of int64 node ids ``ids`` of ``ntype``: the ids themselves (int64)
+        for an int64-id type, the strings (object array) for a ``id_type: string`` type."""
+        nt = self.schema.node_type(ntype)
+        if nt.id_type != "string":
+            return np.asarray(ids, dtype=np.int64)
+        return self.id_dictionary(nt.name).to_external(ids)
 
     def V(self, ntype: str, ids=None):
         """A Gremlin-like query starting at nodes of ``ntype`` (see

@@ -117,6 +117,10 @@ def describe_error(exc: BaseException) -> Tuple[int, str]:
     from graphplat.errors import UserError
 
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if " Stack trace:" in text:  # DGL/C++ errors append a native stack trace
+        text = text.split(" Stack trace:")[0]
+    if len(text) > 1000:
+        text = text[:1000] + " ..."
     if isinstance(exc, UserError):
         return exc.exit_code, text
     if isinstance(exc, ConnectionError):

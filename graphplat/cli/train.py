@@ -6,7 +6,9 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
+
+import numpy as np
 
 from graphplat.cli.args import int_list, positive_int
 
@@ -51,6 +53,32 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
     "yelpchi": {"model": {"name": "sage", "hidden": 64, "num_layers": 2, "dropout": 0.2},
                 "fanouts": [10, 10], "batch_size": 512, "epochs": 50, "lr": 0.005, "patience": 10},
 }
+
+
+# A store that is no dataset's but has several node types gets the heterogeneous GraphSAGE;
+# the config's homogeneous default ('sage') cannot run on it.
+HETERO_DEFAULT_MODEL = {"name": "hsage", "hidden": 64, "num_layers": 2, "dropout": 0.3}
+
+
+def store_defaults(graph: Optional[str]) -> Dict[str, Any]:
+    """Training defaults for the store at ``graph`` (None: no store): the ``DEFAULTS`` of the
+    dataset that wrote it (``store.json``; without its ``dataset_options``, which only apply
+    while reading raw files), else a heterogeneous model when the schema has several node
+    types, else ``{}``."""
+    if not graph:
+        return {}
+    root = Path(graph)
+    manifest = root / "store.json"
+    if manifest.is_file():
+        meta = json.loads(manifest.read_text()).get("dataset") or {}
+        if meta.get("name") in DEFAULTS:
+            return {k: v for k, v in DEFAULTS[meta["name"]].items() if k != "dataset_options"}
+    if (root / "schema.yaml").is_file():
+        from graphplat.schema import GraphSchema
+
+        if len(GraphSchema.from_yaml((root / "schema.yaml").read_text()).node_types) > 1:
+            return {"model": dict(HETERO_DEFAULT_MODEL)}
+    return {}
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,10 +135,12 @@ def config_from_args(args: argparse.Namespace):
     if not any(k in {**base, **over} for k in ("dataset", "graph", "cluster")):
         over["dataset"] = "synthetic"
     name = over.get("dataset", base.get("dataset"))
-    merged = {**DEFAULTS.get(name, {}), **base, **over}
+    defaults = DEFAULTS[name] if name in DEFAULTS else store_defaults(over.get("graph", base.get("graph")))
+    merged = {**defaults, **base, **over}
     model = dict(merged.get("model", {}))
     if args.model:
         model = {"name": args.model, **{k: v for k, v in model.items() if k in ("hidden", "num_layers", "dropout")}}
+        model.setdefault("hidden", HETERO_DEFAULT_MODEL["hidden"])
     if args.hidden:
         model["hidden"] = args.hidden
     if model:
@@ -129,6 +159,10 @@ def run_train(args: argparse.Namespace) -> int:
         from graphplat.distributed.coded_train import run_coded
 
         result = run_coded(cfg, workers=args.workers, tolerate=args.tolerate, scheme=args.scheme, code=args.code)
+        # The final parameters are numpy arrays for callers in Python (tests compare them with a
+        # single-process run); the JSON report gives their size, a checkpoint holds the values.
+        params = result.pop("params")
+        result["num_parameters"] = int(sum(np.asarray(v).size for v in params.values()))
     else:
         from graphplat.training.loop import train
 

@@ -111,7 +111,7 @@ def load_acm(data_dir: Optional[PathLike] = None, *, labels_per_class: int = 20)
                             FeatureSpec("label", "int64"), FeatureSpec("split", "int64"))),
          NodeType("author", (FeatureSpec("feat", "float32", (a_feat.shape[1],)),)),
          NodeType("subject", (FeatureSpec("feat", "float32", (num_subjects,)),))),
-        tuple(EdgeType(*et, reverse=True) for et in (WRITTEN_BY, WRITES, ABOUT, HAS)))
+        tuple(EdgeType(*et, out_adjacency=True) for et in (WRITTEN_BY, WRITES, ABOUT, HAS)))
     arrays = GraphArrays(
         schema,
         nodes={"paper": np.arange(num_papers, dtype=np.int64),

@@ -262,8 +262,8 @@ def load_movielens(data_dir: Optional[PathLike] = None, *, split: str = "u1",
     su, si, sf = cols(test)
     edges = {RATES: (tu, ti), RATED_BY: (ti, tu), RATES_VAL: (vu, vi), RATES_TEST: (su, si)}
     efeats = {RATES: tf, RATED_BY: dict(tf), RATES_VAL: vf, RATES_TEST: sf}
-    etypes = [EdgeType(*RATES, reverse=True, features=rating_feats),
-              EdgeType(*RATED_BY, reverse=True, features=rating_feats),
+    etypes = [EdgeType(*RATES, out_adjacency=True, features=rating_feats),
+              EdgeType(*RATED_BY, out_adjacency=True, features=rating_feats),
               EdgeType(*RATES_VAL, features=rating_feats),
               EdgeType(*RATES_TEST, features=rating_feats)]
     if rating_etypes:
@@ -272,8 +272,8 @@ def load_movielens(data_dir: Optional[PathLike] = None, *, split: str = "u1",
             lu, li, lf = cols(train[train[:, 2] == level])
             edges.update({fwd: (lu, li), rev: (li, lu)})
             efeats.update({fwd: lf, rev: dict(lf)})
-            etypes += [EdgeType(*fwd, reverse=True, features=rating_feats),
-                       EdgeType(*rev, reverse=True, features=rating_feats)]
+            etypes += [EdgeType(*fwd, out_adjacency=True, features=rating_feats),
+                       EdgeType(*rev, out_adjacency=True, features=rating_feats)]
     schema = GraphSchema(
         (NodeType("user", (FeatureSpec("feat", "float32", (user_feat.shape[1],)),)),
          NodeType("item", (FeatureSpec("feat", "float32", (item_feat.shape[1],)),))),

@@ -155,7 +155,7 @@ def load_planetoid(name: str, data_dir: Optional[PathLike] = None, *, self_loops
     schema = GraphSchema(
         (NodeType("paper", (FeatureSpec("feat", "float32", (feat.shape[1],)),
                             FeatureSpec("label", "int64"), FeatureSpec("split", "int64"))),),
-        (EdgeType(*CITES, reverse=True),))
+        (EdgeType(*CITES, out_adjacency=True),))
     arrays = GraphArrays(schema, nodes={"paper": np.arange(num_nodes, dtype=np.int64)},
                          node_features={"paper": {"feat": feat, "label": labels, "split": split}},
                          edges={CITES: (esrc, edst)})

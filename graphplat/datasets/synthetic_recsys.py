@@ -169,12 +169,12 @@ def generate_recsys(num_users: int = 5000, num_items: int = 3000, num_shops: int
                            FeatureSpec("split", "int64"))),
          NodeType("item", (FeatureSpec("feat", "float32", dim), FeatureSpec("community", "int64"))),
          NodeType("shop", (FeatureSpec("feat", "float32", dim), FeatureSpec("community", "int64")))),
-        (EdgeType(*CLICK, weighted=True, reverse=True),
-         EdgeType(*CLICKED_BY, weighted=True, reverse=True),
-         EdgeType(*BUY, weighted=True, reverse=True),
-         EdgeType(*BOUGHT_BY, weighted=True, reverse=True),
-         EdgeType(*BELONGS, reverse=True),
-         EdgeType(*SELLS, reverse=True)))
+        (EdgeType(*CLICK, weighted=True, out_adjacency=True),
+         EdgeType(*CLICKED_BY, weighted=True, out_adjacency=True),
+         EdgeType(*BUY, weighted=True, out_adjacency=True),
+         EdgeType(*BOUGHT_BY, weighted=True, out_adjacency=True),
+         EdgeType(*BELONGS, out_adjacency=True),
+         EdgeType(*SELLS, out_adjacency=True)))
     items = np.arange(num_items, dtype=np.int64)
     arrays = GraphArrays(
         schema,

@@ -136,7 +136,7 @@ def load_yelpchi(data_dir: Optional[PathLike] = None, *, relation: str = "rur",
     schema = GraphSchema(
         (NodeType("review", (FeatureSpec("feat", "float32", (feat.shape[1],)),
                              FeatureSpec("label", "int64"), FeatureSpec("split", "int64"))),),
-        (EdgeType(*etype, reverse=True),))
+        (EdgeType(*etype, out_adjacency=True),))
     arrays = GraphArrays(schema, nodes={"review": np.arange(n, dtype=np.int64)},
                          node_features={"review": {"feat": feat, "label": labels, "split": split}},
                          edges={etype: (src, dst)})

@@ -371,7 +371,8 @@ class AggregatorCore:
     def __init__(self, params, optimizer_spec, scheme: str = "coded", code: Optional[str] = "frc",
                  n: int = 1, s: int = 0, *, checkpoint_dir=None, checkpoint_every: int = 0,
                  max_steps: Optional[int] = 0, stall_warning_s: float = 30.0,
-                 straggler_timeout_s: float = 5.0, code_seed: int = 0, keep_checkpoints: int = 3):
+                 straggler_timeout_s: float = 5.0, code_seed: int = 0, keep_checkpoints: int = 3,
+                 stall_deadline_s: Optional[float] = None):
         if scheme not in SCHEMES:
             raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
         if scheme == "coded":
@@ -399,6 +400,11 @@ class AggregatorCore:
             raise ValueError("keep_checkpoints must be >= 1")
         if stall_warning_s <= 0 or straggler_timeout_s <= 0:
             raise ValueError("stall_warning_s and straggler_timeout_s must be > 0")
+        if stall_deadline_s is not None and stall_deadline_s <= 0:
+            raise ValueError("stall_deadline_s must be > 0 (or None: wait forever)")
+        self.stall_deadline_s = None if stall_deadline_s is None else float(stall_deadline_s)
+        #: why the run stopped without finishing (the stall deadline passed), else None
+        self.failure: Optional[str] = None
         self.max_steps = max_steps
         self.checkpoint_every = checkpoint_every
         self.keep_checkpoints = int(keep_checkpoints)
@@ -683,7 +689,8 @@ class AggregatorCore:
             self._watcher.start()
 
     def _watch(self) -> None:
-        period = max(0.01, min(1.0, self.stall_warning_s / 4, self.straggler_timeout_s / 4))
+        period = max(0.01, min(1.0, self.stall_warning_s / 4, self.straggler_timeout_s / 4,
+                               (self.stall_deadline_s or 4.0) / 4))
         while not self._watch_stop.wait(period):
             try:
                 with self.cond:
@@ -692,7 +699,7 @@ class AggregatorCore:
                 log.exception("aggregator watcher failed")
 
     def _check_stall(self) -> None:
-        if self.closing or self.done:
+        if self.closing or self.done or self.failure is not None:
             return
         now = time.monotonic()
         got = sorted(self.replies)
@@ -714,10 +721,27 @@ class AggregatorCore:
                 return
             tolerance = ("wait_all tolerates no missing worker" if self.scheme == "wait_all"
                          else f"more than s={self.s} workers are gone or slow")
+            if self.stall_deadline_s is not None and waited >= self.stall_deadline_s:
+                self._fail(waited, got, missing, tolerance)
+                return
             log.warning("aggregator step %d: waited %.1fs and the replies cannot be decoded: have "
                         "workers %s, missing workers %s; %s (%s, n=%d); not applying an inexact "
                         "gradient, still waiting", self.step, waited, got, missing, tolerance,
                         self._describe(), self.n)
+
+    def _fail(self, waited: float, got, missing, tolerance: str) -> None:
+        """Stop the run after the stall deadline: ``failure`` names the lost workers and the
+        last checkpoint; waiters wake up (caller holds the lock)."""
+        ckpt = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        where = (f"resume from the last checkpoint {ckpt} (step {self.last_ckpt_step})" if ckpt
+                 else "no checkpoint was written (no checkpoint_dir)")
+        self.failure = (f"aggregator step {self.step}: no decodable set of replies within the stall "
+                        f"deadline of {self.stall_deadline_s:g}s (waited {waited:.1f}s); lost workers "
+                        f"{missing}, replies from {got}; {tolerance} ({self._describe()}, n={self.n}); "
+                        f"stopping: {where}")
+        log.error("%s", self.failure)
+        self.finished.set()
+        self.cond.notify_all()
 
     def _checkpoint(self) -> Optional[Path]:
         """Write a checkpoint of the current state (caller holds the lock)."""
@@ -864,6 +888,11 @@ class AggregatorServer:
         self.core.finished.wait(timeout)
         return self.core.done
 
+    @property
+    def failure(self) -> Optional[str]:
+        """Why the run stopped unfinished (the stall deadline passed), else None."""
+        return self.core.failure
+
     def stop(self, grace: float = 1.0) -> None:
         """Checkpoint (if a directory is set), refuse new calls (UNAVAILABLE, so clients
         retry) and shut the server down, giving calls in flight ``grace`` seconds."""
@@ -887,7 +916,8 @@ def serve_aggregator(address: Union[str, int], params, optimizer_spec, scheme: s
                      max_steps: Optional[int] = 0, *, stall_warning_s: float = 30.0,
                      straggler_timeout_s: float = 5.0, code_seed: int = 0,
                      keep_checkpoints: int = 3, threads: Optional[int] = None,
-                     max_message_mb: int = 256) -> AggregatorServer:
+                     max_message_mb: int = 256,
+                     stall_deadline_s: Optional[float] = None) -> AggregatorServer:
     """Start an aggregator in this process and return its :class:`AggregatorServer` handle
     (``.port``, ``.address``, ``.stop()``, ``.wait_done()``, ``.params()``).
 
@@ -895,7 +925,8 @@ def serve_aggregator(address: Union[str, int], params, optimizer_spec, scheme: s
     127.0.0.1) and the arguments of :class:`AggregatorCore`: initial ``params`` (None to
     resume from ``checkpoint_dir``), ``optimizer_spec``, ``scheme``, ``code``, ``n``, ``s``,
     ``checkpoint_dir``, ``checkpoint_every``, ``max_steps``, ``stall_warning_s``,
-    ``straggler_timeout_s``, ``code_seed``, ``keep_checkpoints``. Raises ValueError for a bad
+    ``straggler_timeout_s``, ``code_seed``, ``keep_checkpoints``, ``stall_deadline_s``
+    (stop with ``.failure`` set when a step cannot decode for that long). Raises ValueError for a bad
     configuration, OSError when the address cannot be bound.
     """
     if isinstance(address, int):
@@ -904,7 +935,7 @@ def serve_aggregator(address: Union[str, int], params, optimizer_spec, scheme: s
                           checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                           max_steps=max_steps, stall_warning_s=stall_warning_s,
                           straggler_timeout_s=straggler_timeout_s, code_seed=code_seed,
-                          keep_checkpoints=keep_checkpoints)
+                          keep_checkpoints=keep_checkpoints, stall_deadline_s=stall_deadline_s)
     return AggregatorServer(core, address, threads=threads, max_message_mb=max_message_mb)
 
 
@@ -1235,6 +1266,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="finish after this many optimizer steps (default 0: run until stopped)")
     p.add_argument("--stall-warning", type=float, default=30.0, metavar="SECONDS",
                    help="warn when a step waited this long without decodable replies (default 30)")
+    p.add_argument("--stall-deadline", type=float, default=600.0, metavar="SECONDS",
+                   help="stop with an error naming the lost workers and the last checkpoint when a "
+                        "step cannot be decoded for this long (default 600; 0 = wait forever)")
     p.add_argument("--straggler-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="ignore_stragglers: apply what arrived this long after a step's first "
                         "reply (default 5)")
@@ -1282,7 +1316,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.workers, args.stragglers, checkpoint_dir=args.checkpoint_dir,
             checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
             stall_warning_s=args.stall_warning, straggler_timeout_s=args.straggler_timeout,
-            code_seed=args.code_seed, keep_checkpoints=args.keep_checkpoints)
+            code_seed=args.code_seed, keep_checkpoints=args.keep_checkpoints,
+            stall_deadline_s=args.stall_deadline or None)
     except (ValueError, OSError, RuntimeError) as e:
         log.error("%s", e)
         return 2
@@ -1290,6 +1325,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         write_atomic(args.port_file, f"{handle.port}\n")
     try:
         while not stop.is_set():
+            if handle.failure is not None:
+                return 3
             if handle.wait_done(0.2):
                 log.info("max_steps reached; serving %.1fs more so workers see it", args.linger)
                 stop.wait(args.linger)

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -199,10 +199,41 @@ def worker_command(config_path: Path, address: str, worker_id: int, n: int, **ex
     return cmd
 
 
+class WorkerWatch:
+    """Logs when worker processes die: once per change of the set of dead workers, and
+    again at most every ``repeat_s`` seconds while more than ``tolerate`` are gone."""
+
+    def __init__(self, procs: Sequence[subprocess.Popen], tolerate: int, scheme: str,
+                 repeat_s: float = 60.0):
+        self.procs = list(procs)
+        self.tolerate = tolerate
+        self.scheme = scheme
+        self.repeat_s = repeat_s
+        self._dead: List[int] = []
+        self._logged_at = 0.0
+
+    def check(self) -> List[int]:
+        """Poll the processes; returns the workers that exited with an error."""
+        dead = [k for k, p in enumerate(self.procs) if p.poll() is not None and p.returncode != 0]
+        now = time.monotonic()
+        if dead != self._dead or (len(dead) > self.tolerate and now - self._logged_at >= self.repeat_s):
+            if len(dead) > self.tolerate and self.scheme != "ignore_stragglers":
+                log.warning("workers %s are gone: more than s=%d, training waits (up to the stall "
+                            "deadline)", dead, self.tolerate)
+            elif dead != self._dead:
+                log.warning("workers %s are gone (s=%d tolerated)", dead, self.tolerate)
+            self._dead, self._logged_at = dead, now
+        return dead
+
+
 def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str = "coded", code: str = "frc",
               checkpoint_every: int = 20, worker_threads: int = 1, slow_prob: float = 0.0,
-              slow_factor: float = 1.0, kill: Optional[Dict[int, int]] = None) -> Dict[str, Any]:
+              slow_factor: float = 1.0, kill: Optional[Dict[int, int]] = None,
+              stall_deadline_s: Optional[float] = 600.0) -> Dict[str, Any]:
     """Train with an in-process aggregator and ``workers`` worker processes on this machine.
+
+    When more workers than tolerated are lost, the run stops after ``stall_deadline_s``
+    with a RuntimeError naming the lost workers and the last checkpoint.
 
     ``kill``: worker -> step at which that worker SIGKILLs itself (fault injection). Returns the
     same JSON-safe result shape as :func:`graphplat.training.loop.train` plus timing and the
@@ -221,7 +252,8 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
     server = serve_aggregator("127.0.0.1:0", comp.initial_params(), optimizer_spec(cfg), scheme=scheme,
                               code=code if scheme == "coded" else None, n=workers,
                               s=tolerate if scheme != "wait_all" else 0, checkpoint_dir=ckpt,
-                              checkpoint_every=checkpoint_every if ckpt else 0, max_steps=comp.max_steps)
+                              checkpoint_every=checkpoint_every if ckpt else 0, max_steps=comp.max_steps,
+                              stall_deadline_s=stall_deadline_s)
     address = f"127.0.0.1:{server.port}"
     log.info("aggregator on %s: %s/%s, n=%d, s=%d, %d steps (%d per epoch)", address, scheme, code, workers,
              tolerate, comp.max_steps, comp.steps_per_epoch)
@@ -240,10 +272,11 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
                 extra.update(slow_prob=slow_prob, slow_factor=slow_factor)
             procs.append(subprocess.Popen(worker_command(cfg_path, address, k, workers, **extra), env=env))
         client = AggregatorClient(address)
+        watch = WorkerWatch(procs, tolerate, scheme)
         while not server.wait_done(timeout=0.2):
-            dead = [k for k, p in enumerate(procs) if p.poll() is not None and p.returncode != 0]
-            if len(dead) > tolerate and scheme != "ignore_stragglers":
-                log.warning("workers %s are gone: more than s=%d, training waits", dead, tolerate)
+            if server.failure is not None:
+                raise RuntimeError(server.failure)
+            watch.check()
             if all(p.poll() is not None for p in procs) and not server.wait_done(timeout=2.0):
                 raise RuntimeError("every worker exited before training finished; see their logs")
         for k in kill or {}:

@@ -48,8 +48,9 @@ Models: any :class:`~graphplat.models.gnn.GNNModel` (GraphSAGE, GCN, GAT, RGCN, 
 a wrapper with the same layer-wise interface whose ``.inner`` is one (``WithIdEmbeddings``,
 the ``id_embedding`` spec option: its ``project_inputs`` appends the learned rows, so the
 feature read from the graph is the model's input width minus the embedding width), or a
-``TrainedModel`` (its ``encoder``). The features-only ``mlp`` baseline has no layer-wise
-interface (and needs no graph) and is refused.
+``TrainedModel`` (its ``encoder``). The features-only ``mlp`` baseline is exported through
+:class:`~graphplat.training.loop.FeatureMLPLayers` (layer ``i`` = its ``i``-th linear map on each node's own row; the
+blocks hold no edges), so ``"hidden"`` is its last hidden layer too.
 
 Equivalence: for GraphSAGE (every aggregator), GAT, RGCN, HeteroSAGE and GCN with
 ``norm="right"``/``"none"`` each exported row equals ``model(blocks, x)`` on
@@ -64,7 +65,7 @@ degrees (equal to ``model(g, x)`` on the whole graph as one ``DGLGraph``): it ru
 of the model with ``norm="none"`` whose edge weights are ``1 / sqrt(out_deg(u) * in_deg(v))``
 (``1 / out_deg(u)`` for ``"left"``; times the model's own ``edge_weight`` if it has one),
 with out-degrees from ``graph.degrees(..., "out")`` when the edge type is stored with
-``reverse`` and otherwise counted in one extra pass over all in-neighborhoods.
+``out_adjacency`` and otherwise counted in one extra pass over all in-neighborhoods.
 
 Output files
 ------------
@@ -175,8 +176,9 @@ def read_embeddings(path: PathLike, *, mmap: bool = False) -> Tuple[np.ndarray, 
         mmap: ``.npy`` only: memory-map the embeddings (read-only) instead of loading them.
 
     Returns:
-        ``(ids, emb)``: int64 ``(N,)`` and float32 ``(N, d)``, row ``k`` of ``emb`` being the
-        node ``ids[k]``.
+        ``(ids, emb)``: int64 ``(N,)`` (the user's strings, an object array, for a node
+        type with ``id_type: string``) and float32 ``(N, d)``, row ``k`` of ``emb`` being
+        the node ``ids[k]``.
 
     Raises:
         FileNotFoundError: the file (or its ids file) does not exist.
@@ -212,7 +214,9 @@ def read_embeddings(path: PathLike, *, mmap: bool = False) -> Tuple[np.ndarray, 
         raise ValueError(f"{str(path)!r}: embeddings must be float32 (N, d), got {emb.dtype} "
                          f"{emb.shape}")
     ids = np.asarray(ids)
-    if ids.dtype != np.int64 or ids.ndim != 1:
+    if ids.dtype.kind in "UO":  # string ids
+        ids = ids.astype(object)
+    elif ids.dtype != np.int64 or ids.ndim != 1:
         raise ValueError(f"{str(path)!r}: ids must be int64 (N,), got {ids.dtype} {ids.shape}")
     if len(ids) != len(emb):
         raise ValueError(f"{str(path)!r}: {len(ids)} ids but {len(emb)} embedding rows")
@@ -361,6 +365,21 @@ def _resolve_model(model):
     return model, arch
 
 
+def _mlp_as_layers(model, schema):
+    """``model`` itself, or for the features-only baseline (a ``FeatureMLP`` or a
+    ``TrainedModel`` of one) its :class:`FeatureMLPLayers` view."""
+    from graphplat.training.loop import FeatureMLP, FeatureMLPLayers
+
+    mlp = getattr(model, "encoder", model)
+    if not isinstance(mlp, FeatureMLP):
+        return model
+    nt = mlp.target_ntype or (schema.ntypes[0] if len(schema.ntypes) == 1 else None)
+    if nt is None:
+        raise ValueError(f"the features-only model has no target node type and the graph has "
+                         f"several ({schema.ntypes}); build it with target_ntype")
+    return FeatureMLPLayers(mlp, nt)
+
+
 def _id_embedding_widths(runner) -> Dict[str, int]:
     """Input columns a ``WithIdEmbeddings`` wrapper appends to each type's features."""
     try:
@@ -426,7 +445,7 @@ class _Exporter:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
         self.graph = graph
         self.schema = graph.schema
-        self.user_model, self.arch = _resolve_model(model)
+        self.user_model, self.arch = _resolve_model(_mlp_as_layers(model, self.schema))
         self.out = Path(out).absolute()
         self.fmt = _format_of(self.out)
         self.feature = feature
@@ -730,7 +749,10 @@ class _Exporter:
             sub = sampler.sample(self.graph, {t: seeds}, seed=0)
         else:  # no relation into t: a block of the destinations alone
             sub = SampledSubgraph({t: seeds}, [SampledLayer({t: seeds}, {t: len(seeds)}, {})])
-        return sub.layers[0], to_dgl_blocks(sub, self.block_ntypes, self.block_etypes)[0]
+        # a model without relations (the features-only MLP) still needs one for DGL: an
+        # empty self-relation
+        etypes = self.block_etypes or [(t, "_self", t)]
+        return sub.layers[0], to_dgl_blocks(sub, self.block_ntypes, etypes)[0]
 
     def _prepare(self, layer: _Layer, t: str, k: int):
         """Sample chunk ``k`` of type ``t`` and gather its inputs (runs in the prefetch thread)."""
@@ -818,13 +840,13 @@ class _Exporter:
         ids = self.ids[src_t]
         g = self.graph
         spec = self.schema.edge_type(et)
-        if spec.reverse:
+        if spec.out_adjacency:
             parts = [g.degrees(et, ids[s:s + 65536], "out") for s in range(0, len(ids), 65536)]
             deg = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         else:
             from tqdm import tqdm
 
-            log.info("edge type %s has no reverse storage: counting out-degrees in one pass",
+            log.info("edge type %s has no out-adjacency: counting out-degrees in one pass",
                      spec.canonical_str)
             deg = np.zeros(len(ids), dtype=np.int64)
             dst_ids = self.ids[et[2]]
@@ -849,8 +871,11 @@ class _Exporter:
                 return ids_path(self.out) if self.fmt == ".npy" else None
             raise ExportStateError(f"the partial export in {self.partial} lost its last layer "
                                    f"({src.name}); delete it and rerun")
+        if self.graph.schema.node_type(self.ntype).id_type == "string":
+            ids = self.graph.to_external(self.ntype, ids)  # the user's ids, not the store's
         if self.fmt == ".npy":
-            write_atomic(ids_path(self.out), lambda fh: np.save(fh, ids))
+            write_atomic(ids_path(self.out),
+                         lambda fh: np.save(fh, ids.astype(str) if ids.dtype == object else ids))
             fsync_path(src)
             os.replace(src, self.out)
             result = ids_path(self.out)
@@ -873,7 +898,8 @@ class _Exporter:
         d = last.dim
         meta = {"graphplat.ntype": self.ntype, "graphplat.output": self.output,
                 "graphplat.layer": str(last.index), "graphplat.dim": str(d)}
-        schema = pa.schema([pa.field("id", pa.int64(), nullable=False),
+        id_type = pa.string() if ids.dtype == object else pa.int64()
+        schema = pa.schema([pa.field("id", id_type, nullable=False),
                             pa.field("embedding", pa.list_(pa.float32(), d), nullable=False)],
                            metadata=meta)
         with pq.ParquetWriter(str(path), schema) as writer:
@@ -882,7 +908,7 @@ class _Exporter:
                 flat = pa.array(np.ascontiguousarray(emb[s:e], dtype=np.float32).reshape(-1),
                                 type=pa.float32())
                 table = pa.Table.from_arrays(
-                    [pa.array(ids[s:e], type=pa.int64()), pa.FixedSizeListArray.from_arrays(flat, d)],
+                    [pa.array(ids[s:e], type=id_type), pa.FixedSizeListArray.from_arrays(flat, d)],
                     schema=schema)
                 writer.write_table(table, row_group_size=e - s)
 
@@ -1044,8 +1070,8 @@ def run_export(args: argparse.Namespace) -> int:
         trained = load_trained(ckpt, graph)
         feature = args.feature or trained.meta.get("feature") or "feat"
         ntype = args.ntype or trained.meta.get("target_ntype")
-        res = export_embeddings(graph, trained.encoder, ntype, args.out, feature=feature,
-                                chunk_size=args.chunk_size, output=args.output,
+        res = export_embeddings(trained.input_graph(graph), trained.encoder, ntype, args.out,
+                                feature=feature, chunk_size=args.chunk_size, output=args.output,
                                 resume=not args.no_resume, prefetch=args.prefetch,
                                 return_result=True)
     finally:

@@ -3,13 +3,16 @@
 Node identity is most of the signal in collaborative filtering (MovieLens): a user's
 features say little, the items it rated say a lot. :class:`WithIdEmbeddings` concatenates
 an ``nn.Embedding`` row, looked up by the node's id (``dgl.NID`` of the first block), to each
-node type's input features. It needs ids in ``[0, num_ids)``; datasets numbered 0..n-1 are.
+node type's input features. Ids numbered about 0..n-1 (datasets) index the table directly;
+any other int64 ids (negative, sparse, hashes) go through a sorted copy of the training
+graph's ids kept in the model (row = rank of the id), so the table has one row per node.
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import dgl
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -17,20 +20,23 @@ import torch.nn as nn
 MAX_EMBEDDING_IDS = 50_000_000
 
 
-def embedding_sizes(graph, ntypes) -> Dict[str, int]:
-    """``max id + 1`` per node type, checking the ids suit an embedding table."""
-    out = {}
+def embedding_sizes(graph, ntypes) -> Tuple[Dict[str, int], Dict[str, np.ndarray]]:
+    """Table rows per node type, and the sorted ids of the types indexed by rank: ``max id
+    + 1`` rows when the ids are dense enough (in ``[0, MAX_EMBEDDING_IDS)`` and at most
+    about twice the node count), else one row per node. Returns ``(num_ids, index)``."""
+    out, index = {}, {}
     for nt in ntypes:
         ids = graph.node_ids(nt)
         if len(ids) == 0:
             out[nt] = 1
             continue
         lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= MAX_EMBEDDING_IDS:
-            raise ValueError(f"id_embedding needs {nt!r} ids in [0, {MAX_EMBEDDING_IDS}), found [{lo}, {hi}]; "
-                             "renumber the nodes or drop id_embedding")
-        out[nt] = hi + 1
-    return out
+        if lo < 0 or hi >= MAX_EMBEDDING_IDS or hi + 1 > 2 * len(ids) + 1024:
+            index[nt] = np.sort(ids)
+            out[nt] = len(ids)
+        else:
+            out[nt] = hi + 1
+    return out, index
 
 
 class WithIdEmbeddings(nn.Module):
@@ -41,13 +47,22 @@ class WithIdEmbeddings(nn.Module):
     required by ``project_inputs`` (it carries the node ids).
     """
 
-    def __init__(self, inner: nn.Module, num_ids: Mapping[str, int], dim: int):
+    def __init__(self, inner: nn.Module, num_ids: Mapping[str, int], dim: int,
+                 index: Optional[Mapping[str, np.ndarray]] = None, indexed: Sequence[str] = ()):
         super().__init__()
         if dim < 1:
             raise ValueError(f"id_embedding must be a positive width, got {dim}")
         self.inner = inner
         self.dim = int(dim)
         self.num_ids = dict(num_ids)
+        # types whose rows are id ranks: sorted ids as buffers (saved with the weights;
+        # ``indexed`` without ``index`` makes empty ones for a checkpoint to fill)
+        self.indexed = sorted(set(indexed) | set(index or {}))
+        for nt in self.indexed:
+            ids = (index or {}).get(nt)
+            buf = torch.zeros(self.num_ids[nt], dtype=torch.int64) if ids is None else \
+                torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
+            self.register_buffer(f"index_{nt}", buf)
         self.tables = nn.ModuleDict({nt: nn.Embedding(n, dim) for nt, n in self.num_ids.items()})
         for t in self.tables.values():
             nn.init.normal_(t.weight, std=0.1)
@@ -76,7 +91,7 @@ class WithIdEmbeddings(nn.Module):
         for nt in types:
             if nt not in self.tables:
                 continue
-            ids = block.srcnodes[nt].data[dgl.NID]
+            ids = self._rows(nt, block.srcnodes[nt].data[dgl.NID])
             if len(ids) and (int(ids.max()) >= self.num_ids[nt] or int(ids.min()) < 0):
                 raise ValueError(f"{nt!r} ids outside [0, {self.num_ids[nt]}) have no embedding row "
                                  "(nodes added after training?)")
@@ -85,6 +100,17 @@ class WithIdEmbeddings(nn.Module):
         if not keyed and len(out) == 1:
             return self.inner.project_inputs(next(iter(out.values())), block)
         return self.inner.project_inputs(out, block)
+
+    def _rows(self, ntype: str, ids: torch.Tensor) -> torch.Tensor:
+        """Table rows of ``ids``: the ids themselves, or their ranks for an indexed type
+        (an id the training graph did not have raises ValueError)."""
+        if ntype not in self.indexed:
+            return ids
+        index = getattr(self, f"index_{ntype}")
+        pos = torch.searchsorted(index, ids).clamp_(max=max(len(index) - 1, 0))
+        if len(ids) and not bool((index[pos] == ids).all()):
+            raise ValueError(f"some {ntype!r} ids have no embedding row (nodes added after training?)")
+        return pos
 
     def layer_forward(self, i: int, block, h):
         """Layer ``i`` of the inner model."""

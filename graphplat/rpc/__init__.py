@@ -44,7 +44,7 @@ import grpc
 from graphplat.atomic import write_json_atomic
 
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
-           "BearerTokenInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
+           "BearerTokenInterceptor", "MalformedRequestInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
            "HostedService", "read_token", "read_credentials", "warn_if_exposed",
            "add_security_arguments", "add_shutdown_arguments", "install_stop_signals",
            "write_ready_file", "serve_until_stopped", "ServiceError",
@@ -238,24 +238,75 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
 
 
 def _deny_handler(handler, message: str):
-    def deny(request, context):
+    """A handler refusing the call UNAUTHENTICATED *before its request body is read*: it
+    is registered as request-streaming (same wire format) and never iterates the request,
+    so an unauthenticated caller cannot make the server buffer or parse a large message."""
+    def deny(request_iterator, context):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    def deny_stream(request, context):
+    def deny_stream(request_iterator, context):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
         yield  # pragma: no cover
 
     if handler is None:
         return None
-    kw = dict(request_deserializer=handler.request_deserializer,
+    kw = dict(request_deserializer=lambda data: None,
               response_serializer=handler.response_serializer)
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(deny_stream, **kw)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(deny, **kw)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(deny_stream, **kw)
-    return grpc.unary_unary_rpc_method_handler(deny, **kw)
+        return grpc.stream_stream_rpc_method_handler(deny_stream, **kw)
+    return grpc.stream_unary_rpc_method_handler(deny, **kw)
+
+
+class _Undecodable:
+    """What a request deserializer returns for bytes that are not a valid message."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class MalformedRequestInterceptor(grpc.ServerInterceptor):
+    """Answers request bytes that do not decode as the method's message with
+    INVALID_ARGUMENT (gRPC itself would answer INTERNAL), counted in ``metrics``."""
+
+    def __init__(self, metrics: Optional[ServiceMetrics] = None):
+        self._metrics = metrics
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+            return handler
+        decode = handler.request_deserializer
+        method = (handler_call_details.method or "").rsplit("/", 1)[-1] or "unknown"
+
+        def safe_decode(data: bytes):
+            try:
+                return decode(data)
+            except Exception as e:  # noqa: BLE001 - any decoding failure is the caller's
+                return _Undecodable(e)
+
+        def refuse(request, context):
+            if self._metrics is not None:
+                self._metrics.record(method, grpc.StatusCode.INVALID_ARGUMENT, 0.0)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"malformed request: the bytes sent to {method} are not a valid "
+                          f"protobuf message ({type(request.error).__name__}: {request.error})")
+
+        kw = dict(request_deserializer=safe_decode, response_serializer=handler.response_serializer)
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            def unary(request, context):
+                if isinstance(request, _Undecodable):
+                    return refuse(request, context)
+                return inner(request, context)
+            return grpc.unary_unary_rpc_method_handler(unary, **kw)
+        inner_stream = handler.unary_stream
+
+        def stream(request, context):
+            if isinstance(request, _Undecodable):
+                refuse(request, context)
+            yield from inner_stream(request, context)
+        return grpc.unary_stream_rpc_method_handler(stream, **kw)
 
 
 def is_loopback(host: str) -> bool:
@@ -316,7 +367,10 @@ class HostedService:
     def _init_grpc(self, servicer, add_servicer: Callable, metrics: ServiceMetrics, *, host: str,
                    port: int, threads: int, thread_name_prefix: str, max_message_bytes: int,
                    token: Optional[str] = None, tls: Optional[Tuple[bytes, bytes]] = None,
-                   metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1") -> None:
+                   metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
+                   interceptors: Sequence[grpc.ServerInterceptor] = (),
+                   options: Sequence[Tuple[str, int]] = (),
+                   max_concurrent_rpcs: Optional[int] = None) -> None:
         from grpc_health.v1 import health, health_pb2_grpc
 
         self.servicer = servicer
@@ -325,10 +379,14 @@ class HostedService:
         self._follower: Optional[threading.Thread] = None
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self._set_health(False)
-        interceptors = [BearerTokenInterceptor(token, metrics)] if token else []
+        # the token is checked first, before any other interceptor holds the call
+        interceptors = (([BearerTokenInterceptor(token, metrics)] if token else [])
+                        + [MalformedRequestInterceptor(metrics)] + list(interceptors))
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
                                                              thread_name_prefix=thread_name_prefix),
-                                  interceptors=interceptors, options=server_options(max_message_bytes))
+                                  interceptors=interceptors,
+                                  options=server_options(max_message_bytes) + list(options),
+                                  maximum_concurrent_rpcs=max_concurrent_rpcs)
         add_servicer(servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = add_port(self.server, join_host_port(host, port), tls)

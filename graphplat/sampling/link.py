@@ -47,13 +47,35 @@ def all_edges(graph: GraphService, etype, batch_size: int = 1 << 16) -> Tuple[np
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
+def edge_ids(graph: GraphService, etype, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The graph's edge id of each ``(src[i], dst[i])`` edge of ``etype`` (the first one of
+    parallel edges), -1 where the graph has no such edge (e.g. held-out edges)."""
+    out = np.full(len(src), -1, np.int64)
+    if len(src) == 0:
+        return out
+    et = graph.schema.edge_type(etype)
+    udst = np.unique(dst)
+    s = graph.sample_neighbors(et.canonical, udst, -1, strategy="full")
+    if len(s.neighbors) == 0:
+        return out
+    keys = pair_keys(s.neighbors, np.repeat(udst, s.counts))
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    want = pair_keys(src, dst)
+    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    hit = keys[pos] == want
+    out[hit] = np.asarray(s.eids)[order[pos[hit]]]
+    return out
+
+
 class LinkLoader(MinibatchLoader):
     """Minibatches of seed edges, DGL DataLoader + ``as_edge_prediction_sampler`` style.
 
     Args:
         graph: a GraphService.
         edges: etype -> ``(src, dst)`` user-id arrays of the seed edges (a tuple for a graph
-            with one edge type); ``"all"`` (or ``{etype: "all"}``) reads every edge of the type.
+            with one edge type), or ``(src, dst, eids)`` with their edge ids; ``"all"`` (or
+            ``{etype: "all"}``) reads every edge of the type.
         sampler: a NeighborSampler or its per-layer fanouts.
         edge_data: optional etype -> name -> array aligned with the seed edges (e.g. ratings),
             put in ``pair_graph.edata``.
@@ -65,7 +87,10 @@ class LinkLoader(MinibatchLoader):
         Other keyword arguments as :class:`~graphplat.sampling.loader.NodeLoader`.
 
     Yields ``(input_nodes, pair_graph, neg_pair_graph, blocks)``, or without negatives
-    ``(input_nodes, pair_graph, blocks)``.
+    ``(input_nodes, pair_graph, blocks)``. As in DGL, both pair graphs hold the seed nodes'
+    ids in ``ndata[dgl.NID]``, ``pair_graph.edata[dgl.EID]`` holds the seed edges' ids in the
+    graph (looked up once when only ``(src, dst)`` is given; -1 for pairs the graph does not
+    have, such as held-out edges) and ``neg_pair_graph`` has no edge ids.
     """
 
     def __init__(self, graph: GraphService, edges, sampler, *, edge_data=None, negatives: int = 0,
@@ -80,14 +105,24 @@ class LinkLoader(MinibatchLoader):
                                  f"{schema.etypes}")
             edges = {schema.canonical_etypes[0]: edges}
         self.edges: Dict[Canonical, Tuple[np.ndarray, np.ndarray]] = {}
+        self.eids: Dict[Canonical, np.ndarray] = {}
         for key, value in edges.items():
             et = schema.edge_type(key)
+            eids = None
             if isinstance(value, str):
                 if value != "all":
                     raise ValueError(f"edges of {et.canonical_str}: expected (src, dst) or 'all', got {value!r}")
-                src, dst, _ = all_edges(graph, et.canonical)
+                src, dst, eids = all_edges(graph, et.canonical)
             else:
-                src, dst = (np.ascontiguousarray(a, dtype=np.int64) for a in value)
+                if len(value) not in (2, 3):
+                    raise ValueError(f"edges of {et.canonical_str}: expected (src, dst) or (src, dst, eids), "
+                                     f"got {len(value)} arrays")
+                src, dst = (np.ascontiguousarray(a, dtype=np.int64) for a in value[:2])
+                if len(value) == 3:
+                    eids = np.ascontiguousarray(value[2], dtype=np.int64)
+                    if eids.shape != src.shape:
+                        raise ValueError(f"edges of {et.canonical_str}: eids must have the shape of src, "
+                                         f"got {eids.shape} and {src.shape}")
                 if src.shape != dst.shape or src.ndim != 1:
                     raise ValueError(f"edges of {et.canonical_str}: src and dst must be 1-D of equal length, "
                                      f"got {src.shape} and {dst.shape}")
@@ -97,6 +132,8 @@ class LinkLoader(MinibatchLoader):
                         raise IndexError(f"edges of {et.canonical_str}: {name} ids {ids[missing][:5].tolist()} "
                                          f"are not {nt!r} nodes")
             self.edges[et.canonical] = (src, dst)
+            self.eids[et.canonical] = edge_ids(graph, et.canonical, src, dst) if eids is None \
+                else np.asarray(eids, np.int64)
         self.edge_data: Dict[Canonical, Dict[str, np.ndarray]] = {}
         for key, data in (edge_data or {}).items():
             k = schema.edge_type(key).canonical
@@ -152,6 +189,7 @@ class LinkLoader(MinibatchLoader):
 
     def _make(self, items: np.ndarray, batch_seed: int) -> Minibatch:
         pos: Dict[Canonical, Tuple[np.ndarray, np.ndarray]] = {}
+        pos_eids: Dict[Canonical, np.ndarray] = {}
         data: Dict[Canonical, Dict[str, np.ndarray]] = {}
         types = self._etype_of[items]
         for k, (et, (src, dst)) in enumerate(self.edges.items()):
@@ -159,6 +197,7 @@ class LinkLoader(MinibatchLoader):
             if len(local) == 0:
                 continue
             pos[et] = (src[local], dst[local])
+            pos_eids[et] = self.eids[et][local]
             if et in self.edge_data:
                 data[et] = {n: a[local] for n, a in self.edge_data[et].items()}
         neg: Dict[Canonical, Tuple[np.ndarray, np.ndarray]] = {}
@@ -179,9 +218,10 @@ class LinkLoader(MinibatchLoader):
             seeds[nt] = allv[np.sort(first)]
         sub = self._sample(seeds, batch_seed, self._exclusion(pos))
         feats, labels = self._fetch(sub)
-        return Minibatch(sub, feats, labels, extra={"pos": pos, "neg": neg, "edge_data": data})
+        return Minibatch(sub, feats, labels, extra={"pos": pos, "neg": neg, "edge_data": data,
+                                                    "pos_eids": pos_eids})
 
-    def _pair_graph(self, mb: Minibatch, pairs, data=None):
+    def _pair_graph(self, mb: Minibatch, pairs, data=None, eids=None):
         import dgl
         import torch
 
@@ -202,10 +242,13 @@ class LinkLoader(MinibatchLoader):
         for et, cols in (data or {}).items():
             for name, arr in cols.items():
                 g.edges[et].data[name] = torch.from_numpy(np.ascontiguousarray(arr))
+        if eids is not None:
+            for et in self.schema.canonical_etypes:
+                g.edges[et].data[dgl.EID] = torch.from_numpy(eids.get(et, np.zeros(0, np.int64)))
         return g
 
     def _convert_dgl(self, mb: Minibatch):
-        pair = self._pair_graph(mb, mb.extra["pos"], mb.extra["edge_data"])
+        pair = self._pair_graph(mb, mb.extra["pos"], mb.extra["edge_data"], mb.extra["pos_eids"])
         blocks = self._blocks(mb)
         inputs = self._nodes(mb.subgraph.input_nodes)
         if self.negatives:

@@ -83,6 +83,24 @@ def normalize_seeds(graph: GraphService, seeds: Seeds, what: str = "seeds") -> D
     return out
 
 
+def warn_edgeless_seeds(schema, sampler: NeighborSampler, seed_types: Sequence[str]) -> List[str]:
+    """Log a warning for each seed type that no sampled edge type ends at: its blocks have
+    no edges, so a GNN sees only the seeds' own features (usually a forgotten reverse
+    type). Returns those seed types."""
+    active = [schema.edge_type(k) for k in sampler.active_etypes]
+    out = []
+    for nt in seed_types:
+        if any(et.dst == nt for et in active):
+            continue
+        out.append(nt)
+        leaving = [et for et in schema.edge_types if et.src == nt]
+        hint = (f"; declare a reverse type, e.g. 'reverse: {leaving[0].relation}-by' on "
+                f"{leaving[0].canonical_str}" if leaving else "")
+        log.warning("no sampled edge type ends at node type %r: the blocks of its seeds have "
+                    "0 edges, messages cannot reach them%s", nt, hint)
+    return out
+
+
 class MinibatchLoader:
     """Shared machinery of the loaders: batch plan, prefetch, features, conversion.
 
@@ -270,6 +288,7 @@ class NodeLoader(MinibatchLoader):
             if missing.any():
                 raise IndexError(f"seeds {ids[missing][:5].tolist()} ({int(missing.sum())} in all) "
                                  f"are not {nt!r} nodes")
+        warn_edgeless_seeds(self.schema, self.sampler, list(by_type))
         self.seed_types = list(by_type)
         self._type_of = np.concatenate([np.full(len(v), i, np.int64) for i, v in enumerate(by_type.values())])
         self._ids = np.concatenate(list(by_type.values())) if by_type else np.zeros(0, np.int64)
@@ -283,10 +302,18 @@ class NodeLoader(MinibatchLoader):
         return {nt: self._ids[items[types == i]] for i, nt in enumerate(self.seed_types)
                 if (types == i).any()}
 
+    def input_ids_of(self, items: np.ndarray) -> Dict[str, np.ndarray]:
+        """Per type, the positions of the item indices ``items`` in that type's seed array
+        (PyG's ``input_id``), in the order of :meth:`seeds_of`."""
+        types = self._type_of[items]
+        starts = np.searchsorted(self._type_of, np.arange(len(self.seed_types)))
+        return {nt: items[types == i] - starts[i] for i, nt in enumerate(self.seed_types)
+                if (types == i).any()}
+
     def _make(self, items: np.ndarray, batch_seed: int) -> Minibatch:
         sub = self._sample(self.seeds_of(items), batch_seed)
         feats, labels = self._fetch(sub)
-        return Minibatch(sub, feats, labels)
+        return Minibatch(sub, feats, labels, extra={"input_id": self.input_ids_of(items)})
 
     def collate(self, seeds: Seeds, batch_seed: int):
         """Sample and convert one batch of explicit ``seeds`` with ``batch_seed`` (used by

@@ -10,7 +10,7 @@
 Sources: ``V(ntype)`` (all nodes of a type, or given ``ids``) and ``E(etype)`` (edges; then
 ``.outV()`` is their source and ``.inV()`` their destination nodes). Steps from a node
 step: ``outV(etype)`` (out-neighbors: the node is the edge's source; needs the edge type's
-``reverse`` storage), ``inV(etype)`` (in-neighbors), ``outNeg(etype)`` / ``inNeg(etype)``
+``out_adjacency``), ``inV(etype)`` (in-neighbors), ``outNeg(etype)`` / ``inNeg(etype)``
 (nodes that are *not* out- / in-neighbors), each followed by ``.sample(k).by(strategy)``:
 ``random`` (with replacement), ``random_without_replacement``, ``edge_weight``, ``topk``,
 ``full`` (and for negatives ``random`` or ``in_degree``). Without ``sample`` a neighbor step
@@ -150,11 +150,14 @@ class Query:
         return q
 
     def sample(self, k: int) -> "Query":
-        """Take ``k`` per node of the previous step (``by`` says how; -1: all)."""
+        """Take ``k`` per node of the previous step (``by`` says how; -1: all; 0: none, as
+        fanout 0 everywhere)."""
         if self._last.kind not in ("outV", "inV", "outNeg", "inNeg"):
             raise ValueError("sample() follows a neighbor or negative step (outV/inV/outNeg/inNeg)")
-        if not isinstance(k, (int, np.integer)) or (k < 1 and k != -1):
-            raise ValueError(f"sample(k): k must be a positive integer or -1, got {k!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < -1:
+            raise ValueError(f"sample(k): k must be an integer >= 0 or -1, got {k!r}")
+        if k == 0 and self._last.kind in ("outNeg", "inNeg"):
+            raise ValueError("negative steps need sample(k) with k >= 1")
         if k == -1 and self._last.kind in ("outNeg", "inNeg"):
             raise ValueError("negative steps need a finite sample(k)")
         self._last.k = int(k)

@@ -11,8 +11,8 @@ Client side::
     from graphplat.serving import ModelServiceClient
 
     with ModelServiceClient("127.0.0.1:50061") as c:
-        items, scores = c.recommend(42, k=10, exclude_seen=True)
-        recs = c.recommend_batch(np.array([1, 2, 3]), k=10)      # Recommendations (U, K)
+        items, scores = c.recommend(42, k=10, exclude_seen=True).row(0)
+        recs = c.recommend_batch(np.array([1, 2, 3]), k=10)      # Recommendations (U, K) too
         spam = c.score(123456, ntype="review").score             # P(class 1)
         probs = c.score_batch(np.array([5, 6]))                  # (n, num_classes)
 
@@ -107,42 +107,72 @@ class ModelServiceClient:
 
     # ------------------------------------------------------------------ recommendation
 
-    def recommend(self, user_id: int, k: int = 10, exclude_seen: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` items of one user: ``(item_ids int64 (n,), scores float32 (n,))``, best
-        first, ``n = min(k, candidates)``."""
-        r = self._call("Recommend", mpb.RecommendRequest(user_id=int(user_id), k=int(k),
-                                                         exclude_seen=bool(exclude_seen)))
-        return from_array(r.item_ids, "item_ids"), from_array(r.scores, "scores")
+    def recommend(self, user_id, k: int = 10, exclude_seen: bool = False) -> Recommendations:
+        """Top ``k`` items of one user: a :class:`Recommendations` of one row, as
+        :meth:`recommend_batch` returns (``.row(0)`` gives ``(item_ids, scores)`` without
+        padding, best first, ``n = min(k, candidates)``). ``user_id`` is an int, or the user's
+        string id when the served embeddings have string ids (items then come back as strings)."""
+        req = mpb.RecommendRequest(k=int(k), exclude_seen=bool(exclude_seen))
+        if isinstance(user_id, str):
+            req.user_key = user_id
+            users = np.array([user_id], dtype=object)
+        else:
+            req.user_id = int(user_id)
+            users = np.array([int(user_id)], np.int64)
+        r = self._call("Recommend", req)
+        if r.item_keys:
+            items = np.array(list(r.item_keys), dtype=object)
+        else:
+            items = from_array(r.item_ids, "item_ids").astype(np.int64, copy=False)
+        scores = from_array(r.scores, "scores")
+        return Recommendations(users, items[None, :], scores[None, :],
+                               np.array([len(items)], np.int64), np.array([int(r.excluded)], np.int64))
 
     def recommend_batch(self, user_ids, k: int = 10, exclude_seen: bool = False) -> Recommendations:
         """Top ``k`` items of each of ``user_ids``: a :class:`Recommendations` with ``(U, K)``
         ``item_ids``/``scores`` (short rows padded with -1 / -inf) and ``counts``."""
-        users = np.ascontiguousarray(user_ids, dtype=np.int64)
-        r = self._call("RecommendBatch", mpb.RecommendBatchRequest(
-            user_ids=to_array(users), k=int(k), exclude_seen=bool(exclude_seen)))
+        keys = [u for u in user_ids] if len(user_ids) and isinstance(user_ids[0], str) else None
+        req = mpb.RecommendBatchRequest(k=int(k), exclude_seen=bool(exclude_seen))
+        if keys is not None:  # string ids: items come back as strings ("" pads a short row)
+            users = np.array(keys, dtype=object)
+            req.user_keys.extend(keys)
+        else:
+            users = np.ascontiguousarray(user_ids, dtype=np.int64)
+            req.user_ids.CopyFrom(to_array(users))
+        r = self._call("RecommendBatch", req)
         items = from_array(r.item_ids, "item_ids")
+        if r.item_keys:
+            items = np.array(list(r.item_keys), dtype=object).reshape(items.shape)
         scores = from_array(r.scores, "scores")
         counts = from_array(r.counts, "counts")
         return Recommendations(users, items, scores, counts, from_array(r.excluded, "excluded"))
 
     # ------------------------------------------------------------------ scoring
 
-    def score(self, node_id: int, ntype: str = "", *, seed: Optional[int] = None) -> NodeScore:
+    def score(self, node_id, ntype: str = "", *, seed: Optional[int] = None) -> NodeScore:
         """Score one node from its current neighborhood: a :class:`NodeScore` with the class
-        ``probabilities`` and ``score`` (P(class 1) for a binary model, else NaN)."""
-        req = mpb.ScoreRequest(ntype=ntype or "", node_id=int(node_id))
+        ``probabilities`` and ``score`` (P(class 1) for a binary model, else NaN). ``node_id``:
+        an int, or the node's string id for a ``id_type: string`` type (echoed back)."""
+        req = mpb.ScoreRequest(ntype=ntype or "")
+        if isinstance(node_id, str):  # the node's string id (id_type: string)
+            req.node_key = node_id
+        else:
+            req.node_id = int(node_id)
         if seed is not None:
             req.seed = int(seed)
         r = self._call("Score", req)
-        return NodeScore(int(r.node_id), from_array(r.probabilities, "probabilities"),
+        return NodeScore(r.node_key or int(r.node_id), from_array(r.probabilities, "probabilities"),
                          float(r.score) if not math.isnan(r.score) else math.nan,
                          int(r.sampled_edges), int(r.input_nodes))
 
     def score_batch(self, node_ids, ntype: str = "", *, seed: Optional[int] = None) -> np.ndarray:
         """Class probabilities ``(n, num_classes)`` float32 of ``node_ids``, each scored as
         :meth:`score` would."""
-        req = mpb.ScoreBatchRequest(ntype=ntype or "",
-                                    node_ids=to_array(np.ascontiguousarray(node_ids, dtype=np.int64)))
+        req = mpb.ScoreBatchRequest(ntype=ntype or "")
+        if len(node_ids) and isinstance(node_ids[0], str):
+            req.node_keys.extend(list(node_ids))
+        else:
+            req.node_ids.CopyFrom(to_array(np.ascontiguousarray(node_ids, dtype=np.int64)))
         if seed is not None:
             req.seed = int(seed)
         r = self._call("ScoreBatch", req)

@@ -8,11 +8,15 @@ with the k-th score is returned before a tied item with a higher id). Items are 
 id internally, so "lower position" means "lower id".
 
 Seen items: for every configured edge type ``user -> item`` (``--seen-etype``), the user's
-full out-neighborhood is read from the graph with ``sample_neighbors(strategy="full")``:
-``direction="out"`` on the type itself when the schema stores it with ``reverse: true``,
-else ``direction="in"`` on the single edge type ``item -> user`` (its reverse type). A seen
-item gets the score ``-inf`` before the top-K, so it is never returned; a user with fewer than
-``k`` unseen items gets a short row (padded with id ``-1`` / score ``-inf`` in batch form).
+full out-neighborhood is read from the graph with ``sample_neighbors(strategy="full")`` on
+the relation the user writes to, so an ``add_edges`` on it counts from the next request:
+``direction="out"`` on the type itself when its out-adjacency is stored, or
+``direction="in"`` on a reverse type the schema keeps in sync with it. Another ``item -> user``
+type is never read in its place (``add_edges`` on the named type would not reach it and the
+answer would go stale); such a configuration is refused. An ``item -> user`` type may also be
+named directly. A seen item gets the score ``-inf`` before the top-K, so it is never returned;
+a user with fewer than ``k`` unseen items gets a short row (padded with id ``-1`` / score
+``-inf`` in batch form).
 """
 from __future__ import annotations
 
@@ -113,26 +117,35 @@ def parse_etype(text: Union[str, Sequence[str]]) -> Union[str, Canonical]:
     return (parts[0], parts[1], parts[2])
 
 
+def _synced_reverse(schema, et):
+    """The reverse type of ``et`` that ingest and ``add_edges`` keep in sync with it (declared
+    with ``reverse: <relation>``), or None."""
+    key = et.reverse_canonical
+    return None if key is None else schema.edge_type(key)
+
+
 def resolve_seen_etype(schema, key, user_ntype: str, item_ntype: str) -> SeenEdgeType:
     """How to read the items users have edges to along ``key`` (see the module docstring).
 
-    ``key`` may name the ``user -> item`` type (read with ``direction="out"`` when it is
-    stored with ``reverse``, else through its unique reverse ``item -> user`` type) or an
-    ``item -> user`` type directly (read with ``direction="in"``). ValueError otherwise.
+    ``key`` may name the ``user -> item`` type (read with ``direction="out"`` when its
+    out-adjacency is stored, else through the reverse type kept in sync with it) or an
+    ``item -> user`` type directly (read with ``direction="in"``). ValueError otherwise,
+    naming the schema change that makes the type readable.
     """
     et = schema.edge_type(parse_etype(key) if isinstance(key, str) else key)
     if et.src == user_ntype and et.dst == item_ntype:
-        if et.reverse:
+        if et.out_adjacency:
             return SeenEdgeType(et.canonical, et.canonical, "out")
+        synced = _synced_reverse(schema, et)
+        if synced is not None:
+            return SeenEdgeType(et.canonical, synced.canonical, "in")
         back = [r for r in schema.edge_types if r.src == item_ntype and r.dst == user_ntype]
-        if len(back) == 1:
-            log.info("seen items of %s: in-neighbors along its reverse type %s (the type itself "
-                     "has no reverse storage)", et.canonical_str, back[0].canonical_str)
-            return SeenEdgeType(et.canonical, back[0].canonical, "in")
-        hint = (f"name one of {', '.join(r.canonical_str for r in back)} as the seen edge type"
-                if back else "store it with 'reverse: true' or add its reverse edge type")
-        raise ValueError(f"edge type {et.canonical_str} has no reverse storage, so a user's items "
-                         f"cannot be read from it; {hint}")
+        hint = (f"; {', '.join(r.canonical_str for r in back)} is not kept in sync with it "
+                f"(add_edges({et.relation!r}, ...) does not write it), so reading it would miss new "
+                "edges; name it instead only if you write both" if back else "")
+        raise ValueError(f"edge type {et.canonical_str} does not store its out-adjacency, so a user's "
+                         f"items cannot be read from it: store it with 'out_adjacency: true' "
+                         f"or declare a reverse type with 'reverse: <relation>' in the schema{hint}")
     if et.src == item_ntype and et.dst == user_ntype:
         return SeenEdgeType(et.canonical, et.canonical, "in")
     raise ValueError(f"seen edge type {et.canonical_str} does not connect user type {user_ntype!r} "
@@ -190,6 +203,8 @@ class Recommender:
         self.dim = int(user_emb.shape[1])
         self.max_k = int(max_k)
         self.graph = graph
+        #: string-id dictionaries of users / items (set by the server for string-id exports)
+        self.user_keys = self.item_keys = None
         self.user_ntype, self.item_ntype = user_ntype, item_ntype
         self.seen: List[SeenEdgeType] = []
         if graph is not None:

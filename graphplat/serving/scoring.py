@@ -2,9 +2,11 @@
 fetch the features through the GraphService and run the trained GNN on the blocks.
 
 The pipeline is the training loader's, unchanged: :meth:`NodeLoader.collate` samples with a
-:class:`~graphplat.sampling.NeighborSampler` (the training fanouts) and attaches the input
+:class:`~graphplat.sampling.NeighborSampler` and attaches the input
 features, and the encoder rebuilt by :func:`~graphplat.training.loop.load_trained` (eval mode:
-no dropout) maps the blocks to logits; the softmax gives the class probabilities.
+no dropout) maps the blocks to logits; the softmax gives the class probabilities. The
+fanouts are offline evaluation's (:func:`fanouts_from_config`: every neighbor unless the
+config sets ``eval_fanouts``), so a score equals the exported logits' softmax.
 
 Freshness: over a RemoteGraph every request samples from the graph servers, which make an
 acknowledged ``add_nodes`` / ``add_edges`` visible to the next sampling call, so a node's
@@ -46,12 +48,17 @@ class NodeScore:
 
 
 def fanouts_from_config(config: Dict[str, Any]) -> List[Any]:
-    """Fanouts a checkpoint's training config implies for inference: ``eval_fanouts`` when the
-    config sets them, else the training ``fanouts``."""
-    f = config.get("eval_fanouts") or config.get("fanouts")
+    """Fanouts a checkpoint's training config implies for inference, the ones offline
+    evaluation uses: ``eval_fanouts`` when the config sets them, else the full neighborhood
+    (-1) in every layer, as ``graphplat export`` computes. The training ``fanouts`` only give
+    the number of layers: sampled neighborhoods would make online scores differ from the
+    evaluated and exported ones."""
+    if config.get("eval_fanouts"):
+        return list(config["eval_fanouts"])
+    f = config.get("fanouts")
     if not f:
         raise ValueError("the checkpoint's training config has no fanouts; pass --fanouts")
-    return list(f)
+    return [-1] * len(f)
 
 
 class NodeScorer:
@@ -74,6 +81,7 @@ class NodeScorer:
         self.graph = graph
         self.checkpoint = Path(checkpoint)
         self.trained = load_trained(self.checkpoint, graph)
+        graph = self.graph = self.trained.input_graph(graph)  # the training's computed inputs
         meta = self.trained.meta
         if meta.get("task") != "node_classification":
             raise ValueError(f"{checkpoint} holds a {meta.get('task')!r} model; scoring needs a "

@@ -180,36 +180,55 @@ class ModelServicer(mpb_grpc.ModelServiceServicer):
     @_rpc
     def Recommend(self, request, context):
         rec = self._rec(request.exclude_seen)
-        r = rec.recommend(np.array([request.user_id], np.int64), request.k, request.exclude_seen)
+        user = (_keys(rec, "user").to_internal([request.user_key]) if request.user_key
+                else np.array([request.user_id], np.int64))
+        r = rec.recommend(user, request.k, request.exclude_seen)
         self.metrics.users.inc()
         items, scores = r.row(0)
-        return mpb.RecommendResponse(item_ids=to_array(items), scores=to_array(scores),
+        resp = mpb.RecommendResponse(item_ids=to_array(items), scores=to_array(scores),
                                      excluded=int(r.excluded[0]))
+        if rec.item_keys is not None:
+            resp.item_keys.extend(rec.item_keys.to_external(items).tolist())
+        return resp
 
     @_rpc
     def RecommendBatch(self, request, context):
         rec = self._rec(request.exclude_seen)
-        users = ids_from(request.user_ids, "user_ids")
+        self._batch(max(len(request.user_keys), 0), "user_keys")
+        users = (_keys(rec, "user").to_internal(list(request.user_keys)) if request.user_keys
+                 else ids_from(request.user_ids, "user_ids"))
         self._batch(len(users), "user_ids")
         r = rec.recommend(users, request.k, request.exclude_seen)
         self.metrics.users.inc(len(users))
-        return mpb.RecommendBatchResponse(item_ids=to_array(r.item_ids), scores=to_array(r.scores),
+        resp = mpb.RecommendBatchResponse(item_ids=to_array(r.item_ids), scores=to_array(r.scores),
                                           counts=to_array(r.counts), excluded=to_array(r.excluded))
+        if rec.item_keys is not None:
+            flat = r.item_ids.reshape(-1)
+            keys = np.full(len(flat), "", dtype=object)
+            keys[flat >= 0] = rec.item_keys.to_external(flat[flat >= 0])
+            resp.item_keys.extend(keys.tolist())
+        return resp
 
     @_rpc
     def Score(self, request, context):
         scorer = self._score()
         seed = int(request.seed) if request.HasField("seed") else None
-        s = scorer.score_one(request.node_id, ntype=request.ntype, seed=seed)
+        node = request.node_id
+        if request.node_key:  # a string id: the graph's dictionary gives the node id
+            node = int(scorer.graph.to_internal(request.ntype or scorer.target_ntype, [request.node_key])[0])
+        s = scorer.score_one(node, ntype=request.ntype, seed=seed)
         self.metrics.scored.inc()
         self.metrics.sampled_edges.observe(s.sampled_edges)
         return mpb.ScoreResponse(node_id=s.node_id, probabilities=to_array(s.probabilities),
-                                 score=s.score, sampled_edges=s.sampled_edges, input_nodes=s.input_nodes)
+                                 score=s.score, sampled_edges=s.sampled_edges, input_nodes=s.input_nodes,
+                                 node_key=request.node_key)
 
     @_rpc
     def ScoreBatch(self, request, context):
         scorer = self._score()
-        ids = ids_from(request.node_ids, "node_ids")
+        self._batch(len(request.node_keys), "node_keys")
+        ids = (scorer.graph.to_internal(request.ntype or scorer.target_ntype, list(request.node_keys))
+               if request.node_keys else ids_from(request.node_ids, "node_ids"))
         self._batch(len(ids), "node_ids")
         seed = int(request.seed) if request.HasField("seed") else None
         got = scorer.score_many(ids, ntype=request.ntype, seed=seed)
@@ -299,8 +318,32 @@ class ModelServer(HostedService):
 
 # ----------------------------------------------------------------------------- building
 
+def _keys(rec: Recommender, what: str):
+    keys = rec.user_keys if what == "user" else rec.item_keys
+    if keys is None:
+        raise ValueError(f"the {what} embeddings have int64 ids: send {what}_id(s), not string keys")
+    return keys
+
+
+def key_ids(ids: np.ndarray, graph, ntype: str):
+    """For an export with string ids: ``(dictionary, int64 ids)``, the graph's dictionary of
+    ``ntype`` when the graph has one (so seen items match), else one numbering the file's
+    strings; ``(None, ids)`` for int64 ids."""
+    from graphplat.storage.id_dictionary import IdDictionary
+
+    if ids.dtype != object:
+        return None, ids
+    if graph is not None and ntype in graph.schema.ntypes and \
+            graph.schema.node_type(ntype).id_type == "string":
+        d = graph.id_dictionary(ntype)
+    else:
+        d = IdDictionary(ntype, ids.tolist(), read_only=True)
+    return d, d.to_internal(ids)
+
+
 def load_embeddings(path) -> Tuple[np.ndarray, np.ndarray]:
-    """``(ids int64, embeddings float32 (N, d))`` of an exported embedding file."""
+    """``(ids, embeddings float32 (N, d))`` of an exported embedding file (ids: int64, or
+    the user's strings for a string-id node type)."""
     from graphplat.inference.export import read_embeddings
 
     p = Path(path)
@@ -350,10 +393,13 @@ def build_model_server(args: argparse.Namespace) -> ModelServer:
         if args.user_embeddings is not None:
             uid, uemb = load_embeddings(args.user_embeddings)
             iid, iemb = load_embeddings(args.item_embeddings)
+            user_keys, uid = key_ids(uid, graph, args.user_ntype)
+            item_keys, iid = key_ids(iid, graph, args.item_ntype)
             seen = list(args.seen_etype or [])
             recommender = Recommender(uid, uemb, iid, iemb, graph=graph if seen else None,
                                       seen_etypes=seen, user_ntype=args.user_ntype,
                                       item_ntype=args.item_ntype, max_k=args.max_k)
+            recommender.user_keys, recommender.item_keys = user_keys, item_keys
             log.info("embeddings: %d users, %d items, dim %d; seen items from %s", recommender.num_users,
                      recommender.num_items, recommender.dim,
                      [f"{':'.join(s.etype)} ({s.direction})" for s in recommender.seen] or "nowhere")
@@ -415,7 +461,8 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     g.add_argument("--item-embeddings", default=None, metavar="FILE", help="exported item embeddings")
     g.add_argument("--seen-etype", action="append", default=None, metavar="SRC:REL:DST",
                    help="edge type user->item whose items a user has already seen (exclude_seen); "
-                        "repeatable; read with the type's reverse storage or its reverse type")
+                        "repeatable; read from the type's out-adjacency (schema 'reverse: true') or a "
+                        "reverse type kept in sync with it, so add_edges on it counts at once")
     g.add_argument("--user-ntype", default="user", help="node type of users (default user)")
     g.add_argument("--item-ntype", default="item", help="node type of items (default item)")
     g.add_argument("--max-k", type=_positive, default=DEFAULT_MAX_K,
@@ -424,8 +471,9 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     s.add_argument("--checkpoint", default=None, metavar="BEST_PT",
                    help="best.pt of a node-classification model (graphplat train --checkpoint-dir)")
     s.add_argument("--fanouts", type=_fanouts, default=None,
-                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: the training "
-                        "config's eval_fanouts, else its fanouts)")
+                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: what offline "
+                        "evaluation and export use: the config's eval_fanouts, else every "
+                        "neighbor, -1 per layer)")
     s.add_argument("--seed", type=int, default=0,
                    help="sampling seed of every Score request that names none (default 0): the same "
                         "node on the same graph always gets the same score")

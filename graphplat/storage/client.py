@@ -11,8 +11,14 @@ Failure handling:
 * Reads that fail with UNAVAILABLE or DEADLINE_EXCEEDED (server down, restarting,
   unreachable, too slow) are retried on the next replica; after every replica failed once
   in a round, the client sleeps with exponential backoff and jitter before the next round.
-  The replica that answered last is tried first next time (sticky).
-* INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, UNAUTHENTICATED, FAILED_PRECONDITION and
+  The replica that answered last is tried first next time (sticky); the primary is tried
+  first again ``primary_retry_s`` after the client left it, and after every write it acked.
+* Read-your-writes: reads carry the highest seq a write of this client was acknowledged at
+  (:mod:`graphplat.storage.freshness`); a replica behind it waits briefly, then answers
+  UNAVAILABLE and the read moves on to the next server.
+* RESOURCE_EXHAUSTED from an overloaded server (too many calls or streams) is retried
+  after a backoff, like UNAVAILABLE.
+* INVALID_ARGUMENT, NOT_FOUND, other RESOURCE_EXHAUSTED, UNAUTHENTICATED, FAILED_PRECONDITION and
   INTERNAL are not retried: they are re-raised as the server's exception class when it is
   a builtin (ValueError, IndexError, TypeError, KeyError) or as :class:`RequestTooLarge`,
   :class:`AuthenticationError` or :class:`RemoteError`, with the server's message.
@@ -24,13 +30,15 @@ the partition's **first address** (its primary) and never fail over to a replica
 that failed with UNAVAILABLE/DEADLINE_EXCEEDED is retried on the primary with the *same*
 ``request_id``; the server keeps the ids of recent writes in its durable write log and
 answers a repeated id with the first answer, so a retry after a lost response does not
-apply the write twice, even across a server restart. The caveat: if the primary
-compacted its log in between (compaction drops the ids it folds), a retry is applied again
-(at-least-once). A write whose outcome stays unknown raises PartitionUnavailable saying so.
-A write spanning partitions (RoutedGraph.add_edges) is not atomic across them.
+apply the write twice, even across a server restart or a compaction (which keeps the
+ids of the last 100,000 writes). A write whose outcome stays unknown raises PartitionUnavailable saying so.
+A write spanning partitions (RoutedGraph.add_edges) is not atomic across them, but each
+part carries an id derived from one write id, so repeating the call with that id
+(``exc.write_id``) completes a half-applied write instead of duplicating its applied part.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import threading
@@ -49,6 +57,8 @@ from graphplat.rpc import (ERROR_TYPE_KEY, RequestTooLarge, ServiceError,  # noq
 from graphplat.schema import GraphSchema, SchemaError
 from graphplat.service import NeighborSample
 from graphplat.storage import codec
+from graphplat.storage.admission import is_overload
+from graphplat.storage.freshness import MIN_SEQ_KEY
 from graphplat.storage.partition_graph import as_ids
 from graphplat.storage.wire_dtype import applies, encode
 from graphplat.storage.wire_dtype import check as wire_dtype_check
@@ -99,6 +109,8 @@ def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
 
 def _error_from(err: grpc.RpcError, partition: int, address: str) -> Exception:
     code, msg, etype = error_details(err)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and etype == "OSError":  # the server's disk is full
+        return OSError(errno.ENOSPC, f"partition {partition} ({address}): {msg}")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return RequestTooLarge(f"partition {partition} ({address}): {msg}")
     if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -139,7 +151,7 @@ class PartitionClient:
     def __init__(self, addresses: Sequence[str], partition: int, token: Optional[str] = None,
                  root_cert=None, *, server_name: Optional[str] = None, deadline_s: float = 30.0,
                  retries: int = 10, backoff: float = 0.1, max_backoff: float = 2.0,
-                 max_message_mb: int = 256):
+                 max_message_mb: int = 256, primary_retry_s: float = 1.0):
         addresses = [str(a) for a in addresses]
         if not addresses:
             raise ValueError(f"partition {partition}: at least one server address is needed")
@@ -163,6 +175,11 @@ class PartitionClient:
         self._closed = False
         self._raw = True  # features as raw bytes (falls back to protobuf on old servers)
         self._raw_methods: Dict[Tuple[int, str], object] = {}
+        # read-your-writes: highest seq one of our writes was acknowledged at, and when a
+        # client reading from a replica tries the primary again
+        self.acked_seq = -1
+        self.primary_retry_s = float(primary_retry_s)
+        self._retry_primary_at = 0.0
 
     def __repr__(self) -> str:
         return f"PartitionClient(partition={self.partition}, addresses={self.addresses})"
@@ -194,13 +211,24 @@ class PartitionClient:
                     response_deserializer=None)
             return self._raw_methods[key]
 
+    def _read_start(self) -> int:
+        """Index of the server a read tries first: the one that answered last, or the
+        primary again once ``primary_retry_s`` passed since the client left it."""
+        if self._current != 0 and time.monotonic() >= self._retry_primary_at:
+            self._retry_primary_at = time.monotonic() + self.primary_retry_s
+            return 0
+        return self._current
+
     def _call(self, method: str, request, *, write: bool = False, stream: bool = False,
               raw: bool = False):
         """Run one logical call with deadline, retries, failover (reads) and error mapping."""
         t0 = time.monotonic()
         deadline = t0 + self.deadline_s
         n = 1 if write else len(self.addresses)
-        start = 0 if write else self._current
+        start = 0 if write else self._read_start()
+        metadata = self._metadata
+        if not write and self.acked_seq >= 0:
+            metadata = metadata + ((MIN_SEQ_KEY, str(self.acked_seq)),)
         errors: List[Tuple[str, str]] = []
         attempt = 0
         maybe_applied = False
@@ -221,11 +249,17 @@ class PartitionClient:
             try:
                 stub_method = self._raw_method(i, method) if raw else getattr(self._stub(i), method)
                 if stream:
-                    result = list(stub_method(request, timeout=timeout, metadata=self._metadata))
+                    result = list(stub_method(request, timeout=timeout, metadata=metadata))
                 else:
-                    result = stub_method(request, timeout=timeout, metadata=self._metadata)
+                    result = stub_method(request, timeout=timeout, metadata=metadata)
             except grpc.RpcError as err:
                 code = err.code()
+                if is_overload(code, err.details()):  # refused before any work: back off, retry
+                    errors.append((addr, f"{code.name}: {err.details()}"))
+                    log.debug("partition %d: %s on %s: server overloaded, retrying", self.partition,
+                              method, addr)
+                    self._sleep_backoff(1 + attempt // n, deadline)
+                    continue
                 if code in _RETRYABLE:
                     errors.append((addr, f"{code.name}: {err.details()}"))
                     if write and (code == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -235,8 +269,13 @@ class PartitionClient:
                               method, addr, code.name)
                     continue
                 raise _error_from(err, self.partition, addr) from None
-            if not write and i != self._current:
+            if write:
+                with self._lock:
+                    self.acked_seq = max(self.acked_seq, int(result.seq))
+                i = 0  # the primary answered: read from it again
+            if i != self._current:
                 self._current = i
+                self._retry_primary_at = time.monotonic() + self.primary_retry_s
                 log.info("partition %d: now reading from %s", self.partition, addr)
             return result
         raise PartitionUnavailable(self._unavailable_message(method, errors, write, maybe_applied,
@@ -274,9 +313,12 @@ class PartitionClient:
             self._raw_methods = {}
 
     # ---------------------------------------------------------------- info
-    def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:
-        """The server's Info (counts, role; schema YAML and partition book on request)."""
-        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book))
+    def info(self, include_schema: bool = False, include_book: bool = False,
+             include_id_strings: bool = False) -> pb.InfoResponse:
+        """The server's Info (counts, role; schema YAML, partition book and the string-id
+        dictionaries on request)."""
+        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book,
+                                                 include_id_strings=include_id_strings))
 
     def fetch_schema(self) -> GraphSchema:
         return GraphSchema.from_yaml(self.info(include_schema=True).schema_yaml)
@@ -381,15 +423,20 @@ class PartitionClient:
                                  features=codec.to_named(features or {}))
         self._call("AddNodes", req, write=True)
 
-    def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
-        req = pb.AddEdgesInRequest(request_id=self._request_id(), etype=codec.etype_msg(etype),
+    #: edge writes take a request_id the server applies at most once (RoutedGraph.add_edges)
+    dedupes_writes = True
+
+    def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None,
+                     request_id: str = "") -> np.ndarray:
+        req = pb.AddEdgesInRequest(request_id=request_id or self._request_id(), etype=codec.etype_msg(etype),
                                    src=_ids(src, "src"), dst=_ids(dst, "dst"))
         if weights is not None:
             req.weights.CopyFrom(codec.to_array(weights, np.float32))
         return codec.from_array(self._call("AddEdgesIn", req, write=True).eids, name="eids")
 
-    def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None) -> None:
-        req = pb.AddEdgesOutRequest(request_id=self._request_id(), etype=codec.etype_msg(etype),
+    def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None,
+                      request_id: str = "") -> None:
+        req = pb.AddEdgesOutRequest(request_id=request_id or self._request_id(), etype=codec.etype_msg(etype),
                                     src=_ids(src, "src"), dst=_ids(dst, "dst"),
                                     eids=_ids(eids, "eids"))
         if weights is not None:

@@ -7,6 +7,8 @@ follow the primary's log.
 """
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -32,6 +34,14 @@ class ReadOnlyReplica(RuntimeError):
 
 class PartitionClosed(ConnectionError):
     """The partition's store has been closed."""
+
+
+class DiskFull(OSError):
+    """A write failed for lack of disk space; writes resume once space is freed."""
+
+
+def _is_no_space(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) == errno.ENOSPC or "no space left" in str(exc).lower()
 
 
 @dataclass
@@ -103,6 +113,32 @@ class _Dedupe:
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
+    def dump(self) -> bytes:
+        """JSON ``{rid: [seq, first_eid, count] | [seq, [eids...]] | [seq]}`` (edge ids an
+        in-adjacency write assigned are consecutive, so they take two numbers)."""
+        out = {}
+        for rid, (seq, eids) in self._items.items():
+            if eids is None:
+                out[rid] = [seq]
+            elif len(eids) and np.array_equal(eids, eids[0] + np.arange(len(eids))):
+                out[rid] = [seq, int(eids[0]), len(eids)]
+            else:
+                out[rid] = [seq, np.asarray(eids).tolist()]
+        return json.dumps(out).encode()
+
+    @classmethod
+    def load(cls, raw: Optional[bytes]) -> "_Dedupe":
+        """The table :meth:`dump` wrote (empty for None)."""
+        d = cls()
+        for rid, v in (json.loads(raw) if raw else {}).items():
+            if len(v) == 1:
+                d.put(rid, int(v[0]), None)
+            elif len(v) == 3:
+                d.put(rid, int(v[0]), np.int64(v[1]) + np.arange(int(v[2]), dtype=np.int64))
+            else:
+                d.put(rid, int(v[0]), np.asarray(v[1], dtype=np.int64))
+        return d
+
 
 class DurablePartition:
     """The loaded partition of a server: graph, store handle, write log and dedupe table.
@@ -111,7 +147,8 @@ class DurablePartition:
     ``replica=True``: opens it read-only and :meth:`refresh` follows the primary's log.
     """
 
-    def __init__(self, store_dir, partition: int, *, replica: bool = False):
+    def __init__(self, store_dir, partition: int, *, replica: bool = False,
+                 accept_log_loss: bool = False):
         from graphplat.storage.store import PartitionStore, open_store
 
         self.info = open_store(store_dir)
@@ -128,11 +165,13 @@ class DurablePartition:
         self.applied_seq = -1
         self.generation = -1
         self.replayed = 0
+        self.accept_log_loss = accept_log_loss
+        self.write_error: Optional[str] = None  # why writes are failing (disk full), else None
         if replica:
             with PartitionStore(self.path, read_only=True) as st:
                 self._load_from(st)
         else:
-            self.store = PartitionStore(self.path)
+            self.store = PartitionStore(self.path, accept_log_loss=accept_log_loss)
             try:
                 self._load_from(self.store)
             except BaseException:
@@ -155,10 +194,13 @@ class DurablePartition:
             self.on_change()
 
     def _load_from(self, st) -> None:
+        from graphplat.storage.store import check_schema, schema_fingerprint
+
+        check_schema(self.store_dir, self.schema, schema_fingerprint(st.schema), f"{self.path}")
         graph = PartitionGraph(st.read())
         seq = st.compacted_through
         n = 0
-        dedupe = _Dedupe()
+        dedupe = _Dedupe.load(st.applied_ids())
         for seq, rec in st.read_log(st.compacted_through):
             try:
                 eids = apply_record(graph, rec)
@@ -211,16 +253,38 @@ class DurablePartition:
             raise ValueError(f"{ntype!r} ids {ids[bad][:5].tolist()} belong to partition(s) "
                              f"{np.unique(owner[bad])[:5].tolist()}, not to partition {self.partition}")
 
+    def _check_local_endpoints(self, ntype: str, ids: np.ndarray, name: str) -> None:
+        """ValueError unless every id of ``ids`` this partition owns is one of its nodes
+        (ids owned by other partitions are checked by the client, which looked them up)."""
+        local = ids[self.book.partition_of(ntype, ids) == self.partition]
+        missing = local[~self.graph.lookup(ntype, local)] if len(local) else local
+        if len(missing):
+            raise ValueError(f"{name} ids {missing[:5].tolist()} are not {ntype!r} nodes "
+                             f"(partition {self.partition} owns them and does not hold them)")
+
+    def _check_edge_ids(self, key, dst: np.ndarray, eids: np.ndarray) -> None:
+        """ValueError unless ``eids`` are distinct ids the partition owning each edge's
+        destination could have assigned (and did, when that is this partition)."""
+        if len(np.unique(eids)) != len(eids):
+            raise ValueError("edge ids of one write must be distinct")
+        owner = self.book.partition_of(key[2], dst)
+        index = eids & ((np.int64(1) << EID_PARTITION_SHIFT) - 1)
+        bad = ((eids >> EID_PARTITION_SHIFT) != owner) | (eids < 0)
+        mine = owner == self.partition
+        bad |= mine & (index >= self.graph.num_edges(key))
+        if bad.any():
+            raise ValueError(f"edge ids {eids[bad][:5].tolist()} of {':'.join(key)} were not "
+                             "assigned by the partition owning the edges' destinations (edge ids "
+                             "come from AddEdgesIn)")
+
     def log_and_apply(self, rid: str, op: str, type_, arrays: Dict[str, np.ndarray],
                       apply: Callable[[], Optional[np.ndarray]]) -> Tuple[int, Optional[np.ndarray]]:
         """Append the record durably, then apply it. Returns (seq, eids)."""
         from graphplat.storage.store import LogRecord
 
-        if self.store is None:
-            raise PartitionClosed(f"partition {self.partition}: the store is closed")
         if rid:
             arrays["request_id"] = np.frombuffer(rid.encode(), dtype=np.uint8)
-        seq = self.store.append_log(LogRecord(op, type_, arrays))[0]
+        seq = self._append(LogRecord(op, type_, arrays))
         try:
             eids = apply()
         except Exception:
@@ -230,19 +294,62 @@ class DurablePartition:
         self.dedupe.put(rid, seq, eids)
         return seq, eids
 
+    def _append(self, record) -> int:
+        """Append one record durably; its seq. DiskFull when the disk is full."""
+        if self.write_error is not None:
+            self.recover_writes()
+        if self.store is None:
+            raise PartitionClosed(f"partition {self.partition}: the store is closed")
+        try:
+            return self.store.append_log(record)[0]
+        except Exception as e:
+            if not _is_no_space(e):
+                raise
+            self.write_error = str(e)
+            log.error("partition %d: writes fail for lack of disk space: %s", self.partition, e)
+            raise DiskFull(errno.ENOSPC, f"partition {self.partition}: the disk is full ({e}); "
+                                         "writes resume by themselves once space is freed") from None
+
+    def recover_writes(self) -> None:
+        """After a write failed for lack of space (RocksDB then refuses every write until it
+        is reopened): reopen the store, apply any record of a failed write that did reach
+        the log, and clear ``write_error``. DiskFull while space is still missing. The
+        caller holds ``write_lock``."""
+        from graphplat.storage.store import PartitionStore
+
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        try:
+            st = PartitionStore(self.path, accept_log_loss=self.accept_log_loss)
+        except Exception as e:
+            if not _is_no_space(e):
+                raise
+            self.write_error = str(e)
+            raise DiskFull(errno.ENOSPC, f"partition {self.partition}: the disk is still full "
+                                         f"({e}); writes resume once space is freed") from None
+        for seq, rec in st.read_log(self.applied_seq):
+            self.dedupe.put(_request_id_of(rec.arrays), seq, apply_record(self.graph, rec))
+            self.applied_seq = seq
+        self.store = st
+        self.write_error = None
+        log.info("partition %d: disk space is back, writes resume", self.partition)
+
     def compact(self) -> int:
         """Fold the log into new blobs and reload the graph from them, so the in-memory
         layout equals what any restarted server or replica loads."""
         if self.replica:
             raise ReadOnlyReplica("compaction runs on the partition's primary, not on a read replica")
         with self.write_lock:
+            if self.write_error is not None:
+                self.recover_writes()
             if self.store is None:
                 raise PartitionClosed(f"partition {self.partition}: the store is closed")
             through = self.store.last_seq
             if through <= self.store.compacted_through:
                 return through  # nothing logged since the last compaction: nothing to fold
             data = self.graph.to_data()
-            self.store.compact(data, through)
+            self.store.compact(data, through, applied_ids=self.dedupe.dump())
             self.generation = self.store.generation
             self.graph = PartitionGraph(self.store.read())
             self.applied_seq = max(self.applied_seq, through)
@@ -312,6 +419,7 @@ class DurablePartition:
             if missing.any():
                 raise IndexError(f"{key[2]!r} nodes not in partition {self.partition}: "
                                  f"{dst[missing][:5].tolist()}")
+            self._check_local_endpoints(key[0], src, "src")
             start = g.num_edges(key)
             eids = (np.int64(self.partition) << EID_PARTITION_SHIFT) | np.arange(
                 start, start + len(dst), dtype=np.int64)
@@ -335,12 +443,14 @@ class DurablePartition:
         def run():
             g = self.graph
             et = self.schema.edge_type(key)
-            if not et.reverse:
-                raise ValueError(f"edge type {et.canonical_str} is not stored with reverse=True")
+            if not et.out_adjacency:
+                raise ValueError(f"edge type {et.canonical_str} is not stored with out_adjacency: true")
             missing = ~g.lookup(key[0], src)
             if missing.any():
                 raise IndexError(f"{key[0]!r} nodes not in partition {self.partition}: "
                                  f"{src[missing][:5].tolist()}")
+            self._check_local_endpoints(key[2], dst, "dst")
+            self._check_edge_ids(key, dst, eids)
             arrays = {"src": src, "dst": dst, "eids": eids, "direction": np.ones(1, np.int8)}
             if weights is not None:
                 arrays["weights"] = weights
@@ -352,17 +462,20 @@ class DurablePartition:
 
     # ---- the RoutedGraph backend contract (what LocalGraph calls)
 
+    dedupes_writes = True  # edge writes take a request_id applied at most once
+
+
     def add_nodes(self, ntype, ids, features=None) -> None:
         self.write_add_nodes(ntype, ids, features or {})
 
     def update_features(self, ntype, ids, features) -> None:
         self.write_update_features(ntype, ids, features)
 
-    def add_edges_in(self, etype, src, dst, weights=None) -> np.ndarray:
-        return self.write_add_edges_in(etype, src, dst, weights).eids
+    def add_edges_in(self, etype, src, dst, weights=None, request_id: str = "") -> np.ndarray:
+        return self.write_add_edges_in(etype, src, dst, weights, request_id).eids
 
-    def add_edges_out(self, etype, src, dst, eids, weights=None) -> None:
-        self.write_add_edges_out(etype, src, dst, eids, weights)
+    def add_edges_out(self, etype, src, dst, eids, weights=None, request_id: str = "") -> None:
+        self.write_add_edges_out(etype, src, dst, eids, weights, request_id)
 
     def __getattr__(self, name):
         # Reads (sample_neighbors, node_features, degrees, ...) go to the current graph,

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from graphplat.typing import Canonical
 from graphplat.schema import GraphSchema
+from graphplat.storage.partition_graph import as_ids
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ class GraphArrays:
     them; ``edges[(src, rel, dst)] = (src_ids, dst_ids)``; ``edge_weights`` and
     ``edge_features`` aligned with the edges of their type. Every schema type may be absent
     (no nodes / no edges).
+
+    Edges are given as listed by the user: an ``undirected`` type's pairs once each (the
+    mirrored ``dst -> src`` edges are added here, self-loops once), and nothing for a
+    derived reverse type (built here from its forward type, see ``EdgeType.reverse``).
     """
 
     schema: GraphSchema
@@ -41,21 +46,34 @@ class GraphArrays:
     edges: Dict[Canonical, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     edge_weights: Dict[Canonical, np.ndarray] = field(default_factory=dict)
     edge_features: Dict[Canonical, Dict[str, np.ndarray]] = field(default_factory=dict)
+    #: ntype -> the user's string ids of an ``id_type: string`` type, in node id order
+    #: (node ``i`` is ``id_strings[ntype][i]``)
+    id_strings: Dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.edges = {self.schema.edge_type(k).canonical: v for k, v in self.edges.items()}
         self.edge_weights = {self.schema.edge_type(k).canonical: v for k, v in self.edge_weights.items()}
         self.edge_features = {self.schema.edge_type(k).canonical: v for k, v in self.edge_features.items()}
         for nt in self.schema.node_types:
-            ids = np.ascontiguousarray(self.nodes.get(nt.name, np.zeros(0, np.int64)), dtype=np.int64)
+            ids = np.ascontiguousarray(as_ids(self.nodes.get(nt.name, np.zeros(0, np.int64)),
+                                              f"node ids of {nt.name!r}"))
             self.nodes[nt.name] = ids
             self.node_features[nt.name] = nt.coerce_features(self.node_features.get(nt.name, {}),
                                                              len(ids))
+        for nt in self.schema.node_types:
+            if nt.id_type == "string":
+                strings = np.asarray(self.id_strings.get(nt.name, []), dtype=object)
+                ids = self.nodes[nt.name]
+                if len(ids) and (ids.min() < 0 or ids.max() >= len(strings)):
+                    raise ValueError(f"node type {nt.name!r} has string ids: its node ids must be "
+                                     f"0..{len(strings) - 1}, positions in id_strings")
+                self.id_strings[nt.name] = strings
+        self._mirror_edges()
         for et in self.schema.edge_types:
             key = et.canonical
             src, dst = self.edges.get(key, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
-            src = np.ascontiguousarray(src, dtype=np.int64)
-            dst = np.ascontiguousarray(dst, dtype=np.int64)
+            src = np.ascontiguousarray(as_ids(src, f"source ids of {key}"))
+            dst = np.ascontiguousarray(as_ids(dst, f"destination ids of {key}"))
             if src.shape != dst.shape or src.ndim != 1:
                 raise ValueError(f"edge type {key}: {src.shape} sources but {dst.shape} destinations")
             self.edges[key] = (src, dst)
@@ -74,6 +92,37 @@ class GraphArrays:
             if missing:
                 raise ValueError(f"edge type {key} is missing features {missing}")
             self.edge_features[key] = et.coerce_features(feats, len(src), require_all=False)
+
+    def _mirror_edges(self) -> None:
+        """Add the ``dst -> src`` copies of undirected types and fill derived reverse types
+        (weights and edge features copied along)."""
+        for et in self.schema.edge_types:
+            if et.reverse_of is not None and len(self.edges.get(et.canonical, ((),))[0]):
+                raise ValueError(f"edge type {et.canonical_str} is the reverse of "
+                                 f"{et.dst}:{et.reverse_of}:{et.src} and built from it; give "
+                                 f"its edges only once, as {et.dst}:{et.reverse_of}:{et.src}")
+        for et in self.schema.edge_types:
+            key = et.canonical
+            if not (et.undirected or et.reverse is not None) or key not in self.edges:
+                continue
+            src, dst = (as_ids(a, f"edges of {key}") for a in self.edges[key])
+            if len(src) != len(dst):
+                continue  # reported by the checks that follow
+            w, feats = self.edge_weights.get(key), self.edge_features.get(key, {})
+            if et.undirected:
+                keep = src != dst
+                self.edges[key] = (np.concatenate([src, dst[keep]]), np.concatenate([dst, src[keep]]))
+                if w is not None:
+                    w = np.asarray(w)
+                    self.edge_weights[key] = np.concatenate([w, w[keep]])
+                self.edge_features[key] = {k: np.concatenate([np.asarray(v), np.asarray(v)[keep]])
+                                           for k, v in feats.items()}
+            else:
+                rev = et.reverse_canonical
+                self.edges[rev] = (dst, src)
+                if w is not None:
+                    self.edge_weights[rev] = w
+                self.edge_features[rev] = dict(feats)
 
     @property
     def num_nodes(self) -> int:
@@ -107,8 +156,10 @@ class GraphArrays:
         """An in-memory :class:`~graphplat.storage.local.LocalGraph` (writes stay in memory)."""
         from graphplat.storage.local import LocalGraph
 
+        from graphplat.storage.id_dictionary import IdDictionary
+
         book, parts = self.partition(partitions, partitioner)
-        return LocalGraph.from_partitions(book, parts)
+        return LocalGraph.from_partitions(book, parts, {nt: IdDictionary(nt, s) for nt, s in self.id_strings.items()})
 
     def write_store(self, out_dir: Union[str, os.PathLike], *, partitions: int = 1,
                     partitioner: str = "hash", overwrite: bool = False,
@@ -125,13 +176,15 @@ class GraphArrays:
             bar.update(1)
         write_partitions(out, self.schema, book, parts, overwrite=overwrite,
                          num_nodes=self.num_nodes, num_edges=self.num_edges,
-                         partitioner=partitioner, **(manifest or {}))
+                         partitioner=partitioner, id_strings=self.id_strings, **(manifest or {}))
         return out
 
 
 def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: bool,
-                     num_nodes: int, num_edges: int, partitioner: str, **manifest) -> None:
-    """Write partitioned data to ``out`` through a staging directory renamed at the end.
+                     num_nodes: int, num_edges: int, partitioner: str,
+                     id_strings: Optional[Dict[str, np.ndarray]] = None, **manifest) -> None:
+    """Write partitioned data (and the string-id dictionaries) to ``out`` through a
+    staging directory renamed at the end.
 
     ``parts`` is emptied as it is written, to free memory early.
     """
@@ -141,8 +194,10 @@ def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: 
     sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
     with staging_dir(out, overwrite) as tmp:
         log.info("writing %d partitions to %s", len(parts), tmp)
+        from graphplat.storage.id_dictionary import write_id_dictionaries
         schema.save(tmp / "schema.yaml")
         book.save(tmp)
+        write_id_dictionaries(tmp, id_strings or {})
         for k in tqdm(range(len(parts)), desc="writing", unit="partition", disable=None):
             write_partition(partition_path(tmp, k), parts[k])
             parts[k] = None

@@ -42,15 +42,18 @@ nodes. Relative paths are resolved against the spec file's directory (the ``base
 argument for a dict spec).
 
 Validation (vectorized): missing columns and files, unreadable files and a wrong number
-of feature columns fail at once. Bad rows -- a missing or non-numeric value, NaN / inf / a fraction in
-an int64 column, a value out of range, a negative or non-finite edge weight, a vector of
-the wrong width, a duplicate node id, an edge whose source or destination id is not a node
-of its type, a CSV line with the wrong number of fields -- are collected over all inputs
-and reported as ``file:line: problem`` (CSV: line in the file, the header being line 1;
+of feature columns fail at once. Bad rows -- a missing or non-numeric value, NaN / inf / a
+fraction in an int64 column, an infinite float32 feature, an id beyond the int64 range
+(ids >= 2^63), a value out of range, a negative or non-finite edge weight, a vector of the
+wrong width, a duplicate node id, an edge whose source or destination id is not a node of
+its type, a CSV line with the wrong number of fields -- are collected over all inputs and
+reported as ``file:line: problem`` (CSV: line in the file, the header being line 1;
 Parquet/NPY: ``file: row N``, 0-based). By default the ingest then fails with an
 :class:`IngestError` giving the count and the first problems; with ``skip_bad_rows`` the
 bad rows are dropped (a duplicate id keeps its first occurrence, edges of dropped nodes are
-dropped too) and their count is logged.
+dropped too) and their count is logged; the ingest still fails when a node or edge type
+with input rows keeps none of them, or when more rows are bad than ``max_bad_rows`` (a
+count, or a fraction of all input rows).
 
 Partitioning: ``hash`` (default) or ``metis`` (DGL's ``metis_partition_assignment`` on the
 homogeneous graph, balancing node types, recorded with ``PartitionBook.from_assignment``).
@@ -78,21 +81,23 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import pandas as pd
 import yaml
 from tqdm import tqdm
 
 from graphplat import _core
 from graphplat.schema import EdgeType, GraphSchema, NodeType, SchemaError
 from graphplat.storage.graph_arrays import TEST_SLEEP_ENV, GraphArrays  # noqa: F401 (tests use it)
+from graphplat.storage.id_dictionary import number_strings
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.readers import (IngestError, Problem, Table, expand_paths, feature_column,
                                        float_column, int_column, open_table,
-                                       resolve_feature_columns)
+                                       resolve_feature_columns, str_column)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IngestError", "ingest", "main_ingest", "build_parser", "add_ingest_arguments",
-           "run_ingest", "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG"]
+           "run_ingest", "load_spec", "PARTITIONERS", "INGEST_DESCRIPTION", "INGEST_EPILOG", "SCHEMA_HELP"]
 
 PARTITIONERS = ("hash", "metis")
 
@@ -243,6 +248,10 @@ def load_spec(spec: Union[str, os.PathLike, Mapping], base_dir: Optional[Union[s
             raise IngestError(f"ingest spec edges: {e}") from None
         if et.canonical in edges:
             raise IngestError(f"ingest spec edges: edge type {et.canonical_str!r} is listed twice")
+        if et.reverse_of is not None:
+            raise IngestError(f"ingest spec edges: {et.canonical_str!r} is the reverse edge type of "
+                              f"{et.dst}:{et.reverse_of}:{et.src} and is built from its edges; list "
+                              f"only {et.dst}:{et.reverse_of}:{et.src}")
         edges[et.canonical] = _parse_sources(value, _EDGE_KEYS, f"edges.{key}", base)
     for name in schema.ntypes:
         if name not in nodes and name not in from_edges:
@@ -343,17 +352,21 @@ def _read_nodes(nt: NodeType, sources: List[SourceSpec], bar) -> _TypeData:
             if not table.has_column(id_col):
                 raise table.missing_column(id_col, f"the ids of node type {nt.name!r}")
             feats, text_cols = _features_of(table, nt, src, f"node type {nt.name!r}")
-            table.load([id_col] + _feature_columns(feats), text_cols)
-            ids, problems = int_column(table, id_col, f"column {id_col!r} (node id)")
+            strings = nt.id_type == "string"
+            table.load([id_col] + _feature_columns(feats), text_cols + ([id_col] if strings else []),
+                       int_columns=[] if strings else [id_col])
             arrays, fprobs = _load_features(table, feats)
-            arrays["ids"] = ids
+            if strings:  # numbered once every input is read (see _number_string_ids)
+                arrays["sids"], problems = str_column(table, id_col, f"column {id_col!r} (node id)")
+            else:
+                arrays["ids"], problems = int_column(table, id_col, f"column {id_col!r} (node id)")
             td.add(table, arrays, problems + fprobs, src)
             bar.update(1)
             log.debug("%s: %d rows of node type %r", path, table.num_rows, nt.name)
     return td
 
 
-def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
+def _read_edges(et: EdgeType, sources: List[SourceSpec], bar, string_ntypes=()) -> _TypeData:
     td = _TypeData()
     for src in sources:
         if "weight" in src.columns and not et.weighted:
@@ -368,11 +381,17 @@ def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
                 if col is not None and not table.has_column(col):
                     raise table.missing_column(col, f"the {role} of edge type {et.canonical_str!r}")
             feats, text_cols = _features_of(table, et, src, f"edge type {et.canonical_str!r}")
-            table.load([scol, dcol] + ([wcol] if wcol else []) + _feature_columns(feats), text_cols)
-            s, p1 = int_column(table, scol, f"column {scol!r} (source id)")
-            d, p2 = int_column(table, dcol, f"column {dcol!r} (destination id)")
-            arrays = {"src": s, "dst": d}
-            problems = p1 + p2
+            str_cols = [c for c, nt in ((scol, et.src), (dcol, et.dst)) if nt in string_ntypes]
+            table.load([scol, dcol] + ([wcol] if wcol else []) + _feature_columns(feats),
+                       text_cols + str_cols, int_columns=[c for c in (scol, dcol) if c not in str_cols])
+            arrays = {}
+            problems = []
+            for key, col, nt, what in (("src", scol, et.src, "source id"), ("dst", dcol, et.dst, "destination id")):
+                if nt in string_ntypes:  # mapped to node ids once the dictionaries exist
+                    arrays[key + "_s"], p = str_column(table, col, f"column {col!r} ({what})")
+                else:
+                    arrays[key], p = int_column(table, col, f"column {col!r} ({what})")
+                problems += p
             if wcol:
                 w, p3 = float_column(table, wcol, f"column {wcol!r} (edge weight)", nonneg_finite=True)
                 arrays["weight"] = w
@@ -385,8 +404,10 @@ def _read_edges(et: EdgeType, sources: List[SourceSpec], bar) -> _TypeData:
     return td
 
 
-def _duplicate_problems(td: _TypeData, ids: np.ndarray, bad: np.ndarray, ntype: str) -> List[Problem]:
-    """Problems for every repeated id among the good rows (the first occurrence is kept)."""
+def _duplicate_problems(td: _TypeData, ids: np.ndarray, bad: np.ndarray, ntype: str,
+                        shown: Optional[np.ndarray] = None) -> List[Problem]:
+    """Problems for every repeated id among the good rows (the first occurrence is kept);
+    ``shown``: the ids as the user wrote them (string ids), for the messages."""
     good = np.flatnonzero(~bad)
     gids = ids[good]
     try:
@@ -409,14 +430,15 @@ def _duplicate_problems(td: _TypeData, ids: np.ndarray, bad: np.ndarray, ntype: 
             g = row + part.offset
             f = int(first_s[np.searchsorted(later_s, g)])
             (fp, fl), = td.locate(np.array([f], dtype=np.int64))
-            return (f"duplicate node id {int(ids[g])} of type {ntype!r} "
+            v = repr(shown[g]) if shown is not None else int(ids[g])
+            return (f"duplicate node id {v} of type {ntype!r} "
                     f"(first at {fp.table.location(int(fl[0]))})")
         out.append(Problem(part.table, local, describe))
     return out
 
 
 def _endpoint_problems(td: _TypeData, values: np.ndarray, bad: np.ndarray, idmap, ntype: str,
-                       role: str, column_of) -> List[Problem]:
+                       role: str, column_of, shown: Optional[np.ndarray] = None) -> List[Problem]:
     missing = (idmap.lookup(values, missing="ignore") < 0) & ~bad
     rows = np.flatnonzero(missing)
     out = []
@@ -424,7 +446,9 @@ def _endpoint_problems(td: _TypeData, values: np.ndarray, bad: np.ndarray, idmap
         col = column_of(part)
 
         def describe(row, part=part, col=col):
-            return (f"column {col!r}: {role} id {int(values[row + part.offset])} is not a node "
+            g = row + part.offset
+            v = repr(shown[g]) if shown is not None else int(values[g])
+            return (f"column {col!r}: {role} id {v} is not a node "
                     f"of type {ntype!r}")
         out.append(Problem(part.table, local, describe, col))
     return out
@@ -474,6 +498,41 @@ def _report(problem_lists: List[List[Problem]], tables: List[Table], skip: bool,
     log.error("%d bad rows", n_bad)
     raise IngestError(f"{n_bad} bad input rows; the first ones:\n  " + "\n  ".join(shown) + more
                       + "\n(fix them, or pass --skip-bad-rows / skip_bad_rows=True to drop them)")
+
+
+def check_max_bad_rows(value: Optional[float]) -> Optional[float]:
+    """Validate a ``max_bad_rows`` limit (None, an int >= 0 or a float in (0, 1)). Returns
+    it; raises ValueError naming the accepted forms."""
+    if value is None:
+        return None
+    ok = (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0) or \
+        (isinstance(value, float) and 0.0 < value < 1.0)
+    if not ok:
+        raise ValueError(f"max_bad_rows must be a count >= 0 or a fraction in (0, 1), got {value!r}")
+    return value
+
+
+def _check_kept(node_td, node_keep, edge_td, edge_bad, tables, n_bad: int,
+                max_bad_rows: Optional[float]) -> None:
+    """Fail a skipping ingest that dropped more than ``max_bad_rows`` rows, or every row of
+    a node or edge type that had some (a store missing a whole type is never what a user
+    asked for)."""
+    total = sum(td.n for td in node_td.values()) + sum(td.n for td in edge_td.values())
+    total += sum(len(t.extra) for t in tables)
+    if max_bad_rows is not None:
+        limit = max_bad_rows if not isinstance(max_bad_rows, float) else max_bad_rows * total
+        if n_bad > limit:
+            what = (f"{max_bad_rows}" if not isinstance(max_bad_rows, float)
+                    else f"{max_bad_rows:g} of {total} input rows = {int(limit)}")
+            raise IngestError(f"{n_bad} bad input rows, more than --max-bad-rows {what}; "
+                              f"the log lists the first ones")
+    emptied = [f"node type {name!r} ({td.n} rows)" for name, td in node_td.items()
+               if td.n and not node_keep[name].any()]
+    emptied += [f"edge type {':'.join(key)!r} ({td.n} rows)" for key, td in edge_td.items()
+                if td.n and edge_bad[key].all()]
+    if emptied:
+        raise IngestError(f"every input row of {', '.join(emptied)} is bad: the store would "
+                          f"hold none of them; the log lists the first problems")
 
 
 # ----------------------------------------------------------------------------- partitioning
@@ -531,7 +590,7 @@ def check_target(out: Path, overwrite: bool) -> None:
 def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLike], *,
            partitions: int = 1, partitioner: str = "hash", skip_bad_rows: bool = False,
            overwrite: bool = False, base_dir: Optional[Union[str, os.PathLike]] = None,
-           max_errors: int = 20) -> Path:
+           max_errors: int = 20, max_bad_rows: Optional[float] = None) -> Path:
     """Read, validate, partition and write a graph (see the module docstring).
 
     Args:
@@ -539,7 +598,11 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
         out_dir: the store directory to create.
         partitions: number of partitions (>= 1).
         partitioner: ``"hash"`` or ``"metis"``.
-        skip_bad_rows: drop bad rows (logging their count) instead of failing.
+        skip_bad_rows: drop bad rows (logging their count) instead of failing. An ingest
+            where a node or edge type with input rows keeps none of them still fails.
+        max_bad_rows: with ``skip_bad_rows``, the most bad rows to drop: a count (an int
+            >= 0) or a fraction of all input rows (a float in (0, 1)); more fail the
+            ingest. None: no limit.
         overwrite: replace an existing store at ``out_dir``.
         base_dir: directory relative input paths are resolved against (default: the spec
             file's directory, or the working directory for a dict).
@@ -549,6 +612,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     FileExistsError when ``out_dir`` exists and may not be replaced.
     """
     t0 = time.perf_counter()
+    check_max_bad_rows(max_bad_rows)
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
     if partitioner not in PARTITIONERS:
@@ -560,6 +624,8 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     n_inputs = sum(len(s.paths) for srcs in list(sp.nodes.values()) + list(sp.edges.values()) for s in srcs)
 
     # ---- read and convert
+    string_ntypes = {nt.name for nt in schema.node_types if nt.id_type == "string"}
+    id_strings: Dict[str, np.ndarray] = {}  # ntype -> its string ids in node id order
     tables: List[Table] = []
     node_td: Dict[str, _TypeData] = {}
     edge_td: Dict[Tuple[str, str, str], _TypeData] = {}
@@ -570,7 +636,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
                 tables += [p.table for p in node_td[nt.name].parts]
         for et in schema.edge_types:
             if et.canonical in sp.edges:
-                edge_td[et.canonical] = _read_edges(et, sp.edges[et.canonical], bar)
+                edge_td[et.canonical] = _read_edges(et, sp.edges[et.canonical], bar, string_ntypes)
                 tables += [p.table for p in edge_td[et.canonical].parts]
     t_read = time.perf_counter()
 
@@ -579,10 +645,18 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
     nodes: Dict[str, np.ndarray] = {}
     node_keep: Dict[str, np.ndarray] = {}
     all_problems: List[List[Problem]] = []
+    empty_s = np.zeros(0, dtype=object)
     for name, td in node_td.items():
-        ids = td.concat("ids", empty_i)
         bad = td.bad_mask()
-        dups = _duplicate_problems(td, ids, bad, name)
+        shown = None
+        if name in string_ntypes:
+            shown = td.concat("sids", empty_s)
+            id_strings[name], codes = number_strings(shown[~bad])
+            ids = np.full(td.n, -1, dtype=np.int64)
+            ids[~bad] = codes
+        else:
+            ids = td.concat("ids", empty_i)
+        dups = _duplicate_problems(td, ids, bad, name, shown)
         td.problems += dups
         if dups:
             bad = td.bad_mask()
@@ -597,12 +671,24 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
             if td is None:
                 continue
             ok = ~edge_bad[et.canonical]
+            suffix = "_s" if name in string_ntypes else ""
+            empty = empty_s if suffix else empty_i
             if et.src == name:
-                ends.append(td.concat("src", empty_i)[ok])
+                ends.append(td.concat("src" + suffix, empty)[ok])
             if et.dst == name:
-                ends.append(td.concat("dst", empty_i)[ok])
-        nodes[name] = np.unique(np.concatenate(ends)) if ends else empty_i
+                ends.append(td.concat("dst" + suffix, empty)[ok])
+        if name in string_ntypes:
+            id_strings[name] = number_strings(np.concatenate(ends) if ends else empty_s)[0]
+            nodes[name] = np.arange(len(id_strings[name]), dtype=np.int64)
+        else:
+            nodes[name] = np.unique(np.concatenate(ends)) if ends else empty_i
         log.info("node type %r: %d nodes taken from its edges", name, len(nodes[name]))
+    for key, td in edge_td.items():  # string endpoints -> node ids (-1: unknown string)
+        for end, nt in (("src", key[0]), ("dst", key[2])):
+            if nt in string_ntypes:
+                strings = td.concat(end + "_s", empty_s)
+                index = pd.Index(id_strings.get(nt, empty_s), dtype=object)
+                td.arrays[end] = [index.get_indexer(strings).astype(np.int64) if len(strings) else empty_i]
     idmaps = {nt: _core.IdMap(nodes.get(nt, empty_i)) for nt in schema.ntypes}
     for et in schema.edge_types:
         td = edge_td.get(et.canonical)
@@ -610,13 +696,17 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
             continue
         bad = edge_bad[et.canonical]
         s_arr, d_arr = td.concat("src", empty_i), td.concat("dst", empty_i)
+        s_show = td.concat("src_s", empty_s) if et.src in string_ntypes else None
+        d_show = td.concat("dst_s", empty_s) if et.dst in string_ntypes else None
         td.problems += _endpoint_problems(td, s_arr, bad, idmaps[et.src], et.src, "source",
-                                          lambda p: p.source.columns.get("src", "src"))
+                                          lambda p: p.source.columns.get("src", "src"), s_show)
         td.problems += _endpoint_problems(td, d_arr, bad, idmaps[et.dst], et.dst, "destination",
-                                          lambda p: p.source.columns.get("dst", "dst"))
+                                          lambda p: p.source.columns.get("dst", "dst"), d_show)
         edge_bad[et.canonical] = td.bad_mask()
         all_problems.append(td.problems)
     n_bad = _report(all_problems, tables, skip_bad_rows, max_errors)
+    if n_bad:
+        _check_kept(node_td, node_keep, edge_td, edge_bad, tables, n_bad, max_bad_rows)
     t_valid = time.perf_counter()
 
     # ---- assemble the validated whole-graph arrays
@@ -635,6 +725,8 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
                                   for f in nt.features}
     edges, weights, edge_features = {}, {}, {}
     for et in schema.edge_types:
+        if et.reverse_of is not None:
+            continue  # GraphArrays builds it from its forward type
         td = edge_td.get(et.canonical) or _TypeData()
         keep = ~edge_bad.get(et.canonical, np.zeros(0, dtype=bool))
         edges[et.canonical] = (td.concat("src", empty_i)[keep], td.concat("dst", empty_i)[keep])
@@ -649,8 +741,9 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
              t_read - t0, f" ({n_bad} bad rows skipped)" if n_bad else "")
 
     # ---- partition and write
-    arrays = GraphArrays(schema, nodes, node_features, edges, weights, edge_features)
+    arrays = GraphArrays(schema, nodes, node_features, edges, weights, edge_features, id_strings)
     del nodes, node_features, edges, weights, edge_features
+    num_edges = arrays.num_edges  # with the mirrored edges of undirected and reverse types
     arrays.write_store(out, partitions=partitions, partitioner=partitioner, overwrite=overwrite,
                        manifest={"skipped_rows": n_bad, "spec": str(sp.path) if sp.path else None})
     del arrays
@@ -673,10 +766,48 @@ INGEST_DESCRIPTION = (
     "partition the graph and write a graphplat store (one RocksDB per partition) "
     "atomically.\n\n" + __doc__.split("\n", 2)[2].replace(":class:`IngestError`", "IngestError")
     .replace("``", "'"))
-INGEST_EPILOG = (
-    "Bad rows (missing or non-numeric values, NaN in int64 columns, wrong vector width, "
-    "duplicate node ids, edges to unknown nodes, ...) are reported as file:line: problem. "
-    "Exit codes: 0 success, 1 invalid input or existing output, 2 usage error.")
+SCHEMA_HELP = """\
+The schema (the spec's 'schema:', inline or a .yaml/.json file):
+
+    node_types:
+      user:
+        id_type: string          # int64 (default: the file's ids are the node ids, < 2^63)
+                                 # or string ("u0", e-mail hashes): the store numbers them
+                                 # 0..n-1 in a dictionary (STORE/ids/); GraphService
+                                 # .to_internal / .to_external translate
+        features:
+          age: int64             # a scalar per node
+          emb: float32[16]       # a vector: one list/text column, or emb_0 .. emb_15
+          img: float32[4,4]      # any shape, row-major
+          label: int64           # class ids (negative: unlabelled)
+          split: int64           # 0 train, 1 val, 2 test (anything else: in no split)
+      item: {}                   # no features
+    edge_types:
+      - [user, view, item]       # short form
+      - src: user
+        relation: click
+        dst: item
+        weighted: true           # a float32 weight per edge (finite, >= 0)
+        reverse: clicked-by      # also stores item:clicked-by:user (same weight and
+                                 # features); ingest and add_edges keep both in sync
+        features: {ts: int64}
+      - {src: user, relation: follows, dst: user, undirected: true}
+                                 # each listed pair stored both ways (self-loops once)
+      - {src: item, relation: similar, dst: item, out_adjacency: true}
+                                 # also index out-edges (direction="out", random walks);
+                                 # adds no edges ('reverse: true' is its old name)
+
+Labels and splits are node features; without a split column, the training config's
+split_fractions: [train, val, test] splits the labelled nodes (stratified, split_seed).
+A model predicting users needs an edge type ending at users (a reverse type):
+loaders warn when a seed type's blocks would have no edges.
+"""
+INGEST_EPILOG = SCHEMA_HELP + """
+Bad rows (missing or non-numeric values, NaN in int64 columns, infinite float32 features,
+ids beyond int64, wrong vector width, duplicate node ids, edges to unknown nodes, ...) are
+reported as file:line: problem. --skip-bad-rows drops them but still fails when a node or
+edge type keeps none of its rows; --max-bad-rows caps the count.
+Exit codes: 0 success, 1 invalid input or existing output, 2 usage error."""
 
 
 def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> argparse.ArgumentParser:
@@ -690,7 +821,11 @@ def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> ar
                    help="hash: partition = hash(id) mod P (default); metis: DGL's METIS "
                         "on the homogeneous graph, balancing node types (needs dgl)")
     p.add_argument("--skip-bad-rows", action="store_true",
-                   help="drop bad rows and log their count instead of failing")
+                   help="drop bad rows and log their count instead of failing (the ingest "
+                        "still fails when a type keeps none of its rows)")
+    p.add_argument("--max-bad-rows", type=_bad_rows_limit, default=None, metavar="N|FRACTION",
+                   help="with --skip-bad-rows: fail when more than N rows (an integer) or "
+                        "this fraction of all input rows (0 < FRACTION < 1) are bad")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store at OUT (swapped in atomically)")
     p.add_argument("--max-errors", type=_positive, default=20,
@@ -700,6 +835,16 @@ def add_ingest_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> ar
 
         add_logging_arguments(p)
     return p
+
+
+def _bad_rows_limit(text: str):
+    """argparse type of ``--max-bad-rows``: an int >= 0 or a fraction in (0, 1)."""
+    try:
+        value = int(text) if text.strip().lstrip("+").isdigit() else float(text)
+        return check_max_bad_rows(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count >= 0 or a fraction in (0, 1), got {text!r}") from None
 
 
 def build_parser(prog: str = "graphplat ingest") -> argparse.ArgumentParser:
@@ -714,8 +859,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     outcome and returns the exit code (0 ok, 1 bad input or existing output)."""
     try:
         path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
-                      skip_bad_rows=args.skip_bad_rows, overwrite=args.overwrite,
-                      max_errors=args.max_errors)
+                      skip_bad_rows=args.skip_bad_rows or args.max_bad_rows is not None,
+                      overwrite=args.overwrite, max_errors=args.max_errors,
+                      max_bad_rows=args.max_bad_rows)
     except (IngestError, FileExistsError) as e:
         log.error("ingest failed: %s", e)
         return 1

@@ -23,34 +23,42 @@ class LocalGraph(RoutedGraph):
     (writes stay in memory).
     """
 
-    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence):
-        super().__init__(schema, book, backends)
+    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence,
+                 id_dictionaries=None):
+        super().__init__(schema, book, backends, id_dictionaries)
         self._stitched = {}  # canonical etype -> StitchedCSR (multi-partition fused sampling)
 
     @classmethod
-    def open(cls, store: Union[str, Path], *, read_only: bool = False) -> "LocalGraph":
+    def open(cls, store: Union[str, Path], *, read_only: bool = False,
+             accept_log_loss: bool = False) -> "LocalGraph":
         """Load every partition of ``store``, replaying its write log.
 
         ``read_only`` opens the RocksDB files without the writer lock (writes are then
-        refused), so it can run beside graph servers on the same store.
+        refused), so it can run beside graph servers on the same store. A write log damaged
+        before its end raises LogCorruption unless ``accept_log_loss``.
         """
         from graphplat.storage.durable import DurablePartition
+        from graphplat.storage.id_dictionary import load_id_dictionaries
         from graphplat.storage.store import open_store
 
         info = open_store(store)
+        dictionaries = load_id_dictionaries(info.path, info.schema, writable=not read_only)
         backends = []
         try:
             for k in range(info.num_partitions):
-                backends.append(DurablePartition(store, k, replica=read_only))
+                backends.append(DurablePartition(store, k, replica=read_only,
+                                                 accept_log_loss=accept_log_loss))
         except BaseException:
             for b in backends:
                 b.close()
             raise
-        return cls(info.schema, info.book, backends)
+        return cls(info.schema, info.book, backends, dictionaries)
 
     @classmethod
-    def from_partitions(cls, book: PartitionBook, parts: Sequence[PartitionData]) -> "LocalGraph":
-        """A LocalGraph over ``parts`` (one PartitionData per partition of ``book``)."""
+    def from_partitions(cls, book: PartitionBook, parts: Sequence[PartitionData],
+                        id_dictionaries=None) -> "LocalGraph":
+        """A LocalGraph over ``parts`` (one PartitionData per partition of ``book``) and the
+        string-id dictionaries (ntype -> IdDictionary) of its ``id_type: string`` types."""
         if not parts:
             raise ValueError("at least one partition is needed")
         schema: GraphSchema = parts[0].schema
@@ -58,7 +66,7 @@ class LocalGraph(RoutedGraph):
         if [d.partition for d in ordered] != list(range(book.num_partitions)):
             raise ValueError(f"expected partitions 0..{book.num_partitions - 1}, got "
                              f"{[d.partition for d in ordered]}")
-        return cls(schema, book, [PartitionGraph(d) for d in ordered])
+        return cls(schema, book, [PartitionGraph(d) for d in ordered], id_dictionaries)
 
     def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
                         replace: bool = False, seed: int = 0):
@@ -100,6 +108,8 @@ class LocalGraph(RoutedGraph):
                 b.close()
 
 
-def open_graph(store: Union[str, Path], *, read_only: bool = False) -> LocalGraph:
-    """The embedded GraphService over a store written by ``graphplat ingest``."""
-    return LocalGraph.open(store, read_only=read_only)
+def open_graph(store: Union[str, Path], *, read_only: bool = False,
+               accept_log_loss: bool = False) -> LocalGraph:
+    """The embedded GraphService over a store written by ``graphplat ingest`` (see
+    :meth:`LocalGraph.open`)."""
+    return LocalGraph.open(store, read_only=read_only, accept_log_loss=accept_log_loss)

@@ -127,7 +127,7 @@ def split_into_partitions(schema: GraphSchema, book: PartitionBook,
             mask = dst_owner == p
             parts[p].in_adj[key] = adjacency(p, mask, et.dst, dst, src, "destination")
             parts[p].edge_features[key] = {k: v[mask] for k, v in feats.items()}
-        if et.reverse:
+        if et.out_adjacency:
             src_owner = book.partition_of(et.src, src)
             for p in range(P):
                 parts[p].out_adj[key] = adjacency(p, src_owner == p, et.src, src, dst, "source")

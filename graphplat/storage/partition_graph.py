@@ -31,6 +31,11 @@ def as_ids(values, name: str = "ids") -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if arr.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer ids, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        big = np.flatnonzero(arr > np.iinfo(np.int64).max)
+        if len(big):  # would wrap to a negative int64 and name another node
+            raise ValueError(f"{name}: {len(big)} id(s) do not fit in int64, e.g. {int(arr[big[0]])} "
+                             f"at position {int(big[0])}; ids must be < 2^63")
     return arr.astype(np.int64, copy=False)
 
 
@@ -170,7 +175,14 @@ class Adjacency:
 
     def sample(self, rows: np.ndarray, fanout: int, strategy: str, replace: bool, seed: int,
                hop: int, positions: Optional[np.ndarray]) -> NeighborSample:
-        """Sample the union of bulk and delta rows; neighbors come back as user ids."""
+        """Sample the union of bulk and delta rows; neighbors come back as user ids.
+        Fanout 0 samples nothing (DGL's rule, handy in per-type fanout dicts): every seed
+        gets 0 neighbors. The core rejects 0, so it is answered here, after the core has
+        checked the other arguments on an empty seed list."""
+        if isinstance(fanout, (int, np.integer)) and not isinstance(fanout, bool) and fanout == 0:
+            _core.sample_neighbors(self.bulk, rows[:0], -1, strategy=strategy, replace=replace, seed=seed,
+                                   hop=hop)
+            return NeighborSample.empty(len(rows))
         counts, cols, eids = _core.sample_neighbors(
             self.bulk, rows, fanout, strategy=strategy, replace=replace, seed=seed, hop=hop,
             positions=positions, delta=self.delta)
@@ -241,7 +253,7 @@ class PartitionGraph:
             key = et.canonical
             self.in_adj[key] = Adjacency(data.in_adj[key] if key in data.in_adj
                                          else _empty_adjacency(len(self.ids[et.dst]), et.weighted))
-            if et.reverse:
+            if et.out_adjacency:
                 self.out_adj[key] = Adjacency(data.out_adj[key] if key in data.out_adj
                                               else _empty_adjacency(len(self.ids[et.src]), et.weighted))
             self.owned_edges[key] = self.in_adj[key].bulk.nnz
@@ -277,7 +289,7 @@ class PartitionGraph:
             return self.in_adj[et.canonical], et.dst
         if direction == "out":
             if et.canonical not in self.out_adj:
-                raise ValueError(f"edge type {et.canonical_str} is not stored with reverse=True, "
+                raise ValueError(f"edge type {et.canonical_str} is not stored with out_adjacency: true, "
                                  "so it cannot be traversed in direction 'out'")
             return self.out_adj[et.canonical], et.src
         raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")

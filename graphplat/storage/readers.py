@@ -16,7 +16,8 @@ Three kinds of :class:`Table`:
 
 Converters (:func:`int_column`, :func:`float_column`, :func:`feature_column`) turn a column
 into a numpy array plus :class:`Problem` s for the rows that cannot be converted (missing
-value, non-numeric value, NaN or a fraction in an int64 column, wrong vector width, ...).
+value, non-numeric value, NaN or a fraction in an int64 column, an infinite float32 feature,
+wrong vector width, ...).
 Everything is vectorized; only the messages of the first few bad rows are ever formatted.
 """
 from __future__ import annotations
@@ -42,14 +43,14 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "IngestError", "Problem", "Table", "CsvTable", "ParquetTable", "NpyTable", "open_table",
-    "infer_format", "expand_paths", "int_column", "float_column", "feature_column",
+    "infer_format", "expand_paths", "int_column", "str_column", "float_column", "feature_column",
     "resolve_feature_columns",
 ]
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
 # Row reason codes of the numeric converters.
-OK, MISSING, NON_NUMERIC, NAN, INFINITE, NON_INTEGRAL, OUT_OF_RANGE, NEGATIVE, WIDTH = range(9)
+OK, MISSING, NON_NUMERIC, NAN, INFINITE, NON_INTEGRAL, OUT_OF_RANGE, NEGATIVE, WIDTH, INF_FEATURE = range(10)
 
 _INT_RE = r"^[+-]?[0-9]{1,18}$"
 _INT19_RE = r"^[+-]?[0-9]{19}$"
@@ -93,8 +94,10 @@ class Table:
     def has_column(self, name: str) -> bool:
         return name in self.column_names()
 
-    def load(self, columns: Sequence[str], string_columns: Sequence[str] = ()) -> None:
-        """Read the given columns (which must exist); ``string_columns`` are read as text."""
+    def load(self, columns: Sequence[str], string_columns: Sequence[str] = (),
+             int_columns: Sequence[str] = ()) -> None:
+        """Read the given columns (which must exist); ``string_columns`` are read as text,
+        ``int_columns`` (ids) as exact integers where the format infers types."""
         raise NotImplementedError
 
     def raw(self, name: str):
@@ -199,9 +202,14 @@ class CsvTable(Table):
                                convert_options=copts)
         return table, bad
 
-    def load(self, columns: Sequence[str], string_columns: Sequence[str] = ()) -> None:
+    def load(self, columns: Sequence[str], string_columns: Sequence[str] = (),
+             int_columns: Sequence[str] = ()) -> None:
         columns = list(dict.fromkeys(columns))
-        types = {c: pa.string() for c in string_columns}
+        # Ids are read as int64, never inferred: a column with one value beyond 2^64 would
+        # be inferred as double and round every large id (2^62 + 1 -> 2^62). Any value
+        # that is not an int64 fails the typed read, and the text re-read below reports it.
+        types = {c: pa.int64() for c in int_columns}
+        types.update({c: pa.string() for c in string_columns})
         try:
             try:
                 table, bad = self._read(columns, types, threads=True)
@@ -258,7 +266,8 @@ class ParquetTable(Table):
     def column_names(self) -> List[str]:
         return list(self._schema.names)
 
-    def load(self, columns: Sequence[str], string_columns: Sequence[str] = ()) -> None:
+    def load(self, columns: Sequence[str], string_columns: Sequence[str] = (),
+             int_columns: Sequence[str] = ()) -> None:
         columns = list(dict.fromkeys(columns))
         try:
             table = pq.read_table(self.path, columns=columns)
@@ -294,7 +303,8 @@ class NpyTable(Table):
             return f"{self.path}: row {row}"
         return f"{self.file_of(column)}: row {row}"
 
-    def load(self, columns: Sequence[str], string_columns: Sequence[str] = ()) -> None:
+    def load(self, columns: Sequence[str], string_columns: Sequence[str] = (),
+             int_columns: Sequence[str] = ()) -> None:
         columns = list(dict.fromkeys(columns))
         first = None
         for c in columns:
@@ -528,6 +538,7 @@ _REASON_TEXT = {
     NON_INTEGRAL: "non-integral value {v} in an int64 column",
     OUT_OF_RANGE: "value {v} out of the {dtype} range",
     NEGATIVE: "value {v} must be finite and >= 0",
+    INF_FEATURE: "infinite value {v} in a float32 feature (features must be finite)",
 }
 
 
@@ -555,6 +566,23 @@ def int_column(table: Table, column: str, label: str) -> Tuple[np.ndarray, List[
     _check_1d(table, column, raw, label)
     values, reasons = _numeric(raw, True, str(table.path))
     return values, _problems(table, reasons, label, column, raw, "int64")
+
+
+def str_column(table: Table, column: str, label: str) -> Tuple[np.ndarray, List[Problem]]:
+    """String values (object array of str, surrounding whitespace removed) of a 1-D column
+    (string ids) and the rows where the value is missing."""
+    raw = table.raw(column)
+    if isinstance(raw, np.ndarray):
+        raise IngestError(f"{table.file_of(column)}: {label} holds string ids, which NPY inputs "
+                          f"cannot carry; give a CSV or Parquet input")
+    _check_1d(table, column, raw, label)
+    arr = raw if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type) else raw.cast(pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    missing = (arr.is_null().to_numpy(zero_copy_only=False) |
+               (pc.utf8_length(arr).fill_null(0).to_numpy(zero_copy_only=False) == 0))
+    values = np.asarray(arr.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    reasons = np.where(missing, MISSING, OK).astype(np.int8)
+    return values, _problems(table, reasons, label, column, raw, "string")
 
 
 def float_column(table: Table, column: str, label: str, *, nonneg_finite: bool = False,
@@ -655,6 +683,18 @@ def resolve_feature_columns(table: Table, spec: FeatureSpec, option, what: str
                       f"{{columns: [c0, c1, ...]}} or {{prefix: p}}, got {option!r}")
 
 
+def _feature_numeric(raw, want_int: bool, where: str) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`_numeric` for feature values: an infinite float32 value is a bad row too
+    (a model fed inf trains on NaN)."""
+    values, reasons = _numeric(raw, want_int, where)
+    if not want_int:
+        inf = np.isinf(values) & (reasons == OK)
+        if inf.any():
+            reasons[inf] = INF_FEATURE
+            values = np.where(inf, np.float32(0), values)
+    return values, reasons
+
+
 def feature_column(table: Table, spec: FeatureSpec, source: Tuple[str, Union[str, List[str]]],
                    label: str) -> Tuple[np.ndarray, List[Problem]]:
     """Feature values of shape ``(num_rows, *spec.shape)`` and dtype ``spec.dtype`` plus the
@@ -670,7 +710,7 @@ def feature_column(table: Table, spec: FeatureSpec, source: Tuple[str, Union[str
         for j, c in enumerate(cols):
             raw = _flat(table.raw(c))
             _check_1d(table, c, raw, f"{label} column {c!r}")
-            values, reasons = _numeric(raw, want_int, str(table.path))
+            values, reasons = _feature_numeric(raw, want_int, str(table.path))
             out[:, j] = values.reshape(-1)
             problems += _problems(table, reasons, f"{label} column {c!r}", c, raw, dtype)
         return out.reshape((n,) + spec.shape), problems
@@ -682,7 +722,7 @@ def feature_column(table: Table, spec: FeatureSpec, source: Tuple[str, Union[str
             raise IngestError(f"{table.file_of(col)}: wrong feature width for {label}: expects "
                               f"shape {(n,) + spec.shape}, got {raw.shape}")
         flat = np.asarray(raw).reshape(-1)
-        values, reasons = _numeric(flat, want_int, str(table.file_of(col)))
+        values, reasons = _feature_numeric(flat, want_int, str(table.file_of(col)))
         row_reason = reasons.reshape(n, width).max(axis=1) if width > 1 else reasons
 
         def text_of(row, code):
@@ -701,7 +741,7 @@ def feature_column(table: Table, spec: FeatureSpec, source: Tuple[str, Union[str
     is_text = pa.types.is_string(t) or pa.types.is_large_string(t)
     if not is_list and not is_text:
         if width == 1:
-            values, reasons = _numeric(raw, want_int, str(table.path))
+            values, reasons = _feature_numeric(raw, want_int, str(table.path))
             return values.reshape((n,) + spec.shape), _problems(table, reasons, label, col, raw, dtype)
         raise IngestError(f"{table.header_location()}: wrong feature width for {label}: column "
                           f"{col!r} holds one {t} per row but the feature has {width} values; "
@@ -709,7 +749,7 @@ def feature_column(table: Table, spec: FeatureSpec, source: Tuple[str, Union[str
                           f"{{prefix: ...}} / {{columns: [...]}}")
     if is_text:
         if width == 1 and spec.is_scalar:
-            values, reasons = _numeric(raw, want_int, str(table.path))
+            values, reasons = _feature_numeric(raw, want_int, str(table.path))
             return values, _problems(table, reasons, label, col, raw, dtype)
         trimmed = pc.utf8_trim(raw, " \t[]()")
         lists = pc.split_pattern_regex(trimmed, r"[\s,;]+")
@@ -723,7 +763,7 @@ def feature_column(table: Table, spec: FeatureSpec, source: Tuple[str, Union[str
     row_reason[null] = MISSING
     row_reason[~null & (lengths != width)] = WIDTH
     elems = pc.list_flatten(lists)
-    values_e, reasons_e = _numeric(elems, want_int, str(table.path))
+    values_e, reasons_e = _feature_numeric(elems, want_int, str(table.path))
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     if reasons_e.any():

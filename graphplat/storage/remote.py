@@ -36,10 +36,11 @@ class RemoteGraph(RoutedGraph):
     pieces_per_partition = 4  # feature requests in flight per partition (see RoutedGraph)
 
     def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
-                 *, max_workers: Optional[int] = None, backends: Optional[Sequence] = None):
+                 *, max_workers: Optional[int] = None, id_dictionaries=None,
+                 backends: Optional[Sequence] = None):
         # backends: what answers each partition's reads (a client, or a SharedPartition
         # reading a co-located server's shared memory); defaults to the clients.
-        super().__init__(schema, book, backends if backends is not None else clients)
+        super().__init__(schema, book, backends if backends is not None else clients, id_dictionaries)
         self.clients = list(clients)
         self._pool = ThreadPoolExecutor(max_workers=max_workers or max(4, 4 * len(self.clients)),
                                         thread_name_prefix="graphplat-remote")
@@ -79,16 +80,21 @@ class RemoteGraph(RoutedGraph):
             c.close()
 
 
-def _fetch_meta(clients: Sequence[PartitionClient]):
-    """Schema and partition book from the first partition that answers Info."""
+def _fetch_meta(clients: Sequence[PartitionClient], id_strings: bool = True):
+    """Schema, partition book and the string-id dictionaries (read-only: strings are added
+    through the store's own dictionary, see ``GraphService.to_internal``) from the first
+    partition that answers Info."""
+    from graphplat.storage.id_dictionary import IdDictionary
+
     last: Optional[Exception] = None
     for c in clients:
         try:
-            info = c.info(include_schema=True, include_book=True)
+            info = c.info(include_schema=True, include_book=True, include_id_strings=id_strings)
         except PartitionUnavailable as e:
             last = e
             continue
-        return GraphSchema.from_yaml(info.schema_yaml), codec.book_from_msg(info.partition_book)
+        dictionaries = {m.ntype: IdDictionary(m.ntype, list(m.ids), read_only=True) for m in info.id_strings}
+        return GraphSchema.from_yaml(info.schema_yaml), codec.book_from_msg(info.partition_book), dictionaries
     raise last  # type: ignore[misc]
 
 
@@ -117,8 +123,11 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
 
             st = open_store(cfg.store)
             schema, book = st.schema, st.book
+            dictionaries = {}
+            if any(nt.id_type == "string" for nt in schema.node_types):
+                dictionaries = _fetch_meta(clients)[2]
         else:
-            schema, book = _fetch_meta(clients)
+            schema, book, dictionaries = _fetch_meta(clients)
         if book.num_partitions != len(clients):
             raise ValueError(f"the cluster file lists {len(clients)} partitions but the graph has "
                              f"{book.num_partitions}")
@@ -127,7 +136,8 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
             from graphplat.storage.shared import colocate
 
             backends = [colocate(c, schema) for c in clients]
-        g = RemoteGraph(schema, book, clients, max_workers=max_workers, backends=backends)
+        g = RemoteGraph(schema, book, clients, max_workers=max_workers, id_dictionaries=dictionaries,
+                        backends=backends)
     except BaseException:
         for c in clients:
             c.close()

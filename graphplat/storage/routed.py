@@ -7,6 +7,7 @@ only routing code either uses.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -62,12 +63,24 @@ def _row_bytes(specs) -> int:
 class RoutedGraph(GraphService):
     """A GraphService whose partition ``p`` is answered by ``backends[p]``."""
 
-    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence):
+    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence,
+                 id_dictionaries: Optional[Dict[str, object]] = None):
         if len(backends) != book.num_partitions:
             raise ValueError(f"{len(backends)} backends for {book.num_partitions} partitions")
         self._schema = schema
         self.book = book
         self.backends = list(backends)
+        #: ntype -> IdDictionary of the ``id_type: string`` node types
+        self.id_dictionaries = dict(id_dictionaries or {})
+
+    def id_dictionary(self, ntype: str):
+        nt = self.schema.node_type(ntype)
+        if nt.id_type != "string":
+            raise ValueError(f"node type {nt.name!r} has int64 ids, no string dictionary")
+        if nt.name not in self.id_dictionaries:
+            raise ValueError(f"node type {nt.name!r} has string ids but this graph has no "
+                             f"dictionary for them (not opened from a store?)")
+        return self.id_dictionaries[nt.name]
 
     # Subclasses may override to run partitions in parallel (RemoteGraph does).
     def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
@@ -338,27 +351,71 @@ class RoutedGraph(GraphService):
         self._map({p: (lambda p=p, idx=idx: self.backends[p].add_nodes(
             nt.name, ids[idx], {k: v[idx] for k, v in feats.items()})) for p, idx in split.items()})
 
-    def add_edges(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
+    def add_edges(self, etype, src, dst, weights: Optional[np.ndarray] = None, *,
+                  write_id: Optional[str] = None) -> np.ndarray:
+        """Add edges ``src -> dst`` of ``etype`` (see :meth:`GraphService.add_edges`); an
+        undirected type also gets ``dst -> src`` (but self-loops once) and a type with a
+        reverse (or forward) type gets ``dst -> src`` there (schema ``synced_writes``).
+        Returns the edge ids of the edges as given.
+
+        Each partition applies its part of write ``write_id`` (default: a new random id)
+        at most once, so when a call raises after part of the write was applied, calling
+        again with the same arguments and the ``write_id`` found on the exception
+        (``exc.write_id``) completes it: the partitions that applied their part answer
+        with the edge ids they assigned the first time, and in- and out-copies match.
+        (Backends without a durable dedupe table, in-memory PartitionGraphs, ignore it.)
+        """
         et = self.schema.edge_type(etype)
         src, dst = as_ids(src, "src"), as_ids(dst, "dst")
         weights = check_edge_arrays(src, dst, weights)
+        write_id = write_id or uuid.uuid4().hex
+        try:
+            return self._add_edges(et, src, dst, weights, write_id)
+        except Exception as e:
+            e.write_id = write_id
+            e.add_note(f"write id {write_id!r}: call add_edges again with write_id={write_id!r} "
+                       "to complete a partly applied write")
+            raise
+
+    def _write_kw(self, p: int, write_id: str, part: str) -> dict:
+        """The request id of partition ``p``'s ``part`` of a write, for backends that dedupe."""
+        if not getattr(self.backends[p], "dedupes_writes", False):
+            return {}
+        return {"request_id": f"{write_id}:{part}:{p}"}
+
+    def _add_edges(self, et, src, dst, weights, write_id: str) -> np.ndarray:
         for name, ntype, ids in (("src", et.src, src), ("dst", et.dst, dst)):
             missing = ~self.lookup(ntype, ids)
             if missing.any():
                 raise ValueError(f"{name} ids {ids[missing][:5].tolist()} are not {ntype!r} nodes; "
                                  "add them with add_nodes first")
+        eids = None
+        for target, flipped in self.schema.synced_writes(et.canonical):
+            if not flipped:
+                eids = self._add_edges_of(target, src, dst, weights, write_id)
+                continue
+            keep = src != dst if target.canonical == et.canonical else slice(None)
+            self._add_edges_of(target, dst[keep], src[keep],
+                               None if weights is None else weights[keep],
+                               f"{write_id}~{target.relation}")  # its own id: applied once too
+        return eids
+
+    def _add_edges_of(self, et, src: np.ndarray, dst: np.ndarray,
+                      weights: Optional[np.ndarray], write_id: str) -> np.ndarray:
+        """Store checked edges of one type: in-adjacency by destination, out-adjacency (if
+        declared) by source. Returns their edge ids."""
         eids = np.empty(len(dst), dtype=np.int64)
         split = self._split(et.dst, dst)
         got = self._map({p: (lambda p=p, idx=idx: self.backends[p].add_edges_in(
-            et.canonical, src[idx], dst[idx], None if weights is None else weights[idx]))
-            for p, idx in split.items()})
+            et.canonical, src[idx], dst[idx], None if weights is None else weights[idx],
+            **self._write_kw(p, write_id, "in"))) for p, idx in split.items()})
         for p, idx in split.items():
             eids[idx] = got[p]
-        if et.reverse:
+        if et.out_adjacency:
             split = self._split(et.src, src)
             self._map({p: (lambda p=p, idx=idx: self.backends[p].add_edges_out(
-                et.canonical, src[idx], dst[idx], eids[idx], None if weights is None else weights[idx]))
-                for p, idx in split.items()})
+                et.canonical, src[idx], dst[idx], eids[idx], None if weights is None else weights[idx],
+                **self._write_kw(p, write_id, "out"))) for p, idx in split.items()})
         return eids
 
     def update_features(self, ntype: str, ids, features: Dict[str, np.ndarray]) -> None:

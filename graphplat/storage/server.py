@@ -21,7 +21,16 @@ Roles (one store, several processes per partition):
 
 Every write carries a client-chosen ``request_id``; the ids are stored in the log record,
 so a retried write (same id) is answered with the first answer instead of being applied
-twice, also across a restart of the server, until a compaction drops the record.
+twice, also across a restart of the server or a compaction (which saves the ids of the
+last 100,000 writes next to the new generation).
+
+Reads carrying the metadata ``graphplat-min-seq`` (the client's last acknowledged write)
+wait up to ``--read-wait`` for this server to apply it, then answer UNAVAILABLE
+(:mod:`graphplat.storage.freshness`). A write log damaged before its end stops the start
+unless ``--accept-log-loss`` (:mod:`graphplat.storage.wal_check`); a full disk makes writes
+RESOURCE_EXHAUSTED until space returns, reported by the health service name
+``graphplat.v1.GraphPartition/writes``. Connection, call and stream limits:
+:mod:`graphplat.storage.admission`.
 
 Status codes: malformed arrays, unknown node/edge types or features and bad values are
 INVALID_ARGUMENT (from ValueError/TypeError/KeyError); ids or edge ids this partition does
@@ -71,15 +80,22 @@ from graphplat.cli.args import Parser, setup_logging
 # shared with the model service; still importable from here
 from graphplat.rpc import (ERROR_TYPE_KEY, BearerTokenInterceptor, is_loopback,  # noqa: F401
                            read_token as _read_token)
-from graphplat.storage.durable import (DurablePartition, PartitionClosed, ReadOnlyReplica,
+from graphplat.storage.durable import (DiskFull, DurablePartition, PartitionClosed, ReadOnlyReplica,
                                        WriteResult, apply_record)
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.storage import codec
+from graphplat.storage.admission import (DEFAULT_IDLE_TIMEOUT_S, DEFAULT_STREAM_DEADLINE_S,
+                                         AdmissionCounter, StreamGuard, connection_options)
+from graphplat.storage.freshness import DEFAULT_READ_WAIT_S, FreshReadInterceptor
 from graphplat.storage.partition_graph import PartitionGraph
 
 log = logging.getLogger("graphplat.server")
 
 SERVICE_NAME = "graphplat.v1.GraphPartition"
+#: health service name of the write path: SERVING on a primary that takes writes,
+#: NOT_SERVING on replicas and while writes fail for lack of disk space
+WRITE_HEALTH = SERVICE_NAME + "/writes"
+WRITE_RETRY_S = 0.5
 DEFAULT_MAX_MESSAGE_MB = 256
 DEFAULT_MAX_BATCH = 1 << 20
 DEFAULT_MAX_FANOUT = 10_000
@@ -95,6 +111,7 @@ __all__ = ["PartitionServer", "DurablePartition", "Limits", "build_parser", "add
 
 # RpcAbort (abort a call with a code and message) lives in graphplat.rpc.
 _STATUS_RULES = ((ReadOnlyReplica, grpc.StatusCode.FAILED_PRECONDITION, "RuntimeError", ""),
+                 (DiskFull, grpc.StatusCode.RESOURCE_EXHAUSTED, "OSError", ""),
                  (PartitionClosed, grpc.StatusCode.UNAVAILABLE, "ConnectionError", ""))
 
 
@@ -121,6 +138,15 @@ class Limits:
             raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                            f"{what} has {n} entries, more than this server's --max-batch "
                            f"{self.max_batch}; split the request", "ValueError")
+
+    def answer(self, count: int, what: str) -> None:
+        """RESOURCE_EXHAUSTED when an answer of ``count`` sampled edges (16 bytes each)
+        would exceed the message limit; checked before anything is allocated."""
+        if 16 * count > self.max_message_bytes:
+            raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"{what} could return {count} edges ({16 * count >> 20} MiB), more than "
+                           f"this server's --max-message-mb {self.max_message_bytes >> 20}; ask "
+                           "for fewer seeds or a smaller fanout", "ValueError")
 
     def fanout(self, fanout: int) -> None:
         if fanout > self.max_fanout:
@@ -163,8 +189,9 @@ _rpc = _stream_rpc = rpc_method(_status_of, log, metrics_attr="_metrics", pass_r
 class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
     """The GraphPartition service over a :class:`DurablePartition` (set once loaded)."""
 
-    def __init__(self, limits: Limits, metrics: Metrics):
+    def __init__(self, limits: Limits, metrics: Metrics, streams: Optional[StreamGuard] = None):
         self.limits = limits
+        self.streams = streams or StreamGuard(4)
         self._metrics = metrics
         self.state: Optional[DurablePartition] = None
         self.draining = False
@@ -219,6 +246,10 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:
             resp.partition_book.CopyFrom(codec.book_to_msg(state.book))
+        if request.include_id_strings:
+            from graphplat.storage.id_dictionary import load_id_dictionaries
+            for nt, d in load_id_dictionaries(state.store_dir, state.schema).items():
+                resp.id_strings.add(ntype=nt, ids=d.strings().tolist())
         return resp
 
     # ---- reads
@@ -230,6 +261,7 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         if request.HasField("positions"):
             positions = self._ids(request.positions, "positions")
         self.limits.fanout(int(request.fanout))
+        self._check_answer(state, key, seeds, int(request.fanout), request)
         s = state.graph.sample_neighbors(
             key, seeds, int(request.fanout), strategy=request.strategy or "uniform",
             replace=request.replace, direction=request.direction or "in", seed=int(request.seed),
@@ -240,6 +272,21 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         codec.fill_array(response.neighbors, s.neighbors)
         codec.fill_array(response.eids, s.eids)
         return response
+
+    def _check_answer(self, state, key, seeds, fanout: int, request) -> None:
+        """Refuse (RESOURCE_EXHAUSTED) a sampling request whose answer would exceed the
+        message limit, before sampling allocates it: seeds x fanout when that fits, else
+        the exact bound from the seeds' degrees."""
+        if 0 < fanout and 16 * len(seeds) * fanout <= self.limits.max_message_bytes:
+            return
+        deg = state.graph.degrees(key, seeds, request.direction or "in")
+        if fanout <= 0:
+            count = int(deg.sum())
+        elif request.replace:
+            count = int(np.count_nonzero(deg)) * fanout
+        else:
+            count = int(np.minimum(deg, fanout).sum())
+        self.limits.answer(count, "this sampling request")
 
     @_rpc
     def NodeFeatures(self, state, request, context):
@@ -286,8 +333,9 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         ids = state.graph.node_ids(request.ntype)
         chunk = int(request.chunk_size) or NODE_IDS_CHUNK
         chunk = max(1, min(chunk, self.limits.max_message_bytes // 16))
-        for start in range(0, max(len(ids), 1), chunk):
-            yield pb.ArrayResponse(array=codec.to_array(ids[start:start + chunk]))
+        with self.streams.enter(context):
+            for start in range(0, max(len(ids), 1), chunk):
+                yield pb.ArrayResponse(array=codec.to_array(ids[start:start + chunk]))
 
     @_rpc
     def HasEdges(self, state, request, context):
@@ -369,7 +417,11 @@ class PartitionServer(HostedService):
                  replica: bool = False, token: Optional[str] = None,
                  tls: Optional[Tuple[bytes, bytes]] = None, limits: Optional[Limits] = None,
                  metrics_port: Optional[int] = None, metrics_host: str = "127.0.0.1",
-                 threads: int = 16, follow_interval: float = 0.5, shared_memory: bool = True):
+                 threads: int = 16, follow_interval: float = 0.5,
+                 read_wait: float = DEFAULT_READ_WAIT_S, accept_log_loss: bool = False,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+                 max_concurrent_rpcs: Optional[int] = None, max_streams: Optional[int] = None,
+                 stream_deadline: float = DEFAULT_STREAM_DEADLINE_S, shared_memory: bool = True):
         self.store_dir = Path(store_dir)
         self.shared_memory = shared_memory
         self.segment = None  # graphplat.storage.shared.Segment once published
@@ -378,16 +430,28 @@ class PartitionServer(HostedService):
         self.replica = replica
         self.limits = limits or Limits()
         self.follow_interval = follow_interval
+        self.accept_log_loss = accept_log_loss
         metrics = Metrics()
-        self._init_grpc(GraphPartitionServicer(self.limits, metrics),
+        # queued calls beyond this are refused at once instead of waiting out their deadline;
+        # streams may hold at most a quarter of the worker threads
+        max_rpcs = max_concurrent_rpcs or 4 * threads
+        streams = StreamGuard(max_streams or max(1, threads // 4), stream_deadline)
+        self._init_grpc(GraphPartitionServicer(self.limits, metrics, streams),
                         pb_grpc.add_GraphPartitionServicer_to_server, metrics, host=host, port=port,
                         threads=threads, thread_name_prefix="graphplat-rpc",
                         max_message_bytes=self.limits.max_message_bytes, token=token, tls=tls,
-                        metrics_port=metrics_port, metrics_host=metrics_host)
+                        metrics_port=metrics_port, metrics_host=metrics_host,
+                        interceptors=[AdmissionCounter(max_rpcs, metrics),
+                                      FreshReadInterceptor(self._applied_seq, read_wait)],
+                        options=connection_options(idle_timeout), max_concurrent_rpcs=max_rpcs)
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(codec.RAW_SERVICE_NAME, {
             "NodeFeatures": grpc.unary_unary_rpc_method_handler(
                 self.servicer.NodeFeaturesRaw, request_deserializer=pb.NodeFeaturesRequest.FromString,
                 response_serializer=None)}),))
+
+    def _applied_seq(self) -> Optional[int]:
+        state = self.servicer.state
+        return None if state is None else state.applied_seq
 
     @property
     def state(self) -> Optional[DurablePartition]:
@@ -400,7 +464,8 @@ class PartitionServer(HostedService):
     def load(self) -> DurablePartition:
         """Load the partition (replaying its log), then report SERVING."""
         t0 = time.perf_counter()
-        state = DurablePartition(self.store_dir, self.partition, replica=self.replica)
+        state = DurablePartition(self.store_dir, self.partition, replica=self.replica,
+                                 accept_log_loss=self.accept_log_loss)
         if self.shared_memory:
             self._publish(state)
         self.servicer.state = state
@@ -416,8 +481,38 @@ class PartitionServer(HostedService):
                  state.replayed, state.applied_seq)
         if self.replica:
             self._follower = threading.Thread(target=self._follow, name="graphplat-follow", daemon=True)
-            self._follower.start()
+        else:
+            self._follower = threading.Thread(target=self._watch_writes, name="graphplat-writes",
+                                              daemon=True)
+        self._set_write_health(not self.replica)
+        self._follower.start()
         return state
+
+    def _set_write_health(self, ok: bool) -> None:
+        from grpc_health.v1 import health_pb2
+
+        self.health.set(WRITE_HEALTH, health_pb2.HealthCheckResponse.SERVING if ok
+                        else health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def _watch_writes(self) -> None:
+        """Primary: after writes failed for lack of disk space, reopen the store once space
+        returns; the health of WRITE_HEALTH follows the write path."""
+        healthy = True
+        while not self._stop_follow.wait(WRITE_RETRY_S):
+            state = self.servicer.state
+            if state is None:
+                continue
+            if state.write_error is not None:
+                with state.write_lock:
+                    try:
+                        if state.write_error is not None:
+                            state.recover_writes()
+                    except Exception as e:  # noqa: BLE001 - still full: try again later
+                        log.debug("partition %d: writes not back yet: %s", self.partition, e)
+            ok = state.write_error is None
+            if ok != healthy:
+                self._set_write_health(ok)
+                healthy = ok
 
     def _publish(self, state: DurablePartition) -> None:
         """Put the partition's arrays in shared memory for clients on this host (see
@@ -482,6 +577,14 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                         "refuse writes and follow the primary's write log")
     p.add_argument("--follow-interval", type=float, default=0.5, metavar="SECONDS",
                    help="replicas: how often to pick up the primary's new writes (default 0.5)")
+    p.add_argument("--read-wait", type=float, default=DEFAULT_READ_WAIT_S, metavar="SECONDS",
+                   help="longest a read waits for the client's own acknowledged write to reach "
+                        "this server (a lagging replica) before answering UNAVAILABLE so the "
+                        f"client tries the next server (default {DEFAULT_READ_WAIT_S})")
+    p.add_argument("--accept-log-loss", action="store_true",
+                   help="start even when the write log is damaged before its end, dropping the "
+                        "acknowledged writes after the damage (default: refuse to start and name "
+                        "the file and offset; a torn last record is always dropped silently)")
     add_security_arguments(p)
     p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB,
                    help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
@@ -491,6 +594,18 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                    help=f"largest sampling fanout; more is RESOURCE_EXHAUSTED (default "
                         f"{DEFAULT_MAX_FANOUT}; -1/'full' neighborhoods are bounded by the message size)")
     p.add_argument("--threads", type=int, default=16, help="gRPC worker threads (default 16)")
+    p.add_argument("--max-concurrent-rpcs", type=int, default=None,
+                   help="calls in flight or queued; more are answered RESOURCE_EXHAUSTED at once "
+                        "and clients retry them after a backoff (default 4 x --threads)")
+    p.add_argument("--max-streams", type=int, default=None,
+                   help="streaming calls (NodeIds) at a time; more are RESOURCE_EXHAUSTED "
+                        "(default --threads / 4)")
+    p.add_argument("--stream-deadline", type=float, default=DEFAULT_STREAM_DEADLINE_S,
+                   metavar="SECONDS", help="a streaming call still running after this is "
+                   f"cancelled, e.g. when its client stopped reading (default {DEFAULT_STREAM_DEADLINE_S:g})")
+    p.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
+                   help="close connections without calls for this long (default "
+                        f"{DEFAULT_IDLE_TIMEOUT_S:g}); keepalive pings drop dead peers")
     p.add_argument("--no-shared-memory", dest="shared_memory", action="store_false",
                    help="do not publish the partition in shared memory (/dev/shm) for clients on "
                         "this host, which then read it in process instead of over gRPC")
@@ -541,6 +656,10 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
                                  replica=args.replica, token=token, tls=tls, limits=limits,
                                  metrics_port=args.metrics_port, metrics_host=args.metrics_host,
                                  threads=args.threads, follow_interval=args.follow_interval,
+                                 read_wait=args.read_wait, accept_log_loss=args.accept_log_loss,
+                                 idle_timeout=args.idle_timeout,
+                                 max_concurrent_rpcs=args.max_concurrent_rpcs,
+                                 max_streams=args.max_streams, stream_deadline=args.stream_deadline,
                                  shared_memory=args.shared_memory)
     except (OSError, ValueError) as e:
         log.error("%s", e)

@@ -18,7 +18,8 @@ Partition database (raw bytes keys and values) with three column families:
 * ``default`` (metadata, tiny): ``info`` = JSON ``{format, format_version, partition,
   num_partitions}``; ``schema`` = schema YAML; ``current_generation`` = ASCII int (its
   presence marks the partition complete); ``compacted_through`` = ASCII int, the last log
-  sequence number folded into the blobs (-1 when none).
+  sequence number folded into the blobs (-1 when none); ``applied_ids`` = JSON of the
+  request ids of recent writes (kept across compaction, so retries stay idempotent).
 * ``blobs`` (bulk arrays, uncompressed): generation ``G`` of the partition's arrays under
   the prefix ``g{G:08d}/``: ``g{G:08d}/manifest`` = JSON ``{"arrays": {name: {"dtype":
   "<i8", "shape": [...], "chunks": n}}}`` and ``g{G:08d}/a/{name}/{chunk:08d}`` = up to
@@ -44,6 +45,7 @@ writing.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -73,7 +75,7 @@ __all__ = [
     "StoreInfo", "open_store", "partition_path", "write_store_manifest", "create_store",
     "staging_dir", "cleanup_stale", "is_staging_name",
     "write_partition", "read_partition", "LogRecord", "PartitionStore",
-    "encode_record", "decode_record",
+    "encode_record", "decode_record", "schema_fingerprint", "check_schema",
 ]
 
 FORMAT_VERSION = 1
@@ -89,6 +91,7 @@ _K_INFO = b"info"
 _K_SCHEMA = b"schema"
 _K_GEN = b"current_generation"
 _K_COMPACTED = b"compacted_through"
+_K_APPLIED = b"applied_ids"
 _LOG_PREFIX = b"log/"
 
 
@@ -175,6 +178,8 @@ def open_store(path: PathLike) -> StoreInfo:
     except (OSError, KeyError, ValueError) as e:
         msg = str(e) if str(path) in str(e) else f"{path}: cannot load the partition book: {e}"
         raise ValueError(msg) from None
+    if "schema_fingerprint" in meta:
+        check_schema(path, schema, meta["schema_fingerprint"], "store.json")
     if book.num_partitions != num:
         raise ValueError(f"{path}: partition book has {book.num_partitions} partitions but "
                          f"store.json says {num}")
@@ -184,6 +189,22 @@ def open_store(path: PathLike) -> StoreInfo:
     return StoreInfo(path, version, num, str(meta.get("created", "")), schema, book, meta)
 
 
+def schema_fingerprint(schema: GraphSchema) -> str:
+    """sha256 (hex) of the schema's canonical YAML: equal for equal schemas, whatever
+    the formatting of the file they were read from."""
+    return hashlib.sha256(schema.to_yaml().encode()).hexdigest()
+
+
+def check_schema(path: PathLike, schema: GraphSchema, fingerprint: str, where: str) -> None:
+    """ValueError unless ``schema`` (read from ``path``/schema.yaml) has ``fingerprint``,
+    the fingerprint stored with the data in ``where``."""
+    got = schema_fingerprint(schema)
+    if got != fingerprint:
+        raise ValueError(f"{path}: schema.yaml (fingerprint {got[:12]}) does not match the schema "
+                         f"the data was written with (fingerprint {fingerprint[:12]}, stored in "
+                         f"{where}); schema.yaml was edited after ingest: restore it or ingest again")
+
+
 def write_store_manifest(path: PathLike, num_partitions: int, **extra) -> Path:
     """Write ``store.json`` with ``complete: true`` (call it last), fsyncing it, the other
     top-level files and the directory. Extra keys (e.g. ``partitioner``) are recorded."""
@@ -191,6 +212,8 @@ def write_store_manifest(path: PathLike, num_partitions: int, **extra) -> Path:
     meta = {"format": STORE_FORMAT, "format_version": FORMAT_VERSION,
             "num_partitions": int(num_partitions),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra, "complete": True}
+    if (path / "schema.yaml").exists() and "schema_fingerprint" not in meta:
+        meta["schema_fingerprint"] = schema_fingerprint(GraphSchema.load(path / "schema.yaml"))
     for f in path.iterdir():
         if f.is_file():
             fsync_path(f)
@@ -533,7 +556,8 @@ class PartitionStore:
     concurrent :meth:`append_log` calls. Use as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, path: PathLike, *, read_only: bool = False, _create: bool = False) -> None:
+    def __init__(self, path: PathLike, *, read_only: bool = False, accept_log_loss: bool = False,
+                 _create: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self._lock = threading.Lock()          # log sequence numbers
@@ -544,6 +568,8 @@ class PartitionStore:
             if "blobs" not in cfs or "log" not in cfs:
                 raise ValueError(f"{self.path}: not a graphplat partition (a RocksDB without "
                                  f"the blobs/log column families)")
+            if not read_only:
+                self._check_log(accept_log_loss)
         opts, cf_opts = _options(create=_create)
         access = rocksdict.AccessType.read_only() if read_only else rocksdict.AccessType.read_write()
         try:
@@ -578,6 +604,20 @@ class PartitionStore:
             except BaseException:
                 self.close()
                 raise
+
+    def _check_log(self, accept_loss: bool) -> None:
+        """Before a read-write open (which rewrites the WAL): refuse a write log damaged
+        before its end (:mod:`graphplat.storage.wal_check`) unless ``accept_loss``."""
+        from graphplat.storage.wal_check import LogCorruption, check_wal
+
+        with PartitionStore(self.path, read_only=True) as ro:
+            recovered = ro.last_seq
+        problem = check_wal(self.path, recovered)
+        if problem is None:
+            return
+        if not accept_loss:
+            raise LogCorruption(problem)
+        log.error("%s; accepted the loss (--accept-log-loss)", problem)
 
     # ---- lifecycle
 
@@ -770,14 +810,21 @@ class PartitionStore:
         for k, v in self._log.items(from_key=start, read_opt=ro):
             yield int(k[len(_LOG_PREFIX):]), decode_record(v)
 
-    def compact(self, data: PartitionData, through_seq: Optional[int] = None) -> int:
+    def applied_ids(self) -> Optional[bytes]:
+        """The applied-request-id table saved by the last :meth:`compact` (None when none)."""
+        self._check_open()
+        return self._db.get(_K_APPLIED)
+
+    def compact(self, data: PartitionData, through_seq: Optional[int] = None,
+                applied_ids: Optional[bytes] = None) -> int:
         """Replace the bulk data by ``data``, which must include every log record up to
         ``through_seq`` (default: the last record appended so far), and delete those
         records. Crash-safe: see the module docstring. Returns the new generation."""
         with self._compact_lock:
-            return self._compact(data, through_seq)
+            return self._compact(data, through_seq, applied_ids)
 
-    def _compact(self, data: PartitionData, through_seq: Optional[int]) -> int:
+    def _compact(self, data: PartitionData, through_seq: Optional[int],
+                 applied_ids: Optional[bytes] = None) -> int:
         self._check_writable()
         if data.partition != self.partition or data.num_partitions != self.num_partitions:
             raise ValueError(f"{self.path}: compact() got partition {data.partition}/"
@@ -794,6 +841,8 @@ class PartitionStore:
         wb = rocksdict.WriteBatch(raw_mode=True)
         wb.put(_K_GEN, b"%d" % new)
         wb.put(_K_COMPACTED, b"%d" % max(through, self.compacted_through))
+        if applied_ids is not None:  # the request ids the folded records carried
+            wb.put(_K_APPLIED, applied_ids)
         if through >= 0:
             wb.delete_range(_LOG_PREFIX, _LOG_PREFIX + b"%016d" % (through + 1), self._log_cf)
         self._db.write(wb, self._sync)

@@ -57,6 +57,13 @@ class TrainConfig(BaseModel):
     average of the weights (Polyak averaging, decay per optimizer step, e.g. 0.995 as in
     GC-MC) instead of the last weights; checkpoints keep the average for exact resume.
 
+    ``feature``: the input node feature, or a list of columns concatenated (``[emb, age]``);
+    scalar and int64 columns count as one float each. ``standardize: true`` scales every
+    input column to zero mean and unit variance with the training nodes' statistics.
+    ``split_fractions: [train, val, test]`` (node classification): a stratified random
+    split of the labelled nodes (seeded by ``split_seed``) instead of the store's split
+    column, whose codes are 0 train, 1 val, 2 test (anything else: no split).
+
     ``rating_loss`` (rating task only; default ``{}`` = cross-entropy over the rating levels):
     ``{mse_weight: w}`` trains on ``cross_entropy + w * MSE`` where the MSE is that of the
     expected rating (the prediction RMSE is measured on), ``w >= 0``.
@@ -78,7 +85,10 @@ class TrainConfig(BaseModel):
     target_etypes: Optional[Dict[str, Any]] = None
     label: str = "label"
     split: str = "split"
-    feature: str = "feat"
+    feature: Union[str, List[str]] = "feat"
+    standardize: bool = False
+    split_fractions: Optional[List[float]] = Field(None, min_length=3, max_length=3)
+    split_seed: int = Field(0, ge=0)
     num_classes: Optional[int] = Field(None, ge=2)
     negatives: int = Field(4, ge=1)
     topk: int = Field(10, ge=1)
@@ -258,4 +268,15 @@ def _explain(e: ValidationError) -> tuple:
         problem = f"{loc} {msg.replace('input should', 'should')}, got {err.get('input')!r}"
     fix = (f"fix '{loc}' in the config or on the command line (`graphplat train --help`)"
            if loc else "fix the training config (`graphplat train --help`)")
+    value = err.get("input")
+    if isinstance(value, str) and _is_number(value):
+        fix = f"write it as a number: YAML reads {value} as text (write e.g. 1.0e-3 or 0.001)"
     return problem, fix
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from graphplat.atomic import write_atomic
+from graphplat.models.gnn import GNNModel
 from graphplat.typing import Canonical
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
@@ -50,6 +51,8 @@ class Task:
     feature: str = "feat"
     num_classes: Optional[int] = None
     reference: Dict[str, Any] = field(default_factory=dict)
+    #: the computed inputs' record (:meth:`InputView.to_meta`) when ``graph`` is an InputView
+    inputs: Optional[Dict[str, Any]] = None
 
     def close(self) -> None:
         """Release the graph."""
@@ -57,7 +60,55 @@ class Task:
 
 
 def open_task(cfg: TrainConfig) -> Task:
-    """Build the graph named by ``cfg`` (dataset in memory, store, or cluster) and its task."""
+    """Build the graph named by ``cfg`` (dataset in memory, store, or cluster) and its task,
+    with the inputs ``cfg`` asks for (see :func:`prepare_inputs`)."""
+    task = _open_task(cfg)
+    try:
+        return prepare_inputs(cfg, task)
+    except BaseException:
+        task.close()
+        raise
+
+
+def prepare_inputs(cfg: TrainConfig, task: Task) -> Task:
+    """Wrap ``task.graph`` in an :class:`~graphplat.training.inputs.InputView` when the
+    feature is a list of columns or a scalar / int64 column, or ``cfg.standardize`` or
+    ``cfg.split_fractions`` is set; ``task.feature`` (and ``task.split``) then name the
+    computed columns. Standardisation uses the training nodes of the target type (all
+    nodes of other types). Returns ``task``."""
+    from graphplat.training.inputs import (INPUT, SPLIT, InputView, input_columns, needs_view,
+                                         stratified_split)
+
+    g = task.graph
+    if not needs_view(g.schema, task.feature, cfg.standardize, cfg.split_fractions):
+        return task
+    columns = {nt: [f.name for f in specs] for nt, specs in input_columns(g.schema, task.feature).items()}
+    nt = task.target_ntype or (g.schema.ntypes[0] if len(g.schema.ntypes) == 1 else None)
+    split = None
+    if cfg.split_fractions:
+        if task.task != "node_classification" or nt is None:
+            raise ValueError("split_fractions splits the labelled nodes of target_ntype (node classification)")
+        ids = g.node_ids(nt)
+        codes = stratified_split(g.node_features(nt, ids, [task.label])[task.label], cfg.split_fractions,
+                                 cfg.split_seed)
+        split = (nt, ids, codes)
+        log.info("split of %r by split_fractions %s (seed %d): %s train, %s val, %s test", nt,
+                 cfg.split_fractions, cfg.split_seed, *(int((codes == c).sum()) for c in (0, 1, 2)))
+    view = InputView(g, columns, None, split)
+    if split is not None:
+        task.split = SPLIT
+    if cfg.standardize:
+        sample = {t: g.node_ids(t) for t in columns}
+        if task.task == "node_classification" and nt in columns:
+            ids = g.node_ids(nt)
+            sample[nt] = ids[view.node_features(nt, ids, [task.split])[task.split] == 0]
+        view = view.with_standardization(sample)
+    task.graph, task.feature, task.inputs = view, INPUT, view.to_meta()
+    log.info("model inputs: %s%s", columns, " (standardised with training statistics)" if cfg.standardize else "")
+    return task
+
+
+def _open_task(cfg: TrainConfig) -> Task:
     if cfg.dataset:
         from graphplat.datasets import load_dataset
 
@@ -111,23 +162,26 @@ def input_widths(graph: GraphService, feature: str) -> Dict[str, int]:
 
 def make_model(spec: Dict[str, Any], graph: GraphService, feature: str, out: int,
                target_ntype: Optional[str], etypes: Optional[List[Canonical]] = None,
-               num_ids: Optional[Dict[str, int]] = None) -> nn.Module:
+               num_ids: Optional[Dict[str, int]] = None, id_index: Sequence[str] = ()) -> nn.Module:
     """A GNN from ``spec`` (see :func:`graphplat.models.registry.build_model`) for ``graph``:
     input widths of ``feature`` per node type, ``out`` outputs, predicting ``target_ntype``
     (None: every type), message passing over ``etypes`` (default: every edge type).
 
     ``spec["id_embedding"] = d`` adds a learned d-wide embedding per node to the inputs
     (:class:`~graphplat.models.id_embedding.WithIdEmbeddings`; table sizes ``num_ids`` or
-    read from the graph).
+    read from the graph; ``id_index``: the types whose rows are id ranks, for a model
+    rebuilt from a checkpoint).
     """
     spec = dict(spec)
     dim = spec.pop("id_embedding", None)
     if dim:
         from graphplat.models.id_embedding import WithIdEmbeddings, embedding_sizes
 
-        num_ids = num_ids or embedding_sizes(graph, graph.schema.ntypes)
+        index = None
+        if not num_ids:
+            num_ids, index = embedding_sizes(graph, graph.schema.ntypes)
         inner = _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width=int(dim))
-        return WithIdEmbeddings(inner, num_ids, int(dim))
+        return WithIdEmbeddings(inner, num_ids, int(dim), index=index, indexed=id_index)
     return _make_gnn(spec, graph, feature, out, target_ntype, etypes)
 
 
@@ -159,6 +213,41 @@ class FeatureMLP(nn.Module):
         n = blocks[-1].num_dst_nodes(nt) if nt is not None else blocks[-1].num_dst_nodes()
         out = self.net(feats[:n])
         return {nt: out} if isinstance(x, dict) else out
+
+
+class FeatureMLPLayers(GNNModel):
+    """A :class:`FeatureMLP` through the layer-wise interface the exporter runs: one node type
+    (``ntype``), no edge types (blocks of the destination nodes alone), layer ``i`` = the
+    MLP's ``i``-th linear map (ReLU after the hidden ones) on each node's own row, so the
+    composition is the MLP itself (its dropout is off in eval mode)."""
+
+    def __init__(self, mlp: FeatureMLP, ntype: str):
+        super().__init__()
+        self.mlp = mlp
+        self._linears = [m for m in mlp.net if isinstance(m, nn.Linear)]
+        self.num_layers = len(self._linears)
+        self.out_feats = mlp.out_feats
+        self.ntypes, self.canonical_etypes = [ntype], []
+        self.target_ntype = ntype
+        self.in_feats = {ntype: self._linears[0].in_features}
+
+    def layer_output_ntypes(self, i: int) -> List[str]:
+        """Every layer produces the one node type."""
+        return list(self.ntypes)
+
+    def layer_output_dim(self, i: int) -> int:
+        """Width of linear map ``i``."""
+        return self._linears[i].out_features
+
+    def project_inputs(self, x, block=None):
+        """The features as a one-type dict."""
+        return x if isinstance(x, dict) else {self.target_ntype: x}
+
+    def layer_forward(self, i: int, block, h):
+        """Linear map ``i`` (and ReLU unless last) on the block's destination rows."""
+        nt = self.target_ntype
+        z = self._linears[i](h[nt][:block.num_dst_nodes(nt)])
+        return {nt: z.relu() if i < self.num_layers - 1 else z}
 
 
 def _make_gnn(spec, graph, feature, out, target_ntype, etypes, extra_width: int = 0) -> nn.Module:
@@ -353,6 +442,11 @@ class Trainer:
                     self._ema[name].mul_(d).add_(p.detach(), alpha=1 - d)
         return float(loss)
 
+    def _id_index(self) -> List[str]:
+        """Node types whose id embeddings are indexed by rank (see WithIdEmbeddings)."""
+        from graphplat.models.id_embedding import WithIdEmbeddings
+        return next((m.indexed for m in self.modules().modules() if isinstance(m, WithIdEmbeddings)), [])
+
     @contextlib.contextmanager
     def _averaged(self):
         """Within the block, the modules hold the averaged weights (``ema_decay``); the
@@ -443,7 +537,9 @@ class Trainer:
                                                         "config": cfg.to_dict(), "epoch": best_epoch,
                                                         "val": val, "test": test,
                                                         "meta": {**self.meta(), "graph": graph_signature(
-                                                            self.task.graph, self.task.feature)}})
+                                                            self.task.graph, self.task.feature),
+                                                                 "inputs": self.task.inputs,
+                                                                 "id_index": self._id_index()}})
         return RunResult(self.seed, best_epoch, val, test, history, time.perf_counter() - t0)
 
 
@@ -850,6 +946,14 @@ class TrainedModel:
     config: Dict[str, Any]
     meta: Dict[str, Any]
 
+    def input_graph(self, graph: GraphService) -> GraphService:
+        """``graph`` as the model reads it: wrapped in the training's computed inputs
+        (columns, standardisation) when it had some, else ``graph`` itself."""
+        if not self.meta.get("inputs"):
+            return graph
+        from graphplat.training.inputs import InputView
+        return InputView.from_meta(graph, self.meta["inputs"])
+
 
 def load_trained(path, graph: GraphService) -> TrainedModel:
     """Rebuild the model saved in ``path`` (a ``best.pt`` written by :func:`train` with a
@@ -865,6 +969,7 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
                               f"(last.pt is for --resume)",
                               "use the best.pt next to it, written by `graphplat train --checkpoint-dir`")
     meta, cfg = state["meta"], state["config"]
+    graph = TrainedModel(None, None, cfg, meta).input_graph(graph)  # the training's inputs
     fix = (f"use the graph the model was trained on ({_training_graph(cfg)}) or one with the same "
            f"schema and feature widths, or train a model on this graph")
     _check_signature(path, meta.get("graph"), graph_signature(graph, meta["feature"]), fix)
@@ -872,7 +977,7 @@ def load_trained(path, graph: GraphService) -> TrainedModel:
     spec = {k: v for k, v in cfg["model"].items() if k not in RATING_HEAD_KEYS}
     try:
         encoder = make_model(spec, graph, meta["feature"], meta["out"], meta.get("target_ntype"), etypes,
-                             meta.get("num_ids"))
+                             meta.get("num_ids"), meta.get("id_index") or ())
     except ValueError as e:
         raise CheckpointMismatch(f"checkpoint {path} (model {spec.get('name')!r}) does not fit this "
                                  f"graph: {e}".split("; use ")[0], fix) from e

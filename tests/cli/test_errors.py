@@ -172,3 +172,23 @@ def test_open_graph_on_a_store_a_server_holds(tmp_path):
 def test_serve_model_option_errors_are_usage_errors(tmp_path):
     line = one_line_error(graphplat("serve-model", "--port", "0", cwd=tmp_path), "serve-model", 2)
     assert "nothing to serve" in line
+
+
+def test_describe_error_codes_and_one_line():
+    from graphplat.cli import describe_error
+    from graphplat.errors import CheckpointError, ConfigError, StoreLocked
+
+    assert describe_error(ConfigError("bad key", "did you mean 'lr'?")) == (2, "bad key; did you mean 'lr'?")
+    assert describe_error(CheckpointError("x.pt is not a checkpoint"))[0] == 1
+    assert describe_error(StoreLocked("held", "use read_only=True"))[0] == 1
+    code, line = describe_error(ConnectionError("partition 0 is unavailable"))
+    assert code == 1 and "graphplat serve" in line
+    code, line = describe_error(RuntimeError("boom\n  at line 2 Stack trace: [bt] (0) lib.so"))
+    assert code == 1 and "\n" not in line and "[bt]" not in line and "-v" in line
+    assert len(describe_error(ValueError("x" * 5000))[1]) < 1100
+
+
+def test_yaml_scientific_notation_read_as_text_says_how_to_write_it(tmp_path):
+    (tmp_path / "cfg.yaml").write_text("dataset: cora\nlr: 1e-3\n")
+    line = one_line_error(graphplat("train", "--config", "cfg.yaml", cwd=tmp_path), "train", 2)
+    assert "lr" in line and "'1e-3'" in line and "1.0e-3" in line

@@ -486,3 +486,48 @@ def test_help_explains_itself(capsys):
     for word in ("--init", "--checkpoint-dir", "--scheme", "--code", "--max-steps", "state_dict",
                  "resumes"):
         assert word in text
+
+
+def test_lost_workers_stop_the_run_after_the_stall_deadline(tmp_path, caplog):
+    """Two of four workers lost with s=1: after the stall deadline the aggregator stops with
+    an error naming the lost workers and the last checkpoint, and the warning is not
+    repeated faster than stall_warning_s."""
+    ck = tmp_path / "ck"
+    handle = serve_aggregator("127.0.0.1:0", init_params(), ADAM, "coded", "frc", N, 1,
+                              checkpoint_dir=ck, checkpoint_every=1, stall_warning_s=0.3,
+                              stall_deadline_s=1.0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="graphplat.aggregator"):
+            with AggregatorClient(handle.address, timeout=5) as c:
+                for w in (0, 2):  # one per FRC group: step 0 is applied and checkpointed
+                    assert c.push(0, w, _vectors_for(c, c.join(w), 0)).accepted
+                t0 = time.monotonic()
+                for w in (0, 1):
+                    c.pull(1, timeout=5)
+                    assert c.push(1, w, _vectors_for(c, c.join(w), 1)).accepted
+                assert not handle.wait_done(timeout=5)
+                assert handle.failure is not None and time.monotonic() - t0 < 4
+        msg = handle.failure
+        assert "lost workers [2, 3]" in msg and "replies from [0, 1]" in msg
+        assert "last checkpoint " + str(ck) in msg and "(step 1)" in msg, msg
+        warnings = [r for r in caplog.records if "cannot be decoded" in r.getMessage()]
+        assert 1 <= len(warnings) <= 4
+        assert any(r.levelno == logging.ERROR and "stall deadline" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        handle.stop()
+
+
+def test_launcher_logs_dead_workers_once_per_change(caplog):
+    from graphplat.distributed.coded_train import WorkerWatch
+
+    procs = [subprocess.Popen([sys.executable, "-c", f"import sys; sys.exit({code})"])
+             for code in (1, 1, 0)]
+    for p in procs:
+        p.wait(30)
+    watch = WorkerWatch(procs, tolerate=1, scheme="coded")
+    with caplog.at_level(logging.WARNING, logger="graphplat"):
+        for _ in range(200):
+            assert watch.check() == [0, 1]
+    lines = [r for r in caplog.records if "are gone" in r.getMessage()]
+    assert len(lines) == 1 and "[0, 1]" in lines[0].getMessage()

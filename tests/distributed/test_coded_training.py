@@ -114,3 +114,21 @@ def test_restarted_aggregator_resumes_from_checkpoint(cfg, reference, tmp_path):
                 p.wait()
         task.close()
     assert max_diff(final, reference) <= 1e-6
+
+
+@pytest.mark.parametrize("argv", [
+    ["--workers", "4", "--tolerate", "1", "--epochs", "1"],
+    ["--dataset", "cora", "--workers", "2", "--tolerate", "1", "--epochs", "1"],
+], ids=["synthetic-4-workers", "cora-2-workers"])
+def test_cli_coded_training_prints_json_and_writes_out(argv, tmp_path, datasets_dir):
+    """README's `graphplat train --workers 4 --tolerate 1`: exit 0, JSON on stdout and in --out."""
+    out = tmp_path / "result.json"
+    env = dict(os.environ, GRAPHPLAT_DATASETS=str(datasets_dir))
+    proc = subprocess.run(["python", "-m", "graphplat.cli", "train", *argv, "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = json.loads(proc.stdout)
+    assert json.loads(out.read_text()) == printed
+    assert printed["workers"] == int(argv[argv.index("--workers") + 1])
+    assert printed["num_parameters"] > 0 and "params" not in printed
+    assert 0.0 <= printed["test"]["accuracy"] <= 1.0

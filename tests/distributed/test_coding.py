@@ -217,3 +217,29 @@ def test_make_code_errors(args, match):
 def test_kinds():
     assert CODE_KINDS == ("frc", "cyclic", "uncoded")
     assert make_code(" FRC ", 4, 1).kind == "frc"
+
+
+@pytest.mark.parametrize("kind", CODE_KINDS)
+def test_float32_replies_are_decoded_in_float64(kind):
+    """Decoding promises float64 accumulation even for float32 replies: summing
+    1e8 + 1 - 1e8 in float32 gives 0, in float64 exactly 1; and every entry equals the
+    correctly rounded float64 sum of the weighted float64 replies (math.fsum)."""
+    import math
+
+    n, s = 6, (0 if kind == "uncoded" else 1)
+    code = make_code(kind, n, s, seed=2)
+    survivors = sorted(code.decoding_set(range(n)))
+    a = code.decode_weights(range(n))
+    rng = np.random.default_rng(0)
+    replies = {i: rng.normal(size=64).astype(np.float32) * np.float32(1e3) for i in range(n)}
+    big = np.float32(1e8)
+    if all(a[i] == 1.0 for i in survivors):  # plain sums: the cancellation case
+        first, second, third = survivors[:3]
+        replies[first][0], replies[second][0], replies[third][0] = big, np.float32(1.0), -big
+    out = code.decode(replies)
+    assert out.dtype == np.float64
+    exact = np.array([math.fsum(float(a[i]) * float(replies[i][j]) for i in survivors)
+                      for j in range(64)])
+    np.testing.assert_allclose(out, exact, rtol=1e-12, atol=1e-9)
+    in_float32 = sum(np.float32(a[i]) * replies[i] for i in survivors)
+    assert np.abs(in_float32.astype(np.float64) - exact).max() > 1e-6  # the test can tell

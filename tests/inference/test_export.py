@@ -86,7 +86,7 @@ def homo_arrays(reverse: bool = False, n: int = 1200, m: int = 9000, weighted: b
     indptr, indices = generate_powerlaw_csc(n, m, 2.2, 150, 3)
     rng = np.random.default_rng(4)
     feat = rng.standard_normal((n, 6)).astype(np.float32)
-    schema = GraphSchema.homogeneous(6, reverse=reverse, weighted=weighted)
+    schema = GraphSchema.homogeneous(6, out_adjacency=reverse, weighted=weighted)
     nt, et = schema.ntypes[0], schema.canonical_etypes[0]
     dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
     weights = {et: (rng.random(len(dst)) + 0.5).astype(np.float32)} if weighted else None

@@ -118,6 +118,24 @@ def test_full_fanout_blocks_equal_brute_force(arrays, local):
         assert inp[nt].tolist() == blocks[0].srcnodes[nt].data[dgl.NID].tolist()
 
 
+def test_fanout_zero_samples_nothing_for_that_edge_type(arrays, local):
+    """The fanout-0 rule of GraphService.sample_neighbors: that edge type gets no edges, the
+    others are sampled as with the type left out of the graph's sampling."""
+    seeds = {"user": arrays.nodes["user"][:10], "item": arrays.nodes["item"][:5]}
+    fan = [{"click": 0, "clicked-by": -1, "follows": -1}, {"click": -1, "clicked-by": 0, "follows": 0}]
+    (_, _, blocks), = list(NodeLoader(local, seeds, fan, batch_size=100))
+    for b, layer in zip(blocks, fan):
+        for et in SCHEMA.canonical_etypes:
+            got = block_edges(b, et)
+            if layer[et[1]] == 0:
+                assert not got, et
+            else:
+                assert got == in_edges(arrays, et, b.dstnodes[et[2]].data[dgl.NID].numpy()), et
+    for et in SCHEMA.canonical_etypes:  # the direct call agrees with the loader
+        s = local.sample_neighbors(et, seeds[et[2]], 0)
+        assert s.counts.tolist() == [0] * len(seeds[et[2]])
+
+
 @pytest.mark.parametrize("replace", [False, True])
 def test_sampled_counts_and_real_edges(arrays, local, replace):
     fan = [{"click": 3, "clicked-by": 2, "follows": 4}, {"click": 2, "clicked-by": 5, "follows": 1}]
@@ -160,6 +178,43 @@ def test_weighted_and_topk_strategies(arrays, local):
     with pytest.raises(ValueError, match="not weighted"):
         NeighborSampler(SCHEMA, [2], strategy="edge_weight")  # follows has no weights
     assert users.size
+
+
+def test_weighted_strategy_follows_the_edge_weights(arrays, local):
+    """strategy "weighted", one neighbor per item over 400 seeds: each in-edge of an item is
+    picked with probability w / sum(w) (chi-square per item, pooled), weight-0 edges never;
+    the same counts reject uniform picking, so the check has the power to see a wrong sampler."""
+    from scipy import stats
+
+    items = arrays.nodes["item"]
+    full = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": -1}]).sample(local, {"item": items}, seed=0)
+    _, all_dst, all_eids = full.layers[0].edges[CLICK]
+    weight = dict(zip(all_eids.tolist(), local.edge_features(CLICK, all_eids)["weight"].tolist()))
+    sampler = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": 1}], strategy={"click": "weighted"})
+    picks = Counter()
+    reps = 400
+    for seed in range(reps):
+        _, dst_l, eids = sampler.sample(local, {"item": items}, seed=seed).layers[0].edges[CLICK]
+        picks.update(eids.tolist())
+    chi_w = chi_u = 0.0
+    dof = 0
+    for k in range(len(items)):
+        eids = all_eids[all_dst == k].tolist()
+        w = np.array([weight[e] for e in eids], np.float64)
+        got = np.array([picks[e] for e in eids], np.float64)
+        assert (got[w == 0] == 0).all()  # weight 0: never picked
+        pos = w > 0
+        if pos.sum() < 2:
+            continue
+        assert got[pos].sum() == reps
+        expect_w = reps * w[pos] / w[pos].sum()
+        expect_u = np.full(pos.sum(), reps / pos.sum())
+        chi_w += float(((got[pos] - expect_w) ** 2 / expect_w).sum())
+        chi_u += float(((got[pos] - expect_u) ** 2 / expect_u).sum())
+        dof += int(pos.sum()) - 1
+    assert dof >= 50
+    assert stats.chi2.sf(chi_w, dof) > 1e-4, (chi_w, dof)   # consistent with the weights
+    assert stats.chi2.sf(chi_u, dof) < 1e-8, (chi_u, dof)   # and not with uniform picking
 
 
 def test_features_and_labels_match_store(arrays, local):
@@ -441,3 +496,105 @@ def test_pyg_data_runs_a_pyg_layer():
     assert data.batch_size == 10 and data.x.shape == (data.num_nodes, 5)
     out = SAGEConv(5, 4)(data.x, data.edge_index)
     assert out.shape == (data.num_nodes, 4)
+
+
+def _two_layer_outputs(data, convs, hetero: bool, trim: bool):
+    """Seed outputs of two message-passing layers over a PyG batch, with or without
+    ``trim_to_layer`` (which is exact only when nodes and edges are laid out per hop)."""
+    from torch_geometric.utils import trim_to_layer
+
+    if hetero:
+        x = {nt: data[nt].x for nt in data.node_types}
+        ei = {et: data[et].edge_index for et in data.edge_types}
+        nn_, ne = data.num_sampled_nodes_dict, data.num_sampled_edges_dict
+    else:
+        x, ei, nn_, ne = data.x, data.edge_index, data.num_sampled_nodes, data.num_sampled_edges
+    for layer, conv in enumerate(convs):
+        if trim:
+            x, ei, _ = trim_to_layer(layer, nn_, ne, x, ei)
+        x = conv(x, ei)
+        x = {k: v.relu() for k, v in x.items()} if hetero else x.relu()
+    return x
+
+
+def test_pyg_input_id_and_per_hop_counts_as_pyg(arrays, local):
+    pytest.importorskip("torch_geometric", reason="the pyg extra (torch_geometric) is not installed")
+    from torch_geometric.nn import HeteroConv, SAGEConv
+
+    torch.manual_seed(0)
+    users = arrays.nodes["user"][:50]
+    fan = [{"click": 2, "clicked-by": 3, "follows": 2}, {"click": 3, "clicked-by": 2, "follows": 1}]
+    loader = NodeLoader(local, {"user": users}, fan, batch_size=20, shuffle=True, seed=3,
+                        output="pyg")
+    convs = [HeteroConv({et: SAGEConv((-1, -1), 8) for et in SCHEMA.canonical_etypes}),
+             HeteroConv({et: SAGEConv((8, 8), 8) for et in SCHEMA.canonical_etypes})]
+    seen = []
+    for data in loader:
+        u = data["user"]
+        assert u.input_id.dtype == torch.int64 and len(u.input_id) == u.batch_size
+        assert u.n_id[:u.batch_size].tolist() == users[u.input_id.numpy()].tolist()
+        seen += u.input_id.tolist()
+        for nt in data.node_types:  # seeds first, then one count per hop
+            assert len(data[nt].num_sampled_nodes) == 3
+            assert sum(data[nt].num_sampled_nodes) == data[nt].num_nodes
+        assert sorted(data.edge_types) == sorted(SCHEMA.canonical_etypes)
+        for et in data.edge_types:  # every edge type, one count per hop
+            assert len(data[et].num_sampled_edges) == 2
+            assert sum(data[et].num_sampled_edges) == data[et].edge_index.shape[1]
+        full = _two_layer_outputs(data, convs, True, trim=False)
+        trimmed = _two_layer_outputs(data, convs, True, trim=True)
+        torch.testing.assert_close(trimmed["user"][:u.batch_size], full["user"][:u.batch_size])
+    assert sorted(seen) == list(range(50))  # shuffled, each seed once
+
+
+def test_pyg_homogeneous_data_has_the_pyg_attributes():
+    pytest.importorskip("torch_geometric", reason="the pyg extra (torch_geometric) is not installed")
+    from torch_geometric.nn import SAGEConv
+
+    torch.manual_seed(0)
+    schema = GraphSchema.homogeneous(5)
+    rng = np.random.default_rng(2)
+    ids = np.arange(100, 160, dtype=np.int64)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    g = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((60, 5), dtype=np.float32)}},
+                    {et: (ids[rng.integers(0, 60, 400)], ids[rng.integers(0, 60, 400)])}).to_local()
+    seeds = ids[::-1].copy()
+    convs = [SAGEConv(5, 8), SAGEConv(8, 8)]
+    for data in NodeLoader(g, seeds, [3, 2], batch_size=16, shuffle=True, seed=1, output="pyg"):
+        assert data.n_id[:data.batch_size].tolist() == seeds[data.input_id.numpy()].tolist()
+        assert len(data.num_sampled_nodes) == 3 and sum(data.num_sampled_nodes) == data.num_nodes
+        assert len(data.num_sampled_edges) == 2
+        assert sum(data.num_sampled_edges) == data.edge_index.shape[1] == len(data.e_id)
+        full = _two_layer_outputs(data, convs, False, trim=False)
+        trimmed = _two_layer_outputs(data, convs, False, trim=True)
+        torch.testing.assert_close(trimmed[:data.batch_size], full[:data.batch_size])
+
+
+def test_link_loader_pair_graph_has_edge_ids_as_dgl(arrays, local):
+    s_all, d_all, e_all = all_edges(local, CLICK)
+    by_eid = {int(e): (int(s), int(d)) for s, d, e in zip(s_all, d_all, e_all)}
+    cu, ci = arrays.edges[CLICK]
+    held_out = (np.array([cu[0]]), np.array([arrays.nodes["item"][-1]]))  # maybe not an edge
+    src = np.concatenate([cu[:40], held_out[0]])
+    dst = np.concatenate([ci[:40], held_out[1]])
+    is_edge = set(zip(cu.tolist(), ci.tolist()))
+    cases = [({CLICK: (src, dst)}, len(src)), ({CLICK: "all"}, len(s_all)),
+             ({CLICK: (s_all[:30], d_all[:30], e_all[:30])}, 30)]
+    for edges, expected in cases:
+        n = 0
+        for inp, pair, neg, blocks in LinkLoader(local, edges, [2], batch_size=16, negatives=1, seed=2):
+            ids_u, ids_i = pair.nodes["user"].data[dgl.NID], pair.nodes["item"].data[dgl.NID]
+            ps, pd = pair.edges(etype=CLICK)
+            eids = pair.edges[CLICK].data[dgl.EID]
+            assert eids.dtype == torch.int64 and len(eids) == len(ps)
+            for s, d, e in zip(ids_u[ps].tolist(), ids_i[pd].tolist(), eids.tolist()):
+                if e >= 0:
+                    assert by_eid[e] == (s, d)
+                else:
+                    assert (s, d) not in is_edge
+            for other in SCHEMA.canonical_etypes:  # every type has the field, as in DGL
+                assert dgl.EID in pair.edges[other].data
+            assert dgl.EID not in neg.edges[CLICK].data  # DGL's negative graph has none
+            assert torch.equal(neg.nodes["user"].data[dgl.NID], ids_u)
+            n += len(ps)
+        assert n == expected

@@ -15,9 +15,9 @@ from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
 
 RSCHEMA = GraphSchema.from_dict({
     "node_types": SCHEMA.to_dict()["node_types"],
-    "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True, "reverse": True},
-                   {"src": "item", "relation": "clicked-by", "dst": "user", "reverse": True},
-                   {"src": "user", "relation": "follows", "dst": "user", "reverse": True}]})
+    "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True, "out_adjacency": True},
+                   {"src": "item", "relation": "clicked-by", "dst": "user", "out_adjacency": True},
+                   {"src": "user", "relation": "follows", "dst": "user", "out_adjacency": True}]})
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +103,14 @@ def test_schema_errors_at_build_time(world):
         g.V("user").outV("follows").sample(2).by("edge_weight")
     with pytest.raises(ValueError, match="unknown sampling strategy"):
         g.V("user").outV("click").sample(2).by("bogus")
-    with pytest.raises(ValueError, match="positive integer"):
-        g.V("user").outV("click").sample(0)
+    with pytest.raises(ValueError, match="integer >= 0 or -1"):
+        g.V("user").outV("click").sample(-2)
+    with pytest.raises(ValueError, match="k >= 1"):
+        g.V("user").outNeg("click").sample(0)
+    # fanout 0 samples nothing, as everywhere else
+    users = g.node_ids("user")[:8]
+    none = next(g.V("user", ids=users).outV("click").sample(0).values(features=False))
+    assert none["1"].ids.size == 0 and (none["1"].counts == 0).all() and len(none["1"].counts) == 8
     with pytest.raises(ValueError, match="already used"):
         g.V("user").alias("a").outV("click").alias("a")
     with pytest.raises(ValueError, match="after E"):

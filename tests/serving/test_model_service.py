@@ -34,6 +34,7 @@ from graphplat.testing.servers import REPO_ROOT, Fleet, free_port, write_cluster
 from graphplat.proto import model_service_pb2 as mpb  # noqa: E402
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc  # noqa: E402
 from graphplat.serving.client import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
+from graphplat.serving.recommend import Recommendations  # noqa: E402
 
 CLICK = ("user", "click", "item")
 FOLLOWS = ("account", "follows", "account")
@@ -159,7 +160,7 @@ def test_recommend_equals_brute_force_top_k(rec_env):
     ties = 0
     for i in range(0, len(users), 7):
         for k in (1, 10, 25):
-            got_ids, got_scores = c.recommend(int(users[i]), k)
+            got_ids, got_scores = c.recommend(int(users[i]), k).row(0)
             want_ids, want_scores = brute_top_k(uemb[i], items, iemb, k)
             assert got_ids.dtype == np.int64 and got_scores.dtype == np.float32
             np.testing.assert_array_equal(got_ids, want_ids)
@@ -167,7 +168,7 @@ def test_recommend_equals_brute_force_top_k(rec_env):
             ties += int((np.diff(got_scores) == 0).sum())
     assert ties > 0, "the embeddings should produce ties, or the tie rule is untested"
     # k above the number of items: every item, ranked
-    got_ids, _ = c.recommend(int(users[0]), 150)
+    got_ids, _ = c.recommend(int(users[0]), 150).row(0)
     np.testing.assert_array_equal(got_ids, brute_top_k(uemb[0], items, iemb, 150)[0])
     assert len(got_ids) == len(items)
 
@@ -179,7 +180,11 @@ def test_recommend_batch_equals_single(rec_env):
         r = c.recommend_batch(batch, k=12, exclude_seen=exclude)
         assert r.item_ids.shape == (len(batch), 12) and r.scores.shape == (len(batch), 12)
         for row, u in enumerate(batch):
-            ids, scores = c.recommend(int(u), 12, exclude_seen=exclude)
+            one = c.recommend(int(u), 12, exclude_seen=exclude)
+            assert type(one) is type(r) is Recommendations  # one return type for both
+            assert one.user_ids.tolist() == [u] and one.item_ids.shape[0] == 1
+            assert one.counts[0] == r.counts[row] and one.excluded[0] == r.excluded[row]
+            ids, scores = one.row(0)
             got_ids, got_scores = r.row(row)
             np.testing.assert_array_equal(got_ids, ids)
             np.testing.assert_array_equal(got_scores, scores)
@@ -194,12 +199,12 @@ def test_exclude_seen_drops_items_the_user_has_edges_to(rec_env):
         if len(seen[u]) < 5:
             continue
         checked += 1
-        ids, scores = c.recommend(u, 30, exclude_seen=True)
+        ids, scores = c.recommend(u, 30, exclude_seen=True).row(0)
         assert not set(ids.tolist()) & seen[u]
         want_ids, want_scores = brute_top_k(uemb[i], items, iemb, 30, exclude=seen[u])
         np.testing.assert_array_equal(ids, want_ids)
         np.testing.assert_array_equal(scores, want_scores)
-        plain, _ = c.recommend(u, 30, exclude_seen=False)
+        plain, _ = c.recommend(u, 30, exclude_seen=False).row(0)
         overlap_without += len(set(plain.tolist()) & seen[u])
         if checked >= 15:
             break
@@ -214,7 +219,7 @@ def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
 
     c, users, seen, items = rec_env["client"], rec_env["users"], rec_env["seen"], rec_env["items"]
     heavy = max(users.tolist(), key=lambda u: len(seen[u]))
-    ids, _ = c.recommend(heavy, 200, exclude_seen=True)
+    ids, _ = c.recommend(heavy, 200, exclude_seen=True).row(0)
     assert len(ids) == len(items) - len(seen[heavy])
     r = c.recommend_batch(np.array([heavy, users[0]]), 200, exclude_seen=True)
     assert r.counts[0] == len(ids) and (r.item_ids[0, r.counts[0]:] == -1).all()
@@ -232,12 +237,52 @@ def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
             assert info["seen_etypes"][0]["direction"] == "in"
             for u in users[:40:4].tolist():
                 for exclude in (True, False):
-                    a = local.recommend(u, 20, exclude_seen=exclude)
-                    b = c.recommend(u, 20, exclude_seen=exclude)
+                    a = local.recommend(u, 20, exclude_seen=exclude).row(0)
+                    b = c.recommend(u, 20, exclude_seen=exclude).row(0)
                     np.testing.assert_array_equal(a[0], b[0])
                     np.testing.assert_array_equal(a[1], b[1])
     finally:
         server.stop(0.5)
+
+
+def test_click_added_with_add_edges_is_excluded_on_the_next_request(rec_env):
+    """A click written the way the user writes it (add_edges on user:click:item, through the
+    graph servers) is excluded by the very next recommendation."""
+    import graphplat
+
+    c, users, seen = rec_env["client"], rec_env["users"], rec_env["seen"]
+    u = int(users[5])
+    before, _ = c.recommend(u, 5, exclude_seen=True)
+    top = int(before[0])
+    assert top not in seen[u]
+    with graphplat.connect(rec_env["cluster"]) as g:
+        g.add_edges("click", src=np.array([u]), dst=np.array([top]), weights=np.array([1.0], np.float32))
+    seen[u].add(top)  # the module's other tests compare against this set
+    after, _ = c.recommend(u, 5, exclude_seen=True)
+    assert top not in after.tolist()
+    np.testing.assert_array_equal(after[:4], before[1:5])
+    r = c.recommend_batch(np.array([u]), 5, exclude_seen=True)
+    assert top not in r.row(0)[0].tolist()
+
+
+def test_seen_etype_never_reads_an_unsynced_reverse_type():
+    """user:click:item without out-adjacency is refused (reading item:clicked-by:user instead
+    would miss clicks added with add_edges('click')); the fix is named."""
+    from graphplat.schema import EdgeType, GraphSchema, NodeType
+    from graphplat.serving.recommend import resolve_seen_etype
+
+    schema = GraphSchema((NodeType("user"), NodeType("item")),
+                         (EdgeType("user", "click", "item"), EdgeType("item", "clicked-by", "user")))
+    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*reverse: true"
+                                         r".*item:clicked-by:user is not kept in sync"):
+        resolve_seen_etype(schema, "user:click:item", "user", "item")
+    got = resolve_seen_etype(schema, "item:clicked-by:user", "user", "item")  # named directly: read as is
+    assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
+    stored = GraphSchema((NodeType("user"), NodeType("item")),
+                         (EdgeType("user", "click", "item", reverse=True),
+                          EdgeType("item", "clicked-by", "user")))
+    got = resolve_seen_etype(stored, "user:click:item", "user", "item")
+    assert (got.etype, got.direction) == (("user", "click", "item"), "out")
 
 
 def test_recommend_bad_requests(rec_env):
@@ -269,7 +314,7 @@ def test_recommend_bad_requests(rec_env):
         with pytest.raises(ServiceNotConfigured, match="checkpoint"):
             c.score(1)
         # the server still answers
-        assert len(c.recommend(u, 3)[0]) == 3
+        assert len(c.recommend(u, 3).row(0)[0]) == 3
     finally:
         channel.close()
 
@@ -306,7 +351,7 @@ def test_sigterm_drains_and_exits_zero(rec_env, tmp_path):
     try:
         ready = proc.wait_ready()
         with ModelServiceClient(ready["address"]) as c:
-            assert len(c.recommend(int(rec_env["users"][0]), 3)[0]) == 3
+            assert len(c.recommend(int(rec_env["users"][0]), 3).row(0)[0]) == 3
             with pytest.raises(ServiceNotConfiguredError, match="graph"):
                 c.recommend(int(rec_env["users"][0]), 3, exclude_seen=True)
         proc.proc.send_signal(signal.SIGTERM)
@@ -339,7 +384,7 @@ def make_spam_dataset(n: int = 300, seed: int = 5):
     src, dst = symmetrize(s, d, n)
     schema = GraphSchema((NodeType("account", (FeatureSpec("feat", "float32", (8,)), FeatureSpec("label", "int64"),
                                                FeatureSpec("split", "int64"))),),
-                         (EdgeType(*FOLLOWS, reverse=True),))
+                         (EdgeType(*FOLLOWS, out_adjacency=True),))
     arrays = GraphArrays(schema, nodes={"account": np.arange(n, dtype=np.int64)},
                          node_features={"account": {"feat": feat, "label": label,
                                                     "split": stratified_split(label, (0.6, 0.2, 0.2), seed)}},
@@ -404,7 +449,8 @@ def test_score_is_deterministic_and_equals_independent_computation(spam_env):
 
     c = spam_env["client"]
     info = c.info()["score"]
-    assert info["fanouts"] == [4, 4] and info["num_classes"] == 2 and info["target_ntype"] == "account"
+    # offline evaluation's full neighborhoods, not the training fanouts [4, 4]
+    assert info["fanouts"] == [-1, -1] and info["num_classes"] == 2 and info["target_ntype"] == "account"
     g = connect(spam_env["cluster"])
     try:
         ids = np.array([0, 7, 42, 299])
@@ -416,14 +462,35 @@ def test_score_is_deterministic_and_equals_independent_computation(spam_env):
             np.testing.assert_array_equal(a.probabilities, b.probabilities)
             assert a.score == b.score == pytest.approx(float(a.probabilities[1]))
             np.testing.assert_array_equal(batch[row], a.probabilities)  # batch == alone
-            want, edges = independent_score(g, spam_env["ckpt"], nid, [4, 4])
+            want, edges = independent_score(g, spam_env["ckpt"], nid, [-1, -1])
             np.testing.assert_allclose(a.probabilities, want, rtol=1e-5, atol=1e-6)
             assert a.sampled_edges == edges > 0
-        # another seed samples differently (at least for one of the nodes)
-        assert any(not np.array_equal(c.score(n, seed=123).probabilities, batch[i])
-                   for i, n in enumerate(ids.tolist()))
+        # full neighborhoods: another seed gives the same answer
+        for i, n in enumerate(ids.tolist()):
+            np.testing.assert_array_equal(c.score(n, seed=123).probabilities, batch[i])
     finally:
         g.close()
+
+
+def test_online_scores_equal_exported_scores(spam_env, tmp_path):
+    """serve-model by default scores like `graphplat export`: the softmax of 100 exported
+    logit rows equals the online probabilities within 1e-4 (with the training fanouts [4, 4]
+    most nodes would differ)."""
+    from graphplat.inference.export import read_embeddings
+
+    out = tmp_path / "account.npy"
+    proc = subprocess.run([sys.executable, "-m", "graphplat.cli", "export", "--checkpoint", str(spam_env["ckpt"]),
+                           "--cluster", str(spam_env["cluster"]), "--ntype", "account", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ids, logits = read_embeddings(out)
+    pick = np.sort(np.random.default_rng(5).choice(ids[ids < 10_000], 100, replace=False))
+    rows = {int(i): r for r, i in enumerate(ids)}
+    z = logits[[rows[int(i)] for i in pick]].astype(np.float64)
+    exported = np.exp(z - z.max(1, keepdims=True))
+    exported /= exported.sum(1, keepdims=True)
+    online = spam_env["client"].score_batch(pick)
+    assert np.abs(online - exported).max() < 1e-4
 
 
 def test_new_node_score_changes_when_edges_arrive(spam_env):
@@ -445,7 +512,7 @@ def test_new_node_score_changes_when_edges_arrive(spam_env):
                          {"feat": np.zeros((1, 8), np.float32), "label": np.array([0]), "split": np.array([-1])})
         s0 = c.score(new)
         assert s0.sampled_edges == 0 and s0.input_nodes == 1
-        want0, _ = independent_score(writer, spam_env["ckpt"], new, [4, 4])
+        want0, _ = independent_score(writer, spam_env["ckpt"], new, [-1, -1])
         np.testing.assert_allclose(s0.probabilities, want0, rtol=1e-5, atol=1e-6)
 
         spam = np.flatnonzero(label == 1)[:8]
@@ -454,7 +521,7 @@ def test_new_node_score_changes_when_edges_arrive(spam_env):
         s1 = c.score(new)  # the very next request sees them
         assert s1.sampled_edges > 0
         assert abs(s1.score - s0.score) > 1e-4, (s0, s1)
-        want1, edges1 = independent_score(writer, spam_env["ckpt"], new, [4, 4])
+        want1, edges1 = independent_score(writer, spam_env["ckpt"], new, [-1, -1])
         np.testing.assert_allclose(s1.probabilities, want1, rtol=1e-5, atol=1e-6)
         assert s1.sampled_edges == edges1
         assert c.score(new).score == s1.score  # unchanged graph: same score
@@ -505,3 +572,20 @@ def test_score_bad_requests_and_metrics(spam_env):
         assert metric_value(text, "graphplat_model_sampled_edges_count") >= 5
     finally:
         channel.close()
+
+
+def test_garbage_request_bytes_are_invalid_argument(rec_env):
+    """Bytes that are no protobuf message: INVALID_ARGUMENT naming the method, not INTERNAL,
+    and the service keeps answering."""
+    ch = grpc.insecure_channel(rec_env["address"])
+    try:
+        for method in ("Recommend", "RecommendBatch", "Score"):
+            call = ch.unary_unary(f"/graphplat.serving.v1.ModelService/{method}")
+            with pytest.raises(grpc.RpcError) as e:
+                call(b"\xff\xff\xff\xff\x0f garbage", timeout=10)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+            assert method in e.value.details() and "not a valid protobuf" in e.value.details()
+        u = int(rec_env["users"][0])
+        assert len(rec_env["client"].recommend(u, 3)[0]) == 3
+    finally:
+        ch.close()

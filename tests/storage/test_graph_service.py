@@ -15,8 +15,8 @@ node_types:
   user: {features: {age: int64, emb: "float32[4]"}}
   item: {features: {feat: "float32[3]"}}
 edge_types:
-  - {src: user, relation: click, dst: item, weighted: true, reverse: true}
-  - {src: item, relation: clicked_by, dst: user, reverse: true}
+  - {src: user, relation: click, dst: item, weighted: true, out_adjacency: true}
+  - {src: item, relation: clicked_by, dst: user, out_adjacency: true}
   - [user, follows, user]
 """)
 CLICK = ("user", "click", "item")
@@ -131,7 +131,7 @@ def test_out_direction_uses_reverse_storage(g):
     user = src[0]
     s = g.sample_neighbors(CLICK, [user], -1, strategy="full", direction="out")
     assert sorted(s.neighbors.tolist()) == sorted(dst[src == user].tolist())
-    with pytest.raises(ValueError, match="reverse"):
+    with pytest.raises(ValueError, match="out_adjacency"):
         g.sample_neighbors(FOLLOWS, [user], 2, direction="out")
 
 
@@ -210,11 +210,27 @@ def test_bad_reads_name_the_problem(g):
     with pytest.raises(IndexError):
         g.sample_neighbors(CLICK, [123456789], 2)
     with pytest.raises(ValueError, match="fanout"):
-        g.sample_neighbors(CLICK, WORLD.items[:2], 0)
+        g.sample_neighbors(CLICK, WORLD.items[:2], -2)
     with pytest.raises(ValueError, match="direction"):
         g.sample_neighbors(CLICK, WORLD.items[:2], 2, direction="sideways")
     with pytest.raises(ValueError, match="integer"):
         g.sample_neighbors(CLICK, np.array([1.5]), 2)
+
+
+def test_fanout_zero_samples_nothing(g):
+    """Fanout 0: every seed gets 0 neighbors (DGL's rule, as in NodeLoader); the other
+    arguments and the seed ids are still checked."""
+    for et, seeds in ((CLICK, WORLD.items[:5]), (FOLLOWS, WORLD.users[:7])):
+        for fanout in (0, np.int64(0)):
+            s = g.sample_neighbors(et, seeds, fanout, strategy="uniform", seed=3)
+            assert s.counts.tolist() == [0] * len(seeds) and s.neighbors.size == 0 and s.eids.size == 0
+    assert g.sample_neighbors(CLICK, WORLD.users[:3], 0, direction="out").counts.tolist() == [0, 0, 0]
+    with pytest.raises(IndexError):
+        g.sample_neighbors(CLICK, [123456789], 0)
+    with pytest.raises(ValueError, match="strategy"):
+        g.sample_neighbors(CLICK, WORLD.items[:2], 0, strategy="nope")
+    with pytest.raises(ValueError, match="reverse"):
+        g.sample_neighbors(FOLLOWS, WORLD.users[:1], 0, direction="out")
 
 
 def test_open_graph_writes_are_durable(tmp_path):

@@ -29,7 +29,7 @@ SCHEMA = {
     },
     "edge_types": [
         {"src": "author", "relation": "writes", "dst": "paper", "weighted": True,
-         "reverse": True, "features": {"pos": "int64"}},
+         "out_adjacency": True, "features": {"pos": "int64"}},
         ["paper", "cites", "paper"],
         ["paper", "in", "venue"],
     ],
@@ -172,7 +172,7 @@ def read_store(path):
             for f in et.feature_names:
                 cols.append(p.edge_features[key][f][local].tolist())
             rows += list(zip(*cols))
-            if et.reverse:
+            if et.out_adjacency:
                 out = p.out_adj[key]
                 o_src = np.repeat(p.node_ids[et.src], np.diff(out.indptr))
                 o_dst = out.halo_ids[out.indices]
@@ -431,8 +431,8 @@ def test_metis_acm(tmp_path, datasets_dir):
     schema = {"node_types": {"paper": {"features": {"feat": f"float32[{feat.shape[1]}]",
                                                     "label": "int64"}},
                              "author": {}, "subject": {}},
-              "edge_types": [{"src": "paper", "relation": "written_by", "dst": "author", "reverse": True},
-                             {"src": "paper", "relation": "about", "dst": "subject", "reverse": True}]}
+              "edge_types": [{"src": "paper", "relation": "written_by", "dst": "author", "out_adjacency": True},
+                             {"src": "paper", "relation": "about", "dst": "subject", "out_adjacency": True}]}
     tsv = {"format": "csv", "delimiter": "\t", "header": False}
     spec = {"schema": schema,
             "nodes": {"paper": str(d), "author": {"from_edges": True}, "subject": {"from_edges": True}},

@@ -7,7 +7,7 @@ edges cross partitions) with every edge direction stored:
 * ``paper -written_by-> author`` and ``author -writes-> paper`` (both from pa.txt),
 * ``paper -about-> subject`` and ``subject -has-> paper`` (both from ps.txt),
 
-all with ``reverse: true``; papers carry p_feat.npz (dense float32) and labels.npy, authors
+all with ``out_adjacency: true``; papers carry p_feat.npz (dense float32) and labels.npy, authors
 a_feat.npz. Three GraphServices over that one store answer the same test functions:
 
 * ``local``: LocalGraph opened read-only (the servers own the writer lock);
@@ -160,7 +160,7 @@ def acm_store(acm, tmp_path_factory) -> Path:
         "node_types": {"paper": {"features": {"feat": f"float32[{acm.p_feat.shape[1]}]", "label": "int64"}},
                        "author": {"features": {"feat": f"float32[{acm.a_feat.shape[1]}]"}},
                        "subject": {}},
-        "edge_types": [{"src": s, "relation": r, "dst": d, "reverse": True} for s, r, d in ETYPES],
+        "edge_types": [{"src": s, "relation": r, "dst": d, "out_adjacency": True} for s, r, d in ETYPES],
     }
     spec = {"schema": schema,
             "nodes": {"paper": "paper", "author": "author", "subject": {"from_edges": True}},

@@ -30,9 +30,9 @@ def hetero() -> GraphSchema:
         ),
         edge_types=(
             EdgeType("user", "click", "item"),
-            EdgeType("user", "buy", "item", weighted=True, reverse=True,
+            EdgeType("user", "buy", "item", weighted=True, out_adjacency=True,
                      features=(FeatureSpec("ts", "int64"), FeatureSpec("ctx", "float32", (3,)))),
-            EdgeType("item", "sold-by", "shop", reverse=True),
+            EdgeType("item", "sold-by", "shop", out_adjacency=True),
             EdgeType("user", "follow", "user", weighted=True),
             EdgeType("shop", "click", "user"),
         ),
@@ -57,9 +57,9 @@ edge_types:
     relation: buy
     dst: item
     weighted: true
-    reverse: true
+    out_adjacency: true
     features: {ts: int64, ctx: {dtype: float32, shape: 3}}
-  - {src: item, relation: sold-by, dst: shop, reverse: true}
+  - {src: item, relation: sold-by, dst: shop, out_adjacency: true}
   - {src: user, relation: follow, dst: user, weighted: true}
   - shop:click:user
 """
@@ -89,15 +89,16 @@ def test_explicit_and_compact_dict_forms():
     d = s.to_dict()
     assert d["node_types"]["user"]["features"]["age"] == {"dtype": "int64", "shape": []}
     assert d["node_types"]["item"]["features"]["img"] == {"dtype": "float32", "shape": [4, 4]}
-    assert d["node_types"]["shop"] == {"features": {}}
+    assert d["node_types"]["shop"] == {"features": {}, "id_type": "int64"}
     assert d["edge_types"][0] == {"src": "user", "relation": "click", "dst": "item",
-                                  "weighted": False, "reverse": False, "features": {}}
+                                  "weighted": False, "out_adjacency": False, "undirected": False,
+                                  "reverse": None, "features": {}}
     c = s.to_dict(compact=True)
     assert c["node_types"]["item"]["features"] == {"feat": "float32[32]", "cat": "int64",
                                                    "img": "float32[4,4]"}
     assert c["node_types"]["shop"] == {}
     assert c["edge_types"][0] == ["user", "click", "item"]
-    assert c["edge_types"][2] == {"src": "item", "relation": "sold-by", "dst": "shop", "reverse": True}
+    assert c["edge_types"][2] == {"src": "item", "relation": "sold-by", "dst": "shop", "out_adjacency": True}
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".yml", ".json", ".YAML"])
@@ -146,7 +147,7 @@ def test_homogeneous():
     s = GraphSchema.homogeneous(64, label=True, weighted=True)
     assert s.ntypes == ["_N"] and s.canonical_etypes == [("_N", "_E", "_N")]
     assert s.node_type("_N").features == (FeatureSpec("feat", "float32", (64,)), FeatureSpec("label", "int64"))
-    assert s.edge_type("_E").weighted and not s.edge_type("_E").reverse
+    assert s.edge_type("_E").weighted and not s.edge_type("_E").out_adjacency
     assert s.is_homogeneous and not hetero().is_homogeneous
     bare = GraphSchema.homogeneous()
     assert bare.node_type("_N").features == ()
@@ -225,7 +226,9 @@ def test_feature_spec_helpers():
      "edge type 'u:r:v': duplicate feature name 't'"),
     (lambda: EdgeType("u", "", "v"), "relation name must not be empty"),
     (lambda: EdgeType("u", "r", "v", weighted="yes"), "edge type 'u:r:v': weighted must be a bool"),
-    (lambda: EdgeType("u", "r", "v", reverse=1), "edge type 'u:r:v': reverse must be a bool"),
+    (lambda: EdgeType("u", "r", "v", out_adjacency=1), "edge type 'u:r:v': out_adjacency must be a bool"),
+    (lambda: EdgeType("u", "r", "v", reverse=1), "edge type 'u:r:v': reverse relation name must be a string"),
+    (lambda: EdgeType("u", "r", "v", undirected=True), "undirected needs the same source and destination"),
     (lambda: NodeType("user", ({"name": "a"},)), "node type 'user': features must be FeatureSpec"),
     (lambda: GraphSchema(()), "at least one node type"),
     (lambda: GraphSchema((NodeType("user"), NodeType("item"), NodeType("user"))), "duplicate node type 'user'"),
@@ -294,7 +297,7 @@ def _doc(**edge):
     (_doc(wieghted=True), r"edge_types\[0\]: unknown key 'wieghted' \(did you mean 'weighted'\?\)"),
     (_doc(reversed=True, colour=1), r"unknown keys 'reversed' \(did you mean 'reverse'\?\), 'colour'"),
     (_doc(weighted="yes"), r"edge_types\[0\]\.weighted must be true or false, got str 'yes'"),
-    (_doc(reverse=1), r"edge_types\[0\]\.reverse must be true or false, got int 1"),
+    (_doc(reverse=1), r"edge_types\[0\]\.reverse must be the relation name of the reverse edge type \(e.g. clicked-by\), got int 1"),
     (_doc(features={"weight": "float32"}), "feature name 'weight' is reserved"),
     (_doc(features={"t": "int128"}), r"edge_types\[0\]\.features: feature 't': unknown dtype 'int128'"),
     ({"node_types": {"u": {}}, "edge_types": [{"src": "u", "dst": "u"}]},
@@ -347,7 +350,7 @@ def test_views_and_lookups():
                                   ("shop", "click", "user")]
     assert s.node_type("item").name == "item"
     buy = s.edge_type(("user", "buy", "item"))
-    assert buy.weighted and buy.reverse and buy.canonical == ("user", "buy", "item")
+    assert buy.weighted and buy.out_adjacency and buy.canonical == ("user", "buy", "item")
     assert s.edge_type("user:buy:item") is buy
     assert s.edge_type("buy") is buy
     assert s.edge_type(["user", "buy", "item"]) is buy
@@ -518,7 +521,7 @@ def schemas(draw):
     edge_types = []
     for s, r, d in triples:
         weighted, reverse, feats = draw(edge_opts_st)
-        edge_types.append(EdgeType(s, r, d, weighted=weighted, reverse=reverse, features=feats))
+        edge_types.append(EdgeType(s, r, d, weighted=weighted, out_adjacency=reverse, features=feats))
     return GraphSchema(tuple(NodeType(n, f) for n, f in nts), tuple(edge_types))
 
 

@@ -157,7 +157,7 @@ def test_sigterm_removes_segment_and_sigkill_leftover_is_replaced(tmp_path):
         assert not (shared.SHM_DIR / names[0]).exists()
 
         s.start().wait_ready()
-        g = connect(cluster_dict([[s]], deadline_s=3, retries=1))
+        g = connect(cluster_dict([[s]], deadline_s=20, retries=1))
         assert isinstance(g.backends[0], SharedPartition)
         ids = arrays.nodes["user"][:4]
         g.node_features("user", ids)

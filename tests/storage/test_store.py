@@ -29,7 +29,7 @@ SCHEMA = GraphSchema.from_dict({
         "tag": {},
     },
     "edge_types": [
-        {"src": "user", "relation": "click", "dst": "item", "weighted": True, "reverse": True,
+        {"src": "user", "relation": "click", "dst": "item", "weighted": True, "out_adjacency": True,
          "features": {"ts": "int64", "ctx": "float32[2]"}},
         ["item", "has", "tag"],
         ["user", "follows", "user"],

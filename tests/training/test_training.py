@@ -62,15 +62,14 @@ def test_acm_heterogeneous_modest_bar(datasets_dir):
     assert r["summary"]["test"]["macro_f1"]["mean"] > 0.75
 
 
-def test_movielens_rating_learns(datasets_dir):
+def test_movielens_rating_learns(datasets_dir, movielens_mean_rmse):
     cfg = TrainConfig.from_dict({
         "dataset": "movielens", "data_dir": str(datasets_dir),
         "model": {"name": "hsage", "hidden": 32, "num_layers": 1, "dropout": 0.1, "id_embedding": 32},
         "fanouts": [10], "batch_size": 4096, "epochs": 4, "lr": 0.01, "patience": 0})
     r = train(cfg)
     rmse = r["summary"]["test"]["rmse"]["mean"]
-    # predicting the global mean rating gives about 1.15 on u1.test
-    assert rmse < 1.05
+    assert rmse < movielens_mean_rmse - 0.1
 
 
 def test_checkpoint_resume_is_exact(tmp_path):
@@ -102,7 +101,14 @@ def test_cli_train_prints_json(capsys, tmp_path):
                      "--out", str(tmp_path / "r.json")])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["summary"]["test"]["accuracy"]["mean"] > 0.3
+    # a constant predictor scores the most frequent test class's share (about 1/8 here)
+    from graphplat.datasets import load_dataset
+
+    ds = load_dataset("synthetic")
+    feats = ds.graph.node_features[ds.target_ntype]
+    test_labels = feats[ds.label_feature][feats[ds.split_feature] == 2]
+    majority = np.bincount(test_labels).max() / len(test_labels)
+    assert out["summary"]["test"]["accuracy"]["mean"] > majority + 0.3
     assert json.loads((tmp_path / "r.json").read_text())["task"] == "node_classification"
 
 
@@ -157,3 +163,43 @@ def test_movielens_link_prediction_beats_random_ranking(datasets_dir, tmp_path):
     # a random ranking of 1682 items finds about 10/1682 of a user's held-out items
     assert r["summary"]["test"]["recall@10"]["mean"] > 3 * 10 / 1682
     assert r["summary"]["test"]["ndcg@10"]["mean"] > 0.05
+
+
+def test_dataset_store_trains_with_no_more_flags_than_the_dataset(datasets_dir, tmp_path, capsys):
+    """README: `graphplat dataset movielens --out ml-store` then `graphplat train --graph ml-store`:
+    the store records its dataset, so training uses that dataset's defaults (a heterogeneous
+    model; the config's homogeneous default would refuse the user/item graph)."""
+    from graphplat.cli.train import DEFAULTS
+
+    store = tmp_path / "ml-store"
+    assert cli_main(["dataset", "movielens", "--data-dir", str(datasets_dir), "--out", str(store)]) == 0
+    capsys.readouterr()
+    assert cli_main(["train", "--graph", str(store), "--epochs", "1", "--out", str(tmp_path / "r.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["task"] == "rating" and np.isfinite(out["summary"]["test"]["rmse"]["mean"])
+    from graphplat.cli.train import add_train_arguments, config_from_args
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_train_arguments(p)
+    cfg = config_from_args(p.parse_args(["--graph", str(store)]))
+    want = DEFAULTS["movielens"]
+    assert cfg.model == want["model"] and cfg.fanouts == want["fanouts"] and cfg.epochs == want["epochs"]
+    # --model alone (no --hidden) gets a width instead of "model 'hetero_sage' needs 'hidden'"
+    cfg = config_from_args(p.parse_args(["--graph", str(store), "--model", "rgcn"]))
+    assert cfg.model["name"] == "rgcn" and cfg.model["hidden"] > 0
+
+
+def test_ingested_heterogeneous_store_defaults_to_a_heterogeneous_model(tmp_path):
+    """A store no dataset wrote, with several node types, defaults to hsage, not 'sage'."""
+    import argparse
+
+    from graphplat.datasets import load_dataset
+    from graphplat.cli.train import add_train_arguments, config_from_args
+
+    ds = load_dataset("synthetic", num_users=200, num_items=100, num_shops=10)
+    store = ds.graph.write_store(tmp_path / "store")            # no dataset in store.json
+    p = argparse.ArgumentParser()
+    add_train_arguments(p)
+    cfg = config_from_args(p.parse_args(["--graph", str(store)]))
+    assert cfg.model["name"] == "hsage"
