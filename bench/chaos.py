@@ -337,7 +337,7 @@ def run(workdir: Path, *, kills: int = 10, seconds: float = 30.0, seed: int = 0,
             rss = 0
             killed = Counter()
             t_end = time.monotonic() + seconds
-            for k in range(kills):
+            for _k in range(kills):
                 time.sleep(max(0.0, min(rng.uniform(0.3, 1.0), t_end - time.monotonic())))
                 victim = rng.choice(servers)
                 rss = max(rss, *(peak_rss(s) for s in servers))

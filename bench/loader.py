@@ -133,7 +133,7 @@ def run_loader(make, batches: int) -> Dict[str, float]:
     times, edges = [], 0
     t_start = time.perf_counter()
     t = t_start
-    for i, (inp, out, blocks) in enumerate(loader):
+    for i, (inp, _out, blocks) in enumerate(loader):
         assert blocks[0].srcdata["feat"].shape[0] == len(inp)
         edges += sum(b.num_edges() for b in blocks)
         now = time.perf_counter()
@@ -187,9 +187,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    import tempfile
+
     import dgl
     import torch
-    import tempfile
 
     from graphplat import _core
     from graphplat.sampling import NodeLoader
@@ -248,7 +249,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     del arrays
     results: Dict[str, List[dict]] = {m: [] for m in methods}
     try:
-        for name, make in methods.items():  # warm-up: imports, page faults, connections
+        for make in methods.values():  # warm-up: imports, page faults, connections
             run_loader(lambda: make(seed_sets[0][:2 * args.batch_size]), 2)
         names = list(methods)
         for rep in range(args.reps):

@@ -546,7 +546,7 @@ def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_thre
     ``ctx["memory_probe"]`` is set and graphplat is among the methods)."""
     probe = ctx.get("memory_probe") if "graphplat" in methods else None
     runners = {m: make_runner(m, ctx, replace, num_threads) for m in methods}
-    for m, (run, count) in runners.items():
+    for run, count in runners.values():
         time_batches(run, count, ctx["warmup_batches"], key_base=10**9)
     per_rep: Dict[str, List[dict]] = {m: [] for m in methods}
     limit = (os.cpu_count() or 1) - num_threads + 0.25

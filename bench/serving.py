@@ -14,7 +14,7 @@ Setup (all in a temporary directory, removed at the end):
    homogeneous binary graph; a 2-layer GraphSAGE trained for ``--epochs`` epochs with
    ``graphplat.training.loop.train`` (checkpoint ``best.pt``).
 3. One ``graphplat serve`` subprocess per partition of each store, and one model service
-   subprocess per store (``python -m graphplat.serving.server --cluster ...``), all on
+   subprocess per store (``python -m graphplat.cli.serve_model --cluster ...``), all on
    127.0.0.1.
 
 Measured (closed loop, ``--seconds`` per configuration after ``--warmup`` requests, each

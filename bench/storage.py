@@ -55,8 +55,15 @@ if str(REPO_ROOT) not in sys.path:  # `python bench/storage.py` puts only bench/
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench._common import name_list, raise_on_sigterm, start_guarded, terminate  # noqa: E402
-from bench.sampler import (_int_list, _involuntary_switches, _round_floats,  # noqa: E402
-                           machine_info as _machine_info, other_cpu_load, save_csc, validate_csc)
+from bench.sampler import (  # noqa: E402
+    _int_list,
+    _involuntary_switches,
+    _round_floats,
+    other_cpu_load,
+    save_csc,
+    validate_csc,
+)
+from bench.sampler import machine_info as _machine_info  # noqa: E402
 from graphplat.datasets.synthetic import generate_powerlaw_csc  # noqa: E402
 
 LOG = logging.getLogger("bench.storage")
@@ -496,7 +503,7 @@ _LIVE: List["Server"] = []  # every server started, for the emergency cleanup
 
 
 class Server:
-    """One ``graphplat serve`` subprocess (``python -m graphplat.storage.server``)."""
+    """One ``graphplat serve`` subprocess (``python -m graphplat.cli.serve``)."""
 
     def __init__(self, store: Path, partition: int, workdir: Path, threads: int = 16):
         self.store, self.partition, self.threads = Path(store), partition, threads
@@ -771,7 +778,7 @@ def run_sampling(args, ctx: dict) -> dict:
     methods = make_methods(ctx, args.fanouts, not args.no_features)
     identical = check_identical({k: v for k, v in methods.items() if "+" not in k}, warm[0], 10**9)
     LOG.info("samples identical to sample_multihop on the raw CSC: %s", identical)
-    for m, fn in methods.items():
+    for fn in methods.values():
         time_method(fn, warm, 10**9)
     per_rep: Dict[str, List[dict]] = {m: [] for m in methods}
     load0 = loadavg()

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
-
 from yelpchi_serving import Deployment, positive_int, run_example, store_serve_train
 
 EXAMPLES = Path(__file__).resolve().parent

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from graphplat.cli.train import main_train
+from graphplat.cli import main
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 def run(name: str, argv=None) -> int:
     """Train ``configs/<name>.yaml`` with extra command-line options ``argv``."""
-    return main_train(["--config", str(CONFIGS / f"{name}.yaml"), *(sys.argv[1:] if argv is None else argv)])
+    return main(["train", "--config", str(CONFIGS / f"{name}.yaml"), *(sys.argv[1:] if argv is None else argv)])

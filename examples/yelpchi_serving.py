@@ -180,7 +180,7 @@ class Deployment:
 
     def stop(self) -> None:
         """SIGTERM every server (they drain calls in flight and exit), newest first."""
-        for name, proc, _ in reversed(self.servers):
+        for _name, proc, _ in reversed(self.servers):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for name, proc, err in reversed(self.servers):

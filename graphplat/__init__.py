@@ -6,8 +6,8 @@ relabeling), documented in ``graphplat/_core.pyi``.
 __version__ = "0.1.0"
 
 from graphplat import _core  # noqa: F401  (fails early with a clear error if unbuilt)
-from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType, SchemaError
-
+from graphplat.errors import SchemaError
+from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
 from graphplat.service import GraphService, NeighborSample
 from graphplat.storage.local import LocalGraph, open_graph
 
@@ -18,7 +18,7 @@ __all__ = ["__version__", "GraphSchema", "NodeType", "EdgeType", "FeatureSpec", 
 _LAZY = {  # imported on first use, so `import graphplat` does not load gRPC
     "connect": ("graphplat.storage.remote", "connect"),
     "RemoteGraph": ("graphplat.storage.remote", "RemoteGraph"),
-    "PartitionUnavailable": ("graphplat.storage.client", "PartitionUnavailable"),
+    "PartitionUnavailable": ("graphplat.errors", "PartitionUnavailable"),
     "load_model": ("graphplat.inference.model", "load_model"),
 }
 

@@ -1,15 +1,33 @@
-"""Errors a user can fix: the ``graphplat`` commands print them as one line
-``graphplat CMD: error: PROBLEM; FIX`` (exit 2 for usage errors, 1 for runtime failures)."""
+"""graphplat's exceptions (one family under :class:`GraphplatError`) and the one table that
+maps them to gRPC status codes.
+
+Every class keeps a builtin base (ValueError, IndexError, ConnectionError, ...) so callers
+catching the builtin keep working. The status codes are given by name so this module does not
+import gRPC; :func:`graphplat.rpc.status_of` reads :data:`STATUS_TABLE` for the graph
+partition server, the model service and the gradient aggregator alike.
+"""
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence, Tuple, Type
 
-__all__ = ["UserError", "UsageError", "ConfigError", "CheckpointError", "CheckpointMismatch",
-           "StoreLocked", "PathNotFound", "did_you_mean"]
+__all__ = ["GraphplatError", "UserError", "UsageError", "ConfigError", "CheckpointError",
+           "CheckpointMismatch", "StoreLocked", "PathNotFound", "did_you_mean", "SchemaError", "IngestError", "ExportStateError", "LogCorruption", "RequestTooLarge",
+           "UnknownIdError", "AuthenticationError", "PartitionUnavailable", "PartitionClosed",
+           "AggregatorUnavailable", "ShuttingDown", "ReadOnlyReplica", "DiskFull", "NotConfigured",
+           "ServiceError", "RemoteError", "ModelServiceError", "ServiceNotConfigured",
+           "AggregatorError", "StepAheadError", "STATUS_TABLE"]
 
 
-class UserError(Exception):
+class GraphplatError(Exception):
+    """Base of every graphplat exception."""
+
+
+# ----------------------------------------------------------------------------- user errors
+# Errors a user can fix: the ``graphplat`` commands print them as one line
+# ``graphplat CMD: error: PROBLEM; FIX`` (exit 2 for usage errors, 1 for runtime failures).
+
+class UserError(GraphplatError):
     """Base of the errors caused by the user's input or environment, not by a bug.
 
     ``problem`` says what is wrong, ``fix`` what to do about it; ``str(e)`` is both, joined
@@ -53,6 +71,116 @@ class StoreLocked(UserError, ValueError, OSError):
     A ValueError too, like the other errors of opening a partition."""
 
 
+# ----------------------------------------------------------------------------- bad input
+
+class SchemaError(UserError, ValueError):
+    """An invalid schema or schema document. A ``ValueError`` whose message names the
+    offending node type, edge type, feature or document key."""
+
+
+class IngestError(UserError, ValueError):
+    """Invalid ingest input: a bad spec, an unreadable file, a missing column, or bad rows
+    (the message gives their count and the first few as ``file:line: problem``)."""
+
+
+class ExportStateError(UserError, ValueError):
+    """The partial state of an interrupted export cannot be used for this export (made with
+    another model, graph or options, unreadable, or locked by another running export)."""
+
+
+class LogCorruption(GraphplatError, ValueError):
+    """The partition's write log is damaged before its end: acknowledged writes are lost."""
+
+
+class RequestTooLarge(GraphplatError, ValueError):
+    """RESOURCE_EXHAUSTED: a batch, fanout or message over the server's (or client's) limits."""
+
+
+class UnknownIdError(GraphplatError, IndexError):
+    """An id the service has no embedding or node for (NOT_FOUND)."""
+
+
+class AuthenticationError(GraphplatError, PermissionError):
+    """UNAUTHENTICATED: missing or wrong bearer token."""
+
+
+# ----------------------------------------------------------------------------- availability
+
+class PartitionUnavailable(GraphplatError, ConnectionError):
+    """No replica of ``partition`` answered before the deadline."""
+
+    def __init__(self, message: str, partition: int, addresses: Sequence[str],
+                 errors: Sequence[Tuple[str, str]] = ()):
+        super().__init__(message)
+        self.partition = partition
+        self.addresses = list(addresses)
+        self.errors = list(errors)
+
+
+class PartitionClosed(GraphplatError, ConnectionError):
+    """The partition's store has been closed."""
+
+
+class AggregatorUnavailable(GraphplatError, ConnectionError):
+    """The aggregator did not answer (UNAVAILABLE) within the client's timeout."""
+
+
+class ShuttingDown(GraphplatError, ConnectionError):
+    """The service is shutting down (UNAVAILABLE; clients retry elsewhere or later)."""
+
+
+class DiskFull(GraphplatError, OSError):
+    """A write failed for lack of disk space; writes resume once space is freed."""
+
+
+class ReadOnlyReplica(GraphplatError, RuntimeError):
+    """A write reached a read replica; writes go to the partition's primary."""
+
+
+class NotConfigured(GraphplatError, RuntimeError):
+    """The RPC needs something the server was not started with (FAILED_PRECONDITION)."""
+
+
+# ----------------------------------------------------------------------------- failed calls
+
+class ServiceError(GraphplatError, RuntimeError):
+    """A server-side failure that is not the caller's fault (INTERNAL, ...); ``code`` is the
+    gRPC status code when known."""
+
+    def __init__(self, message: str, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+class RemoteError(ServiceError):
+    """A graph server's failure that is not the caller's fault (INTERNAL, FAILED_PRECONDITION...)."""
+
+
+class ModelServiceError(ServiceError):
+    """A failure of the model service that is not the caller's fault (INTERNAL, ...)."""
+
+
+class ServiceNotConfigured(ModelServiceError):
+    """FAILED_PRECONDITION: the server was not started with what the call needs."""
+
+
+class AggregatorError(ServiceError):
+    """The aggregator failed a call (INTERNAL and other non-retryable codes); ``code`` is the
+    gRPC status code."""
+
+
+class StepAheadError(AggregatorError):
+    """FAILED_PRECONDITION: a push for a step after the aggregator's current step
+    (``current_step``), e.g. after it restarted from an older checkpoint. Raised by the
+    aggregator's core and rebuilt by its client."""
+
+    def __init__(self, message: str, current_step: Optional[int]):
+        import grpc  # only where the error is raised or rebuilt, both gRPC processes
+
+        super().__init__(message, grpc.StatusCode.FAILED_PRECONDITION)
+        self.current_step = current_step
+
+
 def did_you_mean(word: str, choices: Iterable[str], aliases: Optional[dict] = None) -> Optional[str]:
     """The choice closest to ``word`` (``aliases`` maps common synonyms first, e.g.
     ``learning_rate`` -> ``lr``), or None when nothing is close."""
@@ -64,3 +192,26 @@ def did_you_mean(word: str, choices: Iterable[str], aliases: Optional[dict] = No
         return key
     close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+# ----------------------------------------------------------------------------- status table
+
+# Exception -> (gRPC status code name, class name sent to the client in the trailing
+# metadata, message prefix). First match wins, so subclasses come before their bases. The
+# "graph server: " rows are errors a model server gets from the graph servers it reads.
+# Anything not listed is INTERNAL with its class name.
+STATUS_TABLE: Tuple[Tuple[Type[BaseException], str, str, str], ...] = (
+    (RequestTooLarge, "RESOURCE_EXHAUSTED", "ValueError", "graph server: "),
+    (PartitionUnavailable, "UNAVAILABLE", "ConnectionError", "graph server: "),
+    (RemoteError, "INTERNAL", "RuntimeError", "graph server: "),
+    (PartitionClosed, "UNAVAILABLE", "ConnectionError", ""),
+    (ShuttingDown, "UNAVAILABLE", "ConnectionError", ""),
+    (DiskFull, "RESOURCE_EXHAUSTED", "OSError", ""),
+    (ReadOnlyReplica, "FAILED_PRECONDITION", "RuntimeError", ""),
+    (NotConfigured, "FAILED_PRECONDITION", "RuntimeError", ""),
+    (StepAheadError, "FAILED_PRECONDITION", "StepAheadError", ""),
+    (IndexError, "NOT_FOUND", "IndexError", ""),
+    (KeyError, "INVALID_ARGUMENT", "KeyError", ""),
+    (ValueError, "INVALID_ARGUMENT", "ValueError", ""),
+    (TypeError, "INVALID_ARGUMENT", "TypeError", ""),
+)

@@ -69,24 +69,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from graphplat.errors import UserError
-
 import numpy as np
 import yaml
 
 from graphplat.atomic import write_atomic
+from graphplat.errors import SchemaError
 from graphplat.typing import EdgeKey
 
-__all__ = [
-    "SchemaError",
-    "FeatureSpec",
-    "NodeType",
-    "EdgeType",
-    "GraphSchema",
-    "DTYPES",
-    "RESERVED_FEATURE_NAMES",
-    "RESERVED_EDGE_FEATURE_NAMES",
-]
+__all__ = ["FeatureSpec", "NodeType", "EdgeType", "GraphSchema", "DTYPES",
+           "RESERVED_FEATURE_NAMES", "RESERVED_EDGE_FEATURE_NAMES"]
 
 #: The id types of a node type: int64 ids, or strings mapped to int64 by the store.
 ID_TYPES: Tuple[str, ...] = ("int64", "string")
@@ -113,11 +104,6 @@ def _legacy_reverse(where: str) -> None:
         log.warning("%s: 'reverse: true' stores the out-adjacency, it creates no reverse edge "
                     "type; write 'out_adjacency: true' (or 'reverse: <relation>' to declare a "
                     "reverse edge type)", where)
-
-
-class SchemaError(UserError, ValueError):
-    """An invalid schema or schema document. A ``ValueError`` whose message names the
-    offending node type, edge type, feature or document key."""
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -26,11 +26,28 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from graphplat.typing import EdgeTypeKey
 from graphplat.schema import GraphSchema
+from graphplat.typing import EdgeTypeKey
 
 EID_PARTITION_SHIFT = 40
 DIRECTIONS = ("in", "out")
+
+
+def as_ids(values, name: str = "ids") -> np.ndarray:
+    """A 1-D int64 array of ids; ValueError naming ``name`` for anything else."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of int64 ids, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer ids, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        big = np.flatnonzero(arr > np.iinfo(np.int64).max)
+        if len(big):  # would wrap to a negative int64 and name another node
+            raise ValueError(f"{name}: {len(big)} id(s) do not fit in int64, e.g. {int(arr[big[0]])} "
+                             f"at position {int(big[0])}; ids must be < 2^63")
+    return arr.astype(np.int64, copy=False)
 
 
 @dataclass
@@ -167,7 +184,6 @@ class GraphService(abc.ABC):
         :meth:`add_nodes`)."""
         nt = self.schema.node_type(ntype)
         if nt.id_type != "string":
-            from graphplat.storage.partition_graph import as_ids
             return as_ids(ids)
         d = self.id_dictionary(nt.name)
         if not create:
@@ -186,17 +202,6 @@ class GraphService(abc.ABC):
         if nt.id_type != "string":
             return np.asarray(ids, dtype=np.int64)
         return self.id_dictionary(nt.name).to_external(ids)
-
-    def V(self, ntype: str, ids=None):
-        """A Gremlin-like query starting at nodes of ``ntype`` (see
-        :mod:`graphplat.sampling.query`)."""
-        from graphplat.sampling.query import V
-        return V(self, ntype, ids)
-
-    def E(self, etype):
-        """A Gremlin-like query starting at the edges of ``etype``."""
-        from graphplat.sampling.query import E
-        return E(self, etype)
 
     def close(self) -> None:
         """Release resources (connections, files)."""

@@ -7,8 +7,8 @@ import logging
 import sys
 from typing import Callable, Optional, Sequence, Tuple
 
-from graphplat.cli.args import Parser, add_logging_arguments, int_list, positive_int as _positive, \
-    setup_logging
+from graphplat.cli.args import Parser, add_logging_arguments, int_list, setup_logging
+from graphplat.cli.args import positive_int as _positive
 
 log = logging.getLogger("graphplat.cli")
 
@@ -62,14 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads of the core (default: all cores)")
     q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
-    from graphplat.storage.ingest import INGEST_DESCRIPTION, INGEST_EPILOG, add_ingest_arguments
+    from graphplat.cli.ingest import INGEST_DESCRIPTION, INGEST_EPILOG, add_ingest_arguments
 
     ing = sub.add_parser("ingest", help="read CSV/Parquet/NPY tables into a partitioned RocksDB store",
                          description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ingest_arguments(ing, verbose=False)  # the top-level parser already has -v
 
-    from graphplat.storage.server import SERVE_DESCRIPTION, SERVE_EPILOG, add_serve_arguments
+    from graphplat.cli.serve import SERVE_DESCRIPTION, SERVE_EPILOG, add_serve_arguments
 
     srv = sub.add_parser("serve", help="serve one partition of a store over gRPC",
                          description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
@@ -82,22 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_train_arguments(tr)
 
-    from graphplat.inference.export import EXPORT_DESCRIPTION, EXPORT_EPILOG, add_export_arguments
+    from graphplat.cli.export import EXPORT_DESCRIPTION, EXPORT_EPILOG, add_export_arguments
 
     ex = sub.add_parser("export", help="export node embeddings of a trained model",
                         description=EXPORT_DESCRIPTION, epilog=EXPORT_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_export_arguments(ex)
 
-    from graphplat.serving.server import (SERVE_MODEL_DESCRIPTION, SERVE_MODEL_EPILOG,
-                                          add_serve_model_arguments)
+    from graphplat.cli.serve_model import (
+        SERVE_MODEL_DESCRIPTION,
+        SERVE_MODEL_EPILOG,
+        add_serve_model_arguments,
+    )
 
     sm = sub.add_parser("serve-model", help="serve recommendations and node scores over gRPC",
                         description=SERVE_MODEL_DESCRIPTION, epilog=SERVE_MODEL_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_serve_model_arguments(sm)
 
-    from graphplat.datasets.registry import add_arguments as add_dataset_arguments
+    from graphplat.cli.dataset import add_arguments as add_dataset_arguments
 
     ds = sub.add_parser("dataset", help="write a standard dataset (cora, acm, movielens, ...) as a store",
                         description="Read a dataset's raw files and write a partition store that "
@@ -182,7 +185,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(report_json(report))
         return 0
     if args.command == "serve":
-        from graphplat.storage.server import run_serve
+        from graphplat.cli.serve import run_serve
 
         return run_serve(args)
     if args.command == "train":
@@ -190,19 +193,19 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         return run_train(args)
     if args.command == "export":
-        from graphplat.inference.export import run_export
+        from graphplat.cli.export import run_export
 
         return run_export(args)
     if args.command == "serve-model":
-        from graphplat.serving.server import run_serve_model
+        from graphplat.cli.serve_model import run_serve_model
 
         return run_serve_model(args)
     if args.command == "dataset":
-        from graphplat.datasets.registry import run as run_dataset
+        from graphplat.cli.dataset import run as run_dataset
 
         return run_dataset(args)
     if args.command == "ingest":
-        from graphplat.storage.ingest import run_ingest
+        from graphplat.cli.ingest import run_ingest
 
         return run_ingest(args)
     parser.error(f"unknown command {args.command}")

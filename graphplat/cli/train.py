@@ -185,12 +185,9 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def main_train(argv=None) -> int:
-    """``python -m graphplat.cli.train``."""
+if __name__ == "__main__":  # ``python -m graphplat.cli.train`` == ``graphplat train``
+    import sys
+
     from graphplat.cli import main
 
-    return main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main_train())
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -22,20 +22,28 @@ Raw files are looked up by :func:`find_data_dir`: the ``data_dir`` argument, els
 directory.
 """
 from graphplat.datasets.acm import load_acm
-from graphplat.datasets.base import (DATASETS_ENV, SPLIT_NAMES, SPLIT_TEST, SPLIT_TRAIN,
-                                     SPLIT_UNUSED, SPLIT_VAL, TASKS, Dataset, find_data_dir,
-                                     stratified_split)
+from graphplat.datasets.base import (
+                                     DATASETS_ENV,
+                                     SPLIT_NAMES,
+                                     SPLIT_TEST,
+                                     SPLIT_TRAIN,
+                                     SPLIT_UNUSED,
+                                     SPLIT_VAL,
+                                     TASKS,
+                                     Dataset,
+                                     find_data_dir,
+                                     stratified_split,
+)
 from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora, load_planetoid
-from graphplat.datasets.registry import (DATASET_DESCRIPTION, DATASETS, DatasetEntry,
-                                         add_arguments, dataset_options, load_dataset, run)
+from graphplat.datasets.registry import DATASETS, DatasetEntry, dataset_options, load_dataset
 from graphplat.datasets.synthetic_recsys import generate_recsys
 from graphplat.datasets.yelpchi import load_yelpchi
 
 __all__ = [
-    "Dataset", "DatasetEntry", "DATASETS", "DATASET_DESCRIPTION", "DATASETS_ENV", "TASKS",
+    "Dataset", "DatasetEntry", "DATASETS", "DATASETS_ENV", "TASKS",
     "SPLIT_NAMES", "SPLIT_TRAIN", "SPLIT_VAL", "SPLIT_TEST", "SPLIT_UNUSED",
-    "load_dataset", "dataset_options", "find_data_dir", "stratified_split", "add_arguments", "run",
+    "load_dataset", "dataset_options", "find_data_dir", "stratified_split",
     "load_planetoid", "load_cora", "load_citeseer", "load_acm", "load_movielens", "load_yelpchi",
     "generate_recsys",
 ]

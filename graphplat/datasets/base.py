@@ -24,8 +24,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from graphplat.typing import Canonical, PathLike
 from graphplat.storage.graph_arrays import GraphArrays
+from graphplat.typing import Canonical, PathLike
 
 log = logging.getLogger(__name__)
 

@@ -45,10 +45,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from graphplat.typing import PathLike
 from graphplat.datasets.base import Dataset, data_root, one_hot
 from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
 from graphplat.storage.graph_arrays import GraphArrays
+from graphplat.typing import PathLike
 
 log = logging.getLogger(__name__)
 

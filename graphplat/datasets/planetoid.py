@@ -40,8 +40,16 @@ from typing import Optional
 
 import numpy as np
 
-from graphplat.datasets.base import (SPLIT_TEST, SPLIT_TRAIN, SPLIT_UNUSED, SPLIT_VAL, Dataset,
-                                     PathLike, locate_files, symmetrize)
+from graphplat.datasets.base import (
+    SPLIT_TEST,
+    SPLIT_TRAIN,
+    SPLIT_UNUSED,
+    SPLIT_VAL,
+    Dataset,
+    PathLike,
+    locate_files,
+    symmetrize,
+)
 from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
 from graphplat.storage.graph_arrays import GraphArrays
 

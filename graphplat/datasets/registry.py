@@ -2,15 +2,10 @@
 ``graphplat dataset NAME --out STORE`` command (:func:`add_arguments`, :func:`run`)."""
 from __future__ import annotations
 
-import argparse
-
-from graphplat.typing import PathLike
-from graphplat.cli.args import positive_int as _positive
-import ast
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 from graphplat.datasets.acm import load_acm
 from graphplat.datasets.base import Dataset
@@ -18,11 +13,11 @@ from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora
 from graphplat.datasets.synthetic_recsys import generate_recsys
 from graphplat.datasets.yelpchi import load_yelpchi
+from graphplat.typing import PathLike
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DatasetEntry", "DATASETS", "load_dataset", "dataset_options", "add_arguments", "run",
-           "DATASET_DESCRIPTION"]
+__all__ = ["DatasetEntry", "load_dataset", "dataset_options"]
 
 
 @dataclass(frozen=True)
@@ -102,77 +97,3 @@ def load_dataset(name: str, data_dir: Optional[PathLike] = None, **options) -> D
     if entry.reads_files:
         return entry.loader(data_dir, **options)
     return entry.loader(**options)
-
-
-# ----------------------------------------------------------------------------- command line
-
-DATASET_DESCRIPTION = (
-    "Read a standard dataset from its raw files (or generate the synthetic one) and write it "
-    "as a graphplat store. Datasets:\n" + "\n".join(
-        f"  {e.name:<10} {e.help}" for e in DATASETS.values())
-    + "\nOptions per dataset (-o KEY=VALUE):\n" + "\n".join(
-        f"  {e.name:<10} " + (", ".join(f"{k}={v!r}" for k, v in e.options().items()) or "none")
-        for e in DATASETS.values()))
-
-
-def _option(text: str):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"options are KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    key = key.strip().replace("-", "_")
-    try:
-        parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        parsed = value  # a plain string such as split=u2
-    return key, parsed
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``graphplat dataset`` arguments to ``parser``: ``NAME``, ``--data-dir``,
-    ``--out``, ``--partitions``, ``--partitioner``, ``--overwrite`` and repeatable
-    ``-o KEY=VALUE`` dataset options. Returns ``parser``."""
-    parser.add_argument("name", choices=list(DATASETS), metavar="NAME",
-                        help=f"dataset: {', '.join(DATASETS)}")
-    parser.add_argument("--data-dir", default=None,
-                        help="raw datasets directory (default: $GRAPHPLAT_DATASETS, else "
-                             "../shared/datasets next to the repository or the working directory)")
-    parser.add_argument("--out", required=True, help="store directory to create")
-    parser.add_argument("-p", "--partitions", type=_positive, default=1,
-                        help="number of partitions (default 1)")
-    parser.add_argument("--partitioner", choices=("hash", "metis"), default="hash",
-                        help="hash (default) or metis (needs dgl)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing store at --out")
-    parser.add_argument("-o", "--option", type=_option, action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="dataset option, repeatable (e.g. -o labels_per_class=40)")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    """Load the dataset named by ``args``, log its summary and write the store. Returns 0;
-    missing files, a bad option or an existing output raise (the command line prints them
-    as one line)."""
-    options: List = list(getattr(args, "option", None) or [])
-    from pathlib import Path
-
-    from graphplat.storage.ingest import check_target
-
-    check_target(Path(args.out).absolute(), args.overwrite)  # fail before loading
-    ds = load_dataset(args.name, args.data_dir, **dict(options))
-    for line in ds.summary().splitlines():
-        log.info("%s", line)
-    path = ds.write_store(args.out, partitions=args.partitions, overwrite=args.overwrite,
-                          partitioner=getattr(args, "partitioner", "hash"))
-    log.info("store ready: %s", path)
-    return 0
-
-
-def main(argv=None) -> int:
-    """Standalone entry point: parse ``argv`` like ``graphplat dataset`` would, set up
-    logging and :func:`run`. Returns the exit code."""
-    import sys
-
-    from graphplat.cli import main as cli_main
-
-    return cli_main(["dataset", *(sys.argv[1:] if argv is None else argv)])

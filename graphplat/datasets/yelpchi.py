@@ -32,10 +32,10 @@ from typing import Optional
 
 import numpy as np
 
-from graphplat.typing import PathLike
 from graphplat.datasets.base import Dataset, data_root, stratified_split, symmetrize
 from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
 from graphplat.storage.graph_arrays import GraphArrays
+from graphplat.typing import PathLike
 
 log = logging.getLogger(__name__)
 

@@ -84,15 +84,11 @@ Checkpoints are read with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import numbers
 import random
 import re
-import signal
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -107,18 +103,17 @@ import torch
 
 from graphplat.atomic import write_atomic
 from graphplat.distributed.coding import GradientCode, UncodedScheme, combine, make_code
+from graphplat.errors import AggregatorError, AggregatorUnavailable, ShuttingDown, StepAheadError
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc
-from graphplat.rpc import ServiceError, add_port, join_host_port, server_options
+from graphplat.rpc import abort_call, add_port, server_options, status_of
 
 log = logging.getLogger("graphplat.aggregator")
 
-__all__ = ["SCHEMES", "CODED_KINDS", "OPTIMIZERS", "AggregatorCore", "AggregatorServer",
-           "AggregatorClient", "AggregatorError", "AggregatorUnavailable", "StepAheadError",
-           "JoinInfo", "PushResult", "Pulled", "AggregatorStatus", "serve_aggregator",
-           "build_optimizer", "flatten_params", "unflatten", "gradient_vector",
-           "list_checkpoints", "latest_checkpoint", "load_checkpoint", "load_initial_params",
-           "build_parser", "main"]
+__all__ = ["AggregatorCore", "AggregatorServer", "AggregatorClient", "JoinInfo", "PushResult",
+           "Pulled", "AggregatorStatus", "serve_aggregator", "build_optimizer", "flatten_params",
+           "unflatten", "gradient_vector", "list_checkpoints", "latest_checkpoint",
+           "load_checkpoint", "load_initial_params"]
 
 SERVICE_NAME = "graphplat.aggregator.v1.Aggregator"
 SCHEMES: Tuple[str, ...] = ("coded", "wait_all", "ignore_stragglers")
@@ -330,17 +325,6 @@ def load_initial_params(path: Union[str, Path], exclude: Optional[str] = None
 
 # ============================================================================ core
 
-class _Unavailable(Exception):
-    """The aggregator is shutting down (UNAVAILABLE)."""
-
-
-class _FutureStep(Exception):
-    """A push for a step after the current one (FAILED_PRECONDITION)."""
-
-    def __init__(self, message: str, current_step: int):
-        super().__init__(message)
-        self.current_step = current_step
-
 
 class AggregatorCore:
     """The aggregator's state machine without the network (the gRPC service wraps it).
@@ -469,7 +453,7 @@ class AggregatorCore:
         if self.checkpoint_dir is None:
             return None, None
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        for step, path in reversed(list_checkpoints(self.checkpoint_dir)):
+        for _step, path in reversed(list_checkpoints(self.checkpoint_dir)):
             try:
                 return load_checkpoint(path), path
             except Exception as e:  # noqa: BLE001 - fall back to an older one
@@ -530,7 +514,7 @@ class AggregatorCore:
         coeffs = self.code.coefficients(w)
         with self.cond:
             if self.closing:
-                raise _Unavailable("aggregator is shutting down")
+                raise ShuttingDown("aggregator is shutting down")
             step, done = self.step, self.done
         log.info("worker %d joined at step %d (slices %s)", w, step, list(coeffs))
         return apb.JoinResponse(
@@ -562,7 +546,7 @@ class AggregatorCore:
     def push(self, step: int, worker_id: int, data: bytes, dtype: str = "float32"
              ) -> Tuple[bool, int, str]:
         """A coded vector of ``worker_id`` for ``step``. Returns (accepted, current step after
-        the push, reason); ValueError for bad requests, _FutureStep for a step ahead."""
+        the push, reason); ValueError for bad requests, StepAheadError for a step ahead."""
         w = self._worker(worker_id)
         step = int(step)
         if step < 0:
@@ -570,7 +554,7 @@ class AggregatorCore:
         vec = self._parse_vector(w, data, dtype)
         with self.cond:
             if self.closing:
-                raise _Unavailable("aggregator is shutting down")
+                raise ShuttingDown("aggregator is shutting down")
             if self.done:
                 self.dropped_late += 1
                 return False, self.step, f"training finished at step {self.step}"
@@ -580,7 +564,7 @@ class AggregatorCore:
                           w, step, self.step)
                 return False, self.step, f"step {step} was already applied (now at step {self.step})"
             if step > self.step:
-                raise _FutureStep(f"push from worker {w} for step {step}, but the aggregator is at "
+                raise StepAheadError(f"push from worker {w} for step {step}, but the aggregator is at "
                                   f"step {self.step} (it may have restarted from a checkpoint; "
                                   f"pull the current parameters)", self.step)
             if w in self.replies:
@@ -654,7 +638,7 @@ class AggregatorCore:
         with self.cond:
             while True:
                 if self.closing:
-                    raise _Unavailable("aggregator is shutting down")
+                    raise ShuttingDown("aggregator is shutting down")
                 if step < 0 or self.step >= step or self.done:
                     break
                 if w is not None and w not in self.replies:
@@ -792,17 +776,10 @@ def _rpc(fn):
     def wrapper(self, request, context):
         try:
             return fn(self, request, context)
-        except ValueError as e:
-            log.debug("%s: INVALID_ARGUMENT %s", method, e)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e)[:4000])
-        except _FutureStep as e:
-            context.set_trailing_metadata(((STEP_KEY, str(e.current_step)),))
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
-        except _Unavailable as e:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
-        except Exception as e:  # noqa: BLE001 - every failure becomes a status
-            log.exception("%s failed", method)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"[:4000])
+        except Exception as e:  # noqa: BLE001 - every failure becomes a status (graphplat.errors)
+            code, message, etype = status_of(e)
+            step = ((STEP_KEY, str(e.current_step)),) if isinstance(e, StepAheadError) else ()
+            abort_call(context, method, code, message, etype, log, step)
 
     wrapper.__name__ = method
     wrapper.__doc__ = fn.__doc__
@@ -940,23 +917,6 @@ def serve_aggregator(address: Union[str, int], params, optimizer_spec, scheme: s
 
 
 # ============================================================================ client
-
-class AggregatorError(ServiceError):
-    """The aggregator failed a call (INTERNAL and other non-retryable codes); ``code`` is the
-    gRPC status code."""
-
-
-class StepAheadError(AggregatorError):
-    """FAILED_PRECONDITION: a push for a step after the aggregator's current step
-    (``current_step``), e.g. after it restarted from an older checkpoint."""
-
-    def __init__(self, message: str, current_step: Optional[int]):
-        super().__init__(message, grpc.StatusCode.FAILED_PRECONDITION)
-        self.current_step = current_step
-
-
-class AggregatorUnavailable(ConnectionError):
-    """The aggregator did not answer (UNAVAILABLE) within the client's timeout."""
 
 
 @dataclass(frozen=True)
@@ -1186,155 +1146,3 @@ class AggregatorClient:
                                 dropped_late=r.dropped_late, done=r.done, max_steps=r.max_steps,
                                 n=r.n, s=r.s, scheme=r.scheme, code=r.code,
                                 waiting_seconds=r.waiting_seconds)
-
-
-# ============================================================================ command line
-
-DESCRIPTION = """\
-Run the gradient aggregator of a fault-tolerant synchronous training job (gRPC service
-graphplat.aggregator.v1.Aggregator).
-
-It owns the model parameters and the optimizer. n workers Join, pull the parameters of each
-step, compute the gradients of their slices of the step's global batch, encode them with the
-gradient code and push the coded vectors; as soon as the replies of a step can be decoded
-exactly (any n-s of them with --scheme coded) the aggregator applies the optimizer step and
-publishes the next parameters. It never applies a gradient it could not decode exactly
-(except with --scheme ignore_stragglers, which is inexact by design), and warns after
---stall-warning seconds when more than s workers are missing.
-
-The decoded gradient is the SUM over the n slices: workers scale each slice's mean loss by
-slice_size / global_batch_size, so the sum is the gradient of the global-batch mean loss.
-"""
-
-EPILOG = """\
-initial parameters:
-  --init takes an aggregator checkpoint (ckpt-*.pt) or a torch .pt state_dict of the
-  trainable parameters (name -> tensor; {"state_dict": ...} also works). Floating-point
-  tensors are used in file order; drop buffers with --exclude. When --checkpoint-dir already
-  holds a checkpoint the run resumes from the newest one and --init is only checked against it.
-
-examples:
-  python -m graphplat.distributed.aggregator --init model.pt -n 4 -s 1 --code frc \\
-      --optimizer '{"name": "adam", "lr": 0.01}' --max-steps 1000 \\
-      --checkpoint-dir ckpt/ --checkpoint-every 50 --port 50061
-  python -m graphplat.distributed.aggregator --checkpoint-dir ckpt/ -n 4 -s 1   # resume
-
-The process exits 0 after --max-steps are applied (it keeps serving --linger seconds so
-workers see `done`) or on SIGTERM/SIGINT (after writing a checkpoint).
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``python -m graphplat.distributed.aggregator``."""
-    p = argparse.ArgumentParser(prog="python -m graphplat.distributed.aggregator", description=DESCRIPTION,
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default 127.0.0.1; the service has no authentication)")
-    p.add_argument("--port", type=int, default=50061, help="gRPC port (default 50061; 0 = any free port)")
-    p.add_argument("--port-file", default=None,
-                   help="write the bound port to this file once serving (useful with --port 0)")
-    p.add_argument("--init", default=None, metavar="PATH",
-                   help="initial parameters: an aggregator checkpoint or a .pt state_dict "
-                        "(required unless --checkpoint-dir holds a checkpoint)")
-    p.add_argument("--exclude", default=None, metavar="REGEX",
-                   help="drop --init entries whose name matches REGEX (e.g. 'running_|num_batches')")
-    p.add_argument("-n", "--workers", type=int, required=True, help="number of workers (= slices per step)")
-    p.add_argument("-s", "--stragglers", type=int, default=0,
-                   help="failed/slow workers tolerated (coded) or not waited for "
-                        "(ignore_stragglers); default 0")
-    p.add_argument("--scheme", choices=SCHEMES, default="coded",
-                   help="coded: gradient coding (exact with any n-s replies); wait_all: uncoded, "
-                        "waits for every worker; ignore_stragglers: uncoded, applies the first "
-                        "n-s replies rescaled (inexact). Default coded")
-    p.add_argument("--code", choices=CODED_KINDS, default="frc",
-                   help="gradient code of --scheme coded: frc (fractional repetition, needs "
-                        "(s+1) | n, exact plain sums) or cyclic (any s < n, float64 solve). "
-                        "Default frc")
-    p.add_argument("--code-seed", type=int, default=0, help="seed of the cyclic code (default 0)")
-    p.add_argument("--optimizer", default="adam",
-                   help="optimizer name (sgd, adam, adamw) or a JSON spec such as "
-                        "'{\"name\": \"sgd\", \"lr\": 0.1, \"momentum\": 0.9}' (default adam)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (overrides the spec)")
-    p.add_argument("--momentum", type=float, default=None, help="sgd momentum (overrides the spec)")
-    p.add_argument("--weight-decay", type=float, default=None, help="weight decay (overrides the spec)")
-    p.add_argument("--checkpoint-dir", default=None,
-                   help="write checkpoints here and resume from the newest one on start")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="K",
-                   help="checkpoint every K steps (default 0: only at the end and on shutdown)")
-    p.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default 3)")
-    p.add_argument("--max-steps", type=int, default=0,
-                   help="finish after this many optimizer steps (default 0: run until stopped)")
-    p.add_argument("--stall-warning", type=float, default=30.0, metavar="SECONDS",
-                   help="warn when a step waited this long without decodable replies (default 30)")
-    p.add_argument("--stall-deadline", type=float, default=600.0, metavar="SECONDS",
-                   help="stop with an error naming the lost workers and the last checkpoint when a "
-                        "step cannot be decoded for this long (default 600; 0 = wait forever)")
-    p.add_argument("--straggler-timeout", type=float, default=5.0, metavar="SECONDS",
-                   help="ignore_stragglers: apply what arrived this long after a step's first "
-                        "reply (default 5)")
-    p.add_argument("--linger", type=float, default=5.0, metavar="SECONDS",
-                   help="keep serving this long after --max-steps so workers see `done` (default 5)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging (default: info)")
-    return p
-
-
-def _optimizer_spec(args) -> Dict[str, Any]:
-    text = args.optimizer.strip()
-    if text.startswith("{"):
-        try:
-            spec = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"--optimizer is not valid JSON: {e}") from None
-        if not isinstance(spec, dict):
-            raise ValueError("--optimizer JSON must be an object")
-    else:
-        spec = {"name": text}
-    for key, value in (("lr", args.lr), ("momentum", args.momentum),
-                       ("weight_decay", args.weight_decay)):
-        if value is not None:
-            spec[key] = value
-    return spec
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m graphplat.distributed.aggregator``; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-
-    def _on_signal(signum, _frame):
-        log.info("received signal %d: checkpointing and shutting down", signum)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _on_signal)
-    try:
-        params = load_initial_params(args.init, args.exclude) if args.init else None
-        handle = serve_aggregator(
-            join_host_port(args.host, args.port), params, _optimizer_spec(args), args.scheme, args.code,
-            args.workers, args.stragglers, checkpoint_dir=args.checkpoint_dir,
-            checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
-            stall_warning_s=args.stall_warning, straggler_timeout_s=args.straggler_timeout,
-            code_seed=args.code_seed, keep_checkpoints=args.keep_checkpoints,
-            stall_deadline_s=args.stall_deadline or None)
-    except (ValueError, OSError, RuntimeError) as e:
-        log.error("%s", e)
-        return 2
-    if args.port_file:
-        write_atomic(args.port_file, f"{handle.port}\n")
-    try:
-        while not stop.is_set():
-            if handle.failure is not None:
-                return 3
-            if handle.wait_done(0.2):
-                log.info("max_steps reached; serving %.1fs more so workers see it", args.linger)
-                stop.wait(args.linger)
-                break
-    finally:
-        handle.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

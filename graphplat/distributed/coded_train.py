@@ -16,12 +16,10 @@ sum is the gradient of the global batch's mean loss, exactly what one process co
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -35,9 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from graphplat.sampling.seeds import derive_rng, derive_seed
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import NodeClassificationTrainer, Task, block_inputs, open_task, pick
-from graphplat.sampling.seeds import derive_rng, derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +150,8 @@ def run_worker(cfg: TrainConfig, address: str, worker_id: int, n: int, *, seed: 
     ``slow_prob``, drawn from (seed, worker, step)); ``die_at_step`` makes the process
     SIGKILL itself when it reaches that step (fault injection at a deterministic point).
     Returns the number of steps pushed."""
-    from graphplat.distributed.aggregator import AggregatorClient, StepAheadError
+    from graphplat.distributed.aggregator import AggregatorClient
+    from graphplat.errors import StepAheadError
 
     seed = cfg.seeds[0] if seed is None else seed
     task = open_task(cfg)
@@ -192,7 +191,7 @@ def run_worker(cfg: TrainConfig, address: str, worker_id: int, n: int, *, seed: 
 
 def worker_command(config_path: Path, address: str, worker_id: int, n: int, **extra) -> List[str]:
     """The command line of one worker process."""
-    cmd = [sys.executable, "-m", "graphplat.distributed.coded_train", "--config", str(config_path),
+    cmd = [sys.executable, "-m", "graphplat.cli.coded_worker", "--config", str(config_path),
            "--aggregator", address, "--worker", str(worker_id), "--workers", str(n)]
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
@@ -315,50 +314,3 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
             "summary": {"val": {k: {"mean": v, "std": 0.0} for k, v in val.items()},
                         "test": {k: {"mean": v, "std": 0.0} for k, v in test.items()}},
             "reference": task.reference, "params": final}
-
-
-def main(argv=None) -> int:
-    """``python -m graphplat.distributed.coded_train``: one worker process."""
-    p = argparse.ArgumentParser(prog="graphplat-coded-worker",
-                                description="One gradient-coding worker: joins the aggregator, computes its "
-                                            "slices of every step and pushes coded gradients until done.")
-    p.add_argument("--config", required=True, help="training config (JSON or YAML)")
-    p.add_argument("--aggregator", help="aggregator address host:port")
-    p.add_argument("--worker", type=int, help="this worker's id, 0..n-1")
-    p.add_argument("--workers", type=int, required=True, help="n, the number of workers")
-    p.add_argument("--write-init", metavar="PATH",
-                   help="instead of working: write the model's initial parameters (a .pt state_dict for "
-                        "the aggregator's --init) and print the run's --max-steps, then exit")
-    p.add_argument("--threads", type=int, default=1, help="torch/sampler threads (default 1)")
-    p.add_argument("--slow-prob", type=float, default=0.0, help="straggler injection: probability per step")
-    p.add_argument("--slow-factor", type=float, default=1.0, help="straggler injection: slowdown factor")
-    p.add_argument("--die-at-step", type=int, default=None, help="fault injection: SIGKILL this worker at that step")
-    p.add_argument("-v", "--verbose", action="store_true")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format=f"%(asctime)s worker-{args.worker} %(levelname)s %(name)s: %(message)s")
-    import yaml
-
-    from graphplat import _core
-    torch.set_num_threads(args.threads)
-    _core.set_num_threads(args.threads)
-    random.seed(0)
-    data = yaml.safe_load(Path(args.config).read_text())
-    cfg = TrainConfig.from_dict(data)
-    if args.write_init:
-        task = open_task(cfg)
-        comp = SliceComputer(cfg, task, cfg.seeds[0], args.workers)
-        torch.save({k: torch.from_numpy(v) for k, v in comp.initial_params().items()}, args.write_init)
-        print(json.dumps({"init": args.write_init, "max_steps": comp.max_steps,
-                          "steps_per_epoch": comp.steps_per_epoch}))
-        task.close()
-        return 0
-    if args.aggregator is None or args.worker is None:
-        p.error("--aggregator and --worker are required (unless --write-init)")
-    run_worker(cfg, args.aggregator, args.worker, args.workers, slow_prob=args.slow_prob,
-               slow_factor=args.slow_factor, die_at_step=args.die_at_step)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

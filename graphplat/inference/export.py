@@ -96,13 +96,6 @@ a given ``out`` at a time (an advisory lock in the partial directory).
 """
 from __future__ import annotations
 
-import argparse
-
-from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
-from graphplat.typing import PathLike
-from graphplat.cli.args import positive_int as _positive
-from graphplat.errors import UserError
-from graphplat.sampling.subgraph import tensor_of
 import collections
 import contextlib
 import dataclasses
@@ -113,7 +106,6 @@ import logging
 import math
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -121,11 +113,15 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from graphplat.atomic import fsync_path, write_atomic, write_json_atomic
+from graphplat.errors import ExportStateError
+from graphplat.sampling.subgraph import tensor_of
+from graphplat.typing import PathLike
+
 log = logging.getLogger("graphplat.inference.export")
 
 __all__ = ["export_embeddings", "read_embeddings", "ids_path", "partial_path", "ExportResult",
-           "ExportStateError", "add_export_arguments", "run_export", "main_export",
-           "FORMATS", "OUTPUTS", "TEST_SLEEP_ENV", "EXPORT_DESCRIPTION", "EXPORT_EPILOG"]
+           "FORMATS", "OUTPUTS"]
 
 #: Output formats, by file suffix.
 FORMATS = (".npy", ".parquet")
@@ -133,15 +129,9 @@ FORMATS = (".npy", ".parquet")
 OUTPUTS = ("final", "hidden")
 #: Test-only: seconds to sleep after each chunk (each chunk is then committed), so a test can
 #: kill the export midway.
-TEST_SLEEP_ENV = "GRAPHPLAT_EXPORT_TEST_SLEEP"
 STATE_VERSION = 1
 DEFAULT_CHUNK_SIZE = 4096
 _GCN_NORM_KEY = "_graphplat_export_gcn_norm"
-
-
-class ExportStateError(UserError, ValueError):
-    """The partial state of an interrupted export cannot be used for this export (made with
-    another model, graph or options, unreadable, or locked by another running export)."""
 
 
 # ----------------------------------------------------------------------------- reading
@@ -456,7 +446,6 @@ class _Exporter:
         self.progress = progress
         self.commit_interval = float(commit_interval)
         self.on_chunk = on_chunk
-        self.test_sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
         self.partial = partial_path(self.out)
 
         m = self.arch
@@ -712,20 +701,17 @@ class _Exporter:
             bar.update(n)
             return
         bar.update(min(done * cs, n))
-        every_chunk = self.test_sleep > 0
         for k, prepared in _prefetched(lambda k: self._prepare(layer, t, k), range(done, n_chunks),
                                        self.prefetch):
             start, end = k * cs, min(n, (k + 1) * cs)
             arr[start:end] = self._compute(layer, t, prepared)
             self.state["progress"][key] = k + 1
-            if every_chunk or time.monotonic() - self._last_commit >= self.commit_interval:
+            if time.monotonic() - self._last_commit >= self.commit_interval:
                 self._commit(arr)
                 log.debug("layer %d %r: chunk %d/%d committed", layer.index, t, k + 1, n_chunks)
             bar.update(end - start)
             if self.on_chunk is not None:
                 self.on_chunk(layer.index, t, k, n_chunks)
-            if self.test_sleep > 0:
-                time.sleep(self.test_sleep)
         self.state["progress"][key] = n_chunks
         self._commit(arr)
         log.debug("layer %d %r: all %d chunks committed", layer.index, t, n_chunks)
@@ -960,133 +946,3 @@ def export_embeddings(graph, model, ntype: Optional[str], out_path: PathLike, *,
                     output=output, resume=resume, prefetch=prefetch, progress=progress,
                     commit_interval=commit_interval, on_chunk=on_chunk).run()
     return res if return_result else res.path
-
-
-# ----------------------------------------------------------------------------- command line
-
-EXPORT_DESCRIPTION = """Export node embeddings of a trained model by layer-wise inference.
-
-Every layer is computed once for all nodes (chunks of destination nodes with their full
-in-neighborhoods), kept in memory-mapped arrays next to the output, and the last one is
-written to OUT: .npy (float32 (N, d); ids in <stem>.ids.npy) or .parquet (columns id,
-embedding). --output final exports the last layer (logits of a classifier, the encoder's
-embedding of a rating model); --output hidden the last hidden layer. A killed export
-resumes where it stopped when rerun with the same arguments; OUT appears only when complete.
-
-The graph defaults to the one the checkpoint was trained on (its config's dataset, store or
-cluster); --graph, --cluster or --dataset name another with the same schema.
-"""
-EXPORT_EPILOG = """examples:
-  graphplat train --dataset synthetic --checkpoint-dir ckpt
-  graphplat export --checkpoint ckpt/seed-0/best.pt --ntype user --out user.parquet
-  graphplat export --checkpoint ckpt/seed-0/best.pt --graph store --ntype user \\
-      --out user.npy --output hidden --chunk-size 8192
-"""
-
-
-def add_export_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:
-    """Add ``graphplat export`` options to ``p`` (``verbose``: also ``-v``)."""
-    p.add_argument("--checkpoint", required=True,
-                   help="best.pt written by `graphplat train --checkpoint-dir` (DIR/seed-N/best.pt)")
-    src = p.add_argument_group("graph (default: the one the checkpoint was trained on)")
-    one = src.add_mutually_exclusive_group()
-    one.add_argument("--graph", help="a store directory (graphplat ingest / graphplat dataset)")
-    one.add_argument("--cluster", help="a cluster file of graph servers")
-    one.add_argument("--dataset", help="a dataset name (synthetic, cora, acm, ...), built in memory "
-                                       "with the checkpoint's dataset options")
-    src.add_argument("--data-dir", help="raw datasets directory for --dataset")
-    o = p.add_argument_group("export")
-    o.add_argument("--ntype", help="node type to export (default: the model's target type, or "
-                                   "the graph's only type)")
-    o.add_argument("--out", required=True, type=_out_path, help="output file: .npy or .parquet")
-    o.add_argument("--output", choices=OUTPUTS, default="final",
-                   help="final: last layer (default); hidden: the last hidden layer (L-2)")
-    o.add_argument("--chunk-size", type=_positive, default=DEFAULT_CHUNK_SIZE,
-                   help=f"destination nodes per chunk (default {DEFAULT_CHUNK_SIZE})")
-    o.add_argument("--feature", help="input node feature (default: the checkpoint's)")
-    o.add_argument("--no-resume", action="store_true",
-                   help="discard the partial state of an interrupted export and start over")
-    o.add_argument("--prefetch", type=int, default=1, help="chunks sampled ahead (default 1)")
-    o.add_argument("--threads", type=_positive, help="threads for torch and the sampler")
-    if verbose:
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-
-
-def _out_path(text: str) -> str:
-    """``--out``: refused before anything is loaded unless it ends in .npy or .parquet."""
-    try:
-        _format_of(Path(text))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
-
-
-def _open_graph(args, cfg: Dict[str, Any]):
-    """The GraphService named by the arguments, else by the training config."""
-    graph, cluster, dataset = args.graph, args.cluster, args.dataset
-    data_dir = args.data_dir
-    options: Dict[str, Any] = {}
-    if not (graph or cluster or dataset):
-        graph, cluster, dataset = cfg.get("graph"), cfg.get("cluster"), cfg.get("dataset")
-        data_dir = data_dir or cfg.get("data_dir")
-        if not (graph or cluster or dataset):
-            raise ValueError("the checkpoint's config names no graph: pass --graph, --cluster or "
-                             "--dataset")
-        log.info("graph from the checkpoint's config: %s",
-                 graph and f"store {graph}" or cluster and f"cluster {cluster}" or f"dataset {dataset}")
-    if dataset and dataset == cfg.get("dataset"):
-        options = dict(cfg.get("dataset_options") or {})
-    if graph:
-        from graphplat import open_graph
-
-        return open_graph(graph, read_only=True)
-    if cluster:
-        from graphplat.storage.remote import connect
-
-        return connect(cluster)
-    from graphplat.datasets import load_dataset
-
-    return load_dataset(dataset, data_dir, **options).to_local()
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """Run ``graphplat export``: log progress, print a JSON summary on stdout. Returns 0; bad
-    input or an unusable partial state raise (``graphplat`` prints them as one line)."""
-    import torch
-
-    from graphplat.training.loop import load_trained, read_checkpoint
-
-    if args.threads:
-        from graphplat import _core
-
-        torch.set_num_threads(args.threads)
-        _core.set_num_threads(args.threads)
-    ckpt = Path(args.checkpoint)
-    state = read_checkpoint(ckpt)
-    cfg = state.get("config") or {}
-    del state
-    graph = _open_graph(args, cfg)
-    try:
-        trained = load_trained(ckpt, graph)
-        feature = args.feature or trained.meta.get("feature") or "feat"
-        ntype = args.ntype or trained.meta.get("target_ntype")
-        res = export_embeddings(trained.input_graph(graph), trained.encoder, ntype, args.out,
-                                feature=feature, chunk_size=args.chunk_size, output=args.output,
-                                resume=not args.no_resume, prefetch=args.prefetch,
-                                return_result=True)
-    finally:
-        graph.close()
-    sys.stdout.write(json.dumps(res.as_dict()) + "\n")
-    sys.stdout.flush()
-    return 0
-
-
-def main_export(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m graphplat.inference.export`` (the same as ``graphplat export``)."""
-    from graphplat.cli import main
-
-    return main(["export", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main_export())

@@ -5,7 +5,8 @@ The graph partition server (:mod:`graphplat.storage.server`), the online model s
 (:mod:`graphplat.distributed.aggregator`) all run the same way; what they share lives here:
 
 * **server side**: :class:`RpcAbort` and :func:`status_of` (exception -> status code, message
-  and the exception class sent in the trailing metadata ``graphplat-error``),
+  and the exception class sent in the trailing metadata ``graphplat-error``, from the one
+  table :data:`graphplat.errors.STATUS_TABLE`), :func:`abort_call`,
   :func:`rpc_method` (the handler wrapper: readiness check, metrics, status mapping),
   :class:`ServiceMetrics` (a Prometheus registry with request counters and latencies and its
   own HTTP endpoint), :class:`BearerTokenInterceptor` (``authorization: Bearer <token>``
@@ -17,14 +18,12 @@ The graph partition server (:mod:`graphplat.storage.server`), the online model s
   :func:`add_security_arguments`, :func:`add_shutdown_arguments`,
   :func:`install_stop_signals` and :func:`serve_until_stopped` (SIGTERM/SIGINT: ready file,
   wait, graceful stop);
-* **client side**: :class:`ServiceError` (base of the clients' error classes),
-  :class:`RequestTooLarge`, :func:`error_details` (code, message and exception class of a
+* **client side**: :func:`error_details` (code, message and exception class of a
   failed call), :func:`read_root_cert`, :func:`open_channel`, :func:`auth_metadata`,
   :func:`message_options`.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import hmac
@@ -37,27 +36,22 @@ import threading
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Type
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import grpc
 
 from graphplat.atomic import write_json_atomic
+from graphplat.errors import STATUS_TABLE
 
 __all__ = ["ERROR_TYPE_KEY", "RpcAbort", "status_of", "rpc_method", "ServiceMetrics",
            "BearerTokenInterceptor", "MalformedRequestInterceptor", "is_loopback", "join_host_port", "server_options", "add_port",
-           "HostedService", "read_token", "read_credentials", "warn_if_exposed",
-           "add_security_arguments", "add_shutdown_arguments", "install_stop_signals",
-           "write_ready_file", "serve_until_stopped", "ServiceError",
-           "RequestTooLarge", "error_details", "read_root_cert", "open_channel", "auth_metadata",
+           "HostedService", "warn_if_exposed", "install_stop_signals",
+           "write_ready_file", "serve_until_stopped", "abort_call", "error_details", "read_root_cert", "open_channel", "auth_metadata",
            "message_options"]
 
 ERROR_TYPE_KEY = "graphplat-error"
 MAX_DETAILS = 4000
 _LOOPBACK_NAMES = ("localhost", "ip6-localhost")
-
-# (exception class, status code, exception class name for the client, message prefix)
-StatusRule = Tuple[Type[BaseException], grpc.StatusCode, str, str]
-
 
 # ----------------------------------------------------------------------------- server: errors
 
@@ -71,47 +65,41 @@ class RpcAbort(Exception):
         self.error_type = error_type
 
 
-def status_of(exc: BaseException, rules: Sequence[StatusRule] = (), *,
-              key_error_type: str = "KeyError") -> Tuple[grpc.StatusCode, str, str]:
+def status_of(exc: BaseException) -> Tuple[grpc.StatusCode, str, str]:
     """(code, message, exception class name) of an exception raised by a handler.
 
-    :class:`RpcAbort` says it itself; then the first of ``rules`` whose class matches; then
-    IndexError -> NOT_FOUND, KeyError/ValueError/TypeError -> INVALID_ARGUMENT (a KeyError
-    travels as ``key_error_type``), anything else INTERNAL with the class name.
+    :class:`RpcAbort` says it itself; otherwise the first row of
+    :data:`graphplat.errors.STATUS_TABLE` whose class matches (a KeyError's message is its
+    key), else INTERNAL with the class name.
     """
     if isinstance(exc, RpcAbort):
         return exc.code, exc.message, exc.error_type
-    for cls, code, etype, prefix in rules:
+    for cls, code, etype, prefix in STATUS_TABLE:
         if isinstance(exc, cls):
-            return code, f"{prefix}{exc}", etype
+            if isinstance(exc, KeyError):
+                message = str(exc.args[0]) if exc.args else type(exc).__name__
+            else:
+                message = str(exc)
+            return grpc.StatusCode[code], f"{prefix}{message}", etype
     name = type(exc).__name__
-    if isinstance(exc, IndexError):
-        return grpc.StatusCode.NOT_FOUND, str(exc), "IndexError"
-    if isinstance(exc, KeyError):
-        return (grpc.StatusCode.INVALID_ARGUMENT, str(exc.args[0]) if exc.args else name,
-                key_error_type)
-    if isinstance(exc, ValueError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "ValueError"
-    if isinstance(exc, TypeError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "TypeError"
     return grpc.StatusCode.INTERNAL, f"{name}: {exc}", name
 
 
-def _abort(context, method: str, code: grpc.StatusCode, message: str, etype: str,
-           logger: logging.Logger) -> None:
-    """Log a failed call (with the traceback when INTERNAL), put the exception class in the
-    trailing metadata and abort the call (``context.abort`` raises)."""
+def abort_call(context, method: str, code: grpc.StatusCode, message: str, etype: str,
+               logger: logging.Logger, metadata: Tuple[Tuple[str, str], ...] = ()) -> None:
+    """Log a failed call (with the traceback when INTERNAL), put the exception class (and
+    ``metadata``) in the trailing metadata and abort the call (``context.abort`` raises)."""
     if code == grpc.StatusCode.INTERNAL:
         logger.exception("%s failed", method)
     else:
         logger.debug("%s: %s %s", method, code.name, message)
-    if etype:
-        context.set_trailing_metadata(((ERROR_TYPE_KEY, etype),))
+    trailing = (((ERROR_TYPE_KEY, etype),) if etype else ()) + tuple(metadata)
+    if trailing:
+        context.set_trailing_metadata(trailing)
     context.abort(code, message[:MAX_DETAILS])
 
 
-def rpc_method(status: Callable[[BaseException], Tuple[grpc.StatusCode, str, str]],
-               logger: logging.Logger, *, metrics_attr: str = "metrics", pass_ready: bool = False):
+def rpc_method(logger: logging.Logger, *, metrics_attr: str = "metrics", pass_ready: bool = False):
     """A decorator of servicer methods: readiness check, metrics and exception -> status.
 
     The wrapped call first runs ``self._ready()`` (which raises :class:`RpcAbort` to refuse
@@ -119,7 +107,7 @@ def rpc_method(status: Callable[[BaseException], Tuple[grpc.StatusCode, str, str
     passed to the handler as ``fn(self, ready, request, context)``, else the handler is
     ``fn(self, request, context)``. Every call is recorded in ``getattr(self,
     metrics_attr).record(method, code, seconds)``; an exception becomes the status
-    ``status(exc)`` says. Generator handlers (server streaming) are wrapped as generators.
+    :func:`status_of` says. Generator handlers (server streaming) are wrapped as generators.
     """
     @contextlib.contextmanager
     def handling(servicer, method: str, context):
@@ -128,8 +116,8 @@ def rpc_method(status: Callable[[BaseException], Tuple[grpc.StatusCode, str, str
         try:
             yield
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-            code, message, etype = status(exc)
-            _abort(context, method, code, message, etype, logger)
+            code, message, etype = status_of(exc)
+            abort_call(context, method, code, message, etype, logger)
         finally:
             getattr(servicer, metrics_attr).record(method, code, time.perf_counter() - t0)
 
@@ -413,31 +401,7 @@ class HostedService:
             self._follower.join(timeout=2.0)
 
 
-# ----------------------------------------------------------------------------- command line
-
-def read_token(args: argparse.Namespace) -> Optional[str]:
-    """The bearer token of ``--token-file``, ``--token`` or ``$GRAPHPLAT_TOKEN`` (None: no auth)."""
-    if args.token_file:
-        token = Path(args.token_file).read_text().strip()
-        if not token:
-            raise ValueError(f"token file {args.token_file} is empty")
-        return token
-    if args.token is not None:
-        if not args.token:
-            raise ValueError("--token must not be empty")
-        return args.token
-    return os.environ.get("GRAPHPLAT_TOKEN") or None
-
-
-def read_credentials(args: argparse.Namespace) -> Tuple[Optional[str], Optional[Tuple[bytes, bytes]]]:
-    """``(token, tls)`` of the ``--token*`` and ``--tls-*`` options: the bearer token (see
-    :func:`read_token`) and ``(key PEM, certificate PEM)`` or None. ValueError/OSError with
-    a message when they are inconsistent or unreadable."""
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key go together")
-    token = read_token(args)
-    tls = (Path(args.tls_key).read_bytes(), Path(args.tls_cert).read_bytes()) if args.tls_cert else None
-    return token, tls
+# ----------------------------------------------------------------------------- process lifecycle
 
 
 def warn_if_exposed(logger: logging.Logger, host: str, protected: bool, what: str) -> None:
@@ -445,34 +409,6 @@ def warn_if_exposed(logger: logging.Logger, host: str, protected: bool, what: st
     if not is_loopback(host) and not protected:
         logger.warning("serving on %s without --token or TLS: anyone who can reach this address "
                        "can %s", host, what)
-
-
-def add_security_arguments(p: argparse.ArgumentParser) -> None:
-    """``--metrics-port``, ``--metrics-host``, ``--token``/``--token-file`` and ``--tls-*``."""
-    p.add_argument("--metrics-port", type=int, default=None,
-                   help="serve Prometheus metrics over HTTP on this port (default: off)")
-    p.add_argument("--metrics-host", default="127.0.0.1",
-                   help="interface of the metrics endpoint (default 127.0.0.1)")
-    tok = p.add_mutually_exclusive_group()
-    tok.add_argument("--token", default=None,
-                     help="require 'authorization: Bearer TOKEN' on every call (visible in the "
-                          "process list; prefer --token-file or $GRAPHPLAT_TOKEN)")
-    tok.add_argument("--token-file", default=None, help="read the bearer token from this file")
-    p.add_argument("--tls-cert", default=None, help="PEM server certificate (chain); enables TLS")
-    p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
-
-
-def add_shutdown_arguments(p: argparse.ArgumentParser, verbose: bool) -> None:
-    """``--grace``, ``--ready-file`` and (``verbose``) the logging options
-    (:func:`graphplat.cli.args.add_logging_arguments`)."""
-    p.add_argument("--grace", type=float, default=5.0,
-                   help="seconds calls in flight may take to finish on shutdown (default 5)")
-    p.add_argument("--ready-file", default=None,
-                   help="write JSON {address, port, metrics_port, pid} here once SERVING")
-    if verbose:
-        from graphplat.cli.args import add_logging_arguments
-
-        add_logging_arguments(p)
 
 
 def install_stop_signals(logger: logging.Logger, *, main_thread_only: bool = False) -> threading.Event:
@@ -506,18 +442,6 @@ def serve_until_stopped(server, stop: threading.Event, ready_file: Optional[str]
 
 
 # ----------------------------------------------------------------------------- client side
-
-class ServiceError(RuntimeError):
-    """A server-side failure that is not the caller's fault (INTERNAL, ...); ``code`` is the
-    gRPC status code when known."""
-
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
-        super().__init__(message)
-        self.code = code
-
-
-class RequestTooLarge(ValueError):
-    """RESOURCE_EXHAUSTED: a batch, fanout or message over the server's (or client's) limits."""
 
 
 def error_details(err: grpc.RpcError) -> Tuple[grpc.StatusCode, str, str]:

@@ -22,13 +22,12 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from graphplat.typing import Canonical
 from graphplat import _core
 from graphplat.sampling.loader import Minibatch, MinibatchLoader
 from graphplat.sampling.neighbor import EdgeExclusion, pair_keys
 from graphplat.sampling.seeds import derive_seed
-
 from graphplat.service import GraphService
+from graphplat.typing import Canonical
 
 EXCLUDE = (None, "self", "reverse_types", "node_pairs")
 NEGATIVE_STRATEGIES = ("uniform", "degree")

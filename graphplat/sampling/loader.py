@@ -206,7 +206,6 @@ class MinibatchLoader:
         return to_pyg(mb, self.schema)
 
     def _blocks(self, mb: Minibatch) -> list:
-        import torch
 
         blocks = to_dgl_blocks(mb.subgraph, self.schema.ntypes, self.sampler.active_etypes)
         if blocks:

@@ -14,11 +14,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from graphplat.typing import Canonical
 from graphplat import _core
 from graphplat.sampling.subgraph import SampledLayer, SampledSubgraph
 from graphplat.schema import GraphSchema
 from graphplat.service import GraphService
+from graphplat.typing import Canonical
 
 HOP_STRIDE = 4096
 # Ids in [0, DENSE_ID_FACTOR * n + DENSE_ID_SLACK) are relabeled with dense markers.

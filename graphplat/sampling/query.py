@@ -1,13 +1,13 @@
 """A Gremlin-like query chain over any GraphService, in the spirit of graph-learn's GSL::
 
-    q = (g.V("user").batch(512).shuffle(seed=7).alias("u")
+    q = (V(g, "user").batch(512).shuffle(seed=7).alias("u")
           .outV("click").sample(10).by("edge_weight").alias("i")
           .inV("click").sample(5).by("random").alias("v")
           .values())
     for batch in q:                 # one dict per batch of users
         batch["u"].ids, batch["i"].ids, batch["i"].parent, batch["i"].features["feat"]
 
-Sources: ``V(ntype)`` (all nodes of a type, or given ``ids``) and ``E(etype)`` (edges; then
+Sources: ``V(graph, ntype)`` (all nodes of a type, or given ``ids``) and ``E(graph, etype)`` (edges; then
 ``.outV()`` is their source and ``.inV()`` their destination nodes). Steps from a node
 step: ``outV(etype)`` (out-neighbors: the node is the edge's source; needs the edge type's
 ``out_adjacency``), ``inV(etype)`` (in-neighbors), ``outNeg(etype)`` / ``inNeg(etype)``
@@ -70,7 +70,7 @@ class _Step:
 
 
 class Query:
-    """A chain of steps over ``graph``; build with ``graph.V(...)`` / ``graph.E(...)``."""
+    """A chain of steps over ``graph``; build with ``V(graph, ...)`` / ``E(graph, ...)``."""
 
     def __init__(self, graph: GraphService, source: _Step, ids: Optional[np.ndarray] = None):
         self.graph = graph

@@ -27,38 +27,29 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
 import grpc
 import numpy as np
 
+from graphplat.errors import ModelServiceError, RequestTooLarge, ServiceNotConfigured, UnknownIdError
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
-from graphplat.rpc import (ERROR_TYPE_KEY, RequestTooLarge, ServiceError,  # noqa: F401
-                           auth_metadata, error_details, message_options, open_channel,
-                           read_root_cert)
-from graphplat.serving.recommend import Recommendations, Recommender, UnknownIdError
-from graphplat.serving.scoring import NodeScore, NodeScorer
-from graphplat.serving.server import (SERVICE_NAME, ModelServer, add_serve_model_arguments,
-                                      build_model_server, from_array, main, run_serve_model,
-                                      to_array)
+from graphplat.rpc import (  # noqa: F401
+    ERROR_TYPE_KEY,
+    auth_metadata,
+    error_details,
+    message_options,
+    open_channel,
+    read_root_cert,
+)
+from graphplat.serving.codec import SERVICE_NAME, from_array, to_array
+from graphplat.serving.recommend import Recommendations
+from graphplat.serving.scoring import NodeScore
 
-__all__ = ["ModelServiceClient", "ModelServiceError", "ServiceNotConfigured", "RequestTooLarge",
-           "ModelServer", "Recommender", "NodeScorer", "Recommendations", "NodeScore",
-           "UnknownIdError", "add_serve_model_arguments", "run_serve_model", "build_model_server",
-           "SERVICE_NAME"]
-
-
-class ModelServiceError(ServiceError):
-    """A failure of the model service that is not the caller's fault (INTERNAL, ...)."""
+__all__ = ["ModelServiceClient"]
 
 
-class ServiceNotConfigured(ModelServiceError):
-    """FAILED_PRECONDITION: the server was not started with what the call needs."""
-
-
-# RequestTooLarge (RESOURCE_EXHAUSTED: a batch or message above the server's limits) is
-# graphplat.rpc.RequestTooLarge, the class the graph partition client raises too.
 
 
 def _error_from(err: grpc.RpcError, address: str) -> Exception:
@@ -212,9 +203,3 @@ class ModelServiceClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

@@ -26,21 +26,18 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from graphplat.typing import Canonical
 from graphplat import _core
+from graphplat.errors import UnknownIdError
 from graphplat.service import GraphService
+from graphplat.typing import Canonical
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recommender", "Recommendations", "UnknownIdError", "SeenEdgeType", "top_k",
-           "parse_etype", "resolve_seen_etype"]
+__all__ = ["Recommender", "Recommendations", "SeenEdgeType", "top_k", "parse_etype",
+           "resolve_seen_etype"]
 
 #: Elements of one (users x items) score block; bigger user batches are cut into chunks.
 CHUNK_ELEMENTS = 1 << 22
-
-
-class UnknownIdError(IndexError):
-    """An id the service has no embedding or node for (NOT_FOUND)."""
 
 
 @dataclass

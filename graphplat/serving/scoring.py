@@ -75,8 +75,8 @@ class NodeScorer:
 
     def __init__(self, graph: GraphService, checkpoint, *, fanouts: Optional[Sequence] = None,
                  seed: int = 0, strategy: str = "uniform"):
-        from graphplat.training.loop import input_widths, load_trained
         from graphplat.sampling import NeighborSampler, NodeLoader
+        from graphplat.training.loop import input_widths, load_trained
 
         self.graph = graph
         self.checkpoint = Path(checkpoint)

@@ -37,85 +37,32 @@ flight get ``--grace`` seconds, the graph is closed and the process exits 0.
 """
 from __future__ import annotations
 
-import argparse
-
-from graphplat.cli.args import positive_int as _positive
-import functools
 import json
 import logging
-import sys
 import threading
-import time
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import grpc
 import numpy as np
 
+from graphplat.errors import NotConfigured
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
-from graphplat.rpc import (HostedService, RpcAbort, ServiceMetrics, add_security_arguments,
-                           add_shutdown_arguments, install_stop_signals, read_credentials,
-                           rpc_method, serve_until_stopped, status_of,
-                           warn_if_exposed)
-from graphplat.cli.args import Parser, setup_logging
-from graphplat.rpc import ERROR_TYPE_KEY, read_token  # noqa: F401  (importable from here)
+from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
+from graphplat.serving.codec import SERVICE_NAME, ids_from, to_array
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
-from graphplat.storage import codec
 
 log = logging.getLogger("graphplat.serving")
 
-SERVICE_NAME = "graphplat.serving.v1.ModelService"
 DEFAULT_PORT = 50061
 DEFAULT_MAX_BATCH = 4096
 DEFAULT_MAX_K = 1000
 DEFAULT_MAX_MESSAGE_MB = 64
 LATENCY_BUCKETS = (.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30)
 
-__all__ = ["ModelServer", "ModelServicer", "ModelMetrics", "NotConfigured", "SERVICE_NAME",
-           "add_serve_model_arguments", "run_serve_model", "build_parser", "main",
-           "build_model_server", "load_embeddings", "to_array", "SERVE_MODEL_DESCRIPTION",
-           "SERVE_MODEL_EPILOG"]
-
-
-class NotConfigured(RuntimeError):
-    """The RPC needs something the server was not started with (FAILED_PRECONDITION)."""
-
-
-@functools.lru_cache(maxsize=1)
-def _status_rules():
-    """Failures of the graph servers and of the setup, before the builtin mapping."""
-    from graphplat.storage.client import PartitionUnavailable, RemoteError, RequestTooLarge
-
-    return ((RequestTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED, "ValueError", "graph server: "),
-            (PartitionUnavailable, grpc.StatusCode.UNAVAILABLE, "ConnectionError", "graph server: "),
-            (NotConfigured, grpc.StatusCode.FAILED_PRECONDITION, "RuntimeError", ""),
-            (RemoteError, grpc.StatusCode.INTERNAL, "RuntimeError", "graph server: "))
-
-
-def _status_of(exc: BaseException) -> Tuple[grpc.StatusCode, str, str]:
-    """(code, message, exception class name) of a handler's exception (a KeyError travels as
-    ValueError)."""
-    return status_of(exc, _status_rules(), key_error_type="ValueError")
-
-
-# ----------------------------------------------------------------------------- arrays
-
-def to_array(values, dtype=None) -> mpb.Array:
-    """numpy -> ``graphplat.serving.v1.Array`` (the layout of ``graphplat.v1.Array``)."""
-    a = codec.to_array(values, dtype)
-    return mpb.Array(dtype=a.dtype, shape=a.shape, data=a.data)
-
-
-def from_array(msg: mpb.Array, name: str = "array") -> np.ndarray:
-    """``Array`` -> numpy (read-only view; ValueError when malformed)."""
-    return codec.from_array(msg, name=name)
-
-
-def ids_from(msg: mpb.Array, name: str = "ids") -> np.ndarray:
-    """A 1-D integer id array as int64 (ValueError otherwise)."""
-    return codec.ids_from(msg, name)
+__all__ = ["ModelServer", "ModelServicer", "ModelMetrics", "SERVICE_NAME", "load_embeddings"]
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -138,7 +85,7 @@ class ModelMetrics(ServiceMetrics):
 # ----------------------------------------------------------------------------- servicer
 
 # Readiness check (``self._ready()``), metrics and exception -> status mapping around a handler.
-_rpc = rpc_method(_status_of, log)
+_rpc = rpc_method(log)
 
 
 class ModelServicer(mpb_grpc.ModelServiceServicer):
@@ -352,174 +299,3 @@ def load_embeddings(path) -> Tuple[np.ndarray, np.ndarray]:
     return read_embeddings(p)
 
 
-def open_graph_source(graph: Optional[str] = None, cluster: Optional[str] = None):
-    """A read-only LocalGraph over ``graph`` (a store) or a RemoteGraph over ``cluster``."""
-    if graph and cluster:
-        raise ValueError("give --graph or --cluster, not both")
-    if graph:
-        from graphplat.storage.local import open_graph
-
-        return open_graph(graph, read_only=True)
-    if cluster:
-        from graphplat.storage.remote import connect
-
-        return connect(cluster)
-    return None
-
-
-def build_model_server(args: argparse.Namespace) -> ModelServer:
-    """Load embeddings, graph and model as ``args`` (``graphplat serve-model``) say and build
-    the (not yet started) server. Raises UsageError (a ValueError) on bad option
-    combinations, OSError/ValueError when the files or the graph cannot be used."""
-    from graphplat.errors import UsageError
-
-    if (args.user_embeddings is None) != (args.item_embeddings is None):
-        raise UsageError("--user-embeddings and --item-embeddings go together")
-    if args.user_embeddings is None and args.checkpoint is None:
-        raise UsageError("nothing to serve: give --user-embeddings/--item-embeddings and/or --checkpoint")
-    if args.checkpoint is not None and not (args.graph or args.cluster):
-        raise UsageError("--checkpoint needs the graph to sample from: --graph STORE or --cluster FILE")
-    if args.seen_etype and not (args.graph or args.cluster):
-        raise UsageError("--seen-etype needs the graph: --graph STORE or --cluster FILE")
-    token, tls = read_credentials(args)
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
-    t0 = time.perf_counter()
-    graph = open_graph_source(args.graph, args.cluster)
-    try:
-        recommender = scorer = None
-        if args.user_embeddings is not None:
-            uid, uemb = load_embeddings(args.user_embeddings)
-            iid, iemb = load_embeddings(args.item_embeddings)
-            user_keys, uid = key_ids(uid, graph, args.user_ntype)
-            item_keys, iid = key_ids(iid, graph, args.item_ntype)
-            seen = list(args.seen_etype or [])
-            recommender = Recommender(uid, uemb, iid, iemb, graph=graph if seen else None,
-                                      seen_etypes=seen, user_ntype=args.user_ntype,
-                                      item_ntype=args.item_ntype, max_k=args.max_k)
-            recommender.user_keys, recommender.item_keys = user_keys, item_keys
-            log.info("embeddings: %d users, %d items, dim %d; seen items from %s", recommender.num_users,
-                     recommender.num_items, recommender.dim,
-                     [f"{':'.join(s.etype)} ({s.direction})" for s in recommender.seen] or "nowhere")
-        if args.checkpoint is not None:
-            scorer = NodeScorer(graph, args.checkpoint, fanouts=args.fanouts, seed=args.seed)
-            log.info("model: %s on %r nodes, fanouts %s, seed %d", scorer.trained.config.get("model"),
-                     scorer.target_ntype, scorer.fanouts, scorer.seed)
-        info = {"graph": args.graph, "cluster": args.cluster, "load_seconds": round(time.perf_counter() - t0, 3)}
-        return ModelServer(recommender=recommender, scorer=scorer, graph=graph, host=args.host,
-                           port=args.port, threads=args.threads, max_batch=args.max_batch,
-                           metrics_port=args.metrics_port, metrics_host=args.metrics_host, token=token,
-                           tls=tls, max_message_mb=args.max_message_mb,
-                           follow_interval=args.follow_interval if args.graph else None, info=info)
-    except BaseException:
-        if graph is not None:
-            graph.close()
-        raise
-
-
-# ----------------------------------------------------------------------------- command line
-
-SERVE_MODEL_DESCRIPTION = (
-    "Serve a trained model online over gRPC (service graphplat.serving.v1.ModelService plus "
-    "grpc.health.v1.Health): Recommend/RecommendBatch return the top-K items of users from "
-    "exported embeddings (exact inner product, optionally excluding items the user already has "
-    "edges to); Score/ScoreBatch sample a node's current neighborhood from the graph and return "
-    "the model's class probabilities (spam probability for a binary model).")
-SERVE_MODEL_EPILOG = (
-    "Examples: graphplat serve-model --user-embeddings emb/user.npy --item-embeddings "
-    "emb/item.npy --cluster cluster.yaml --seen-etype user:rates:item ;  graphplat serve-model "
-    "--checkpoint ckpt/seed-0/best.pt --cluster cluster.yaml. With --cluster, edges written to the "
-    "graph servers are visible to the next Score request. SIGTERM/SIGINT drain calls in flight "
-    "and exit 0.")
-
-
-def _fanouts(text: str):
-    from graphplat.cli.args import int_list
-
-    values = int_list(text)
-    if any(v < -1 for v in values):
-        raise argparse.ArgumentTypeError(f"fanouts must be integers >= -1 (-1 = all neighbors), got {text!r}")
-    return values
-
-
-
-
-def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False) -> None:
-    """Add the ``graphplat serve-model`` options to ``p`` (``verbose``: also add -v)."""
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--cluster", default=None, metavar="FILE",
-                     help="cluster file of the graph servers (RemoteGraph; writes to the servers are "
-                          "visible to the next request)")
-    src.add_argument("--graph", default=None, metavar="STORE",
-                     help="a store opened in this process read-only (follows the servers' write log "
-                          "every --follow-interval seconds)")
-    g = p.add_argument_group("recommendation")
-    g.add_argument("--user-embeddings", default=None, metavar="FILE",
-                   help="exported user embeddings (.npy with <stem>.ids.npy, or .parquet)")
-    g.add_argument("--item-embeddings", default=None, metavar="FILE", help="exported item embeddings")
-    g.add_argument("--seen-etype", action="append", default=None, metavar="SRC:REL:DST",
-                   help="edge type user->item whose items a user has already seen (exclude_seen); "
-                        "repeatable; read from the type's out-adjacency (schema 'reverse: true') or a "
-                        "reverse type kept in sync with it, so add_edges on it counts at once")
-    g.add_argument("--user-ntype", default="user", help="node type of users (default user)")
-    g.add_argument("--item-ntype", default="item", help="node type of items (default item)")
-    g.add_argument("--max-k", type=_positive, default=DEFAULT_MAX_K,
-                   help=f"largest k accepted (default {DEFAULT_MAX_K})")
-    s = p.add_argument_group("scoring")
-    s.add_argument("--checkpoint", default=None, metavar="BEST_PT",
-                   help="best.pt of a node-classification model (graphplat train --checkpoint-dir)")
-    s.add_argument("--fanouts", type=_fanouts, default=None,
-                   help="per-layer fanouts, input layer first, e.g. 10,10 (default: what offline "
-                        "evaluation and export use: the config's eval_fanouts, else every "
-                        "neighbor, -1 per layer)")
-    s.add_argument("--seed", type=int, default=0,
-                   help="sampling seed of every Score request that names none (default 0): the same "
-                        "node on the same graph always gets the same score")
-    s.add_argument("--torch-threads", type=int, default=1,
-                   help="torch intra-op threads (default 1; requests run in parallel on gRPC threads)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default 127.0.0.1; use another one with --token and/or TLS)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help=f"gRPC port (default {DEFAULT_PORT}; 0 = any free port)")
-    add_security_arguments(p)
-    p.add_argument("--threads", type=_positive, default=8, help="gRPC worker threads (default 8)")
-    p.add_argument("--max-batch", type=_positive, default=DEFAULT_MAX_BATCH,
-                   help=f"most users/nodes in one batch request (default {DEFAULT_MAX_BATCH})")
-    p.add_argument("--max-message-mb", type=_positive, default=DEFAULT_MAX_MESSAGE_MB,
-                   help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
-    p.add_argument("--follow-interval", type=float, default=0.5, metavar="SECONDS",
-                   help="--graph: how often to replay the graph servers' new writes (default 0.5)")
-    add_shutdown_arguments(p, verbose)
-
-
-def build_parser(prog: str = "graphplat serve-model") -> argparse.ArgumentParser:
-    """The parser of ``graphplat serve-model``."""
-    p = Parser(prog=prog, description=SERVE_MODEL_DESCRIPTION, epilog=SERVE_MODEL_EPILOG)
-    add_serve_model_arguments(p, verbose=True)
-    return p
-
-
-def run_serve_model(args: argparse.Namespace) -> int:
-    """Run the model service from parsed arguments until SIGTERM/SIGINT; returns 0 after a
-    clean shutdown. When it cannot start the error propagates (``graphplat`` prints it as
-    one line)."""
-    stop = install_stop_signals(log, main_thread_only=True)
-    server = build_model_server(args)
-    warn_if_exposed(log, args.host, bool(read_token(args) or args.tls_cert), "query the model")
-    server.start()
-    serve_until_stopped(server, stop, args.ready_file, args.grace)
-    log.info("model service stopped")
-    return 0
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m graphplat.serving.server`` (== ``graphplat serve-model``)."""
-    from graphplat.cli import main as cli_main
-
-    return cli_main(["serve-model", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

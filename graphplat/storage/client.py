@@ -49,49 +49,38 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
+from graphplat.errors import (
+    AuthenticationError,
+    PartitionUnavailable,
+    RemoteError,
+    RequestTooLarge,
+    SchemaError,
+)
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
-from graphplat.rpc import (ERROR_TYPE_KEY, RequestTooLarge, ServiceError,  # noqa: F401
-                           auth_metadata, error_details, message_options, open_channel,
-                           read_root_cert)
-from graphplat.schema import GraphSchema, SchemaError
-from graphplat.service import NeighborSample
+from graphplat.rpc import (  # noqa: F401
+    ERROR_TYPE_KEY,
+    auth_metadata,
+    error_details,
+    message_options,
+    open_channel,
+    read_root_cert,
+)
+from graphplat.schema import GraphSchema
+from graphplat.service import NeighborSample, as_ids
 from graphplat.storage import codec
 from graphplat.storage.admission import is_overload
 from graphplat.storage.freshness import MIN_SEQ_KEY
-from graphplat.storage.partition_graph import as_ids
 from graphplat.storage.wire_dtype import applies, encode
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 log = logging.getLogger("graphplat.client")
 
-__all__ = ["PartitionClient", "PartitionUnavailable", "RemoteError", "RequestTooLarge",
-           "AuthenticationError", "channel_options"]
+__all__ = ["PartitionClient", "channel_options"]
 
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-class PartitionUnavailable(ConnectionError):
-    """No replica of ``partition`` answered before the deadline."""
-
-    def __init__(self, message: str, partition: int, addresses: Sequence[str],
-                 errors: Sequence[Tuple[str, str]] = ()):
-        super().__init__(message)
-        self.partition = partition
-        self.addresses = list(addresses)
-        self.errors = list(errors)
-
-
-class RemoteError(ServiceError):
-    """A server-side failure that is not the caller's fault (INTERNAL, FAILED_PRECONDITION...)."""
-
-
-# RequestTooLarge (RESOURCE_EXHAUSTED: a batch, fanout or message over the server's or the
-# client's limits) is graphplat.rpc.RequestTooLarge, shared with the model service client.
-
-
-class AuthenticationError(PermissionError):
-    """UNAUTHENTICATED: missing or wrong bearer token."""
 
 
 _BUILTIN_ERRORS = {"ValueError": ValueError, "IndexError": IndexError, "TypeError": TypeError,

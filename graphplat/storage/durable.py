@@ -18,6 +18,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from graphplat.errors import DiskFull, PartitionClosed, ReadOnlyReplica
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
 from graphplat.storage.partition_book import PartitionBook
@@ -26,18 +27,6 @@ from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 log = logging.getLogger("graphplat.durable")
 
 DEDUPE_CAPACITY = 100_000
-
-
-class ReadOnlyReplica(RuntimeError):
-    """A write reached a read replica; writes go to the partition's primary."""
-
-
-class PartitionClosed(ConnectionError):
-    """The partition's store has been closed."""
-
-
-class DiskFull(OSError):
-    """A write failed for lack of disk space; writes resume once space is freed."""
 
 
 def _is_no_space(exc: BaseException) -> bool:
@@ -92,7 +81,6 @@ def apply_record(graph: PartitionGraph, rec) -> Optional[np.ndarray]:
     else:  # pragma: no cover - LogRecord validates op
         raise ValueError(f"unknown log op {rec.op!r}")
     return None
-
 
 
 class _Dedupe:

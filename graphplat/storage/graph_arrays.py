@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
@@ -16,14 +15,13 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from graphplat.typing import Canonical
 from graphplat.schema import GraphSchema
-from graphplat.storage.partition_graph import as_ids
+from graphplat.service import as_ids
+from graphplat.typing import Canonical
 
 log = logging.getLogger(__name__)
 
 #: Seconds to sleep after writing each partition (tests use it to kill a write mid-way).
-TEST_SLEEP_ENV = "GRAPHPLAT_INGEST_TEST_SLEEP"
 
 
 @dataclass
@@ -142,7 +140,7 @@ class GraphArrays:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         if partitioner == "metis":
-            from graphplat.storage.ingest import metis_book
+            from graphplat.storage.metis import metis_book
             book = metis_book(self.schema, self.nodes, self.edges, partitions)
         elif partitioner == "hash":
             book = PartitionBook(partitions)
@@ -154,9 +152,8 @@ class GraphArrays:
 
     def to_local(self, partitions: int = 1, partitioner: str = "hash"):
         """An in-memory :class:`~graphplat.storage.local.LocalGraph` (writes stay in memory)."""
-        from graphplat.storage.local import LocalGraph
-
         from graphplat.storage.id_dictionary import IdDictionary
+        from graphplat.storage.local import LocalGraph
 
         book, parts = self.partition(partitions, partitioner)
         return LocalGraph.from_partitions(book, parts, {nt: IdDictionary(nt, s) for nt, s in self.id_strings.items()})
@@ -168,7 +165,7 @@ class GraphArrays:
 
         ``manifest``: extra keys for ``store.json``. Returns the absolute store path.
         """
-        from graphplat.storage.ingest import check_target
+        from graphplat.storage.store import check_target
         out = Path(out_dir).absolute()
         check_target(out, overwrite)
         with tqdm(total=1, desc="partitioning", disable=None) as bar:
@@ -188,10 +185,8 @@ def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: 
 
     ``parts`` is emptied as it is written, to free memory early.
     """
-    from graphplat.storage.store import (partition_path, staging_dir, write_partition,
-                                         write_store_manifest)
+    from graphplat.storage.store import partition_path, staging_dir, write_partition, write_store_manifest
 
-    sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
     with staging_dir(out, overwrite) as tmp:
         log.info("writing %d partitions to %s", len(parts), tmp)
         from graphplat.storage.id_dictionary import write_id_dictionaries
@@ -202,7 +197,5 @@ def write_partitions(out: Path, schema: GraphSchema, book, parts, *, overwrite: 
             write_partition(partition_path(tmp, k), parts[k])
             parts[k] = None
             log.debug("wrote partition %d", k)
-            if sleep > 0:
-                time.sleep(sleep)
         write_store_manifest(tmp, len(parts), partitioner=partitioner, num_nodes=num_nodes,
                              num_edges=num_edges, **manifest)

@@ -7,11 +7,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from graphplat.typing import Canonical
 from graphplat import _core
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
 from graphplat.storage.partition_book import PartitionBook
+from graphplat.typing import Canonical
 
 
 @dataclass

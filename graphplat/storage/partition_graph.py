@@ -11,32 +11,15 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from graphplat.typing import Canonical
 from graphplat import _core
 from graphplat.schema import GraphSchema
-from graphplat.service import EID_PARTITION_SHIFT, NeighborSample
+from graphplat.service import EID_PARTITION_SHIFT, NeighborSample, as_ids
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
 from graphplat.storage.wire_dtype import applies, encode
 from graphplat.storage.wire_dtype import check as wire_dtype_check
+from graphplat.typing import Canonical
 
 EID_INDEX_MASK = (1 << EID_PARTITION_SHIFT) - 1
-
-
-def as_ids(values, name: str = "ids") -> np.ndarray:
-    """A 1-D int64 array of ids; ValueError naming ``name`` for anything else."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of int64 ids, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer ids, got dtype {arr.dtype}")
-    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
-        big = np.flatnonzero(arr > np.iinfo(np.int64).max)
-        if len(big):  # would wrap to a negative int64 and name another node
-            raise ValueError(f"{name}: {len(big)} id(s) do not fit in int64, e.g. {int(arr[big[0]])} "
-                             f"at position {int(big[0])}; ids must be < 2^63")
-    return arr.astype(np.int64, copy=False)
 
 
 def check_edge_arrays(src: np.ndarray, dst: np.ndarray,

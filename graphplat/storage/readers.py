@@ -36,13 +36,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from graphplat.errors import UserError
+from graphplat.errors import IngestError
 from graphplat.schema import FeatureSpec
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "IngestError", "Problem", "Table", "CsvTable", "ParquetTable", "NpyTable", "open_table",
+    "Problem", "Table", "CsvTable", "ParquetTable", "NpyTable", "open_table",
     "infer_format", "expand_paths", "int_column", "str_column", "float_column", "feature_column",
     "resolve_feature_columns",
 ]
@@ -55,11 +55,6 @@ OK, MISSING, NON_NUMERIC, NAN, INFINITE, NON_INTEGRAL, OUT_OF_RANGE, NEGATIVE, W
 _INT_RE = r"^[+-]?[0-9]{1,18}$"
 _INT19_RE = r"^[+-]?[0-9]{19}$"
 _FLOAT_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[nN][aA][nN]|[iI][nN][fF]([iI][nN][iI][tT][yY])?)$"
-
-
-class IngestError(UserError, ValueError):
-    """Invalid ingest input: a bad spec, an unreadable file, a missing column, or bad rows
-    (the message gives their count and the first few as ``file:line: problem``)."""
 
 
 @dataclass

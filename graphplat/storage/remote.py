@@ -15,9 +15,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
+from graphplat.errors import PartitionUnavailable
 from graphplat.schema import GraphSchema
 from graphplat.storage import codec
-from graphplat.storage.client import PartitionClient, PartitionUnavailable
+from graphplat.storage.client import PartitionClient
 from graphplat.storage.cluster import ClusterConfig, load_cluster
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.routed import RoutedGraph

@@ -15,9 +15,9 @@ import numpy as np
 
 from graphplat import _core
 from graphplat.schema import GraphSchema
-from graphplat.service import GraphService, NeighborSample
+from graphplat.service import GraphService, NeighborSample, as_ids
 from graphplat.storage.partition_book import PartitionBook
-from graphplat.storage.partition_graph import as_ids, check_edge_arrays
+from graphplat.storage.partition_graph import check_edge_arrays
 from graphplat.storage.wire_dtype import CARRIER, applies
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 

@@ -63,10 +63,10 @@ import numpy as np
 import rocksdict
 
 from graphplat.atomic import fsync_path, write_json_atomic
-from graphplat.typing import PathLike
 from graphplat.schema import GraphSchema
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
+from graphplat.typing import PathLike
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,17 @@ def open_store(path: PathLike) -> StoreInfo:
         if not (partition_path(path, k) / "CURRENT").exists():
             raise ValueError(f"{path}: incomplete graphplat store (partition {k} is missing)")
     return StoreInfo(path, version, num, str(meta.get("created", "")), schema, book, meta)
+
+
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse to write a store to ``out`` when it exists, unless ``overwrite`` and it is a
+    graphplat store (or an empty directory); raises FileExistsError."""
+    if not out.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} already exists (pass --overwrite / overwrite=True to replace it)")
+    if not out.is_dir() or not ((out / "store.json").exists() or not any(out.iterdir())):
+        raise FileExistsError(f"refusing to overwrite {out}: it is not a graphplat store")
 
 
 def schema_fingerprint(schema: GraphSchema) -> str:
@@ -608,7 +619,8 @@ class PartitionStore:
     def _check_log(self, accept_loss: bool) -> None:
         """Before a read-write open (which rewrites the WAL): refuse a write log damaged
         before its end (:mod:`graphplat.storage.wal_check`) unless ``accept_loss``."""
-        from graphplat.storage.wal_check import LogCorruption, check_wal
+        from graphplat.errors import LogCorruption
+        from graphplat.storage.wal_check import check_wal
 
         with PartitionStore(self.path, read_only=True) as ro:
             recovered = ro.last_seq

@@ -20,10 +20,6 @@ _KEY_PREFIX = b"log/"
 _DIGITS = 16
 
 
-class LogCorruption(ValueError):
-    """The partition's write log is damaged before its end: acknowledged writes are lost."""
-
-
 @dataclass
 class WalRecord:
     """An intact graphplat log record found in a WAL file: its seq, file and byte range."""

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One ``python -m graphplat.storage.server`` subprocess (== ``graphplat serve``)."""
+    """One ``python -m graphplat.cli.serve`` subprocess (== ``graphplat serve``)."""
 
     def __init__(self, store, partition: int, workdir: Path, *, port: Optional[int] = None,
                  replica: bool = False, args: Sequence[str] = (), metrics: bool = False,
@@ -57,7 +57,7 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> List[str]:
-        cmd = [sys.executable, "-m", "graphplat.storage.server", "--store", str(self.store),
+        cmd = [sys.executable, "-m", "graphplat.cli.serve", "--store", str(self.store),
                "--partition", str(self.partition), "--host", "127.0.0.1", "--port", str(self.port),
                "--ready-file", str(self.ready_file), "--grace", "2", "--follow-interval", "0.1",
                "--threads", "8"]

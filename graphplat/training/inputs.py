@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from graphplat import _core
-from graphplat.schema import EdgeType, FeatureSpec, GraphSchema, NodeType
+from graphplat.schema import FeatureSpec, GraphSchema, NodeType
 from graphplat.service import GraphService, deliver_features
 
 log = logging.getLogger(__name__)

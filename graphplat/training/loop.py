@@ -21,12 +21,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from graphplat.atomic import write_atomic
+from graphplat.datasets.source import open_graph_source
 from graphplat.models.gnn import GNNModel
-from graphplat.typing import Canonical
-from graphplat.training import metrics as M
-from graphplat.training.config import TrainConfig
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
 from graphplat.service import GraphService
+from graphplat.training import metrics as M
+from graphplat.training.config import TrainConfig
+from graphplat.typing import Canonical
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ def prepare_inputs(cfg: TrainConfig, task: Task) -> Task:
     ``cfg.split_fractions`` is set; ``task.feature`` (and ``task.split``) then name the
     computed columns. Standardisation uses the training nodes of the target type (all
     nodes of other types). Returns ``task``."""
-    from graphplat.training.inputs import (INPUT, SPLIT, InputView, input_columns, needs_view,
-                                         stratified_split)
+    from graphplat.training.inputs import INPUT, SPLIT, InputView, input_columns, needs_view, stratified_split
 
     g = task.graph
     if not needs_view(g.schema, task.feature, cfg.standardize, cfg.split_fractions):
@@ -127,8 +127,7 @@ def _open_task(cfg: TrainConfig) -> Task:
     if cfg.graph:
         import json
 
-        from graphplat import open_graph
-        graph = open_graph(cfg.graph, read_only=True)
+        graph = open_graph_source(graph=cfg.graph)
         name = Path(cfg.graph).name
         manifest = Path(cfg.graph) / "store.json"
         meta = json.loads(manifest.read_text()).get("dataset") or {} if manifest.exists() else {}
@@ -138,8 +137,7 @@ def _open_task(cfg: TrainConfig) -> Task:
                         meta.get("label_feature", "label"), meta.get("split_feature", "split"),
                         meta.get("feature_name", "feat"), meta.get("num_classes"), meta.get("reference", {}))
     else:
-        from graphplat.storage.remote import connect
-        graph = connect(cfg.cluster)
+        graph = open_graph_source(cluster=cfg.cluster)
         name = Path(cfg.cluster).stem
     if cfg.task is None:
         graph.close()
@@ -958,9 +956,8 @@ class TrainedModel:
 def load_trained(path, graph: GraphService) -> TrainedModel:
     """Rebuild the model saved in ``path`` (a ``best.pt`` written by :func:`train` with a
     ``checkpoint_dir``) for ``graph`` (whose schema must match the training graph's)."""
-    from graphplat.models.heads import BilinearRatingDecoder
-
     from graphplat.errors import CheckpointError, CheckpointMismatch
+    from graphplat.models.heads import BilinearRatingDecoder
 
     path = Path(path)
     state = read_checkpoint(path)

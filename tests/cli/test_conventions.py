@@ -6,10 +6,10 @@ import logging
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import graphplat
 from graphplat.cli import build_parser

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from graphplat.testing.servers import Fleet, free_port, write_cluster_file
+from graphplat.testing.servers import Fleet, free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 import graphplat
-from graphplat.datasets.synthetic import generate_powerlaw_csc
-
 from bench import ab_core  # the repository root is on sys.path via pytest's `pythonpath`
+from graphplat.datasets.synthetic import generate_powerlaw_csc
 
 
 @pytest.fixture(scope="module")

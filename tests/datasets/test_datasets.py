@@ -18,8 +18,16 @@ import numpy as np
 import pytest
 
 import graphplat
-from graphplat.datasets import (DATASETS, Dataset, add_arguments, dataset_options, find_data_dir,
-                                generate_recsys, load_dataset, run, stratified_split)
+from graphplat.cli.dataset import add_arguments, run
+from graphplat.datasets import (
+    DATASETS,
+    Dataset,
+    dataset_options,
+    find_data_dir,
+    generate_recsys,
+    load_dataset,
+    stratified_split,
+)
 
 CITES = ("paper", "cites", "paper")
 SMALL_SYNTH = dict(num_users=300, num_items=200, num_shops=12, num_communities=4, num_clicks=3000)

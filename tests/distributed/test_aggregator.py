@@ -18,9 +18,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphplat.distributed.aggregator import (AggregatorClient, StepAheadError, build_optimizer,
-                                         gradient_vector, latest_checkpoint, list_checkpoints,
-                                         load_checkpoint, load_initial_params, serve_aggregator)
+from graphplat.distributed.aggregator import (
+    AggregatorClient,
+    build_optimizer,
+    gradient_vector,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_initial_params,
+    serve_aggregator,
+)
+from graphplat.errors import StepAheadError
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc
 
@@ -448,7 +456,7 @@ def test_command_line_serves_and_checkpoints(tmp_path):
     ck = tmp_path / "ck"
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "graphplat.distributed.aggregator", "--port", "0", "--port-file",
+        [sys.executable, "-m", "graphplat.cli.aggregator", "--port", "0", "--port-file",
          str(port_file), "--init", str(tmp_path / "init.pt"), "-n", "2", "--scheme", "wait_all",
          "--optimizer", '{"name": "sgd", "lr": 0.1}', "--momentum", "0.5",
          "--checkpoint-dir", str(ck), "--max-steps", "5", "--linger", "30"],
@@ -477,7 +485,7 @@ def test_command_line_serves_and_checkpoints(tmp_path):
 
 
 def test_help_explains_itself(capsys):
-    from graphplat.distributed.aggregator import main
+    from graphplat.cli.aggregator import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--help"])

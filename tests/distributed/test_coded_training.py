@@ -15,8 +15,13 @@ import time
 import numpy as np
 import pytest
 
-from graphplat.distributed.coded_train import (SliceComputer, optimizer_spec, reference_run, run_coded,
-                                          worker_command)
+from graphplat.distributed.coded_train import (
+    SliceComputer,
+    optimizer_spec,
+    reference_run,
+    run_coded,
+    worker_command,
+)
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import open_task
 

@@ -7,8 +7,14 @@ import logging
 import numpy as np
 import pytest
 
-from graphplat.distributed.coding import (CODE_KINDS, CyclicRepetitionCode, FractionalRepetitionCode,
-                                     GradientCode, UncodedScheme, make_code)
+from graphplat.distributed.coding import (
+    CODE_KINDS,
+    CyclicRepetitionCode,
+    FractionalRepetitionCode,
+    GradientCode,
+    UncodedScheme,
+    make_code,
+)
 
 
 def _cases(kind):

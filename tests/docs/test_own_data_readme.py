@@ -44,7 +44,7 @@ def test_readme_own_data_example_runs_verbatim(tmp_path):
 
 
 def test_ingest_help_documents_a_schema_that_parses():
-    from graphplat.storage.ingest import INGEST_EPILOG, SCHEMA_HELP
+    from graphplat.cli.ingest import INGEST_EPILOG, SCHEMA_HELP
 
     assert SCHEMA_HELP in INGEST_EPILOG
     doc = SCHEMA_HELP.split("\n\n")[1]  # the indented YAML example

@@ -15,19 +15,19 @@ import numpy as np
 import pytest
 import torch
 
-from graphplat.testing.servers import Fleet, cluster_dict, kill_when_logged, write_cluster_file
-
 from graphplat import _core  # noqa: E402
+from graphplat.cli import main as cli_main
 from graphplat.datasets import load_dataset  # noqa: E402
-from graphplat.training.config import TrainConfig  # noqa: E402
-from graphplat.inference.export import (TEST_SLEEP_ENV, ExportStateError, export_embeddings,  # noqa: E402
-                                     ids_path, main_export, partial_path, read_embeddings)
+from graphplat.datasets.synthetic import generate_powerlaw_csc  # noqa: E402
+from graphplat.errors import ExportStateError
+from graphplat.inference.export import export_embeddings, ids_path, partial_path, read_embeddings
 from graphplat.models.gnn import GAT, GCN, GraphSAGE  # noqa: E402
-from graphplat.training.loop import block_inputs, load_trained, make_model, train  # noqa: E402
 from graphplat.sampling import NodeLoader  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
-from graphplat.datasets.synthetic import generate_powerlaw_csc  # noqa: E402
+from graphplat.testing.servers import Fleet, cluster_dict, kill_when_logged, write_cluster_file
+from graphplat.training.config import TrainConfig  # noqa: E402
+from graphplat.training.loop import block_inputs, load_trained, make_model, train  # noqa: E402
 
 REPO = str(Path(__file__).resolve().parents[2])
 SMALL = dict(num_users=240, num_items=160, num_shops=16, num_communities=4, num_clicks=2400,
@@ -241,6 +241,11 @@ def test_models_with_learned_id_embeddings(homo, hetero, tmp_path, name):
         assert_same_rows(ids, emb, *minibatch_reference(graph, model, ntype, 2))
 
 
+
+def main_export(argv):
+    """``graphplat export ARGV``; returns the exit code."""
+    return cli_main(["export", *argv])
+
 # ----------------------------------------------------------------------------- resume
 
 
@@ -253,8 +258,8 @@ def test_killed_export_resumes_to_the_same_bytes(trained, tmp_path, capsys):
     ckpt, _ = trained
     out = tmp_path / "killed" / "user.npy"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env[TEST_SLEEP_ENV] = "0.3"
-    _, seen = kill_when_logged([sys.executable, "-m", "graphplat.inference.export", *_export_cmd(ckpt, out), "-v"],
+    _, seen = kill_when_logged([sys.executable, "-m", "graphplat.testing.slow", "0.3", "graphplat.cli.export",
+                                *_export_cmd(ckpt, out), "-v"],
                                "layer 1 'user': chunk 2/6 committed", env=env, cwd=str(tmp_path))
     assert any("chunk 2/6 committed" in s for s in seen), "".join(seen)
     assert not out.exists() and not ids_path(out).exists()

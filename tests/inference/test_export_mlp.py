@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from graphplat.cli import main as cli_main
 from graphplat.datasets import load_dataset
-from graphplat.inference.export import main_export, read_embeddings
+from graphplat.inference.export import read_embeddings
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import load_trained, train
 
@@ -22,7 +23,7 @@ def test_features_only_mlp_exports_its_outputs(datasets_dir, tmp_path, capsys):
     mlp = load_trained(ckpt, graph).encoder
     for output, cut in (("final", None), ("hidden", -1)):
         out = tmp_path / f"{output}.npy"
-        assert main_export(["--checkpoint", str(ckpt), "--out", str(out), "--output", output,
+        assert cli_main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--output", output,
                             "--chunk-size", "1000"]) == 0, capsys.readouterr().err
         ids, emb = read_embeddings(out)
         x = graph.node_features("paper", ids, ["feat"])["feat"]

@@ -6,7 +6,6 @@ frontiers turned into blocks with ``dgl.to_block``, input layer first) or with
 """
 from __future__ import annotations
 
-
 import dgl
 import numpy as np
 import pytest
@@ -14,11 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from graphplat.models.gnn import GAT, GCN, RGCN, GraphSAGE, HeteroSAGE
-from graphplat.models.heads import (BilinearRatingDecoder, DotPredictor, MLPPredictor,
-                                    pair_embeddings)
+from graphplat.models.heads import BilinearRatingDecoder, DotPredictor, MLPPredictor, pair_embeddings
 from graphplat.models.registry import MODEL_NAMES, build_model, spec_keys
 from graphplat.schema import GraphSchema
-
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -3,18 +3,16 @@ reproducibility, exclusion, and LocalGraph-vs-RemoteGraph identity over real ser
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import dgl
 import numpy as np
 import pytest
 import torch
 
-from graphplat.testing.servers import Fleet, cluster_dict
-
 from graphplat.sampling import LinkLoader, NeighborSampler, NodeLoader, all_edges  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
+from graphplat.testing.servers import Fleet, cluster_dict
 
 CLICK = ("user", "click", "item")
 CLICKED = ("item", "clicked-by", "user")
@@ -323,7 +321,7 @@ def test_link_loader_excludes_seed_and_reverse_edges(arrays, local):
         loader = LinkLoader(local, {CLICK: (s, d)}, [-1, -1], batch_size=50, exclude=exclude,
                             reverse_etypes={CLICK: CLICKED}, seed=3)
         leaked = 0
-        for inp, pair, blocks in loader:
+        for _inp, pair, blocks in loader:
             seed_pairs = pair_ids(pair, CLICK)
             assert seed_pairs <= pairs
             leaked += sum(leaks(b, seed_pairs, [CLICK], [CLICKED]) for b in blocks)
@@ -364,7 +362,7 @@ def test_link_loader_undirected_self_reverse_and_negatives(arrays, local):
                         reverse_etypes={"follows": "follows"}, seed=4,
                         edge_data={"follows": {"w": np.arange(len(fs), dtype=np.float32)}})
     n_pos = n_neg = 0
-    for inp, pair, neg, blocks in loader:
+    for _inp, pair, neg, blocks in loader:
         ids = pair.nodes["user"].data[dgl.NID]
         ps, pd = pair.edges(etype=FOLLOWS)
         seed_pairs = set(zip(ids[ps].tolist(), ids[pd].tolist()))
@@ -582,7 +580,7 @@ def test_link_loader_pair_graph_has_edge_ids_as_dgl(arrays, local):
              ({CLICK: (s_all[:30], d_all[:30], e_all[:30])}, 30)]
     for edges, expected in cases:
         n = 0
-        for inp, pair, neg, blocks in LinkLoader(local, edges, [2], batch_size=16, negatives=1, seed=2):
+        for _inp, pair, neg, _blocks in LinkLoader(local, edges, [2], batch_size=16, negatives=1, seed=2):
             ids_u, ids_i = pair.nodes["user"].data[dgl.NID], pair.nodes["item"].data[dgl.NID]
             ps, pd = pair.edges(etype=CLICK)
             eids = pair.edges[CLICK].data[dgl.EID]

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import dgl
 import numpy as np
 import pytest
+from test_loaders import CLICK, FOLLOWS, SCHEMA, block_edges, check_block_layout  # noqa: E402
 
-from test_loaders import CLICK, CLICKED, FOLLOWS, SCHEMA, block_edges, check_block_layout  # noqa: E402
-
+from graphplat.sampling.query import E, V
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
 
@@ -37,7 +36,7 @@ def out_nbrs(ga, et, u):
 def test_chain_outv_inv_matches_the_graph(world):
     ga, g = world
     users = ga.nodes["user"]
-    q = (g.V("user").batch(40).shuffle(seed=7).alias("u")
+    q = (V(g, "user").batch(40).shuffle(seed=7).alias("u")
          .outV("click").sample(3).by("edge_weight").alias("i")
          .inV("click").sample(2).by("random").alias("v").values())
     seen = []
@@ -45,7 +44,7 @@ def test_chain_outv_inv_matches_the_graph(world):
         u, i, v = batch["u"], batch["i"], batch["v"]
         seen += u.ids.tolist()
         assert u.features["feat"].shape == (len(u.ids), 4)
-        for row, (item, p) in enumerate(zip(i.ids.tolist(), i.parent.tolist())):
+        for _row, (item, p) in enumerate(zip(i.ids.tolist(), i.parent.tolist())):
             assert out_nbrs(ga, CLICK, u.ids[p])[item] > 0
         deg = np.array([sum(out_nbrs(ga, CLICK, x).values()) for x in u.ids])
         w_pos = np.array([int((ga.edge_weights[CLICK][ga.edges[CLICK][0] == x] > 0).sum()) for x in u.ids])
@@ -58,22 +57,22 @@ def test_chain_outv_inv_matches_the_graph(world):
         assert dense.shape[0] == len(u.ids)
     assert sorted(seen) == sorted(users.tolist())
     # reproducible
-    again = list(g.V("user").batch(40).shuffle(seed=7).outV("click").sample(3).by("edge_weight").values(False))
-    first = list(g.V("user").batch(40).shuffle(seed=7).outV("click").sample(3).by("edge_weight").values(False))
+    again = list(V(g, "user").batch(40).shuffle(seed=7).outV("click").sample(3).by("edge_weight").values(False))
+    first = list(V(g, "user").batch(40).shuffle(seed=7).outV("click").sample(3).by("edge_weight").values(False))
     assert all(np.array_equal(a["1"].ids, b["1"].ids) for a, b in zip(again, first))
 
 
 def test_edges_source_and_negatives(world):
     ga, g = world
     existing = set(zip(*[a.tolist() for a in ga.edges[CLICK]]))
-    for batch in g.E("click").batch(100).shuffle(seed=1).outV().alias("src").outNeg("click").sample(4).by(
+    for batch in E(g, "click").batch(100).shuffle(seed=1).outV().alias("src").outNeg("click").sample(4).by(
             "in_degree").alias("neg").values(features=False):
         src, neg = batch["src"], batch["neg"]
         assert len(batch["0"].ids) == len(src.ids)
         for item, p in zip(neg.ids.tolist(), neg.parent.tolist()):
             assert (int(src.ids[p]), item) not in existing
         assert neg.counts.sum() == len(neg.ids)
-    b = next(g.V("item").batch(30).inNeg("click").sample(3).by("random").values(features=False))
+    b = next(V(g, "item").batch(30).inNeg("click").sample(3).by("random").values(features=False))
     for user, p in zip(b["1"].ids.tolist(), b["1"].parent.tolist()):
         assert (user, int(b["0"].ids[p])) not in existing
 
@@ -81,11 +80,11 @@ def test_edges_source_and_negatives(world):
 def test_full_neighborhood_and_topk(world):
     ga, g = world
     users = ga.nodes["user"][:10]
-    b = next(g.V("user", ids=users).inV("follows").values(features=False))
+    b = next(V(g, "user", ids=users).inV("follows").values(features=False))
     s, d = ga.edges[FOLLOWS]
     for k, u in enumerate(users.tolist()):
         assert Counter(b["1"].ids[b["1"].parent == k].tolist()) == Counter(s[d == u].tolist())
-    top = next(g.V("user", ids=users).outV("click").sample(2).by("topk").values(features=False))
+    top = next(V(g, "user", ids=users).outV("click").sample(2).by("topk").values(features=False))
     w = ga.edge_weights[CLICK]
     cs, cd = ga.edges[CLICK]
     for k, u in enumerate(users.tolist()):
@@ -96,27 +95,27 @@ def test_full_neighborhood_and_topk(world):
 def test_schema_errors_at_build_time(world):
     _, g = world
     with pytest.raises(ValueError, match="does not start at node type 'item'"):
-        g.V("item").outV("click")
+        V(g, "item").outV("click")
     with pytest.raises(ValueError, match="does not end at node type 'user'"):
-        g.V("user").inV("click")
+        V(g, "user").inV("click")
     with pytest.raises(ValueError, match="needs edge weights"):
-        g.V("user").outV("follows").sample(2).by("edge_weight")
+        V(g, "user").outV("follows").sample(2).by("edge_weight")
     with pytest.raises(ValueError, match="unknown sampling strategy"):
-        g.V("user").outV("click").sample(2).by("bogus")
+        V(g, "user").outV("click").sample(2).by("bogus")
     with pytest.raises(ValueError, match="integer >= 0 or -1"):
-        g.V("user").outV("click").sample(-2)
+        V(g, "user").outV("click").sample(-2)
     with pytest.raises(ValueError, match="k >= 1"):
-        g.V("user").outNeg("click").sample(0)
+        V(g, "user").outNeg("click").sample(0)
     # fanout 0 samples nothing, as everywhere else
     users = g.node_ids("user")[:8]
-    none = next(g.V("user", ids=users).outV("click").sample(0).values(features=False))
+    none = next(V(g, "user", ids=users).outV("click").sample(0).values(features=False))
     assert none["1"].ids.size == 0 and (none["1"].counts == 0).all() and len(none["1"].counts) == 8
     with pytest.raises(ValueError, match="already used"):
-        g.V("user").alias("a").outV("click").alias("a")
+        V(g, "user").alias("a").outV("click").alias("a")
     with pytest.raises(ValueError, match="after E"):
-        g.E("click").outNeg("click")
+        E(g, "click").outNeg("click")
     with pytest.raises(ValueError, match="edge type"):
-        g.V("user").outV("nope")
+        V(g, "user").outV("nope")
 
 
 # ----------------------------------------------------------------------------- ACM

@@ -29,12 +29,11 @@ import grpc
 import numpy as np
 import pytest
 
-from graphplat.testing.servers import REPO_ROOT, Fleet, free_port, write_cluster_file
-
+from graphplat.errors import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
 from graphplat.proto import model_service_pb2 as mpb  # noqa: E402
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc  # noqa: E402
-from graphplat.serving.client import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
-from graphplat.serving.recommend import Recommendations  # noqa: E402
+from graphplat.serving.recommend import Recommendations
+from graphplat.testing.servers import REPO_ROOT, Fleet, free_port, write_cluster_file
 
 CLICK = ("user", "click", "item")
 FOLLOWS = ("account", "follows", "account")
@@ -51,13 +50,13 @@ def save_npy_embeddings(path: Path, ids: np.ndarray, emb: np.ndarray) -> Path:
 
 
 class ModelServiceProcess:
-    """``python -m graphplat.serving.server`` on a free port (reported in its ready file)."""
+    """``python -m graphplat.cli.serve_model`` on a free port (reported in its ready file)."""
 
     def __init__(self, workdir: Path, args, name: str = "model"):
         self.ready = workdir / f"{name}.ready"
         self.log_path = workdir / f"{name}.log"
         self.metrics_port = free_port()
-        cmd = [sys.executable, "-m", "graphplat.serving.server", "--port", "0", "--grace", "2",
+        cmd = [sys.executable, "-m", "graphplat.cli.serve_model", "--port", "0", "--grace", "2",
                "--threads", "4", "--metrics-port", str(self.metrics_port),
                "--ready-file", str(self.ready), *map(str, args)]
         self._log = open(self.log_path, "ab")
@@ -214,8 +213,8 @@ def test_exclude_seen_drops_items_the_user_has_edges_to(rec_env):
 
 def test_exclude_seen_short_rows_and_local_graph_mode(rec_env):
     """k above the unseen items: short rows (padded in batch form); --graph agrees with --cluster."""
+    from graphplat.cli.serve_model import build_model_server, build_parser
     from graphplat.serving import ModelServiceClient
-    from graphplat.serving.server import build_model_server, build_parser
 
     c, users, seen, items = rec_env["client"], rec_env["users"], rec_env["seen"], rec_env["items"]
     heavy = max(users.tolist(), key=lambda u: len(seen[u]))
@@ -252,13 +251,13 @@ def test_click_added_with_add_edges_is_excluded_on_the_next_request(rec_env):
 
     c, users, seen = rec_env["client"], rec_env["users"], rec_env["seen"]
     u = int(users[5])
-    before, _ = c.recommend(u, 5, exclude_seen=True)
+    before, _ = c.recommend(u, 5, exclude_seen=True).row(0)
     top = int(before[0])
     assert top not in seen[u]
     with graphplat.connect(rec_env["cluster"]) as g:
         g.add_edges("click", src=np.array([u]), dst=np.array([top]), weights=np.array([1.0], np.float32))
     seen[u].add(top)  # the module's other tests compare against this set
-    after, _ = c.recommend(u, 5, exclude_seen=True)
+    after, _ = c.recommend(u, 5, exclude_seen=True).row(0)
     assert top not in after.tolist()
     np.testing.assert_array_equal(after[:4], before[1:5])
     r = c.recommend_batch(np.array([u]), 5, exclude_seen=True)
@@ -273,20 +272,24 @@ def test_seen_etype_never_reads_an_unsynced_reverse_type():
 
     schema = GraphSchema((NodeType("user"), NodeType("item")),
                          (EdgeType("user", "click", "item"), EdgeType("item", "clicked-by", "user")))
-    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*reverse: true"
+    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*out_adjacency: true"
                                          r".*item:clicked-by:user is not kept in sync"):
         resolve_seen_etype(schema, "user:click:item", "user", "item")
     got = resolve_seen_etype(schema, "item:clicked-by:user", "user", "item")  # named directly: read as is
     assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
     stored = GraphSchema((NodeType("user"), NodeType("item")),
-                         (EdgeType("user", "click", "item", reverse=True),
+                         (EdgeType("user", "click", "item", out_adjacency=True),
                           EdgeType("item", "clicked-by", "user")))
     got = resolve_seen_etype(stored, "user:click:item", "user", "item")
     assert (got.etype, got.direction) == (("user", "click", "item"), "out")
+    synced = GraphSchema((NodeType("user"), NodeType("item")),
+                         (EdgeType("user", "click", "item", reverse="clicked-by"),))
+    got = resolve_seen_etype(synced, "user:click:item", "user", "item")  # its declared reverse type
+    assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
 
 
 def test_recommend_bad_requests(rec_env):
-    from graphplat.serving import RequestTooLarge, ServiceNotConfigured, UnknownIdError
+    from graphplat.errors import RequestTooLarge, ServiceNotConfigured, UnknownIdError
 
     c, users = rec_env["client"], rec_env["users"]
     channel = grpc.insecure_channel(rec_env["address"])
@@ -395,10 +398,10 @@ def make_spam_dataset(n: int = 300, seed: int = 5):
 
 @pytest.fixture(scope="module")
 def spam_env(tmp_path_factory):
+    from graphplat.cli.serve_model import build_model_server, build_parser
+    from graphplat.serving import ModelServiceClient
     from graphplat.training.config import TrainConfig
     from graphplat.training.loop import train
-    from graphplat.serving import ModelServiceClient
-    from graphplat.serving.server import build_model_server, build_parser
 
     tmp = tmp_path_factory.mktemp("spam")
     ds, label = make_spam_dataset()
@@ -431,8 +434,8 @@ def independent_score(graph, ckpt, node_id: int, fanouts, seed: int = SEED):
     """The model on the node's sampled blocks, computed without the service's code."""
     import torch
 
-    from graphplat.training.loop import load_trained
     from graphplat.sampling import NeighborSampler, to_dgl_blocks
+    from graphplat.training.loop import load_trained
 
     model = load_trained(ckpt, graph)
     sub = NeighborSampler(graph.schema, fanouts).sample(graph, {"account": np.array([node_id], np.int64)}, seed=seed)
@@ -496,8 +499,8 @@ def test_online_scores_equal_exported_scores(spam_env, tmp_path):
 def test_new_node_score_changes_when_edges_arrive(spam_env):
     """add_nodes, score, add_edges (through a RemoteGraph client), score again: the second
     score sees the new edges and equals the independent computation on the new blocks."""
+    from graphplat.cli.serve_model import build_model_server, build_parser
     from graphplat.serving import ModelServiceClient
-    from graphplat.serving.server import build_model_server, build_parser
     from graphplat.storage.remote import connect
 
     c, label = spam_env["client"], spam_env["label"]
@@ -546,7 +549,7 @@ def test_new_node_score_changes_when_edges_arrive(spam_env):
 
 
 def test_score_bad_requests_and_metrics(spam_env):
-    from graphplat.serving import ServiceNotConfigured, UnknownIdError
+    from graphplat.errors import ServiceNotConfigured, UnknownIdError
 
     c = spam_env["client"]
     channel = grpc.insecure_channel(spam_env["address"])
@@ -586,6 +589,6 @@ def test_garbage_request_bytes_are_invalid_argument(rec_env):
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
             assert method in e.value.details() and "not a valid protobuf" in e.value.details()
         u = int(rec_env["users"][0])
-        assert len(rec_env["client"].recommend(u, 3)[0]) == 3
+        assert len(rec_env["client"].recommend(u, 3).row(0)[0]) == 3
     finally:
         ch.close()

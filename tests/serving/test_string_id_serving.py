@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from graphplat.inference.export import main_export
+from graphplat.cli import main as cli_main
+from graphplat.cli.serve_model import build_model_server, build_parser
 from graphplat.serving import ModelServiceClient
-from graphplat.serving.server import build_model_server, build_parser
 from graphplat.storage.ingest import ingest
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import train
@@ -38,7 +38,7 @@ def env(tmp_path_factory):
                                  "metric": "accuracy", "model": {"name": "hsage", "hidden": 4, "num_layers": 1},
                                  "fanouts": [2], "checkpoint_dir": str(d / "ck")}))
     ckpt = d / "ck" / "seed-0" / "best.pt"
-    assert main_export(["--checkpoint", str(ckpt), "--graph", str(store), "--out", str(d / "users.parquet")]) == 0
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--graph", str(store), "--out", str(d / "users.parquet")]) == 0
     rng = np.random.default_rng(0)  # item embeddings as an export writes them, string ids
     emb = rng.normal(size=(len(ITEMS), 2)).astype(np.float32)
     pq.write_table(pa.table({"id": pa.array(ITEMS, pa.string()),

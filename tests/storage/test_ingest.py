@@ -12,11 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from graphplat.cli.ingest import main_ingest
+from graphplat.errors import IngestError
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT
-from graphplat.storage.ingest import IngestError, TEST_SLEEP_ENV, ingest, main_ingest
+from graphplat.storage.ingest import ingest
 from graphplat.storage.store import open_store
-
 from graphplat.testing.servers import kill_when_logged
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -396,8 +397,8 @@ def test_killed_ingest_leaves_no_store(tmp_path):
     spec = write_inputs(g, tmp_path / "in", "csv")
     out = tmp_path / "store"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env[TEST_SLEEP_ENV] = "60"
-    pid, seen = kill_when_logged([sys.executable, "-m", "graphplat.storage.ingest", str(spec), str(out),
+    pid, seen = kill_when_logged([sys.executable, "-m", "graphplat.testing.slow", "60", "graphplat.cli.ingest",
+                                  str(spec), str(out),
                                   "--partitions", "3", "-v"], "wrote partition 0", env=env)
     assert any("wrote partition 0" in s for s in seen), "".join(seen)
     staged = tmp_path / f"store.tmp-{pid}"

@@ -68,7 +68,7 @@ def test_uint64_ids_beyond_int64_are_refused_online_and_in_arrays(tmp_path):
 
 
 def _cli(*argv) -> int:
-    from graphplat.storage.ingest import main_ingest
+    from graphplat.cli.ingest import main_ingest
     return main_ingest([str(a) for a in argv])
 
 

@@ -22,21 +22,20 @@ import grpc
 import numpy as np
 import pytest
 
-from graphplat.testing.parity import assert_same, same_outcome
-from graphplat.testing.servers import Fleet, ServerProcess, cluster_dict, self_signed_cert, write_cluster_file
-
+from graphplat.errors import AuthenticationError, PartitionUnavailable, RemoteError, RequestTooLarge
 from graphplat.proto import graphplat_pb2 as pb  # noqa: E402
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage import codec  # noqa: E402
-from graphplat.storage.client import (AuthenticationError, PartitionClient,  # noqa: E402
-                                      PartitionUnavailable, RemoteError, RequestTooLarge)
+from graphplat.storage.client import PartitionClient
 from graphplat.storage.cluster import load_cluster  # noqa: E402
 from graphplat.storage.local import LocalGraph, open_graph  # noqa: E402
 from graphplat.storage.partition_book import PartitionBook  # noqa: E402
 from graphplat.storage.partition_data import split_into_partitions  # noqa: E402
 from graphplat.storage.remote import RemoteGraph, connect  # noqa: E402
 from graphplat.storage.store import create_store  # noqa: E402
+from graphplat.testing.parity import assert_same, same_outcome
+from graphplat.testing.servers import Fleet, ServerProcess, cluster_dict, self_signed_cert, write_cluster_file
 
 SCHEMA = GraphSchema.from_yaml("""
 node_types:
@@ -265,7 +264,7 @@ def test_errors_are_the_same(g, ref):
 def test_fanout_zero_is_the_same_rule_remotely(g, ref):
     """Fanout 0 samples nothing on the servers too (one rule: LocalGraph, RemoteGraph,
     NodeLoader)."""
-    got = check(g, ref, lambda x: x.sample_neighbors(CLICK, WORLD.items[:6], 0))
+    check(g, ref, lambda x: x.sample_neighbors(CLICK, WORLD.items[:6], 0))
     s = g.sample_neighbors(CLICK, WORLD.items[:6], 0)
     assert s.counts.tolist() == [0] * 6 and s.neighbors.size == 0
 
@@ -700,7 +699,8 @@ def _sigterm_exits_zero(server):
 # ----------------------------------------------------------------------------- in-process
 
 def test_internal_errors_keep_the_server_up(store_a, monkeypatch):
-    from graphplat.storage.server import PartitionServer, main_serve
+    from graphplat.cli.serve import main_serve
+    from graphplat.storage.server import PartitionServer
 
     server = PartitionServer(store_a, 1, port=0, replica=True).start()
     try:

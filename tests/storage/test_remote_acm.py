@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphplat.testing.parity import assert_same, outcome, same_outcome
-from graphplat.testing.servers import Fleet, cluster_dict
-
 import graphplat  # noqa: E402
 from graphplat.service import EID_PARTITION_SHIFT, NeighborSample  # noqa: E402
 from graphplat.storage.ingest import ingest  # noqa: E402
 from graphplat.storage.remote import RemoteGraph  # noqa: E402
+from graphplat.testing.parity import assert_same, outcome, same_outcome
+from graphplat.testing.servers import Fleet, cluster_dict
 
 WRITTEN_BY = ("paper", "written_by", "author")
 WRITES = ("author", "writes", "paper")

@@ -13,7 +13,6 @@ from graphplat import connect, open_graph
 from graphplat.sampling.loader import NodeLoader
 from graphplat.schema import GraphSchema, SchemaError
 from graphplat.storage.ingest import IngestError, ingest
-
 from graphplat.testing.servers import Fleet, cluster_dict
 
 SCHEMA = {

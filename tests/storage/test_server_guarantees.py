@@ -10,8 +10,6 @@ import grpc
 import numpy as np
 import pytest
 
-from graphplat.testing.servers import Fleet, cluster_dict  # noqa: E402
-
 from graphplat.proto import graphplat_pb2 as pb  # noqa: E402
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
@@ -21,6 +19,7 @@ from graphplat.storage.partition_book import PartitionBook  # noqa: E402
 from graphplat.storage.partition_data import split_into_partitions  # noqa: E402
 from graphplat.storage.remote import connect  # noqa: E402
 from graphplat.storage.store import create_store  # noqa: E402
+from graphplat.testing.servers import Fleet, cluster_dict  # noqa: E402
 
 SCHEMA = GraphSchema.from_yaml("""
 node_types:
@@ -164,8 +163,8 @@ def test_damaged_log_refuses_to_start_unless_accepted(tmp_path, where):
         assert "write log is damaged" in msg and str(wal) in msg and "--accept-log-loss" in msg
         offsets = [int(x) for x in msg.split("between byte offsets ")[1].split(":")[0].split(" and ")]
         assert offsets[0] <= at + 16 and offsets[1] >= at
+        from graphplat.errors import LogCorruption
         from graphplat.storage.local import open_graph
-        from graphplat.storage.wal_check import LogCorruption
         with pytest.raises(LogCorruption, match="between byte offsets"):
             open_graph(store)
         # the embedded path refuses too: the refusal changed nothing on disk
@@ -213,7 +212,7 @@ def test_edge_write_torn_by_a_crash_is_completed_by_a_retry(tmp_path):
         book = PartitionBook(P)
         u = _own(book, "user", np.arange(3 * 10**6, 3 * 10**6 + 50), 1)[:1]  # out-copy on 1
         r = _own(book, "review", np.arange(4 * 10**6, 4 * 10**6 + 50), 0)[:1]  # in-copy on 0
-        with connect(cluster_dict([[s] for s in servers], deadline_s=2, retries=3)) as g:
+        with connect(cluster_dict([[s] for s in servers], deadline_s=3, retries=50)) as g:
             g.add_nodes("user", u)
             g.add_nodes("review", r)
             out_client = g.clients[1]

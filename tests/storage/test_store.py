@@ -17,8 +17,16 @@ from graphplat.schema import GraphSchema
 from graphplat.storage import store
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import split_into_partitions
-from graphplat.storage.store import (LogRecord, PartitionStore, create_store, decode_record,
-                                     encode_record, open_store, read_partition, write_partition)
+from graphplat.storage.store import (
+    LogRecord,
+    PartitionStore,
+    create_store,
+    decode_record,
+    encode_record,
+    open_store,
+    read_partition,
+    write_partition,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

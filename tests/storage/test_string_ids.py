@@ -13,7 +13,6 @@ import yaml
 from graphplat import connect, open_graph
 from graphplat.sampling.loader import NodeLoader
 from graphplat.storage.ingest import IngestError, ingest
-
 from graphplat.testing.servers import Fleet, cluster_dict
 
 EMAILS = [hashlib.sha256(f"user{i}@example.com".encode()).hexdigest() for i in range(3)]
@@ -119,8 +118,9 @@ def test_bad_string_rows_name_the_strings(tmp_path):
 
 
 def test_export_rows_carry_the_users_ids(store, tmp_path):
+    from graphplat.cli import main as cli_main
+    from graphplat.inference.export import read_embeddings
     from graphplat.training.config import TrainConfig
-    from graphplat.inference.export import main_export, read_embeddings
     from graphplat.training.loop import train
 
     cfg = TrainConfig.from_dict({"graph": str(store), "task": "node_classification", "target_ntype": "user",
@@ -129,7 +129,7 @@ def test_export_rows_carry_the_users_ids(store, tmp_path):
                                  "checkpoint_dir": str(tmp_path / "ck")})
     train(cfg)
     for out in (tmp_path / "emb.parquet", tmp_path / "emb.npy"):
-        assert main_export(["--checkpoint", str(tmp_path / "ck" / "seed-0" / "best.pt"), "--graph",
+        assert cli_main(["export", "--checkpoint", str(tmp_path / "ck" / "seed-0" / "best.pt"), "--graph",
                             str(store), "--out", str(out)]) == 0
         ids, emb = read_embeddings(out)
         assert sorted(ids.tolist()) == sorted(USERS) and emb.shape == (len(USERS), 2)

@@ -8,9 +8,20 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from graphplat.training.metrics import (accuracy, average_precision, macro_f1, micro_f1,
-                                      ndcg_at_k, ndcg_at_k_ranked, pr_auc, recall_at_k,
-                                      recall_at_k_ranked, rmse, roc_auc, topk_items)
+from graphplat.training.metrics import (
+    accuracy,
+    average_precision,
+    macro_f1,
+    micro_f1,
+    ndcg_at_k,
+    ndcg_at_k_ranked,
+    pr_auc,
+    recall_at_k,
+    recall_at_k_ranked,
+    rmse,
+    roc_auc,
+    topk_items,
+)
 
 # ----------------------------------------------------------------------------- classification
 

@@ -177,8 +177,9 @@ def test_dataset_store_trains_with_no_more_flags_than_the_dataset(datasets_dir, 
     assert cli_main(["train", "--graph", str(store), "--epochs", "1", "--out", str(tmp_path / "r.json")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["task"] == "rating" and np.isfinite(out["summary"]["test"]["rmse"]["mean"])
-    from graphplat.cli.train import add_train_arguments, config_from_args
     import argparse
+
+    from graphplat.cli.train import add_train_arguments, config_from_args
 
     p = argparse.ArgumentParser()
     add_train_arguments(p)
@@ -194,8 +195,8 @@ def test_ingested_heterogeneous_store_defaults_to_a_heterogeneous_model(tmp_path
     """A store no dataset wrote, with several node types, defaults to hsage, not 'sage'."""
     import argparse
 
-    from graphplat.datasets import load_dataset
     from graphplat.cli.train import add_train_arguments, config_from_args
+    from graphplat.datasets import load_dataset
 
     ds = load_dataset("synthetic", num_users=200, num_items=100, num_shops=10)
     store = ds.graph.write_store(tmp_path / "store")            # no dataset in store.json

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from graphplat.training.config import TrainConfig
 from graphplat.models.gnn import GCMC
+from graphplat.training.config import TrainConfig
 from graphplat.training.loop import RatingTrainer, load_trained, open_task, train
 
 TYPED = ["rates-?", "rated-by-?"]

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from graphplat import open_graph
+from graphplat.storage.ingest import ingest
 from graphplat.training.config import TrainConfig
 from graphplat.training.inputs import InputView, stratified_split
 from graphplat.training.loop import load_trained, open_task, train
-from graphplat.storage.ingest import ingest
 
 N_USERS, N_ITEMS = 300, 40
 
@@ -100,9 +100,10 @@ def test_train_on_own_store_learns_with_id_embeddings(store, tmp_path):
         m = load_trained(tmp_path / "seed-0" / "best.pt", g)
         assert m.meta["feature"] == "_input" and m.meta["id_index"] == ["user"]  # items 1000.. are dense
         assert m.meta["inputs"]["columns"] == {"user": ["emb", "age"]}
-    from graphplat.inference.export import main_export, read_embeddings
+    from graphplat.cli import main as cli_main
+    from graphplat.inference.export import read_embeddings
     out = tmp_path / "emb.npy"
-    assert main_export(["--checkpoint", str(tmp_path / "seed-0" / "best.pt"), "--graph", str(store),
+    assert cli_main(["export", "--checkpoint", str(tmp_path / "seed-0" / "best.pt"), "--graph", str(store),
                         "--out", str(out)]) == 0
     ids, emb = read_embeddings(out)
     with open_graph(store, read_only=True) as g:
