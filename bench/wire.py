@@ -101,7 +101,7 @@ def start_echo(workdir: Path):
 def start_server(store: Path, workdir: Path):
     ready = workdir / "ready.json"
     log = open(workdir / "server.log", "w")
-    proc = start_guarded("graphplat.storage.server", ["--store", store, "--partition", 0, "--port", 0,
+    proc = start_guarded("graphplat.cli.serve", ["--store", store, "--partition", 0, "--port", 0,
                                                        "--ready-file", ready, "--no-shared-memory"], log)
     deadline = time.time() + 300
     while not (ready.exists() and ready.read_text().strip()):
