@@ -527,7 +527,7 @@ class Server:
                 "--port", self.port, "--threads", self.threads, "--grace", "2",
                 "--ready-file", self.ready_file]
         self.t_start = time.perf_counter()
-        self.proc = start_guarded("graphplat.storage.server", args, self._log)
+        self.proc = start_guarded("graphplat.cli.serve", args, self._log)
         _LIVE.append(self)
         return self
 
