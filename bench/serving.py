@@ -172,7 +172,7 @@ class Proc:
 
 
 def start_graph_servers(store: Path, partitions: int, workdir: Path, threads: int, tag: str) -> List[Proc]:
-    procs = [Proc(f"{tag}-p{k}", "graphplat.storage.server",
+    procs = [Proc(f"{tag}-p{k}", "graphplat.cli.serve",
                   ["--store", store, "--partition", k, "--threads", threads, "--grace", "2"], workdir)
              for k in range(partitions)]
     for p in procs:
@@ -394,7 +394,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             gs = start_graph_servers(rec["store"], args.partitions, workdir, args.server_threads, "rec")
             procs += gs
             cluster = write_cluster(workdir / "rec-cluster.yaml", gs)
-            m = Proc("model-rec", "graphplat.serving.server",
+            m = Proc("model-rec", "graphplat.cli.serve_model",
                      ["--cluster", cluster, "--user-embeddings", rec["files"]["user"], "--item-embeddings",
                       rec["files"]["item"], "--seen-etype", ":".join(CLICK), "--threads", args.server_threads],
                      workdir)
@@ -405,7 +405,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             procs += gs
             sc["cluster"] = write_cluster(workdir / "score-cluster.yaml", gs)
             for w in args.score_workers:  # one scoring service per worker setting
-                m = Proc(f"model-score-w{w}", "graphplat.serving.server",
+                m = Proc(f"model-score-w{w}", "graphplat.cli.serve_model",
                          ["--cluster", sc["cluster"], "--checkpoint", sc["ckpt"], "--threads", args.server_threads,
                           "--score-workers", w], workdir)
                 procs.append(m)
