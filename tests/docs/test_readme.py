@@ -101,7 +101,7 @@ COVERAGE = {
     (R, "graphplat train --help"): "help",
     (R, "graphplat ingest --help"): "help",
     (R, "graphplat serve --help"): "help",
-    (R, "from graphplat.sampling import NodeLoader, LinkLoader, NeighborSampler"): "exec:test_sampling_api_snippet",
+    (R, "from graphplat.sampling import NodeLoader, LinkLoader, NeighborSampler, V"): "exec:test_sampling_api_snippet",
     (R, "graphplat train --workers 4 --tolerate 1"): "elsewhere:" + CODED_TEST,
     (R, "# once: initial parameters and the number of steps"): "run:test_coded_training_on_several_machines",
     (R, "import dgl"): "exec:test_core_snippet",
@@ -410,7 +410,7 @@ def test_sampling_api_snippet():
     weights = {("user", "click", "item"): w, ("item", "clicked-by", "user"): w}
     g = GraphArrays(schema, nodes, feats, edges, weights).to_local(partitions=2)
     ns = {"g": g, "train_ids": nodes["paper"][:200], "src": clicks[:, 0], "dst": clicks[:, 1]}
-    code = block((R, "from graphplat.sampling import NodeLoader, LinkLoader, NeighborSampler")).text
+    code = block((R, "from graphplat.sampling import NodeLoader, LinkLoader, NeighborSampler, V")).text
     exec(compile(code, "README.md:sampling", "exec"), ns)
     assert ns["x"]["paper"].shape[1] == 4 and len(ns["y"]["paper"]) > 0
     assert ns["neg_pair_graph"].num_edges() > 0
