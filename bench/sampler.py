@@ -539,8 +539,8 @@ def time_batches(run: Runner, count: Counter, batches, key_base: int) -> Dict[st
 
 def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_threads: int,
                       args: argparse.Namespace) -> Dict[str, List[dict]]:
-    """Warm up every method, then ``reps`` repetitions, methods interleaved in each, all on
-    the same seed batches. Returns per method a list of per-repetition timing dicts, and
+    """Warm up every method, then ``reps`` repetitions, methods interleaved in each (in
+    reverse order every other repetition), all on the same seed batches. Returns per method a list of per-repetition timing dicts, and
     under ``PAIRED_MEMORY_KEY`` a list of (before, after) reads/s of the memory probe run
     right before and right after graphplat's batches of each repetition (when
     ``ctx["memory_probe"]`` is set and graphplat is among the methods)."""
@@ -551,7 +551,10 @@ def run_configuration(ctx: dict, methods: Sequence[str], replace: bool, num_thre
     per_rep: Dict[str, List[dict]] = {m: [] for m in methods}
     limit = (os.cpu_count() or 1) - num_threads + 0.25
     for rep in range(args.reps):
-        for m, (run, count) in runners.items():
+        # Alternate the order (as bench/storage.py does), so no method always runs first.
+        order = list(runners) if rep % 2 == 0 else list(reversed(list(runners)))
+        for m in order:
+            run, count = runners[m]
             before = probe(num_threads) if probe and m == "graphplat" else None
             r = time_batches(run, count, ctx["batches"], key_base=rep * 100_003)
             if before is not None:

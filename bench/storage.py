@@ -527,7 +527,7 @@ class Server:
                 "--port", self.port, "--threads", self.threads, "--grace", "2",
                 "--ready-file", self.ready_file]
         self.t_start = time.perf_counter()
-        self.proc = start_guarded("graphplat.storage.server", args, self._log)
+        self.proc = start_guarded("graphplat.cli.serve", args, self._log)
         _LIVE.append(self)
         return self
 
@@ -708,7 +708,14 @@ def make_methods(ctx: dict, fanouts: Sequence[int], with_features: bool) -> Dict
         hops = _core.sample_multihop(csr, seeds, list(fanouts), seed=key)
         return [h.nodes for h in hops], sum(len(h.src) for h in hops), 0
 
+    def local_fused(seeds, key):
+        # What NeighborSampler runs on a LocalGraph: every hop in one core call over the
+        # partitions' stitched CSR.
+        hops = ctx["local"].sample_multihop(ETYPE, seeds, list(fanouts), seed=key)
+        return [h[0] for h in hops], sum(len(h[2]) for h in hops), 0
+
     methods = {"core_multihop_raw_csc": core_ref,
+               "local_fused": local_fused,
                "local": lambda seeds, key: multihop_via_service(ctx["local"], seeds, fanouts, key),
                "remote": lambda seeds, key: multihop_via_service(ctx["remote"], seeds, fanouts, key)}
     if with_features:
@@ -806,13 +813,20 @@ def run_sampling(args, ctx: dict) -> dict:
                                          zip(per_rep["local"], per_rep["remote"])],
               "local_over_core_multihop": results["local"]["edges_per_s"]
               / results["core_multihop_raw_csc"]["edges_per_s"],
+              "local_fused_over_core_multihop": results["local_fused"]["edges_per_s"]
+              / results["core_multihop_raw_csc"]["edges_per_s"],
+              "local_fused_over_core_multihop_reps": [c["wall"] / f["wall"] for c, f in
+                                                      zip(per_rep["core_multihop_raw_csc"],
+                                                          per_rep["local_fused"])],
               "remote_over_core_multihop": results["remote"]["edges_per_s"]
               / results["core_multihop_raw_csc"]["edges_per_s"]}
     if "remote+features" in results:
         ratios["remote_over_local_with_features"] = (results["remote+features"]["batches_per_s"]
                                                      / results["local+features"]["batches_per_s"])
-    LOG.info("3-hop: remote/local = %.3f (target >= 0.5); local/core = %.3f",
-             ratios["remote_over_local"], ratios["local_over_core_multihop"])
+    LOG.info("3-hop: remote/local = %.3f (with features %s; target >= 0.5); local/core = %.3f, "
+             "local fused/core = %.3f", ratios["remote_over_local"],
+             ratios.get("remote_over_local_with_features"), ratios["local_over_core_multihop"],
+             ratios["local_fused_over_core_multihop"])
     return {"results": results, "ratios": ratios, "samples_identical": identical,
             "loadavg_before": load0, "loadavg_after": loadavg()}
 
@@ -1042,8 +1056,14 @@ def summarize(report: dict) -> dict:
         out["sampling_3hop"] = {
             **{m: {"batches_per_s": r["batches_per_s"], "edges_per_s": r["edges_per_s"]}
                for m, r in res.items()},
-            "remote_over_local": samp["ratios"]["remote_over_local"],
-            "remote_over_local_target_met": samp["ratios"]["remote_over_local"] >= 0.5,
+            # The headline is the loaders' case: sampling plus the input features.
+            "remote_over_local": samp["ratios"].get("remote_over_local_with_features",
+                                                    samp["ratios"]["remote_over_local"]),
+            "remote_over_local_includes_features": "remote_over_local_with_features" in samp["ratios"],
+            "remote_over_local_sampling_only": samp["ratios"]["remote_over_local"],
+            "remote_over_local_target_met": samp["ratios"].get(
+                "remote_over_local_with_features", samp["ratios"]["remote_over_local"]) >= 0.5,
+            "local_fused_over_core_multihop": samp["ratios"]["local_fused_over_core_multihop"],
             "samples_identical": all(samp["samples_identical"].values())}
     lat = report.get("latency_2hop_single_seed")
     if lat:

@@ -246,10 +246,15 @@ class Relabeler:
         """``(unique_nodes, local_neighbors)``; ids outside [0, num_nodes) raise ValueError,
         duplicate seeds ValueError."""
 
-def take_rows(source: np.ndarray, rows: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
-    """``source[rows]`` (a new array) for a C-contiguous ``source`` of any dtype and shape,
-    copied in parallel without the GIL. Rows outside [0, len(source)) raise IndexError;
-    dtypes holding Python objects raise ValueError (rows are copied as raw bytes)."""
+def take_rows(source: np.ndarray, rows: np.ndarray, *, out: Optional[np.ndarray] = None,
+              out_rows: Optional[np.ndarray] = None, num_threads: int = 0) -> np.ndarray:
+    """``source[rows]`` for a C-contiguous ``source`` of any dtype and shape, copied in
+    parallel without the GIL, into a new array or into ``out`` (returned; same dtype and row
+    shape, C-contiguous, writable, not overlapping ``source``): ``out`` has ``len(rows)``
+    rows, or with ``out_rows`` row ``i`` goes to ``out[out_rows[i]]`` (one copy where a
+    gather and a scatter would make two). Rows outside [0, len(source)) or ``out_rows``
+    outside [0, len(out)) raise IndexError before anything is written; dtypes holding Python
+    objects raise ValueError (rows are copied as raw bytes)."""
 
 def scatter_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray, *,
                  num_threads: int = 0) -> np.ndarray:

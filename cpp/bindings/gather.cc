@@ -24,9 +24,10 @@ void check_plain_dtype(const py::array& a, const char* what) {
 void bind_gather(py::module_& m) {
   m.def(
       "take_rows",
-      [](py::handle source, py::handle rows, int num_threads) {
+      [](py::handle source, py::handle rows, py::handle out_arg, py::handle out_rows_arg, int num_threads) {
         if (!py::isinstance<py::array>(source))
           throw InvalidArgument("source must be a numpy array");
+        if (!out_rows_arg.is_none() && out_arg.is_none()) throw InvalidArgument("out_rows needs out");
         py::array src = py::reinterpret_borrow<py::array>(source);
         if (src.ndim() < 1) throw InvalidArgument("source must have at least one dimension");
         check_plain_dtype(src, "source");
@@ -36,19 +37,48 @@ void bind_gather(py::module_& m) {
         std::vector<py::ssize_t> shape(src.shape(), src.shape() + src.ndim());
         const int64_t num_rows = shape[0];
         shape[0] = static_cast<py::ssize_t>(r.span().size);
-        py::array out(src.dtype(), shape);
+        py::array out;
+        if (out_arg.is_none()) {
+          out = py::array(src.dtype(), shape);
+        } else {
+          // A caller-owned output (e.g. a recycled buffer): same dtype and row shape, writable.
+          if (!py::isinstance<py::array>(out_arg)) throw InvalidArgument("out must be a numpy array");
+          out = py::reinterpret_borrow<py::array>(out_arg);
+          if (!py::detail::npy_api::get().PyArray_EquivTypes_(out.dtype().ptr(), src.dtype().ptr()))
+            throw InvalidArgument("out must have the dtype of source");
+          if (out.ndim() != src.ndim() || !std::equal(shape.begin() + 1, shape.end(), out.shape() + 1))
+            throw InvalidArgument("out must have the row shape of source (shape[1:])");
+          if (out_rows_arg.is_none() && out.shape(0) != shape[0])
+            throw InvalidArgument("out must have shape (len(rows),) + source.shape[1:]");
+          if (!(out.flags() & py::array::c_style) || !out.writeable())
+            throw InvalidArgument("out must be C-contiguous and writable");
+          if (out.nbytes() > 0 && src.nbytes() > 0) {
+            const char* a = static_cast<const char*>(src.data());
+            const char* b = static_cast<const char*>(out.data());
+            if (a < b + out.nbytes() && b < a + src.nbytes()) throw InvalidArgument("out must not overlap source");
+          }
+        }
         const int64_t row_bytes = num_rows > 0 ? static_cast<int64_t>(src.nbytes()) / num_rows
                                                : static_cast<int64_t>(src.itemsize());
         const char* in = static_cast<const char*>(src.data());
         char* dst = static_cast<char*>(out.mutable_data());
+        if (!out_rows_arg.is_none()) {
+          Held<int64_t> o = to_int64(out_rows_arg, "out_rows");
+          py::gil_scoped_release nogil;
+          gather_scatter_rows(in, num_rows, row_bytes, r.span(), dst, out.shape(0), o.span(),
+                              threads_arg(num_threads));
+          return out;
+        }
         {
           py::gil_scoped_release nogil;
           gather_rows(in, num_rows, row_bytes, r.span(), dst, threads_arg(num_threads));
         }
         return out;
       },
-      py::arg("source"), py::arg("rows"), py::kw_only(), py::arg("num_threads") = 0,
-      "source[rows] for a C-contiguous array (any dtype but object), copied in parallel; see _core.pyi.");
+      py::arg("source"), py::arg("rows"), py::kw_only(), py::arg("out") = py::none(),
+      py::arg("out_rows") = py::none(), py::arg("num_threads") = 0,
+      "source[rows] for a C-contiguous array (any dtype but object), copied in parallel (into "
+      "out, at out_rows, when given); see _core.pyi.");
 
   m.def(
       "scatter_rows",

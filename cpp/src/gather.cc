@@ -38,4 +38,28 @@ void scatter_rows(const char* src, int64_t row_bytes, Span<int64_t> rows, char* 
   });
 }
 
+void gather_scatter_rows(const char* src, int64_t num_rows, int64_t row_bytes, Span<int64_t> rows,
+                         char* out, int64_t num_out_rows, Span<int64_t> out_rows, int num_threads) {
+  const int64_t n = rows.size;
+  if (out_rows.size != n)
+    throw InvalidArgument(cat("out_rows has ", out_rows.size, " entries but rows has ", n));
+  const int64_t bad = parallel_find_first(n, num_threads, [&](int64_t i) {
+    return rows.data[i] < 0 || rows.data[i] >= num_rows;
+  });
+  if (bad < n)
+    throw OutOfRange(cat("row ", rows.data[bad], " (at position ", bad, ") is out of range [0, ", num_rows, ")"));
+  const int64_t bad_out = parallel_find_first(n, num_threads, [&](int64_t i) {
+    return out_rows.data[i] < 0 || out_rows.data[i] >= num_out_rows;
+  });
+  if (bad_out < n)
+    throw OutOfRange(cat("out row ", out_rows.data[bad_out], " (at position ", bad_out,
+                         ") is out of range [0, ", num_out_rows, ")"));
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(row_bytes, 1));
+  parallel_for(n, grain, num_threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      std::memcpy(out + out_rows.data[i] * row_bytes, src + rows.data[i] * row_bytes,
+                  static_cast<size_t>(row_bytes));
+  });
+}
+
 }  // namespace graphplat

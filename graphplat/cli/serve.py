@@ -73,6 +73,9 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
     p.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
                    help="close connections without calls for this long (default "
                         f"{DEFAULT_IDLE_TIMEOUT_S:g}); keepalive pings drop dead peers")
+    p.add_argument("--no-shared-memory", dest="shared_memory", action="store_false",
+                   help="do not publish the partition in shared memory (/dev/shm) for clients on "
+                        "this host, which then read it in process instead of over gRPC")
     add_shutdown_arguments(p, verbose)
 
 
@@ -123,7 +126,8 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
                                  read_wait=args.read_wait, accept_log_loss=args.accept_log_loss,
                                  idle_timeout=args.idle_timeout,
                                  max_concurrent_rpcs=args.max_concurrent_rpcs,
-                                 max_streams=args.max_streams, stream_deadline=args.stream_deadline)
+                                 max_streams=args.max_streams, stream_deadline=args.stream_deadline,
+                                 shared_memory=args.shared_memory)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1

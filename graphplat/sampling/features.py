@@ -15,7 +15,9 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from graphplat import _core
+from graphplat.sampling.buffers import BufferPool
 from graphplat.service import GraphService
+from graphplat.storage import wire_dtype
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,16 @@ class FeatureFetcher:
             degree summed over the edge types that end at them (for graphs stored with
             reverse edge types this is how often a sampler reaches them) and cached
             greedily, highest first, with each type's share proportional to its node count.
+        feature_dtype: None (exact), "float16" or "bfloat16": float32 features travel from
+            the graph and sit in the cache in that format (half the bytes, twice the cached
+            rows), and are returned as float32 values rounded to it (errors: see
+            :mod:`graphplat.storage.wire_dtype`; the same on LocalGraph and RemoteGraph).
     """
 
     def __init__(self, graph: GraphService, names: Optional[Mapping[str, Sequence[str]]] = None,
-                 cache_mb: float = 0.0):
+                 cache_mb: float = 0.0, feature_dtype: Optional[str] = None):
         self.graph = graph
+        self.feature_dtype = wire_dtype.check(feature_dtype)
         schema = graph.schema
         if names is None:
             names = {nt.name: [f.name for f in nt.features if f.dtype == "float32"]
@@ -68,14 +75,26 @@ class FeatureFetcher:
         if cache_mb < 0:
             raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
         self.stats = CacheStats()
+        self.buffers = BufferPool()  # recycled output rows (see graphplat.sampling.buffers)
         self._lock = threading.Lock()
         self._caches: Dict[str, _TypeCache] = {}
         if cache_mb > 0:
             self._build_cache(cache_mb)
 
+    def _stored_dtype(self, spec) -> np.dtype:
+        """The dtype ``spec``'s rows travel and are cached in."""
+        if wire_dtype.applies(spec.numpy_dtype, self.feature_dtype):
+            return wire_dtype.CARRIER[self.feature_dtype]
+        return spec.numpy_dtype
+
     def _row_bytes(self, ntype: str) -> int:
         nt = self.graph.schema.node_type(ntype)
-        return sum(nt.feature(n).width * nt.feature(n).numpy_dtype.itemsize for n in self.names[ntype])
+        return sum(nt.feature(n).width * self._stored_dtype(nt.feature(n)).itemsize for n in self.names[ntype])
+
+    def _get(self, ntype: str, ids: np.ndarray, names: List[str], out=None) -> Dict[str, np.ndarray]:
+        """Rows from the graph, in the stored dtypes."""
+        kw = {"wire_dtype": self.feature_dtype} if self.feature_dtype else {}
+        return self.graph.node_features(ntype, ids, names, out=out, **kw)
 
     def _build_cache(self, cache_mb: float) -> None:
         schema = self.graph.schema
@@ -94,7 +113,7 @@ class FeatureFetcher:
             if rows <= 0:
                 continue
             hot = ids[np.argsort(-degree, kind="stable")[:rows]]
-            self._caches[nt] = _TypeCache(hot, self.graph.node_features(nt, hot, names))
+            self._caches[nt] = _TypeCache(hot, self._get(nt, hot, names))
             log.info("feature cache: %d of %d %r nodes (%.1f MiB)", rows, len(ids), nt,
                      rows * self._row_bytes(nt) / (1 << 20))
 
@@ -110,8 +129,11 @@ class FeatureFetcher:
         if not names:
             return {}
         cache = self._caches.get(ntype)
+        nt = self.graph.schema.node_type(ntype)
+        specs = [nt.feature(n) for n in names]
         if cache is None:
-            out = self.graph.node_features(ntype, ids, names)
+            out = self._get(ntype, ids, names, out={
+                s.name: self.buffers.empty((len(ids),) + s.shape, self._stored_dtype(s)) for s in specs})
             hits = 0
         else:
             pos = cache.index.lookup(ids, missing="ignore")
@@ -119,17 +141,21 @@ class FeatureFetcher:
             hit_at = np.flatnonzero(hit)
             hits = len(hit_at)
             miss = np.flatnonzero(~hit)
-            fetched = self.graph.node_features(ntype, ids[miss], names) if len(miss) else {}
+            fetched = self._get(ntype, ids[miss], names) if len(miss) else {}
             out = {}
             for n in names:
                 # Parallel GIL-free row copies (numpy's masked/fancy assignment is several
                 # times slower on wide rows).
                 src = cache.features[n]
-                arr = np.empty((len(ids),) + src.shape[1:], dtype=src.dtype)
+                arr = self.buffers.empty((len(ids),) + src.shape[1:], src.dtype)
                 _core.scatter_rows(_core.take_rows(src, pos[hit_at]), hit_at, arr)
                 if len(miss):
                     _core.scatter_rows(np.ascontiguousarray(fetched[n], dtype=src.dtype), miss, arr)
                 out[n] = arr
+        if self.feature_dtype:
+            out = {s.name: wire_dtype.decode(out[s.name], self.feature_dtype,
+                                             self.buffers.empty(out[s.name].shape, np.float32))
+                   if wire_dtype.applies(s.numpy_dtype, self.feature_dtype) else out[s.name] for s in specs}
         with self._lock:
             self.stats.rows += len(ids)
             self.stats.hits += hits

@@ -112,7 +112,7 @@ class MinibatchLoader:
                  batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0,
                  prefetch: int = 2, num_workers: int = 1,
                  features: Optional[Mapping[str, Sequence[str]]] = None, labels: Optional[str] = "label",
-                 cache_mb: float = 0.0, output: str = "dgl"):
+                 cache_mb: float = 0.0, output: str = "dgl", feature_dtype: Optional[str] = None):
         if not isinstance(sampler, NeighborSampler):
             sampler = NeighborSampler(graph.schema, sampler)
         if batch_size < 1:
@@ -134,7 +134,7 @@ class MinibatchLoader:
         self.num_workers = int(num_workers)
         self.output = output
         self.labels = labels
-        self.fetcher = FeatureFetcher(graph, features, cache_mb)
+        self.fetcher = FeatureFetcher(graph, features, cache_mb, feature_dtype)
         self.stats = LoaderStats(cache=self.fetcher.stats)
         self.epoch = 0
         self.homogeneous = len(self.schema.ntypes) == 1 and len(self.schema.etypes) == 1
@@ -268,6 +268,9 @@ class NodeLoader(MinibatchLoader):
             float32 feature).
         labels: name of the label feature put in ``blocks[-1].dstdata`` (None: no labels).
         cache_mb: client-side feature cache budget (useful over a RemoteGraph).
+        feature_dtype: None (exact float32 features), "float16" or "bfloat16": float32
+            features move and are cached in that format and reach the model as float32
+            values rounded to it (see :mod:`graphplat.storage.wire_dtype` for the error).
         output: "dgl" (``(input_nodes, output_nodes, blocks)``), "numpy" (a
             :class:`Minibatch`) or "pyg" (``torch_geometric`` ``Data``/``HeteroData``).
 

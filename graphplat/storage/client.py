@@ -71,6 +71,8 @@ from graphplat.service import NeighborSample, as_ids
 from graphplat.storage import codec
 from graphplat.storage.admission import is_overload
 from graphplat.storage.freshness import MIN_SEQ_KEY
+from graphplat.storage.wire_dtype import applies, encode
+from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 log = logging.getLogger("graphplat.client")
 
@@ -160,6 +162,8 @@ class PartitionClient:
         self._lock = threading.Lock()
         self._current = 0
         self._closed = False
+        self._raw = True  # features as raw bytes (falls back to protobuf on old servers)
+        self._raw_methods: Dict[Tuple[int, str], object] = {}
         # read-your-writes: highest seq one of our writes was acknowledged at, and when a
         # client reading from a replica tries the primary again
         self.acked_seq = -1
@@ -185,6 +189,17 @@ class PartitionClient:
         delay *= random.uniform(0.5, 1.5)
         time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
+    def _raw_method(self, i: int, method: str):
+        """The raw-bytes variant of ``method`` on replica ``i`` (codec.RAW_SERVICE_NAME)."""
+        self._stub(i)  # opens the channel
+        with self._lock:
+            key = (i, method)
+            if key not in self._raw_methods:
+                self._raw_methods[key] = self._channels[i].unary_unary(
+                    f"/{codec.RAW_SERVICE_NAME}/{method}", request_serializer=lambda m: m.SerializeToString(),
+                    response_deserializer=None)
+            return self._raw_methods[key]
+
     def _read_start(self) -> int:
         """Index of the server a read tries first: the one that answered last, or the
         primary again once ``primary_retry_s`` passed since the client left it."""
@@ -193,7 +208,8 @@ class PartitionClient:
             return 0
         return self._current
 
-    def _call(self, method: str, request, *, write: bool = False, stream: bool = False):
+    def _call(self, method: str, request, *, write: bool = False, stream: bool = False,
+              raw: bool = False):
         """Run one logical call with deadline, retries, failover (reads) and error mapping."""
         t0 = time.monotonic()
         deadline = t0 + self.deadline_s
@@ -220,7 +236,7 @@ class PartitionClient:
             timeout = remaining / untried if untried > 1 else remaining
             attempt += 1
             try:
-                stub_method = getattr(self._stub(i), method)
+                stub_method = self._raw_method(i, method) if raw else getattr(self._stub(i), method)
                 if stream:
                     result = list(stub_method(request, timeout=timeout, metadata=metadata))
                 else:
@@ -283,6 +299,7 @@ class PartitionClient:
                     ch.close()
             self._channels = [None] * len(self.addresses)
             self._stubs = [None] * len(self.addresses)
+            self._raw_methods = {}
 
     # ---------------------------------------------------------------- info
     def info(self, include_schema: bool = False, include_book: bool = False,
@@ -339,10 +356,26 @@ class PartitionClient:
         """Rows of ``row_bytes`` bytes one feature request may ask for."""
         return max(1, min(self.MAX_REQUEST_IDS, self.MAX_RESPONSE_BYTES // max(1, int(row_bytes))))
 
-    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """Feature rows of ``ids`` (read-only arrays over the answer's bytes); float32 ones
+        in ``wire_dtype`` when given (graphplat.storage.wire_dtype)."""
         req = pb.NodeFeaturesRequest(ntype=ntype, ids=_ids(ids, "ids"),
-                                     names=list(names or ()), all_names=names is None)
-        return codec.from_named(self._call("NodeFeatures", req).features)
+                                     names=list(names or ()), all_names=names is None,
+                                     wire_dtype=wire_dtype_check(wire_dtype) or "")
+        got = None
+        if self._raw:
+            try:
+                got = codec.unpack_raw(self._call("NodeFeatures", req, raw=True))
+            except RemoteError as e:
+                if e.code != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self._raw = False  # a server from before raw answers
+        if got is None:
+            got = codec.from_named(self._call("NodeFeatures", req).features)
+        if wire_dtype:  # a server from before wire_dtype answers float32
+            got = {k: encode(v, wire_dtype) if applies(v.dtype, wire_dtype) else v for k, v in got.items()}
+        return got
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         req = pb.EdgeFeaturesRequest(etype=codec.etype_msg(etype), eids=_ids(eids, "eids"),

@@ -16,6 +16,7 @@ A cluster file is YAML (or the same dict in Python)::
     retries: 10                       # extra attempts per call (across replicas)
     backoff_s: 0.1                    # base of the exponential backoff
     max_message_mb: 256
+    shared_memory: true               # read partitions published on this host in process
 
 Schema and partition book: with ``store`` the client reads them from the store directory
 (``schema.yaml``, ``partition_book.*``), which must then be visible to the client; without
@@ -37,7 +38,7 @@ from graphplat.storage.client import PartitionClient
 __all__ = ["ClusterConfig", "PartitionSpec", "load_cluster"]
 
 _KEYS = {"store", "partitions", "token", "token_file", "tls", "deadline_s", "retries",
-         "backoff_s", "max_message_mb"}
+         "backoff_s", "max_message_mb", "shared_memory"}
 
 
 @dataclass
@@ -61,6 +62,7 @@ class ClusterConfig:
     retries: int = 10
     backoff_s: float = 0.1
     max_message_mb: int = 256
+    shared_memory: bool = True
 
     @property
     def num_partitions(self) -> int:
@@ -177,4 +179,12 @@ def load_cluster(source: Union[str, os.PathLike, Mapping[str, Any]]) -> ClusterC
         deadline_s=_number(data, "deadline_s", float, 0.001, where, 30.0),
         retries=_number(data, "retries", int, 0, where, 10),
         backoff_s=_number(data, "backoff_s", float, 0.0, where, 0.1),
-        max_message_mb=_number(data, "max_message_mb", int, 1, where, 256))
+        max_message_mb=_number(data, "max_message_mb", int, 1, where, 256),
+        shared_memory=_flag(data, "shared_memory", where, True))
+
+
+def _flag(d: Mapping, key: str, where: str, default: bool) -> bool:
+    v = d.get(key, default)
+    if not isinstance(v, bool):
+        raise _err(where, f"{key} must be true or false, got {v!r}")
+    return v

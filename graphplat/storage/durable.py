@@ -149,6 +149,7 @@ class DurablePartition:
         self.write_lock = threading.Lock()
         self.dedupe = _Dedupe()
         self.store = None
+        self.on_change: Optional[Callable[[], None]] = None  # see applied_seq
         self.applied_seq = -1
         self.generation = -1
         self.replayed = 0
@@ -166,6 +167,19 @@ class DurablePartition:
                 raise
         if self.graph.partition != self.partition:
             raise ValueError(f"{self.path} holds partition {self.graph.partition}, not {self.partition}")
+
+    @property
+    def applied_seq(self) -> int:
+        """Last write-log record applied. Setting it (after every applied write, compaction
+        or reload, before the write is acknowledged) calls ``on_change``: a server that
+        published the partition in shared memory tells clients there to stop reading it."""
+        return self._applied_seq
+
+    @applied_seq.setter
+    def applied_seq(self, seq: int) -> None:
+        self._applied_seq = seq
+        if self.on_change is not None:
+            self.on_change()
 
     def _load_from(self, st) -> None:
         from graphplat.storage.store import check_schema, schema_fingerprint

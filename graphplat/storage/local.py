@@ -1,6 +1,7 @@
 """LocalGraph: the embedded GraphService, every partition in this process."""
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -8,7 +9,9 @@ from graphplat.schema import GraphSchema
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import PartitionData
 from graphplat.storage.partition_graph import PartitionGraph
+from graphplat.storage.partition_graph import as_ids
 from graphplat.storage.routed import RoutedGraph
+from graphplat.storage.stitched import StitchedCSR, partition_graphs, partition_version
 
 
 class LocalGraph(RoutedGraph):
@@ -19,6 +22,11 @@ class LocalGraph(RoutedGraph):
     write before they are applied). :meth:`from_partitions` wraps in-memory partitions
     (writes stay in memory).
     """
+
+    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence,
+                 id_dictionaries=None):
+        super().__init__(schema, book, backends, id_dictionaries)
+        self._stitched = {}  # canonical etype -> StitchedCSR (multi-partition fused sampling)
 
     @classmethod
     def open(cls, store: Union[str, Path], *, read_only: bool = False,
@@ -62,13 +70,29 @@ class LocalGraph(RoutedGraph):
 
     def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
                         replace: bool = False, seed: int = 0):
-        """Every hop of a square edge type in one C++ call when the graph is one partition
-        without pending online writes (see ``PartitionGraph.sample_multihop``); None when
-        that fast path does not apply (the caller then samples hop by hop)."""
-        if len(self.backends) != 1:
+        """Every hop of in-neighbor sampling of a square edge type in one C++ call, when no
+        partition has pending online writes: one partition samples its own CSR
+        (``PartitionGraph.sample_multihop``), several a stitched CSR over all of them
+        (:class:`~graphplat.storage.stitched.StitchedCSR`, built once). The same answer as
+        hop-by-hop sampling. Returns ``[(nodes, num_dst, src, dst, eids), ...]`` (user ids),
+        or None when the fast path does not apply (the caller then samples hop by hop)."""
+        if len(self.backends) == 1:
+            return self.backends[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
+                                                    replace=replace, seed=seed)
+        et = self.schema.edge_type(etype)
+        graphs = partition_graphs(self.backends)
+        if graphs is None or et.src != et.dst:
             return None
-        return self.backends[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
-                                                replace=replace, seed=seed)
+        key = et.canonical
+        with ExitStack() as stack:
+            for g in graphs:  # writes wait while the stitched CSR is checked and sampled
+                stack.enter_context(g._lock)
+            if any(g.in_adj[key].delta_size for g in graphs):
+                return None
+            st = self._stitched.get(key)
+            if st is None or st.version != [partition_version(g, key, et.dst) for g in graphs]:
+                st = self._stitched[key] = StitchedCSR(self.book, graphs, key, et.dst)
+            return st.sample_multihop(as_ids(seeds, "seeds"), fanouts, strategy, replace, seed)
 
     def compact(self) -> None:
         """Fold every partition's write log into its bulk layout (stores opened with

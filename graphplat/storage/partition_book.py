@@ -101,6 +101,8 @@ class PartitionBook:
         if self.num_partitions == 1:
             return {0: np.arange(len(ids), dtype=np.int64)} if len(ids) else {}
         parts = self.partition_of(ntype, ids)
+        if self.num_partitions <= 1 << 15:  # numpy sorts 16-bit keys stably by radix, O(n)
+            parts = parts.astype(np.int16)
         order = np.argsort(parts, kind="stable")
         bounds = np.searchsorted(parts[order], np.arange(self.num_partitions + 1))
         return {p: order[bounds[p]:bounds[p + 1]] for p in range(self.num_partitions)

@@ -15,6 +15,8 @@ from graphplat import _core
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT, NeighborSample, as_ids
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
+from graphplat.storage.wire_dtype import applies, encode
+from graphplat.storage.wire_dtype import check as wire_dtype_check
 from graphplat.typing import Canonical
 
 EID_INDEX_MASK = (1 << EID_PARTITION_SHIFT) - 1
@@ -322,14 +324,33 @@ class PartitionGraph:
         with self._lock:
             return adj.has_edges(rows, as_ids(src, "src"))
 
-    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      out: Optional[Dict[str, np.ndarray]] = None, out_rows: Optional[np.ndarray] = None,
+                      wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """Rows of the features ``names`` of ``ids`` (into ``out`` when given, at rows
+        ``out_rows`` of it when given; float32 ones in ``wire_dtype`` when given; see
+        GraphService.node_features)."""
         nt = self.schema.node_type(ntype)
         names = list(names) if names is not None else nt.feature_names
         for n in names:
             nt.feature(n)  # ValueError naming unknown features
+        wire_dtype = wire_dtype_check(wire_dtype)
         rows = self.rows_of(nt.name, as_ids(ids))
+        out = out or {}
+        got = {}
         with self._lock:
-            return {n: _core.take_rows(self.features[nt.name][n].array, rows) for n in names}
+            for n in names:
+                src = self.features[nt.name][n].array
+                if applies(src.dtype, wire_dtype):
+                    got[n] = encode(_core.take_rows(src, rows), wire_dtype)
+                    if out_rows is not None:
+                        got[n] = _core.scatter_rows(got[n], out_rows, out[n])
+                    elif n in out:
+                        out[n][...] = got[n]
+                        got[n] = out[n]
+                else:
+                    got[n] = _core.take_rows(src, rows, out=out.get(n), out_rows=out_rows)
+        return got
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         et = self.schema.edge_type(etype)

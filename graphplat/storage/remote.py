@@ -34,9 +34,14 @@ class RemoteGraph(RoutedGraph):
     number) is raised after every call of the step finished.
     """
 
+    pieces_per_partition = 4  # feature requests in flight per partition (see RoutedGraph)
+
     def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
-                 *, max_workers: Optional[int] = None, id_dictionaries=None):
-        super().__init__(schema, book, clients, id_dictionaries)
+                 *, max_workers: Optional[int] = None, id_dictionaries=None,
+                 backends: Optional[Sequence] = None):
+        # backends: what answers each partition's reads (a client, or a SharedPartition
+        # reading a co-located server's shared memory); defaults to the clients.
+        super().__init__(schema, book, backends if backends is not None else clients, id_dictionaries)
         self.clients = list(clients)
         self._pool = ThreadPoolExecutor(max_workers=max_workers or max(4, 4 * len(self.clients)),
                                         thread_name_prefix="graphplat-remote")
@@ -98,7 +103,11 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
             verify: bool = True, max_workers: Optional[int] = None, **overrides) -> RemoteGraph:
     """A RemoteGraph over the servers of a cluster file (path), dict or ClusterConfig.
 
-    ``overrides`` replace cluster-file settings (``deadline_s``, ``retries``, ``token``...).
+    ``overrides`` replace cluster-file settings (``deadline_s``, ``retries``, ``token``,
+    ``shared_memory``...). With ``shared_memory`` (default) a partition whose server runs
+    on this host and published it (``graphplat serve`` does unless --no-shared-memory) is
+    read in process from that shared memory while the server has taken no write since
+    (see :mod:`graphplat.storage.shared`); writes and everything else go over gRPC.
     With ``verify`` (default) every partition is asked for its Info once, checking that it
     serves the expected partition of a graph with the same schema (PartitionUnavailable
     when one does not answer, ValueError on a mismatch).
@@ -123,7 +132,13 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
         if book.num_partitions != len(clients):
             raise ValueError(f"the cluster file lists {len(clients)} partitions but the graph has "
                              f"{book.num_partitions}")
-        g = RemoteGraph(schema, book, clients, max_workers=max_workers, id_dictionaries=dictionaries)
+        backends = None
+        if cfg.shared_memory:
+            from graphplat.storage.shared import colocate
+
+            backends = [colocate(c, schema) for c in clients]
+        g = RemoteGraph(schema, book, clients, max_workers=max_workers, id_dictionaries=dictionaries,
+                        backends=backends)
     except BaseException:
         for c in clients:
             c.close()

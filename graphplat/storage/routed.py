@@ -8,6 +8,7 @@ only routing code either uses.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -17,6 +18,8 @@ from graphplat.schema import GraphSchema
 from graphplat.service import GraphService, NeighborSample, as_ids
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import check_edge_arrays
+from graphplat.storage.wire_dtype import CARRIER, applies
+from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 
 def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample]]) -> NeighborSample:
@@ -40,6 +43,16 @@ def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample
         neighbors[dest] = s.neighbors
         eids[dest] = s.eids
     return NeighborSample(counts, neighbors, eids)
+
+
+@dataclass
+class _Spec:
+    """A feature's name, row shape, dtype and width (a FeatureSpec with another dtype)."""
+
+    name: str
+    shape: tuple
+    numpy_dtype: np.dtype
+    width: int
 
 
 def _row_bytes(specs) -> int:
@@ -120,14 +133,24 @@ class RoutedGraph(GraphService):
             return NeighborSample.empty(0)
         return scatter_samples(len(seeds), [(pieces[k], got[k]) for k in pieces])
 
-    def _pieces(self, groups: Dict[int, np.ndarray], row_bytes: int = 8) -> Dict[Tuple[int, int], np.ndarray]:
+    #: Feature requests of one partition are cut into up to this many calls (of at least
+    #: MIN_ROWS_PER_PIECE rows) that run at once; RemoteGraph raises it so that a server
+    #: gathers one piece while the wire carries another and the client copies a third.
+    pieces_per_partition = 1
+    MIN_ROWS_PER_PIECE = 4096
+
+    def _pieces(self, groups: Dict[int, np.ndarray], row_bytes: int = 8,
+                spread: bool = False) -> Dict[Tuple[int, int], np.ndarray]:
         """``groups[p]`` (positions partition ``p`` answers) cut into requests ``(p, c)`` no
         larger than its backend takes in one call (``max_rows_per_call``: a remote server's
-        --max-batch and message limits, for answers of ``row_bytes`` per position)."""
+        --max-batch and message limits, for answers of ``row_bytes`` per position), and with
+        ``spread`` into up to :attr:`pieces_per_partition` requests."""
         pieces: Dict[Tuple[int, int], np.ndarray] = {}
         for p, idx in groups.items():
             limit = getattr(self.backends[p], "max_rows_per_call", None)
             step = max(1, limit(row_bytes)) if limit is not None else max(1, len(idx))
+            if spread and self.pieces_per_partition > 1:
+                step = min(step, max(self.MIN_ROWS_PER_PIECE, -(-len(idx) // self.pieces_per_partition)))
             for c, start in enumerate(range(0, len(idx), step)):
                 pieces[(p, c)] = idx[start:start + step]
         return pieces
@@ -141,10 +164,25 @@ class RoutedGraph(GraphService):
             out[idx] = got[k]
         return out
 
-    def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs) -> Dict[str, np.ndarray]:
+    def _in_process(self, p: int):
+        """The PartitionGraph answering partition ``p`` in this process right now (a local
+        partition, or a co-located server's fresh shared memory), else None."""
+        from graphplat.storage.partition_graph import PartitionGraph
+        from graphplat.storage.shared import SharedPartition
+
+        b = self.backends[p]
+        if isinstance(b, SharedPartition):
+            return b.graph if b.fresh() else None
+        g = b if isinstance(b, PartitionGraph) else getattr(b, "__dict__", {}).get("graph")
+        return g if isinstance(g, PartitionGraph) else None
+
+    def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs,
+                    out: Optional[Dict[str, np.ndarray]] = None, direct: bool = False) -> Dict[str, np.ndarray]:
         """Rows ``{name: (n, ...)}`` of the features ``specs`` of ``n`` requested items, where
         partition ``p`` answers the items at positions ``groups[p]`` and ``call(p, positions)``
-        asks it for them.
+        asks it for them; with ``direct``, ``call(p, positions, out, rows)`` writes into rows
+        ``rows`` of ``out`` (all of it when None) when partition ``p`` is in this process.
+        ``out``: arrays to fill instead of new ones (needs ``direct``).
 
         A request larger than its backend takes in one call (``max_rows_per_call``, a remote
         server's batch and message limits) is split into several calls, which run in parallel;
@@ -152,28 +190,58 @@ class RoutedGraph(GraphService):
         """
         if n == 0:
             return {spec.name: np.zeros((0,) + spec.shape, spec.numpy_dtype) for spec in specs}
-        pieces = self._pieces(groups, _row_bytes(specs))
-        got = self._map({k: (lambda k=k, idx=idx: call(k[0], idx)) for k, idx in pieces.items()})
-        if len(pieces) == 1:  # one call answered the whole batch in order: no copy
+        if out is not None:
+            for spec in specs:
+                a = out.get(spec.name)
+                if a is None or a.shape != (n,) + spec.shape or a.dtype != spec.numpy_dtype:
+                    raise ValueError(f"out[{spec.name!r}] must be a {spec.numpy_dtype} array of shape "
+                                     f"{(n,) + spec.shape}")
+        pieces = self._pieces(groups, _row_bytes(specs), spread=True)
+        if len(pieces) == 1:  # one call answers the whole batch in order: no copy
             (k, idx), = pieces.items()
-            if len(idx) == n and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1)):
-                return got[k]
-        out: Dict[str, np.ndarray] = {}
-        for k, idx in pieces.items():
-            for name, arr in got[k].items():
-                if name not in out:
-                    out[name] = np.empty((n,) + arr.shape[1:], dtype=arr.dtype)
-                # Parallel, GIL-free copy (numpy's fancy assignment is ~5x slower on wide rows).
+            if len(idx) == n and idx[0] == 0 and idx[-1] == n - 1:
+                if out is None:
+                    return call(k[0], idx)
+                if direct and self._in_process(k[0]) is not None:
+                    return call(k[0], idx, out)
+        if out is None:
+            out = {spec.name: np.empty((n,) + spec.shape, spec.numpy_dtype) for spec in specs}
+
+        def fetch(p: int, idx: np.ndarray) -> None:
+            if direct and self._in_process(p) is not None:  # gathered straight into place
+                call(p, idx, out, idx)
+                return
+            # Each answer is copied into place as soon as it arrives (in the calling worker
+            # thread, GIL-free and parallel), while other pieces are still on the wire.
+            for name, arr in call(p, idx).items():
                 _core.scatter_rows(np.ascontiguousarray(arr, dtype=out[name].dtype), idx, out[name])
+
+        self._map({k: (lambda k=k, idx=idx: fetch(k[0], idx)) for k, idx in pieces.items()})
         return out
 
-    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      out: Optional[Dict[str, np.ndarray]] = None,
+                      wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """See GraphService.node_features; ``wire_dtype`` ("float16" or "bfloat16", see
+        :mod:`graphplat.storage.wire_dtype`) returns float32 features in that format
+        (moving half the bytes from servers)."""
         nt = self.schema.node_type(ntype)
         ids = as_ids(ids)
         names = list(names) if names is not None else nt.feature_names
         specs = [nt.feature(n) for n in names]  # ValueError naming an unknown feature
-        return self._fetch_rows(len(ids), self._split(nt.name, ids),
-                                lambda p, idx: self.backends[p].node_features(nt.name, ids[idx], names), specs)
+        wire_dtype = wire_dtype_check(wire_dtype)
+        kw = {"wire_dtype": wire_dtype} if wire_dtype else {}
+        if wire_dtype:
+            specs = [_Spec(f.name, f.shape, CARRIER[wire_dtype], f.width) if applies(f.numpy_dtype, wire_dtype)
+                     else f for f in specs]
+
+        def call(p, idx, into=None, into_rows=None):
+            if into is None:
+                return self.backends[p].node_features(nt.name, ids[idx], names, **kw)
+            return self._in_process(p).node_features(nt.name, ids[idx], names, out=into,
+                                                     out_rows=into_rows, **kw)
+
+        return self._fetch_rows(len(ids), self._split(nt.name, ids), call, specs, out, direct=True)
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         from graphplat.service import EID_PARTITION_SHIFT

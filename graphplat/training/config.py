@@ -130,6 +130,11 @@ class TrainConfig(BaseModel):
                 data["seeds"] = [data["seeds"]]
             if "rating_loss" in data and data["rating_loss"] is None:
                 data["rating_loss"] = {}
+            if not isinstance(data.get("rating_loss", {}), Mapping):
+                raise ValueError(f"rating_loss must be a mapping such as {{mse_weight: 0.5}}, "
+                                 f"got {data['rating_loss']!r}")
+            if not isinstance(data.get("model", {}), Mapping):
+                raise ValueError(f"model must be a mapping with a 'name', got {data['model']!r}")
             for k in ("fanouts", "eval_fanouts", "seeds", "mp_etypes"):
                 if isinstance(data.get(k), tuple):
                     data[k] = list(data[k])

@@ -15,7 +15,7 @@ import numpy as np
 
 from graphplat import _core
 from graphplat.schema import FeatureSpec, GraphSchema, NodeType
-from graphplat.service import GraphService
+from graphplat.service import GraphService, deliver_features
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,16 @@ class InputView(GraphService):
     def schema(self) -> GraphSchema:
         return self._schema
 
-    def node_features(self, ntype, ids, names=None):
-        """The wrapped graph's features plus ``INPUT`` / ``SPLIT`` where asked for."""
+    def node_features(self, ntype, ids, names=None, *, out=None, wire_dtype=None):
+        """The wrapped graph's features plus ``INPUT`` / ``SPLIT`` where asked for (``out``
+        and ``wire_dtype`` as GraphService.node_features)."""
         nt = self._schema.node_type(ntype)
         names = list(nt.feature_names) if names is None else list(names)
         for n in names:
             nt.feature(n)  # ValueError naming an unknown feature
         ids = np.asarray(ids, dtype=np.int64)
         real = [n for n in names if n not in (INPUT, SPLIT)]
+        into = out
         out = dict(self.graph.node_features(ntype, ids, real)) if real else {}
         if (INPUT in names or SPLIT in names) and not real and not self.graph.lookup(ntype, ids).all():
             raise IndexError(f"some ids are not {ntype!r} nodes")
@@ -169,7 +171,7 @@ class InputView(GraphService):
             _, idmap, codes = self.split
             pos = idmap.lookup(ids, missing="ignore")
             out[SPLIT] = np.where(pos >= 0, codes[np.maximum(pos, 0)], -1)
-        return {n: out[n] for n in names}
+        return deliver_features({n: out[n] for n in names}, into, wire_dtype)
 
     def num_nodes(self, ntype):
         return self.graph.num_nodes(ntype)

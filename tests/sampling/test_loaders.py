@@ -435,7 +435,10 @@ def test_fused_single_partition_path_equals_hop_by_hop(fanouts, replace):
     nt, et = schema.ntypes[0], schema.canonical_etypes[0]
     ga = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((300, 3), dtype=np.float32)}},
                      {et: (ids[rng.integers(0, 300, 3000)], ids[rng.integers(0, 300, 3000)])})
-    one, two = ga.to_local(1), ga.to_local(2)
+    from graphplat.storage.routed import RoutedGraph
+
+    one, local_two = ga.to_local(1), ga.to_local(2)
+    two = RoutedGraph(schema, local_two.book, local_two.backends)  # hop by hop
     sampler = NeighborSampler(schema, fanouts, replace=replace)
     assert sampler._sample_fused(one, {nt: ids[:20]}, 7) is not None
     assert sampler._sample_fused(two, {nt: ids[:20]}, 7) is None

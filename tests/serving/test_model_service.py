@@ -251,13 +251,13 @@ def test_click_added_with_add_edges_is_excluded_on_the_next_request(rec_env):
 
     c, users, seen = rec_env["client"], rec_env["users"], rec_env["seen"]
     u = int(users[5])
-    before, _ = c.recommend(u, 5, exclude_seen=True)
+    before, _ = c.recommend(u, 5, exclude_seen=True).row(0)
     top = int(before[0])
     assert top not in seen[u]
     with graphplat.connect(rec_env["cluster"]) as g:
         g.add_edges("click", src=np.array([u]), dst=np.array([top]), weights=np.array([1.0], np.float32))
     seen[u].add(top)  # the module's other tests compare against this set
-    after, _ = c.recommend(u, 5, exclude_seen=True)
+    after, _ = c.recommend(u, 5, exclude_seen=True).row(0)
     assert top not in after.tolist()
     np.testing.assert_array_equal(after[:4], before[1:5])
     r = c.recommend_batch(np.array([u]), 5, exclude_seen=True)
@@ -272,16 +272,20 @@ def test_seen_etype_never_reads_an_unsynced_reverse_type():
 
     schema = GraphSchema((NodeType("user"), NodeType("item")),
                          (EdgeType("user", "click", "item"), EdgeType("item", "clicked-by", "user")))
-    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*reverse: true"
+    with pytest.raises(ValueError, match=r"user:click:item does not store its out-adjacency.*out_adjacency: true"
                                          r".*item:clicked-by:user is not kept in sync"):
         resolve_seen_etype(schema, "user:click:item", "user", "item")
     got = resolve_seen_etype(schema, "item:clicked-by:user", "user", "item")  # named directly: read as is
     assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
     stored = GraphSchema((NodeType("user"), NodeType("item")),
-                         (EdgeType("user", "click", "item", reverse=True),
+                         (EdgeType("user", "click", "item", out_adjacency=True),
                           EdgeType("item", "clicked-by", "user")))
     got = resolve_seen_etype(stored, "user:click:item", "user", "item")
     assert (got.etype, got.direction) == (("user", "click", "item"), "out")
+    synced = GraphSchema((NodeType("user"), NodeType("item")),
+                         (EdgeType("user", "click", "item", reverse="clicked-by"),))
+    got = resolve_seen_etype(synced, "user:click:item", "user", "item")  # its declared reverse type
+    assert (got.etype, got.direction) == (("item", "clicked-by", "user"), "in")
 
 
 def test_recommend_bad_requests(rec_env):
@@ -585,6 +589,6 @@ def test_garbage_request_bytes_are_invalid_argument(rec_env):
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
             assert method in e.value.details() and "not a valid protobuf" in e.value.details()
         u = int(rec_env["users"][0])
-        assert len(rec_env["client"].recommend(u, 3)[0]) == 3
+        assert len(rec_env["client"].recommend(u, 3).row(0)[0]) == 3
     finally:
         ch.close()

@@ -123,7 +123,9 @@ def fleet_a(store_a, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def remote_a(fleet_a):
-    g = connect(cluster_dict(fleet_a.layout, deadline_s=20))  # schema and book via Info
+    # Schema and book via Info; reads over gRPC (these tests are about the RPC path;
+    # tests/test_shared.py covers co-located reads from shared memory).
+    g = connect(cluster_dict(fleet_a.layout, deadline_s=20, shared_memory=False))
     yield g
     g.close()
 

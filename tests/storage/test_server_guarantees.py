@@ -212,7 +212,7 @@ def test_edge_write_torn_by_a_crash_is_completed_by_a_retry(tmp_path):
         book = PartitionBook(P)
         u = _own(book, "user", np.arange(3 * 10**6, 3 * 10**6 + 50), 1)[:1]  # out-copy on 1
         r = _own(book, "review", np.arange(4 * 10**6, 4 * 10**6 + 50), 0)[:1]  # in-copy on 0
-        with connect(cluster_dict([[s] for s in servers], deadline_s=2, retries=3)) as g:
+        with connect(cluster_dict([[s] for s in servers], deadline_s=3, retries=50)) as g:
             g.add_nodes("user", u)
             g.add_nodes("review", r)
             out_client = g.clients[1]

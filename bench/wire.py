@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Feature rows over gRPC on loopback against the wire's own speed.
+
+Starts, as subprocesses on 127.0.0.1: a plain gRPC server whose one method answers a
+request naming a size with that many bytes (no protobuf, no copies: the ceiling of a Python
+gRPC client here), and ``graphplat serve --no-shared-memory`` on a one-partition store of
+``--nodes`` nodes with a ``--dim``-wide float32 feature. Then, interleaved per repetition
+(order alternating), each fetching the same bytes per call:
+
+* ``echo``: one call answering ``rows * dim * 4`` bytes;
+* ``partition_client``: ``PartitionClient.node_features`` of ``rows`` random ids (the
+  answer decoded into an array);
+* ``remote_graph``: ``RemoteGraph.node_features`` of the same ids (routing and the copy
+  into the output array included).
+
+Reports MB/s (medians over repetitions) and each path's share of the echo's MB/s. Logs go
+to stderr; stdout gets one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench._common import start_guarded, terminate  # noqa: E402
+
+LOG = logging.getLogger("bench.wire")
+ECHO_METHOD = "/bench.Echo/Bytes"
+
+ECHO_SERVER = r"""
+import sys, threading
+from concurrent import futures
+import grpc
+from graphplat.rpc import server_options
+
+def answer(request, context):
+    return bytes(int.from_bytes(request, "little"))
+
+handler = grpc.method_handlers_generic_handler("bench.Echo", {
+    "Bytes": grpc.unary_unary_rpc_method_handler(answer, request_deserializer=None,
+                                                 response_serializer=None)})
+server = grpc.server(futures.ThreadPoolExecutor(8), options=server_options(1 << 30))
+server.add_generic_rpc_handlers((handler,))
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+print(port, flush=True)
+threading.Event().wait()
+"""
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nodes", type=int, default=200_000, help="nodes of the store (default %(default)s)")
+    p.add_argument("--dim", type=int, default=100, help="float32 feature width (default %(default)s)")
+    p.add_argument("--rows", type=int, default=50_000,
+                   help="rows per call (default %(default)s: about a 3-hop batch's input nodes)")
+    p.add_argument("--calls", type=int, default=10, help="calls per repetition and path")
+    p.add_argument("--reps", type=int, default=5, help="repetitions (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def make_store(args, directory: Path) -> Path:
+    """A one-partition homogeneous store with random features and a few edges."""
+    from graphplat.schema import GraphSchema
+    from graphplat.storage.graph_arrays import GraphArrays
+
+    rng = np.random.default_rng(args.seed)
+    n = args.nodes
+    schema = GraphSchema.homogeneous(args.dim)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    ids = np.arange(n, dtype=np.int64)
+    arrays = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((n, args.dim), dtype=np.float32)}},
+                         {et: (rng.integers(0, n, n), rng.integers(0, n, n))})
+    return arrays.write_store(directory / "store", partitions=1)
+
+
+def start_echo(workdir: Path):
+    import subprocess
+
+    log = open(workdir / "echo.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, stderr=log,
+                            cwd=str(REPO_ROOT), text=True)
+    port = int(proc.stdout.readline())
+    return proc, f"127.0.0.1:{port}"
+
+
+def start_server(store: Path, workdir: Path):
+    ready = workdir / "ready.json"
+    log = open(workdir / "server.log", "w")
+    proc = start_guarded("graphplat.cli.serve", ["--store", store, "--partition", 0, "--port", 0,
+                                                       "--ready-file", ready, "--no-shared-memory"], log)
+    deadline = time.time() + 300
+    while not (ready.exists() and ready.read_text().strip()):
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"server did not start; see {workdir / 'server.log'}")
+        time.sleep(0.1)
+    return proc, json.loads(ready.read_text())["address"]
+
+
+def timed(fn: Callable[[int], int], calls: int) -> float:
+    """MB/s of ``calls`` calls of ``fn(i)`` (which returns the bytes it moved)."""
+    t = time.perf_counter()
+    moved = sum(fn(i) for i in range(calls))
+    return moved / (time.perf_counter() - t) / 1e6
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    import grpc
+
+    from graphplat.rpc import message_options
+    from graphplat.storage.client import PartitionClient
+    from graphplat.storage.remote import connect
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-wire-")
+    workdir = Path(tmp.name)
+    store = make_store(args, workdir)
+    echo, server = start_echo(workdir), start_server(store, workdir)
+    procs = [echo[0], server[0]]
+    try:
+        nbytes = args.rows * args.dim * 4
+        channel = grpc.insecure_channel(echo[1], options=message_options(1024))
+        echo_call = channel.unary_unary(ECHO_METHOD, request_serializer=None, response_deserializer=None)
+        size = nbytes.to_bytes(8, "little")
+        client = PartitionClient([server[1]], 0)
+        graph = connect({"partitions": [{"partition": 0, "replicas": [server[1]]}]}, shared_memory=False)
+        rng = np.random.default_rng(args.seed + 1)
+        id_sets = [rng.choice(args.nodes, args.rows, replace=False).astype(np.int64) for _ in range(args.calls)]
+
+        def via_echo(i):
+            return len(echo_call(size))
+
+        def via_client(i):
+            return client.node_features("_N", id_sets[i], ["feat"])["feat"].nbytes
+
+        def via_graph(i):
+            return graph.node_features("_N", id_sets[i], ["feat"])["feat"].nbytes
+
+        paths = {"echo": via_echo, "partition_client": via_client, "remote_graph": via_graph}
+        for fn in paths.values():  # warm-up: connections, page faults
+            timed(fn, 2)
+        got: Dict[str, List[float]] = {m: [] for m in paths}
+        for rep in range(args.reps):
+            order = list(paths) if rep % 2 == 0 else list(reversed(paths))
+            for m in order:
+                got[m].append(timed(paths[m], args.calls))
+            LOG.info("rep %d: %s", rep, ", ".join(f"{m} {got[m][-1]:.0f} MB/s" for m in paths))
+        graph.close()
+        client.close()
+        channel.close()
+    finally:
+        for p in procs:
+            terminate(p)
+    med = {m: statistics.median(v) for m, v in got.items()}
+    out = {"benchmark": "wire", "rows_per_call": args.rows, "dim": args.dim, "mb_per_call": nbytes / 1e6,
+           "calls": args.calls, "reps": args.reps,
+           "mb_per_s": {m: round(v, 1) for m, v in med.items()},
+           "mb_per_s_reps": {m: [round(x, 1) for x in v] for m, v in got.items()},
+           "share_of_echo": {m: round(v / med["echo"], 3) for m, v in med.items() if m != "echo"}}
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

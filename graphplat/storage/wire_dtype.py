@@ -1,0 +1,57 @@
+"""Compact formats for float32 features on the wire and in the loaders' cache (opt-in).
+
+``float16`` (IEEE half): relative error at most 2^-11 (4.9e-4) for magnitudes in
+[6.1e-5, 65504]; smaller magnitudes lose relative precision (subnormals, then 0) and larger
+ones become +-inf. ``bfloat16`` (float32's top 16 bits, rounded to nearest even): relative
+error at most 2^-8 (3.9e-3) over float32's whole range; NaN stays NaN. Either halves the
+bytes moved and cached. Rounding is the same function wherever it happens (server, client,
+in process), so answers stay identical across LocalGraph and RemoteGraph.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+FORMATS = ("float16", "bfloat16")
+#: numpy dtype that carries each format (bfloat16 travels as its uint16 bit pattern).
+CARRIER = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(np.uint16)}
+#: Largest relative rounding error of each format (for normal numbers).
+RELATIVE_ERROR = {"float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
+
+
+def check(fmt: Optional[str]) -> Optional[str]:
+    """``fmt`` if it is None or a known format; ValueError otherwise."""
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"feature_dtype must be one of {FORMATS} or None, got {fmt!r}")
+    return fmt
+
+
+def applies(dtype, fmt: Optional[str]) -> bool:
+    """Whether features of ``dtype`` travel in ``fmt`` (only float32 ones are compacted)."""
+    return fmt is not None and np.dtype(dtype) == np.float32
+
+
+def encode(arr: np.ndarray, fmt: str) -> np.ndarray:
+    """float32 ``arr`` in ``fmt``'s carrier dtype."""
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if fmt == "float16":
+        with np.errstate(over="ignore"):
+            return arr.astype(np.float16)
+    bits = arr.view(np.uint32)
+    out = ((bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype(np.uint16)
+    nan = np.isnan(arr)
+    if nan.any():
+        out[nan] = np.uint16(0x7FC0)
+    return out
+
+
+def decode(arr: np.ndarray, fmt: str, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """float32 values of ``arr`` (``fmt``'s carrier dtype), into ``out`` when given."""
+    if out is None:
+        out = np.empty(arr.shape, dtype=np.float32)
+    if fmt == "float16":
+        out[...] = arr
+    else:
+        out.view(np.uint32)[...] = arr.astype(np.uint32) << np.uint32(16)
+    return out

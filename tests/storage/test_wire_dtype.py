@@ -1,0 +1,97 @@
+"""Opt-in float16/bfloat16 features: documented error bounds, the same rounding as torch,
+and identical answers in process, from shared memory and over gRPC."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from graphplat.sampling import NodeLoader
+from graphplat.schema import GraphSchema
+from graphplat.storage import wire_dtype
+from graphplat.storage.graph_arrays import GraphArrays
+from graphplat.storage.remote import connect
+from graphplat.testing.servers import Fleet, cluster_dict
+
+SCHEMA = GraphSchema.homogeneous(8, label=True)
+NT, ET = SCHEMA.ntypes[0], SCHEMA.canonical_etypes[0]
+
+
+def values(n=20000, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(n) * 10.0 ** rng.integers(-4, 4, n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", wire_dtype.FORMATS)
+def test_error_within_documented_bound(fmt):
+    x = values()
+    y = wire_dtype.decode(wire_dtype.encode(x, fmt), fmt)
+    assert y.dtype == np.float32
+    normal = np.abs(x) >= 6.2e-5
+    rel = np.abs(y[normal] - x[normal]) / np.abs(x[normal])
+    assert rel.max() <= wire_dtype.RELATIVE_ERROR[fmt]
+    assert rel.max() > wire_dtype.RELATIVE_ERROR[fmt] / 4  # it does round
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30], dtype=np.float32)
+    back = wire_dtype.decode(wire_dtype.encode(special, fmt), fmt)
+    assert np.isnan(back[0]) and back[1] == np.inf and back[2] == -np.inf and back[3] == 0
+    if fmt == "float16":
+        assert back[5] == np.inf  # beyond float16's range
+    else:
+        assert abs(back[5] - 1e30) <= 1e30 * wire_dtype.RELATIVE_ERROR[fmt]
+
+
+def test_bfloat16_rounds_like_torch():
+    x = values(seed=3)
+    ours = wire_dtype.encode(x, "bfloat16")
+    theirs = torch.from_numpy(x).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def make(n=3000, seed=1) -> GraphArrays:
+    rng = np.random.default_rng(seed)
+    ids = np.arange(n, dtype=np.int64)
+    feat = (rng.standard_normal((n, 8)) * 100).astype(np.float32)
+    return GraphArrays(SCHEMA, {NT: ids}, {NT: {"feat": feat, "label": rng.integers(0, 3, n)}},
+                       {ET: (rng.integers(0, n, 30000), rng.integers(0, n, 30000))})
+
+
+def batches(graph, fmt, cache_mb=0.0):
+    loader = NodeLoader(graph, np.arange(600), [5, 5], batch_size=200, prefetch=0, output="numpy",
+                        feature_dtype=fmt, cache_mb=cache_mb)
+    return [(mb.subgraph.input_nodes[NT], mb.features[NT]["feat"], mb.subgraph.seeds[NT], mb.labels[NT])
+            for mb in loader]
+
+
+@pytest.mark.parametrize("fmt", wire_dtype.FORMATS)
+def test_loader_features_are_the_rounded_values_everywhere(fmt, tmp_path):
+    ga = make()
+    feat = ga.node_features[NT]["feat"]
+    want = [(inp, wire_dtype.decode(wire_dtype.encode(feat[inp], fmt), fmt)) for inp, _, _, _ in
+            batches(ga.to_local(1), None)]
+    store = ga.write_store(tmp_path / "store", partitions=2)
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        servers = fleet.start_all([dict(store=store, partition=k) for k in range(2)])
+        remote = connect(cluster_dict([[s] for s in servers], deadline_s=20), shared_memory=False)
+        shared = connect(cluster_dict([[s] for s in servers], deadline_s=20))
+        for graph in (ga.to_local(1), ga.to_local(2), remote, shared):
+            for cache_mb in (0.0, 0.02):
+                got = batches(graph, fmt, cache_mb)
+                for (inp, f, seeds, lab), (winp, wf) in zip(got, want):
+                    np.testing.assert_array_equal(inp, winp)
+                    assert f.dtype == np.float32
+                    np.testing.assert_array_equal(f, wf)
+                    np.testing.assert_array_equal(lab, ga.node_features[NT]["label"][seeds])  # exact
+        raw = remote.node_features(NT, np.arange(50), ["feat", "label"], wire_dtype=fmt)
+        assert raw["feat"].dtype == wire_dtype.CARRIER[fmt] and raw["label"].dtype == np.int64
+        with pytest.raises(ValueError, match="feature_dtype"):
+            remote.node_features(NT, np.arange(5), wire_dtype="int8")
+        remote.close()
+        shared.close()
+    finally:
+        fleet.close()
+
+
+def test_bad_feature_dtype_is_a_value_error():
+    with pytest.raises(ValueError, match="feature_dtype"):
+        NodeLoader(make().to_local(1), np.arange(10), [2], batch_size=5, feature_dtype="fp8")
