@@ -135,7 +135,7 @@ def train(make_loader: Callable, labels_of: Callable, batches: int, hidden: int,
     steps, step_times = 0, []
     net0, s0, c0 = loopback_bytes(), servers_cpu(servers), time.process_time()
     t0 = time.perf_counter()
-    for inp, out, blocks in loader:
+    for _inp, out, blocks in loader:
         ts = time.perf_counter()
         x = blocks[0].srcdata["feat"]
         y = labels_of(out)
