@@ -87,7 +87,20 @@ def readme_blocks(name: str) -> List[Block]:
 
 
 def all_blocks() -> Dict[tuple, Block]:
-    return {b.key: b for name in DOCS for b in readme_blocks(name)}
+    """Blocks by key; blocks sharing a first line (``import graphplat``) are keyed by their
+    first two lines, ``"first / second"``."""
+    blocks = [b for name in DOCS for b in readme_blocks(name)]
+    counts: Dict[tuple, int] = {}
+    for b in blocks:
+        counts[b.key] = counts.get(b.key, 0) + 1
+    out = {}
+    for b in blocks:
+        key = b.key
+        if counts[key] > 1:
+            lines = [ln.strip() for ln in b.text.strip().splitlines() if ln.strip()]
+            key = (b.file, " / ".join(lines[:2]))
+        out[key] = b
+    return out
 
 
 R, E = "README.md", "examples/README.md"
@@ -106,7 +119,12 @@ COVERAGE = {
     (R, "# once: initial parameters and the number of steps"): "run:test_coded_training_on_several_machines",
     (R, "import dgl"): "exec:test_core_snippet",
     (R, "graphplat ingest spec.yaml store/ --partitions 2"): "run:test_store_servers_and_clients",
-    (R, "import graphplat"): "exec:test_store_servers_and_clients",
+    (R, 'import graphplat / g = graphplat.connect("cluster.yaml")          # the servers above'):
+        "exec:test_store_servers_and_clients",
+    (R, "users.csv   id,age,emb_0,emb_1,label      u0,59,-0.35,-0.7,1"): "tree:test_own_data_files_are_shipped",
+    (R, "cp -r examples/data/clicks my-clicks && cd my-clicks"): "run:test_own_data_route",
+    (R, "import graphplat / from graphplat.inference.export import read_embeddings"): "exec:test_own_data_route",
+    (R, "python bench/chaos.py --kills 20 --seconds 60"): "help",
     (R, "store: store/"): "run:test_store_servers_and_clients",
     (R, "python bench/sampler.py --quick"): "help",
     (R, "python bench/sampler.py --methods graphplat,dgl_fused --threads 1,2"): "help",
@@ -486,7 +504,7 @@ def test_store_servers_and_clients(tmp_path, datasets_dir):
         cluster = block((R, "store: store/")).text
         (cwd / "cluster.yaml").write_text(localize(cluster))
         _time.sleep(0.5)
-        code = block((R, "import graphplat")).text
+        code = block((R, 'import graphplat / g = graphplat.connect("cluster.yaml")          # the servers above')).text
         ns = {"item_ids": np.arange(10, dtype=np.int64), "user_ids": np.arange(5, dtype=np.int64)}
         old = os.getcwd()
         os.chdir(cwd)
@@ -510,3 +528,37 @@ def test_store_servers_and_clients(tmp_path, datasets_dir):
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+# ----------------------------------------------------------------------------- own data
+
+def test_own_data_files_are_shipped():
+    """The table of the own-data section: each file is in examples/data/clicks/ with that
+    header and first row."""
+    b = block((R, "users.csv   id,age,emb_0,emb_1,label      u0,59,-0.35,-0.7,1"))
+    for line in b.text.splitlines():
+        name, header, first = line.split()
+        rows = (REPO / "examples" / "data" / "clicks" / name).read_text().splitlines()
+        assert rows[:2] == [header, first], name
+
+
+@pytest.mark.slow
+def test_own_data_route(tmp_path, datasets_dir):
+    """The own-data walk-through: the bash block as one script (heredocs, cd) in a scratch
+    directory, then the Python block from that directory."""
+    cwd, env = scratch(tmp_path), shell_env(datasets_dir)
+    script = block((R, "cp -r examples/data/clicks my-clicks && cd my-clicks")).text
+    r = subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert (cwd / "my-clicks" / "users.parquet").is_file()
+    code = block((R, "import graphplat / from graphplat.inference.export import read_embeddings")).text
+    ns: dict = {}
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        exec(compile(code, "README.md:own-data", "exec"), ns)
+    finally:
+        os.chdir(old)
+    assert str(ns["ids"][0]).startswith("u") and len(ns["emb"]) == len(ns["ids"])
+    assert len(ns["items"].neighbors) > 0
+    ns["g"].close()

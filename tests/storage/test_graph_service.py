@@ -229,7 +229,7 @@ def test_fanout_zero_samples_nothing(g):
         g.sample_neighbors(CLICK, [123456789], 0)
     with pytest.raises(ValueError, match="strategy"):
         g.sample_neighbors(CLICK, WORLD.items[:2], 0, strategy="nope")
-    with pytest.raises(ValueError, match="reverse"):
+    with pytest.raises(ValueError, match="out_adjacency"):
         g.sample_neighbors(FOLLOWS, WORLD.users[:1], 0, direction="out")
 
 
