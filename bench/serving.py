@@ -24,7 +24,10 @@ client a thread with its own channel, random ids drawn with a fixed seed):
 * ``recommend_exclude_seen``: the same, excluding the user's clicked items (one full
   out-neighborhood read from the graph servers per request);
 * ``score``: one existing review/node scored from its freshly sampled 2-hop neighborhood
-  (sampling + feature fetch over gRPC from the graph servers + the model forward);
+  (sampling + feature fetch over gRPC from the graph servers + the model forward), once per
+  ``--score-workers`` setting (0 = scoring in the server process; N = N scoring processes);
+* ``score_batch``: ScoreBatch of ``--batch-nodes`` random distinct nodes (one joint sample,
+  one forward), one client;
 * ``score_after_write`` (``--write-check``): one ``add_edges`` followed by a ``score`` of the
   edge's destination, checking that the new edge is in the sample the next request uses.
 
@@ -63,7 +66,7 @@ FULL = dict(users=20_000, items=50_000, clicks=400_000, dim=64, seconds=8.0, war
             score_nodes=20_000, score_dataset="yelpchi", epochs=2)
 QUICK = dict(users=3_000, items=8_000, clicks=60_000, dim=32, seconds=3.0, warmup=20,
              score_nodes=3_000, score_dataset="synthetic", epochs=1)
-RPCS = ("recommend", "recommend_exclude_seen", "score")
+RPCS = ("recommend", "recommend_exclude_seen", "score", "score_batch")
 CLICK = ("user", "click", "item")
 
 
@@ -72,6 +75,17 @@ CLICK = ("user", "click", "item")
 # --------------------------------------------------------------------------------------
 
 _rpcs = name_list(RPCS, "RPCs", ", ".join(RPCS))
+
+
+def _workers_list(text: str) -> List[int]:
+    """Comma-separated ints >= 0 (0 = scoring in the server process)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected ints >= 0, got {text!r}")
+    return values
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -93,6 +107,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--fanouts", type=_int_list, default=[10, 10],
                    help="training (and serving) fanouts of the scoring model, input layer first (default 10,10)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the scoring model")
+    p.add_argument("--score-model", default="fraud_sage", help="model of the scoring service (default fraud_sage)")
+    p.add_argument("--score-workers", type=_workers_list, default=[0, 2],
+                   help="scoring processes of each scoring service measured (default 0,2; 0 = in the server)")
+    p.add_argument("--batch-nodes", type=int, default=4096, help="nodes per ScoreBatch request (default 4096)")
     p.add_argument("--data-dir", default=None, help="raw datasets directory (see graphplat.datasets)")
     p.add_argument("--partitions", type=int, default=2, help="partitions (graph servers) per store (default 2)")
     p.add_argument("--clients", type=_int_list, default=[1, 2], help="concurrent clients (default 1,2)")
@@ -244,7 +262,7 @@ def build_scoring(args, workdir: Path, warnings: List[str]) -> dict:
     store = ds.write_store(workdir / "scoring", partitions=args.partitions)
     ntype = ds.target_ntype
     etype = ds.graph.schema.canonical_etypes[0]
-    cfg = TrainConfig(graph=str(store), model={"name": "sage", "hidden": 64, "num_layers": len(args.fanouts),
+    cfg = TrainConfig(graph=str(store), model={"name": args.score_model, "hidden": 64, "num_layers": len(args.fanouts),
                                                "dropout": 0.0},
                       fanouts=list(args.fanouts), batch_size=512, eval_batch_size=2048, epochs=args.epochs,
                       patience=0, prefetch=1, seeds=[args.seed], checkpoint_dir=str(workdir / "ckpt"))
@@ -367,7 +385,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t_start = time.perf_counter()
     try:
         need_rec = any(r.startswith("recommend") for r in args.rpcs)
-        need_score = "score" in args.rpcs or args.write_check
+        need_score = "score" in args.rpcs or "score_batch" in args.rpcs or args.write_check
         rec = build_recsys(args, workdir) if need_rec else None
         sc = build_scoring(args, workdir, warnings) if need_score else None
         report["graphs"] = {"recommendation": rec and rec["info"], "scoring": sc and sc["info"]}
@@ -386,15 +404,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             gs = start_graph_servers(sc["store"], args.partitions, workdir, args.server_threads, "score")
             procs += gs
             sc["cluster"] = write_cluster(workdir / "score-cluster.yaml", gs)
-            m = Proc("model-score", "graphplat.serving.server",
-                     ["--cluster", sc["cluster"], "--checkpoint", sc["ckpt"], "--threads", args.server_threads],
-                     workdir)
-            procs.append(m)
-            addrs["score"] = m.wait()["address"]
+            for w in args.score_workers:  # one scoring service per worker setting
+                m = Proc(f"model-score-w{w}", "graphplat.serving.server",
+                         ["--cluster", sc["cluster"], "--checkpoint", sc["ckpt"], "--threads", args.server_threads,
+                          "--score-workers", w], workdir)
+                procs.append(m)
+                addrs[f"score-w{w}"] = m.wait()["address"]
         LOG.info("servers up: %s", addrs)
+        plan = []  # (rpc, service, clients, extra fields)
         for rpc in args.rpcs:
-            svc = "score" if rpc == "score" else "rec"
-            ids = sc["ids"] if rpc == "score" else rec["users"]
+            if rpc.startswith("recommend"):
+                plan += [(rpc, "rec", c, {}) for c in args.clients]
+            elif rpc == "score":
+                plan += [(rpc, f"score-w{w}", c, {"score_workers": w}) for w in args.score_workers
+                         for c in args.clients]
+            else:
+                plan += [(rpc, f"score-w{w}", 1, {"score_workers": w, "batch_nodes": args.batch_nodes})
+                         for w in args.score_workers]
+        for rpc, svc, clients, extra in plan:
+            ids = rec["users"] if svc == "rec" else sc["ids"]
 
             def make_call(t, rpc=rpc, svc=svc):
                 c = ModelServiceClient(addrs[svc])
@@ -402,15 +430,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     return lambda i: c.recommend(i, args.k)
                 if rpc == "recommend_exclude_seen":
                     return lambda i: c.recommend(i, args.k, exclude_seen=True)
+                if rpc == "score_batch":
+                    rng = np.random.default_rng([args.seed, t, 1])
+                    return lambda i: c.score_batch(rng.choice(sc["ids"], args.batch_nodes, replace=False))
                 return lambda i: c.score(i)
 
-            for clients in args.clients:
-                r = closed_loop(make_call, ids, clients, args.seconds, args.warmup, args.seed)
-                r = {"rpc": rpc, **r}
-                LOG.info("%s", json.dumps(r))
-                results.append(r)
+            warm = max(2, args.warmup // 10) if rpc == "score_batch" else args.warmup
+            r = closed_loop(make_call, ids, clients, args.seconds, warm, args.seed)
+            r = {"rpc": rpc, **extra, **r}
+            LOG.info("%s", json.dumps(r))
+            results.append(r)
         if args.write_check and sc is not None:
-            r = write_check(addrs["score"], sc["cluster"], sc, 30 if args.quick else 100, args.seed)
+            w = args.score_workers[-1]
+            r = write_check(addrs[f"score-w{w}"], sc["cluster"], sc, 30 if args.quick else 100, args.seed)
+            r["score_workers"] = w
             LOG.info("%s", json.dumps(r))
             results.append(r)
         if any(r.get("errors") for r in results):

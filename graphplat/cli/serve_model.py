@@ -67,6 +67,12 @@ def build_model_server(args: argparse.Namespace) -> ModelServer:
                      [f"{':'.join(s.etype)} ({s.direction})" for s in recommender.seen] or "nowhere")
         if args.checkpoint is not None:
             scorer = NodeScorer(graph, args.checkpoint, fanouts=args.fanouts, seed=args.seed)
+            if getattr(args, "score_workers", 0):
+                if not args.cluster:
+                    raise UsageError("--score-workers needs --cluster (each worker connects to the graph servers)")
+                from graphplat.serving.scoring_pool import ScoringPool
+
+                scorer = ScoringPool(scorer, args.cluster, args.score_workers, args.torch_threads or 1)
             log.info("model: %s on %r nodes, fanouts %s, seed %d", scorer.trained.config.get("model"),
                      scorer.target_ntype, scorer.fanouts, scorer.seed)
         info = {"graph": args.graph, "cluster": args.cluster, "load_seconds": round(time.perf_counter() - t0, 3)}
@@ -76,6 +82,8 @@ def build_model_server(args: argparse.Namespace) -> ModelServer:
                            tls=tls, max_message_mb=args.max_message_mb,
                            follow_interval=args.follow_interval if args.graph else None, info=info)
     except BaseException:
+        if hasattr(scorer, "close"):  # a ScoringPool's worker processes
+            scorer.close()
         if graph is not None:
             graph.close()
         raise
@@ -135,6 +143,9 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     s.add_argument("--seed", type=int, default=0,
                    help="sampling seed of every Score request that names none (default 0): the same "
                         "node on the same graph always gets the same score")
+    s.add_argument("--score-workers", type=int, default=0, metavar="N",
+                   help="score in N worker processes (needs --cluster), so concurrent requests run in "
+                        "parallel; 0 (default) scores in the server process")
     s.add_argument("--torch-threads", type=int, default=1,
                    help="torch intra-op threads (default 1; requests run in parallel on gRPC threads)")
     p.add_argument("--host", default="127.0.0.1",

@@ -14,6 +14,7 @@ citeseer   Planetoid Citeseer, public split                  :mod:`.planetoid`
 acm        HeCo's ACM paper/author/subject                   :mod:`.acm`
 movielens  MovieLens-100K ratings, fold u1 (+5 % val)        :mod:`.movielens`
 yelpchi    YelpChi review spam, R-U-R relation               :mod:`.yelpchi`
+tolokers   Tolokers banned workers, 10 fixed splits          :mod:`.tolokers`
 synthetic  user/item/shop graph with planted communities     :mod:`.synthetic_recsys`
 ========== ================================================= ==========================
 
@@ -38,12 +39,13 @@ from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora, load_planetoid
 from graphplat.datasets.registry import DATASETS, DatasetEntry, dataset_options, load_dataset
 from graphplat.datasets.synthetic_recsys import generate_recsys
+from graphplat.datasets.tolokers import load_tolokers
 from graphplat.datasets.yelpchi import load_yelpchi
 
 __all__ = [
     "Dataset", "DatasetEntry", "DATASETS", "DATASETS_ENV", "TASKS",
     "SPLIT_NAMES", "SPLIT_TRAIN", "SPLIT_VAL", "SPLIT_TEST", "SPLIT_UNUSED",
     "load_dataset", "dataset_options", "find_data_dir", "stratified_split",
-    "load_planetoid", "load_cora", "load_citeseer", "load_acm", "load_movielens", "load_yelpchi",
+    "load_planetoid", "load_cora", "load_citeseer", "load_acm", "load_movielens", "load_yelpchi", "load_tolokers",
     "generate_recsys",
 ]

@@ -11,7 +11,9 @@ from graphplat.datasets.acm import load_acm
 from graphplat.datasets.base import Dataset
 from graphplat.datasets.movielens import load_movielens
 from graphplat.datasets.planetoid import load_citeseer, load_cora
+from graphplat.datasets.planted_fraud import planted_fraud
 from graphplat.datasets.synthetic_recsys import generate_recsys
+from graphplat.datasets.tolokers import load_tolokers
 from graphplat.datasets.yelpchi import load_yelpchi
 from graphplat.typing import PathLike
 
@@ -52,8 +54,12 @@ DATASETS: Dict[str, DatasetEntry] = {e.name: e for e in (
                  "MovieLens-100K user-item ratings, fold u1 (movielens-100k/)"),
     DatasetEntry("yelpchi", load_yelpchi, True,
                  "YelpChi review-spam graph, R-U-R relation (yelpchi_rur/YelpChi.zip)"),
+    DatasetEntry("tolokers", load_tolokers, True,
+                 "Tolokers banned crowd workers, 10 fixed splits (tolokers/tolokers.npz)"),
     DatasetEntry("synthetic", generate_recsys, False,
                  "synthetic user/item/shop recommendation graph with planted communities"),
+    DatasetEntry("planted_fraud", planted_fraud, False,
+                 "synthetic fraud graph with a planted heterophilous neighbor signal"),
 )}
 
 
@@ -78,7 +84,7 @@ def load_dataset(name: str, data_dir: Optional[PathLike] = None, **options) -> D
 
     Args:
         name: one of :data:`DATASETS` (``cora``, ``citeseer``, ``acm``, ``movielens``,
-            ``yelpchi``, ``synthetic``).
+            ``yelpchi``, ``tolokers``, ``synthetic``).
         data_dir: the raw datasets directory (see :func:`~graphplat.datasets.base.find_data_dir`);
             ignored by ``synthetic``.
         **options: the dataset's options (:func:`dataset_options`), e.g.

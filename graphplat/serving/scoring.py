@@ -14,9 +14,14 @@ score reflects edges added a moment ago (reads of a cluster file that lists read
 lag by the replicas' follow interval). Over an in-process read-only store the service picks
 up the servers' writes by replaying their write log every ``follow_interval`` seconds.
 
-Determinism: each node is sampled alone with the request's seed (the server's ``--seed`` by
-default), so the same node on the same graph always gets the same blocks and the same score,
-whether it is scored alone or in a batch.
+Batches: :meth:`NodeScorer.score_batch` samples one multi-hop neighborhood for the whole batch
+(one sampling call per hop, one feature fetch) and runs one forward; ``Score`` is a batch of one.
+
+Determinism: a batch is sampled with the request's seed (the server's ``--seed`` by default),
+so the same nodes on the same graph always get the same scores. With whole-neighborhood fanouts
+(``-1``, the default, or fanouts at least the degrees) the blocks of a node do not depend on the batch, so its score is the same alone, in any batch
+and in offline evaluation (:func:`graphplat.training.loop.train`) of the same graph state; with
+smaller fanouts the neighbors a node draws depend on its position in the batch's frontier.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from graphplat.service import GraphService
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NodeScorer", "NodeScore", "fanouts_from_config"]
+__all__ = ["NodeScorer", "NodeScore", "BatchScores", "fanouts_from_config"]
 
 
 @dataclass
@@ -43,6 +48,21 @@ class NodeScore:
     node_id: int
     probabilities: np.ndarray
     score: float
+    sampled_edges: int
+    input_nodes: int
+
+
+@dataclass
+class BatchScores:
+    """The scores of a batch: ``node_ids`` (n,), ``probabilities`` float32 (n, num_classes),
+    ``scores`` float64 (n,) (class-1 probability of a binary model, else NaN), ``first_hop``
+    int64 (n,) sampled in-edges of each node, and the size of the batch's joint sample
+    (``sampled_edges`` over all layers, ``input_nodes``)."""
+
+    node_ids: np.ndarray
+    probabilities: np.ndarray
+    scores: np.ndarray
+    first_hop: np.ndarray
     sampled_edges: int
     input_nodes: int
 
@@ -130,40 +150,53 @@ class NodeScorer:
             logits = pick(out, self.target_ntype)
             return torch.softmax(logits.float(), dim=1).numpy()
 
-    def score_one(self, node_id: int, *, ntype: Optional[str] = None,
-                  seed: Optional[int] = None) -> NodeScore:
-        """Score one node (see the module docstring). IndexError when the graph does not hold
-        it, ValueError for a wrong node type."""
-        nt = self.check_ntype(ntype)
-        ids = np.asarray([int(node_id)], dtype=np.int64)
-        s = self.seed if seed is None else int(seed)
-        if s < 0:
-            raise ValueError(f"seed must be >= 0, got {s}")
-        if not self._seed_is_read.get(nt, False) and not bool(self.graph.lookup(nt, ids)[0]):
-            raise IndexError(f"node {int(node_id)} is not a {nt!r} node of the graph")
-        try:
-            input_nodes, _, blocks = self.loader.collate({nt: ids}, s)
-        except IndexError as e:  # the graph servers do not hold the node (one round trip saved)
-            raise IndexError(f"node {int(node_id)} is not a {nt!r} node of the graph ({e})") from None
-        probs = self._forward(blocks)[0]
-        edges = int(sum(b.num_edges() for b in blocks))
-        inputs = (sum(len(v) for v in input_nodes.values()) if isinstance(input_nodes, dict)
-                  else len(input_nodes))
-        score = float(probs[1]) if self.num_classes == 2 else math.nan
-        return NodeScore(int(node_id), probs.astype(np.float32, copy=False), score, edges, inputs)
-
-    def score_many(self, node_ids, *, ntype: Optional[str] = None,
-                   seed: Optional[int] = None) -> List[NodeScore]:
-        """:meth:`score_one` for each id (each sampled on its own)."""
+    def score_batch(self, node_ids, *, ntype: Optional[str] = None,
+                    seed: Optional[int] = None) -> BatchScores:
+        """Score ``node_ids`` (1-D, repeats allowed) from one joint sample of their
+        neighborhoods and one forward (see the module docstring). IndexError naming the ids
+        the graph does not hold, ValueError for a wrong node type, shape or seed."""
         nt = self.check_ntype(ntype)
         ids = np.ascontiguousarray(node_ids, dtype=np.int64)
         if ids.ndim != 1:
             raise ValueError(f"node ids must be 1-D, got shape {ids.shape}")
-        present = self.graph.lookup(nt, ids) if len(ids) else np.zeros(0, bool)
+        s = self.seed if seed is None else int(seed)
+        if s < 0:
+            raise ValueError(f"seed must be >= 0, got {s}")
+        if len(ids) == 0:
+            return BatchScores(ids, np.zeros((0, self.num_classes), np.float32), np.zeros(0),
+                               np.zeros(0, np.int64), 0, 0)
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        if not self._seed_is_read.get(nt, False):
+            self._check_present(nt, uniq)
+        try:
+            input_nodes, _, blocks = self.loader.collate({nt: uniq}, s)
+        except IndexError:  # the graph servers do not hold some node (one round trip saved)
+            self._check_present(nt, uniq)
+            raise
+        probs = self._forward(blocks).astype(np.float32, copy=False)
+        last = blocks[-1]
+        first_hop = np.zeros(len(uniq), np.int64)
+        for et in last.canonical_etypes:
+            if et[2] == nt and last.num_edges(et):
+                first_hop += last.in_degrees(etype=et).numpy()
+        inputs = (sum(len(v) for v in input_nodes.values()) if isinstance(input_nodes, dict)
+                  else len(input_nodes))
+        scores = probs[:, 1].astype(np.float64) if self.num_classes == 2 else np.full(len(uniq), math.nan)
+        return BatchScores(ids, probs[inverse], scores[inverse], first_hop[inverse],
+                           int(sum(b.num_edges() for b in blocks)), int(inputs))
+
+    def _check_present(self, nt: str, ids: np.ndarray) -> None:
+        present = self.graph.lookup(nt, ids)
         if not present.all():
             bad = ids[~present]
             raise IndexError(f"nodes {bad[:5].tolist()} ({len(bad)} in all) are not {nt!r} nodes of the graph")
-        return [self.score_one(int(i), ntype=nt, seed=seed) for i in ids]
+
+    def score_one(self, node_id: int, *, ntype: Optional[str] = None,
+                  seed: Optional[int] = None) -> NodeScore:
+        """Score one node (a batch of one; ``sampled_edges`` / ``input_nodes`` count its whole
+        sample). IndexError when the graph does not hold it, ValueError for a wrong node type."""
+        b = self.score_batch(np.asarray([int(node_id)], np.int64), ntype=ntype, seed=seed)
+        return NodeScore(int(node_id), b.probabilities[0], float(b.scores[0]), b.sampled_edges, b.input_nodes)
 
     def info(self) -> dict:
         return {"checkpoint": str(self.checkpoint), "task": self.trained.meta.get("task"),

@@ -178,16 +178,12 @@ class ModelServicer(mpb_grpc.ModelServiceServicer):
                if request.node_keys else ids_from(request.node_ids, "node_ids"))
         self._batch(len(ids), "node_ids")
         seed = int(request.seed) if request.HasField("seed") else None
-        got = scorer.score_many(ids, ntype=request.ntype, seed=seed)
-        self.metrics.scored.inc(len(got))
-        for s in got:
-            self.metrics.sampled_edges.observe(s.sampled_edges)
-        probs = (np.stack([s.probabilities for s in got]) if got
-                 else np.zeros((0, scorer.num_classes), np.float32))
-        return mpb.ScoreBatchResponse(
-            probabilities=to_array(probs),
-            scores=to_array(np.array([s.score for s in got], np.float64)),
-            sampled_edges=to_array(np.array([s.sampled_edges for s in got], np.int64)))
+        b = scorer.score_batch(ids, ntype=request.ntype, seed=seed)
+        self.metrics.scored.inc(len(ids))
+        if len(ids):
+            self.metrics.sampled_edges.observe(b.sampled_edges / len(ids))
+        return mpb.ScoreBatchResponse(probabilities=to_array(b.probabilities), scores=to_array(b.scores),
+                                      sampled_edges=to_array(b.first_hop))
 
     @_rpc
     def Info(self, request, context):
@@ -252,6 +248,8 @@ class ModelServer(HostedService):
     def stop(self, grace: float = 5.0) -> None:
         """NOT_SERVING, refuse new calls, give calls in flight ``grace`` s, close the graph."""
         self._drain(grace)
+        if hasattr(self.servicer.scorer, "close"):  # a ScoringPool's worker processes
+            self.servicer.scorer.close()
         if self.graph is not None:
             self.graph.close()
         self.metrics.close()

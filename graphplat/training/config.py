@@ -14,6 +14,8 @@ Example::
     seeds: [0, 1, 2, 3, 4]     # one run per seed; mean and std are reported
     mp_etypes: ["rates-?", "rated-by-?"]   # edge tasks: message-passing types (default all)
     rating_loss: {mse_weight: 0.5}         # rating task: cross-entropy + 0.5 * MSE
+    class_weight: balanced     # node classification: per-class loss weights (or [1, 10])
+    model_selection: {candidates: [{name: fraud_sage, hidden: 64}], metric: roc_auc}
 """
 from __future__ import annotations
 
@@ -68,6 +70,16 @@ class TrainConfig(BaseModel):
     ``{mse_weight: w}`` trains on ``cross_entropy + w * MSE`` where the MSE is that of the
     expected rating (the prediction RMSE is measured on), ``w >= 0``.
 
+    ``class_weight`` (node classification; default None = unweighted): ``balanced`` weighs
+    each class by ``n_train / (num_classes * n_train_of_class)``, or a list of one weight
+    per class; ``[1, w]`` on a binary task is a positive-class weight (``pos_weight``).
+
+    ``model_selection`` (node classification; default None): ``{candidates: [spec, ...],
+    metric: roc_auc}`` trains every candidate model spec (and the features-only MLP, added
+    when no candidate is one) per seed, keeps the best on the validation ``metric`` (default:
+    the task's), reports every candidate's val/test metrics and writes the chosen one's
+    checkpoint. ``model`` is then ignored.
+
     Invalid values and unknown keys raise :class:`~graphplat.errors.ConfigError` (a
     ValueError) naming the key, with a "did you mean" suggestion for misspelt keys.
     """
@@ -107,6 +119,8 @@ class TrainConfig(BaseModel):
     patience: int = Field(10, ge=0)
     eval_every: int = Field(1, ge=1)
     metric: Optional[str] = None
+    class_weight: Optional[Union[str, List[Union[int, float]]]] = None
+    model_selection: Optional[Dict[str, Any]] = None
     seeds: List[int] = Field(default_factory=lambda: [0], min_length=1)
     prefetch: int = Field(2, ge=0)
     num_threads: int = Field(0, ge=0)
@@ -169,6 +183,31 @@ class TrainConfig(BaseModel):
         if "name" not in v:
             raise ValueError(f"model must be a mapping with a 'name', got {v!r}")
         return dict(v)
+
+    @field_validator("class_weight")
+    @classmethod
+    def _class_weight(cls, v):
+        if v is None or v == "balanced":
+            return v
+        if isinstance(v, str) or not v or any(isinstance(w, bool) or not w > 0 for w in v):
+            raise ValueError(f"class_weight must be 'balanced' or a list of positive weights (one per "
+                             f"class, [1, w] for a positive-class weight), got {v!r}")
+        return [float(w) for w in v]
+
+    @field_validator("model_selection")
+    @classmethod
+    def _model_selection(cls, v):
+        if v is None:
+            return v
+        if set(v) - {"candidates", "metric"}:
+            raise ValueError(f"model_selection takes 'candidates' (a list of model specs) and "
+                             f"optionally 'metric', got keys {sorted(v)}")
+        cands = v.get("candidates")
+        if not isinstance(cands, list) or not cands or any(
+                not isinstance(c, Mapping) or "name" not in c for c in cands):
+            raise ValueError(f"model_selection candidates must be a non-empty list of model specs "
+                             f"with a 'name', got {cands!r}")
+        return {"candidates": [dict(c) for c in cands], "metric": v.get("metric")}
 
     @field_validator("rating_loss")
     @classmethod

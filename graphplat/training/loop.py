@@ -373,11 +373,15 @@ class RunResult:
     test: Dict[str, float]
     history: List[Dict[str, Any]]
     seconds: float
+    selection: Optional[Dict[str, Any]] = None  # model selection: chosen + every candidate
 
     def as_dict(self) -> Dict[str, Any]:
         """A JSON-safe dict."""
-        return {"seed": self.seed, "best_epoch": self.best_epoch, "val": self.val, "test": self.test,
-                "seconds": round(self.seconds, 2), "epochs_run": len(self.history)}
+        out = {"seed": self.seed, "best_epoch": self.best_epoch, "val": self.val, "test": self.test,
+               "seconds": round(self.seconds, 2), "epochs_run": len(self.history)}
+        if self.selection is not None:
+            out["selection"] = self.selection
+        return out
 
 
 class Trainer:
@@ -602,10 +606,14 @@ class NodeClassificationTrainer(Trainer):
             self.gcn_norm = GCNNorm(g)
             spec.update(norm="none", edge_weight=GCNNorm.KEY)
         self.model = make_model(spec, g, task.feature, self.num_classes, nt)
+        self.class_weight = class_weights(cfg.class_weight, labels[split == 0], self.num_classes)
         kw = dict(batch_size=cfg.batch_size, prefetch=cfg.prefetch, labels=task.label,
                   features={t: [task.feature] for t, w in input_widths(g, task.feature).items() if w})
-        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, cfg.fanouts, shuffle=True, seed=seed, **kw)
+        fanouts = cfg.fanouts
         eval_fanouts = cfg.eval_fanouts or [-1] * len(cfg.fanouts)
+        if spec["name"] == "mlp":  # it reads only the seeds' own features: sample one neighbor
+            fanouts = eval_fanouts = [1] * len(cfg.fanouts)  # (a block needs its relation)
+        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, fanouts, shuffle=True, seed=seed, **kw)
         kw["batch_size"] = cfg.eval_batch_size
         self.eval_loaders = {s: NodeLoader(g, {nt: self.ids[s]}, eval_fanouts, seed=seed, **kw)
                              for s in ("val", "test")}
@@ -632,7 +640,13 @@ class NodeClassificationTrainer(Trainer):
                     else F.dropout(x, self.input_dropout)
             logits = pick(self.model(blocks, x), nt)
             y = pick(blocks[-1].dstdata[self.task.label], nt)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, weight=self.class_weight)
+            aux_weight = getattr(self.model, "aux_weight", 0.0)
+            if aux_weight:  # FraudSAGE's neighbor scorer learns the labels too (CARE-GNN)
+                rows = pick(x, nt)[: len(y)]
+                pw = None if self.class_weight is None else self.class_weight[1:] / self.class_weight[0]
+                loss = loss + aux_weight * F.binary_cross_entropy_with_logits(
+                    self.model.aux_logits(rows), (y == 1).float(), pos_weight=pw)
             total += self._step(opt, loss) * len(y)
             n += len(y)
         return total / max(n, 1)
@@ -653,6 +667,22 @@ class NodeClassificationTrainer(Trainer):
     def evaluate(self, split: str) -> Dict[str, float]:
         y, logits = self.predict(split)
         return classification_metrics(y, logits, self.num_classes)
+
+
+def class_weights(spec, train_labels: np.ndarray, num_classes: int) -> Optional[torch.Tensor]:
+    """Per-class loss weights from ``TrainConfig.class_weight``: None (unweighted),
+    ``"balanced"`` (``n / (num_classes * count_c)`` over ``train_labels``; a class absent from
+    them gets weight 1) or a list of one weight per class. Returns a float32 tensor or None;
+    ValueError when a list has the wrong length."""
+    if spec is None:
+        return None
+    if spec == "balanced":
+        counts = np.bincount(train_labels[train_labels >= 0], minlength=num_classes)[:num_classes]
+        w = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
+        return torch.tensor(w, dtype=torch.float32)
+    if len(spec) != num_classes:
+        raise ValueError(f"class_weight has {len(spec)} weights but the task has {num_classes} classes")
+    return torch.tensor(spec, dtype=torch.float32)
 
 
 def select_etypes(candidates: List[Canonical], patterns: List[str], held_out) -> List[Canonical]:
@@ -1047,9 +1077,81 @@ TRAINERS = {"node_classification": NodeClassificationTrainer, "rating": RatingTr
             "link_prediction": LinkPredictionTrainer}
 
 
+def candidate_name(spec: Dict[str, Any], index: int) -> str:
+    """A model-selection candidate's label: ``<index>-<name>``."""
+    return f"{index}-{spec['name']}"
+
+
+def selection_candidates(cfg: TrainConfig) -> List[Dict[str, Any]]:
+    """The candidate specs of ``cfg.model_selection``, the features-only MLP first (added,
+    with the first candidate's ``hidden`` / ``dropout``, when no candidate is one)."""
+    cands = [dict(c) for c in cfg.model_selection["candidates"]]
+    mlps = [c for c in cands if c["name"] == "mlp"]
+    if not mlps:
+        first = cands[0]
+        mlps = [{"name": "mlp", "hidden": int(first.get("hidden", 64)), "num_layers": 2,
+                 "dropout": float(first.get("dropout", 0.0))}]
+    return mlps + [c for c in cands if c["name"] != "mlp"]
+
+
+def select_model(cfg: TrainConfig, task: Task, seed: int, cls) -> RunResult:
+    """Model selection for one seed: train each candidate of ``cfg.model_selection`` (see
+    :func:`selection_candidates`) and keep the best on the validation metric; the MLP, listed
+    first, wins ties, so a GNN is chosen only when it validates strictly better. Checkpoints
+    go to ``checkpoint_dir/candidates/<i>-<name>/seed-<s>/`` and the chosen one's ``best.pt``
+    is copied to ``checkpoint_dir/seed-<s>/best.pt``. Returns the chosen candidate's
+    :class:`RunResult` with ``selection`` = ``{"metric", "chosen", "candidates": [{"name",
+    "model", "val", "test", "best_epoch"}]}``."""
+    import shutil
+
+    if cls is not NodeClassificationTrainer:
+        raise ValueError(f"model_selection supports node classification, not {task.task!r}")
+    metric = cfg.model_selection.get("metric") or cfg.metric
+    runs, rows = [], []
+    for i, spec in enumerate(selection_candidates(cfg)):
+        name = candidate_name(spec, i)
+        ckpt = str(Path(cfg.checkpoint_dir) / "candidates" / name) if cfg.checkpoint_dir else None
+        sub = TrainConfig.from_dict({**cfg.to_dict(), "model": spec, "model_selection": None, "metric": metric,
+                                     "checkpoint_dir": ckpt})
+        trainer = cls(sub, task, seed)
+        metric = trainer.metric
+        r = trainer.fit()
+        if metric not in r.val:
+            raise ValueError(f"model selection needs validation metric {metric!r}; got {sorted(r.val)}")
+        log.info("seed %d candidate %s: val %s %.4f, test %s %.4f", seed, name, metric, r.val[metric],
+                 metric, r.test.get(metric, float("nan")))
+        runs.append(r)
+        rows.append({"name": name, "model": spec, "val": r.val, "test": r.test, "best_epoch": r.best_epoch})
+    sign = 1 if NodeClassificationTrainer.higher_is_better else -1
+    best = max(range(len(runs)), key=lambda j: (sign * runs[j].val[metric], -j))
+    log.info("seed %d: model selection chose %s (val %s %.4f)", seed, rows[best]["name"], metric,
+             runs[best].val[metric])
+    if cfg.checkpoint_dir:
+        out = Path(cfg.checkpoint_dir) / f"seed-{seed}" / "best.pt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(cfg.checkpoint_dir) / "candidates" / rows[best]["name"] / f"seed-{seed}" / "best.pt",
+                        out)
+    chosen = runs[best]
+    chosen.selection = {"metric": metric, "chosen": rows[best]["name"], "candidates": rows}
+    chosen.seconds = sum(r.seconds for r in runs)
+    return chosen
+
+
 def summarize(results: List[RunResult]) -> Dict[str, Any]:
-    """Mean and std over seeds of every test and validation metric."""
+    """Mean and std over seeds of every test and validation metric (with model selection,
+    also per candidate, and how often each was chosen)."""
     out: Dict[str, Any] = {}
+    if results and results[0].selection is not None:
+        names = [c["name"] for c in results[0].selection["candidates"]]
+        out["selected"] = {n: sum(r.selection["chosen"] == n for r in results) for n in names}
+        out["candidates"] = {}
+        for j, n in enumerate(names):
+            parts = {}
+            for part in ("val", "test"):
+                vals = [r.selection["candidates"][j][part] for r in results]
+                parts[part] = {k: {"mean": float(np.mean([v[k] for v in vals])),
+                                   "std": float(np.std([v[k] for v in vals]))} for k in vals[0]}
+            out["candidates"][n] = parts
     for part in ("val", "test"):
         keys = sorted(set().union(*(getattr(r, part).keys() for r in results)))
         out[part] = {k: {"mean": float(np.mean([getattr(r, part)[k] for r in results])),
@@ -1071,7 +1173,7 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             raise ValueError(f"task {task.task!r} cannot be trained here; supported: {', '.join(TRAINERS)}")
         results = []
         for seed in cfg.seeds:
-            r = cls(cfg, task, seed).fit()
+            r = select_model(cfg, task, seed, cls) if cfg.model_selection else cls(cfg, task, seed).fit()
             log.info("seed %d: best epoch %d, test %s", seed, r.best_epoch,
                      {k: round(v, 4) for k, v in r.test.items()})
             results.append(r)

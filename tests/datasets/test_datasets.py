@@ -508,7 +508,7 @@ def test_cli_run_writes_store(tmp_path, caplog):
 # ----------------------------------------------------------------------------- errors / helpers
 
 def test_errors(tmp_path, monkeypatch, datasets_dir):
-    known = "known datasets: cora, citeseer, acm, movielens, yelpchi, synthetic"
+    known = "known datasets: cora, citeseer, acm, movielens, yelpchi, tolokers, synthetic, planted_fraud"
     with pytest.raises(ValueError, match=known):
         load_dataset("pubmed")
     with pytest.raises(ValueError, match="has no option 'labels'"):
@@ -532,7 +532,8 @@ def test_errors(tmp_path, monkeypatch, datasets_dir):
     monkeypatch.setenv("GRAPHPLAT_DATASETS", str(tmp_path))
     assert find_data_dir() == tmp_path
     assert find_data_dir(datasets_dir) == datasets_dir
-    assert set(DATASETS) == {"cora", "citeseer", "acm", "movielens", "yelpchi", "synthetic"}
+    assert set(DATASETS) == {"cora", "citeseer", "acm", "movielens", "yelpchi", "tolokers", "synthetic",
+                             "planted_fraud"}
     assert dataset_options("acm") == {"labels_per_class": 20}
 
 

@@ -788,6 +788,9 @@ def test_build_model_from_schema_for_every_name():
             model = build_model(dict(spec, feature="feat"), het, out=4, target_ntype="user")
             assert model.in_feats == {"user": 3, "item": 6, "tag": 0}  # tag is featureless
             assert model.target_ntype == "user" and model.dropout_p == 0.5
+        elif name == "fraud_sage":  # one node type, relations apart; widths per type
+            model = build_model(spec, homo, out=4)
+            assert model.in_feats == {model.ntype: IN} and model.out_feats == 4 and model.num_layers == 2
         else:
             model = build_model(spec, homo, out=4)
             assert model.in_feats == IN and model.out_feats == 4 and model.num_layers == 2

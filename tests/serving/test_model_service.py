@@ -430,21 +430,23 @@ def spam_env(tmp_path_factory):
         fleet.close()
 
 
-def independent_score(graph, ckpt, node_id: int, fanouts, seed: int = SEED):
-    """The model on the node's sampled blocks, computed without the service's code."""
+def independent_score(graph, ckpt, node_id, fanouts, seed: int = SEED):
+    """The model on the sampled blocks of one node (or of a sorted array of distinct nodes,
+    sampled jointly, as ScoreBatch does), computed without the service's code."""
     import torch
 
     from graphplat.sampling import NeighborSampler, to_dgl_blocks
     from graphplat.training.loop import load_trained
 
     model = load_trained(ckpt, graph)
-    sub = NeighborSampler(graph.schema, fanouts).sample(graph, {"account": np.array([node_id], np.int64)}, seed=seed)
+    seeds = np.atleast_1d(np.asarray(node_id, np.int64))
+    sub = NeighborSampler(graph.schema, fanouts).sample(graph, {"account": seeds}, seed=seed)
     ids = sub.input_nodes["account"]
     x = torch.from_numpy(np.array(graph.node_features("account", ids, ["feat"])["feat"]))  # writable
     blocks = to_dgl_blocks(sub, graph.schema.ntypes, graph.schema.canonical_etypes)
     with torch.no_grad():
-        logits = model.encoder(blocks, x)
-    return torch.softmax(logits, 1)[0].numpy(), sub.num_edges
+        probs = torch.softmax(model.encoder(blocks, x), 1).numpy()
+    return (probs[0] if np.ndim(node_id) == 0 else probs), sub.num_edges
 
 
 def test_score_is_deterministic_and_equals_independent_computation(spam_env):
@@ -464,13 +466,18 @@ def test_score_is_deterministic_and_equals_independent_computation(spam_env):
             b = c.score(nid, "account")
             np.testing.assert_array_equal(a.probabilities, b.probabilities)
             assert a.score == b.score == pytest.approx(float(a.probabilities[1]))
-            np.testing.assert_array_equal(batch[row], a.probabilities)  # batch == alone
+            # batch == alone: the same blocks; the joint forward may sum in another order
+            np.testing.assert_allclose(batch[row], a.probabilities, rtol=1e-5, atol=1e-7)
             want, edges = independent_score(g, spam_env["ckpt"], nid, [-1, -1])
             np.testing.assert_allclose(a.probabilities, want, rtol=1e-5, atol=1e-6)
             assert a.sampled_edges == edges > 0
+        # ScoreBatch: one joint sample of the batch (sorted distinct ids) and one forward
+        want, _ = independent_score(g, spam_env["ckpt"], ids, [-1, -1])
+        np.testing.assert_allclose(batch, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(c.score_batch(ids[::-1]), batch[::-1])  # order-free
         # full neighborhoods: another seed gives the same answer
         for i, n in enumerate(ids.tolist()):
-            np.testing.assert_array_equal(c.score(n, seed=123).probabilities, batch[i])
+            np.testing.assert_allclose(c.score(n, seed=123).probabilities, batch[i], rtol=1e-5, atol=1e-7)
     finally:
         g.close()
 
