@@ -211,19 +211,3 @@ class GraphService(abc.ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def deliver_features(arrays: Dict[str, np.ndarray], out: Optional[Dict[str, np.ndarray]] = None,
-                     wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
-    """What ``node_features(..., out=, wire_dtype=)`` returns, from freshly made ``arrays``:
-    float32 ones in ``wire_dtype`` (graphplat.storage.wire_dtype) when given, copied into
-    ``out``'s arrays when given (for GraphService wrappers that build rows themselves)."""
-    from graphplat.storage import wire_dtype as wd
-
-    wd.check(wire_dtype)
-    got = {k: wd.encode(v, wire_dtype) if wd.applies(v.dtype, wire_dtype) else v for k, v in arrays.items()}
-    for k, dst in (out or {}).items():
-        if k in got:
-            dst[...] = got[k]
-            got[k] = dst
-    return got

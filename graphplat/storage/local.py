@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Sequence, Union
 
 from graphplat.schema import GraphSchema
+from graphplat.service import as_ids
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import PartitionData
-from graphplat.storage.partition_graph import PartitionGraph, as_ids
+from graphplat.storage.partition_graph import PartitionGraph
 from graphplat.storage.routed import RoutedGraph
 from graphplat.storage.stitched import StitchedCSR, partition_graphs, partition_version
 

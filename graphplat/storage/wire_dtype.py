@@ -9,7 +9,7 @@ in process), so answers stay identical across LocalGraph and RemoteGraph.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -55,3 +55,17 @@ def decode(arr: np.ndarray, fmt: str, out: Optional[np.ndarray] = None) -> np.nd
     else:
         out.view(np.uint32)[...] = arr.astype(np.uint32) << np.uint32(16)
     return out
+
+
+def deliver_features(arrays: Dict[str, np.ndarray], out: Optional[Dict[str, np.ndarray]] = None,
+                     wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
+    """What ``node_features(..., out=, wire_dtype=)`` returns, from freshly made ``arrays``:
+    float32 ones in ``wire_dtype`` when given, copied into
+    ``out``'s arrays when given (for GraphService wrappers that build rows themselves)."""
+    check(wire_dtype)
+    got = {k: encode(v, wire_dtype) if applies(v.dtype, wire_dtype) else v for k, v in arrays.items()}
+    for k, dst in (out or {}).items():
+        if k in got:
+            dst[...] = got[k]
+            got[k] = dst
+    return got

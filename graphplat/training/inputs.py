@@ -15,7 +15,8 @@ import numpy as np
 
 from graphplat import _core
 from graphplat.schema import FeatureSpec, GraphSchema, NodeType
-from graphplat.service import GraphService, deliver_features
+from graphplat.service import GraphService
+from graphplat.storage.wire_dtype import deliver_features
 
 log = logging.getLogger(__name__)
 
