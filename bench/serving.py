@@ -432,7 +432,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     return lambda i: c.recommend(i, args.k, exclude_seen=True)
                 if rpc == "score_batch":
                     rng = np.random.default_rng([args.seed, t, 1])
-                    return lambda i: c.score_batch(rng.choice(sc["ids"], args.batch_nodes, replace=False))
+                    size = min(args.batch_nodes, len(sc["ids"]))  # --quick's graph has fewer nodes
+                    return lambda i: c.score_batch(rng.choice(sc["ids"], size, replace=False))
                 return lambda i: c.score(i)
 
             warm = max(2, args.warmup // 10) if rpc == "score_batch" else args.warmup
