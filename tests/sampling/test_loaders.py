@@ -12,6 +12,7 @@ import torch
 from graphplat.sampling import LinkLoader, NeighborSampler, NodeLoader, all_edges  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
+from graphplat.testing.blocks import block_edges, check_block_layout
 from graphplat.testing.graphs import CLICK, CLICK_SCHEMA, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.servers import Fleet, cluster_dict
 
@@ -32,13 +33,6 @@ def in_edges(arrays: GraphArrays, et, dst_ids) -> Counter:
     return Counter(zip(s[keep].tolist(), d[keep].tolist()))
 
 
-def block_edges(block, et) -> Counter:
-    s, d = block.edges(etype=et)
-    sid = block.srcnodes[et[0]].data[dgl.NID][s].tolist()
-    did = block.dstnodes[et[2]].data[dgl.NID][d].tolist()
-    return Counter(zip(sid, did))
-
-
 def pair_ids(pair, et) -> set:
     """(src id, dst id) of a pair graph's edges of ``et``."""
     s, d = pair.edges(etype=et)
@@ -51,21 +45,6 @@ def leaks(block, seeds: set, forward, backward) -> int:
     fwd = set().union(*(block_edges(block, et) for et in forward))
     rev = {(b, a) for et in backward for a, b in block_edges(block, et)}
     return len(seeds & (fwd | rev))
-
-
-def check_block_layout(blocks, seeds_by_type):
-    """dst nodes first in the src side; layer l's src side = layer l+1's dst side."""
-    for nt, ids in seeds_by_type.items():
-        assert blocks[-1].dstnodes[nt].data[dgl.NID].tolist() == ids.tolist()
-    for b in blocks:
-        for nt in b.srctypes:
-            src = b.srcnodes[nt].data[dgl.NID].numpy()
-            dst = b.dstnodes[nt].data[dgl.NID].numpy()
-            assert len(np.unique(src)) == len(src)
-            assert (src[:len(dst)] == dst).all()
-    for lower, upper in zip(blocks, blocks[1:]):
-        for nt in upper.dsttypes:
-            assert lower.dstnodes[nt].data[dgl.NID].tolist() == upper.srcnodes[nt].data[dgl.NID].tolist()
 
 
 # ----------------------------------------------------------------------------- structure

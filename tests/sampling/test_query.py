@@ -6,14 +6,15 @@ from collections import Counter
 import dgl
 import numpy as np
 import pytest
-from test_loaders import CLICK, FOLLOWS, SCHEMA, block_edges, check_block_layout  # noqa: E402
 
 from graphplat.sampling.query import E, V
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
+from graphplat.testing.blocks import block_edges, check_block_layout
+from graphplat.testing.graphs import CLICK, CLICK_SCHEMA, FOLLOWS, click_graph
 
 RSCHEMA = GraphSchema.from_dict({
-    "node_types": SCHEMA.to_dict()["node_types"],
+    "node_types": CLICK_SCHEMA.to_dict()["node_types"],
     "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True, "out_adjacency": True},
                    {"src": "item", "relation": "clicked-by", "dst": "user", "out_adjacency": True},
                    {"src": "user", "relation": "follows", "dst": "user", "out_adjacency": True}]})
@@ -21,9 +22,7 @@ RSCHEMA = GraphSchema.from_dict({
 
 @pytest.fixture(scope="module")
 def world():
-    from test_loaders import make_arrays
-
-    a = make_arrays(seed=5)
+    a = click_graph(seed=5)
     ga = GraphArrays(RSCHEMA, a.nodes, a.node_features, a.edges, a.edge_weights)
     return ga, ga.to_local(partitions=2)
 
