@@ -1,6 +1,7 @@
 """Every PartitionBackend (in-memory PartitionGraph, DurablePartition over a RocksDB store,
 PartitionClient to a real ``graphplat serve`` on 127.0.0.1) implements the whole protocol
-with the protocol's signatures, and gives the same answers to the same calls."""
+with the protocol's signatures, and gives the same answers to the same calls; LocalGraph and
+RemoteGraph (the GraphServices over them) have the same public surface."""
 from __future__ import annotations
 
 import inspect
@@ -13,9 +14,11 @@ from graphplat.service import EID_PARTITION_SHIFT
 from graphplat.storage.backend import CAPABILITIES, PartitionBackend, protocol_methods
 from graphplat.storage.client import PartitionClient
 from graphplat.storage.durable import DurablePartition
+from graphplat.storage.local import LocalGraph, open_graph
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import split_into_partitions
 from graphplat.storage.partition_graph import PartitionGraph
+from graphplat.storage.remote import RemoteGraph
 from graphplat.storage.store import create_store
 from graphplat.testing.servers import Fleet
 
@@ -151,3 +154,36 @@ def test_a_write_then_a_read(backend):
     feats = backend.node_features("user", new)
     np.testing.assert_array_equal(feats["age"], [30, 40])
     np.testing.assert_array_equal(feats["emb"], [[1] * 4, [0] * 4])
+
+
+def _surface(cls) -> dict:
+    """Public name -> signature (methods, properties) of ``cls``, constructors left out:
+    LocalGraph.open/from_partitions and graphplat.connect build the two differently."""
+    out = {}
+    for name, value in inspect.getmembers(cls):
+        raw = inspect.getattr_static(cls, name)
+        if name.startswith("_") or isinstance(raw, (classmethod, staticmethod)):
+            continue
+        out[name] = str(inspect.signature(value)) if callable(value) else type(raw).__name__
+    return out
+
+
+def test_local_and_remote_graph_have_the_same_public_surface():
+    local, remote = _surface(LocalGraph), _surface(RemoteGraph)
+    assert {"has_edges", "sample_multihop", "compact", "info", "close"} <= set(local)
+    assert local == remote
+
+
+def test_local_info_and_compact_answer_like_remote(tmp_path):
+    g = open_graph(create_store(tmp_path / "store", parts(), BOOK))
+    try:
+        info, = g.info()
+        assert (info.partition, info.num_partitions, info.role, info.writable) == (0, 1, "primary", True)
+        assert {c.key: c.value for c in info.num_nodes} == {"user": len(USERS)}
+        assert {c.key: c.value for c in info.num_edges} == {"user:follows:user": len(SRC)}
+        g.add_nodes("user", [2**41])
+        seq, = g.compact()
+        assert seq > info.applied_seq and g.info()[0].applied_seq == seq
+    finally:
+        g.close()
+    assert LocalGraph.from_partitions(BOOK, parts()).compact() == [-1]  # in memory: no log
