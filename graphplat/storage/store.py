@@ -66,6 +66,7 @@ from graphplat.atomic import fsync_path, write_json_atomic
 from graphplat.schema import GraphSchema
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
+from graphplat.storage.shared import pid_alive
 from graphplat.typing import PathLike
 
 log = logging.getLogger(__name__)
@@ -231,18 +232,6 @@ def write_store_manifest(path: PathLike, num_partitions: int, **extra) -> Path:
     return write_json_atomic(path / "store.json", meta, indent=2)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def cleanup_stale(target: PathLike) -> None:
     """Remove the staging directories ``<target>.tmp-<pid>`` of dead processes. A
     set-aside ``<target>.old-<pid>`` of a dead process is moved back when ``target`` is
@@ -255,7 +244,7 @@ def cleanup_stale(target: PathLike) -> None:
         if not p.name.startswith(target.name + "."):
             continue
         m = _STAGING_RE.search(p.name)
-        if not m or p.name[:m.start()] != target.name or _pid_alive(int(m.group(2))):
+        if not m or p.name[:m.start()] != target.name or pid_alive(int(m.group(2))):
             continue
         if m.group(1) == "old" and not target.exists():
             log.warning("restoring %s from interrupted overwrite %s", target, p)

@@ -12,37 +12,13 @@ import torch
 from graphplat.sampling import LinkLoader, NeighborSampler, NodeLoader, all_edges  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
+from graphplat.testing.graphs import CLICK, CLICK_SCHEMA, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.servers import Fleet, cluster_dict
-
-CLICK = ("user", "click", "item")
-CLICKED = ("item", "clicked-by", "user")
-FOLLOWS = ("user", "follows", "user")
-SCHEMA = GraphSchema.from_dict({
-    "node_types": {"user": {"features": {"feat": "float32[4]", "label": "int64"}},
-                   "item": {"features": {"feat": "float32[3]"}}},
-    "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True},
-                   ["item", "clicked-by", "user"], ["user", "follows", "user"]]})
-
-
-def make_arrays(seed=0, users=120, items=80, clicks=700, follows=400) -> GraphArrays:
-    """Random ids (not 0..n-1), clicks with their exact reverses, random follows."""
-    rng = np.random.default_rng(seed)
-    uid = rng.choice(10**9, users, replace=False).astype(np.int64)
-    iid = rng.choice(10**9, items, replace=False).astype(np.int64) - 5 * 10**8  # some negative
-    cu, ci = uid[rng.integers(0, users, clicks)], iid[rng.integers(0, items, clicks)]
-    fs, fd = uid[rng.integers(0, users, follows)], uid[rng.integers(0, users, follows)]
-    return GraphArrays(
-        SCHEMA, {"user": uid, "item": iid},
-        {"user": {"feat": rng.standard_normal((users, 4)).astype(np.float32),
-                  "label": rng.integers(0, 3, users)},
-         "item": {"feat": rng.standard_normal((items, 3)).astype(np.float32)}},
-        {CLICK: (cu, ci), CLICKED: (ci, cu), FOLLOWS: (fs, fd)},
-        edge_weights={CLICK: rng.random(clicks).astype(np.float32) + 0.1})
 
 
 @pytest.fixture(scope="module")
 def arrays():
-    return make_arrays()
+    return click_graph()
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +77,14 @@ def test_full_fanout_blocks_equal_brute_force(arrays, local):
     assert [len(out[nt]) for nt in ("user", "item")] == [10, 5]
     check_block_layout(blocks, {nt: out[nt].numpy() for nt in out})
     for b in blocks:
-        for et in SCHEMA.canonical_etypes:
+        for et in CLICK_SCHEMA.canonical_etypes:
             dst = b.dstnodes[et[2]].data[dgl.NID].numpy()
             assert block_edges(b, et) == in_edges(arrays, et, dst), et
             # the src side is exactly the dst side plus the new neighbors
         for nt in b.srctypes:
             src = set(b.srcnodes[nt].data[dgl.NID].tolist())
             expect = set(b.dstnodes[nt].data[dgl.NID].tolist())
-            for et in SCHEMA.canonical_etypes:
+            for et in CLICK_SCHEMA.canonical_etypes:
                 if et[0] == nt:
                     expect |= {s for s, _ in block_edges(b, et)}
             assert src == expect
@@ -123,13 +99,13 @@ def test_fanout_zero_samples_nothing_for_that_edge_type(arrays, local):
     fan = [{"click": 0, "clicked-by": -1, "follows": -1}, {"click": -1, "clicked-by": 0, "follows": 0}]
     (_, _, blocks), = list(NodeLoader(local, seeds, fan, batch_size=100))
     for b, layer in zip(blocks, fan):
-        for et in SCHEMA.canonical_etypes:
+        for et in CLICK_SCHEMA.canonical_etypes:
             got = block_edges(b, et)
             if layer[et[1]] == 0:
                 assert not got, et
             else:
                 assert got == in_edges(arrays, et, b.dstnodes[et[2]].data[dgl.NID].numpy()), et
-    for et in SCHEMA.canonical_etypes:  # the direct call agrees with the loader
+    for et in CLICK_SCHEMA.canonical_etypes:  # the direct call agrees with the loader
         s = local.sample_neighbors(et, seeds[et[2]], 0)
         assert s.counts.tolist() == [0] * len(seeds[et[2]])
 
@@ -138,12 +114,12 @@ def test_fanout_zero_samples_nothing_for_that_edge_type(arrays, local):
 def test_sampled_counts_and_real_edges(arrays, local, replace):
     fan = [{"click": 3, "clicked-by": 2, "follows": 4}, {"click": 2, "clicked-by": 5, "follows": 1}]
     loader = NodeLoader(local, {"user": arrays.nodes["user"], "item": arrays.nodes["item"]},
-                        NeighborSampler(SCHEMA, fan, replace=replace), batch_size=37, shuffle=True, seed=5)
+                        NeighborSampler(CLICK_SCHEMA, fan, replace=replace), batch_size=37, shuffle=True, seed=5)
     nb = 0
     for _, _, blocks in loader:
         nb += 1
         for layer, b in enumerate(blocks):
-            for et in SCHEMA.canonical_etypes:
+            for et in CLICK_SCHEMA.canonical_etypes:
                 f = fan[layer][et[1]]
                 dst = b.dstnodes[et[2]].data[dgl.NID].numpy()
                 truth = in_edges(arrays, et, dst)
@@ -165,7 +141,7 @@ def test_weighted_and_topk_strategies(arrays, local):
     users = arrays.nodes["user"]
     s, d = arrays.edges[CLICK]
     w = arrays.edge_weights[CLICK]
-    top = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": 2}], strategy={"click": "topk"})
+    top = NeighborSampler(CLICK_SCHEMA, [{"clicked-by": 0, "click": 2}], strategy={"click": "topk"})
     sub = top.sample(local, {"item": arrays.nodes["item"]}, seed=1)
     layer = sub.layers[0]
     src_l, dst_l, eids = layer.edges[CLICK]
@@ -174,7 +150,7 @@ def test_weighted_and_topk_strategies(arrays, local):
         mine = np.sort(w[d == item])[::-1][:2]
         assert np.allclose(np.sort(got_w[dst_l == k])[::-1], mine)
     with pytest.raises(ValueError, match="not weighted"):
-        NeighborSampler(SCHEMA, [2], strategy="edge_weight")  # follows has no weights
+        NeighborSampler(CLICK_SCHEMA, [2], strategy="edge_weight")  # follows has no weights
     assert users.size
 
 
@@ -185,10 +161,10 @@ def test_weighted_strategy_follows_the_edge_weights(arrays, local):
     from scipy import stats
 
     items = arrays.nodes["item"]
-    full = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": -1}]).sample(local, {"item": items}, seed=0)
+    full = NeighborSampler(CLICK_SCHEMA, [{"clicked-by": 0, "click": -1}]).sample(local, {"item": items}, seed=0)
     _, all_dst, all_eids = full.layers[0].edges[CLICK]
     weight = dict(zip(all_eids.tolist(), local.edge_features(CLICK, all_eids)["weight"].tolist()))
-    sampler = NeighborSampler(SCHEMA, [{"clicked-by": 0, "click": 1}], strategy={"click": "weighted"})
+    sampler = NeighborSampler(CLICK_SCHEMA, [{"clicked-by": 0, "click": 1}], strategy={"click": "weighted"})
     picks = Counter()
     reps = 400
     for seed in range(reps):
@@ -258,9 +234,9 @@ def test_bad_input_errors(arrays, local):
     with pytest.raises(ValueError, match="batch_size"):
         NodeLoader(local, {"user": arrays.nodes["user"]}, [2], batch_size=0)
     with pytest.raises(ValueError, match="unknown sampling strategy"):
-        NeighborSampler(SCHEMA, [2], strategy="bogus")
+        NeighborSampler(CLICK_SCHEMA, [2], strategy="bogus")
     with pytest.raises(ValueError, match="edge type"):
-        NeighborSampler(SCHEMA, [{"nope": 2}])
+        NeighborSampler(CLICK_SCHEMA, [{"nope": 2}])
 
 
 # ----------------------------------------------------------------------------- reproducibility
@@ -336,9 +312,9 @@ def test_link_loader_node_pairs_excludes_parallel_relations():
     between their node types (a parallel copy, the reverse, a reverse copy); with
     reverse_types the parallel relation still leaks, which is what node_pairs is for."""
     likes, liked = ("user", "likes", "item"), ("item", "liked-by", "user")
-    schema = GraphSchema.from_dict({**SCHEMA.to_dict(), "edge_types": SCHEMA.to_dict()["edge_types"] + [
+    schema = GraphSchema.from_dict({**CLICK_SCHEMA.to_dict(), "edge_types": CLICK_SCHEMA.to_dict()["edge_types"] + [
         {"src": "user", "relation": "likes", "dst": "item"}, {"src": "item", "relation": "liked-by", "dst": "user"}]})
-    base = make_arrays(seed=5)
+    base = click_graph(seed=5)
     cu, ci = base.edges[CLICK]
     keep = np.arange(len(cu)) % 2 == 0  # half the clicks are also likes
     edges = {**base.edges, likes: (cu[keep], ci[keep]), liked: (ci[keep], cu[keep])}
@@ -472,7 +448,7 @@ def test_pyg_heterodata_matches_blocks(arrays, local):
     assert data["user"].batch_size == 30
     assert torch.equal(data["user"].y[:30], blocks[-1].dstnodes["user"].data["label"])
     # every PyG edge is an edge of the blocks, and each node is expanded once
-    for et in SCHEMA.canonical_etypes:
+    for et in CLICK_SCHEMA.canonical_etypes:
         ei = data[et].edge_index
         pyg = Counter(zip(data[et[0]].n_id[ei[0]].tolist(), data[et[2]].n_id[ei[1]].tolist()))
         union = block_edges(blocks[0], et) + block_edges(blocks[1], et)
@@ -528,8 +504,8 @@ def test_pyg_input_id_and_per_hop_counts_as_pyg(arrays, local):
     fan = [{"click": 2, "clicked-by": 3, "follows": 2}, {"click": 3, "clicked-by": 2, "follows": 1}]
     loader = NodeLoader(local, {"user": users}, fan, batch_size=20, shuffle=True, seed=3,
                         output="pyg")
-    convs = [HeteroConv({et: SAGEConv((-1, -1), 8) for et in SCHEMA.canonical_etypes}),
-             HeteroConv({et: SAGEConv((8, 8), 8) for et in SCHEMA.canonical_etypes})]
+    convs = [HeteroConv({et: SAGEConv((-1, -1), 8) for et in CLICK_SCHEMA.canonical_etypes}),
+             HeteroConv({et: SAGEConv((8, 8), 8) for et in CLICK_SCHEMA.canonical_etypes})]
     seen = []
     for data in loader:
         u = data["user"]
@@ -539,7 +515,7 @@ def test_pyg_input_id_and_per_hop_counts_as_pyg(arrays, local):
         for nt in data.node_types:  # seeds first, then one count per hop
             assert len(data[nt].num_sampled_nodes) == 3
             assert sum(data[nt].num_sampled_nodes) == data[nt].num_nodes
-        assert sorted(data.edge_types) == sorted(SCHEMA.canonical_etypes)
+        assert sorted(data.edge_types) == sorted(CLICK_SCHEMA.canonical_etypes)
         for et in data.edge_types:  # every edge type, one count per hop
             assert len(data[et].num_sampled_edges) == 2
             assert sum(data[et].num_sampled_edges) == data[et].edge_index.shape[1]
@@ -594,7 +570,7 @@ def test_link_loader_pair_graph_has_edge_ids_as_dgl(arrays, local):
                     assert by_eid[e] == (s, d)
                 else:
                     assert (s, d) not in is_edge
-            for other in SCHEMA.canonical_etypes:  # every type has the field, as in DGL
+            for other in CLICK_SCHEMA.canonical_etypes:  # every type has the field, as in DGL
                 assert dgl.EID in pair.edges[other].data
             assert dgl.EID not in neg.edges[CLICK].data  # DGL's negative graph has none
             assert torch.equal(neg.nodes["user"].data[dgl.NID], ids_u)

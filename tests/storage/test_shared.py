@@ -8,39 +8,13 @@ import pytest
 
 import graphplat
 from graphplat.sampling import NeighborSampler
-from graphplat.schema import GraphSchema
 from graphplat.storage import shared
 from graphplat.storage.client import AuthenticationError, PartitionClient
-from graphplat.storage.graph_arrays import GraphArrays
 from graphplat.storage.remote import connect
 from graphplat.storage.shared import SharedPartition
+from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.parity import assert_same, same_outcome
 from graphplat.testing.servers import Fleet, cluster_dict
-
-CLICK = ("user", "click", "item")
-CLICKED = ("item", "clicked-by", "user")
-FOLLOWS = ("user", "follows", "user")
-SCHEMA = GraphSchema.from_dict({
-    "node_types": {"user": {"features": {"feat": "float32[4]", "label": "int64"}},
-                   "item": {"features": {"feat": "float32[3]"}}},
-    "edge_types": [{"src": "user", "relation": "click", "dst": "item", "weighted": True},
-                   ["item", "clicked-by", "user"], ["user", "follows", "user"]]})
-
-
-def make_arrays(seed=0, users=120, items=80, clicks=700, follows=400) -> GraphArrays:
-    """Random ids (some negative), clicks with their reverses, random follows, weights."""
-    rng = np.random.default_rng(seed)
-    uid = rng.choice(10**9, users, replace=False).astype(np.int64)
-    iid = rng.choice(10**9, items, replace=False).astype(np.int64) - 5 * 10**8
-    cu, ci = uid[rng.integers(0, users, clicks)], iid[rng.integers(0, items, clicks)]
-    fs, fd = uid[rng.integers(0, users, follows)], uid[rng.integers(0, users, follows)]
-    return GraphArrays(
-        SCHEMA, {"user": uid, "item": iid},
-        {"user": {"feat": rng.standard_normal((users, 4)).astype(np.float32),
-                  "label": rng.integers(0, 3, users)},
-         "item": {"feat": rng.standard_normal((items, 3)).astype(np.float32)}},
-        {CLICK: (cu, ci), CLICKED: (ci, cu), FOLLOWS: (fs, fd)},
-        edge_weights={CLICK: rng.random(clicks).astype(np.float32) + 0.1})
 
 
 def segments_of(server) -> list:
@@ -50,7 +24,7 @@ def segments_of(server) -> list:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     d = tmp_path_factory.mktemp("shared")
-    arrays = make_arrays(seed=4)
+    arrays = click_graph(seed=4)
     store = arrays.write_store(d / "store", partitions=2)
     fleet = Fleet(d / "logs")
     servers = fleet.start_all([dict(store=store, partition=k) for k in range(2)])
@@ -101,7 +75,7 @@ def test_disabled_by_option_or_server_flag(world, tmp_path):
 
 
 def test_writes_are_seen_then_reads_go_over_grpc(tmp_path):
-    arrays = make_arrays(seed=5)
+    arrays = click_graph(seed=5)
     store = arrays.write_store(tmp_path / "store", partitions=2)
     fleet = Fleet(tmp_path / "logs")
     try:
@@ -126,7 +100,7 @@ def test_writes_are_seen_then_reads_go_over_grpc(tmp_path):
 
 
 def test_token_is_still_required(tmp_path):
-    arrays = make_arrays(seed=6)
+    arrays = click_graph(seed=6)
     store = arrays.write_store(tmp_path / "store", partitions=1)
     fleet = Fleet(tmp_path / "logs")
     try:
@@ -146,7 +120,7 @@ def test_token_is_still_required(tmp_path):
 
 
 def test_sigterm_removes_segment_and_sigkill_leftover_is_replaced(tmp_path):
-    arrays = make_arrays(seed=7)
+    arrays = click_graph(seed=7)
     store = arrays.write_store(tmp_path / "store", partitions=1)
     fleet = Fleet(tmp_path / "logs")
     try:
@@ -174,7 +148,7 @@ def test_sigterm_removes_segment_and_sigkill_leftover_is_replaced(tmp_path):
 
 
 def test_segment_names_differ_per_store_and_partition(tmp_path):
-    arrays = make_arrays(seed=8)
+    arrays = click_graph(seed=8)
     a = arrays.write_store(tmp_path / "a", partitions=2)
     b = arrays.write_store(tmp_path / "b", partitions=2)
     fleet = Fleet(tmp_path / "logs")
