@@ -1,9 +1,9 @@
 """GraphService over partitions: splits every batch by owning partition, calls each
 partition's backend, and reassembles answers in the caller's order.
 
-The backends are :class:`~graphplat.storage.partition_graph.PartitionGraph` objects in this
-process (LocalGraph) or gRPC clients with the same methods (RemoteGraph); this file is the
-only routing code either uses.
+The backends implement :class:`~graphplat.storage.backend.PartitionBackend`: PartitionGraph
+or DurablePartition in this process (LocalGraph), PartitionClient over gRPC (RemoteGraph);
+this file is the only routing code either uses.
 """
 from __future__ import annotations
 
