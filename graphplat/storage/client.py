@@ -170,6 +170,10 @@ class PartitionClient:
         self.primary_retry_s = float(primary_retry_s)
         self._retry_primary_at = 0.0
 
+    #: edge writes take a request_id the server applies at most once (RoutedGraph.add_edges);
+    #: servers log writes durably (compact() and close() exist)
+    capabilities = frozenset({"dedupes_writes", "durable"})
+
     def __repr__(self) -> str:
         return f"PartitionClient(partition={self.partition}, addresses={self.addresses})"
 
@@ -412,8 +416,6 @@ class PartitionClient:
                                  features=codec.to_named(features or {}))
         self._call("AddNodes", req, write=True)
 
-    #: edge writes take a request_id the server applies at most once (RoutedGraph.add_edges)
-    dedupes_writes = True
 
     def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None,
                      request_id: str = "") -> np.ndarray:

@@ -448,30 +448,75 @@ class DurablePartition:
 
         return self._write(request_id, run)
 
-    # ---- the RoutedGraph backend contract (what LocalGraph calls)
+    # ---- the PartitionBackend contract (graphplat.storage.backend; what LocalGraph calls).
+    # Reads go to the current graph, which compaction and replica reloads replace as a whole.
 
-    dedupes_writes = True  # edge writes take a request_id applied at most once
+    #: edge writes take a request_id applied at most once; writes are logged before applied
+    capabilities = frozenset({"dedupes_writes", "durable"})
 
+    def num_nodes(self, ntype: str) -> int:
+        """Nodes of ``ntype`` in the current graph."""
+        return self.graph.num_nodes(ntype)
+
+    def num_edges(self, etype) -> int:
+        """Edges of ``etype`` owned here."""
+        return self.graph.num_edges(etype)
+
+    def node_ids(self, ntype: str) -> np.ndarray:
+        """Ids of the ``ntype`` nodes owned here."""
+        return self.graph.node_ids(ntype)
+
+    def sample_neighbors(self, etype, seeds, fanout: int, *, strategy: str = "uniform",
+                         replace: bool = False, direction: str = "in", seed: int = 0,
+                         hop: int = 0, positions: Optional[np.ndarray] = None):
+        """See PartitionGraph.sample_neighbors."""
+        return self.graph.sample_neighbors(etype, seeds, fanout, strategy=strategy, replace=replace,
+                                           direction=direction, seed=seed, hop=hop, positions=positions)
+
+    def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
+                        replace: bool = False, seed: int = 0):
+        """See PartitionGraph.sample_multihop (None when the fused path does not apply)."""
+        return self.graph.sample_multihop(etype, seeds, fanouts, strategy=strategy, replace=replace,
+                                          seed=seed)
+
+    def node_features(self, ntype: str, ids, names=None, *, out=None, out_rows=None,
+                      wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """See PartitionGraph.node_features."""
+        return self.graph.node_features(ntype, ids, names, out=out, out_rows=out_rows,
+                                        wire_dtype=wire_dtype)
+
+    def edge_features(self, etype, eids, names=None) -> Dict[str, np.ndarray]:
+        """See PartitionGraph.edge_features."""
+        return self.graph.edge_features(etype, eids, names)
+
+    def degrees(self, etype, ids, direction: str = "in") -> np.ndarray:
+        """See PartitionGraph.degrees."""
+        return self.graph.degrees(etype, ids, direction)
+
+    def lookup(self, ntype: str, ids) -> np.ndarray:
+        """Whether each id is a ``ntype`` node owned here."""
+        return self.graph.lookup(ntype, ids)
+
+    def has_edges(self, etype, src, dst) -> np.ndarray:
+        """See PartitionGraph.has_edges."""
+        return self.graph.has_edges(etype, src, dst)
+
+    def max_rows_per_call(self, row_bytes: int) -> Optional[int]:
+        """None: in process, no request limit."""
+        return None
 
     def add_nodes(self, ntype, ids, features=None) -> None:
+        """Durably add nodes owned here (see write_add_nodes)."""
         self.write_add_nodes(ntype, ids, features or {})
 
     def update_features(self, ntype, ids, features) -> None:
+        """Durably overwrite features (see write_update_features)."""
         self.write_update_features(ntype, ids, features)
 
     def add_edges_in(self, etype, src, dst, weights=None, request_id: str = "") -> np.ndarray:
+        """Durably add edges owned here; returns their edge ids (see write_add_edges_in)."""
         return self.write_add_edges_in(etype, src, dst, weights, request_id).eids
 
     def add_edges_out(self, etype, src, dst, eids, weights=None, request_id: str = "") -> None:
+        """Durably record out-adjacency copies (see write_add_edges_out)."""
         self.write_add_edges_out(etype, src, dst, eids, weights, request_id)
-
-    def __getattr__(self, name):
-        # Reads (sample_neighbors, node_features, degrees, ...) go to the current graph,
-        # which compaction and replica reloads replace as a whole.
-        if name in _READS:
-            return getattr(self.graph, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-
-_READS = frozenset({"num_nodes", "num_edges", "node_ids", "sample_neighbors", "node_features",
-                    "edge_features", "degrees", "lookup", "has_edges", "sample_multihop"})

@@ -1,17 +1,15 @@
 """LocalGraph: the embedded GraphService, every partition in this process."""
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence, Union
 
 from graphplat.schema import GraphSchema
-from graphplat.service import as_ids
+from graphplat.storage.backend import DURABLE
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_data import PartitionData
 from graphplat.storage.partition_graph import PartitionGraph
 from graphplat.storage.routed import RoutedGraph
-from graphplat.storage.stitched import StitchedCSR, partition_graphs, partition_version
 
 
 class LocalGraph(RoutedGraph):
@@ -26,7 +24,6 @@ class LocalGraph(RoutedGraph):
     def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence,
                  id_dictionaries=None):
         super().__init__(schema, book, backends, id_dictionaries)
-        self._stitched = {}  # canonical etype -> StitchedCSR (multi-partition fused sampling)
 
     @classmethod
     def open(cls, store: Union[str, Path], *, read_only: bool = False,
@@ -68,43 +65,33 @@ class LocalGraph(RoutedGraph):
                              f"{[d.partition for d in ordered]}")
         return cls(schema, book, [PartitionGraph(d) for d in ordered], id_dictionaries)
 
-    def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
-                        replace: bool = False, seed: int = 0):
-        """Every hop of in-neighbor sampling of a square edge type in one C++ call, when no
-        partition has pending online writes: one partition samples its own CSR
-        (``PartitionGraph.sample_multihop``), several a stitched CSR over all of them
-        (:class:`~graphplat.storage.stitched.StitchedCSR`, built once). The same answer as
-        hop-by-hop sampling. Returns ``[(nodes, num_dst, src, dst, eids), ...]`` (user ids),
-        or None when the fast path does not apply (the caller then samples hop by hop)."""
-        if len(self.backends) == 1:
-            return self.backends[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
-                                                    replace=replace, seed=seed)
-        et = self.schema.edge_type(etype)
-        graphs = partition_graphs(self.backends)
-        if graphs is None or et.src != et.dst:
-            return None
-        key = et.canonical
-        with ExitStack() as stack:
-            for g in graphs:  # writes wait while the stitched CSR is checked and sampled
-                stack.enter_context(g._lock)
-            if any(g.in_adj[key].delta_size for g in graphs):
-                return None
-            st = self._stitched.get(key)
-            if st is None or st.version != [partition_version(g, key, et.dst) for g in graphs]:
-                st = self._stitched[key] = StitchedCSR(self.book, graphs, key, et.dst)
-            return st.sample_multihop(as_ids(seeds, "seeds"), fanouts, strategy, replace, seed)
+    def info(self) -> list:
+        """The Info of every partition (counts, role, applied write-log seq), in order, as
+        RemoteGraph.info answers it (an ``InfoResponse`` each)."""
+        from graphplat.proto import graphplat_pb2 as pb
 
-    def compact(self) -> None:
-        """Fold every partition's write log into its bulk layout (stores opened with
-        :meth:`open` only)."""
-        for b in self.backends:
-            if hasattr(b, "compact"):
-                b.compact()
+        out = []
+        for p, b in enumerate(self.backends):
+            durable = DURABLE in b.capabilities
+            replica = bool(b.replica) if durable else False
+            out.append(pb.InfoResponse(
+                partition=p, num_partitions=self.book.num_partitions,
+                num_nodes=[pb.Count(key=nt.name, value=b.num_nodes(nt.name)) for nt in self.schema.node_types],
+                num_edges=[pb.Count(key=et.canonical_str, value=b.num_edges(et.canonical))
+                           for et in self.schema.edge_types],
+                writable=not replica, applied_seq=b.applied_seq if durable else -1,
+                role="replica" if replica else "primary"))
+        return out
+
+    def compact(self) -> list:
+        """Fold every partition's write log into its bulk layout; returns the last folded
+        log seq of each partition (-1 for in-memory partitions, which have no log)."""
+        return [b.compact() if DURABLE in b.capabilities else -1 for b in self.backends]
 
     def close(self) -> None:
         """Close the partitions' RocksDB handles."""
         for b in self.backends:
-            if hasattr(b, "close"):
+            if DURABLE in b.capabilities:
                 b.close()
 
 

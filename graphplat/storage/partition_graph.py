@@ -208,8 +208,11 @@ class PartitionGraph:
 
     Calls take ids this partition owns (the router sends each id to its owner) and raise
     IndexError naming ids it does not hold. Writes are serialized by a lock; reads see
-    every completed write.
+    every completed write. Implements :class:`~graphplat.storage.backend.PartitionBackend`.
     """
+
+    #: in memory: no dedupe table, no durability, no request limit
+    capabilities = frozenset()
 
     def __init__(self, data: PartitionData):
         self.schema: GraphSchema = data.schema
@@ -398,8 +401,14 @@ class PartitionGraph:
                 if et.src == nt.name and et.canonical in self.out_adj:
                     self.out_adj[et.canonical].grow_rows(n)
 
-    def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None) -> np.ndarray:
-        """Add edges whose destination is owned here; returns their new edge ids."""
+    def max_rows_per_call(self, row_bytes: int) -> Optional[int]:
+        """None: one call answers any number of rows."""
+        return None
+
+    def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None,
+                     request_id: str = "") -> np.ndarray:
+        """Add edges whose destination is owned here; returns their new edge ids.
+        ``request_id`` is ignored (no dedupe table: capabilities lack "dedupes_writes")."""
         et = self.schema.edge_type(etype)
         src, dst = as_ids(src, "src"), as_ids(dst, "dst")
         with self._lock:
@@ -413,8 +422,10 @@ class PartitionGraph:
                 self.edge_feats[et.canonical][f.name].append(np.zeros((len(dst),) + f.shape, f.numpy_dtype))
             return eids
 
-    def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None) -> None:
-        """Record the reverse direction of edges whose source is owned here."""
+    def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None,
+                      request_id: str = "") -> None:
+        """Record the reverse direction of edges whose source is owned here (``request_id``
+        ignored, as in :meth:`add_edges_in`)."""
         et = self.schema.edge_type(etype)
         adj, ntype = self._adjacency(et.canonical, "out")
         with self._lock:

@@ -1,13 +1,14 @@
 """GraphService over partitions: splits every batch by owning partition, calls each
 partition's backend, and reassembles answers in the caller's order.
 
-The backends are :class:`~graphplat.storage.partition_graph.PartitionGraph` objects in this
-process (LocalGraph) or gRPC clients with the same methods (RemoteGraph); this file is the
-only routing code either uses.
+The backends implement :class:`~graphplat.storage.backend.PartitionBackend`: PartitionGraph
+or DurablePartition in this process (LocalGraph), PartitionClient over gRPC (RemoteGraph);
+this file is the only routing code either uses.
 """
 from __future__ import annotations
 
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -16,6 +17,7 @@ import numpy as np
 from graphplat import _core
 from graphplat.schema import GraphSchema
 from graphplat.service import GraphService, NeighborSample, as_ids
+from graphplat.storage.backend import DEDUPES_WRITES, PartitionBackend
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import check_edge_arrays
 from graphplat.storage.wire_dtype import CARRIER, applies
@@ -63,7 +65,7 @@ def _row_bytes(specs) -> int:
 class RoutedGraph(GraphService):
     """A GraphService whose partition ``p`` is answered by ``backends[p]``."""
 
-    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence,
+    def __init__(self, schema: GraphSchema, book: PartitionBook, backends: Sequence[PartitionBackend],
                  id_dictionaries: Optional[Dict[str, object]] = None):
         if len(backends) != book.num_partitions:
             raise ValueError(f"{len(backends)} backends for {book.num_partitions} partitions")
@@ -72,6 +74,7 @@ class RoutedGraph(GraphService):
         self.backends = list(backends)
         #: ntype -> IdDictionary of the ``id_type: string`` node types
         self.id_dictionaries = dict(id_dictionaries or {})
+        self._stitched = {}  # canonical etype -> StitchedCSR (see sample_multihop)
 
     def id_dictionary(self, ntype: str):
         nt = self.schema.node_type(ntype)
@@ -147,8 +150,8 @@ class RoutedGraph(GraphService):
         ``spread`` into up to :attr:`pieces_per_partition` requests."""
         pieces: Dict[Tuple[int, int], np.ndarray] = {}
         for p, idx in groups.items():
-            limit = getattr(self.backends[p], "max_rows_per_call", None)
-            step = max(1, limit(row_bytes)) if limit is not None else max(1, len(idx))
+            limit = self.backends[p].max_rows_per_call(row_bytes)
+            step = max(1, limit) if limit is not None else max(1, len(idx))
             if spread and self.pieces_per_partition > 1:
                 step = min(step, max(self.MIN_ROWS_PER_PIECE, -(-len(idx) // self.pieces_per_partition)))
             for c, start in enumerate(range(0, len(idx), step)):
@@ -167,14 +170,47 @@ class RoutedGraph(GraphService):
     def _in_process(self, p: int):
         """The PartitionGraph answering partition ``p`` in this process right now (a local
         partition, or a co-located server's fresh shared memory), else None."""
+        from graphplat.storage.durable import DurablePartition
         from graphplat.storage.partition_graph import PartitionGraph
         from graphplat.storage.shared import SharedPartition
 
         b = self.backends[p]
         if isinstance(b, SharedPartition):
             return b.graph if b.fresh() else None
-        g = b if isinstance(b, PartitionGraph) else getattr(b, "__dict__", {}).get("graph")
-        return g if isinstance(g, PartitionGraph) else None
+        if isinstance(b, DurablePartition):
+            return b.graph  # the current graph (compaction replaces it)
+        return b if isinstance(b, PartitionGraph) else None
+
+    def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
+                        replace: bool = False, seed: int = 0) -> Optional[list]:
+        """Every hop of in-neighbor sampling of a square edge type in one C++ call, when
+        every partition is in this process (see :meth:`_in_process`) and none has pending
+        online writes: one partition samples its own CSR (``PartitionGraph.sample_multihop``),
+        several a stitched CSR over all of them (:class:`~graphplat.storage.stitched.StitchedCSR`,
+        built once). The same answer as hop-by-hop sampling. Returns
+        ``[(nodes, num_dst, src, dst, eids), ...]`` (user ids), or None when the fast path
+        does not apply (the caller then samples hop by hop)."""
+        from graphplat.storage.stitched import StitchedCSR, partition_version
+
+        graphs = [self._in_process(p) for p in range(len(self.backends))]
+        if any(g is None for g in graphs):
+            return None
+        if len(graphs) == 1:
+            return graphs[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
+                                             replace=replace, seed=seed)
+        et = self.schema.edge_type(etype)
+        if et.src != et.dst:
+            return None
+        key = et.canonical
+        with ExitStack() as stack:
+            for g in graphs:  # writes wait while the stitched CSR is checked and sampled
+                stack.enter_context(g._lock)
+            if any(g.in_adj[key].delta_size for g in graphs):
+                return None
+            st = self._stitched.get(key)
+            if st is None or st.version != [partition_version(g, key, et.dst) for g in graphs]:
+                st = self._stitched[key] = StitchedCSR(self.book, graphs, key, et.dst)
+            return st.sample_multihop(as_ids(seeds, "seeds"), fanouts, strategy, replace, seed)
 
     def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs,
                     out: Optional[Dict[str, np.ndarray]] = None, direct: bool = False) -> Dict[str, np.ndarray]:
@@ -379,7 +415,7 @@ class RoutedGraph(GraphService):
 
     def _write_kw(self, p: int, write_id: str, part: str) -> dict:
         """The request id of partition ``p``'s ``part`` of a write, for backends that dedupe."""
-        if not getattr(self.backends[p], "dedupes_writes", False):
+        if DEDUPES_WRITES not in self.backends[p].capabilities:
             return {}
         return {"request_id": f"{write_id}:{part}:{p}"}
 

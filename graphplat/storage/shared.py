@@ -268,6 +268,11 @@ class SharedPartition:
         self.graph = segment.graph(schema)
         self.local_reads = 0  # calls answered in process (for tests and stats)
 
+    @property
+    def capabilities(self) -> frozenset:
+        """The client's capabilities plus "shared_memory" (PartitionBackend)."""
+        return self.client.capabilities | {"shared_memory"}
+
     def fresh(self) -> bool:
         """Whether the mapped arrays are still what the server serves."""
         return self.segment.live() and pid_alive(self.segment.pid)

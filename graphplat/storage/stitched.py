@@ -100,16 +100,3 @@ class StitchedCSR:
             return [(h.nodes, h.num_dst, h.src, h.dst, h.eids) for h in hops]
         return [(_core.take_rows(self.user_ids, h.nodes), h.num_dst, h.src, h.dst, h.eids) for h in hops]
 
-
-def partition_graphs(backends: Sequence) -> Optional[list]:
-    """The PartitionGraph behind every backend (a DurablePartition's current ``graph``), or
-    None when a backend is not in this process."""
-    from graphplat.storage.partition_graph import PartitionGraph
-
-    out = []
-    for b in backends:
-        g = b if isinstance(b, PartitionGraph) else getattr(b, "__dict__", {}).get("graph")
-        if not isinstance(g, PartitionGraph):
-            return None
-        out.append(g)
-    return out

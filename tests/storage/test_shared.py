@@ -38,7 +38,10 @@ def test_colocated_reads_equal_local_graph(world):
     arrays, store, fleet, servers, ref = world
     with connect(cluster_dict([[s] for s in servers], deadline_s=20)) as g:
         assert all(isinstance(b, SharedPartition) for b in g.backends)
+        assert all(b.capabilities == {"shared_memory", "dedupes_writes", "durable"} for b in g.backends)
         users, items = arrays.nodes["user"], arrays.nodes["item"]
+        # every partition in process: the fused path applies, with LocalGraph's answer
+        assert g.sample_multihop(FOLLOWS, users[:20], [3, 2], seed=3) is not None
         calls = {
             "sample": lambda h: [h.sample_neighbors(et, users if et[2] == "user" else items, 3,
                                                     strategy=st, seed=5, hop=1)
@@ -48,6 +51,7 @@ def test_colocated_reads_equal_local_graph(world):
             "degrees": lambda h: h.degrees(FOLLOWS, users),
             "lookup": lambda h: h.lookup("user", np.concatenate([users[:5], [123, -4]])),
             "has_edges": lambda h: h.has_edges(FOLLOWS, users[:40], users[40:80]),
+            "multihop": lambda h: h.sample_multihop(FOLLOWS, users[:20], [3, 2], seed=3),
             "unknown": lambda h: h.node_features("user", [1, 2, 3]),
             "blocks": lambda h: [layer.edges for layer in NeighborSampler(h.schema, [4, 3]).sample(
                 h, {"user": users[:30], "item": items[:10]}, seed=8).layers],
