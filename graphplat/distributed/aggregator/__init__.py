@@ -1,30 +1,35 @@
-"""The gradient aggregator (moved here from ``graphplat/distributed/aggregator.py``; the
-definitions are in ``core``)."""
+"""The gradient aggregator: one process owns the parameters and the optimizer, ``n`` workers
+push coded gradients and any ``n - s`` of them recover the full-batch gradient (see
+docs/architecture.md). ``core`` is the step state machine, ``checkpoint`` its files,
+``service`` the gRPC server and ``client`` the worker's side.
+"""
+from graphplat.distributed.aggregator.checkpoint import (
+    checkpoint_path,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_initial_params,
+)
+from graphplat.distributed.aggregator.client import (
+    AggregatorClient,
+    AggregatorStatus,
+    JoinInfo,
+    Pulled,
+    PushResult,
+)
 from graphplat.distributed.aggregator.core import (
     CODED_KINDS,
     MAX_PULL_WAIT,
     OPTIMIZERS,
     SCHEMES,
-    AggregatorClient,
     AggregatorCore,
-    AggregatorServer,
-    AggregatorServicer,
-    AggregatorStatus,
-    JoinInfo,
-    Pulled,
-    PushResult,
     build_optimizer,
-    checkpoint_path,
     flatten_params,
     gradient_vector,
-    latest_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
-    load_initial_params,
     log,
-    serve_aggregator,
     unflatten,
 )
+from graphplat.distributed.aggregator.service import AggregatorServer, AggregatorServicer, serve_aggregator
 
 __all__ = ["AggregatorCore", "AggregatorServer", "AggregatorServicer", "AggregatorClient", "JoinInfo",
            "PushResult", "Pulled", "AggregatorStatus", "serve_aggregator", "build_optimizer",

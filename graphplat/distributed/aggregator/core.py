@@ -1,164 +1,59 @@
-"""The gradient aggregator: a gRPC service for fault-tolerant synchronous training.
+"""The aggregator's step state machine (:class:`AggregatorCore`) and its math: flattening
+parameters, a slice's gradient vector, decoding the replies of a step and the optimizer.
 
-One aggregator owns the model parameters (an ordered dict name -> float32 tensor) and a
-torch optimizer; ``n`` workers compute gradients. Each step's global batch is cut into ``n``
-slices and the workers send *coded* gradients (see :mod:`graphplat.distributed.coding`), so the
-aggregator recovers the exact full-batch gradient from any ``n - s`` of them (Tandon et al.,
-"Gradient Coding", ICML 2017). Service ``graphplat.aggregator.v1.Aggregator``
-(``proto/aggregator.proto``):
-
-* ``Join(worker_id)`` -> current step, ``n``, ``s``, scheme, code kind, the slices this
-  worker computes and its coefficients (its row of ``B``), parameter names and shapes.
-* ``PullParameters(step, timeout, worker_id)`` blocks until the parameters of ``step``
-  exist (step ``t``'s parameters are those after ``t`` optimizer updates) and returns the
-  *current* step's parameters (one flat little-endian float32 byte string in Join's order)
-  with that step number, which may be later than asked for (a worker that fell behind skips
-  ahead). It returns early, with the current step, when the calling worker is owed a push
-  for the current step (the aggregator holds no reply of this worker for the current step
-  but the worker asks for a later one: its push was lost, e.g. in an aggregator restart).
-  Once ``max_steps`` updates are applied every pull returns the final parameters with
-  ``done`` set.
-* ``PushGradient(step, worker_id, data)``: the coded vector of the worker for ``step``: the
-  coded gradient (parameter elements in Join's order) with the coded loss appended as one
-  trailing element, float32 or float64 little-endian. A push for a past step is dropped
-  (``accepted=false``, counted in Status); a push for a future step is FAILED_PRECONDITION;
-  an unknown worker, a wrong length or dtype and NaN/inf are INVALID_ARGUMENT. A repeated
-  push of a worker for the current step keeps the first (a retry is harmless).
-* ``Status`` -> step, workers with/without a reply for it, last decoded loss, late drops.
-
-The worker loop (what :class:`AggregatorClient` is for)::
-
-    client = AggregatorClient(address)
-    info = client.join(w)
-    step = info.step
-    while True:
-        got = client.pull(step, worker_id=w)        # params of got.step (>= step, or the
-        if got.done:                                # current step if our push was lost)
-            break
-        params = info.unflatten(got.params)
-        vectors = {}
-        for j in info.slices:                       # all randomness from (seed, step, j)
-            loss_j = mean_loss(slice j of step got.step) * (len(slice j) / global_batch)
-            grads_j = d loss_j / d params
-            vectors[j] = gradient_vector(grads_j, loss_j)   # float64, loss last
-        try:
-            client.push(got.step, w, info.encode(vectors))
-        except StepAheadError:                      # aggregator restarted from an older
-            pass                                    # checkpoint: the next pull says where
-        step = got.step + 1
-
-**Scaling.** The decoded vector is the *sum* over the ``n`` slices. Workers scale each
-slice's mean loss by ``slice_size / global_batch_size`` before differentiating, so the sum is
-the gradient (and the loss) of the mean over the global batch, the same as one process
-computing the whole batch.
-
-**Schemes.**
-
-* ``"coded"`` with a ``"frc"`` or ``"cyclic"`` code: the step is applied as soon as the
-  replies received decode (float64), using a minimal decodable subset chosen from the set of
-  repliers only. FRC decoding is a plain sum (exact); cyclic decoding solves least squares
-  (exact to ~1e-12 relative when workers send float64 vectors; send float64 with cyclic
-  codes). A gradient that cannot be decoded exactly is never applied: after
-  ``stall_warning_s`` without a decodable set the aggregator logs a warning naming the
-  missing workers (more than ``s`` are gone or slow) and keeps waiting.
-* ``"wait_all"``: uncoded, worker ``i`` computes slice ``i``; waits for all ``n``.
-* ``"ignore_stragglers"``: uncoded; as soon as ``n - s`` replies have arrived, or
-  ``straggler_timeout_s`` after the first reply of the step with at least one reply, it
-  applies the sum of the received slices rescaled by ``n / received``. This is **inexact**
-  by design (an estimate from a subset of slices, biased towards the fast workers' slices,
-  not the full-batch gradient) - the baseline that gradient coding improves on.
-
-**Checkpoints.** With ``checkpoint_dir`` the aggregator writes ``ckpt-<step>.pt`` (params,
-optimizer ``state_dict``, step, scheme/code config, last loss) every ``checkpoint_every``
-steps, when ``max_steps`` is reached and on ``stop()``; each is written to a temporary file,
-fsynced and renamed into place (``os.replace``), and only the newest ``keep_checkpoints``
-are kept (written synchronously while the step is applied, so the push that completed the
-step waits for the fsync). An aggregator started on a directory holding checkpoints resumes
-from the latest
-(logged); its scheme, code, ``n``, ``s`` and parameter names/shapes must match. Replies of
-the step in progress are not checkpointed: after a restart the workers are asked for them
-again (see PullParameters above), so a restarted run ends with the same parameters as an
-uninterrupted one.
-
-Checkpoints are read with ``torch.load(weights_only=True)``.
+Step ``t``'s parameters are those after ``t`` optimizer updates. Pushes for ``t`` are
+collected until they decode (scheme ``coded``: any decodable subset; ``wait_all``: all ``n``;
+``ignore_stragglers``: ``n - s`` replies or the straggler timeout, rescaled and inexact), then
+the decoded sum is applied and step ``t + 1`` published. A push for a past step is dropped, a
+future one raises :class:`StepAheadError`, a repeated one keeps the first. A pull for a later
+step returns the current step to a worker owing a reply for it (its push was lost in a
+restart). Replies in progress are never checkpointed; the workers are asked again.
 """
 from __future__ import annotations
 
 import logging
 import math
 import numbers
-import random
-import re
 import threading
 import time
 from collections import OrderedDict
-from concurrent import futures
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
-import grpc
 import numpy as np
 import torch
 
-from graphplat.atomic import write_atomic
+from graphplat.distributed.aggregator.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    _as_param_tensors,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from graphplat.distributed.coding import GradientCode, UncodedScheme, combine, make_code
-from graphplat.errors import AggregatorError, AggregatorUnavailable, ShuttingDown, StepAheadError
+from graphplat.errors import ShuttingDown, StepAheadError
 from graphplat.proto import aggregator_pb2 as apb
-from graphplat.proto import aggregator_pb2_grpc as apb_grpc
-from graphplat.rpc import abort_call, add_port, server_options, status_of
 
 log = logging.getLogger("graphplat.aggregator")
 
-__all__ = ["AggregatorCore", "AggregatorServer", "AggregatorClient", "JoinInfo", "PushResult",
-           "Pulled", "AggregatorStatus", "serve_aggregator", "build_optimizer", "flatten_params",
-           "unflatten", "gradient_vector", "list_checkpoints", "latest_checkpoint",
-           "load_checkpoint", "load_initial_params"]
+__all__ = ["AggregatorCore", "build_optimizer", "flatten_params", "unflatten", "gradient_vector"]
 
 SERVICE_NAME = "graphplat.aggregator.v1.Aggregator"
 SCHEMES: Tuple[str, ...] = ("coded", "wait_all", "ignore_stragglers")
 CODED_KINDS: Tuple[str, ...] = ("frc", "cyclic")
 OPTIMIZERS: Tuple[str, ...] = ("sgd", "adam", "adamw")
-CHECKPOINT_FORMAT = "graphplat-aggregator-checkpoint"
-CHECKPOINT_VERSION = 1
 STEP_KEY = "graphplat-agg-step"
 #: longest a single PullParameters call waits on the server (the client polls again).
 MAX_PULL_WAIT = 30.0
 _WIRE_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
-_CKPT_RE = re.compile(r"^ckpt-(\d+)\.pt$")
 
-
-# ============================================================================ helpers
 
 def _to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
-
-
-def _as_param_tensors(params) -> "OrderedDict[str, torch.Tensor]":
-    """Mapping name -> array/tensor (or an nn.Module: its trainable parameters) ->
-    ordered dict of contiguous float32 CPU tensors (copies)."""
-    if isinstance(params, torch.nn.Module):
-        items = [(k, v) for k, v in params.named_parameters() if v.requires_grad]
-    elif isinstance(params, Mapping):
-        items = list(params.items())
-    else:
-        raise TypeError(f"params must be a mapping name -> tensor/array or a torch.nn.Module, "
-                        f"got {type(params).__name__}")
-    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    for name, value in items:
-        t = value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
-        if not t.is_floating_point():
-            raise ValueError(f"parameter {name!r} has dtype {t.dtype}; only floating-point "
-                             f"parameters can be trained (leave buffers/counters out)")
-        t = t.to(device="cpu", dtype=torch.float32).clone().contiguous()
-        if not torch.isfinite(t).all():
-            raise ValueError(f"parameter {name!r} holds NaN or inf")
-        out[str(name)] = t
-    if not out:
-        raise ValueError("no parameters given")
-    return out
 
 
 def flatten_params(params: Mapping[str, Any]) -> np.ndarray:
@@ -248,82 +143,6 @@ def _normalize_spec(spec: Union[str, Mapping[str, Any]]) -> Dict[str, Any]:
     if "betas" in out:
         out["betas"] = [float(b) for b in out["betas"]]
     return out
-
-
-# ============================================================================ checkpoints
-
-def checkpoint_path(directory: Union[str, Path], step: int) -> Path:
-    """Path of the checkpoint of ``step`` in ``directory``."""
-    return Path(directory) / f"ckpt-{int(step):010d}.pt"
-
-
-def list_checkpoints(directory: Union[str, Path]) -> List[Tuple[int, Path]]:
-    """``[(step, path)]`` of the checkpoints in ``directory``, oldest first (empty when the
-    directory does not exist)."""
-    d = Path(directory)
-    if not d.is_dir():
-        return []
-    found = []
-    for p in d.iterdir():
-        m = _CKPT_RE.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def latest_checkpoint(directory: Union[str, Path]) -> Optional[Path]:
-    """Path of the newest checkpoint in ``directory``, or None."""
-    found = list_checkpoints(directory)
-    return found[-1][1] if found else None
-
-
-def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
-    """Read an aggregator checkpoint (``torch.load(weights_only=True)``) and check its format.
-    Returns the dict with keys ``step``, ``params`` (ordered name -> tensor), ``optimizer``,
-    ``config``, ``last_loss``; ValueError when the file is not an aggregator checkpoint."""
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    if not isinstance(obj, Mapping) or obj.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a graphplat aggregator checkpoint")
-    if int(obj.get("version", 0)) > CHECKPOINT_VERSION:
-        raise ValueError(f"{path} has checkpoint version {obj.get('version')}, this graphplat "
-                         f"reads up to {CHECKPOINT_VERSION}")
-    return dict(obj)
-
-
-def load_initial_params(path: Union[str, Path], exclude: Optional[str] = None
-                        ) -> "OrderedDict[str, torch.Tensor]":
-    """Initial parameters from a file: an aggregator checkpoint (its params) or a torch
-    ``.pt`` state_dict (name -> tensor; also ``{"state_dict": ...}`` / ``{"model": ...}``).
-    Floating-point tensors are kept in file order, others are skipped (logged); names
-    matching the regex ``exclude`` are dropped (e.g. BatchNorm buffers). Returns an ordered
-    dict name -> float32 tensor; ValueError when nothing usable is in the file."""
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
-        params = OrderedDict(obj["params"])
-    else:
-        if isinstance(obj, Mapping):
-            for key in ("state_dict", "model_state_dict", "model"):
-                if isinstance(obj.get(key), Mapping):
-                    obj = obj[key]
-                    break
-        if not isinstance(obj, Mapping):
-            raise ValueError(f"{path}: expected a state_dict (mapping name -> tensor) or an "
-                             f"aggregator checkpoint, got {type(obj).__name__}")
-        params = OrderedDict()
-        for k, v in obj.items():
-            if isinstance(v, torch.Tensor) and v.is_floating_point():
-                params[str(k)] = v
-            else:
-                log.info("%s: skipping %r (not a floating-point tensor)", path, k)
-    if exclude:
-        rx = re.compile(exclude)
-        params = OrderedDict((k, v) for k, v in params.items() if not rx.search(k))
-    if not params:
-        raise ValueError(f"{path}: no floating-point parameters found")
-    return _as_param_tensors(params)
-
-
-# ============================================================================ core
 
 
 class AggregatorCore:
@@ -737,19 +556,10 @@ class AggregatorCore:
             "optimizer": self.optimizer.state_dict(), "config": self._config(),
             "last_loss": self.last_loss, "max_steps": self.max_steps, "time": time.time(),
         }
-        path = checkpoint_path(self.checkpoint_dir, self.step)
-        try:
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, lambda fh: torch.save(state, fh))
-        except OSError as e:
-            log.error("cannot write checkpoint %s: %s (training goes on)", path, e)
+        path = save_checkpoint(self.checkpoint_dir, self.step, state, self.keep_checkpoints)
+        if path is None:
             return None
         self.last_ckpt_step = self.step
-        for _step, old in list_checkpoints(self.checkpoint_dir)[:-self.keep_checkpoints]:
-            try:
-                old.unlink()
-            except OSError:
-                pass
         log.info("checkpoint of step %d written to %s", self.step, path)
         return path
 
@@ -767,382 +577,3 @@ class AggregatorCore:
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join(timeout=5.0)
 
-
-# ============================================================================ gRPC service
-
-def _rpc(fn):
-    method = fn.__name__
-
-    def wrapper(self, request, context):
-        try:
-            return fn(self, request, context)
-        except Exception as e:  # noqa: BLE001 - every failure becomes a status (graphplat.errors)
-            code, message, etype = status_of(e)
-            step = ((STEP_KEY, str(e.current_step)),) if isinstance(e, StepAheadError) else ()
-            abort_call(context, method, code, message, etype, log, step)
-
-    wrapper.__name__ = method
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-class AggregatorServicer(apb_grpc.AggregatorServicer):
-    """``graphplat.aggregator.v1.Aggregator`` over an :class:`AggregatorCore`."""
-
-    def __init__(self, core: AggregatorCore):
-        self.core = core
-
-    @_rpc
-    def Join(self, request, context):
-        """JoinRequest -> JoinResponse (see :meth:`AggregatorCore.join`)."""
-        return self.core.join(request.worker_id)
-
-    @_rpc
-    def PushGradient(self, request, context):
-        """PushRequest -> PushResponse (see :meth:`AggregatorCore.push`)."""
-        accepted, step, reason = self.core.push(request.step, request.worker_id, request.data,
-                                                request.dtype)
-        return apb.PushResponse(accepted=accepted, step=step, reason=reason)
-
-    @_rpc
-    def PullParameters(self, request, context):
-        """PullRequest -> PullResponse (see :meth:`AggregatorCore.pull`)."""
-        worker = request.worker_id if request.HasField("worker_id") else None
-        return self.core.pull(request.step, worker, request.timeout)
-
-    @_rpc
-    def Status(self, request, context):
-        """StatusRequest -> StatusResponse."""
-        return self.core.status()
-
-
-class AggregatorServer:
-    """A running aggregator (what :func:`serve_aggregator` returns).
-
-    Attributes: ``port``, ``address`` (``host:port``), ``core`` (:class:`AggregatorCore`).
-    """
-
-    def __init__(self, core: AggregatorCore, address: str = "127.0.0.1:0", *,
-                 threads: Optional[int] = None, max_message_mb: int = 256):
-        self.core = core
-        workers = threads or max(16, 2 * core.n + 8)
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
-                                                             thread_name_prefix="graphplat-agg"),
-                                  options=server_options(int(max_message_mb) << 20))
-        apb_grpc.add_AggregatorServicer_to_server(AggregatorServicer(core), self.server)
-        self.port = add_port(self.server, address)
-        host = address.rsplit(":", 1)[0] if ":" in address else "127.0.0.1"
-        self.address = f"{host}:{self.port}"
-        self._stopped = False
-        self.server.start()
-        core.start_watch()
-        log.info("aggregator serving on %s: %s, n=%d, s=%d, %d parameter elements, step %d%s",
-                 self.address, core._describe(), core.n, core.s, core.num_elements, core.step,
-                 f" of {core.max_steps}" if core.max_steps else "")
-
-    @property
-    def step(self) -> int:
-        """The current step (number of applied updates)."""
-        return self.core.step
-
-    @property
-    def last_loss(self) -> Optional[float]:
-        """The decoded loss of the last applied step (None before the first)."""
-        return self.core.last_loss
-
-    @property
-    def done(self) -> bool:
-        """True once ``max_steps`` updates are applied."""
-        return self.core.done
-
-    def params(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of the current parameters, name -> float32 array."""
-        return self.core.params_numpy()
-
-    def wait_done(self, timeout: Optional[float] = None) -> bool:
-        """Block until ``max_steps`` are applied (or the server is stopped, or ``timeout``
-        seconds passed). Returns True when training is done."""
-        self.core.finished.wait(timeout)
-        return self.core.done
-
-    @property
-    def failure(self) -> Optional[str]:
-        """Why the run stopped unfinished (the stall deadline passed), else None."""
-        return self.core.failure
-
-    def stop(self, grace: float = 1.0) -> None:
-        """Checkpoint (if a directory is set), refuse new calls (UNAVAILABLE, so clients
-        retry) and shut the server down, giving calls in flight ``grace`` seconds."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self.core.close()
-        self.server.stop(grace).wait(grace + 1.0)
-        log.info("aggregator on %s stopped at step %d", self.address, self.core.step)
-
-    def __enter__(self) -> "AggregatorServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def serve_aggregator(address: Union[str, int], params, optimizer_spec, scheme: str = "coded",
-                     code: Optional[str] = "frc", n: int = 1, s: int = 0,
-                     checkpoint_dir=None, checkpoint_every: int = 0,
-                     max_steps: Optional[int] = 0, *, stall_warning_s: float = 30.0,
-                     straggler_timeout_s: float = 5.0, code_seed: int = 0,
-                     keep_checkpoints: int = 3, threads: Optional[int] = None,
-                     max_message_mb: int = 256,
-                     stall_deadline_s: Optional[float] = None) -> AggregatorServer:
-    """Start an aggregator in this process and return its :class:`AggregatorServer` handle
-    (``.port``, ``.address``, ``.stop()``, ``.wait_done()``, ``.params()``).
-
-    Takes the listen address (``"127.0.0.1:0"`` picks a free port; an int is a port on
-    127.0.0.1) and the arguments of :class:`AggregatorCore`: initial ``params`` (None to
-    resume from ``checkpoint_dir``), ``optimizer_spec``, ``scheme``, ``code``, ``n``, ``s``,
-    ``checkpoint_dir``, ``checkpoint_every``, ``max_steps``, ``stall_warning_s``,
-    ``straggler_timeout_s``, ``code_seed``, ``keep_checkpoints``, ``stall_deadline_s``
-    (stop with ``.failure`` set when a step cannot decode for that long). Raises ValueError for a bad
-    configuration, OSError when the address cannot be bound.
-    """
-    if isinstance(address, int):
-        address = f"127.0.0.1:{address}"
-    core = AggregatorCore(params, optimizer_spec, scheme, code, n, s,
-                          checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                          max_steps=max_steps, stall_warning_s=stall_warning_s,
-                          straggler_timeout_s=straggler_timeout_s, code_seed=code_seed,
-                          keep_checkpoints=keep_checkpoints, stall_deadline_s=stall_deadline_s)
-    return AggregatorServer(core, address, threads=threads, max_message_mb=max_message_mb)
-
-
-# ============================================================================ client
-
-
-@dataclass(frozen=True)
-class JoinInfo:
-    """What Join returns to worker ``worker_id``."""
-
-    worker_id: int
-    step: int
-    n: int
-    s: int
-    scheme: str
-    code: str
-    slices: Tuple[int, ...]
-    coefficients: Dict[int, float]
-    names: Tuple[str, ...]
-    shapes: Tuple[Tuple[int, ...], ...]
-    num_elements: int
-    max_steps: int
-    done: bool
-    code_seed: int
-
-    def encode(self, slice_vectors: Mapping[int, np.ndarray]) -> np.ndarray:
-        """This worker's coded vector: ``sum_j coefficients[j] * slice_vectors[j]`` over its
-        slices (float64 accumulation; float32 result if every input is float32, else float64).
-        Each vector is a slice's :func:`gradient_vector` (``num_elements + 1`` entries)."""
-        missing = [j for j in self.slices if j not in slice_vectors]
-        if missing:
-            raise ValueError(f"worker {self.worker_id} computes slices {list(self.slices)}; "
-                             f"vectors of slices {missing} are missing")
-        arrays = {j: np.asarray(slice_vectors[j]).reshape(-1) for j in self.slices}
-        for j, a in arrays.items():
-            if a.size != self.num_elements + 1:
-                raise ValueError(f"slice {j}: vector of {a.size} entries, expected "
-                                 f"{self.num_elements + 1} (parameters + loss)")
-        out = combine(self.coefficients, arrays)
-        if all(a.dtype in (np.float16, np.float32) for a in arrays.values()):
-            return out.astype(np.float32)
-        return out
-
-    def unflatten(self, flat: np.ndarray) -> "OrderedDict[str, np.ndarray]":
-        """Flat parameters (as pulled) -> ordered dict name -> array of its shape."""
-        return unflatten(flat, self.names, self.shapes)
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """Answer to a push: ``accepted`` (False when dropped: a past step or training done),
-    the aggregator's current ``step`` after the push, and the ``reason`` of a drop."""
-
-    accepted: bool
-    step: int          # the aggregator's current step after the push
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Pulled:
-    """Pulled parameters: their ``step``, the flat float32 vector ``params`` (Join's order)
-    and ``done`` (max_steps reached; these are the final parameters)."""
-
-    step: int          # the step of these parameters
-    params: np.ndarray  # flat float32 vector (writable copy)
-    done: bool
-
-
-@dataclass(frozen=True)
-class AggregatorStatus:
-    """Status: current ``step``, workers that replied for it (``received``) and not
-    (``missing``), ``last_loss`` of the last applied step (None before the first), pushes
-    dropped as late, ``done``, the configuration and seconds since the step began."""
-
-    step: int
-    received: Tuple[int, ...]
-    missing: Tuple[int, ...]
-    last_loss: Optional[float]
-    dropped_late: int
-    done: bool
-    max_steps: int
-    n: int
-    s: int
-    scheme: str
-    code: str
-    waiting_seconds: float
-
-
-_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-              grpc.StatusCode.CANCELLED)
-
-
-class AggregatorClient:
-    """Client of one aggregator (numpy in, numpy out).
-
-    Every call is retried on UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED (aggregator down,
-    restarting or shutting down) with exponential backoff and jitter for up to ``timeout``
-    seconds, then raises :class:`AggregatorUnavailable`; all calls are idempotent on the
-    server (a repeated push keeps the first, a push for a past step is dropped), so a worker
-    survives an aggregator restart. INVALID_ARGUMENT raises ValueError, FAILED_PRECONDITION
-    :class:`StepAheadError`, anything else :class:`AggregatorError`.
-
-    Args:
-        address: ``host:port`` of the aggregator.
-        timeout: seconds a call keeps retrying an unreachable aggregator (and the default
-            time :meth:`pull` waits for a step).
-        rpc_timeout: deadline of one attempt of a non-blocking call.
-        backoff, max_backoff: first and largest retry delay in seconds.
-    """
-
-    def __init__(self, address: str, timeout: float = 60.0, *, rpc_timeout: float = 10.0,
-                 backoff: float = 0.05, max_backoff: float = 1.0, max_message_mb: int = 256):
-        if timeout <= 0 or rpc_timeout <= 0:
-            raise ValueError("timeout and rpc_timeout must be > 0")
-        self.address = str(address)
-        self.timeout = float(timeout)
-        self.rpc_timeout = float(rpc_timeout)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        size = int(max_message_mb) << 20
-        options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size),
-                   ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                   ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.enable_retries", 0)]
-        self._channel = grpc.insecure_channel(self.address, options=options)
-        self._stub = apb_grpc.AggregatorStub(self._channel)
-
-    def __repr__(self) -> str:
-        return f"AggregatorClient({self.address!r})"
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
-
-    def __enter__(self) -> "AggregatorClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # ---------------------------------------------------------------- plumbing
-    def _error(self, err: grpc.RpcError, method: str) -> Exception:
-        code, msg = err.code(), err.details() or err.code().name
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            return ValueError(msg)
-        if code == grpc.StatusCode.FAILED_PRECONDITION:
-            step = None
-            try:
-                for k, v in err.trailing_metadata() or ():
-                    if k == STEP_KEY:
-                        step = int(v)
-            except Exception:  # noqa: BLE001 - some errors carry no metadata
-                pass
-            return StepAheadError(msg, step)
-        return AggregatorError(f"aggregator {self.address}: {method} failed with {code.name}: {msg}",
-                               code)
-
-    def _call(self, method: str, request, attempt_timeout: float):
-        end = time.monotonic() + self.timeout
-        attempt = 0
-        while True:
-            try:
-                return getattr(self._stub, method)(request, timeout=attempt_timeout)
-            except grpc.RpcError as err:
-                if err.code() not in _RETRYABLE:
-                    raise self._error(err, method) from None
-                now = time.monotonic()
-                if now >= end:
-                    raise AggregatorUnavailable(
-                        f"aggregator {self.address} did not answer {method} within "
-                        f"{self.timeout:g}s: {err.code().name}: {err.details()}") from None
-                delay = min(self.max_backoff, self.backoff * (2 ** attempt)) * random.uniform(0.5, 1.5)
-                attempt += 1
-                log.debug("%s to %s failed with %s; retrying in %.2fs", method, self.address,
-                          err.code().name, delay)
-                time.sleep(max(0.0, min(delay, end - now)))
-
-    # ---------------------------------------------------------------- calls
-    def join(self, worker_id: int) -> JoinInfo:
-        """Join as ``worker_id``; returns :class:`JoinInfo` (slices, coefficients, config)."""
-        r = self._call("Join", apb.JoinRequest(worker_id=int(worker_id)), self.rpc_timeout)
-        return JoinInfo(worker_id=int(worker_id), step=r.step, n=r.n, s=r.s, scheme=r.scheme,
-                        code=r.code, slices=tuple(r.slices),
-                        coefficients={int(j): float(c) for j, c in zip(r.slices, r.coefficients)},
-                        names=tuple(p.name for p in r.params),
-                        shapes=tuple(tuple(int(d) for d in p.shape) for p in r.params),
-                        num_elements=r.num_elements, max_steps=r.max_steps, done=r.done,
-                        code_seed=r.code_seed)
-
-    def push(self, step: int, worker_id: int, coded: np.ndarray,
-             loss: Optional[float] = None) -> PushResult:
-        """Push ``worker_id``'s coded vector for ``step``: the coded gradient with the coded
-        loss as its last element (or pass the coded loss as ``loss`` to have it appended).
-        float32 vectors travel as float32, everything else as float64. Returns
-        :class:`PushResult` (``accepted`` is False for a dropped late push)."""
-        vec = _to_numpy(coded).reshape(-1)
-        if loss is not None:
-            vec = np.concatenate([vec, np.asarray([float(loss)], dtype=vec.dtype)])
-        name = "float32" if vec.dtype in (np.float16, np.float32) else "float64"
-        data = vec.astype(_WIRE_DTYPES[name], copy=False).tobytes()
-        r = self._call("PushGradient", apb.PushRequest(step=int(step), worker_id=int(worker_id),
-                                                       data=data, dtype=name), self.rpc_timeout)
-        return PushResult(accepted=r.accepted, step=r.step, reason=r.reason)
-
-    def pull(self, step: int, worker_id: Optional[int] = None,
-             timeout: Optional[float] = None) -> Pulled:
-        """Wait for the parameters of ``step`` (< 0: current) and return them as
-        :class:`Pulled` (``step`` of the parameters, flat float32 ``params``, ``done``).
-        Pass ``worker_id`` so the aggregator can hand a worker whose push was lost the
-        current step again. Waits up to ``timeout`` seconds (default: the client's timeout),
-        then raises TimeoutError."""
-        wait = self.timeout if timeout is None else float(timeout)
-        end = time.monotonic() + wait
-        while True:
-            server_wait = max(0.0, min(end - time.monotonic(), MAX_PULL_WAIT))
-            req = apb.PullRequest(step=int(step), timeout=server_wait)
-            if worker_id is not None:
-                req.worker_id = int(worker_id)
-            r = self._call("PullParameters", req, server_wait + self.rpc_timeout)
-            if r.ready:
-                params = np.frombuffer(r.data, dtype="<f4").astype(np.float32)
-                return Pulled(step=r.step, params=params, done=r.done)
-            if time.monotonic() >= end:
-                raise TimeoutError(f"aggregator {self.address}: parameters of step {step} not "
-                                   f"published within {wait:g}s (it is at step {r.step})")
-
-    def status(self) -> AggregatorStatus:
-        """The aggregator's :class:`AggregatorStatus`."""
-        r = self._call("Status", apb.StatusRequest(), self.rpc_timeout)
-        return AggregatorStatus(step=r.step, received=tuple(r.received), missing=tuple(r.missing),
-                                last_loss=r.last_loss if r.has_loss else None,
-                                dropped_late=r.dropped_late, done=r.done, max_steps=r.max_steps,
-                                n=r.n, s=r.s, scheme=r.scheme, code=r.code,
-                                waiting_seconds=r.waiting_seconds)
