@@ -10,7 +10,7 @@ import contextlib
 import copy
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -20,13 +20,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from graphplat.atomic import write_atomic
-from graphplat.datasets.source import open_graph_source
 from graphplat.models.gnn import GNNModel
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
 from graphplat.service import GraphService
 from graphplat.training import metrics as M
+from graphplat.training.checkpoint import (  # noqa: F401 - re-exported
+    graph_signature,
+    read_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from graphplat.training.config import TrainConfig
+from graphplat.training.tasks import Task, open_task, prepare_inputs  # noqa: F401 - re-exported
 from graphplat.typing import Canonical
 
 log = logging.getLogger(__name__)
@@ -34,118 +40,6 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 #: Model-spec keys the trainers consume themselves (not encoder arguments).
 RATING_HEAD_KEYS = ("num_basis", "decoder_dropout", "input_dropout")
-
-
-# ----------------------------------------------------------------------------- the task
-
-@dataclass
-class Task:
-    """A graph and what to learn on it (from a dataset or from the config)."""
-
-    graph: GraphService
-    task: str
-    name: str = "graph"
-    target_ntype: Optional[str] = None
-    target_etypes: Dict[str, Canonical] = field(default_factory=dict)
-    label: str = "label"
-    split: str = "split"
-    feature: str = "feat"
-    num_classes: Optional[int] = None
-    reference: Dict[str, Any] = field(default_factory=dict)
-    #: the computed inputs' record (:meth:`InputView.to_meta`) when ``graph`` is an InputView
-    inputs: Optional[Dict[str, Any]] = None
-
-    def close(self) -> None:
-        """Release the graph."""
-        self.graph.close()
-
-
-def open_task(cfg: TrainConfig) -> Task:
-    """Build the graph named by ``cfg`` (dataset in memory, store, or cluster) and its task,
-    with the inputs ``cfg`` asks for (see :func:`prepare_inputs`)."""
-    task = _open_task(cfg)
-    try:
-        return prepare_inputs(cfg, task)
-    except BaseException:
-        task.close()
-        raise
-
-
-def prepare_inputs(cfg: TrainConfig, task: Task) -> Task:
-    """Wrap ``task.graph`` in an :class:`~graphplat.training.inputs.InputView` when the
-    feature is a list of columns or a scalar / int64 column, or ``cfg.standardize`` or
-    ``cfg.split_fractions`` is set; ``task.feature`` (and ``task.split``) then name the
-    computed columns. Standardisation uses the training nodes of the target type (all
-    nodes of other types). Returns ``task``."""
-    from graphplat.training.inputs import INPUT, SPLIT, InputView, input_columns, needs_view, stratified_split
-
-    g = task.graph
-    if not needs_view(g.schema, task.feature, cfg.standardize, cfg.split_fractions):
-        return task
-    columns = {nt: [f.name for f in specs] for nt, specs in input_columns(g.schema, task.feature).items()}
-    nt = task.target_ntype or (g.schema.ntypes[0] if len(g.schema.ntypes) == 1 else None)
-    split = None
-    if cfg.split_fractions:
-        if task.task != "node_classification" or nt is None:
-            raise ValueError("split_fractions splits the labelled nodes of target_ntype (node classification)")
-        ids = g.node_ids(nt)
-        codes = stratified_split(g.node_features(nt, ids, [task.label])[task.label], cfg.split_fractions,
-                                 cfg.split_seed)
-        split = (nt, ids, codes)
-        log.info("split of %r by split_fractions %s (seed %d): %s train, %s val, %s test", nt,
-                 cfg.split_fractions, cfg.split_seed, *(int((codes == c).sum()) for c in (0, 1, 2)))
-    view = InputView(g, columns, None, split)
-    if split is not None:
-        task.split = SPLIT
-    if cfg.standardize:
-        sample = {t: g.node_ids(t) for t in columns}
-        if task.task == "node_classification" and nt in columns:
-            ids = g.node_ids(nt)
-            sample[nt] = ids[view.node_features(nt, ids, [task.split])[task.split] == 0]
-        view = view.with_standardization(sample)
-    task.graph, task.feature, task.inputs = view, INPUT, view.to_meta()
-    log.info("model inputs: %s%s", columns, " (standardised with training statistics)" if cfg.standardize else "")
-    return task
-
-
-def _open_task(cfg: TrainConfig) -> Task:
-    if cfg.dataset:
-        from graphplat.datasets import load_dataset
-
-        ds = load_dataset(cfg.dataset, cfg.data_dir, **cfg.dataset_options)
-        log.info("%s", ds.summary())
-        if cfg.task and cfg.task != ds.task:
-            if not (cfg.task == "link_prediction" and ds.target_etypes):
-                raise ValueError(f"dataset {ds.name!r} is a {ds.task} dataset; task {cfg.task!r} needs "
-                                 "held-out edge types (target_etypes)")
-            ds.reference = {"metric": f"recall@{cfg.topk}", "value": None,
-                            "source": "none: top-K recommendation from the held-out edges"}
-        return Task(ds.to_local(), cfg.task or ds.task, ds.name, ds.target_ntype,
-                    {k: tuple(v) for k, v in ds.target_etypes.items()}, ds.label_feature,
-                    ds.split_feature, ds.feature_name, ds.num_classes, dict(ds.reference))
-    meta: Dict[str, Any] = {}
-    if cfg.graph:
-        import json
-
-        graph = open_graph_source(graph=cfg.graph)
-        name = Path(cfg.graph).name
-        manifest = Path(cfg.graph) / "store.json"
-        meta = json.loads(manifest.read_text()).get("dataset") or {} if manifest.exists() else {}
-        if meta and (cfg.task is None or meta.get("target_etypes")):  # a dataset store knows its task
-            etypes = {k: graph.schema.edge_type(tuple(v)).canonical for k, v in meta.get("target_etypes", {}).items()}
-            return Task(graph, cfg.task or meta["task"], meta.get("name", name), meta.get("target_ntype"), etypes,
-                        meta.get("label_feature", "label"), meta.get("split_feature", "split"),
-                        meta.get("feature_name", "feat"), meta.get("num_classes"), meta.get("reference", {}))
-    else:
-        graph = open_graph_source(cluster=cfg.cluster)
-        name = Path(cfg.cluster).stem
-    if cfg.task is None:
-        graph.close()
-        raise ValueError("training on a store or cluster needs 'task' (node_classification or rating) "
-                         "and its target ('target_ntype' or 'target_etypes') in the config")
-    etypes = {k: graph.schema.edge_type(v).canonical for k, v in (cfg.target_etypes or {}).items()}
-    return Task(graph, cfg.task, name, cfg.target_ntype, etypes, cfg.label, cfg.split, cfg.feature,
-                cfg.num_classes)
 
 
 # ----------------------------------------------------------------------------- models
@@ -285,64 +179,6 @@ def block_inputs(blocks, feature: str):
 def pick(out, ntype: Optional[str]):
     """The target type's rows of a model output (a tensor or a dict)."""
     return out[ntype] if isinstance(out, dict) else out
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
-    """Write ``state`` atomically (see :func:`graphplat.atomic.write_atomic`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda fh: torch.save(state, fh))
-
-
-def read_checkpoint(path, fix: Optional[str] = None) -> Dict[str, Any]:
-    """The dict saved in the checkpoint ``path`` (CPU tensors).
-
-    Raises :class:`~graphplat.errors.PathNotFound` when it does not exist and
-    :class:`~graphplat.errors.CheckpointError` when it is no checkpoint torch can read
-    (truncated, corrupt or another program's file); ``fix`` replaces the advice given.
-    """
-    from graphplat.errors import CheckpointError, PathNotFound
-
-    path = Path(path)
-    fix = fix or "point at a best.pt written by `graphplat train --checkpoint-dir DIR` (DIR/seed-N/best.pt)"
-    if not path.is_file():
-        raise PathNotFound(f"checkpoint {path} does not exist", fix)
-    try:
-        state = torch.load(path, weights_only=False, map_location="cpu")
-    except Exception as e:  # noqa: BLE001 - pickle, zip and torch all have their own errors
-        why = " ".join(str(e).split())[:200] or type(e).__name__
-        raise CheckpointError(f"{path} is not a graphplat checkpoint, or it is truncated or corrupt "
-                              f"(torch.load: {why})", fix) from e
-    if not isinstance(state, dict) or "model" not in state:
-        raise CheckpointError(f"{path} is not a graphplat checkpoint (no model weights in it)", fix)
-    return state
-
-
-def graph_signature(graph: GraphService, feature: Optional[str]) -> Dict[str, Any]:
-    """What a checkpoint records of its training graph so that applying it to another graph
-    can say what differs: node types, edge types and input widths."""
-    from graphplat.models.registry import _derive
-
-    try:
-        derived = _derive(graph.schema, feature)
-    except (ValueError, TypeError):
-        return {}
-    return {"ntypes": list(derived["ntypes"]),
-            "canonical_etypes": [list(e) for e in derived["canonical_etypes"]],
-            "in_feats": dict(derived["in_feats"]) if isinstance(derived["in_feats"], dict)
-            else derived["in_feats"]}
-
-
-def rng_state() -> Dict[str, Any]:
-    """torch's and numpy's global RNG states (dropout and initialization use them)."""
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
-
-
-def set_rng_state(state: Dict[str, Any]) -> None:
-    """Restore :func:`rng_state`."""
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
 
 
 # ----------------------------------------------------------------------------- metrics
