@@ -50,9 +50,10 @@ from graphplat.errors import NotConfigured
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
 from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
-from graphplat.serving.codec import SERVICE_NAME, ids_from, to_array
+from graphplat.serving.codec import SERVICE_NAME
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
+from graphplat.storage.codec import ids_from, to_array
 
 log = logging.getLogger("graphplat.serving")
 
