@@ -1,6 +1,7 @@
 """Builds graphplat._core (cpp/, pybind11; its own thread pool) and the gRPC stubs from proto/."""
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -27,13 +28,17 @@ def generate_grpc_stubs():
     cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{os.path.join(ROOT, 'proto')}",
            f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}", *protos]
     subprocess.check_call(cmd)
-    # protoc emits absolute imports ("import graphplat_pb2"); make them package-relative.
-    for path in glob.glob(os.path.join(out, "*_pb2_grpc.py")):
+    # protoc emits absolute imports between the generated modules ("import common_pb2 as
+    # common__pb2" in graphplat_pb2.py and in the grpc stubs, "from common_pb2 import ..." and
+    # "import common_pb2 as _common_pb2" in the .pyi files); make them package-relative.
+    mods = [os.path.splitext(os.path.basename(proto))[0] + "_pb2" for proto in protos]
+    for path in (glob.glob(os.path.join(out, "*_pb2.py")) + glob.glob(os.path.join(out, "*_pb2_grpc.py"))
+                 + glob.glob(os.path.join(out, "*_pb2.pyi"))):
         with open(path) as f:
             text = f.read()
-        for proto in protos:
-            mod = os.path.splitext(os.path.basename(proto))[0] + "_pb2"
-            text = text.replace(f"import {mod} as", f"from . import {mod} as")
+        for mod in mods:
+            text = re.sub(rf"^import {mod} as", f"from . import {mod} as", text, flags=re.M)
+            text = re.sub(rf"^from {mod} import", f"from .{mod} import", text, flags=re.M)
         with open(path, "w") as f:
             f.write(text)
 

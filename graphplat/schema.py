@@ -1,60 +1,15 @@
 """Graph schemas: node types, canonical edge types and their typed features.
 
-A :class:`GraphSchema` declares what a heterogeneous graph may hold, in DGL's vocabulary:
-
-* **node types** (``ntypes``), each with named features (:class:`FeatureSpec`);
-* **canonical edge types** ``(src, relation, dst)`` (``canonical_etypes``), each with an
-  optional float32 edge weight, optional out-adjacency storage, named edge features, and
-  optionally ``undirected`` or a ``reverse`` edge type kept in sync with it.
-
-Feature dtypes are ``float32`` (embeddings, dense features) and ``int64`` (labels,
-categories, ids). A feature's ``shape`` is the per-node (per-edge) shape: ``()`` is one
-scalar per row, ``(128,)`` a 128-dim vector, so a table of ``N`` rows has shape
-``(N, *shape)``.
-
-Schemas are immutable, hashable and validated on construction; every error is a
-:class:`SchemaError` (a ``ValueError``) naming the offending item. They round-trip exactly
-through plain dicts, YAML and JSON. The YAML form is meant to be written by hand::
-
-    node_types:
-      user:
-        features:
-          age: int64                        # shorthand for {dtype: int64}
-          emb: {dtype: float32, shape: [16]}
-      item:
-        features:
-          feat: float32[32]                 # shorthand for {dtype: float32, shape: [32]}
-    edge_types:
-      - [user, click, item]                 # short form: no weight, nothing derived
-      - {src: user, relation: buy, dst: item, weighted: true, reverse: bought-by}
-      - {src: user, relation: follows, dst: user, undirected: true}
-
-Reserved names (DGL's conventions):
-
-* feature names ``_ID`` and ``_TYPE`` are reserved on node and edge types (DGL stores the
-  original ids and types under these keys in blocks and homogeneous views);
-* the edge feature name ``weight`` is reserved: declare ``weighted: true`` instead, which
-  stores a float32 scalar weight per edge (finite, >= 0) next to the adjacency, used by
-  weighted / top-k sampling and exposed as edge data ``"weight"``.
-
-Relations in both directions:
-
-* ``reverse: bought-by`` on ``user:buy:item`` declares the reverse edge type
-  ``item:bought-by:user`` (same weight and features): every edge ``u -> i`` also exists as
-  ``i -> u``, written by ingest and by every ``add_edges`` on either type. A model that
-  predicts users needs it: messages flow along edges into their destination, and without
-  a type ending at ``user`` the users' blocks have no edges.
-* ``undirected: true`` (source and destination of the same type, e.g. co-authorship):
-  each listed pair ``a - b`` is stored as both ``a -> b`` and ``b -> a`` (self-loops once),
-  by ingest and by ``add_edges``.
-
-Storage of an edge type: by default its **in**-adjacency (CSC) is stored with the
-destination node's partition, which serves DGL's default ``direction="in"`` sampling
-(sample the in-neighbors of the seeds). ``out_adjacency: true`` additionally stores the
-**out**-adjacency (CSR) with the source node's partition, so ``direction="out"`` sampling
-(e.g. graph-learn's ``outV``, random walks) is also answered locally by the owning
-partition. It adds no edges and no edge type. (``reverse: true``, its old spelling, is
-still read as ``out_adjacency: true``, with a warning.)
+:class:`GraphSchema` declares what a heterogeneous graph may hold, in DGL's vocabulary:
+node types with named features (:class:`FeatureSpec`: ``float32`` or ``int64``, a per-row
+``shape``) and canonical edge types ``(src, relation, dst)`` with an optional weight
+(``weighted: true``), ``out_adjacency: true`` (also store the CSR with the source's
+partition, for ``direction="out"`` sampling), edge features, and ``undirected: true`` or a
+``reverse`` edge type kept in sync. Schemas are immutable, hashable and round-trip through
+dicts, YAML and JSON (:meth:`GraphSchema.load` / :meth:`GraphSchema.save`); every error is a
+:class:`SchemaError` (a ``ValueError``) naming the item. Reserved names: features ``_ID`` and
+``_TYPE``, and the edge feature ``weight``. The YAML format is documented in
+``graphplat ingest --help``.
 """
 from __future__ import annotations
 

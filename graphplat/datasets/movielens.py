@@ -1,40 +1,16 @@
 """MovieLens-100K (GroupLens) as a bipartite user-item rating graph.
 
-Input: ``ml-100k.zip`` (members ``ml-100k/u.data``, ``u.user``, ``u.item``, ``u.occupation``
-and, in the original GroupLens archive, the folds ``u1.base``..``u5.test``), and/or the same
-files loose next to it (loose files win; the shared copy has ``u1.base``/``u1.test`` loose
-because its zip leaves the folds out). An extracted ``ml-100k/`` directory works too.
+Input: ``ml-100k.zip`` and/or its files loose next to it (loose files win), or an extracted
+``ml-100k/`` directory.
 
-What the reader builds:
-
-* Node types ``user`` (943) and ``item`` (1,682). Node ids are the file ids minus one
-  (``0..942``, ``0..1681``).
-* ``user.feat`` float32[24]: age min-max scaled to [0, 1] (ages 7..73), gender one-hot
-  (M, F), occupation one-hot in the order of ``u.occupation`` (21).
-* ``item.feat`` float32[20]: the 19 genre flags of ``u.item`` (multi-hot), then the release
-  year min-max scaled to [0, 1]; the one item without a release date (id 267, "unknown") gets
-  the median year.
-* Ratings of the fold ``split`` (default ``u1``: 80,000 train / 20,000 test). A seeded
-  ``val_fraction`` (default 5 %) of the ``.base`` ratings is carved out for validation. Edge
-  types, each with float32 ``rating`` (1..5) and int64 ``timestamp`` (unix seconds) edge
-  features, unweighted:
-
-  - ``("user", "rates", "item")`` and its reverse ``("item", "rated-by", "user")``: the
-    training ratings only; these are the message-passing edges;
-  - ``("user", "rates-val", "item")``: the validation carve-out;
-  - ``("user", "rates-test", "item")``: the ``.test`` ratings.
-
-  The held-out types are for scoring only (never message passing).
-  ``target_etypes = {"train": rates, "val": rates-val, "test": rates-test}``.
-
-  With ``rating_etypes=True`` the training ratings are *also* stored split by rating
-  value, one edge type per level and direction: ``("user", "rates-1", "item")`` ..
-  ``("user", "rates-5", "item")`` and their reverses ``("item", "rated-by-1", "user")`` ..
-  ``("item", "rated-by-5", "user")`` (same features). This is GC-MC's rating-typed message
-  passing: a heterogeneous GNN over these types learns separate weights per rating level.
-  Train with ``mp_etypes: ["rates-?", "rated-by-?"]`` to pass messages over the typed
-  edges only; the trainer removes each batch's target pairs from every user-item type, so a
-  training edge never sees its own rating.
+Node types ``user`` (943, ``feat`` float32[24]: age, gender, occupation) and ``item``
+(1,682, ``feat`` float32[20]: genres, release year); ids are the file ids minus one. Edge
+types (features ``rating`` and ``timestamp``): ``("user","rates","item")`` and its reverse
+``("item","rated-by","user")`` hold the training ratings of fold ``split`` (default
+``u1``) minus a seeded ``val_fraction``; ``rates-val`` and ``rates-test`` hold the held-out
+ratings, for scoring only (``target_etypes``). ``rating_etypes=True`` also stores the
+training ratings split by value (``rates-1`` .. ``rates-5`` and reverses) for GC-MC-style
+models (train with ``mp_etypes: ["rates-?", "rated-by-?"]``).
 """
 from __future__ import annotations
 

@@ -1,34 +1,13 @@
 """Planetoid citation graphs (Cora, Citeseer) from the ``ind.{name}.*`` files of
 Yang et al. (2016), with the standard public split.
 
-Files (Python pickles, loaded with ``encoding="latin1"``): ``x``/``y`` (the training rows),
-``allx``/``ally`` (every non-test row, training rows first), ``tx``/``ty`` (the test rows,
-in the order of ``test.index``), ``graph`` (dict node -> neighbor list) and ``test.index``.
-
-What the reader builds, matching PyG's ``Planetoid`` (``read_planetoid_data``) and Kipf's
-``gcn/utils.py``:
-
-* Nodes ``0..N-1`` of one type ``paper`` with ``N = len(allx) + (max(test.index) -
-  min(test.index) + 1)``, which is ``len(graph)`` (Cora 2,708, Citeseer 3,327).
-* ``feat``: float32 rows of ``allx`` then the test rows: node ``test.index[i]`` gets ``tx[i]``
-  (the same as Kipf's ``features[test_idx_reorder] = features[test_idx_range]``). The raw
-  binary bag-of-words values are kept (no row normalisation; pass ``normalize=True`` for
-  Kipf's row-normalised features).
-* ``label``: argmax of the one-hot rows (``ally``, then ``ty`` placed like ``tx``).
-* ``split``: train ``range(len(y))`` (20 per class), val ``range(len(y), len(y) + 500)``,
-  test ``sorted(test.index)`` (1,000), everything else -1.
-* Citeseer has 15 ids inside the test-index range that are not in ``test.index``: isolated
-  nodes without features or labels. Like PyG (and Kipf's ``tx_extended``/``ty_extended``) they
-  get a zero feature row and a zero label row, whose argmax is class **0**; they are in no
-  split (``split = -1``), so the zero label is never trained or scored. Their ids are kept in
-  ``Dataset.meta["featureless_nodes"]``.
-* Edges: one edge type ``("paper", "cites", "paper")`` holding both directions of every
-  undirected pair, deduplicated (the raw lists repeat some pairs). Self loops are dropped like
-  PyG does (Citeseer's lists hold 124; GCN-style models add their own); ``self_loops=True``
-  keeps one of each. Cora: 5,278 pairs -> 10,556 directed edges; Citeseer 4,552 -> 9,104.
-  ``add_self_loops=True`` gives every node exactly one self loop instead (Kipf's ``A + I``,
-  and GAT's attention of a node to itself): the graph's loaders and models add none, so
-  without it an isolated node (Citeseer has 48) only ever sees its bias.
+Builds what PyG's ``Planetoid`` and Kipf's ``gcn/utils.py`` build: one node type ``paper``
+with ``feat`` (raw bag-of-words; ``normalize=True`` row-normalizes), ``label`` and
+``split`` (20 per class train, 500 val, 1,000 test, else -1), and one edge type
+``("paper", "cites", "paper")`` holding both directions of every pair, deduplicated, self
+loops dropped (``self_loops=True`` keeps them; ``add_self_loops=True`` gives every node one).
+Citeseer's 15 isolated test-range nodes get zero features and label 0, are in no split, and
+are listed in ``Dataset.meta["featureless_nodes"]``.
 """
 from __future__ import annotations
 

@@ -1,33 +1,12 @@
 """A synthetic heterogeneous recommendation graph with planted communities (no files needed;
 the embedded default dataset).
 
-Model (every step vectorized numpy, deterministic given ``seed``):
-
-* ``num_communities`` communities. Users, items and shops are assigned to them evenly
-  (``i % C``, randomly permuted), so every community has users, items and shops whenever
-  there are at least ``C`` of each.
-* Each item belongs to one shop of its own community (with probability ``1 - shop_noise``;
-  otherwise to a uniformly random shop).
-* Click events: user activity is heavy-tailed (1 + Poisson with a Gamma(2)-distributed rate,
-  so ``num_clicks`` is met on average, and some users click only once or twice). Each click
-  stays in the user's community with probability ``homophily`` and otherwise goes to a
-  uniformly random community; inside the community an item is drawn with a long-tailed
-  popularity (position ``floor(n_c * u^2)`` in a random order of the community's items).
-  Repeated clicks on the same (user, item) pair become one ``click`` edge whose weight is the
-  click count.
-* Buys: each clicked pair is bought with probability ``1 - (1 - buy_rate)^clicks``, scaled by
-  ``0.3`` across communities; the ``buy`` weight is the quantity (1 + Poisson(0.3)).
-* Features ``feat`` (float32[feature_dim]) of every node: ``feature_signal *
-  centroid[community] + N(0, I)``, with unit-norm random centroids shared by the three types.
-  The signal is weak on purpose: a features-only classifier is far from perfect, while the
-  neighbours (a user's clicked items, their features and communities) reveal the community.
-
 Node types ``user`` (``feat``, ``label`` = community, ``split``), ``item`` and ``shop``
-(``feat``, ``community``). Edge types ``("user","click","item")`` and ``("user","buy","item")``
-(weighted), ``("item","belongs","shop")`` and the reverses ``("item","clicked-by","user")``,
-``("item","bought-by","user")`` (weighted like their forward types) and
-``("shop","sells","item")``. Task: classify the users' community; split stratified
-60/20/20 by default.
+(``feat``, ``community``). Edge types ``("user","click","item")`` and
+``("user","buy","item")`` (weighted), ``("item","belongs","shop")`` and the reverses
+``clicked-by``, ``bought-by`` and ``sells``. Task: classify the users' community (split
+stratified 60/20/20 by default). Generation is vectorized and deterministic given ``seed``;
+``homophily``, ``feature_signal`` and ``shop_noise`` set how hard the task is.
 """
 from __future__ import annotations
 

@@ -1,35 +1,15 @@
 """Gradient codes for fault-tolerant synchronous training (Tandon et al., "Gradient Coding",
 ICML 2017).
 
-The global batch of a step is cut into ``n`` slices and there are ``n`` workers. Worker
-``i`` computes the gradients ``g_j`` of the slices in the support of row ``i`` of the
-``n x n`` encoding matrix ``B`` and sends one *coded* vector::
+With ``n`` slices and ``n`` workers, worker ``i`` sends ``coded_i = sum_j B[i, j] * g_j``
+for the slices in the support of row ``i`` of the encoding matrix ``B``; from any ``n - s``
+survivors the decoder finds weights ``a`` with ``a^T B = 1^T`` and recovers
+``sum_j g_j`` exactly.
 
-    coded_i = sum_j B[i, j] * g_j
-
-From the replies of any set of surviving workers ``F`` that contains at least ``n - s``
-workers the aggregator finds weights ``a`` (zero outside ``F``) with ``a^T B = 1^T`` and
-recovers the full sum exactly::
-
-    sum_i a_i * coded_i = sum_j g_j
-
-so up to ``s`` failed or straggling workers cost nothing but the redundant computation.
-
-Codes here:
-
-* :class:`FractionalRepetitionCode` (``"frc"``): needs ``(s+1) | n``. Workers are cut into
-  ``n / (s+1)`` groups of ``s+1``; every worker of a group computes the same ``s+1`` slices
-  and sends their plain sum. The decoder takes the lowest-numbered surviving worker of every
-  group with weight 1, so the decoded sum is a plain float sum of per-group sums (exact, no
-  cancellation).
-* :class:`CyclicRepetitionCode` (``"cyclic"``): any ``0 <= s < n``. Row ``i`` is supported on
-  slices ``i, i+1, ..., i+s (mod n)``; the coefficients come from a seeded random matrix
-  (Algorithm 2 of the paper) and decoding solves a small least-squares problem in float64
-  whose residual is verified.
-* :class:`UncodedScheme` (``"uncoded"``): ``B = I``, ``s = 0``; worker ``i`` computes slice
-  ``i`` and every worker is needed (the wait-for-all baseline).
-
-All arithmetic is float64. Nothing here depends on torch.
+Codes: :class:`FractionalRepetitionCode` (``"frc"``, needs ``(s+1) | n``),
+:class:`CyclicRepetitionCode` (``"cyclic"``, any ``0 <= s < n``) and :class:`UncodedScheme`
+(``"uncoded"``, the wait-for-all baseline). All arithmetic is float64; nothing here depends
+on torch.
 """
 from __future__ import annotations
 

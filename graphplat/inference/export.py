@@ -1,98 +1,21 @@
 """Offline embedding export: layer-wise inference over every node of a type, written in
 chunks to NPY or Parquet, resumable after a kill, finalized atomically.
 
-Reading an export (what online services import)::
+Entry points: :func:`export_embeddings` (``graphplat export``) and :func:`read_embeddings`
+(what online services import)::
 
-    from graphplat.inference.export import read_embeddings
+    export_embeddings(graph, model, "user", "emb.parquet", chunk_size=4096)
     ids, emb = read_embeddings("emb.parquet")      # int64 (N,), float32 (N, d)
 
-Writing one::
+``output="final"`` exports the last layer, ``"hidden"`` the last hidden layer (needs
+``num_layers >= 2``). Models: any :class:`~graphplat.models.gnn.GNNModel`, a wrapper whose
+``.inner`` is one, a ``TrainedModel`` (its encoder) or the ``mlp`` baseline.
 
-    from graphplat.inference.export import export_embeddings
-    export_embeddings(graph, model, "user", "emb.parquet", chunk_size=4096)
-
-or ``graphplat export --checkpoint ckpt/seed-0/best.pt --ntype user --out emb.parquet``.
-
-How it computes (DGL's ``inference`` pattern, over any GraphService)
---------------------------------------------------------------------
-Layer ``i`` is computed once for **every** node that layer ``i + 1`` needs, not as a k-hop
-tree per node: for each node type it must produce, its nodes (in ``graph.node_ids(ntype)``
-order) are cut into chunks of ``chunk_size`` destination nodes; each chunk's **full**
-in-neighborhood is sampled (a one-layer :class:`~graphplat.sampling.NeighborSampler` with
-fanout -1) into one DGL block, the block's source representations are read from the
-previous layer's array (raw features for layer 0, through ``model.project_inputs``), and
-``model.layer_forward(i, block, h)`` gives the chunk's rows of layer ``i``'s array. Each
-node type's rows are keyed by a dense index (a ``graphplat._core.IdMap`` over
-``graph.node_ids(ntype)``). The arrays are memory-mapped ``.npy`` files in a
-``<out>.partial/`` directory next to the output, so a graph larger than memory works and a
-killed export keeps its finished layers. The model runs in ``eval()`` mode under
-``torch.no_grad()``; the next chunk is sampled and its inputs gathered in a background
-thread while the current one is computed.
-
-Which types are computed: the last layer run produces only ``ntype``; layer ``i`` produces
-the types layer ``i + 1`` reads for those (its destination types and the sources of the
-relations into them), restricted to ``model.layer_output_ntypes(i)`` for heterogeneous
-models. Edge types are the model's (``model.canonical_etypes``; for a homogeneous model the
-graph's single edge type), so a rating encoder trained without the held-out edge types is
-exported without them too.
-
-What is exported (``output``)
------------------------------
-* ``"final"``: the output of the last layer: the logits of a node classifier, or the
-  embedding the encoder of a rating model feeds its decoder (``TrainedModel.encoder``).
-* ``"hidden"``: the output of layer ``L - 2``, the last hidden layer (after its residual,
-  layer norm and activation; dropout is off in eval mode): the usual "penultimate"
-  embedding of a classifier. Needs ``num_layers >= 2``.
-
-Models: any :class:`~graphplat.models.gnn.GNNModel` (GraphSAGE, GCN, GAT, RGCN, HeteroSAGE),
-a wrapper with the same layer-wise interface whose ``.inner`` is one (``WithIdEmbeddings``,
-the ``id_embedding`` spec option: its ``project_inputs`` appends the learned rows, so the
-feature read from the graph is the model's input width minus the embedding width), or a
-``TrainedModel`` (its ``encoder``). The features-only ``mlp`` baseline is exported through
-:class:`~graphplat.training.loop.FeatureMLPLayers` (layer ``i`` = its ``i``-th linear map on each node's own row; the
-blocks hold no edges), so ``"hidden"`` is its last hidden layer too.
-
-Equivalence: for GraphSAGE (every aggregator), GAT, RGCN, HeteroSAGE and GCN with
-``norm="right"``/``"none"`` each exported row equals ``model(blocks, x)`` on
-full-neighborhood minibatch blocks (``NodeLoader`` with fanout -1 for every layer) up to
-float summation order.
-
-GCN with ``norm="both"`` (the default) or ``"left"`` normalizes by source out-degrees
-*within the block*, which depend on which nodes share a batch (see :class:`GCN`), so there
-is no batch-independent minibatch answer to reproduce. The exporter computes the exact
-**full-graph** GCN instead, ``D_in^{-1/2} A^T D_out^{-1/2} H W + b`` with the graph's true
-degrees (equal to ``model(g, x)`` on the whole graph as one ``DGLGraph``): it runs a copy
-of the model with ``norm="none"`` whose edge weights are ``1 / sqrt(out_deg(u) * in_deg(v))``
-(``1 / out_deg(u)`` for ``"left"``; times the model's own ``edge_weight`` if it has one),
-with out-degrees from ``graph.degrees(..., "out")`` when the edge type is stored with
-``out_adjacency`` and otherwise counted in one extra pass over all in-neighborhoods.
-
-Output files
-------------
-* ``.npy``: ``out`` holds float32 ``(N, d)``; ``<stem>.ids.npy`` next to it holds the int64
-  ids of the rows (``emb.npy`` -> ``emb.ids.npy``).
-* ``.parquet``: columns ``id`` (int64) and ``embedding`` (``fixed_size_list<float32>[d]``),
-  one row group per chunk, written through pyarrow; file metadata ``graphplat.*`` records
-  the node type, output, width and layer.
-
-Rows are in ``graph.node_ids(ntype)`` order (partition by partition); use the ids.
-
-Resume and atomicity
---------------------
-Progress (chunks finished per layer and node type) is committed to
-``<out>.partial/state.json`` (written to a temporary name, fsynced, renamed) after the
-chunk rows are flushed, at most every ``commit_interval`` seconds and at the end of every
-layer. The state carries a fingerprint of the model (class, architecture and weights), the
-graph (schema, node ids of the exported types, node and edge counts) and the options
-(node type, output, feature, chunk size, format): rerunning the same export continues
-where it stopped, a mismatched one is refused with :class:`ExportStateError` saying what
-differs (``resume=False`` / ``--no-resume`` discards the partial state). The output is
-written under the partial directory, fsynced and moved into place with ``os.replace`` (the
-``.ids.npy`` first, then the embeddings); only then is the partial directory removed. A
-killed export never leaves a file at ``out``; an existing ``out`` is replaced only at the
-very end. Changes to feature values or edges with the same counts are not detected by the
-fingerprint: discard the partial state after changing the graph. Only one export may write
-a given ``out`` at a time (an advisory lock in the partial directory).
+Output: ``.npy`` plus ``<stem>.ids.npy``, or ``.parquet`` with columns ``id`` and
+``embedding``. Rows are in ``graph.node_ids(ntype)`` order: use the ids. Rerunning the same
+export resumes; a mismatched one raises :class:`ExportStateError` (``resume=False``
+discards the partial state). Changes to feature values or edges that keep the counts are not
+detected. A killed export never leaves a file at ``out``.
 """
 from __future__ import annotations
 

@@ -1,56 +1,16 @@
 """GNN models on ``dgl.nn`` for minibatches of DGL blocks.
 
-Models
-------
-Homogeneous (one node type, one edge type per block):
+Homogeneous: :class:`GraphSAGE`, :class:`GCN`, :class:`GAT`; heterogeneous: :class:`RGCN`,
+:class:`HeteroSAGE`, :class:`GCMC` (GC-MC's encoder for rating-typed relations).
 
-* :class:`GraphSAGE` -- ``dgl.nn.SAGEConv`` (aggregator ``mean`` / ``gcn`` / ``pool`` / ``lstm``)
-* :class:`GCN` -- ``dgl.nn.GraphConv`` (``norm="both"`` by default)
-* :class:`GAT` -- ``dgl.nn.GATConv`` (multi-head, heads concatenated or averaged)
+Calling convention (what ``NodeLoader`` / ``LinkLoader`` and DGL's loaders give)::
 
-Heterogeneous (any node / canonical edge types):
+    out = model(blocks, x)   # blocks: input layer first; x: tensor or dict ntype -> tensor
 
-* :class:`RGCN` -- a ``dgl.nn.HeteroGraphConv`` of weightless ``GraphConv(norm="right")`` per
-  relation with per-relation weights (optionally a basis decomposition) and a self-loop
-* :class:`HeteroSAGE` -- a ``dgl.nn.HeteroGraphConv`` of ``SAGEConv`` per canonical edge type,
-  relation outputs aggregated by ``"sum"`` / ``"mean"`` / ``"max"``
-* :class:`GCMC` -- GC-MC's one-layer encoder for rating-typed relations: ordinal weight
-  sharing, sum or stack accumulation, node or relation normalization, a side-feature path
-  and a dense output layer
-
-Calling convention (what DGL's ``DataLoader`` + ``NeighborSampler`` give, and what
-graphplat's ``NodeLoader`` / ``LinkLoader`` give)::
-
-    for input_nodes, output_nodes, blocks in loader:
-        out = model(blocks, x)          # x: features of blocks[0]'s source nodes
-
-``blocks`` is a list of DGL blocks, outermost (input) layer first, one per model layer; ``x``
-is a float tensor ``(num_src_nodes, in_feats)`` for homogeneous blocks, or a dict
-``ntype -> tensor`` for heterogeneous ones. The result has the same form: a tensor of the last
-block's destination nodes, or a dict ``ntype -> tensor`` (only ``{target_ntype: ...}`` when the
-model was built with a ``target_ntype``). Instead of a list of blocks, one (non-block)
-``DGLGraph`` may be given for full-graph training; it is used for every layer.
-
-Layer-wise inference (the exporter's path): every model exposes ``num_layers``,
-``project_inputs(x)`` and ``layer_forward(i, block, h)``, and ``forward(blocks, x)`` is exactly::
-
-    h = model.project_inputs(x)
-    for i, block in enumerate(blocks):
-        h = model.layer_forward(i, block, h)
-
-A hidden layer (``i < num_layers - 1``) is ``conv -> (+ residual) -> (layer norm) ->
-activation -> dropout``; the last layer is the bare convolution (logits / embeddings).
-Dropout (and GAT's feature / attention dropout) is active in ``train()`` mode only, so in
-``eval()`` mode outputs are deterministic and the layer-wise path reproduces ``forward``
-exactly. No batch norm is used, so layer outputs never depend on the batch composition.
-
-Zero in-degree destination nodes are allowed everywhere (sampled blocks have them): they
-receive no messages (a zero neighbor aggregate), so their output is the bias plus any self
-term (SAGE's ``fc_self``, RGCN's self-loop, the residual). Blocks with no edges, no destination
-nodes or no nodes at all work. Anything that cannot work raises a ``ValueError`` saying what is
-wrong (wrong block count, a heterogeneous block given to a homogeneous model, an edge type
-the model was not built for, missing or mis-shaped features, a destination type nothing can
-produce).
+A single non-block ``DGLGraph`` is used for every layer (full-graph training). Every model
+also exposes ``num_layers``, ``project_inputs(x)`` and ``layer_forward(i, block, h)``, whose
+composition is exactly ``forward`` (the exporter's path). Zero in-degree nodes and empty
+blocks work; anything that cannot work raises a ``ValueError`` saying what is wrong.
 """
 from __future__ import annotations
 

@@ -43,9 +43,10 @@ from graphplat.rpc import (  # noqa: F401
     open_channel,
     read_root_cert,
 )
-from graphplat.serving.codec import SERVICE_NAME, from_array, to_array
+from graphplat.serving.codec import SERVICE_NAME
 from graphplat.serving.recommend import Recommendations
 from graphplat.serving.scoring import NodeScore
+from graphplat.storage.codec import from_array, to_array
 
 __all__ = ["ModelServiceClient"]
 
@@ -114,8 +115,8 @@ class ModelServiceClient:
         if r.item_keys:
             items = np.array(list(r.item_keys), dtype=object)
         else:
-            items = from_array(r.item_ids, "item_ids").astype(np.int64, copy=False)
-        scores = from_array(r.scores, "scores")
+            items = from_array(r.item_ids, name="item_ids").astype(np.int64, copy=False)
+        scores = from_array(r.scores, name="scores")
         return Recommendations(users, items[None, :], scores[None, :],
                                np.array([len(items)], np.int64), np.array([int(r.excluded)], np.int64))
 
@@ -131,12 +132,12 @@ class ModelServiceClient:
             users = np.ascontiguousarray(user_ids, dtype=np.int64)
             req.user_ids.CopyFrom(to_array(users))
         r = self._call("RecommendBatch", req)
-        items = from_array(r.item_ids, "item_ids")
+        items = from_array(r.item_ids, name="item_ids")
         if r.item_keys:
             items = np.array(list(r.item_keys), dtype=object).reshape(items.shape)
-        scores = from_array(r.scores, "scores")
-        counts = from_array(r.counts, "counts")
-        return Recommendations(users, items, scores, counts, from_array(r.excluded, "excluded"))
+        scores = from_array(r.scores, name="scores")
+        counts = from_array(r.counts, name="counts")
+        return Recommendations(users, items, scores, counts, from_array(r.excluded, name="excluded"))
 
     # ------------------------------------------------------------------ scoring
 
@@ -152,7 +153,7 @@ class ModelServiceClient:
         if seed is not None:
             req.seed = int(seed)
         r = self._call("Score", req)
-        return NodeScore(r.node_key or int(r.node_id), from_array(r.probabilities, "probabilities"),
+        return NodeScore(r.node_key or int(r.node_id), from_array(r.probabilities, name="probabilities"),
                          float(r.score) if not math.isnan(r.score) else math.nan,
                          int(r.sampled_edges), int(r.input_nodes))
 
@@ -167,7 +168,7 @@ class ModelServiceClient:
         if seed is not None:
             req.seed = int(seed)
         r = self._call("ScoreBatch", req)
-        return from_array(r.probabilities, "probabilities")
+        return from_array(r.probabilities, name="probabilities")
 
     # ------------------------------------------------------------------ misc
 

@@ -1,39 +1,17 @@
 """``graphplat serve-model``: the online model service (``proto/model_service.proto``).
 
-One gRPC server answering ``graphplat.serving.v1.ModelService`` plus the standard
-``grpc.health.v1.Health`` service (SERVING once everything is loaded):
+One gRPC server answering ``graphplat.serving.v1.ModelService`` plus ``grpc.health.v1.Health``:
+**Recommend / RecommendBatch** (top-K items per user from exported embeddings, optionally
+excluding items seen along ``--seen-etype``; :mod:`graphplat.serving.recommend`),
+**Score / ScoreBatch** (class probabilities of a node from its current neighborhood with the
+model of ``--checkpoint``; :mod:`graphplat.serving.scoring`) and **Info**. The graph is
+``--cluster FILE`` (RemoteGraph) or a store opened read-only with ``--graph STORE``.
 
-* **Recommend / RecommendBatch** -- top-K items per user from exported embeddings
-  (``--user-embeddings``/``--item-embeddings``, ``.npy`` + ``<stem>.ids.npy`` or ``.parquet``,
-  read with :func:`graphplat.inference.export.read_embeddings`), exact inner product over every
-  item, ties by lower item id, optionally excluding the items the user has edges to along
-  ``--seen-etype`` (read from the graph; see :mod:`graphplat.serving.recommend`).
-* **Score / ScoreBatch** -- class probabilities of a node (e.g. a new review or account) from
-  its current sampled neighborhood with the model of ``--checkpoint`` (see
-  :mod:`graphplat.serving.scoring`).
-* **Info** -- what is loaded, as JSON.
-
-The graph is either the graph servers of ``--cluster FILE`` (RemoteGraph: writes acknowledged
-by the servers are visible to the next request) or a store opened in-process read-only with
-``--graph STORE`` (it replays the servers' write log every ``--follow-interval`` seconds).
-
-Status codes: bad requests (``k <= 0`` or above ``--max-k``, malformed arrays, unknown or
-wrong node types) are INVALID_ARGUMENT with a message; a user without an embedding or a node
-the graph does not hold is NOT_FOUND; a batch above ``--max-batch`` is RESOURCE_EXHAUSTED; an
-RPC the server was not configured for (no embeddings, no graph for ``exclude_seen``, no
-checkpoint) is FAILED_PRECONDITION; unreachable graph servers or shutdown give UNAVAILABLE;
-anything else INTERNAL, and the server keeps serving. The exception class travels in the
-trailing metadata ``graphplat-error``.
-
-Metrics (``--metrics-port``, Prometheus, own registry):
-``graphplat_model_requests_total{method,code}``, ``graphplat_model_request_seconds{method}``
-(histogram), ``graphplat_model_recommended_users_total``, ``graphplat_model_scored_nodes_total``
-and ``graphplat_model_sampled_edges`` (histogram of edges per scored node).
-
-Security: binds 127.0.0.1 unless ``--host`` says otherwise; ``--token``/``--token-file``
-require ``authorization: Bearer <token>`` on every ModelService call (not on health);
-``--tls-cert``/``--tls-key`` enable TLS. SIGTERM/SIGINT: health goes NOT_SERVING, calls in
-flight get ``--grace`` seconds, the graph is closed and the process exits 0.
+Errors: bad requests -> INVALID_ARGUMENT, unknown user or node -> NOT_FOUND, batch over
+``--max-batch`` -> RESOURCE_EXHAUSTED, an RPC the server was not configured for ->
+FAILED_PRECONDITION, unreachable graph or shutdown -> UNAVAILABLE, else INTERNAL; the class
+travels in ``graphplat-error``. ``--token``, ``--tls-cert``/``--tls-key``, ``--metrics-port``
+and SIGTERM draining work as in ``graphplat serve``.
 """
 from __future__ import annotations
 
@@ -50,9 +28,10 @@ from graphplat.errors import NotConfigured
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
 from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
-from graphplat.serving.codec import SERVICE_NAME, ids_from, to_array
+from graphplat.serving.codec import SERVICE_NAME
 from graphplat.serving.recommend import Recommender
 from graphplat.serving.scoring import NodeScorer
+from graphplat.storage.codec import ids_from, to_array
 
 log = logging.getLogger("graphplat.serving")
 

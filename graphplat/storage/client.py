@@ -1,40 +1,16 @@
 """gRPC client of one partition (all its replicas): the backend RemoteGraph routes to.
 
-:class:`PartitionClient` has the same per-partition methods as
-:class:`~graphplat.storage.partition_graph.PartitionGraph` (``sample_neighbors``,
-``node_features``, ``add_edges_in``...), so :class:`~graphplat.storage.routed.RoutedGraph`
-uses either without knowing which.
+:class:`PartitionClient` has the per-partition methods of
+:class:`~graphplat.storage.partition_graph.PartitionGraph`, so
+:class:`~graphplat.storage.routed.RoutedGraph` uses either without knowing which.
 
-Failure handling:
-
-* Every call has an overall deadline (``deadline_s``) covering all its attempts.
-* Reads that fail with UNAVAILABLE or DEADLINE_EXCEEDED (server down, restarting,
-  unreachable, too slow) are retried on the next replica; after every replica failed once
-  in a round, the client sleeps with exponential backoff and jitter before the next round.
-  The replica that answered last is tried first next time (sticky); the primary is tried
-  first again ``primary_retry_s`` after the client left it, and after every write it acked.
-* Read-your-writes: reads carry the highest seq a write of this client was acknowledged at
-  (:mod:`graphplat.storage.freshness`); a replica behind it waits briefly, then answers
-  UNAVAILABLE and the read moves on to the next server.
-* RESOURCE_EXHAUSTED from an overloaded server (too many calls or streams) is retried
-  after a backoff, like UNAVAILABLE.
-* INVALID_ARGUMENT, NOT_FOUND, other RESOURCE_EXHAUSTED, UNAUTHENTICATED, FAILED_PRECONDITION and
-  INTERNAL are not retried: they are re-raised as the server's exception class when it is
-  a builtin (ValueError, IndexError, TypeError, KeyError) or as :class:`RequestTooLarge`,
-  :class:`AuthenticationError` or :class:`RemoteError`, with the server's message.
-* When no replica answers within the deadline (or ``retries`` extra attempts),
-  :class:`PartitionUnavailable` names the partition and every address tried.
-
-Writes: the replicas of a partition are read replicas of one store, so writes go only to
-the partition's **first address** (its primary) and never fail over to a replica. A write
-that failed with UNAVAILABLE/DEADLINE_EXCEEDED is retried on the primary with the *same*
-``request_id``; the server keeps the ids of recent writes in its durable write log and
-answers a repeated id with the first answer, so a retry after a lost response does not
-apply the write twice, even across a server restart or a compaction (which keeps the
-ids of the last 100,000 writes). A write whose outcome stays unknown raises PartitionUnavailable saying so.
-A write spanning partitions (RoutedGraph.add_edges) is not atomic across them, but each
-part carries an id derived from one write id, so repeating the call with that id
-(``exc.write_id``) completes a half-applied write instead of duplicating its applied part.
+Contract: every call has an overall deadline (``deadline_s``). Reads fail over across
+replicas on UNAVAILABLE, DEADLINE_EXCEEDED and overload, with backoff, and see this
+client's own acknowledged writes. Writes go only to the first address (the primary) and are
+retried with the same ``request_id``, so a retry never applies a write twice. Other errors
+are not retried: builtin exception classes are re-raised as such, else
+:class:`RequestTooLarge`, :class:`AuthenticationError` or :class:`RemoteError`. When no
+server answers, :class:`PartitionUnavailable` names the partition and every address tried.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""numpy arrays <-> ``graphplat.v1.Array`` messages (dtype name, shape, raw little-endian bytes).
+"""numpy arrays <-> ``graphplat.common.Array`` messages (dtype name, shape, raw little-endian
+bytes; proto/common.proto, shared by every service): the one array codec.
 
 Decoding is zero-copy (``np.frombuffer`` over the message's bytes, so the array is
 read-only) and validates everything a peer controls: the dtype must be on the whitelist,
@@ -12,6 +13,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from graphplat.proto import common_pb2 as cpb
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.storage.partition_book import PartitionBook
 
@@ -22,12 +24,12 @@ _DTYPES = {name: np.dtype(name).newbyteorder("<") for name in DTYPES}
 MAX_NDIM = 8
 
 
-def to_array(values, dtype=None) -> pb.Array:
+def to_array(values, dtype=None) -> cpb.Array:
     """Encode an array (anything ``np.asarray`` accepts) as an Array message."""
-    return fill_array(pb.Array(), values, dtype)
+    return fill_array(cpb.Array(), values, dtype)
 
 
-def fill_array(msg: pb.Array, values, dtype=None) -> pb.Array:
+def fill_array(msg: cpb.Array, values, dtype=None) -> cpb.Array:
     """Encode an array into the (empty) Array message ``msg`` in place; returns ``msg``.
 
     Filling a message that is already part of its response saves the deep copy protobuf makes
@@ -46,7 +48,7 @@ def fill_array(msg: pb.Array, values, dtype=None) -> pb.Array:
     return msg
 
 
-def from_array(msg: pb.Array, *, name: str = "array", copy: bool = False) -> np.ndarray:
+def from_array(msg: cpb.Array, *, name: str = "array", copy: bool = False) -> np.ndarray:
     """Decode an Array message; ValueError naming ``name`` when malformed.
 
     Without ``copy`` the result is a read-only view of the message's bytes.
@@ -81,7 +83,7 @@ def optional_array(msg, field: str, *, name: Optional[str] = None, copy: bool = 
     return from_array(getattr(msg, field), name=name or field, copy=copy)
 
 
-def ids_from(msg: pb.Array, name: str = "ids") -> np.ndarray:
+def ids_from(msg: cpb.Array, name: str = "ids") -> np.ndarray:
     """Decode a 1-D integer id array as int64 (ValueError for anything else)."""
     arr = from_array(msg, name=name)
     if arr.ndim != 1:
@@ -93,7 +95,7 @@ def ids_from(msg: pb.Array, name: str = "ids") -> np.ndarray:
 
 def to_named(arrays: Mapping[str, np.ndarray]) -> list:
     """``{name: array}`` -> list of NamedArray messages (order kept)."""
-    return [pb.NamedArray(name=k, array=to_array(v)) for k, v in arrays.items()]
+    return [cpb.NamedArray(name=k, array=to_array(v)) for k, v in arrays.items()]
 
 
 def fill_named(field, arrays: Mapping[str, np.ndarray]) -> None:
@@ -105,7 +107,7 @@ def fill_named(field, arrays: Mapping[str, np.ndarray]) -> None:
         fill_array(item.array, v)
 
 
-def from_named(items: Iterable[pb.NamedArray], *, copy: bool = False) -> Dict[str, np.ndarray]:
+def from_named(items: Iterable[cpb.NamedArray], *, copy: bool = False) -> Dict[str, np.ndarray]:
     """List of NamedArray messages -> ``{name: array}``; ValueError on repeated names."""
     out: Dict[str, np.ndarray] = {}
     for item in items:
@@ -115,13 +117,13 @@ def from_named(items: Iterable[pb.NamedArray], *, copy: bool = False) -> Dict[st
     return out
 
 
-def etype_msg(key: Sequence[str]) -> pb.EdgeType:
+def etype_msg(key: Sequence[str]) -> cpb.EdgeType:
     """(src, relation, dst) -> EdgeType message."""
     src, rel, dst = key
-    return pb.EdgeType(src=src, relation=rel, dst=dst)
+    return cpb.EdgeType(src=src, relation=rel, dst=dst)
 
 
-def etype_key(msg: pb.EdgeType) -> Tuple[str, str, str]:
+def etype_key(msg: cpb.EdgeType) -> Tuple[str, str, str]:
     """EdgeType message -> (src, relation, dst)."""
     return (msg.src, msg.relation, msg.dst)
 

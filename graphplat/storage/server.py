@@ -1,61 +1,17 @@
 """``graphplat serve``: one gRPC server answering for one partition of a store.
 
-A server loads partition ``K`` of a store (bulk blobs plus the write log, replayed onto a
-:class:`~graphplat.storage.partition_graph.PartitionGraph`) and serves the
-``graphplat.v1.GraphPartition`` service (``proto/graphplat.proto``) plus the standard
-``grpc.health.v1.Health`` service, which reports SERVING once the partition is loaded.
+It loads partition ``K`` (bulk blobs plus the replayed write log) and serves
+``graphplat.v1.GraphPartition`` (``proto/graphplat.proto``) plus ``grpc.health.v1.Health``
+(SERVING once loaded). The **primary** (default) is the only writer and acknowledges a write
+only after it is synced to the write log and applied; a **replica** (``--replica``) opens
+the store read-only, refuses writes with FAILED_PRECONDITION and lags the primary by about
+``--follow-interval``. A write repeated with the same ``request_id`` gets the first answer.
 
-Roles (one store, several processes per partition):
-
-* **primary** (default): opens the partition's RocksDB read-write and is its only writer.
-  A write is validated, appended to the RocksDB write log in a synced WriteBatch, applied
-  to the in-memory graph and only then acknowledged, so an acknowledged write is durable
-  and visible to the next call. Writes are serialized, so the log order is the apply order
-  and a restart replays it to the identical state (same edge ids, same samples).
-* **replica** (``--replica``): a read replica of the same store directory. It opens the
-  RocksDB read-only (no lock, next to the running primary), refuses writes with
-  FAILED_PRECONDITION, and follows the primary by re-reading the write log every
-  ``--follow-interval`` seconds (a compaction is picked up by reloading the new
-  generation). Reads on a replica are therefore eventually consistent: they may lag the
-  primary's acknowledged writes by about one follow interval.
-
-Every write carries a client-chosen ``request_id``; the ids are stored in the log record,
-so a retried write (same id) is answered with the first answer instead of being applied
-twice, also across a restart of the server or a compaction (which saves the ids of the
-last 100,000 writes next to the new generation).
-
-Reads carrying the metadata ``graphplat-min-seq`` (the client's last acknowledged write)
-wait up to ``--read-wait`` for this server to apply it, then answer UNAVAILABLE
-(:mod:`graphplat.storage.freshness`). A write log damaged before its end stops the start
-unless ``--accept-log-loss`` (:mod:`graphplat.storage.wal_check`); a full disk makes writes
-RESOURCE_EXHAUSTED until space returns, reported by the health service name
-``graphplat.v1.GraphPartition/writes``. Connection, call and stream limits:
-:mod:`graphplat.storage.admission`.
-
-Status codes: malformed arrays, unknown node/edge types or features and bad values are
-INVALID_ARGUMENT (from ValueError/TypeError/KeyError); ids or edge ids this partition does
-not hold are NOT_FOUND (from IndexError); batches over ``--max-batch``, fanouts over
-``--max-fanout`` and messages over ``--max-message-mb`` are RESOURCE_EXHAUSTED; writes to a
-replica are FAILED_PRECONDITION; calls while loading or shutting down are UNAVAILABLE; any
-other exception is INTERNAL with its message, and the server keeps serving. The Python
-exception class travels in the trailing metadata ``graphplat-error`` so clients re-raise
-the same class (ValueError, IndexError, TypeError...).
-
-Security: binds 127.0.0.1 unless ``--host`` says otherwise (a non-loopback host without a
-token or TLS logs a warning). With ``--token``/``--token-file`` every GraphPartition call
-must carry the metadata ``authorization: Bearer <token>`` (compared in constant time) or
-gets UNAUTHENTICATED. The health service is deliberately *not* authenticated, so load
-balancers and orchestrators can probe readiness without the secret; it reveals only the
-serving status. ``--tls-cert/--tls-key`` enable TLS.
-
-Metrics (``--metrics-port``): a Prometheus endpoint with its own registry:
-``graphplat_requests_total{method,code}``, ``graphplat_request_seconds{method}``
-(histogram), ``graphplat_request_errors_total{method,code}``,
-``graphplat_sampled_edges_total``, ``graphplat_write_log_seq`` and
-``graphplat_partition_nodes{ntype}`` / ``graphplat_partition_edges{etype}``.
-
-SIGTERM/SIGINT: health goes NOT_SERVING, new calls are refused, calls in flight get
-``--grace`` seconds to finish, RocksDB is closed and the process exits 0.
+Errors: ValueError/TypeError/KeyError -> INVALID_ARGUMENT, IndexError -> NOT_FOUND, limits
+(``--max-batch``, ``--max-fanout``, ``--max-message-mb``, a full disk) -> RESOURCE_EXHAUSTED,
+loading/shutdown -> UNAVAILABLE, anything else INTERNAL; the exception class travels in the
+trailing metadata ``graphplat-error``. ``--token`` guards every GraphPartition call (not
+health); ``--metrics-port`` serves Prometheus metrics; SIGTERM drains for ``--grace`` seconds.
 """
 from __future__ import annotations
 

@@ -1,46 +1,15 @@
 """The on-disk partition store: one RocksDB per partition (the ``rocksdict`` binding).
 
-Store directory layout::
+Store directory: ``store.json`` (``"complete": true`` written last), ``schema.yaml``,
+``partition_book.json`` and ``part-0/`` .. ``part-{P-1}/``, one RocksDB each. A
+``*.tmp-<pid>`` or ``*.old-<pid>`` directory is never accepted as a store.
 
-    STORE/
-      store.json                 format, format_version, num_partitions, created, ...,
-                                 and "complete": true (written last, fsynced)
-      schema.yaml                GraphSchema.save
-      partition_book.json        PartitionBook.save (+ partition_book.<ntype>.npz)
-      part-0/ ... part-{P-1}/    one RocksDB each (see below)
-
-A directory called ``*.tmp-<pid>`` or ``*.old-<pid>`` is the staging (or set-aside)
-directory of an unfinished ingest and is never accepted as a store, even when its
-``store.json`` is complete: only the final ``os.rename`` publishes a store.
-
-Partition database (raw bytes keys and values) with three column families:
-
-* ``default`` (metadata, tiny): ``info`` = JSON ``{format, format_version, partition,
-  num_partitions}``; ``schema`` = schema YAML; ``current_generation`` = ASCII int (its
-  presence marks the partition complete); ``compacted_through`` = ASCII int, the last log
-  sequence number folded into the blobs (-1 when none); ``applied_ids`` = JSON of the
-  request ids of recent writes (kept across compaction, so retries stay idempotent).
-* ``blobs`` (bulk arrays, uncompressed): generation ``G`` of the partition's arrays under
-  the prefix ``g{G:08d}/``: ``g{G:08d}/manifest`` = JSON ``{"arrays": {name: {"dtype":
-  "<i8", "shape": [...], "chunks": n}}}`` and ``g{G:08d}/a/{name}/{chunk:08d}`` = up to
-  16 MiB of raw little-endian C-order bytes. Array names::
-
-      nodes/{ntype}                              int64 node ids (local order)
-      nfeat/{ntype}/{feature}                    node features, rows aligned with the ids
-      adj/{in|out}/{src}:{rel}:{dst}/{field}     field: indptr, indices, halo_ids, eids, weights
-      efeat/{src}:{rel}:{dst}/{feature}          edge features (rows = owned edge index)
-
-  Written with ``SstFileWriter`` + ``ingest_external_file`` (sorted keys into one SST file
-  per generation, moved into the DB), falling back to a ``WriteBatch`` if ingestion fails.
-* ``log`` (online updates): ``log/{seq:016d}`` = one encoded :class:`LogRecord`, written
-  by :meth:`PartitionStore.append_log` in a WriteBatch with a synced WAL.
-
-Compaction writes generation ``G+1`` next to ``G``, then one synced WriteBatch switches
-``current_generation``, records ``compacted_through`` and deletes the folded log range, and
-only then is generation ``G`` deleted. A crash at any point leaves either the old
-generation plus the whole log, or the new generation plus the log records it did not fold;
-leftover blobs of other generations are deleted the next time the partition is opened for
-writing.
+Each partition DB has three column families: ``default`` (metadata: ``info``, ``schema``,
+``current_generation``, ``compacted_through``, ``applied_ids``), ``blobs`` (generation
+``G`` of the partition's arrays under ``g{G:08d}/``, chunked raw little-endian bytes with a
+JSON manifest) and ``log`` (``log/{seq:016d}`` = one :class:`LogRecord`, appended by
+:meth:`PartitionStore.append_log` with a synced WAL). Compaction is crash-safe: a crash
+leaves either the old generation plus the whole log or the new one plus the unfolded log.
 """
 from __future__ import annotations
 

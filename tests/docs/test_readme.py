@@ -129,6 +129,8 @@ COVERAGE = {
     (R, "python bench/sampler.py --quick"): "help",
     (R, "python bench/sampler.py --methods graphplat,dgl_fused --threads 1,2"): "help",
     (R, "python bench/loader.py --reps 3 --batches 10"): "help",
+    (R, "python bench/loader.py --quick --reps 3"): "help",
+    (R, "python bench/train_e2e.py --quick"): "help",
     (R, "cpp/include/graphplat/  csr.h idmap.h sampler.h relabel.h negative.h walk.h rng.h ..."):
         "tree:test_layout_listing_names_real_paths",
     (E, "python examples/<dataset>.py"): "help",

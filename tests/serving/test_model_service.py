@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from graphplat.errors import ServiceNotConfigured as ServiceNotConfiguredError  # noqa: E402
+from graphplat.proto import common_pb2 as cpb  # noqa: E402
 from graphplat.proto import model_service_pb2 as mpb  # noqa: E402
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc  # noqa: E402
 from graphplat.serving.recommend import Recommendations
@@ -307,10 +308,10 @@ def test_recommend_bad_requests(rec_env):
             c.recommend(10**12, 5, exclude_seen=True)
         with pytest.raises(IndexError):
             c.recommend_batch(np.array([u, -7]), 5)
-        bad = mpb.RecommendBatchRequest(k=5, user_ids=mpb.Array(dtype="float32", shape=[1], data=b"\0" * 4))
+        bad = mpb.RecommendBatchRequest(k=5, user_ids=cpb.Array(dtype="float32", shape=[1], data=b"\0" * 4))
         code, msg = raw_code(stub.RecommendBatch, bad)
         assert code == grpc.StatusCode.INVALID_ARGUMENT and "integer" in msg
-        bad = mpb.RecommendBatchRequest(k=5, user_ids=mpb.Array(dtype="int64", shape=[3], data=b"\0" * 8))
+        bad = mpb.RecommendBatchRequest(k=5, user_ids=cpb.Array(dtype="int64", shape=[3], data=b"\0" * 8))
         assert raw_code(stub.RecommendBatch, bad)[0] == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(RequestTooLarge):
             c.recommend_batch(np.repeat(users[:1], 65), 5)

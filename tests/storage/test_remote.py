@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from graphplat.errors import AuthenticationError, PartitionUnavailable, RemoteError, RequestTooLarge
+from graphplat.proto import common_pb2 as cpb  # noqa: E402
 from graphplat.proto import graphplat_pb2 as pb  # noqa: E402
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
@@ -330,12 +331,12 @@ def test_malformed_requests_are_invalid_argument(fleet_a):
     et = codec.etype_msg(CLICK)
     good = codec.to_array(_p0(WORLD.items)[:3])
     bad_requests = [
-        pb.SampleNeighborsRequest(etype=et, seeds=pb.Array(dtype="complex128", shape=[1], data=b"\0" * 16), fanout=2),
-        pb.SampleNeighborsRequest(etype=et, seeds=pb.Array(dtype="int64", shape=[3], data=b"\0" * 16), fanout=2),
-        pb.SampleNeighborsRequest(etype=et, seeds=pb.Array(dtype="int64", shape=[-2], data=b""), fanout=2),
-        pb.SampleNeighborsRequest(etype=et, seeds=pb.Array(dtype="int64", shape=[2, 2], data=b"\0" * 32), fanout=2),
-        pb.SampleNeighborsRequest(etype=et, seeds=pb.Array(dtype="float32", shape=[1], data=b"\0" * 4), fanout=2),
-        pb.SampleNeighborsRequest(etype=pb.EdgeType(src="user", relation="nope", dst="item"), seeds=good, fanout=2),
+        pb.SampleNeighborsRequest(etype=et, seeds=cpb.Array(dtype="complex128", shape=[1], data=b"\0" * 16), fanout=2),
+        pb.SampleNeighborsRequest(etype=et, seeds=cpb.Array(dtype="int64", shape=[3], data=b"\0" * 16), fanout=2),
+        pb.SampleNeighborsRequest(etype=et, seeds=cpb.Array(dtype="int64", shape=[-2], data=b""), fanout=2),
+        pb.SampleNeighborsRequest(etype=et, seeds=cpb.Array(dtype="int64", shape=[2, 2], data=b"\0" * 32), fanout=2),
+        pb.SampleNeighborsRequest(etype=et, seeds=cpb.Array(dtype="float32", shape=[1], data=b"\0" * 4), fanout=2),
+        pb.SampleNeighborsRequest(etype=cpb.EdgeType(src="user", relation="nope", dst="item"), seeds=good, fanout=2),
         pb.SampleNeighborsRequest(etype=et, seeds=good, fanout=2, strategy="bogus"),
         pb.SampleNeighborsRequest(etype=et, seeds=good, fanout=2, positions=codec.to_array([1])),
         pb.SampleNeighborsRequest(etype=et, seeds=good, fanout=-7),
@@ -347,11 +348,11 @@ def test_malformed_requests_are_invalid_argument(fleet_a):
             assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (req, ei.value.details())
         for call, req in [
             (stub.Lookup, pb.LookupRequest(ntype="ghost", ids=good)),
-            (stub.Lookup, pb.LookupRequest(ntype="user", ids=pb.Array(dtype="bool", shape=[1], data=b"\x02"))),
+            (stub.Lookup, pb.LookupRequest(ntype="user", ids=cpb.Array(dtype="bool", shape=[1], data=b"\x02"))),
             (stub.AddNodes, pb.AddNodesRequest(ntype="user", ids=codec.to_array([10**15]), features=[
-                pb.NamedArray(name="emb", array=codec.to_array(np.zeros((1, 5), np.float32)))])),
+                cpb.NamedArray(name="emb", array=codec.to_array(np.zeros((1, 5), np.float32)))])),
             (stub.AddNodes, pb.AddNodesRequest(ntype="user", ids=codec.to_array([10**15]), features=[
-                pb.NamedArray(name="age", array=codec.to_array([1, 2]))])),
+                cpb.NamedArray(name="age", array=codec.to_array([1, 2]))])),
         ]:
             with pytest.raises(grpc.RpcError) as ei:
                 call(req, timeout=5)
@@ -734,11 +735,11 @@ def test_codec_round_trip_and_validation():
         assert not back.flags.writeable and codec.from_array(codec.to_array(arr), copy=True).flags.writeable
     with pytest.raises(ValueError, match="dtype"):
         codec.to_array(np.array(["a"]))
-    for bad in [pb.Array(dtype="object", shape=[1], data=b"x" * 8),
-                pb.Array(dtype="int64", shape=[2], data=b"x" * 8),
-                pb.Array(dtype="int64", shape=[1, -1], data=b""),
-                pb.Array(dtype="int64", shape=[1] * 9, data=b"x" * 8),
-                pb.Array(dtype="bool", shape=[2], data=b"\x01\x05")]:
+    for bad in [cpb.Array(dtype="object", shape=[1], data=b"x" * 8),
+                cpb.Array(dtype="int64", shape=[2], data=b"x" * 8),
+                cpb.Array(dtype="int64", shape=[1, -1], data=b""),
+                cpb.Array(dtype="int64", shape=[1] * 9, data=b"x" * 8),
+                cpb.Array(dtype="bool", shape=[2], data=b"\x01\x05")]:
         with pytest.raises(ValueError):
             codec.from_array(bad)
     book = PartitionBook.from_assignment(3, {"user": (np.array([5, 1, 9]), np.array([2, 0, 1]))})

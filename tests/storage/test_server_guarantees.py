@@ -10,6 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
+from graphplat.proto import common_pb2 as cpb  # noqa: E402
 from graphplat.proto import graphplat_pb2 as pb  # noqa: E402
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
@@ -597,7 +598,7 @@ def test_unauthenticated_large_body_is_refused_before_it_is_read(tmp_path):
         ch = grpc.insecure_channel(s.address, options=[("grpc.max_send_message_length", 256 << 20)])
         call = ch.unary_unary("/graphplat.v1.GraphPartition/Lookup")
         before = _rss(s)
-        body = pb.LookupRequest(ntype="user", ids=pb.Array(dtype="<i8", shape=[15 << 20],
+        body = pb.LookupRequest(ntype="user", ids=cpb.Array(dtype="<i8", shape=[15 << 20],
                                                            data=bytes(120 << 20))).SerializeToString()
         for _ in range(2):
             with pytest.raises(grpc.RpcError) as ei:
