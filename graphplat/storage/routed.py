@@ -16,10 +16,13 @@ import numpy as np
 
 from graphplat import _core
 from graphplat.schema import GraphSchema
-from graphplat.service import GraphService, NeighborSample, as_ids
+from graphplat.service import EID_PARTITION_SHIFT, GraphService, NeighborSample, as_ids
 from graphplat.storage.backend import DEDUPES_WRITES, PartitionBackend
+from graphplat.storage.durable import DurablePartition
 from graphplat.storage.partition_book import PartitionBook
-from graphplat.storage.partition_graph import check_edge_arrays
+from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
+from graphplat.storage.shared import SharedPartition
+from graphplat.storage.stitched import StitchedCSR, partition_version
 from graphplat.storage.wire_dtype import CARRIER, applies
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 
@@ -170,10 +173,6 @@ class RoutedGraph(GraphService):
     def _in_process(self, p: int):
         """The PartitionGraph answering partition ``p`` in this process right now (a local
         partition, or a co-located server's fresh shared memory), else None."""
-        from graphplat.storage.durable import DurablePartition
-        from graphplat.storage.partition_graph import PartitionGraph
-        from graphplat.storage.shared import SharedPartition
-
         b = self.backends[p]
         if isinstance(b, SharedPartition):
             return b.graph if b.fresh() else None
@@ -190,8 +189,6 @@ class RoutedGraph(GraphService):
         built once). The same answer as hop-by-hop sampling. Returns
         ``[(nodes, num_dst, src, dst, eids), ...]`` (user ids), or None when the fast path
         does not apply (the caller then samples hop by hop)."""
-        from graphplat.storage.stitched import StitchedCSR, partition_version
-
         graphs = [self._in_process(p) for p in range(len(self.backends))]
         if any(g is None for g in graphs):
             return None
@@ -280,8 +277,6 @@ class RoutedGraph(GraphService):
         return self._fetch_rows(len(ids), self._split(nt.name, ids), call, specs, out, direct=True)
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
-        from graphplat.service import EID_PARTITION_SHIFT
-
         key = self.schema.edge_type(etype).canonical
         eids = as_ids(eids, "eids")
         part = eids >> EID_PARTITION_SHIFT
