@@ -299,6 +299,98 @@ def test_servers_validate_edge_endpoints_and_edge_ids(tmp_path):
         fleet.close()
 
 
+def _edge_in(src, dst, rid=""):
+    return pb.AddEdgesInRequest(request_id=rid, etype=codec.etype_msg(WROTE),
+                                src=codec.to_array(src), dst=codec.to_array(dst))
+
+
+def _code(call, req) -> str:
+    try:
+        call(req, timeout=15)
+        return "OK"
+    except grpc.RpcError as e:
+        return e.code().name
+
+
+def test_endpoints_of_other_partitions_are_checked_with_their_owner(tmp_path):
+    """A forged AddEdgesIn whose source another partition owns: INVALID_ARGUMENT when the
+    owner has no such node; when the owner's primary is down its replica may confirm an
+    existing node, and with every server of the owner down the write is UNAVAILABLE
+    (retryable) and not applied; a repeated request id is still answered; a server
+    without a cluster file refuses such writes (FAILED_PRECONDITION); add_edges works."""
+    from graphplat.testing.servers import ServerProcess
+
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        fast = ["--peer-timeout", "1"]
+        p0, p1, p1r = fleet.start_all([dict(store=store, partition=0, args=fast),
+                                       dict(store=store, partition=1, args=fast),
+                                       dict(store=store, partition=1, replica=True, args=fast)])
+        book = PartitionBook(P)
+        ghost = _own(book, "user", np.arange(987654321987, 987654321987 + 40), 1)[:1]
+        ghost_review = _own(book, "review", np.arange(987654321987, 987654321987 + 40), 1)[:1]
+        u0 = _own(book, "user", np.arange(1000, 1040), 0)[:1]
+        u1 = _own(book, "user", np.arange(1000, 1040), 1)[:2]
+        r0 = _own(book, "review", np.arange(5000, 5060), 0)[:1]
+        stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(p0.address))
+
+        def seq():
+            return stub.Info(pb.InfoRequest(), timeout=5).applied_seq
+
+        before = seq()
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.AddEdgesIn(_edge_in(ghost, r0), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, ei.value.details()
+        assert "checked with partition 1" in ei.value.details()
+        with pytest.raises(grpc.RpcError) as ei:  # the out-copy's destination likewise
+            stub.AddEdgesOut(pb.AddEdgesOutRequest(
+                etype=codec.etype_msg(WROTE), src=codec.to_array(u0),
+                dst=codec.to_array(ghost_review), eids=codec.to_array([(1 << 40) | 2])), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, ei.value.details()
+        assert seq() == before
+        first = stub.AddEdgesIn(_edge_in(u1[:1], r0, "edge-1"), timeout=15)  # a real source
+        assert seq() == before + 1
+
+        p1.kill()  # the owner's replica confirms nodes that exist, not ones it lacks
+        assert _code(stub.AddEdgesIn, _edge_in(u1[1:], r0)) == "OK"
+        assert _code(stub.AddEdgesIn, _edge_in(ghost, r0)) == "UNAVAILABLE"
+        assert seq() == before + 2
+        p1r.kill()  # no server of partition 1: retryable, nothing stored
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.AddEdgesIn(_edge_in(u1[:1], r0), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.UNAVAILABLE, ei.value.details()
+        assert "not applied" in ei.value.details() and time.monotonic() - t0 < 5
+        assert _code(stub.AddEdgesIn, _edge_in(ghost, r0)) == "UNAVAILABLE"
+        assert seq() == before + 2
+        again = stub.AddEdgesIn(_edge_in(u1[:1], r0, "edge-1"), timeout=15)  # a retry: answered
+        assert again.duplicate and again.seq == first.seq
+
+        p1.restart().wait_ready()
+        p1r.restart().wait_ready()
+        with connect(cluster_dict([[p0], [p1, p1r]])) as g:
+            g.add_edges(WROTE, src=np.concatenate([u1, u0]), dst=np.repeat(r0, 3))
+            with pytest.raises(ValueError, match="not 'user' nodes"):
+                g.add_edges(WROTE, src=ghost, dst=r0)
+            s = g.sample_neighbors(WROTE, r0, -1, strategy="full")
+            assert int(ghost[0]) not in s.neighbors.tolist()
+            assert np.count_nonzero(s.neighbors == u1[0]) >= 2
+
+        # a server that does not know its peers cannot check: refused, not trusted
+        lone = ServerProcess(store, 0, fleet.workdir)
+        fleet.servers.append(lone)
+        p0.terminate()
+        lone.start().wait_ready()
+        lone_stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(lone.address))
+        with pytest.raises(grpc.RpcError) as ei:
+            lone_stub.AddEdgesIn(_edge_in(u1[:1], r0), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "--cluster" in ei.value.details()
+    finally:
+        fleet.close()
+
+
 # ----------------------------------------------------------------------------- schema fingerprint
 
 def _mismatch_line(text: str) -> str:
