@@ -5,7 +5,10 @@
 * Calls: at most ``max_concurrent_rpcs`` in flight or queued; gRPC answers the rest
   RESOURCE_EXHAUSTED at once (no queueing until the caller's deadline expires), and
   :class:`AdmissionCounter` counts those answers in the server's metrics. Clients back off
-  and retry them (``OVERLOAD_MARKERS``).
+  and retry them (``OVERLOAD_MARKERS``). Every overloaded call ends that way: gRPC's
+  HTTP/2 "overload protection" is off (see :func:`connection_options`), because it refused
+  streams with RST_STREAM REFUSED_STREAM (UNAVAILABLE "Stream removed" at the client,
+  before any handler or metric saw the call) during bursts.
 * Streams: at most ``max_streams`` server-streaming calls at a time (each holds a worker
   thread while the client reads), and each must finish within ``stream_deadline_s``, so
   clients that stop reading cannot starve the others.
@@ -26,13 +29,21 @@ OVERLOAD_MARKERS = ("Concurrent RPC limit exceeded", "server is overloaded")
 def connection_options(idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
                        max_streams_per_connection: int = 100) -> List[Tuple[str, int]]:
     """gRPC server options: keepalive pings, the idle-connection limit, the per-connection
-    stream limit, and pings from clients allowed every 10 s (their keepalive is 30 s)."""
+    stream limit, and pings from clients allowed every 10 s (their keepalive is 30 s).
+
+    The stream limit is HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS: clients queue streams
+    beyond it themselves. ``grpc.http.overload_protection`` (gRPC core's default: on) would
+    also count streams whose calls have finished but are not yet freed against it and
+    reset new streams with REFUSED_STREAM, which clients see as UNAVAILABLE "Stream
+    removed" and the server never counts; off, overload is left to the call limit, which
+    answers RESOURCE_EXHAUSTED and is counted (:class:`AdmissionCounter`)."""
     return [("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.max_connection_idle_ms", int(idle_timeout_s * 1000)),
-            ("grpc.max_concurrent_streams", int(max_streams_per_connection))]
+            ("grpc.max_concurrent_streams", int(max_streams_per_connection)),
+            ("grpc.http.overload_protection", 0)]
 
 
 def is_overload(code: grpc.StatusCode, details: Optional[str]) -> bool:
@@ -42,11 +53,15 @@ def is_overload(code: grpc.StatusCode, details: Optional[str]) -> bool:
 
 
 class AdmissionCounter(grpc.ServerInterceptor):
-    """Mirrors gRPC's count of calls in flight to record the calls it refuses with
-    RESOURCE_EXHAUSTED (``maximum_concurrent_rpcs``) in ``metrics`` (method, code).
+    """Records the calls gRPC refuses with RESOURCE_EXHAUSTED (``maximum_concurrent_rpcs``)
+    in ``metrics`` (method, code).
 
-    gRPC runs interceptors before its own admission check, so a call seen while the
-    mirrored count is at the limit is one gRPC refuses.
+    gRPC Python decides "over the limit" from its count of calls in flight, under its
+    server lock, just before it runs the interceptors in the same locked section, and
+    refuses the call after them. Once :meth:`attach` gave it the server, this interceptor
+    reads that same count, so it counts exactly the calls gRPC refuses. Without it (or if
+    a gRPC release renames those fields) it mirrors the count itself: the calls' handlers
+    return a little before gRPC stops counting them, so a few refusals may go uncounted.
     """
 
     def __init__(self, limit: int, metrics):
@@ -54,26 +69,38 @@ class AdmissionCounter(grpc.ServerInterceptor):
         self._metrics = metrics
         self._lock = threading.Lock()
         self.active = 0
+        self._server_state = None
+
+    def attach(self, server: grpc.Server) -> None:
+        """Read ``server``'s own count of calls in flight (gRPC Python's ``_state``)."""
+        state = getattr(server, "_state", None)
+        if all(hasattr(state, a) for a in ("active_rpc_count", "maximum_concurrent_rpcs")):
+            self._server_state = state
 
     def _done(self) -> None:
         with self._lock:
             self.active -= 1
 
+    def _refuses(self) -> bool:
+        state = self._server_state
+        if state is not None:  # gRPC's own decision (its lock is held by this thread)
+            limit = state.maximum_concurrent_rpcs
+            return limit is not None and state.active_rpc_count >= limit
+        with self._lock:
+            if self.active >= self.limit:
+                return True
+            self.active += 1
+            return False
+
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        with self._lock:
-            if self.active >= self.limit:
-                refused = True
-            else:
-                refused = False
-                self.active += 1
-        if refused:
+        if self._refuses():
             method = (handler_call_details.method or "").rsplit("/", 1)[-1] or "unknown"
             self._metrics.record(method, grpc.StatusCode.RESOURCE_EXHAUSTED, 0.0)
             return handler
-        return _on_finish(handler, self._done)
+        return handler if self._server_state is not None else _on_finish(handler, self._done)
 
 
 def _on_finish(handler, done):

@@ -387,14 +387,16 @@ class PartitionServer(HostedService):
         # the other partitions' servers (cluster file), to check edge endpoints they own
         self.peers = Peers(cluster, self.partition, token=token, timeout_s=peer_timeout)
         self.peers.validate()
+        admission = AdmissionCounter(max_rpcs, metrics)
         self._init_grpc(GraphPartitionServicer(self.limits, metrics, streams, self.peers),
                         pb_grpc.add_GraphPartitionServicer_to_server, metrics, host=host, port=port,
                         threads=threads, thread_name_prefix="graphplat-rpc",
                         max_message_bytes=self.limits.max_message_bytes, token=token, tls=tls,
                         metrics_port=metrics_port, metrics_host=metrics_host,
-                        interceptors=[AdmissionCounter(max_rpcs, metrics),
+                        interceptors=[admission,
                                       FreshReadInterceptor(self._applied_seq, read_wait)],
                         options=connection_options(idle_timeout), max_concurrent_rpcs=max_rpcs)
+        admission.attach(self.server)
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(codec.RAW_SERVICE_NAME, {
             "NodeFeatures": grpc.unary_unary_rpc_method_handler(
                 self.servicer.NodeFeaturesRaw, request_deserializer=pb.NodeFeaturesRequest.FromString,

@@ -656,6 +656,72 @@ def test_overload_is_resource_exhausted_counted_and_retried(tmp_path):
         fleet.close()
 
 
+def _metric(port: int, code: str, method: str) -> float:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    want = f'graphplat_requests_total{{code="{code}",method="{method}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(want))
+
+
+def test_burst_far_above_the_limit_is_refused_resource_exhausted_and_counted(tmp_path):
+    """8,000 concurrent calls on fresh connections against 4 call slots: every call is OK
+    or RESOURCE_EXHAUSTED (gRPC's HTTP/2 overload protection used to reset some streams,
+    UNAVAILABLE "Stream removed", uncounted), the server's metric counts exactly the
+    refusals, and PartitionClient calls made during a burst all succeed by backing off."""
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graphplat.storage.client import PartitionClient
+
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0, metrics=True,
+                        args=["--threads", "2", "--max-concurrent-rpcs", "4"]).wait_ready()
+        reviews = _own(PartitionBook(P), "review", np.arange(5000, 5060))
+        req = pb.SampleNeighborsRequest(etype=codec.etype_msg(WROTE), seeds=codec.to_array(reviews),
+                                        fanout=20)
+
+        def burst(n_channels: int, calls: int):
+            chans = [grpc.insecure_channel(s.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                     for _ in range(n_channels)]
+            stubs = [pb_grpc.GraphPartitionStub(c) for c in chans]
+
+            def one(i):
+                try:
+                    stubs[i % n_channels].SampleNeighbors(req, timeout=60)
+                    return "OK"
+                except grpc.RpcError as e:
+                    return e.code().name
+            with ThreadPoolExecutor(96) as pool:
+                codes = Counter(pool.map(one, range(calls)))
+            for c in chans:
+                c.close()
+            return codes
+
+        codes = Counter()
+        for _ in range(4):  # fresh connections each time: refusals came at a connection's start
+            codes += burst(2, 2000)
+        assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}, codes
+        assert codes["RESOURCE_EXHAUSTED"] > 1000, codes
+        assert _metric(s.metrics_port, "RESOURCE_EXHAUSTED", "SampleNeighbors") == codes["RESOURCE_EXHAUSTED"]
+        assert _metric(s.metrics_port, "OK", "SampleNeighbors") == codes["OK"]
+
+        client = PartitionClient([s.address], 0, deadline_s=60, retries=1000, backoff=0.02,
+                                 max_backoff=0.2)
+        with ThreadPoolExecutor(1) as bg:
+            pending = bg.submit(burst, 2, 2000)
+            with ThreadPoolExecutor(16) as pool:
+                got = list(pool.map(lambda _: client.sample_neighbors(WROTE, reviews, 20).counts.sum(),
+                                    range(160)))
+            assert set(pending.result()) <= {"OK", "RESOURCE_EXHAUSTED"}
+        assert len(got) == 160 and len(set(got)) == 1  # every call answered, same answer
+        client.close()
+    finally:
+        fleet.close()
+
+
 def test_answer_budget_is_checked_before_sampling(tmp_path):
     store = small_store(tmp_path / "s")
     fleet = Fleet(tmp_path / "logs")
