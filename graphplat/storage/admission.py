@@ -15,10 +15,13 @@
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import List, Optional, Tuple
 
 import grpc
+
+log = logging.getLogger("graphplat.server")
 
 DEFAULT_IDLE_TIMEOUT_S = 300.0
 DEFAULT_STREAM_DEADLINE_S = 60.0
@@ -58,17 +61,16 @@ class AdmissionCounter(grpc.ServerInterceptor):
 
     gRPC Python decides "over the limit" from its count of calls in flight, under its
     server lock, just before it runs the interceptors in the same locked section, and
-    refuses the call after them. Once :meth:`attach` gave it the server, this interceptor
-    reads that same count, so it counts exactly the calls gRPC refuses. Without it (or if
-    a gRPC release renames those fields) it mirrors the count itself: the calls' handlers
-    return a little before gRPC stops counting them, so a few refusals may go uncounted.
+    refuses the call after them. :meth:`attach` gives this interceptor the server, whose
+    count it then reads, so it counts exactly the calls gRPC refuses. (A count of its own
+    cannot match: gRPC keeps counting a call until its response is sent, after the handler
+    returned, and never runs the handler of a call it refused.) A gRPC release without
+    those fields gets a warning and no count.
     """
 
     def __init__(self, limit: int, metrics):
         self.limit = int(limit)
         self._metrics = metrics
-        self._lock = threading.Lock()
-        self.active = 0
         self._server_state = None
 
     def attach(self, server: grpc.Server) -> None:
@@ -76,57 +78,20 @@ class AdmissionCounter(grpc.ServerInterceptor):
         state = getattr(server, "_state", None)
         if all(hasattr(state, a) for a in ("active_rpc_count", "maximum_concurrent_rpcs")):
             self._server_state = state
-
-    def _done(self) -> None:
-        with self._lock:
-            self.active -= 1
-
-    def _refuses(self) -> bool:
-        state = self._server_state
-        if state is not None:  # gRPC's own decision (its lock is held by this thread)
-            limit = state.maximum_concurrent_rpcs
-            return limit is not None and state.active_rpc_count >= limit
-        with self._lock:
-            if self.active >= self.limit:
-                return True
-            self.active += 1
-            return False
+        else:  # pragma: no cover - depends on the gRPC release
+            log.warning("this gRPC release hides its count of calls in flight: calls refused "
+                        "RESOURCE_EXHAUSTED for overload are not counted in the metrics")
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        if self._refuses():
+        state = self._server_state
+        if handler is None or state is None:
+            return handler
+        limit = state.maximum_concurrent_rpcs  # gRPC's own decision (its lock is held here)
+        if limit is not None and state.active_rpc_count >= limit:
             method = (handler_call_details.method or "").rsplit("/", 1)[-1] or "unknown"
             self._metrics.record(method, grpc.StatusCode.RESOURCE_EXHAUSTED, 0.0)
-            return handler
-        return handler if self._server_state is not None else _on_finish(handler, self._done)
-
-
-def _on_finish(handler, done):
-    """``handler`` calling ``done()`` once its behavior returned or raised."""
-    kw = dict(request_deserializer=handler.request_deserializer,
-              response_serializer=handler.response_serializer)
-    if handler.unary_unary is not None:
-        inner = handler.unary_unary
-
-        def unary(request, context):
-            try:
-                return inner(request, context)
-            finally:
-                done()
-        return grpc.unary_unary_rpc_method_handler(unary, **kw)
-    if handler.unary_stream is not None:
-        inner_stream = handler.unary_stream
-
-        def stream(request, context):
-            try:
-                yield from inner_stream(request, context)
-            finally:
-                done()
-        return grpc.unary_stream_rpc_method_handler(stream, **kw)
-    done()  # client-streaming handlers are not counted (graphplat has none)
-    return handler
+        return handler
 
 
 class StreamGuard:
