@@ -130,16 +130,19 @@ class Peers:
         except ValueError as e:
             raise NotConfigured(str(e)) from None
         token = cfg.token or self.token
+        # few attempts per server: a dead primary (connection refused) hands over to its
+        # replicas at once instead of being retried until the timeout
         kw = dict(token=token, root_cert=cfg.root_cert, server_name=cfg.server_name,
-                  deadline_s=self.timeout_s, retries=100, backoff=0.05, max_backoff=0.5,
+                  deadline_s=self.timeout_s, backoff=0.05, max_backoff=0.5,
                   max_message_mb=cfg.max_message_mb)
         clients = {}
         for spec in cfg.partitions:
             if spec.partition == self.partition:
                 continue
+            rest = spec.replicas[1:]
             clients[spec.partition] = (
-                PartitionClient(spec.replicas[:1], spec.partition, **kw),
-                PartitionClient(spec.replicas[1:], spec.partition, **kw) if len(spec.replicas) > 1 else None)
+                PartitionClient(spec.replicas[:1], spec.partition, retries=2, **kw),
+                PartitionClient(rest, spec.partition, retries=2 * len(rest), **kw) if rest else None)
         # clients of an older file may be in use by another check: closed at close()
         self._retired.extend(c for pair in self._clients.values() for c in pair if c is not None)
         self._clients, self._stamp = clients, stamp
