@@ -172,11 +172,14 @@ class Proc:
 
 
 def start_graph_servers(store: Path, partitions: int, workdir: Path, threads: int, tag: str) -> List[Proc]:
+    peers = workdir / f"{tag}-peers.yaml"  # the servers' own cluster file, written once they are up
     procs = [Proc(f"{tag}-p{k}", "graphplat.cli.serve",
-                  ["--store", store, "--partition", k, "--threads", threads, "--grace", "2"], workdir)
+                  ["--store", store, "--partition", k, "--threads", threads, "--grace", "2",
+                   "--cluster", peers], workdir)
              for k in range(partitions)]
     for p in procs:
         p.address = p.wait()["address"]
+    write_cluster(peers, procs)
     return procs
 
 

@@ -507,6 +507,8 @@ class Server:
 
     def __init__(self, store: Path, partition: int, workdir: Path, threads: int = 16):
         self.store, self.partition, self.threads = Path(store), partition, threads
+        # the cluster file of its peers (write_peers), to check edge endpoints they own
+        self.peers = Path(workdir) / f"peers-{Path(store).name}.yaml"
         self.workdir = Path(workdir)
         self.port = 0
         self.proc: Optional[subprocess.Popen] = None
@@ -525,7 +527,7 @@ class Server:
         self._log = open(self.log_path, "ab")
         args = ["--store", self.store, "--partition", self.partition, "--host", "127.0.0.1",
                 "--port", self.port, "--threads", self.threads, "--grace", "2",
-                "--ready-file", self.ready_file]
+                "--ready-file", self.ready_file, "--cluster", self.peers]
         self.t_start = time.perf_counter()
         self.proc = start_guarded("graphplat.cli.serve", args, self._log)
         _LIVE.append(self)
@@ -604,6 +606,7 @@ def start_servers(store: Path, partitions: int, workdir: Path, threads: int,
     t0 = time.perf_counter()
     for s in servers:
         s.start()
+    write_peers(servers)
     per = []
     for s in servers:
         for attempt in range(3):
@@ -616,6 +619,7 @@ def start_servers(store: Path, partitions: int, workdir: Path, threads: int,
                 LOG.warning("port %d taken; restarting p%d on another", s.port, s.partition)
                 s.stop()
                 s.start()
+                write_peers(servers)
     total_s = max(s.t_serving for s in servers) - t0
     from graphplat.storage.client import PartitionClient
     num_edges = 0
@@ -670,10 +674,21 @@ def cold_start(args, store: Path, workdir: Path) -> Tuple[List[Server], dict]:
         "last": runs[-1]}
 
 
+def cluster_of(servers: Sequence[Server], deadline_s: float = 300.0) -> dict:
+    """The cluster dict of ``servers`` (one primary per partition)."""
+    return {"partitions": [{"partition": s.partition, "replicas": [s.address]} for s in servers],
+            "deadline_s": deadline_s}
+
+
+def write_peers(servers: Sequence[Server]) -> None:
+    """Write the servers' own cluster file (``--cluster``; read when first needed)."""
+    import yaml
+    servers[0].peers.write_text(yaml.safe_dump(cluster_of(servers)))
+
+
 def connect(servers: Sequence[Server], deadline_s: float = 300.0):
     import graphplat
-    return graphplat.connect({"partitions": [{"partition": s.partition, "replicas": [s.address]}
-                                             for s in servers], "deadline_s": deadline_s})
+    return graphplat.connect(cluster_of(servers, deadline_s))
 
 
 # --------------------------------------------------------------------------------------

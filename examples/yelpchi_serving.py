@@ -7,7 +7,7 @@ Every step is a `graphplat` command run as a subprocess, the way a team deploys 
 (WORK is --workdir, default a fresh temporary directory):
 
   1. graphplat dataset yelpchi --out WORK/store --partitions 2 --overwrite
-  2. graphplat serve --store WORK/store --partition K --port 0 --ready-file WORK/run/graph-server-K.json
+  2. graphplat serve --store WORK/store --partition K --port 0 --cluster WORK/cluster.yaml --ready-file WORK/run/graph-server-K.json
      for K = 0, 1 (in the background); their addresses go into WORK/cluster.yaml
   3. graphplat train --config WORK/train.yaml --cluster WORK/cluster.yaml --seeds 0 --epochs N
          --checkpoint-dir WORK/ckpt --out WORK/train.json
@@ -305,10 +305,12 @@ def run_example(description: str, add_arguments, body, prefix: str, argv=None) -
 def start_graph_servers(d: Deployment, store: Path, partitions: int) -> Tuple[Path, List[Dict[str, Any]]]:
     """One `graphplat serve` per partition; returns (cluster file, server infos)."""
     infos = []
-    for k in range(partitions):
-        info = d.start(f"graph-server-{k}", "serve", "--store", store, "--partition", k)
+    cluster = d.workdir / "cluster.yaml"  # written below; each server reads it when it first
+    for k in range(partitions):          # checks an edge endpoint another partition owns
+        info = d.start(f"graph-server-{k}", "serve", "--store", store, "--partition", k,
+                       "--cluster", cluster)
         infos.append({"partition": k, "address": info["address"], "pid": info["pid"]})
-    cluster = write_cluster_file(d.workdir / "cluster.yaml", [i["address"] for i in infos])
+    write_cluster_file(cluster, [i["address"] for i in infos])
     return cluster, infos
 
 

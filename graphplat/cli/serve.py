@@ -15,6 +15,7 @@ from graphplat.cli.args import (
 from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
 from graphplat.storage.admission import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_STREAM_DEADLINE_S
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S
+from graphplat.storage.peers import DEFAULT_PEER_TIMEOUT_S
 from graphplat.storage.server import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_FANOUT,
@@ -52,6 +53,14 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                    help="start even when the write log is damaged before its end, dropping the "
                         "acknowledged writes after the damage (default: refuse to start and name "
                         "the file and offset; a torn last record is always dropped silently)")
+    p.add_argument("--cluster", metavar="FILE",
+                   help="the cluster file (as clients use it) listing every partition's servers: "
+                        "an edge write whose other endpoint another partition owns is checked "
+                        "with that partition's servers; without it such writes are refused "
+                        "(FAILED_PRECONDITION). Read when first needed and again when it changes")
+    p.add_argument("--peer-timeout", type=float, default=DEFAULT_PEER_TIMEOUT_S, metavar="SECONDS",
+                   help="longest wait for another partition's answer to that check; then the "
+                        f"write is refused UNAVAILABLE and not applied (default {DEFAULT_PEER_TIMEOUT_S:g})")
     add_security_arguments(p)
     p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB,
                    help=f"largest request or response in MiB (default {DEFAULT_MAX_MESSAGE_MB})")
@@ -127,7 +136,8 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
                                  idle_timeout=args.idle_timeout,
                                  max_concurrent_rpcs=args.max_concurrent_rpcs,
                                  max_streams=args.max_streams, stream_deadline=args.stream_deadline,
-                                 shared_memory=args.shared_memory)
+                                 shared_memory=args.shared_memory, cluster=args.cluster,
+                                 peer_timeout=args.peer_timeout)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1

@@ -231,8 +231,9 @@ class PartitionClient:
                     continue
                 if code in _RETRYABLE:
                     errors.append((addr, f"{code.name}: {err.details()}"))
-                    if write and (code == grpc.StatusCode.DEADLINE_EXCEEDED
-                                  or "failed to connect" not in (err.details() or "").lower()):
+                    refused = bool(error_details(err)[2])  # the handler said no: not applied
+                    if write and not refused and (code == grpc.StatusCode.DEADLINE_EXCEEDED
+                                                  or "failed to connect" not in (err.details() or "").lower()):
                         maybe_applied = True  # the request may have reached the server
                     log.debug("partition %d: %s on %s failed (%s), retrying", self.partition,
                               method, addr, code.name)

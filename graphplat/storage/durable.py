@@ -27,6 +27,9 @@ from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 log = logging.getLogger("graphplat.durable")
 
 DEDUPE_CAPACITY = 100_000
+#: ``check(ntype, ids, owners, name)``: raise unless ``ids``, owned by the partitions
+#: ``owners`` (not this one), are nodes (graphplat.storage.peers.Peers.check_nodes)
+ForeignCheck = Callable[[str, np.ndarray, np.ndarray, str], None]
 
 
 def _is_no_space(exc: BaseException) -> bool:
@@ -241,9 +244,23 @@ class DurablePartition:
             raise ValueError(f"{ntype!r} ids {ids[bad][:5].tolist()} belong to partition(s) "
                              f"{np.unique(owner[bad])[:5].tolist()}, not to partition {self.partition}")
 
+    def _foreign_check(self, check: Optional[ForeignCheck], ntype: str, ids: np.ndarray,
+                       name: str) -> Optional[Callable[[], None]]:
+        """A precheck of :meth:`_write` calling ``check(ntype, ids, owners, name)`` on the
+        ``ids`` other partitions own (None when there is no check or no such id)."""
+        if check is None:
+            return None
+        owners = self.book.partition_of(ntype, ids)
+        other = owners != self.partition
+        if not other.any():
+            return None
+        return lambda: check(ntype, ids[other], owners[other], name)
+
     def _check_local_endpoints(self, ntype: str, ids: np.ndarray, name: str) -> None:
         """ValueError unless every id of ``ids`` this partition owns is one of its nodes
-        (ids owned by other partitions are checked by the client, which looked them up)."""
+        (ids owned by other partitions are checked by the ``check_foreign`` of the write:
+        a server asks their owner, graphplat.storage.peers; in process the caller looked
+        them up)."""
         local = ids[self.book.partition_of(ntype, ids) == self.partition]
         missing = local[~self.graph.lookup(ntype, local)] if len(local) else local
         if len(missing):
@@ -345,12 +362,22 @@ class DurablePartition:
 
     # ---- the write API (validate, log durably, apply); every call is one log record
 
-    def _write(self, request_id: str, run: Callable[[], WriteResult]) -> WriteResult:
+    def _write(self, request_id: str, run: Callable[[], WriteResult],
+               precheck: Optional[Callable[[], None]] = None) -> WriteResult:
+        """Run ``run`` under the write lock unless ``request_id`` was applied already (then
+        its first answer). ``precheck`` (checks that may wait on other servers) runs before,
+        outside the lock, and not at all for a repeated request."""
         if self.replica:
             raise ReadOnlyReplica(f"this server is a read replica of partition {self.partition}; "
                                   "send writes to the partition's primary (its first address)")
         if len(request_id) > 128:
             raise ValueError("request_id is longer than 128 characters")
+        if precheck is not None:
+            with self.write_lock:
+                seen = self.dedupe.get(request_id)
+            if seen is not None:
+                return WriteResult(seen[0], seen[1], duplicate=True)
+            precheck()
         with self.write_lock:
             seen = self.dedupe.get(request_id)
             if seen is not None:
@@ -396,10 +423,14 @@ class DurablePartition:
         return self._write(request_id, run)
 
     def write_add_edges_in(self, etype, src: np.ndarray, dst: np.ndarray,
-                           weights: Optional[np.ndarray] = None, request_id: str = "") -> WriteResult:
-        """Add edges whose destination this partition owns; assigns their edge ids."""
+                           weights: Optional[np.ndarray] = None, request_id: str = "",
+                           check_foreign: Optional[ForeignCheck] = None) -> WriteResult:
+        """Add edges whose destination this partition owns; assigns their edge ids.
+        ``check_foreign(ntype, ids, owners, "src")`` checks sources other partitions own
+        (raising when they are no nodes) before the write is logged."""
         key = self.schema.edge_type(etype).canonical
         weights = check_edge_arrays(src, dst, weights)
+        precheck = self._foreign_check(check_foreign, key[0], src, "src")
 
         def run():
             g = self.graph
@@ -418,15 +449,18 @@ class DurablePartition:
                                           lambda: g.add_edges_in(key, src, dst, weights))
             return WriteResult(seq, got)
 
-        return self._write(request_id, run)
+        return self._write(request_id, run, precheck)
 
     def write_add_edges_out(self, etype, src: np.ndarray, dst: np.ndarray, eids: np.ndarray,
-                            weights: Optional[np.ndarray] = None, request_id: str = "") -> WriteResult:
-        """Record the reverse copy of edges whose source this partition owns."""
+                            weights: Optional[np.ndarray] = None, request_id: str = "",
+                            check_foreign: Optional[ForeignCheck] = None) -> WriteResult:
+        """Record the reverse copy of edges whose source this partition owns
+        (``check_foreign`` as in :meth:`write_add_edges_in`, for destinations)."""
         key = self.schema.edge_type(etype).canonical
         weights = check_edge_arrays(src, dst, weights)
         if len(eids) != len(src):
             raise ValueError(f"{len(eids)} edge ids for {len(src)} edges")
+        precheck = self._foreign_check(check_foreign, key[2], dst, "dst")
 
         def run():
             g = self.graph
@@ -446,7 +480,7 @@ class DurablePartition:
                                         lambda: g.add_edges_out(key, src, dst, eids, weights))
             return WriteResult(seq)
 
-        return self._write(request_id, run)
+        return self._write(request_id, run, precheck)
 
     # ---- the PartitionBackend contract (graphplat.storage.backend; what LocalGraph calls).
     # Reads go to the current graph, which compaction and replica reloads replace as a whole.

@@ -10,7 +10,9 @@ the store read-only, refuses writes with FAILED_PRECONDITION and lags the primar
 Errors: ValueError/TypeError/KeyError -> INVALID_ARGUMENT, IndexError -> NOT_FOUND, limits
 (``--max-batch``, ``--max-fanout``, ``--max-message-mb``, a full disk) -> RESOURCE_EXHAUSTED,
 loading/shutdown -> UNAVAILABLE, anything else INTERNAL; the exception class travels in the
-trailing metadata ``graphplat-error``. ``--token`` guards every GraphPartition call (not
+trailing metadata ``graphplat-error``. An edge write whose other endpoint another partition
+owns is checked with that partition's servers, found through ``--cluster``
+(:mod:`graphplat.storage.peers`). ``--token`` guards every GraphPartition call (not
 health); ``--metrics-port`` serves Prometheus metrics; SIGTERM drains for ``--grace`` seconds.
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ from graphplat.storage.admission import (
 from graphplat.storage.durable import DurablePartition, WriteResult, apply_record
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S, FreshReadInterceptor
 from graphplat.storage.partition_graph import PartitionGraph
+from graphplat.storage.peers import DEFAULT_PEER_TIMEOUT_S, Peers
 
 log = logging.getLogger("graphplat.server")
 
@@ -130,9 +133,12 @@ _rpc = _stream_rpc = rpc_method(log, metrics_attr="_metrics", pass_ready=True)
 class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
     """The GraphPartition service over a :class:`DurablePartition` (set once loaded)."""
 
-    def __init__(self, limits: Limits, metrics: Metrics, streams: Optional[StreamGuard] = None):
+    def __init__(self, limits: Limits, metrics: Metrics, streams: Optional[StreamGuard] = None,
+                 peers: Optional[Peers] = None):
         self.limits = limits
         self.streams = streams or StreamGuard(4)
+        # endpoints other partitions own are checked with their servers (refused without)
+        self.peers = peers or Peers(None, -1)
         self._metrics = metrics
         self.state: Optional[DurablePartition] = None
         self.draining = False
@@ -315,7 +321,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
     @_rpc
     def AddEdgesIn(self, state, request, context):
         key, src, dst, weights = self._edge_write_args(state, request)
-        result = self._write(state.write_add_edges_in(key, src, dst, weights, request.request_id))
+        result = self._write(state.write_add_edges_in(key, src, dst, weights, request.request_id,
+                                                      check_foreign=self.peers.check_nodes))
         self._metrics.update_sizes(state.graph, state.applied_seq)
         return result
 
@@ -323,7 +330,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
     def AddEdgesOut(self, state, request, context):
         key, src, dst, weights = self._edge_write_args(state, request)
         eids = self._ids(request.eids, "eids")
-        return self._write(state.write_add_edges_out(key, src, dst, eids, weights, request.request_id))
+        return self._write(state.write_add_edges_out(key, src, dst, eids, weights, request.request_id,
+                                                     check_foreign=self.peers.check_nodes))
 
     @_rpc
     def Compact(self, state, request, context):
@@ -360,7 +368,8 @@ class PartitionServer(HostedService):
                  read_wait: float = DEFAULT_READ_WAIT_S, accept_log_loss: bool = False,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
                  max_concurrent_rpcs: Optional[int] = None, max_streams: Optional[int] = None,
-                 stream_deadline: float = DEFAULT_STREAM_DEADLINE_S, shared_memory: bool = True):
+                 stream_deadline: float = DEFAULT_STREAM_DEADLINE_S, shared_memory: bool = True,
+                 cluster=None, peer_timeout: float = DEFAULT_PEER_TIMEOUT_S):
         self.store_dir = Path(store_dir)
         self.shared_memory = shared_memory
         self.segment = None  # graphplat.storage.shared.Segment once published
@@ -375,14 +384,19 @@ class PartitionServer(HostedService):
         # streams may hold at most a quarter of the worker threads
         max_rpcs = max_concurrent_rpcs or 4 * threads
         streams = StreamGuard(max_streams or max(1, threads // 4), stream_deadline)
-        self._init_grpc(GraphPartitionServicer(self.limits, metrics, streams),
+        # the other partitions' servers (cluster file), to check edge endpoints they own
+        self.peers = Peers(cluster, self.partition, token=token, timeout_s=peer_timeout)
+        self.peers.validate()
+        admission = AdmissionCounter(max_rpcs, metrics)
+        self._init_grpc(GraphPartitionServicer(self.limits, metrics, streams, self.peers),
                         pb_grpc.add_GraphPartitionServicer_to_server, metrics, host=host, port=port,
                         threads=threads, thread_name_prefix="graphplat-rpc",
                         max_message_bytes=self.limits.max_message_bytes, token=token, tls=tls,
                         metrics_port=metrics_port, metrics_host=metrics_host,
-                        interceptors=[AdmissionCounter(max_rpcs, metrics),
+                        interceptors=[admission,
                                       FreshReadInterceptor(self._applied_seq, read_wait)],
                         options=connection_options(idle_timeout), max_concurrent_rpcs=max_rpcs)
+        admission.attach(self.server)
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(codec.RAW_SERVICE_NAME, {
             "NodeFeatures": grpc.unary_unary_rpc_method_handler(
                 self.servicer.NodeFeaturesRaw, request_deserializer=pb.NodeFeaturesRequest.FromString,
@@ -493,4 +507,5 @@ class PartitionServer(HostedService):
         if state is not None:
             with state.write_lock:  # no write is half-logged when the DB closes
                 state.close()
+        self.peers.close()
         self.metrics.close()

@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 import graphplat
+from graphplat.atomic import write_atomic
 
 # The directory holding the graphplat package (the repository root in a checkout): servers run
 # there so `python -m graphplat...` imports this same tree.
@@ -131,15 +133,42 @@ class ServerProcess:
 
 
 class Fleet:
-    """A set of server processes, all terminated by :meth:`close`."""
+    """A set of server processes, all terminated by :meth:`close`.
+
+    Every server gets ``--cluster`` naming a cluster file of its store's servers in this
+    fleet (primaries first), rewritten whenever a server is added, so servers can check
+    edge endpoints other partitions own (graphplat.storage.peers); pass your own
+    ``--cluster`` in ``args`` to override it."""
 
     def __init__(self, workdir: Path):
         self.workdir = Path(workdir)
         self.servers: List[ServerProcess] = []
 
+    def peers_file(self, store) -> Path:
+        """The cluster file the fleet's servers of ``store`` are given."""
+        where = Path(store).resolve()
+        return self.workdir / f"peers-{where.name}-{zlib.crc32(str(where).encode()):08x}.yaml"
+
+    def write_peers(self, store) -> None:
+        """Rewrite :meth:`peers_file` from the fleet's servers of ``store`` (when they cover
+        partitions 0..n-1)."""
+        mine = [s for s in self.servers if s.store.resolve() == Path(store).resolve()]
+        by_part: Dict[int, List[ServerProcess]] = {}
+        for s in sorted(mine, key=lambda s: s.replica):
+            by_part.setdefault(s.partition, []).append(s)
+        if sorted(by_part) != list(range(len(by_part))):
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.peers_file(store), yaml.safe_dump(
+            cluster_dict([by_part[k] for k in range(len(by_part))])).encode())
+
     def start(self, store, partition: int, **kw) -> ServerProcess:
-        s = ServerProcess(store, partition, self.workdir, **kw)
+        args = list(kw.pop("args", ()))
+        if "--cluster" not in args:
+            args += ["--cluster", str(self.peers_file(store))]
+        s = ServerProcess(store, partition, self.workdir, args=args, **kw)
         self.servers.append(s)
+        self.write_peers(store)
         return s.start()
 
     def start_all(self, specs: Sequence[dict], timeout: float = 30.0) -> List[ServerProcess]:
@@ -155,6 +184,7 @@ class Fleet:
                     if attempt == 2 or "cannot listen" not in s.log():
                         raise
                     s.port = free_port()
+                    self.write_peers(s.store)
                     s.restart()
         return started
 

@@ -299,6 +299,98 @@ def test_servers_validate_edge_endpoints_and_edge_ids(tmp_path):
         fleet.close()
 
 
+def _edge_in(src, dst, rid=""):
+    return pb.AddEdgesInRequest(request_id=rid, etype=codec.etype_msg(WROTE),
+                                src=codec.to_array(src), dst=codec.to_array(dst))
+
+
+def _code(call, req) -> str:
+    try:
+        call(req, timeout=15)
+        return "OK"
+    except grpc.RpcError as e:
+        return e.code().name
+
+
+def test_endpoints_of_other_partitions_are_checked_with_their_owner(tmp_path):
+    """A forged AddEdgesIn whose source another partition owns: INVALID_ARGUMENT when the
+    owner has no such node; when the owner's primary is down its replica may confirm an
+    existing node, and with every server of the owner down the write is UNAVAILABLE
+    (retryable) and not applied; a repeated request id is still answered; a server
+    without a cluster file refuses such writes (FAILED_PRECONDITION); add_edges works."""
+    from graphplat.testing.servers import ServerProcess
+
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        fast = ["--peer-timeout", "1"]
+        p0, p1, p1r = fleet.start_all([dict(store=store, partition=0, args=fast),
+                                       dict(store=store, partition=1, args=fast),
+                                       dict(store=store, partition=1, replica=True, args=fast)])
+        book = PartitionBook(P)
+        ghost = _own(book, "user", np.arange(987654321987, 987654321987 + 40), 1)[:1]
+        ghost_review = _own(book, "review", np.arange(987654321987, 987654321987 + 40), 1)[:1]
+        u0 = _own(book, "user", np.arange(1000, 1040), 0)[:1]
+        u1 = _own(book, "user", np.arange(1000, 1040), 1)[:2]
+        r0 = _own(book, "review", np.arange(5000, 5060), 0)[:1]
+        stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(p0.address))
+
+        def seq():
+            return stub.Info(pb.InfoRequest(), timeout=5).applied_seq
+
+        before = seq()
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.AddEdgesIn(_edge_in(ghost, r0), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, ei.value.details()
+        assert "checked with partition 1" in ei.value.details()
+        with pytest.raises(grpc.RpcError) as ei:  # the out-copy's destination likewise
+            stub.AddEdgesOut(pb.AddEdgesOutRequest(
+                etype=codec.etype_msg(WROTE), src=codec.to_array(u0),
+                dst=codec.to_array(ghost_review), eids=codec.to_array([(1 << 40) | 2])), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, ei.value.details()
+        assert seq() == before
+        first = stub.AddEdgesIn(_edge_in(u1[:1], r0, "edge-1"), timeout=15)  # a real source
+        assert seq() == before + 1
+
+        p1.kill()  # the owner's replica confirms nodes that exist, not ones it lacks
+        assert _code(stub.AddEdgesIn, _edge_in(u1[1:], r0)) == "OK"
+        assert _code(stub.AddEdgesIn, _edge_in(ghost, r0)) == "UNAVAILABLE"
+        assert seq() == before + 2
+        p1r.kill()  # no server of partition 1: retryable, nothing stored
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.AddEdgesIn(_edge_in(u1[:1], r0), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.UNAVAILABLE, ei.value.details()
+        assert "not applied" in ei.value.details() and time.monotonic() - t0 < 5
+        assert _code(stub.AddEdgesIn, _edge_in(ghost, r0)) == "UNAVAILABLE"
+        assert seq() == before + 2
+        again = stub.AddEdgesIn(_edge_in(u1[:1], r0, "edge-1"), timeout=15)  # a retry: answered
+        assert again.duplicate and again.seq == first.seq
+
+        p1.restart().wait_ready()
+        p1r.restart().wait_ready()
+        with connect(cluster_dict([[p0], [p1, p1r]])) as g:
+            g.add_edges(WROTE, src=np.concatenate([u1, u0]), dst=np.repeat(r0, 3))
+            with pytest.raises(ValueError, match="not 'user' nodes"):
+                g.add_edges(WROTE, src=ghost, dst=r0)
+            s = g.sample_neighbors(WROTE, r0, -1, strategy="full")
+            assert int(ghost[0]) not in s.neighbors.tolist()
+            assert np.count_nonzero(s.neighbors == u1[0]) >= 2
+
+        # a server that does not know its peers cannot check: refused, not trusted
+        lone = ServerProcess(store, 0, fleet.workdir)
+        fleet.servers.append(lone)
+        p0.terminate()
+        lone.start().wait_ready()
+        lone_stub = pb_grpc.GraphPartitionStub(grpc.insecure_channel(lone.address))
+        with pytest.raises(grpc.RpcError) as ei:
+            lone_stub.AddEdgesIn(_edge_in(u1[:1], r0), timeout=15)
+        assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "--cluster" in ei.value.details()
+    finally:
+        fleet.close()
+
+
 # ----------------------------------------------------------------------------- schema fingerprint
 
 def _mismatch_line(text: str) -> str:
@@ -564,6 +656,72 @@ def test_overload_is_resource_exhausted_counted_and_retried(tmp_path):
         fleet.close()
 
 
+def _metric(port: int, code: str, method: str) -> float:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    want = f'graphplat_requests_total{{code="{code}",method="{method}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(want))
+
+
+def test_burst_far_above_the_limit_is_refused_resource_exhausted_and_counted(tmp_path):
+    """8,000 concurrent calls on fresh connections against 4 call slots: every call is OK
+    or RESOURCE_EXHAUSTED (gRPC's HTTP/2 overload protection used to reset some streams,
+    UNAVAILABLE "Stream removed", uncounted), the server's metric counts exactly the
+    refusals, and PartitionClient calls made during a burst all succeed by backing off."""
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graphplat.storage.client import PartitionClient
+
+    store = small_store(tmp_path / "s")
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        s = fleet.start(store, 0, metrics=True,
+                        args=["--threads", "2", "--max-concurrent-rpcs", "4"]).wait_ready()
+        reviews = _own(PartitionBook(P), "review", np.arange(5000, 5060))
+        req = pb.SampleNeighborsRequest(etype=codec.etype_msg(WROTE), seeds=codec.to_array(reviews),
+                                        fanout=20)
+
+        def burst(n_channels: int, calls: int):
+            chans = [grpc.insecure_channel(s.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                     for _ in range(n_channels)]
+            stubs = [pb_grpc.GraphPartitionStub(c) for c in chans]
+
+            def one(i):
+                try:
+                    stubs[i % n_channels].SampleNeighbors(req, timeout=60)
+                    return "OK"
+                except grpc.RpcError as e:
+                    return e.code().name
+            with ThreadPoolExecutor(96) as pool:
+                codes = Counter(pool.map(one, range(calls)))
+            for c in chans:
+                c.close()
+            return codes
+
+        codes = Counter()
+        for _ in range(4):  # fresh connections each time: refusals came at a connection's start
+            codes += burst(2, 2000)
+        assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}, codes
+        assert codes["RESOURCE_EXHAUSTED"] > 1000, codes
+        assert _metric(s.metrics_port, "RESOURCE_EXHAUSTED", "SampleNeighbors") == codes["RESOURCE_EXHAUSTED"]
+        assert _metric(s.metrics_port, "OK", "SampleNeighbors") == codes["OK"]
+
+        client = PartitionClient([s.address], 0, deadline_s=60, retries=1000, backoff=0.02,
+                                 max_backoff=0.2)
+        with ThreadPoolExecutor(1) as bg:
+            pending = bg.submit(burst, 2, 2000)
+            with ThreadPoolExecutor(16) as pool:
+                got = list(pool.map(lambda _: client.sample_neighbors(WROTE, reviews, 20).counts.sum(),
+                                    range(160)))
+            assert set(pending.result()) <= {"OK", "RESOURCE_EXHAUSTED"}
+        assert len(got) == 160 and len(set(got)) == 1  # every call answered, same answer
+        client.close()
+    finally:
+        fleet.close()
+
+
 def test_answer_budget_is_checked_before_sampling(tmp_path):
     store = small_store(tmp_path / "s")
     fleet = Fleet(tmp_path / "logs")
@@ -590,21 +748,39 @@ def test_answer_budget_is_checked_before_sampling(tmp_path):
         fleet.close()
 
 
+def _reset_peak_rss(server) -> int:
+    """Reset the server's VmHWM to its current resident size (Linux clear_refs "5"); returns it."""
+    with open(f"/proc/{server.proc.pid}/clear_refs", "w") as f:
+        f.write("5")
+    return _rss(server)
+
+
 def test_unauthenticated_large_body_is_refused_before_it_is_read(tmp_path):
+    """Two unauthenticated 120 MB requests are refused UNAUTHENTICATED without the server
+    ever holding the body: its peak resident memory, reset right before them, grows by less
+    than the body. (Reading the body first, as a plain unary handler does, costs one copy in
+    gRPC's buffers plus the parsed message: 240+ MB.) The peak is reset because the
+    server's start-up peak may lie above its steady size by more than a body."""
     store = small_store(tmp_path / "s")
     fleet = Fleet(tmp_path / "logs")
     try:
         s = fleet.start(store, 0, args=["--token", "t0ken"]).wait_ready()
         ch = grpc.insecure_channel(s.address, options=[("grpc.max_send_message_length", 256 << 20)])
         call = ch.unary_unary("/graphplat.v1.GraphPartition/Lookup")
-        before = _rss(s)
         body = pb.LookupRequest(ntype="user", ids=cpb.Array(dtype="<i8", shape=[15 << 20],
                                                            data=bytes(120 << 20))).SerializeToString()
+        before = _reset_peak_rss(s)
         for _ in range(2):
             with pytest.raises(grpc.RpcError) as ei:
                 call(body, timeout=30)
             assert ei.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert _rss(s) - before < 60 << 20, (_rss(s) - before) >> 20
+        # the same body with the token is read (and refused for its content): the peak shows it
+        before = _reset_peak_rss(s)
+        with pytest.raises(grpc.RpcError) as ei:
+            call(body, timeout=30, metadata=(("authorization", "Bearer t0ken"),))
+        assert ei.value.code() != grpc.StatusCode.UNAUTHENTICATED
+        assert _rss(s) - before > 100 << 20, (_rss(s) - before) >> 20
         ch.close()
     finally:
         fleet.close()
