@@ -27,7 +27,8 @@ same seed batches:
   ``g.ndata["feat"][input_nodes]``. It runs in its own trainer process, started fresh in
   every repetition (start-up and 2 warm-up batches not timed), on the same seeds (mapped to
   DistDGL's node ids; the first batch's seeds and input features are checked against the
-  original graph). When this host cannot run it, ``distdgl_skipped`` says why.
+  original graph). Its processes run with ``OMP_WAIT_POLICY=passive`` unless that is set
+  (see ``distdgl.omp_wait_policy``). When this host cannot run it, ``distdgl_skipped`` says why.
 
 Methods run in a different order in every repetition (rotated), so none always runs first.
 
