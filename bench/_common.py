@@ -1,7 +1,8 @@
-"""Helpers shared by the benchmarks that run graphplat servers as subprocesses
-(``bench/storage.py``, ``bench/serving.py``): the orphan guard every server runs under,
-starting and stopping such a server, SIGTERM handling and comma-separated name lists on the
-command line."""
+"""Helpers shared by the benchmarks that run servers as subprocesses (``bench/storage.py``,
+``bench/serving.py``, ``bench/loader.py``, ``bench/train_e2e.py``, ``bench/distdgl.py``): the
+orphan guard every graphplat server runs under, starting and stopping such a server, SIGTERM
+handling, comma-separated name lists on the command line, and the counters of a run (bytes
+over loopback, CPU time of server processes)."""
 from __future__ import annotations
 
 import argparse
@@ -80,3 +81,27 @@ def name_list(choices: Sequence[str], what: str, shown: Optional[str] = None) ->
         return values
 
     return parse
+
+
+def loopback_bytes() -> int:
+    """Bytes received on the loopback interface so far (every byte sent on it is received once;
+    host-wide: other processes' loopback traffic counts too)."""
+    with open("/proc/net/dev") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name.strip() == "lo":
+                return int(rest.split()[0])
+    return 0
+
+
+def servers_cpu(procs: Sequence[subprocess.Popen]) -> float:
+    """CPU seconds used so far by the processes ``procs`` (and their waited-for children)."""
+    import psutil
+    total = 0.0
+    for p in procs:
+        try:
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total

@@ -19,13 +19,23 @@ same seed batches:
   ``--no-shared-memory`` (as if on another host); synchronous and with prefetch;
 * ``graphplat-remote`` (unless ``--no-remote``): the same servers with every partition read
   over gRPC (``shared_memory=False``), with prefetch, without and with a client-side
-  feature cache of a quarter of the table (``-cache25``).
+  feature cache of a quarter of the table (``-cache25``);
+* ``distdgl`` (unless ``--no-distdgl``): DistDGL 2.1's ``DistNodeDataLoader`` +
+  ``NeighborSampler([15, 10, 5])`` over the same graph in 2 partitions (DistDGL's own random
+  partitioning, cached under bench/.cache), 2 DistDGL servers on loopback, the trainer
+  co-located with partition 0 (see ``bench/distdgl.py``), features pulled per batch with
+  ``g.ndata["feat"][input_nodes]``. It runs in its own trainer process, started fresh in
+  every repetition (start-up and 2 warm-up batches not timed), on the same seeds (mapped to
+  DistDGL's node ids; the first batch's seeds and input features are checked against the
+  original graph). Its processes run with ``OMP_WAIT_POLICY=passive`` unless that is set
+  (see ``distdgl.omp_wait_policy``). When this host cannot run it, ``distdgl_skipped`` says why.
 
 Methods run in a different order in every repetition (rotated), so none always runs first.
 
-Every loader yields DGL blocks with ``feat`` in ``blocks[0].srcdata``. Reported per method:
-batches/s and sampled edges/s (medians over repetitions), p50/p99 batch time, and the ratios
-graphplat/DGL. Logs go to stderr; stdout gets one JSON object.
+Every loader yields DGL blocks with ``feat`` in ``blocks[0].srcdata`` (DistDGL: the pulled
+rows). Reported per method: batches/s and sampled edges/s (medians over repetitions), p50/p99
+batch time, bytes per batch received on loopback (``/proc/net/dev``, host-wide), and the
+ratios graphplat/DGL and graphplat/DistDGL. Logs go to stderr; stdout gets one JSON object.
 """
 from __future__ import annotations
 
@@ -42,6 +52,8 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
+import distdgl  # noqa: E402
+from _common import loopback_bytes  # noqa: E402
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
 
 LOG = logging.getLogger("bench.loader")
@@ -60,6 +72,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=None, help="repetitions (default 5; quick 3)")
     p.add_argument("--threads", type=int, default=2, help="threads for torch, DGL and graphplat")
     p.add_argument("--no-remote", action="store_true", help="skip the 2-partition RemoteGraph")
+    p.add_argument("--no-distdgl", action="store_true", help="skip DistDGL")
+    p.add_argument("--cache", type=Path, default=BENCH_DIR / ".cache",
+                   help="where the generated graph, the store and DistDGL's partitions are cached "
+                        "(default bench/.cache)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -68,7 +84,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args.batches = args.batches or (8 if args.quick else 20)
     args.reps = args.reps or (3 if args.quick else 5)
     # what sampler.get_graph expects
-    args.graph, args.alpha, args.max_degree, args.cache_dir = None, 2.2, None, None
+    args.graph, args.alpha, args.max_degree = None, 2.2, None
+    args.cache_dir = args.cache / f"powerlaw_{args.nodes}_{args.edges}"
     return args
 
 
@@ -96,7 +113,7 @@ def graph_arrays(indptr: np.ndarray, indices: np.ndarray, feat: np.ndarray):
 
 def store_path(args, arrays) -> Path:
     """The cached 2-partition store of the benchmark graph (written on first use)."""
-    store = BENCH_DIR / ".cache" / f"loader_{args.nodes}_{args.edges}_f{args.feat_dim}"
+    store = args.cache / f"loader_{args.nodes}_{args.edges}_f{args.feat_dim}"
     if not (store / "store.json").exists():
         LOG.info("writing a 2-partition store to %s", store)
         arrays.write_store(store, partitions=2, overwrite=True)
@@ -128,9 +145,11 @@ def remote_graph(args, store: Path, workdir: Path):
 
 
 def run_loader(make, batches: int) -> Dict[str, float]:
-    """Iterate ``batches`` batches of a fresh loader; returns times and sampled edges."""
+    """Iterate ``batches`` batches of a fresh loader; returns times, sampled edges and bytes
+    received on loopback."""
     loader = make()
     times, edges = [], 0
+    net0 = loopback_bytes()
     t_start = time.perf_counter()
     t = t_start
     for i, (inp, _out, blocks) in enumerate(loader):
@@ -142,7 +161,25 @@ def run_loader(make, batches: int) -> Dict[str, float]:
         if i + 1 == batches:
             break
     total = time.perf_counter() - t_start
-    return {"seconds": total, "batches": len(times), "edges": edges, "batch_times": times}
+    return {"seconds": total, "batches": len(times), "edges": edges, "batch_times": times,
+            "net_bytes": loopback_bytes() - net0}
+
+
+def run_distdgl(config: Path, workdir: Path, warm: np.ndarray, seeds: np.ndarray, feat: np.ndarray,
+                args) -> Dict[str, float]:
+    """One DistDGL trainer (fresh servers) over the ``warm`` batches (untimed), then ``seeds``;
+    returns the same fields as :func:`run_loader`. Raises RuntimeError when its first timed
+    batch does not start with the first of ``seeds`` or its input rows are not ``feat``'s rows
+    (a wrong node id mapping)."""
+    r = distdgl.run(config, workdir, np.concatenate([warm, seeds]), warmup=len(warm) // args.batch_size,
+                    batch_size=args.batch_size, threads=args.threads, seed=args.seed)
+    first = r["first_batch"]
+    if first["seeds"] != seeds[:len(first["seeds"])].tolist():
+        raise RuntimeError(f"DistDGL's first batch has seeds {first['seeds']}, not {seeds[:4].tolist()}")
+    if not np.allclose(feat[first["input_nodes"]].sum(1), first["input_feat_row_sums"], rtol=1e-4):
+        raise RuntimeError("DistDGL's features are not the graph's (node id mapping?)")
+    return {"seconds": r["wall"], "batches": r["steps"], "edges": r["edges"], "batch_times": r["batch_times"],
+            "net_bytes": r["net_bytes"]}
 
 
 def gather_floor(feat: np.ndarray, make, seeds: np.ndarray, batches: int, reps: int = 3) -> Dict[str, float]:
@@ -174,13 +211,16 @@ def gather_floor(feat: np.ndarray, make, seeds: np.ndarray, batches: int, reps: 
 
 
 def summarize(reps: List[dict]) -> dict:
-    """Medians over repetitions of batches/s and edges/s, and p50/p99 batch time."""
+    """Medians over repetitions of batches/s, edges/s, sampled edges and loopback MB per
+    batch; p50/p99 batch time; each repetition's batches/s."""
     times = sorted(t for r in reps for t in r["batch_times"])
     return {"batches_per_s": statistics.median(r["batches"] / r["seconds"] for r in reps),
             "edges_per_s": statistics.median(r["edges"] / r["seconds"] for r in reps),
+            "edges_per_batch": statistics.median(r["edges"] / r["batches"] for r in reps),
+            "loopback_mb_per_batch": statistics.median(r["net_bytes"] / r["batches"] / 1e6 for r in reps),
             "batch_ms_p50": 1e3 * times[len(times) // 2],
             "batch_ms_p99": 1e3 * times[min(len(times) - 1, int(len(times) * 0.99))],
-            "reps": len(reps)}
+            "reps": len(reps), "batches_per_s_reps": [round(r["batches"] / r["seconds"], 3) for r in reps]}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -206,6 +246,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   num_nodes=n)
     g.ndata["feat"] = torch.from_numpy(feat)
     LOG.info("DGL graph built in %.1fs", time.perf_counter() - t0)
+    distdgl_config, distdgl_skipped = distdgl.prepare(
+        g, distdgl.cache_dir(args.cache, args.nodes, args.edges, args.feat_dim), args.no_distdgl)
+    if distdgl_skipped:
+        LOG.info("DistDGL skipped: %s", distdgl_skipped)
     t0 = time.perf_counter()
     arrays = graph_arrays(indptr, indices, feat)
     local = arrays.to_local(partitions=1)
@@ -247,24 +291,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cache_mb = feat.nbytes / 4 / (1 << 20)
         methods["graphplat-remote-prefetch-cache25"] = lambda s: gp_loader(remote, s, 2, cache_mb)
     del arrays
-    results: Dict[str, List[dict]] = {m: [] for m in methods}
+    warm = seed_sets[0][:2 * args.batch_size]
+    runners = {m: (lambda rep, make=make: run_loader(lambda: make(seed_sets[rep]), args.batches))
+               for m, make in methods.items()}
+    if distdgl_config is not None:  # warms itself up: a fresh process in every repetition
+        runners["distdgl"] = lambda rep: run_distdgl(distdgl_config, Path(tmp.name), warm, seed_sets[rep],
+                                                     feat, args)
+    results: Dict[str, List[dict]] = {m: [] for m in runners}
     try:
         for make in methods.values():  # warm-up: imports, page faults, connections
-            run_loader(lambda: make(seed_sets[0][:2 * args.batch_size]), 2)
-        names = list(methods)
+            run_loader(lambda: make(warm), 2)
+        names = list(runners)
         for rep in range(args.reps):
             for name in names[rep % len(names):] + names[:rep % len(names)]:
-                make = methods[name]
-                r = run_loader(lambda: make(seed_sets[rep]), args.batches)
+                if name not in runners:  # DistDGL failed in an earlier repetition
+                    continue
+                try:
+                    r = runners[name](rep)
+                except Exception as e:  # noqa: BLE001 - DistDGL only; reported in the JSON
+                    if name != "distdgl":
+                        raise
+                    distdgl_skipped = f"trainer failed in repetition {rep}: {e}"
+                    LOG.warning("%s", distdgl_skipped)
+                    del runners[name]
+                    continue
                 results[name].append(r)
-                LOG.info("rep %d %-28s %.2f batches/s  %.1f M edges/s", rep, name,
-                         r["batches"] / r["seconds"], r["edges"] / r["seconds"] / 1e6)
+                LOG.info("rep %d %-33s %.2f batches/s  %.1f M edges/s  %.1f MB/batch on loopback", rep, name,
+                         r["batches"] / r["seconds"], r["edges"] / r["seconds"] / 1e6,
+                         r["net_bytes"] / r["batches"] / 1e6)
     finally:
         for s in servers:
             s.terminate()
         for s in servers:
             s.wait(30)
-    summary = {m: summarize(r) for m, r in results.items()}
+    summary = {m: summarize(r) for m, r in results.items() if r}
     floor = gather_floor(feat, lambda s: gp_loader(local, s, 0), seed_sets[0], args.batches)
     floor["dgl_batch_ms"] = 1e3 / summary["dgl"]["batches_per_s"]
     floor["max_ratio_vs_dgl"] = floor["dgl_batch_ms"] / min(floor["take_rows_ms"], floor["torch_index_select_ms"])
@@ -276,13 +336,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     lbase = summary["graphplat-local"]["batches_per_s"]
     ratios_local = {m: round(v["batches_per_s"] / lbase, 3) for m, v in summary.items()
                     if m.startswith("graphplat") and m != "graphplat-local"}
+    ratios_distdgl = {m: round(v["batches_per_s"] / summary["distdgl"]["batches_per_s"], 3)
+                      for m, v in summary.items() if m.startswith("graphplat") and "distdgl" in summary}
     out = {"benchmark": "loader", "graph": {"nodes": n, "edges": int(len(indices)), **meta},
            "feat_dim": args.feat_dim, "batch_size": args.batch_size, "fanouts": FANOUTS,
            "threads": args.threads, "batches_per_rep": args.batches, "machine": machine_info(),
-           "results": {m: {k: round(v, 3) for k, v in s.items()} for m, s in summary.items()},
+           "results": {m: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()}
+                       for m, s in summary.items()},
            "ratio_vs_dgl_batches_per_s": ratios,
            "ratio_vs_graphplat_local_batches_per_s": ratios_local,
-           "targets": {"graphplat-local": ">= 3x dgl", "graphplat-colocated": ">= 0.5x graphplat-local",
+           "ratio_vs_distdgl_batches_per_s": ratios_distdgl, "distdgl_skipped": distdgl_skipped,
+           "distdgl_omp_wait_policy": distdgl.omp_wait_policy(),
+           "targets": {"graphplat-local": ">= 3x dgl",
+                       "graphplat-colocated": ">= 0.5x graphplat-local and >= 3x distdgl",
                        "graphplat-remote": ">= 0.25x graphplat-local", "*-prefetch": ">= sync"},
            "feature_gather_floor": {k: round(v, 3) for k, v in floor.items()}}
     json.dump(out, sys.stdout, indent=2)

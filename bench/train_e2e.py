@@ -13,10 +13,11 @@ batch's output nodes, the same for every method), batches of 1024 random seeds, 
   processes on loopback, the trainer co-located with partition 0 (read from its shared
   memory), partition 1 over gRPC (``--no-shared-memory``, as if on another host);
 * ``remote-prefetch``: the same servers, every partition over gRPC;
-* ``distdgl``: DistDGL 2.1 on the same graph in 2 partitions, trainer co-located with
-  partition 0, the second server in its own /dev/shm (see ``bench/distdgl.py``); one
-  trainer process per repetition (start-up and 2 warm-up steps not timed). When it cannot
-  be launched, ``distdgl_skipped`` says why.
+* ``distdgl``: DistDGL 2.1 on the same graph in 2 partitions (cached under bench/.cache),
+  trainer co-located with partition 0, each server in its own /dev/shm (see
+  ``bench/distdgl.py``); one trainer process per repetition on the same seeds (start-up and
+  2 warm-up steps not timed), labels looked up locally like the other methods'. When it
+  cannot be launched, ``distdgl_skipped`` says why.
 
 Reported per method (medians over repetitions): batches/s, seconds per training step,
 bytes per batch that crossed loopback (``/proc/net/dev``), CPU seconds per batch of this
@@ -39,12 +40,13 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
+import distdgl  # noqa: E402
+from _common import loopback_bytes, servers_cpu  # noqa: E402
 from loader import FANOUTS, features, graph_arrays, remote_graph, store_path  # noqa: E402
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
 
 LOG = logging.getLogger("bench.train_e2e")
 NUM_CLASSES = 10
-
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -67,7 +69,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args.batches = args.batches or (8 if args.quick else 20)
     args.reps = args.reps or 3
     args.graph, args.alpha, args.max_degree, args.cache_dir = None, 2.2, None, None
+    args.cache = BENCH_DIR / ".cache"
     return args
+
+
+def label_table(n: int, seed: int) -> np.ndarray:
+    """The random labels (int64 in [0, NUM_CLASSES)) of nodes 0..n-1, the same for every method."""
+    return np.random.default_rng(seed + 7).integers(0, NUM_CLASSES, n)
 
 
 def make_model(in_dim: int, hidden: int, classes: int, seed: int):
@@ -91,37 +99,6 @@ def make_model(in_dim: int, hidden: int, classes: int, seed: int):
 
     torch.manual_seed(seed)
     return SAGE()
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def loopback_bytes() -> int:
-    """Bytes received on the loopback interface so far (every byte crosses it once)."""
-    with open("/proc/net/dev") as f:
-        for line in f:
-            name, _, rest = line.partition(":")
-            if name.strip() == "lo":
-                return int(rest.split()[0])
-    return 0
-
-
-def servers_cpu(procs) -> float:
-    """CPU seconds used so far by the server processes."""
-    import psutil
-    total = 0.0
-    for p in procs:
-        try:
-            t = psutil.Process(p.pid).cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-        except psutil.Error:
-            pass
-    return total
 
 
 def train(make_loader: Callable, labels_of: Callable, batches: int, hidden: int, in_dim: int,
@@ -166,23 +143,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     indptr, indices, meta = get_graph(args)
     n = len(indptr) - 1
     feat = features(n, args.feat_dim, args.seed)
-    y_table = torch.from_numpy(np.random.default_rng(args.seed + 7).integers(0, NUM_CLASSES, n))
+    y_table = torch.from_numpy(label_table(n, args.seed))
     set_threads(args.threads, _core)
     g = dgl.graph(("csc", (torch.from_numpy(indptr), torch.from_numpy(indices),
                            torch.empty(0, dtype=torch.int64))), num_nodes=n)
     g.ndata["feat"] = torch.from_numpy(feat)
-    distdgl_config, distdgl_skipped = None, None
-    if args.no_distdgl:
-        distdgl_skipped = "--no-distdgl"
-    else:
-        try:
-            import distdgl
-            g.ndata["label"] = y_table
-            distdgl_config = distdgl.partition(
-                g, BENCH_DIR / ".cache" / f"distdgl_{args.nodes}_{args.edges}_f{args.feat_dim}")
-            del g.ndata["label"]
-        except Exception as e:  # noqa: BLE001 - reported in the JSON
-            distdgl_skipped = f"partitioning failed: {e}"
+    distdgl_config, distdgl_skipped = distdgl.prepare(
+        g, distdgl.cache_dir(args.cache, args.nodes, args.edges, args.feat_dim), args.no_distdgl)
     arrays = graph_arrays(indptr, indices, feat)
     local = arrays.to_local(partitions=1)
     store = store_path(args, arrays)
@@ -202,7 +169,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
     colocated, remote, servers = remote_graph(args, store, Path(tmp.name))
-    ddgl_servers: list = []
     shm = [type(b).__name__ == "SharedPartition" for b in colocated.backends]
     methods: Dict[str, Callable] = {
         "dgl": dgl_loader,
@@ -217,21 +183,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         methods = {m: f for m, f in methods.items() if m in keep or m in ("local", "dgl")}
     if distdgl_config is not None:
         def run_distdgl(rep: int) -> dict:
-            # DistDGL servers exit when their last client does: fresh ones for every trainer.
-            ddgl_servers[:] = distdgl.start_servers(distdgl_config, Path(tmp.name), [free_port(), free_port()])
-            try:
-                s0 = servers_cpu(ddgl_servers)
-                r = distdgl.run_trainer(distdgl_config, Path(tmp.name), args.batches, args.batch_size,
-                                        args.hidden, args.seed + rep, args.threads)
-                r["servers_cpu"] = servers_cpu(ddgl_servers) - s0
-            finally:
-                for proc in ddgl_servers:
-                    try:
-                        proc.wait(30)
-                    except Exception:  # noqa: BLE001 - still up: stop it
-                        proc.kill()
-                        proc.wait(10)
-            return r
+            # 2 warm-up batches (the other methods' warm-up seeds), then this repetition's seeds
+            seeds = np.concatenate([seed_sets[0][:2 * args.batch_size], seed_sets[rep]])
+            return distdgl.run(distdgl_config, Path(tmp.name), seeds, warmup=2, batch_size=args.batch_size,
+                               threads=args.threads, seed=args.seed, hidden=args.hidden)
         methods["distdgl"] = run_distdgl
     runs: Dict[str, List[dict]] = {m: [] for m in methods}
     try:
@@ -260,10 +215,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         colocated.close()
         remote.close()
-        for s in servers + ddgl_servers:
+        for s in servers:
             if s.poll() is None:
                 s.terminate()
-        for s in servers + ddgl_servers:
+        for s in servers:
             s.wait(30)
     med = statistics.median
     results = {m: {"batches_per_s": med(r["steps"] / r["wall"] for r in rs),
@@ -283,6 +238,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            "results": {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                        for m, r in results.items()},
            "ratio_batches_per_s": ratio, "distdgl_skipped": distdgl_skipped,
+           "distdgl_omp_wait_policy": distdgl.omp_wait_policy(),
            "targets": {"colocated": ">= 0.5x local", "remote-prefetch": ">= 0.25x local",
                        "*-prefetch": ">= the same loader without prefetch"}}
     json.dump(out, sys.stdout, indent=2)

@@ -1,0 +1,47 @@
+"""bench/loader.py on a tiny graph, end to end: NodeLoader (local, over 2 graph servers) and
+DGL's DataLoader, and DistDGL 2.1 on the same graph in 2 partitions (real servers, the
+trainer co-located with partition 0) on the same seeds, with the ratios over DistDGL."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import loader  # the repository root is on sys.path via pytest's `pythonpath`
+
+TINY = ["--nodes", "3000", "--edges", "30000", "--batch-size", "64", "--batches", "2", "--reps", "1"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+@pytest.mark.slow
+def test_distdgl_runs_on_the_same_graph_and_seeds(cache, capsys):
+    rc = loader.main(TINY + ["--cache", str(cache)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    reason = loader.distdgl.unavailable()
+    if reason is not None:  # no unshare/nsenter here: the JSON says so instead of a number
+        assert out["distdgl_skipped"] == reason and "distdgl" not in out["results"]
+        return
+    assert out["distdgl_skipped"] is None, out["distdgl_skipped"]
+    assert out["distdgl_omp_wait_policy"]
+    dd, colocated = out["results"]["distdgl"], out["results"]["graphplat-colocated"]
+    assert dd["reps"] == 1 and dd["batches_per_s"] > 0 and dd["batch_ms_p99"] >= dd["batch_ms_p50"] > 0
+    # same graph, same seeds, same fanouts: the sampled blocks are the same size on average
+    assert dd["edges_per_batch"] == pytest.approx(colocated["edges_per_batch"], rel=0.15)
+    assert dd["loopback_mb_per_batch"] > 0  # partition 1's rows come over loopback
+    ratios = out["ratio_vs_distdgl_batches_per_s"]
+    for m in ("graphplat-colocated", "graphplat-remote"):
+        assert ratios[m] == pytest.approx(out["results"][m]["batches_per_s"] / dd["batches_per_s"], rel=0.01)
+    assert (cache / "distdgl_3000_30000_f100" / "orig_nids.npy").exists()  # cached like the store
+
+
+def test_no_distdgl_skips_it_with_the_reason(cache, capsys):
+    rc = loader.main(TINY + ["--cache", str(cache), "--no-distdgl", "--no-remote"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["distdgl_skipped"] == "--no-distdgl"
+    assert "distdgl" not in out["results"] and out["ratio_vs_distdgl_batches_per_s"] == {}
