@@ -23,7 +23,7 @@ from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 from graphplat.storage.shared import SharedPartition
 from graphplat.storage.stitched import StitchedCSR, partition_version
-from graphplat.storage.wire_dtype import CARRIER, applies
+from graphplat.storage.wire_dtype import carrier_dtype
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 
@@ -265,8 +265,7 @@ class RoutedGraph(GraphService):
         wire_dtype = wire_dtype_check(wire_dtype)
         kw = {"wire_dtype": wire_dtype} if wire_dtype else {}
         if wire_dtype:
-            specs = [_Spec(f.name, f.shape, CARRIER[wire_dtype], f.width) if applies(f.numpy_dtype, wire_dtype)
-                     else f for f in specs]
+            specs = [_Spec(f.name, f.shape, carrier_dtype(f.numpy_dtype, wire_dtype), f.width) for f in specs]
 
         def call(p, idx, into=None, into_rows=None):
             if into is None:
