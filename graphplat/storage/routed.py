@@ -180,6 +180,10 @@ class RoutedGraph(GraphService):
             return b.graph  # the current graph (compaction replaces it)
         return b if isinstance(b, PartitionGraph) else None
 
+    @property
+    def partitions_over_network(self) -> int:
+        return sum(self._in_process(p) is None for p in range(len(self.backends)))
+
     def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
                         replace: bool = False, seed: int = 0) -> Optional[list]:
         """Every hop of in-neighbor sampling of a square edge type in one C++ call, when
