@@ -263,3 +263,9 @@ def scatter_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray, *,
     [0, len(out)) raise IndexError before anything is written. With repeated rows, which
     source row lands there is unspecified. ``out`` must be writeable and not overlap source;
     dtypes holding Python objects raise ValueError."""
+
+def bytes_buffer(size: int, *, zero: bool = True) -> Tuple[bytes, np.ndarray]:
+    """A new ``bytes`` object of ``size`` bytes and a writable uint8 array over its memory,
+    for building an answer in place (gRPC sends ``bytes``; building one from arrays copies
+    every byte once more). Fill the array before the bytes object is shared or hashed; with
+    ``zero=False`` its initial content is undefined and the caller must write every byte."""

@@ -172,6 +172,12 @@ class GraphService(abc.ABC):
                         features: Dict[str, np.ndarray]) -> None:
         """Overwrite features of existing nodes (durable before returning)."""
 
+    @property
+    def partitions_over_network(self) -> int:
+        """How many partitions this graph answers over the network right now (0 for a graph
+        held in this process). Loaders overlap more batches when they wait on servers."""
+        return 0
+
     def id_dictionary(self, ntype: str):
         """The :class:`~graphplat.storage.id_dictionary.IdDictionary` of a string-id node
         type (ValueError for an int64-id type)."""

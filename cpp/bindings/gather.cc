@@ -115,6 +115,29 @@ void bind_gather(py::module_& m) {
       },
       py::arg("source"), py::arg("rows"), py::arg("out"), py::kw_only(), py::arg("num_threads") = 0,
       "out[rows] = source for C-contiguous arrays, copied in parallel; see _core.pyi.");
+
+  // A bytes object filled in place: answers sent over gRPC must be bytes, and building them
+  // from arrays (b"".join) copies every row once more. The caller fills the view before the
+  // bytes object is shared. With zero=false the caller must write every byte (stale heap
+  // memory would otherwise leak into an answer).
+  m.def(
+      "bytes_buffer",
+      [](py::ssize_t size, bool zero) {
+        if (size < 0) throw InvalidArgument(cat("size must be >= 0, got ", size));
+        PyObject* raw = PyBytes_FromStringAndSize(nullptr, size);
+        if (raw == nullptr) throw py::error_already_set();
+        py::object bytes = py::reinterpret_steal<py::object>(raw);
+        auto* data = reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(raw));
+        if (zero) {
+          py::gil_scoped_release nogil;
+          std::fill(data, data + size, uint8_t{0});
+        }
+        // The view's base is the bytes object, which keeps the memory alive.
+        py::array_t<uint8_t> view({size}, {py::ssize_t{1}}, data, bytes);
+        return py::make_tuple(bytes, view);
+      },
+      py::arg("size"), py::kw_only(), py::arg("zero") = true,
+      "(bytes of `size` zero bytes, a writable uint8 array over them); see _core.pyi.");
 }
 
 }  // namespace graphplat::bindings

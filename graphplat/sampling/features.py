@@ -83,9 +83,7 @@ class FeatureFetcher:
 
     def _stored_dtype(self, spec) -> np.dtype:
         """The dtype ``spec``'s rows travel and are cached in."""
-        if wire_dtype.applies(spec.numpy_dtype, self.feature_dtype):
-            return wire_dtype.CARRIER[self.feature_dtype]
-        return spec.numpy_dtype
+        return wire_dtype.carrier_dtype(spec.numpy_dtype, self.feature_dtype)
 
     def _row_bytes(self, ntype: str) -> int:
         nt = self.graph.schema.node_type(ntype)

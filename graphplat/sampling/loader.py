@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Minibatch:
 
 @dataclass
 class LoaderStats:
-    """Counters of a loader since it was built (or since :meth:`reset`)."""
+    """Counters of a loader since it was built."""
 
     batches: int = 0
     sampled_edges: int = 0
@@ -56,6 +57,14 @@ class LoaderStats:
     fetch_seconds: float = 0.0
     convert_seconds: float = 0.0
     cache: CacheStats = field(default_factory=CacheStats)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts) -> None:
+        """Add ``counts`` (counter name -> amount) at once; loader workers call it
+        concurrently."""
+        with self._lock:
+            for name, amount in counts.items():
+                setattr(self, name, getattr(self, name) + amount)
 
     def as_dict(self) -> dict:
         """The counters as a plain dict, with the cache hit rate."""
@@ -110,13 +119,17 @@ class MinibatchLoader:
 
     def __init__(self, graph: GraphService, sampler: Union[NeighborSampler, Sequence], *,
                  batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0,
-                 prefetch: int = 2, num_workers: int = 1,
+                 prefetch: int = 2, num_workers: Optional[int] = None,
                  features: Optional[Mapping[str, Sequence[str]]] = None, labels: Optional[str] = "label",
                  cache_mb: float = 0.0, output: str = "dgl", feature_dtype: Optional[str] = None):
         if not isinstance(sampler, NeighborSampler):
             sampler = NeighborSampler(graph.schema, sampler)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers is None:
+            # One worker keeps a local graph's cores busy; over servers a second one samples
+            # the next batch while this one waits for its feature rows.
+            num_workers = 2 if prefetch and graph.partitions_over_network else 1
         if prefetch < 0 or num_workers < 1:
             raise ValueError(f"prefetch must be >= 0 and num_workers >= 1, got {prefetch}, {num_workers}")
         if output not in OUTPUTS:
@@ -173,7 +186,7 @@ class MinibatchLoader:
                 exclude: Optional[EdgeExclusion] = None) -> SampledSubgraph:
         t0 = time.perf_counter()
         sub = self.sampler.sample(self.graph, seeds, seed=batch_seed, exclude=exclude)
-        self.stats.sample_seconds += time.perf_counter() - t0
+        self.stats.add(sample_seconds=time.perf_counter() - t0)
         return sub
 
     def _fetch(self, sub: SampledSubgraph) -> tuple:
@@ -184,10 +197,8 @@ class MinibatchLoader:
             for nt, ids in sub.seeds.items():
                 if self.labels in self.schema.node_type(nt).feature_names and len(ids):
                     labels[nt] = self.graph.node_features(nt, ids, [self.labels])[self.labels]
-        self.stats.fetch_seconds += time.perf_counter() - t0
-        self.stats.batches += 1
-        self.stats.sampled_edges += sub.num_edges
-        self.stats.input_nodes += sum(len(v) for v in sub.input_nodes.values())
+        self.stats.add(fetch_seconds=time.perf_counter() - t0, batches=1, sampled_edges=sub.num_edges,
+                       input_nodes=sum(len(v) for v in sub.input_nodes.values()))
         return feats, labels
 
     def _convert(self, mb: Minibatch):
@@ -195,7 +206,7 @@ class MinibatchLoader:
             return mb
         t0 = time.perf_counter()
         out = self._convert_dgl(mb) if self.output == "dgl" else self._convert_pyg(mb)
-        self.stats.convert_seconds += time.perf_counter() - t0
+        self.stats.add(convert_seconds=time.perf_counter() - t0)
         return out
 
     def _convert_dgl(self, mb: Minibatch):
@@ -263,7 +274,9 @@ class NodeLoader(MinibatchLoader):
         batch_size, shuffle, drop_last: as DGL's DataLoader.
         seed: makes every batch reproducible (see the module docstring).
         prefetch: batches sampled ahead in the background (0: synchronous).
-        num_workers: background threads (the C++ sampler releases the GIL).
+        num_workers: background threads (the C++ sampler releases the GIL); default 1, or 2
+            when some partitions are read over the network (one batch is sampled while
+            another waits for its feature rows).
         features: ntype -> feature names put in ``blocks[0].srcdata`` (default: every
             float32 feature).
         labels: name of the label feature put in ``blocks[-1].dstdata`` (None: no labels).

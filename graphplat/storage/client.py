@@ -138,7 +138,7 @@ class PartitionClient:
         self._lock = threading.Lock()
         self._current = 0
         self._closed = False
-        self._raw = True  # features as raw bytes (falls back to protobuf on old servers)
+        self._no_raw: set = set()  # methods whose raw variant the server lacks (older servers)
         self._raw_methods: Dict[Tuple[int, str], object] = {}
         # read-your-writes: highest seq one of our writes was acknowledged at, and when a
         # client reading from a replica tries the primary again
@@ -179,6 +179,19 @@ class PartitionClient:
                     f"/{codec.RAW_SERVICE_NAME}/{method}", request_serializer=lambda m: m.SerializeToString(),
                     response_deserializer=None)
             return self._raw_methods[key]
+
+    def _call_raw(self, method: str, request):
+        """``method``'s answer as raw bytes decoded by codec.unpack_raw, or None when the
+        server predates raw answers (then the caller asks the protobuf method)."""
+        if method in self._no_raw:
+            return None
+        try:
+            return codec.unpack_raw(self._call(method, request, raw=True))
+        except RemoteError as e:
+            if e.code != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            self._no_raw.add(method)
+            return None
 
     def _read_start(self) -> int:
         """Index of the server a read tries first: the one that answered last, or the
@@ -317,15 +330,30 @@ class PartitionClient:
         for name, v in (("seed", seed), ("hop", hop)):
             if not 0 <= int(v) < 2 ** 64:
                 raise TypeError(f"{name} must be an unsigned 64-bit integer, got {v}")
+        seeds = as_ids(seeds, "seeds")
         req = pb.SampleNeighborsRequest(
-            etype=codec.etype_msg(etype), seeds=_ids(seeds, "seeds"), fanout=int(fanout),
+            etype=codec.etype_msg(etype), seeds=codec.to_array(seeds), fanout=int(fanout),
             strategy=strategy, replace=bool(replace), direction=direction, seed=int(seed), hop=int(hop))
         if positions is not None:
             req.positions.CopyFrom(_ids(positions, "positions"))
-        r = self._call("SampleNeighbors", req)
-        return NeighborSample(codec.from_array(r.counts, name="counts", copy=True),
-                              codec.from_array(r.neighbors, name="neighbors", copy=True),
-                              codec.from_array(r.eids, name="eids", copy=True))
+        raw = self._call_raw("SampleNeighbors", req)
+        if raw is not None:
+            got = [raw.get(k) for k in ("counts", "neighbors", "eids")]
+        else:
+            r = self._call("SampleNeighbors", req)
+            got = [codec.from_array(r.counts, name="counts"), codec.from_array(r.neighbors, name="neighbors"),
+                   codec.from_array(r.eids, name="eids")]
+        return self._checked_sample(len(seeds), *got)
+
+    def _checked_sample(self, num_seeds: int, counts, neighbors, eids) -> NeighborSample:
+        """A server's sampling answer as a NeighborSample (read-only arrays over the answer),
+        after checking that it is one (ValueError naming the partition otherwise)."""
+        arrays = (counts, neighbors, eids)
+        if (any(a is None or a.dtype != np.int64 or a.ndim != 1 for a in arrays)
+                or len(counts) != num_seeds or len(neighbors) != len(eids)
+                or int(counts.sum()) != len(neighbors) or (num_seeds and counts.min() < 0)):
+            raise ValueError(f"partition {self.partition}: malformed sampling answer for {num_seeds} seeds")
+        return NeighborSample(counts, neighbors, eids)
 
     #: Largest request a feature fetch sends (RoutedGraph splits bigger ones): a quarter of a
     #: server's default --max-batch, and answers of at most a quarter of the default
@@ -344,14 +372,7 @@ class PartitionClient:
         req = pb.NodeFeaturesRequest(ntype=ntype, ids=_ids(ids, "ids"),
                                      names=list(names or ()), all_names=names is None,
                                      wire_dtype=wire_dtype_check(wire_dtype) or "")
-        got = None
-        if self._raw:
-            try:
-                got = codec.unpack_raw(self._call("NodeFeatures", req, raw=True))
-            except RemoteError as e:
-                if e.code != grpc.StatusCode.UNIMPLEMENTED:
-                    raise
-                self._raw = False  # a server from before raw answers
+        got = self._call_raw("NodeFeatures", req)
         if got is None:
             got = codec.from_named(self._call("NodeFeatures", req).features)
         if wire_dtype:  # a server from before wire_dtype answers float32

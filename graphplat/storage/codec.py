@@ -13,6 +13,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from graphplat import _core
 from graphplat.proto import common_pb2 as cpb
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.storage.partition_book import PartitionBook
@@ -146,31 +147,54 @@ def book_from_msg(msg: pb.PartitionBookMsg) -> PartitionBook:
     return PartitionBook(msg.num_partitions, msg.method or "hash")
 
 
-# Raw feature answers: a JSON header naming each array's dtype and shape, then the arrays'
-# bytes back to back, each starting on a 64-byte boundary. No protobuf: the server copies
-# the gathered rows once (into the answer), the client reads them in place (np.frombuffer).
+# Raw answers (node features, sampled neighbors): a JSON header naming each array's dtype
+# and shape, then the arrays' bytes back to back, each starting on a 64-byte boundary. No
+# protobuf: the server writes the answer's arrays straight into the bytes it sends
+# (:func:`raw_answer`), the client reads them in place (np.frombuffer).
 _RAW_MAGIC = b"GPRAW001"
 #: The gRPC service whose methods answer raw bytes (requests are the protobuf ones).
 RAW_SERVICE_NAME = "graphplat.v1.GraphPartitionRaw"
 _RAW_ALIGN = 64
 
 
+def _aligned(n: int) -> int:
+    return -(-n // _RAW_ALIGN) * _RAW_ALIGN
+
+
+def raw_answer(specs: Sequence[Tuple[str, object, Sequence[int]]]) -> Tuple[bytes, Dict[str, np.ndarray]]:
+    """An empty raw answer for arrays ``(name, dtype, shape)``: ``(data, views)`` where
+    ``views[name]`` is a writable array of that dtype and shape inside ``data``. Fill every
+    view, then send ``data`` (and drop the views): the arrays are written once, in place.
+    ValueError for a dtype that cannot travel (see :data:`DTYPES`)."""
+    metas, offset = [], 0
+    for name, dtype, shape in specs:
+        dt = np.dtype(dtype)
+        if dt.name not in _DTYPES:
+            raise ValueError(f"cannot send dtype {dt} over the wire; supported: {', '.join(DTYPES)}")
+        shape = [int(d) for d in shape]
+        metas.append([name, dt.name, shape, offset])
+        offset += _aligned(int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
+    head = json.dumps(metas).encode()
+    start = _aligned(16 + len(head))
+    data, buf = _core.bytes_buffer(start + offset, zero=False)
+    buf[:start] = 0  # header padding; then the header itself
+    buf[:8] = np.frombuffer(_RAW_MAGIC, np.uint8)
+    buf[8:16] = np.frombuffer(len(head).to_bytes(8, "little"), np.uint8)
+    buf[16:16 + len(head)] = np.frombuffer(head, np.uint8)
+    views: Dict[str, np.ndarray] = {}
+    for name, dtype, shape, off in metas:
+        nbytes = int(np.prod(shape, dtype=np.int64)) * _DTYPES[dtype].itemsize
+        buf[start + off + nbytes:start + off + _aligned(nbytes)] = 0  # alignment gap
+        views[name] = buf[start + off:start + off + nbytes].view(_DTYPES[dtype]).reshape(shape)
+    return data, views
+
+
 def pack_raw(arrays: Mapping[str, np.ndarray]) -> bytes:
     """``{name: array}`` as one raw answer (see :func:`unpack_raw`)."""
-    metas, offset = [], 0
+    data, views = raw_answer([(name, arr.dtype, arr.shape) for name, arr in arrays.items()])
     for name, arr in arrays.items():
-        if arr.dtype.name not in _DTYPES:
-            raise ValueError(f"cannot send dtype {arr.dtype} over the wire; supported: {', '.join(DTYPES)}")
-        metas.append([name, arr.dtype.name, list(arr.shape), offset])
-        offset += -(-arr.nbytes // _RAW_ALIGN) * _RAW_ALIGN
-    head = json.dumps(metas).encode()
-    start = -(-(16 + len(head)) // _RAW_ALIGN) * _RAW_ALIGN
-    parts = [_RAW_MAGIC, len(head).to_bytes(8, "little"), head, bytes(start - 16 - len(head))]
-    for arr in arrays.values():
-        le = np.ascontiguousarray(arr.astype(_DTYPES[arr.dtype.name], copy=False))
-        parts.append(memoryview(le.reshape(-1)).cast("B"))
-        parts.append(bytes(-arr.nbytes % _RAW_ALIGN))
-    return b"".join(parts)  # the one copy of the rows
+        views[name][...] = arr
+    return data
 
 
 def unpack_raw(data: bytes) -> Dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 from graphplat.storage.shared import SharedPartition
 from graphplat.storage.stitched import StitchedCSR, partition_version
-from graphplat.storage.wire_dtype import CARRIER, applies
+from graphplat.storage.wire_dtype import carrier_dtype
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 
@@ -180,6 +180,10 @@ class RoutedGraph(GraphService):
             return b.graph  # the current graph (compaction replaces it)
         return b if isinstance(b, PartitionGraph) else None
 
+    @property
+    def partitions_over_network(self) -> int:
+        return sum(self._in_process(p) is None for p in range(len(self.backends)))
+
     def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
                         replace: bool = False, seed: int = 0) -> Optional[list]:
         """Every hop of in-neighbor sampling of a square edge type in one C++ call, when
@@ -265,8 +269,7 @@ class RoutedGraph(GraphService):
         wire_dtype = wire_dtype_check(wire_dtype)
         kw = {"wire_dtype": wire_dtype} if wire_dtype else {}
         if wire_dtype:
-            specs = [_Spec(f.name, f.shape, CARRIER[wire_dtype], f.width) if applies(f.numpy_dtype, wire_dtype)
-                     else f for f in specs]
+            specs = [_Spec(f.name, f.shape, carrier_dtype(f.numpy_dtype, wire_dtype), f.width) for f in specs]
 
         def call(p, idx, into=None, into_rows=None):
             if into is None:

@@ -42,6 +42,8 @@ from graphplat.storage.durable import DurablePartition, WriteResult, apply_recor
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S, FreshReadInterceptor
 from graphplat.storage.partition_graph import PartitionGraph
 from graphplat.storage.peers import DEFAULT_PEER_TIMEOUT_S, Peers
+from graphplat.storage.wire_dtype import carrier_dtype
+from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 log = logging.getLogger("graphplat.server")
 
@@ -200,8 +202,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         return resp
 
     # ---- reads
-    @_rpc
-    def SampleNeighbors(self, state, request, context):
+    def _sample(self, state, request):
+        """The NeighborSample a SampleNeighborsRequest asks for (limits checked first)."""
         key = self._etype(state, request.etype)
         seeds = self._ids(request.seeds, "seeds")
         positions = None
@@ -214,6 +216,11 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
             replace=request.replace, direction=request.direction or "in", seed=int(request.seed),
             hop=int(request.hop), positions=positions)
         self._metrics.sampled_edges.inc(len(s.neighbors))
+        return s
+
+    @_rpc
+    def SampleNeighbors(self, state, request, context):
+        s = self._sample(state, request)
         response = pb.SampleNeighborsResponse()
         codec.fill_array(response.counts, s.counts)
         codec.fill_array(response.neighbors, s.neighbors)
@@ -247,15 +254,6 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         eids = self._ids(request.eids, "eids")
         names = None if request.all_names else list(request.names)
         return self._features_response(state.graph.edge_features(key, eids, names))
-
-    @_rpc
-    def NodeFeaturesRaw(self, state, request, context):
-        """NodeFeatures answered as raw bytes (codec.pack_raw), outside the protobuf
-        service (codec.RAW_SERVICE_NAME): one copy of the rows instead of three."""
-        ids = self._ids(request.ids, "ids")
-        names = None if request.all_names else list(request.names)
-        return codec.pack_raw(state.graph.node_features(request.ntype, ids, names,
-                                                        wire_dtype=request.wire_dtype or None))
 
     @staticmethod
     def _features_response(arrays) -> pb.FeaturesResponse:
@@ -339,6 +337,45 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
 
 
 @functools.lru_cache(maxsize=1)
+class RawAnswers:
+    """The ``graphplat.v1.GraphPartitionRaw`` service (codec.RAW_SERVICE_NAME): the bulk
+    reads of GraphPartition with the same requests and names, answered as raw bytes
+    (codec.raw_answer) instead of protobuf, so rows and sampled ids are written once, into
+    the bytes gRPC sends. Shares the partition, limits and metrics of ``servicer``."""
+
+    def __init__(self, servicer: GraphPartitionServicer):
+        self.servicer = servicer
+        self._metrics = servicer._metrics
+
+    def _ready(self) -> DurablePartition:
+        return self.servicer._ready()
+
+    @_rpc
+    def SampleNeighbors(self, state, request, context):
+        s = self.servicer._sample(state, request)
+        return codec.pack_raw({"counts": s.counts, "neighbors": s.neighbors, "eids": s.eids})
+
+    @_rpc
+    def NodeFeatures(self, state, request, context):
+        ids = self.servicer._ids(request.ids, "ids")
+        nt = state.schema.node_type(request.ntype)
+        names = nt.feature_names if request.all_names else list(request.names)
+        wire = wire_dtype_check(request.wire_dtype or None)
+        specs = [nt.feature(n) for n in names]  # ValueError naming an unknown feature
+        data, views = codec.raw_answer([(f.name, carrier_dtype(f.numpy_dtype, wire), (len(ids),) + tuple(f.shape))
+                                        for f in specs])
+        state.graph.node_features(nt.name, ids, names, out=views, wire_dtype=wire)
+        return data
+
+    def handlers(self) -> grpc.GenericRpcHandler:
+        """The service's generic handler (requests are GraphPartition's protobuf messages)."""
+        return grpc.method_handlers_generic_handler(codec.RAW_SERVICE_NAME, {
+            "NodeFeatures": grpc.unary_unary_rpc_method_handler(
+                self.NodeFeatures, request_deserializer=pb.NodeFeaturesRequest.FromString),
+            "SampleNeighbors": grpc.unary_unary_rpc_method_handler(
+                self.SampleNeighbors, request_deserializer=pb.SampleNeighborsRequest.FromString)})
+
+
 def _version() -> str:
     try:
         from graphplat import __version__
@@ -397,10 +434,7 @@ class PartitionServer(HostedService):
                                       FreshReadInterceptor(self._applied_seq, read_wait)],
                         options=connection_options(idle_timeout), max_concurrent_rpcs=max_rpcs)
         admission.attach(self.server)
-        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(codec.RAW_SERVICE_NAME, {
-            "NodeFeatures": grpc.unary_unary_rpc_method_handler(
-                self.servicer.NodeFeaturesRaw, request_deserializer=pb.NodeFeaturesRequest.FromString,
-                response_serializer=None)}),))
+        self.server.add_generic_rpc_handlers((RawAnswers(self.servicer).handlers(),))
 
     def _applied_seq(self) -> Optional[int]:
         state = self.servicer.state

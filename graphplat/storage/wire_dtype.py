@@ -32,6 +32,11 @@ def applies(dtype, fmt: Optional[str]) -> bool:
     return fmt is not None and np.dtype(dtype) == np.float32
 
 
+def carrier_dtype(dtype, fmt: Optional[str]) -> np.dtype:
+    """The dtype features of ``dtype`` travel (and are cached) in with format ``fmt``."""
+    return CARRIER[fmt] if applies(dtype, fmt) else np.dtype(dtype)
+
+
 def encode(arr: np.ndarray, fmt: str) -> np.ndarray:
     """float32 ``arr`` in ``fmt``'s carrier dtype."""
     arr = np.ascontiguousarray(arr, dtype=np.float32)

@@ -350,7 +350,9 @@ def remote(arrays, tmp_path_factory):
     fleet = Fleet(tmp_path_factory.mktemp("loader-logs"))
     try:
         servers = fleet.start_all([dict(store=store, partition=k) for k in range(2)])
-        g = connect(cluster_dict([[s] for s in servers], deadline_s=20))
+        # every partition over gRPC (servers on this host would otherwise be read in
+        # process through their shared memory: tests/storage/test_shared.py covers that)
+        g = connect(cluster_dict([[s] for s in servers], deadline_s=20), shared_memory=False)
         yield g, store
         g.close()
     finally:
@@ -371,6 +373,11 @@ def test_local_and_remote_batches_identical(arrays, remote):
         assert epochs(cached, 1) == local_b
         st = cached.stats.as_dict()
         assert 0 < st["cache_hit_rate"] < 1 and st["batches"] == len(cached)
+        # over servers a prefetching loader overlaps two batches by default; same batches
+        auto = NodeLoader(rg, seeds, [{"click": 3, "clicked-by": 4, "follows": 2}, 5], **kw)
+        assert rg.partitions_over_network == 2 and lg.partitions_over_network == 0
+        assert auto.num_workers == 2 and NodeLoader(lg, seeds, [5, 5], **kw).num_workers == 1
+        assert epochs(auto, 1) == local_b and auto.stats.batches == len(auto)
         s, d = arrays.edges[CLICK]
         lk = dict(batch_size=64, negatives=2, exclude="reverse_types", reverse_etypes={CLICK: CLICKED}, seed=9)
         assert (epochs(LinkLoader(lg, {CLICK: (s, d)}, [3, 3], **lk), 1)

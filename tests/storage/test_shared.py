@@ -66,12 +66,14 @@ def test_disabled_by_option_or_server_flag(world, tmp_path):
     arrays, store, fleet, servers, ref = world
     with connect(cluster_dict([[s] for s in servers], deadline_s=20, shared_memory=False)) as g:
         assert all(isinstance(b, PartitionClient) for b in g.backends)
+        assert g.partitions_over_network == 2
     f2 = Fleet(tmp_path / "logs")
     try:
         plain = f2.start_all([dict(store=store, partition=0, replica=True, args=["--no-shared-memory"])])[0]
         assert segments_of(plain) == []
         with connect(cluster_dict([[plain], [servers[1]]], deadline_s=20)) as g:
             assert isinstance(g.backends[0], PartitionClient) and isinstance(g.backends[1], SharedPartition)
+            assert g.partitions_over_network == 1
             ids = arrays.nodes["user"]
             assert_same(ref.node_features("user", ids), g.node_features("user", ids))
     finally:
