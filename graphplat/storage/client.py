@@ -282,12 +282,29 @@ class PartitionClient:
             self._raw_methods = {}
 
     # ---------------------------------------------------------------- info
-    def info(self, include_schema: bool = False, include_book: bool = False,
-             include_id_strings: bool = False) -> pb.InfoResponse:
-        """The server's Info (counts, role; schema YAML, partition book and the string-id
-        dictionaries on request)."""
-        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book,
-                                                 include_id_strings=include_id_strings))
+    def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:
+        """The server's Info (counts, role; schema YAML and partition book on request)."""
+        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book))
+
+    # ---------------------------------------------------------------- string ids (partition 0)
+    def id_strings(self, ntype: str, start: int = 0) -> List[str]:
+        """The strings of node ids ``start``.. of string-id type ``ntype`` (streamed in
+        chunks well below the message limit; any server of the partition answers)."""
+        chunks = self._call("IdStrings", pb.IdStringsRequest(ntype=ntype, start=int(start)), stream=True)
+        out: List[str] = []
+        for c in chunks:
+            if c.start != start + len(out):
+                raise RuntimeError(f"partition {self.partition}: IdStrings chunk at {c.start}, "
+                                   f"expected {start + len(out)}")
+            out.extend(c.strings)
+        return out
+
+    def add_id_strings(self, ntype: str, strings: Sequence[str]) -> np.ndarray:
+        """int64 ids of ``strings``, new ones given the next ids by the primary (durable
+        before it answers; repeating the call gives the same ids)."""
+        resp = self._call("AddIdStrings", pb.AddIdStringsRequest(ntype=ntype, strings=list(strings)),
+                          write=True)
+        return codec.from_array(resp.ids, name="ids")
 
     def fetch_schema(self) -> GraphSchema:
         return GraphSchema.from_yaml(self.info(include_schema=True).schema_yaml)
