@@ -98,6 +98,10 @@ class FeatureMLP(nn.Module):
         self.out_feats = out
         self.num_layers = num_layers
 
+    def project_inputs(self, x, block=None):
+        """The inputs unchanged (so ``WithIdEmbeddings`` can wrap the MLP)."""
+        return x
+
     def forward(self, blocks, x):
         """Logits of the last block's destination nodes of the target type."""
         nt = self.target_ntype
