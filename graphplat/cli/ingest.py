@@ -5,8 +5,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from graphplat.cli.args import Parser, setup_logging
 from graphplat.cli.args import positive_int as _positive
-from graphplat.errors import IngestError
 from graphplat.storage import ingest as _library
 from graphplat.storage.ingest import PARTITIONERS, check_max_bad_rows, ingest, log
 
@@ -56,6 +56,7 @@ Bad rows (missing or non-numeric values, NaN in int64 columns, infinite float32 
 ids beyond int64, wrong vector width, duplicate node ids, edges to unknown nodes, ...) are
 reported as file:line: problem. --skip-bad-rows drops them but still fails when a node or
 edge type keeps none of its rows; --max-bad-rows caps the count.
+Errors are one line, 'graphplat ingest: error: PROBLEM; FIX' (-v adds the traceback).
 Exit codes: 0 success, 1 invalid input or existing output, 2 usage error."""
 
 
@@ -98,33 +99,30 @@ def _bad_rows_limit(text: str):
 
 def build_parser(prog: str = "graphplat ingest") -> argparse.ArgumentParser:
     """The standalone ``graphplat ingest`` argument parser."""
-    p = argparse.ArgumentParser(prog=prog, description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=prog, description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     return add_ingest_arguments(p)
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    """Run an ingest from parsed arguments (see :func:`add_ingest_arguments`); logs the
-    outcome and returns the exit code (0 ok, 1 bad input or existing output)."""
-    try:
-        path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
-                      skip_bad_rows=args.skip_bad_rows or args.max_bad_rows is not None,
-                      overwrite=args.overwrite, max_errors=args.max_errors,
-                      max_bad_rows=args.max_bad_rows)
-    except (IngestError, FileExistsError) as e:
-        log.error("ingest failed: %s", e)
-        return 1
+    """Run an ingest from parsed arguments (see :func:`add_ingest_arguments`); returns 0.
+    Bad input raises IngestError, an existing output FileExistsError: the caller
+    (:func:`graphplat.cli.guard.run_guarded`) prints them as one line and exits 1."""
+    path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
+                  skip_bad_rows=args.skip_bad_rows or args.max_bad_rows is not None,
+                  overwrite=args.overwrite, max_errors=args.max_errors,
+                  max_bad_rows=args.max_bad_rows)
     log.info("store ready: %s", path)
     return 0
 
 
 def main_ingest(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``graphplat ingest`` as a standalone command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    from graphplat.cli.args import setup_logging
+    from graphplat.cli.guard import run_guarded
 
+    args = build_parser().parse_args(argv)
     setup_logging(args)
-    return run_ingest(args)
+    return run_guarded("ingest", lambda: run_ingest(args), bool(args.verbose))
 
 
 if __name__ == "__main__":

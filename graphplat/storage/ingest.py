@@ -488,18 +488,19 @@ def _report(problem_lists: List[List[Problem]], tables: List[Table], skip: bool,
             lines.append(f"{pr.table.location(r, pr.column)}: {pr.describe(r)}")
     n_problems = sum(len(pr.rows) for problems in problem_lists for pr in problems)
     n_problems += sum(len(t.extra) for t in tables)
-    shown = lines[:10]
-    more = (f"\n  ... ({n_bad} bad rows, {n_problems} problems in total; the log lists the "
-            f"first {len(lines)})" if n_problems > len(shown) else "")
-    level = logging.WARNING if skip else logging.ERROR
-    for line in lines:
-        log.log(level, "%s", line)
     if skip:
+        for line in lines:
+            log.warning("%s", line)
         log.warning("skipping %d bad rows (--skip-bad-rows)", n_bad)
         return n_bad
-    log.error("%d bad rows", n_bad)
-    raise IngestError(f"{n_bad} bad input rows; the first ones:\n  " + "\n  ".join(shown) + more
-                      + "\n(fix them, or pass --skip-bad-rows / skip_bad_rows=True to drop them)")
+    shown = lines[:5]  # in the error itself (one line on the command line)
+    for line in lines[len(shown):]:  # the detail beyond the one line (--max-errors)
+        log.warning("%s", line)
+    more = (f" ... ({n_problems} problems in {n_bad} rows"
+            + (f"; the log above lists the next {len(lines) - len(shown)})" if len(lines) > len(shown) else ")")
+            if n_problems > len(shown) else "")
+    raise IngestError(f"{n_bad} bad input rows: " + "; ".join(shown) + more,
+                      "fix them, or pass --skip-bad-rows (skip_bad_rows=True) to drop them")
 
 
 def check_max_bad_rows(value: Optional[float]) -> Optional[float]:
