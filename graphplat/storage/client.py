@@ -14,7 +14,6 @@ server answers, :class:`PartitionUnavailable` names the partition and every addr
 """
 from __future__ import annotations
 
-import errno
 import logging
 import random
 import threading
@@ -25,12 +24,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
-from graphplat.errors import (
+from graphplat.errors import (  # noqa: F401 - AuthenticationError, RequestTooLarge: re-exported
     AuthenticationError,
     PartitionUnavailable,
     RemoteError,
     RequestTooLarge,
-    SchemaError,
+    error_from_status,
 )
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
@@ -59,10 +58,6 @@ _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 
-_BUILTIN_ERRORS = {"ValueError": ValueError, "IndexError": IndexError, "TypeError": TypeError,
-                   "KeyError": KeyError, "SchemaError": SchemaError}
-
-
 def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
     """Channel options: message sizes, fast reconnects (so a restarted server is found
     again quickly) and keepalive."""
@@ -74,21 +69,7 @@ def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
 
 def _error_from(err: grpc.RpcError, partition: int, address: str) -> Exception:
     code, msg, etype = error_details(err)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and etype == "OSError":  # the server's disk is full
-        return OSError(errno.ENOSPC, f"partition {partition} ({address}): {msg}")
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return RequestTooLarge(f"partition {partition} ({address}): {msg}")
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return AuthenticationError(f"partition {partition} ({address}): {msg}")
-    if etype in _BUILTIN_ERRORS:
-        return _BUILTIN_ERRORS[etype](msg)
-    if code == grpc.StatusCode.NOT_FOUND:
-        return IndexError(msg)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return ValueError(msg)
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return PermissionError(f"partition {partition} ({address}): {msg}")
-    return RemoteError(f"partition {partition} ({address}) failed with {code.name}: {msg}", code)
+    return error_from_status(code, msg, etype, service="graph", where=f"partition {partition} ({address})")
 
 
 def _ids(values, name: str = "ids"):
