@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from graphplat.atomic import fsync_path
+
 log = logging.getLogger(__name__)
 
 __all__ = ["IdDictionary", "load_id_dictionaries", "write_id_dictionaries", "number_strings",
@@ -166,11 +168,14 @@ class IdDictionary:
                              f"the store is served, graphplat.connect(cluster)")
         new = pd.unique(arr[got < 0]).astype(object)
         if self._added_path is not None:
+            created = not self._added_path.exists()
             with open(self._added_path, "ab") as f:
                 f.write("".join(json.dumps(s) + "\n" for s in new).encode("utf-8"))
                 f.flush()
                 os.fsync(f.fileno())
                 self._offset = f.tell()
+            if created:  # the new file's directory entry must survive a power loss too
+                fsync_path(self._added_path.parent)
         self._extend(new)
         return self.to_internal(arr)
 

@@ -12,6 +12,11 @@ Errors: ValueError/TypeError/KeyError -> INVALID_ARGUMENT, IndexError -> NOT_FOU
 loading/shutdown -> UNAVAILABLE, anything else INTERNAL; the exception class travels in the
 trailing metadata ``graphplat-error``. ``--token`` guards every GraphPartition call (not
 health); ``--metrics-port`` serves Prometheus metrics; SIGTERM drains for ``--grace`` seconds.
+
+String ids: the primary of partition 0 is the one authority of every ``id_type: string``
+dictionary (``AddIdStrings`` numbers new strings under one lock, durably, before it answers);
+every server streams a dictionary in pieces (``IdStrings``), see
+:mod:`graphplat.storage.remote_ids`.
 """
 from __future__ import annotations
 
