@@ -9,14 +9,15 @@ partition server, the model service and the gradient aggregator alike.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional, Sequence, Tuple, Type
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Type
 
 __all__ = ["GraphplatError", "UserError", "UsageError", "ConfigError", "CheckpointError",
            "CheckpointMismatch", "StoreLocked", "PathNotFound", "did_you_mean", "SchemaError", "IngestError", "ExportStateError", "LogCorruption", "RequestTooLarge",
            "UnknownIdError", "AuthenticationError", "PartitionUnavailable", "PartitionClosed",
            "AggregatorUnavailable", "ShuttingDown", "ReadOnlyReplica", "DiskFull", "NotConfigured",
            "ServiceError", "RemoteError", "ModelServiceError", "ServiceNotConfigured",
-           "AggregatorError", "StepAheadError", "STATUS_TABLE"]
+           "AggregatorError", "StepAheadError", "STATUS_TABLE", "CLIENT_TABLE",
+           "CLIENT_FALLBACK", "error_from_status"]
 
 
 class GraphplatError(Exception):
@@ -208,10 +209,62 @@ STATUS_TABLE: Tuple[Tuple[Type[BaseException], str, str, str], ...] = (
     (ShuttingDown, "UNAVAILABLE", "ConnectionError", ""),
     (DiskFull, "RESOURCE_EXHAUSTED", "OSError", ""),
     (ReadOnlyReplica, "FAILED_PRECONDITION", "RuntimeError", ""),
-    (NotConfigured, "FAILED_PRECONDITION", "RuntimeError", ""),
+    (NotConfigured, "FAILED_PRECONDITION", "NotConfigured", ""),
     (StepAheadError, "FAILED_PRECONDITION", "StepAheadError", ""),
     (IndexError, "NOT_FOUND", "IndexError", ""),
     (KeyError, "INVALID_ARGUMENT", "KeyError", ""),
     (ValueError, "INVALID_ARGUMENT", "ValueError", ""),
     (TypeError, "INVALID_ARGUMENT", "TypeError", ""),
 )
+
+
+# The way back, for every client: (service or None for all, status code name, class name
+# from the ``graphplat-error`` metadata or None for any) -> the exception the client raises,
+# and whether its message names where the call went. First match wins; a code not listed
+# (INTERNAL, a FAILED_PRECONDITION of no listed class, ...) raises the service's
+# CLIENT_FALLBACK. Clients retry UNAVAILABLE/DEADLINE_EXCEEDED before they get here.
+CLIENT_TABLE: Tuple[Tuple[Optional[str], str, Optional[str], Type[BaseException], bool], ...] = (
+    (None, "RESOURCE_EXHAUSTED", "OSError", DiskFull, True),
+    (None, "RESOURCE_EXHAUSTED", None, RequestTooLarge, True),
+    (None, "UNAUTHENTICATED", None, AuthenticationError, True),
+    (None, "PERMISSION_DENIED", None, AuthenticationError, True),
+    (None, "INVALID_ARGUMENT", "TypeError", TypeError, False),
+    (None, "INVALID_ARGUMENT", "KeyError", KeyError, False),
+    (None, "INVALID_ARGUMENT", None, ValueError, False),
+    # a RemoteGraph raises what a LocalGraph raises for the same unknown id
+    ("graph", "NOT_FOUND", "IndexError", IndexError, False),
+    (None, "NOT_FOUND", None, UnknownIdError, False),
+    (None, "FAILED_PRECONDITION", "StepAheadError", StepAheadError, False),
+    (None, "FAILED_PRECONDITION", "NotConfigured", ServiceNotConfigured, False),
+    (None, "DEADLINE_EXCEEDED", None, TimeoutError, True),
+    (None, "UNAVAILABLE", None, ConnectionError, True),
+)
+
+#: the exception of a code CLIENT_TABLE does not list, per service
+CLIENT_FALLBACK: Dict[str, Type[ServiceError]] = {
+    "graph": RemoteError, "model": ModelServiceError, "aggregator": AggregatorError}
+
+
+def error_from_status(code, message: str, etype: str, *, service: str, where: str) -> BaseException:
+    """The exception a client of ``service`` ("graph", "model" or "aggregator") raises for a
+    failed call (see :data:`CLIENT_TABLE`).
+
+    Args:
+        code: the ``grpc.StatusCode``; message: its details; etype: the server's class name
+            (``graphplat-error`` metadata, "" when absent); where: the server, for messages
+            ("partition 0 (host:port)", "model service host:port").
+    """
+    import errno
+
+    name = getattr(code, "name", str(code))
+    for svc, c, t, cls, located in CLIENT_TABLE:
+        if c == name and svc in (None, service) and t in (None, etype):
+            text = f"{where}: {message}" if located else message
+            if cls is DiskFull:
+                return DiskFull(errno.ENOSPC, text)
+            if cls is StepAheadError:
+                return StepAheadError(text, None)  # the client reads the step from the metadata
+            if issubclass(cls, ServiceError):
+                return cls(text, code)
+            return cls(text)
+    return CLIENT_FALLBACK[service](f"{where} failed with {name}: {message}", code)

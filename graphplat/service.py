@@ -156,8 +156,10 @@ class GraphService(abc.ABC):
 
     @abc.abstractmethod
     def add_nodes(self, ntype: str, ids: np.ndarray,
-                  features: Optional[Dict[str, np.ndarray]] = None) -> None:
-        """Add new nodes (durable before returning). Existing ids raise ValueError."""
+                  features: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
+        """Add new nodes (durable before returning). Existing ids raise ValueError. A
+        ``id_type: string`` type takes the user's strings too (new ones get ids as by
+        ``to_internal(..., create=True)``). Returns the int64 ids of the added nodes."""
 
     @abc.abstractmethod
     def add_edges(self, etype: EdgeTypeKey, src: np.ndarray, dst: np.ndarray,
@@ -192,14 +194,7 @@ class GraphService(abc.ABC):
         if nt.id_type != "string":
             return as_ids(ids)
         d = self.id_dictionary(nt.name)
-        if not create:
-            return d.to_internal(ids)
-        arr = np.asarray(ids, dtype=object).reshape(-1)
-        got = d.to_internal(arr, missing="ignore")
-        new = got < 0
-        if new.any():
-            got[new] = d.add(arr[new])
-        return got
+        return d.get_or_add(ids) if create else d.to_internal(ids)
 
     def to_external(self, ntype: str, ids) -> np.ndarray:
         """The user's ids of int64 node ids ``ids`` of ``ntype``: the ids themselves (int64)

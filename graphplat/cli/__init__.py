@@ -5,10 +5,13 @@ import argparse
 import json
 import logging
 import sys
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 from graphplat.cli.args import Parser, add_logging_arguments, int_list, setup_logging
 from graphplat.cli.args import positive_int as _positive
+from graphplat.cli.guard import describe_error, run_guarded
+
+__all__ = ["main", "build_parser", "describe_error", "run_guarded"]
 
 log = logging.getLogger("graphplat.cli")
 
@@ -112,46 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
     for p in sub.choices.values():
         add_logging_arguments(p, sub=True)
     return parser
-
-
-def describe_error(exc: BaseException) -> Tuple[int, str]:
-    """The exit code and the one-line message (problem; fix) the command line shows for
-    ``exc``: 2 for usage errors, 1 for runtime failures."""
-    from graphplat.errors import UserError
-
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if " Stack trace:" in text:  # DGL/C++ errors append a native stack trace
-        text = text.split(" Stack trace:")[0]
-    if len(text) > 1000:
-        text = text[:1000] + " ..."
-    if isinstance(exc, UserError):
-        return exc.exit_code, text
-    if isinstance(exc, ConnectionError):
-        return 1, (f"{text}; check that the servers are running (graphplat serve / serve-model) "
-                   f"and that the cluster file lists their addresses")
-    if isinstance(exc, OSError):
-        return 1, f"{exc.filename}: {exc.strerror or text}" if exc.filename is not None else text
-    if isinstance(exc, (ValueError, KeyError, IndexError, TypeError)):
-        return 1, f"{text}; rerun with -v for the traceback"
-    return 1, f"unexpected {type(exc).__name__}: {text}; rerun with -v for the traceback and report it"
-
-
-def run_guarded(command: str, fn: Callable[[], int], verbose: bool = False) -> int:
-    """Run ``fn`` (one command) and turn any exception into one line on stderr,
-    ``graphplat COMMAND: error: PROBLEM; FIX``, and its exit code (see
-    :func:`describe_error`); ``verbose`` also prints the traceback."""
-    try:
-        return fn()
-    except KeyboardInterrupt:
-        sys.stderr.write(f"graphplat {command}: interrupted\n")
-        return 130
-    except Exception as e:  # noqa: BLE001 - every error becomes one line
-        code, text = describe_error(e)
-        if verbose:
-            log.error("traceback of the error below", exc_info=True)
-        sys.stderr.write(f"graphplat {command}: error: {text}\n")
-        sys.stderr.flush()
-        return code
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

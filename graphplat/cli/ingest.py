@@ -5,16 +5,78 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from graphplat.cli.args import Parser, setup_logging
 from graphplat.cli.args import positive_int as _positive
-from graphplat.errors import IngestError
-from graphplat.storage import ingest as _library
 from graphplat.storage.ingest import PARTITIONERS, check_max_bad_rows, ingest, log
 
-INGEST_DESCRIPTION = (
-    "Read node and edge tables (CSV, Parquet or NPY), validate them against the schema, "
-    "partition the graph and write a graphplat store (one RocksDB per partition) "
-    "atomically.\n\n" + _library.__doc__.split("\n", 2)[2].replace(":class:`IngestError`", "IngestError")
-    .replace("``", "'"))
+INGEST_DESCRIPTION = """\
+Read node and edge tables (CSV, Parquet or NPY), validate them against the schema, partition
+the graph and write a graphplat store (one RocksDB per partition) atomically.
+
+Ingest spec (YAML, or the same structure as a dict):
+
+    schema: schema.yaml            # path relative to this spec file, or an inline schema
+    nodes:
+      user:                        # a node type of the schema
+        path: users.csv            # a file, a glob ("users-*.csv") or a list of them
+        id: user_id                # id column (default: "id"; NPY: "ids" = ids.npy)
+        features:                  # per schema feature; default: a column named like the
+          age: age                 #   feature, else columns <feature>_0 .. <feature>_{w-1}
+          emb: {prefix: emb_}      # vector from columns emb_0 .. emb_15
+          # emb: {columns: [e0, e1, e2, e3]}  vector from the listed columns
+          # emb: vec               one column: Parquet list, or text "0.1 0.2 ..." / "0.1,0.2"
+      item:                        # several inputs: a list of source mappings
+        - {path: items.parquet, id: item_id, features: {emb: emb}}   # emb: a list column
+        - {path: more_items/, format: npy}    # NPY directory: ids.npy, emb.npy (N, 16), ...
+      tag: {from_edges: true}      # featureless type: every endpoint of its edge types
+    edges:
+      user:click:item:             # canonical "src:relation:dst" (or a unique relation name)
+        path: clicks.csv
+        src: user_id               # default "src" (NPY: src.npy)
+        dst: item_id               # default "dst" (NPY: dst.npy)
+        weight: w                  # weighted edge types only; default "weight"
+        features: {ts: ts}
+      item:tagged:tag:
+        path: tagged.txt           # a headerless TSV
+        delimiter: "\\t"
+        header: false
+        column_names: [item, tag]
+        src: item
+        dst: tag
+
+Source options: 'path'; 'format' (csv, parquet or npy; default from the suffix:
+.csv/.tsv/.txt csv, .parquet/.pq parquet, a directory npy); CSV: 'delimiter' (default
+"," and tab for .tsv), 'header' (default true), 'column_names' (required without a
+header, else renames the header's columns); NPY: 'files' (column -> file name inside the
+directory, for files not named '<column>.npy'); 'id' / 'src' / 'dst' / 'weight' /
+'features' as above. Edge types not listed get no edges; node types not listed get no
+nodes. Relative paths are resolved against the spec file's directory (the 'base_dir'
+argument for a dict spec).
+
+Validation (vectorized): missing columns and files, unreadable files and a wrong number
+of feature columns fail at once. Bad rows -- a missing or non-numeric value, NaN / inf / a
+fraction in an int64 column, an infinite float32 feature, an id beyond the int64 range
+(ids >= 2^63), a value out of range, a negative or non-finite edge weight, a vector of the
+wrong width, a duplicate node id, an edge whose source or destination id is not a node of
+its type, a CSV line with the wrong number of fields -- are collected over all inputs and
+reported as 'file:line: problem' (CSV: line in the file, the header being line 1;
+Parquet/NPY: 'file: row N', 0-based). By default the ingest then fails with an
+IngestError giving the count and the first problems; with 'skip_bad_rows' the
+bad rows are dropped (a duplicate id keeps its first occurrence, edges of dropped nodes are
+dropped too) and their count is logged; the ingest still fails when a node or edge type
+with input rows keeps none of them, or when more rows are bad than 'max_bad_rows' (a
+count, or a fraction of all input rows).
+
+Partitioning: 'hash' (default) or 'metis' (DGL's 'metis_partition_assignment' on the
+homogeneous graph, balancing node types, recorded with 'PartitionBook.from_assignment').
+
+Atomicity: the store is built in '<out>.tmp-<pid>' next to 'out'; 'store.json' with
+'complete: true' is written last and fsynced, then the directory is renamed to 'out'.
+An existing 'out' is refused unless 'overwrite' (then it must be a graphplat store or
+empty; it is renamed aside and deleted after the new store is in place). A killed ingest
+leaves only the '.tmp-<pid>' directory, which is never opened as a store and is removed
+by the next ingest to the same target.
+"""
 SCHEMA_HELP = """\
 The schema (the spec's 'schema:', inline or a .yaml/.json file):
 
@@ -56,6 +118,7 @@ Bad rows (missing or non-numeric values, NaN in int64 columns, infinite float32 
 ids beyond int64, wrong vector width, duplicate node ids, edges to unknown nodes, ...) are
 reported as file:line: problem. --skip-bad-rows drops them but still fails when a node or
 edge type keeps none of its rows; --max-bad-rows caps the count.
+Errors are one line, 'graphplat ingest: error: PROBLEM; FIX' (-v adds the traceback).
 Exit codes: 0 success, 1 invalid input or existing output, 2 usage error."""
 
 
@@ -98,33 +161,30 @@ def _bad_rows_limit(text: str):
 
 def build_parser(prog: str = "graphplat ingest") -> argparse.ArgumentParser:
     """The standalone ``graphplat ingest`` argument parser."""
-    p = argparse.ArgumentParser(prog=prog, description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=prog, description=INGEST_DESCRIPTION, epilog=INGEST_EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     return add_ingest_arguments(p)
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    """Run an ingest from parsed arguments (see :func:`add_ingest_arguments`); logs the
-    outcome and returns the exit code (0 ok, 1 bad input or existing output)."""
-    try:
-        path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
-                      skip_bad_rows=args.skip_bad_rows or args.max_bad_rows is not None,
-                      overwrite=args.overwrite, max_errors=args.max_errors,
-                      max_bad_rows=args.max_bad_rows)
-    except (IngestError, FileExistsError) as e:
-        log.error("ingest failed: %s", e)
-        return 1
+    """Run an ingest from parsed arguments (see :func:`add_ingest_arguments`); returns 0.
+    Bad input raises IngestError, an existing output FileExistsError: the caller
+    (:func:`graphplat.cli.guard.run_guarded`) prints them as one line and exits 1."""
+    path = ingest(args.spec, args.out, partitions=args.partitions, partitioner=args.partitioner,
+                  skip_bad_rows=args.skip_bad_rows or args.max_bad_rows is not None,
+                  overwrite=args.overwrite, max_errors=args.max_errors,
+                  max_bad_rows=args.max_bad_rows)
     log.info("store ready: %s", path)
     return 0
 
 
 def main_ingest(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``graphplat ingest`` as a standalone command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    from graphplat.cli.args import setup_logging
+    from graphplat.cli.guard import run_guarded
 
+    args = build_parser().parse_args(argv)
     setup_logging(args)
-    return run_ingest(args)
+    return run_guarded("ingest", lambda: run_ingest(args), bool(args.verbose))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from graphplat.cli.args import (
     read_credentials,
     setup_logging,
 )
+from graphplat.errors import UsageError, UserError
 from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
 from graphplat.storage.admission import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_STREAM_DEADLINE_S
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S
@@ -97,34 +98,31 @@ def build_parser(prog: str = "graphplat serve") -> argparse.ArgumentParser:
 
 def main_serve(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``graphplat serve``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from graphplat.cli.guard import run_guarded
+
+    args = build_parser().parse_args(argv)
     setup_logging(args)
-    return run_serve(args, parser)
+    return run_guarded("serve", lambda: run_serve(args), bool(args.verbose))
 
 
-def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> int:
-    """Run a server from parsed ``graphplat serve`` arguments until SIGTERM/SIGINT."""
-    def usage_error(msg: str) -> int:
-        if parser is not None:
-            parser.error(msg)  # exits 2
-        log.error("%s", msg)
-        return 2
-
+def run_serve(args: argparse.Namespace) -> int:
+    """Run a server from parsed ``graphplat serve`` arguments until SIGTERM/SIGINT; returns
+    0. Errors raise (:func:`graphplat.cli.guard.run_guarded` prints them as one line): UsageError
+    for bad options (exit 2), UserError when the store or partition cannot be served (1)."""
     try:
         token, tls = read_credentials(args)
         limits = Limits(args.max_batch, args.max_fanout, args.max_message_mb)
     except (OSError, ValueError) as e:
-        return usage_error(str(e))
+        raise UsageError(str(e), "see 'graphplat serve --help'") from e
     warn_if_exposed(log, args.host, bool(token) or tls is not None, "read and write the graph")
 
-    try:
-        from graphplat.storage.store import open_store
+    from graphplat.storage.store import open_store
 
-        open_store(args.store).partition_path(args.partition)  # fail before binding the port
+    try:  # fail before binding the port
+        open_store(args.store).partition_path(args.partition)
     except ValueError as e:
-        log.error("%s", e)
-        return 1
+        raise UserError(str(e), "pass --store the directory `graphplat ingest` or `graphplat "
+                                "dataset` wrote, and a --partition it has") from e
 
     stop = install_stop_signals(log)
     try:
@@ -138,16 +136,16 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
                                  max_streams=args.max_streams, stream_deadline=args.stream_deadline,
                                  shared_memory=args.shared_memory, cluster=args.cluster,
                                  peer_timeout=args.peer_timeout)
-    except (OSError, ValueError) as e:
-        log.error("%s", e)
-        return 1
+    except ValueError as e:
+        raise UsageError(str(e), "see 'graphplat serve --help'") from e
     server.start()
     try:
         server.load()
-    except Exception as e:  # noqa: BLE001
-        log.error("cannot load partition %d of %s: %s", args.partition, args.store, e)
+    except BaseException as e:
         server.stop(0)
-        return 1
+        if isinstance(e, (ValueError, OSError)):  # the store's state (locked, damaged log...)
+            raise UserError(f"cannot load partition {args.partition} of {args.store}: {e}") from e
+        raise
     serve_until_stopped(server, stop, args.ready_file, args.grace)
     log.info("partition %d server stopped", args.partition)
     return 0

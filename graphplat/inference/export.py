@@ -9,7 +9,7 @@ Entry points: :func:`export_embeddings` (``graphplat export``) and :func:`read_e
 
 ``output="final"`` exports the last layer, ``"hidden"`` the last hidden layer (needs
 ``num_layers >= 2``). Models: any :class:`~graphplat.models.gnn.GNNModel`, a wrapper whose
-``.inner`` is one, a ``TrainedModel`` (its encoder) or the ``mlp`` baseline.
+``.inner`` is one, a ``TrainedModel`` (its encoder) or the ``mlp`` baseline (also with id embeddings).
 
 Output: ``.npy`` plus ``<stem>.ids.npy``, or ``.parquet`` with columns ``id`` and
 ``embedding``. Rows are in ``graph.node_ids(ntype)`` order: use the ids. Rerunning the same
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import dataclasses
 import fcntl
 import hashlib
@@ -279,18 +280,25 @@ def _resolve_model(model):
 
 
 def _mlp_as_layers(model, schema):
-    """``model`` itself, or for the features-only baseline (a ``FeatureMLP`` or a
-    ``TrainedModel`` of one) its :class:`FeatureMLPLayers` view."""
+    """``model`` itself, or for the features-only baseline (a ``FeatureMLP``, possibly inside
+    ``WithIdEmbeddings``, or a ``TrainedModel`` of one) its :class:`FeatureMLPLayers` view
+    (in a copy of the wrapper sharing its embedding tables)."""
+    from graphplat.models.id_embedding import WithIdEmbeddings
     from graphplat.training.loop import FeatureMLP, FeatureMLPLayers
 
-    mlp = getattr(model, "encoder", model)
+    enc = getattr(model, "encoder", model)
+    mlp = enc.inner if isinstance(enc, WithIdEmbeddings) else enc
     if not isinstance(mlp, FeatureMLP):
         return model
     nt = mlp.target_ntype or (schema.ntypes[0] if len(schema.ntypes) == 1 else None)
     if nt is None:
         raise ValueError(f"the features-only model has no target node type and the graph has "
                          f"several ({schema.ntypes}); build it with target_ntype")
-    return FeatureMLPLayers(mlp, nt)
+    if enc is mlp:
+        return FeatureMLPLayers(mlp, nt)
+    twin = copy.copy(enc)  # same tables and index buffers; only its inner is replaced
+    twin._modules = dict(enc._modules, inner=FeatureMLPLayers(mlp, nt))
+    return twin
 
 
 def _id_embedding_widths(runner) -> Dict[str, int]:

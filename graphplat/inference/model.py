@@ -9,7 +9,7 @@ import numpy as np
 
 from graphplat.service import GraphService
 
-__all__ = ["LoadedModel", "load_model"]
+__all__ = ["LoadedModel", "load_model", "inference_encoder"]
 
 
 class LoadedModel:
@@ -23,7 +23,7 @@ class LoadedModel:
     def __init__(self, graph: GraphService, checkpoint: Path, trained, fanouts: List[Any]):
         import torch.nn as nn
 
-        from graphplat.training.loop import GCNNorm, input_widths
+        from graphplat.training.loop import input_widths
 
         self.graph, self.checkpoint = graph, checkpoint
         self.encoder: nn.Module = trained.encoder
@@ -37,14 +37,7 @@ class LoadedModel:
             schema.ntypes[0] if len(schema.ntypes) == 1 else None)
         self.fanouts = list(fanouts)
         self._features = {t: [self.feature] for t, w in input_widths(graph, self.feature).items() if w}
-        self._gcn_norm = None
-        spec = self.config.get("model") or {}
-        from graphplat.models.gnn import GCN
-
-        if isinstance(self.encoder, GCN) and spec.get("norm", "both") == "both":
-            # trained with the graph's own degrees as edge weights (see GCNNorm): the same here
-            self.encoder = _gcn_with_edge_weights(self.encoder, GCNNorm.KEY)
-            self._gcn_norm = GCNNorm(graph)
+        self.encoder, self._gcn_norm = inference_encoder(trained, graph)
 
     def predict(self, ids: Optional[np.ndarray] = None, *, ntype: Optional[str] = None,
                 batch_size: Optional[int] = None, seed: int = 0) -> np.ndarray:
@@ -84,6 +77,21 @@ class LoadedModel:
                     self._gcn_norm.attach(blocks)
                 outs.append(pick(self.encoder(blocks, block_inputs(blocks, self.feature)), nt).float().numpy())
         return np.concatenate(outs)
+
+
+def inference_encoder(trained, graph: GraphService, *, live: bool = False):
+    """``(encoder, gcn_norm)``: the trained encoder as training evaluated it. A GCN trained
+    with norm "both" took the graph's degrees as edge weights (``GCNNorm``): it comes back
+    as a twin reading them, and ``gcn_norm.attach(blocks)`` must run before each forward
+    (``live``: degrees read per batch, for a graph taking writes). Otherwise
+    ``(trained.encoder, None)``."""
+    from graphplat.models.gnn import GCN
+    from graphplat.training.loop import GCNNorm
+
+    spec = trained.config.get("model") or {}
+    if isinstance(trained.encoder, GCN) and spec.get("norm", "both") == "both":
+        return _gcn_with_edge_weights(trained.encoder, GCNNorm.KEY), GCNNorm(graph, live=live)
+    return trained.encoder, None
 
 
 def _gcn_with_edge_weights(encoder, key: str):

@@ -117,8 +117,11 @@ class WithIdEmbeddings(nn.Module):
         return self.inner.layer_forward(i, block, h)
 
     def forward(self, blocks, x):
-        """``project_inputs`` then every layer (the inner model's forward semantics)."""
+        """``project_inputs`` then every layer (the inner model's forward semantics); an
+        inner model without layers (the features-only MLP) runs its own forward."""
         h = self.project_inputs(x, blocks[0])
+        if not hasattr(self.inner, "layer_forward"):
+            return self.inner(blocks, h)
         for i, block in enumerate(blocks):
             h = self.layer_forward(i, block, h)
         return h

@@ -16,9 +16,10 @@ Client side::
         spam = c.score(123456, ntype="review").score             # P(class 1)
         probs = c.score_batch(np.array([5, 6]))                  # (n, num_classes)
 
-Errors come back as Python exceptions: INVALID_ARGUMENT -> ValueError, NOT_FOUND ->
-IndexError (:class:`~graphplat.serving.recommend.UnknownIdError` is one),
-RESOURCE_EXHAUSTED -> :class:`RequestTooLarge`, FAILED_PRECONDITION ->
+Errors come back as Python exceptions by the one client table
+(:data:`graphplat.errors.CLIENT_TABLE`): INVALID_ARGUMENT -> ValueError, NOT_FOUND ->
+:class:`~graphplat.errors.UnknownIdError` (an IndexError), RESOURCE_EXHAUSTED ->
+:class:`RequestTooLarge`, FAILED_PRECONDITION of an unconfigured server ->
 :class:`ServiceNotConfigured`, UNAVAILABLE / DEADLINE_EXCEEDED -> ConnectionError /
 TimeoutError, anything else :class:`ModelServiceError`; each carries the server's message.
 """
@@ -32,7 +33,13 @@ from typing import Optional, Union
 import grpc
 import numpy as np
 
-from graphplat.errors import ModelServiceError, RequestTooLarge, ServiceNotConfigured, UnknownIdError
+from graphplat.errors import (  # noqa: F401 - re-exported for callers catching them
+    ModelServiceError,
+    RequestTooLarge,
+    ServiceNotConfigured,
+    UnknownIdError,
+    error_from_status,
+)
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
 from graphplat.rpc import (  # noqa: F401
@@ -55,21 +62,7 @@ __all__ = ["ModelServiceClient"]
 
 def _error_from(err: grpc.RpcError, address: str) -> Exception:
     code, msg, etype = error_details(err)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return TypeError(msg) if etype == "TypeError" else ValueError(msg)
-    if code == grpc.StatusCode.NOT_FOUND:
-        return UnknownIdError(msg)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return RequestTooLarge(msg)
-    if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return ServiceNotConfigured(msg, code)
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return ConnectionError(f"model service {address} unavailable: {msg}")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return TimeoutError(f"model service {address}: deadline exceeded")
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return PermissionError(f"model service {address}: {msg}")
-    return ModelServiceError(f"model service {address} failed with {code.name}: {msg}", code)
+    return error_from_status(code, msg, etype, service="model", where=f"model service {address}")
 
 
 class ModelServiceClient:

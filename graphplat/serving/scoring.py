@@ -6,7 +6,9 @@ The pipeline is the training loader's, unchanged: :meth:`NodeLoader.collate` sam
 features, and the encoder rebuilt by :func:`~graphplat.training.loop.load_trained` (eval mode:
 no dropout) maps the blocks to logits; the softmax gives the class probabilities. The
 fanouts are offline evaluation's (:func:`fanouts_from_config`: every neighbor unless the
-config sets ``eval_fanouts``), so a score equals the exported logits' softmax.
+config sets ``eval_fanouts``), so a score equals the exported logits' softmax. A GCN trained
+with norm "both" is normalized with the graph's degrees, read for each batch's nodes
+(:func:`~graphplat.inference.model.inference_encoder`), as training, evaluation and export do.
 
 Freshness: over a RemoteGraph every request samples from the graph servers, which make an
 acknowledged ``add_nodes`` / ``add_edges`` visible to the next sampling call, so a node's
@@ -100,8 +102,12 @@ class NodeScorer:
 
         self.graph = graph
         self.checkpoint = Path(checkpoint)
+        from graphplat.inference.model import inference_encoder
+
         self.trained = load_trained(self.checkpoint, graph)
         graph = self.graph = self.trained.input_graph(graph)  # the training's computed inputs
+        # a GCN normalizes with the graph's degrees, as training, evaluation and export do
+        self.encoder, self.gcn_norm = inference_encoder(self.trained, graph, live=True)
         meta = self.trained.meta
         if meta.get("task") != "node_classification":
             raise ValueError(f"{checkpoint} holds a {meta.get('task')!r} model; scoring needs a "
@@ -114,8 +120,8 @@ class NodeScorer:
         self.feature = meta["feature"]
         self.num_classes = int(meta["out"])
         self.fanouts = list(fanouts) if fanouts else fanouts_from_config(self.trained.config)
-        if len(self.fanouts) != self.trained.encoder.num_layers:
-            raise ValueError(f"{len(self.fanouts)} fanouts for a model of {self.trained.encoder.num_layers} "
+        if len(self.fanouts) != self.encoder.num_layers:
+            raise ValueError(f"{len(self.fanouts)} fanouts for a model of {self.encoder.num_layers} "
                              f"layers; give one fanout per layer")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
@@ -145,8 +151,10 @@ class NodeScorer:
 
         from graphplat.training.loop import block_inputs, pick
 
+        if self.gcn_norm is not None:
+            self.gcn_norm.attach(blocks)
         with torch.inference_mode():
-            out = self.trained.encoder(blocks, block_inputs(blocks, self.feature))
+            out = self.encoder(blocks, block_inputs(blocks, self.feature))
             logits = pick(out, self.target_ntype)
             return torch.softmax(logits.float(), dim=1).numpy()
 

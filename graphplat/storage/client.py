@@ -14,7 +14,6 @@ server answers, :class:`PartitionUnavailable` names the partition and every addr
 """
 from __future__ import annotations
 
-import errno
 import logging
 import random
 import threading
@@ -25,12 +24,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
-from graphplat.errors import (
+from graphplat.errors import (  # noqa: F401 - AuthenticationError, RequestTooLarge: re-exported
     AuthenticationError,
     PartitionUnavailable,
     RemoteError,
     RequestTooLarge,
-    SchemaError,
+    error_from_status,
 )
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
@@ -59,10 +58,6 @@ _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 
-_BUILTIN_ERRORS = {"ValueError": ValueError, "IndexError": IndexError, "TypeError": TypeError,
-                   "KeyError": KeyError, "SchemaError": SchemaError}
-
-
 def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
     """Channel options: message sizes, fast reconnects (so a restarted server is found
     again quickly) and keepalive."""
@@ -74,21 +69,7 @@ def channel_options(max_message_mb: int = 256) -> List[Tuple[str, int]]:
 
 def _error_from(err: grpc.RpcError, partition: int, address: str) -> Exception:
     code, msg, etype = error_details(err)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and etype == "OSError":  # the server's disk is full
-        return OSError(errno.ENOSPC, f"partition {partition} ({address}): {msg}")
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return RequestTooLarge(f"partition {partition} ({address}): {msg}")
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return AuthenticationError(f"partition {partition} ({address}): {msg}")
-    if etype in _BUILTIN_ERRORS:
-        return _BUILTIN_ERRORS[etype](msg)
-    if code == grpc.StatusCode.NOT_FOUND:
-        return IndexError(msg)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return ValueError(msg)
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return PermissionError(f"partition {partition} ({address}): {msg}")
-    return RemoteError(f"partition {partition} ({address}) failed with {code.name}: {msg}", code)
+    return error_from_status(code, msg, etype, service="graph", where=f"partition {partition} ({address})")
 
 
 def _ids(values, name: str = "ids"):
@@ -296,12 +277,29 @@ class PartitionClient:
             self._raw_methods = {}
 
     # ---------------------------------------------------------------- info
-    def info(self, include_schema: bool = False, include_book: bool = False,
-             include_id_strings: bool = False) -> pb.InfoResponse:
-        """The server's Info (counts, role; schema YAML, partition book and the string-id
-        dictionaries on request)."""
-        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book,
-                                                 include_id_strings=include_id_strings))
+    def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:
+        """The server's Info (counts, role; schema YAML and partition book on request)."""
+        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book))
+
+    # ---------------------------------------------------------------- string ids (partition 0)
+    def id_strings(self, ntype: str, start: int = 0) -> List[str]:
+        """The strings of node ids ``start``.. of string-id type ``ntype`` (streamed in
+        chunks well below the message limit; any server of the partition answers)."""
+        chunks = self._call("IdStrings", pb.IdStringsRequest(ntype=ntype, start=int(start)), stream=True)
+        out: List[str] = []
+        for c in chunks:
+            if c.start != start + len(out):
+                raise RuntimeError(f"partition {self.partition}: IdStrings chunk at {c.start}, "
+                                   f"expected {start + len(out)}")
+            out.extend(c.strings)
+        return out
+
+    def add_id_strings(self, ntype: str, strings: Sequence[str]) -> np.ndarray:
+        """int64 ids of ``strings``, new ones given the next ids by the primary (durable
+        before it answers; repeating the call gives the same ids)."""
+        resp = self._call("AddIdStrings", pb.AddIdStringsRequest(ntype=ntype, strings=list(strings)),
+                          write=True)
+        return codec.from_array(resp.ids, name="ids")
 
     def fetch_schema(self) -> GraphSchema:
         return GraphSchema.from_yaml(self.info(include_schema=True).schema_yaml)

@@ -1,69 +1,10 @@
-"""``graphplat ingest``: read node and edge tables (CSV, Parquet, NPY), validate them against
-the schema, partition the graph and write a partition store atomically.
+"""Ingest: read node and edge tables (CSV, Parquet, NPY), validate them against the schema,
+partition the graph and write a partition store atomically (:func:`ingest`).
 
-Ingest spec (YAML, or the same structure as a dict)::
-
-    schema: schema.yaml            # path relative to this spec file, or an inline schema
-    nodes:
-      user:                        # a node type of the schema
-        path: users.csv            # a file, a glob ("users-*.csv") or a list of them
-        id: user_id                # id column (default: "id"; NPY: "ids" = ids.npy)
-        features:                  # per schema feature; default: a column named like the
-          age: age                 #   feature, else columns <feature>_0 .. <feature>_{w-1}
-          emb: {prefix: emb_}      # vector from columns emb_0 .. emb_15
-          # emb: {columns: [e0, e1, e2, e3]}  vector from the listed columns
-          # emb: vec               one column: Parquet list, or text "0.1 0.2 ..." / "0.1,0.2"
-      item:                        # several inputs: a list of source mappings
-        - {path: items.parquet, id: item_id, features: {emb: emb}}   # emb: a list column
-        - {path: more_items/, format: npy}    # NPY directory: ids.npy, emb.npy (N, 16), ...
-      tag: {from_edges: true}      # featureless type: every endpoint of its edge types
-    edges:
-      user:click:item:             # canonical "src:relation:dst" (or a unique relation name)
-        path: clicks.csv
-        src: user_id               # default "src" (NPY: src.npy)
-        dst: item_id               # default "dst" (NPY: dst.npy)
-        weight: w                  # weighted edge types only; default "weight"
-        features: {ts: ts}
-      item:tagged:tag:
-        path: tagged.txt           # a headerless TSV
-        delimiter: "\\t"
-        header: false
-        column_names: [item, tag]
-        src: item
-        dst: tag
-
-Source options: ``path``; ``format`` (csv, parquet or npy; default from the suffix:
-.csv/.tsv/.txt csv, .parquet/.pq parquet, a directory npy); CSV: ``delimiter`` (default
-"," and tab for .tsv), ``header`` (default true), ``column_names`` (required without a
-header, else renames the header's columns); NPY: ``files`` (column -> file name inside the
-directory, for files not named ``<column>.npy``); ``id`` / ``src`` / ``dst`` / ``weight`` /
-``features`` as above. Edge types not listed get no edges; node types not listed get no
-nodes. Relative paths are resolved against the spec file's directory (the ``base_dir``
-argument for a dict spec).
-
-Validation (vectorized): missing columns and files, unreadable files and a wrong number
-of feature columns fail at once. Bad rows -- a missing or non-numeric value, NaN / inf / a
-fraction in an int64 column, an infinite float32 feature, an id beyond the int64 range
-(ids >= 2^63), a value out of range, a negative or non-finite edge weight, a vector of the
-wrong width, a duplicate node id, an edge whose source or destination id is not a node of
-its type, a CSV line with the wrong number of fields -- are collected over all inputs and
-reported as ``file:line: problem`` (CSV: line in the file, the header being line 1;
-Parquet/NPY: ``file: row N``, 0-based). By default the ingest then fails with an
-:class:`IngestError` giving the count and the first problems; with ``skip_bad_rows`` the
-bad rows are dropped (a duplicate id keeps its first occurrence, edges of dropped nodes are
-dropped too) and their count is logged; the ingest still fails when a node or edge type
-with input rows keeps none of them, or when more rows are bad than ``max_bad_rows`` (a
-count, or a fraction of all input rows).
-
-Partitioning: ``hash`` (default) or ``metis`` (DGL's ``metis_partition_assignment`` on the
-homogeneous graph, balancing node types, recorded with ``PartitionBook.from_assignment``).
-
-Atomicity: the store is built in ``<out>.tmp-<pid>`` next to ``out``; ``store.json`` with
-``complete: true`` is written last and fsynced, then the directory is renamed to ``out``.
-An existing ``out`` is refused unless ``overwrite`` (then it must be a graphplat store or
-empty; it is renamed aside and deleted after the new store is in place). A killed ingest
-leaves only the ``.tmp-<pid>`` directory, which is never opened as a store and is removed
-by the next ingest to the same target.
+The spec format, the validation rules and the bad-row report are the help of
+``graphplat ingest`` (``graphplat/cli/ingest.py``, ``INGEST_DESCRIPTION``). Bad rows are
+collected over all inputs (vectorized) and reported as ``file:line: problem``; the store is
+built in ``<out>.tmp-<pid>`` and published by one rename after ``store.json`` is fsynced.
 """
 from __future__ import annotations
 
@@ -114,7 +55,7 @@ _EDGE_KEYS = _COMMON_KEYS + ("src", "dst", "weight")
 
 @dataclass
 class SourceSpec:
-    """One input of a node or edge type (see the module docstring)."""
+    """One input of a node or edge type (see ``graphplat ingest --help``)."""
 
     paths: List[Path]
     format: Optional[str] = None
@@ -488,18 +429,19 @@ def _report(problem_lists: List[List[Problem]], tables: List[Table], skip: bool,
             lines.append(f"{pr.table.location(r, pr.column)}: {pr.describe(r)}")
     n_problems = sum(len(pr.rows) for problems in problem_lists for pr in problems)
     n_problems += sum(len(t.extra) for t in tables)
-    shown = lines[:10]
-    more = (f"\n  ... ({n_bad} bad rows, {n_problems} problems in total; the log lists the "
-            f"first {len(lines)})" if n_problems > len(shown) else "")
-    level = logging.WARNING if skip else logging.ERROR
-    for line in lines:
-        log.log(level, "%s", line)
     if skip:
+        for line in lines:
+            log.warning("%s", line)
         log.warning("skipping %d bad rows (--skip-bad-rows)", n_bad)
         return n_bad
-    log.error("%d bad rows", n_bad)
-    raise IngestError(f"{n_bad} bad input rows; the first ones:\n  " + "\n  ".join(shown) + more
-                      + "\n(fix them, or pass --skip-bad-rows / skip_bad_rows=True to drop them)")
+    shown = lines[:5]  # in the error itself (one line on the command line)
+    for line in lines[len(shown):]:  # the detail beyond the one line (--max-errors)
+        log.warning("%s", line)
+    more = (f" ... ({n_problems} problems in {n_bad} rows"
+            + (f"; the log above lists the next {len(lines) - len(shown)})" if len(lines) > len(shown) else ")")
+            if n_problems > len(shown) else "")
+    raise IngestError(f"{n_bad} bad input rows: " + "; ".join(shown) + more,
+                      "fix them, or pass --skip-bad-rows (skip_bad_rows=True) to drop them")
 
 
 def check_max_bad_rows(value: Optional[float]) -> Optional[float]:
@@ -544,7 +486,7 @@ def ingest(spec: Union[str, os.PathLike, Mapping], out_dir: Union[str, os.PathLi
            partitions: int = 1, partitioner: str = "hash", skip_bad_rows: bool = False,
            overwrite: bool = False, base_dir: Optional[Union[str, os.PathLike]] = None,
            max_errors: int = 20, max_bad_rows: Optional[float] = None) -> Path:
-    """Read, validate, partition and write a graph (see the module docstring).
+    """Read, validate, partition and write a graph (the spec format: ``graphplat ingest --help``).
 
     Args:
         spec: path of a YAML ingest spec, or the spec as a dict.

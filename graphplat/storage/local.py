@@ -39,12 +39,13 @@ class LocalGraph(RoutedGraph):
         from graphplat.storage.store import open_store
 
         info = open_store(store)
-        dictionaries = load_id_dictionaries(info.path, info.schema, writable=not read_only)
         backends = []
         try:
             for k in range(info.num_partitions):
                 backends.append(DurablePartition(store, k, replica=read_only,
                                                  accept_log_loss=accept_log_loss))
+            # after the partitions' writer locks: no server appends to the dictionaries now
+            dictionaries = load_id_dictionaries(info.path, info.schema, writable=not read_only)
         except BaseException:
             for b in backends:
                 b.close()

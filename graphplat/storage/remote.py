@@ -21,6 +21,7 @@ from graphplat.storage import codec
 from graphplat.storage.client import PartitionClient
 from graphplat.storage.cluster import ClusterConfig, load_cluster
 from graphplat.storage.partition_book import PartitionBook
+from graphplat.storage.remote_ids import RemoteIdDictionary
 from graphplat.storage.routed import RoutedGraph
 
 __all__ = ["RemoteGraph", "connect"]
@@ -81,21 +82,16 @@ class RemoteGraph(RoutedGraph):
             c.close()
 
 
-def _fetch_meta(clients: Sequence[PartitionClient], id_strings: bool = True):
-    """Schema, partition book and the string-id dictionaries (read-only: strings are added
-    through the store's own dictionary, see ``GraphService.to_internal``) from the first
-    partition that answers Info."""
-    from graphplat.storage.id_dictionary import IdDictionary
-
+def _fetch_meta(clients: Sequence[PartitionClient]):
+    """Schema and partition book from the first partition that answers Info."""
     last: Optional[Exception] = None
     for c in clients:
         try:
-            info = c.info(include_schema=True, include_book=True, include_id_strings=id_strings)
+            info = c.info(include_schema=True, include_book=True)
         except PartitionUnavailable as e:
             last = e
             continue
-        dictionaries = {m.ntype: IdDictionary(m.ntype, list(m.ids), read_only=True) for m in info.id_strings}
-        return GraphSchema.from_yaml(info.schema_yaml), codec.book_from_msg(info.partition_book), dictionaries
+        return GraphSchema.from_yaml(info.schema_yaml), codec.book_from_msg(info.partition_book)
     raise last  # type: ignore[misc]
 
 
@@ -108,6 +104,8 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     on this host and published it (``graphplat serve`` does unless --no-shared-memory) is
     read in process from that shared memory while the server has taken no write since
     (see :mod:`graphplat.storage.shared`); writes and everything else go over gRPC.
+    String-id dictionaries are fetched from partition 0 on demand and new strings are
+    given ids by its primary (:mod:`graphplat.storage.remote_ids`).
     With ``verify`` (default) every partition is asked for its Info once, checking that it
     serves the expected partition of a graph with the same schema (PartitionUnavailable
     when one does not answer, ValueError on a mismatch).
@@ -124,11 +122,11 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
 
             st = open_store(cfg.store)
             schema, book = st.schema, st.book
-            dictionaries = {}
-            if any(nt.id_type == "string" for nt in schema.node_types):
-                dictionaries = _fetch_meta(clients)[2]
         else:
-            schema, book, dictionaries = _fetch_meta(clients)
+            schema, book = _fetch_meta(clients)
+        # string ids: partition 0's primary is the authority, strings are fetched on demand
+        dictionaries = {nt.name: RemoteIdDictionary(nt.name, clients[0])
+                        for nt in schema.node_types if nt.id_type == "string"}
         if book.num_partitions != len(clients):
             raise ValueError(f"the cluster file lists {len(clients)} partitions but the graph has "
                              f"{book.num_partitions}")

@@ -372,8 +372,15 @@ class RoutedGraph(GraphService):
         return traces
 
     # ------------------------------------------------------------------ writes
-    def add_nodes(self, ntype: str, ids, features: Optional[Dict[str, np.ndarray]] = None) -> None:
+    def add_nodes(self, ntype: str, ids, features: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
+        """Add nodes (see :meth:`GraphService.add_nodes`); a ``id_type: string`` type also
+        takes the user's strings, giving new ones ids first. Returns the int64 ids."""
         nt = self.schema.node_type(ntype)
+        if nt.id_type == "string" and np.asarray(ids).dtype.kind in "OUS":
+            strings = np.asarray(ids, dtype=object).reshape(-1)
+            if len(set(strings.tolist())) != len(strings):
+                raise ValueError(f"ids added to {nt.name!r} must be distinct")
+            ids = self.to_internal(nt.name, strings, create=True)
         ids = as_ids(ids)
         if len(np.unique(ids)) != len(ids):
             raise ValueError(f"ids added to {nt.name!r} must be distinct")
@@ -384,6 +391,7 @@ class RoutedGraph(GraphService):
         split = self._split(nt.name, ids)
         self._map({p: (lambda p=p, idx=idx: self.backends[p].add_nodes(
             nt.name, ids[idx], {k: v[idx] for k, v in feats.items()})) for p, idx in split.items()})
+        return ids
 
     def add_edges(self, etype, src, dst, weights: Optional[np.ndarray] = None, *,
                   write_id: Optional[str] = None) -> np.ndarray:

@@ -14,6 +14,11 @@ trailing metadata ``graphplat-error``. An edge write whose other endpoint anothe
 owns is checked with that partition's servers, found through ``--cluster``
 (:mod:`graphplat.storage.peers`). ``--token`` guards every GraphPartition call (not
 health); ``--metrics-port`` serves Prometheus metrics; SIGTERM drains for ``--grace`` seconds.
+
+String ids: the primary of partition 0 is the one authority of every ``id_type: string``
+dictionary (``AddIdStrings`` numbers new strings under one lock, durably, before it answers);
+every server streams a dictionary in pieces (``IdStrings``), see
+:mod:`graphplat.storage.remote_ids`.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from typing import Dict, Optional, Tuple
 import grpc
 import numpy as np
 
+from graphplat.errors import ReadOnlyReplica
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
@@ -40,6 +46,7 @@ from graphplat.storage.admission import (
 )
 from graphplat.storage.durable import DurablePartition, WriteResult, apply_record
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S, FreshReadInterceptor
+from graphplat.storage.id_dictionary import chunk_bounds, load_id_dictionaries
 from graphplat.storage.partition_graph import PartitionGraph
 from graphplat.storage.peers import DEFAULT_PEER_TIMEOUT_S, Peers
 from graphplat.storage.wire_dtype import carrier_dtype
@@ -144,6 +151,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         self._metrics = metrics
         self.state: Optional[DurablePartition] = None
         self.draining = False
+        self._ids_lock = threading.Lock()
+        self._id_dicts = None  # ntype -> IdDictionary, loaded by _dictionary
 
     #: Name of the shared-memory segment the partition is published in ("" when none).
     shm_segment = ""
@@ -195,11 +204,47 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:
             resp.partition_book.CopyFrom(codec.book_to_msg(state.book))
-        if request.include_id_strings:
-            from graphplat.storage.id_dictionary import load_id_dictionaries
-            for nt, d in load_id_dictionaries(state.store_dir, state.schema).items():
-                resp.id_strings.add(ntype=nt, ids=d.strings().tolist())
         return resp
+
+    # ---- string-id dictionaries (graphplat.storage.id_dictionary)
+    def _dictionary(self, state: DurablePartition, ntype: str):
+        """The dictionary of string-id type ``ntype``, loaded on first use: writable on the
+        authority (partition 0's primary, the one writer of ``ids/``), else re-read."""
+        nt = state.schema.node_type(ntype)
+        if nt.id_type != "string":
+            raise ValueError(f"node type {nt.name!r} has int64 ids, no string dictionary")
+        with self._ids_lock:
+            if self._id_dicts is None:
+                authority = state.partition == 0 and not state.replica
+                self._id_dicts = load_id_dictionaries(state.store_dir, state.schema, writable=authority)
+            return self._id_dicts[nt.name]
+
+    @_stream_rpc
+    def IdStrings(self, state, request, context):
+        d = self._dictionary(state, request.ntype)
+        with self._ids_lock:
+            d.refresh()  # strings the authority added since (replicas, other partitions)
+            start = min(max(0, int(request.start)), len(d))
+            table = d.strings(start)
+        # pieces far below any message limit a client may set (at least 1 MiB)
+        bounds = chunk_bounds(table, min(1 << 20, self.limits.max_message_bytes) // 4)
+        with self.streams.enter(context):
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                yield pb.IdStringsChunk(start=start + a, strings=table[a:b].tolist())
+
+    @_rpc
+    def AddIdStrings(self, state, request, context):
+        if state.replica:
+            raise ReadOnlyReplica(f"this server is a read replica of partition {state.partition}; "
+                                  "string ids are added by partition 0's primary")
+        if state.partition != 0:
+            raise ValueError(f"this server holds partition {state.partition}; string ids are added "
+                             "by partition 0's primary, the dictionaries' one authority")
+        self.limits.batch(len(request.strings), "strings")
+        d = self._dictionary(state, request.ntype)
+        with self._ids_lock:  # one writer: concurrent adds of a string get one id
+            ids = d.get_or_add(list(request.strings))
+        return pb.AddIdStringsResponse(ids=codec.to_array(ids), seq=state.applied_seq)
 
     # ---- reads
     def _sample(self, state, request):

@@ -98,6 +98,10 @@ class FeatureMLP(nn.Module):
         self.out_feats = out
         self.num_layers = num_layers
 
+    def project_inputs(self, x, block=None):
+        """The inputs unchanged (so ``WithIdEmbeddings`` can wrap the MLP)."""
+        return x
+
     def forward(self, blocks, x):
         """Logits of the last block's destination nodes of the target type."""
         nt = self.target_ntype
@@ -386,31 +390,40 @@ class GCNNorm:
     ``1 / sqrt(deg(u) deg(v))`` on every block edge ``u -> v``, so sampled and full-neighbor
     blocks compute Kipf & Welling's ``D^-1/2 A D^-1/2`` instead of block-local degrees.
     ``deg`` is the in-degree (self loops included when the graph has them), which is the
-    symmetric degree on the undirected graphs GCN is meant for."""
+    symmetric degree on the undirected graphs GCN is meant for.
+
+    By default the degrees of every node are read once; ``live`` reads those of each
+    batch's nodes instead (one ``degrees`` call per batch), for a graph that changes while
+    it is used (online scoring: new nodes and edges count at once)."""
 
     KEY = "gcn_norm"
 
-    def __init__(self, graph: GraphService):
-        from graphplat import _core
-
+    def __init__(self, graph: GraphService, *, live: bool = False):
         schema = graph.schema
         if len(schema.ntypes) != 1 or len(schema.etypes) != 1:
             raise ValueError("GCN normalization needs a graph with one node type and one edge type")
-        nt, et = schema.ntypes[0], schema.canonical_etypes[0]
-        ids = graph.node_ids(nt)
-        self.index = _core.IdMap(ids)
-        deg = graph.degrees(et, ids, "in").astype(np.float32)
-        self.inv_sqrt = torch.from_numpy(np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32))
+        self.graph, self.etype, self.live = graph, schema.canonical_etypes[0], live
+        if not live:
+            self.index, self.inv_sqrt = self._table(graph.node_ids(schema.ntypes[0]))
+
+    def _table(self, ids: np.ndarray):
+        from graphplat import _core
+
+        deg = self.graph.degrees(self.etype, ids, "in").astype(np.float32)
+        return _core.IdMap(ids), torch.from_numpy(
+            np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32))
 
     def attach(self, blocks) -> None:
         """Set ``edata[KEY]`` on every block."""
         import dgl
 
+        index, inv_sqrt = (self._table(np.unique(np.concatenate([b.srcdata[dgl.NID].numpy() for b in blocks])))
+                           if self.live else (self.index, self.inv_sqrt))
         for b in blocks:
             s, d = b.edges()
-            su = self.index.lookup(b.srcdata[dgl.NID][s].numpy())
-            du = self.index.lookup(b.dstdata[dgl.NID][d].numpy())
-            b.edata[self.KEY] = self.inv_sqrt[su] * self.inv_sqrt[du]
+            su = index.lookup(b.srcdata[dgl.NID][s].numpy())
+            du = index.lookup(b.dstdata[dgl.NID][d].numpy())
+            b.edata[self.KEY] = inv_sqrt[su] * inv_sqrt[du]
 
 
 class NodeClassificationTrainer(Trainer):

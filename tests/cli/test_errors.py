@@ -192,3 +192,57 @@ def test_yaml_scientific_notation_read_as_text_says_how_to_write_it(tmp_path):
     (tmp_path / "cfg.yaml").write_text("dataset: cora\nlr: 1e-3\n")
     line = one_line_error(graphplat("train", "--config", "cfg.yaml", cwd=tmp_path), "train", 2)
     assert "lr" in line and "'1e-3'" in line and "1.0e-3" in line
+
+
+def _bad_ingest_inputs(d):
+    (d / "n.csv").write_text("id,label\n1,0\n2,x\n3,1\n")
+    (d / "e.csv").write_text("src,dst\n1,2\n1,9\n1,3\n")
+    (d / "spec.yaml").write_text("schema:\n  node_types: {n: {features: {label: int64}}}\n"
+                                 "  edge_types: [[n, r, n]]\nnodes: {n: n.csv}\nedges: {r: e.csv}\n")
+    (d / "typo.yaml").write_text("schema:\n  node_type: {n: {}}\nnodes: {}\nedges: {}\n")
+
+
+@pytest.mark.parametrize("standalone", [False, True])
+def test_ingest_errors_are_one_line_with_file_line_and_did_you_mean(tmp_path, capsys, monkeypatch, standalone):
+    # in process: a subprocess importing torch sometimes aborts at exit after a failed
+    # ingest ("terminate called without an active exception", also before this test)
+    from graphplat.cli import main as cli_main
+    from graphplat.cli.ingest import main_ingest
+
+    _bad_ingest_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            code = main_ingest(list(args)) if standalone else cli_main(["ingest", *args])
+        except SystemExit as e:  # argparse
+            code = e.code
+        return subprocess.CompletedProcess(args, code, "", capsys.readouterr().err)
+    line = one_line_error(run("spec.yaml", "out"), "ingest", 1)
+    assert "3 bad input rows: n.csv:3: feature 'label': non-numeric value 'x'; " in line
+    assert "e.csv:3: column 'dst': destination id 9 is not a node of type 'n'" in line
+    assert line.endswith("; fix them, or pass --skip-bad-rows (skip_bad_rows=True) to drop them")
+    line = one_line_error(run("typo.yaml", "out"), "ingest", 1)
+    assert "unknown key 'node_type' (did you mean 'node_types'?)" in line
+    assert "nowhere.yaml" in one_line_error(run("nowhere.yaml", "out"), "ingest", 1)
+    assert run("spec.yaml", "out", "--skip-bad-rows").returncode == 0
+    line = one_line_error(run("spec.yaml", "out"), "ingest", 1)
+    assert "already exists" in line and "--overwrite" in line
+    line = one_line_error(run("spec.yaml", "out", "--partitions", "0"), "ingest", 2)
+    assert "--partitions" in line and "--help" in line
+
+
+@pytest.mark.parametrize("cmd", [["graphplat.cli", "serve"], ["graphplat.cli.serve"]])
+def test_serve_errors_are_one_line(tmp_path, cmd):
+    def run(*args):
+        env = {**os.environ, "PYTHONPATH": REPO}
+        return subprocess.run([sys.executable, "-m", *cmd, "--port", "0", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+    line = one_line_error(run("--store", "nostore", "--partition", "0"), "serve", 1)
+    assert "nostore" in line and "does not exist" in line and "graphplat ingest" in line
+    line = one_line_error(run("--store", "nostore", "--partition", "0", "--max-batch", "0"), "serve", 2)
+    assert "max_batch" in line and "--help" in line
+    line = one_line_error(run("--store", "nostore", "--partition", "0", "--token-file", "nofile"), "serve", 2)
+    assert "nofile" in line
+    assert "Traceback" in run("--store", "nostore", "--partition", "0", "-v").stderr  # only with -v

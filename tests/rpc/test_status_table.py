@@ -67,3 +67,45 @@ def test_table_lists_subclasses_before_their_bases():
     classes = [row[0] for row in errors.STATUS_TABLE]
     for i, cls in enumerate(classes):
         assert not any(issubclass(cls, earlier) for earlier in classes[:i]), cls
+
+
+@pytest.mark.parametrize("exc, want", [
+    (errors.RequestTooLarge("batch of 9"), errors.RequestTooLarge),
+    (errors.DiskFull(28, "disk full"), errors.DiskFull),
+    (errors.ReadOnlyReplica("replica"), errors.RemoteError),          # the client's fallback
+    (errors.NotConfigured("no model"), errors.ServiceNotConfigured),
+    (errors.StepAheadError("ahead", 3), errors.StepAheadError),
+    (errors.UnknownIdError("id 7"), errors.UnknownIdError),
+    (KeyError("k"), KeyError),
+    (errors.SchemaError("bad"), ValueError),
+    (TypeError("t"), TypeError),
+    (ZeroDivisionError("z"), errors.RemoteError),
+])
+def test_clients_map_statuses_back_by_the_one_client_table(exc, want):
+    """Every server error comes back to a client as its family (first the server table,
+    then errors.CLIENT_TABLE), named with where the call went when that helps."""
+    code, message, etype = status_of(exc)
+    got = errors.error_from_status(code, message, etype, service="model", where="partition 0 (h:1)")
+    want = errors.ModelServiceError if want is errors.RemoteError else want
+    assert isinstance(got, want), (exc, got)
+    if isinstance(got, errors.ServiceError):
+        assert got.code == code
+    if isinstance(got, errors.RequestTooLarge) or type(got) is errors.ModelServiceError:
+        assert str(got).startswith("partition 0 (h:1)")
+    # a graph server's unknown id comes back as the IndexError a LocalGraph raises
+    graph = errors.error_from_status(code, message, etype, service="graph", where="p")
+    if isinstance(exc, IndexError):
+        assert type(graph) is IndexError
+    elif isinstance(got, errors.ModelServiceError) and not isinstance(got, errors.ServiceNotConfigured):
+        assert isinstance(graph, errors.RemoteError)
+
+
+def test_no_client_maps_status_codes_by_hand():
+    """The three clients use errors.error_from_status, not their own `code == StatusCode.X`."""
+    root = pathlib.Path(graphplat.__file__).parent
+    for rel in ("storage/client.py", "serving/client.py", "distributed/aggregator/client.py"):
+        text = (root / rel).read_text()
+        assert "error_from_status(" in text, rel
+        assert "== grpc.StatusCode.INVALID_ARGUMENT" not in text and \
+            "== grpc.StatusCode.NOT_FOUND" not in text and \
+            "== grpc.StatusCode.FAILED_PRECONDITION" not in text, rel

@@ -109,3 +109,38 @@ def test_next_score_reflects_added_edges(env):
         c.close()
         server.stop(0.5)
         writer.close()
+
+
+def test_served_gcn_equals_exported_gcn(datasets_dir, tmp_path):
+    """A GCN (norm "both") trained with the graph's degrees scores online as exported: the
+    service normalizes with graph degrees too, not the block's (which depend on the batch)."""
+    from graphplat.cli.serve_model import build_model_server, build_parser
+    from graphplat.serving import ModelServiceClient
+    from graphplat.storage.local import open_graph
+    from graphplat.training.config import TrainConfig
+    from graphplat.training.loop import train
+
+    ds = load_dataset("cora", datasets_dir, normalize=True, self_loops=True)
+    store = ds.write_store(tmp_path / "store", partitions=2)
+    train(TrainConfig(graph=str(store), model={"name": "gcn", "hidden": 8, "num_layers": 2, "dropout": 0.0},
+                      fanouts=[5, 5], batch_size=512, epochs=2, patience=0, prefetch=0, seeds=[0],
+                      checkpoint_dir=str(tmp_path / "ckpt"), num_threads=1))
+    ckpt = tmp_path / "ckpt" / "seed-0" / "best.pt"
+    from graphplat.inference.export import export_embeddings, read_embeddings
+    from graphplat.training.loop import load_trained
+
+    with open_graph(store, read_only=True) as g:
+        export_embeddings(g, load_trained(ckpt, g), "paper", tmp_path / "gcn.npy", progress=False)
+    ids, logits = read_embeddings(tmp_path / "gcn.npy")
+    want = torch.softmax(torch.from_numpy(logits), 1).numpy()
+    args = build_parser().parse_args(["--graph", str(store), "--checkpoint", str(ckpt), "--port", "0",
+                                      "--threads", "2"])
+    server = build_model_server(args).start()
+    c = ModelServiceClient(server.address).wait_ready()
+    try:
+        some = ids[::7]
+        np.testing.assert_allclose(c.score_batch(some), want[::7], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(c.score(int(ids[3])).probabilities, want[3], rtol=1e-4, atol=1e-5)
+    finally:
+        c.close()
+        server.stop(0.5)

@@ -4,6 +4,7 @@ loader batches, LocalGraph and RemoteGraph (real servers), online additions, exp
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,18 @@ def test_online_additions_are_durable_and_remote_is_read_only(store, tmp_path):
             g.to_internal("user", ["another"], create=True)
 
 
+def test_a_torn_last_line_is_cut_before_the_next_addition(store):
+    """A write killed mid-line (never acknowledged) must not swallow the next addition."""
+    with open_graph(store) as g:
+        g.to_internal("user", ["kept"], create=True)
+    with open(store / "ids" / "user.added", "ab") as f:
+        f.write(b'"half-writ')
+    with open_graph(store) as g:
+        assert g.to_internal("user", ["next"], create=True).tolist() == [len(USERS) + 1]
+    with open_graph(store, read_only=True) as g:
+        assert g.to_external("user", [len(USERS), len(USERS) + 1]).tolist() == ["kept", "next"]
+
+
 def test_remote_answers_in_the_users_ids(store, tmp_path):
     fleet = Fleet(tmp_path / "logs")
     try:
@@ -99,8 +112,70 @@ def test_remote_answers_in_the_users_ids(store, tmp_path):
         for extra in ({}, {"store": str(store)}):
             with connect(cluster_dict([[s] for s in servers], deadline_s=20, **extra)) as g:
                 _check_answers(g)
-                with pytest.raises(ValueError, match="read-only"):
-                    g.to_internal("user", ["u-new"], create=True)
+    finally:
+        fleet.close()
+
+
+def test_remote_clients_add_strings_through_partition_0(store, tmp_path):
+    """Two clients adding overlapping new strings at once get one id per string (the
+    primary of partition 0 is the one authority), each sees the other's strings, the ids
+    survive SIGKILL and restart of that primary, and numbering continues after it."""
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        layout = fleet.start_replicated(store, 2)
+        cluster = cluster_dict(layout, deadline_s=20)
+        with connect(cluster) as a, connect(cluster) as b:
+            batches = {a: [f"x{i}" for i in range(0, 60)], b: [f"x{i}" for i in range(30, 90)]}
+            with ThreadPoolExecutor(2) as pool:
+                got = dict(zip(batches, pool.map(lambda g: g.to_internal("user", batches[g], create=True),
+                                                 batches)))
+            ids = {s: i for g in batches for s, i in zip(batches[g], got[g].tolist())}
+            assert sorted(ids.values()) == list(range(len(USERS), len(USERS) + 90))  # 90 strings, 90 ids
+            assert b.to_internal("user", batches[a]).tolist() == got[a].tolist()  # b sees a's strings
+            assert a.to_external("user", got[b]).tolist() == batches[b]
+            new = a.add_nodes("user", ["n-0", "n-1"], {"label": np.array([0, 1]),
+                                                       "age": np.array([1.0, 2.0], np.float32)})
+            a.add_edges("click", new, a.to_internal("item", ["item-2", "item-0"]))
+            assert b.lookup("user", b.to_internal("user", ["n-0", "n-1"])).all()
+            assert _clicked(b, ["n-1"]) == [["item-0"]]
+            with pytest.raises(ValueError, match="already present"):
+                b.add_nodes("user", ["n-0"])
+            with pytest.raises(IndexError, match="unknown 'user' id\\(s\\), e.g. 'nobody'"):
+                b.to_internal("user", ["nobody"])
+
+            primary = layout[0][0]
+            primary.kill()  # SIGKILL: lookups fail over to partition 0's replica, adds wait
+            assert b.to_internal("user", ["x89"]).tolist() == [ids["x89"]]
+            with connect(cluster) as c:  # a new client fetches the dictionary from the replica
+                assert c.to_external("user", [ids["x5"], new[1]]).tolist() == ["x5", "n-1"]
+            primary.restart().wait_ready()
+            assert a.to_internal("user", ["x0", "after"], create=True).tolist() == [ids["x0"], len(USERS) + 92]
+        with connect(cluster) as c:
+            assert c.to_internal("user", ["x0", "x89", "n-1", "after"]).tolist() == [
+                ids["x0"], ids["x89"], new[1], len(USERS) + 92]
+    finally:
+        fleet.close()
+    with open_graph(store) as g:  # the served additions are the store's own
+        assert g.to_internal("user", ["after"]).tolist() == [len(USERS) + 92]
+        assert g.to_internal("user", ["local"], create=True).tolist() == [len(USERS) + 93]
+
+
+def test_a_dictionary_larger_than_a_message_streams(tmp_path):
+    """Connect fetches a dictionary far larger than the servers' 1 MiB message limit in pieces."""
+    users = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(40_000)]  # 2.6 MB of strings
+    spec = write_inputs(tmp_path, users=[f"{u},0,1.0" for u in users], clicks=[f"{users[0]},item-0"])
+    store = ingest(spec, tmp_path / "st", partitions=2)
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        servers = fleet.start_all([dict(store=store, partition=k, args=["--max-message-mb", "1"])
+                                   for k in range(2)])
+        with connect(cluster_dict([[s] for s in servers], deadline_s=30, max_message_mb=1)) as g:
+            ids = g.node_ids("user")
+            assert sorted(g.to_external("user", ids).tolist()) == sorted(users)
+            assert g.to_internal("user", users[:3]).tolist() == [sorted(users).index(u) for u in users[:3]]
+            assert g.to_internal("user", users, create=True).tolist() == g.to_internal("user", users).tolist()
+            more = [u + "-new" for u in users[:20_000]]  # 1.4 MB of new strings: several AddIdStrings
+            assert g.to_internal("user", more, create=True).tolist() == list(range(40_000, 60_000))
     finally:
         fleet.close()
 

@@ -31,9 +31,10 @@ from graphplat.distributed.aggregator.core import (
     unflatten,
 )
 from graphplat.distributed.coding import combine
-from graphplat.errors import AggregatorError, AggregatorUnavailable, StepAheadError
+from graphplat.errors import AggregatorUnavailable, StepAheadError, error_from_status
 from graphplat.proto import aggregator_pb2 as apb
 from graphplat.proto import aggregator_pb2_grpc as apb_grpc
+from graphplat.rpc import error_details
 
 log = logging.getLogger("graphplat.aggregator")
 
@@ -175,20 +176,17 @@ class AggregatorClient:
 
     # ---------------------------------------------------------------- plumbing
     def _error(self, err: grpc.RpcError, method: str) -> Exception:
-        code, msg = err.code(), err.details() or err.code().name
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            return ValueError(msg)
-        if code == grpc.StatusCode.FAILED_PRECONDITION:
-            step = None
+        code, msg, etype = error_details(err)
+        e = error_from_status(code, msg, etype, service="aggregator",
+                              where=f"aggregator {self.address}: {method}")
+        if isinstance(e, StepAheadError):
             try:
                 for k, v in err.trailing_metadata() or ():
                     if k == STEP_KEY:
-                        step = int(v)
+                        e.current_step = int(v)
             except Exception:  # noqa: BLE001 - some errors carry no metadata
                 pass
-            return StepAheadError(msg, step)
-        return AggregatorError(f"aggregator {self.address}: {method} failed with {code.name}: {msg}",
-                               code)
+        return e
 
     def _call(self, method: str, request, attempt_timeout: float):
         end = time.monotonic() + self.timeout
