@@ -15,6 +15,7 @@ from graphplat.cli.args import (
 from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exposed
 from graphplat.storage.admission import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_STREAM_DEADLINE_S
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S
+from graphplat.storage.republish import DEFAULT_REPUBLISH_AFTER_S
 from graphplat.storage.server import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_FANOUT,
@@ -76,6 +77,11 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
     p.add_argument("--no-shared-memory", dest="shared_memory", action="store_false",
                    help="do not publish the partition in shared memory (/dev/shm) for clients on "
                         "this host, which then read it in process instead of over gRPC")
+    p.add_argument("--republish-after", type=float, default=DEFAULT_REPUBLISH_AFTER_S, metavar="SECONDS",
+                   help="after writes, publish the partition in shared memory again once writes "
+                        "have been quiet this long, compacting it first when it has new edges "
+                        f"(default {DEFAULT_REPUBLISH_AFTER_S:g}; 0 = only after a Compact call; "
+                        "at most two generations in memory, see the README)")
     add_shutdown_arguments(p, verbose)
 
 
@@ -127,7 +133,8 @@ def run_serve(args: argparse.Namespace, parser: Optional[argparse.ArgumentParser
                                  idle_timeout=args.idle_timeout,
                                  max_concurrent_rpcs=args.max_concurrent_rpcs,
                                  max_streams=args.max_streams, stream_deadline=args.stream_deadline,
-                                 shared_memory=args.shared_memory)
+                                 shared_memory=args.shared_memory,
+                                 republish_after=args.republish_after)
     except (OSError, ValueError) as e:
         log.error("%s", e)
         return 1

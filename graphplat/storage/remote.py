@@ -77,6 +77,10 @@ class RemoteGraph(RoutedGraph):
             return
         self._closed = True
         self._pool.shutdown(wait=True)
+        for b in self.backends:  # unmap shared memory: the server may publish past it
+            release = getattr(b, "release", None)
+            if release is not None:
+                release()
         for c in self.clients:
             c.close()
 
@@ -106,8 +110,9 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     ``overrides`` replace cluster-file settings (``deadline_s``, ``retries``, ``token``,
     ``shared_memory``...). With ``shared_memory`` (default) a partition whose server runs
     on this host and published it (``graphplat serve`` does unless --no-shared-memory) is
-    read in process from that shared memory while the server has taken no write since
-    (see :mod:`graphplat.storage.shared`); writes and everything else go over gRPC.
+    read in process from that shared memory while the server has taken no write since it
+    published it, and again once the server publishes a new generation after writes (see
+    :mod:`graphplat.storage.shared`); writes and everything else go over gRPC.
     With ``verify`` (default) every partition is asked for its Info once, checking that it
     serves the expected partition of a graph with the same schema (PartitionUnavailable
     when one does not answer, ValueError on a mismatch).
