@@ -162,27 +162,28 @@ class Publisher:
             if compact and not shared.publishable(state.graph):
                 state.compact()
             with state.write_lock:
-                if not self.dirty:
-                    return False
-                if not self._publish_locked():  # a write came between compaction and here
-                    return False
-                self.dirty = self._compacted = False
-        cost = time.monotonic() - t0
-        self._next_auto = time.monotonic() + max(self.republish_after, COST_FACTOR * cost)
-        return True
+                done = self.dirty and self._publish_locked()  # False: a write came after compaction
+                if done:
+                    self.dirty = self._compacted = False
+            # the next automatic attempt (also after a failure: /dev/shm full, say)
+            cost = time.monotonic() - t0
+            self._next_auto = time.monotonic() + max(self.republish_after, COST_FACTOR * cost,
+                                                     0.0 if done else 1.0)
+            return done
 
     def _due(self) -> bool:
-        if not self.dirty:
-            return False
-        if self._compacted:
-            return True
         now = time.monotonic()
-        return (self.republish_after > 0 and now - self._last_write >= self.republish_after
-                and now >= self._next_auto)
+        if not self.dirty or now < self._next_auto:
+            return False
+        return self._compacted or (self.republish_after > 0
+                                   and now - self._last_write >= self.republish_after)
 
     def _run(self) -> None:
         tick = min(0.5, max(0.05, self.republish_after / 4)) if self.republish_after else 0.5
         while not self._stop.wait(tick):
+            if self.retired:
+                with self._lock:  # unmap generations no client reads any more
+                    self._held()
             if not self._due():
                 continue
             try:

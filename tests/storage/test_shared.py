@@ -246,6 +246,10 @@ def test_after_writes_go_quiet_the_server_republishes_and_clients_read_in_proces
             assert set(new.tolist()) <= set(g.sample_neighbors(FOLLOWS, users[2:8], -1).neighbors.tolist())
             for s in servers:  # the superseded generation's name is gone: one segment each
                 assert len(segments_of(s)) == 1
+            # once no client reads a superseded generation, the server unmaps it too
+            maps = [f"/proc/{servers[p].proc.pid}/maps" for p in written]
+            wait_for(lambda: not any(before[p] in open(m).read() for p, m in zip(written, maps)),
+                     what="the server to unmap the old generation")
     finally:
         fleet.close()
 
