@@ -21,8 +21,9 @@ Generations: after writes the server publishes a new segment (see
 :mod:`graphplat.storage.republish`), advertises it, marks the old one SUPERSEDED and unlinks
 its name (mappings stay valid). A client that finds its segment superseded asks Info once
 for the new name and switches (one RPC per generation, not per batch). Every client holds a
-shared ``flock`` on the segments it maps; the server publishes no further generation while
-a client still holds a superseded one, so at most two generations are in memory at once.
+shared ``flock`` on the segment it reads from; the server publishes no further generation
+while a client still holds a superseded one, so at most two generations are in use at once
+(arrays a program keeps from an older one keep its memory mapped until they are dropped).
 A stopped server retires and unlinks its segment; one left by a killed server is removed
 by the next server of the same store and partition (its pid is gone).
 """
@@ -144,8 +145,9 @@ def publishable(graph: PartitionGraph) -> bool:
 class Segment:
     """A mapped segment: ``arrays`` (read-only views), ``header`` and the status block.
 
-    ``fd`` (kept open) carries the ``flock``: a client holds it shared while it maps the
-    segment; the server tests it exclusively to learn whether any client still does."""
+    ``fd`` (kept open until :meth:`release`) carries the ``flock``: a client holds it shared
+    while it reads from the segment; the server tests it exclusively to learn whether any
+    client still does."""
 
     def __init__(self, name: str, mm: mmap.mmap, status: Optional[mmap.mmap] = None,
                  fd: Optional[int] = None):
@@ -234,8 +236,12 @@ class Segment:
         self._status = _RELEASED
         self._mm = None
         self.arrays = {}
+        self.drop_lock()  # releases the flock
+
+    def drop_lock(self) -> None:
+        """Close the lock's fd only (the mapping stays usable)."""
         if self._close_fd is not None:
-            self._close_fd()  # closes the fd: releases the flock
+            self._close_fd()
         self.fd = None
 
     def partition_data(self, schema: GraphSchema) -> PartitionData:
@@ -484,6 +490,21 @@ def _follow_loop() -> None:
                 b.follow()
             except Exception as e:  # noqa: BLE001 - never let the follower die
                 log.debug("following shared memory failed: %s", e)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child shares its parent's lock files (a flock belongs to the open file):
+    the child closes its copies, so a child that never reads cannot hold a generation the
+    parent let go of, and stops following (its reads still switch generations)."""
+    global _follower, _follow_lock
+    _follow_lock = threading.Lock()
+    _follower = None
+    for b in list(_FOLLOWED):
+        b.segment.drop_lock()
+    _FOLLOWED.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def colocate(client, schema: GraphSchema):

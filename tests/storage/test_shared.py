@@ -3,6 +3,8 @@ same host reads it in process with answers identical to LocalGraph; writes, toke
 shutdown and SIGKILL keep working (real servers, real stores)."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -300,6 +302,29 @@ def test_a_client_holding_the_old_generation_stays_correct_and_bounds_memory(tmp
             assert g.backends[0].segment.name not in (gen1, gen2) and g.backends[0].switches == 2
             np.testing.assert_array_equal(g.node_features("user", users[:5])["feat"], np.full((5, 4), 7))
             assert_same(reads(plain, users[:30], items[:10]), reads(g, users[:30], items[:10]))
+    finally:
+        fleet.close()
+
+
+def test_a_forked_child_does_not_hold_generations_back(tmp_path):
+    arrays, store, fleet, server = one_partition(tmp_path, 15, "0.3")
+    try:
+        with connect(cluster_dict([[server]], deadline_s=20)) as g:
+            users = arrays.nodes["user"]
+            gen1 = advertised(server)
+            pid = os.fork()
+            if pid == 0:  # the child inherits g (and its lock files) and just lives on
+                time.sleep(15)
+                os._exit(0)
+            try:
+                g.update_features("user", users[:2], {"feat": np.ones((2, 4), np.float32)})
+                gen2 = wait_for(lambda: advertised(server) != gen1 and advertised(server), what="generation 2")
+                wait_for(lambda: g.backends[0].segment.name == gen2, what="the parent to follow")
+                g.update_features("user", users[:2], {"feat": np.zeros((2, 4), np.float32)})
+                wait_for(lambda: advertised(server) not in (gen1, gen2), timeout=10, what="generation 3")
+            finally:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
     finally:
         fleet.close()
 
