@@ -17,6 +17,7 @@ from graphplat.rpc import install_stop_signals, serve_until_stopped, warn_if_exp
 from graphplat.storage.admission import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_STREAM_DEADLINE_S
 from graphplat.storage.freshness import DEFAULT_READ_WAIT_S
 from graphplat.storage.peers import DEFAULT_PEER_TIMEOUT_S
+from graphplat.storage.republish import DEFAULT_REPUBLISH_AFTER_S
 from graphplat.storage.server import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_FANOUT,
@@ -86,6 +87,11 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
     p.add_argument("--no-shared-memory", dest="shared_memory", action="store_false",
                    help="do not publish the partition in shared memory (/dev/shm) for clients on "
                         "this host, which then read it in process instead of over gRPC")
+    p.add_argument("--republish-after", type=float, default=DEFAULT_REPUBLISH_AFTER_S, metavar="SECONDS",
+                   help="after writes, publish the partition in shared memory again once writes "
+                        "have been quiet this long, compacting it first when it has new edges "
+                        f"(default {DEFAULT_REPUBLISH_AFTER_S:g}; 0 = only after a Compact call; "
+                        "at most two generations in memory, see the README)")
     add_shutdown_arguments(p, verbose)
 
 
@@ -135,7 +141,8 @@ def run_serve(args: argparse.Namespace) -> int:
                                  max_concurrent_rpcs=args.max_concurrent_rpcs,
                                  max_streams=args.max_streams, stream_deadline=args.stream_deadline,
                                  shared_memory=args.shared_memory, cluster=args.cluster,
-                                 peer_timeout=args.peer_timeout)
+                                 peer_timeout=args.peer_timeout,
+                                 republish_after=args.republish_after)
     except ValueError as e:
         raise UsageError(str(e), "see 'graphplat serve --help'") from e
     server.start()

@@ -78,6 +78,10 @@ class RemoteGraph(RoutedGraph):
             return
         self._closed = True
         self._pool.shutdown(wait=True)
+        for b in self.backends:  # unmap shared memory: the server may publish past it
+            release = getattr(b, "release", None)
+            if release is not None:
+                release()
         for c in self.clients:
             c.close()
 
@@ -102,8 +106,9 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     ``overrides`` replace cluster-file settings (``deadline_s``, ``retries``, ``token``,
     ``shared_memory``...). With ``shared_memory`` (default) a partition whose server runs
     on this host and published it (``graphplat serve`` does unless --no-shared-memory) is
-    read in process from that shared memory while the server has taken no write since
-    (see :mod:`graphplat.storage.shared`); writes and everything else go over gRPC.
+    read in process from that shared memory while the server has taken no write since it
+    published it, and again once the server publishes a new generation after writes (see
+    :mod:`graphplat.storage.shared`); writes and everything else go over gRPC.
     String-id dictionaries are fetched from partition 0 on demand and new strings are
     given ids by its primary (:mod:`graphplat.storage.remote_ids`).
     With ``verify`` (default) every partition is asked for its Info once, checking that it

@@ -175,7 +175,7 @@ class RoutedGraph(GraphService):
         partition, or a co-located server's fresh shared memory), else None."""
         b = self.backends[p]
         if isinstance(b, SharedPartition):
-            return b.graph if b.fresh() else None
+            return b.fresh_graph()
         if isinstance(b, DurablePartition):
             return b.graph  # the current graph (compaction replaces it)
         return b if isinstance(b, PartitionGraph) else None
@@ -195,6 +195,9 @@ class RoutedGraph(GraphService):
         does not apply (the caller then samples hop by hop)."""
         graphs = [self._in_process(p) for p in range(len(self.backends))]
         if any(g is None for g in graphs):
+            # a partition read over gRPC changed since (a co-located one is republished before
+            # it is in process again): drop stitched CSRs, which keep old generations mapped
+            self._stitched.clear()
             return None
         if len(graphs) == 1:
             return graphs[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,

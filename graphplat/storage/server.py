@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import grpc
 import numpy as np
@@ -51,6 +51,7 @@ from graphplat.storage.partition_graph import PartitionGraph
 from graphplat.storage.peers import DEFAULT_PEER_TIMEOUT_S, Peers
 from graphplat.storage.wire_dtype import carrier_dtype
 from graphplat.storage.wire_dtype import check as wire_dtype_check
+from graphplat.storage.republish import DEFAULT_REPUBLISH_AFTER_S, Publisher
 
 log = logging.getLogger("graphplat.server")
 
@@ -376,9 +377,15 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         return self._write(state.write_add_edges_out(key, src, dst, eids, weights, request.request_id,
                                                      check_foreign=self.peers.check_nodes))
 
+    #: called after a Compact call (the shared-memory Publisher republishes), or None
+    after_compact: Optional[Callable[[], None]] = None
+
     @_rpc
     def Compact(self, state, request, context):
-        return pb.CompactResponse(seq=state.compact())
+        seq = state.compact()
+        if self.after_compact is not None:
+            self.after_compact()
+        return pb.CompactResponse(seq=seq)
 
 
 @functools.lru_cache(maxsize=1)
@@ -451,10 +458,14 @@ class PartitionServer(HostedService):
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
                  max_concurrent_rpcs: Optional[int] = None, max_streams: Optional[int] = None,
                  stream_deadline: float = DEFAULT_STREAM_DEADLINE_S, shared_memory: bool = True,
-                 cluster=None, peer_timeout: float = DEFAULT_PEER_TIMEOUT_S):
+                 cluster=None, peer_timeout: float = DEFAULT_PEER_TIMEOUT_S,
+                 republish_after: float = DEFAULT_REPUBLISH_AFTER_S):
         self.store_dir = Path(store_dir)
         self.shared_memory = shared_memory
-        self.segment = None  # graphplat.storage.shared.Segment once published
+        if republish_after < 0:
+            raise ValueError("republish_after must be >= 0 seconds")
+        self.republish_after = float(republish_after)
+        self.publisher: Optional[Publisher] = None  # the shared-memory generations once loaded
         self.partition = int(partition)
         self.host = host
         self.replica = replica
@@ -547,24 +558,19 @@ class PartitionServer(HostedService):
                 healthy = ok
 
     def _publish(self, state: DurablePartition) -> None:
-        """Put the partition's arrays in shared memory for clients on this host (see
-        graphplat.storage.shared), and serve from that copy too (one copy in memory)."""
-        from graphplat.storage import shared
+        """Put the partition's arrays in shared memory for clients on this host, and
+        publish new generations after writes (graphplat.storage.republish)."""
+        def advertise(name: str) -> None:
+            self.servicer.shm_segment = name
 
-        if not shared.publishable(state.graph):
-            log.info("partition %d: not published in shared memory: %d write-log records are "
-                     "not compacted", self.partition, state.replayed)
-            return
-        try:
-            seg = shared.publish(state.graph, self.store_dir, state.generation)
-        except OSError as e:  # no /dev/shm, or it is full: serve over gRPC only
-            log.warning("partition %d: cannot publish in shared memory: %s", self.partition, e)
-            return
-        state.graph = seg.graph(state.schema)
-        state.on_change = seg.bump
-        self.segment = seg
-        self.servicer.shm_segment = seg.name
-        log.info("partition %d published in shared memory as %s", self.partition, seg.name)
+        self.publisher = Publisher(state, self.store_dir, advertise, republish_after=self.republish_after)
+        self.publisher.start()
+        self.servicer.after_compact = self.publisher.compacted
+
+    @property
+    def segment(self):
+        """The shared-memory segment currently published (graphplat.storage.shared), or None."""
+        return None if self.publisher is None else self.publisher.segment
 
     def _follow(self) -> None:
         while not self._stop_follow.wait(self.follow_interval):
@@ -579,8 +585,8 @@ class PartitionServer(HostedService):
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, let calls in flight finish for ``grace`` s, close the store."""
-        if self.segment is not None:  # clients on this host go back to gRPC (then fail over)
-            self.segment.unlink()
+        if self.publisher is not None:  # clients on this host go back to gRPC (then fail over)
+            self.publisher.stop()
         self._drain(grace)
         state = self.servicer.state
         if state is not None:

@@ -3,21 +3,33 @@ partition in process instead of over gRPC.
 
 A server publishes one segment (a file under ``/dev/shm``) per partition it serves,
 named ``graphplat-<store hash>-p<partition>-g<generation>-<pid>-<random>``: unique per store,
-partition, load and process, so several servers on one host never clash. It holds a
-status block (magic, live flag, write counter), a JSON header listing the arrays, and the
-arrays (read-only for everyone; the server keeps using them too, copying on its own first
-write). The server advertises the name in its Info; a client that can open it maps it
-read-only and answers reads of that partition with a PartitionGraph over the mapping.
+partition, publication and process, so several servers on one host never clash. It holds a
+status block (magic, state, write counter), a JSON header (the arrays, and the write-log
+seq the arrays include), and the arrays (read-only for everyone; the server keeps using them
+too, copying on its own first write). The server advertises the name in its Info; a client
+that can open it maps it read-only and answers reads of that partition with a
+PartitionGraph over the mapping.
 
-Freshness: the published arrays are the partition as loaded; every write the server
-applies bumps the write counter before it is acknowledged. A client reads in process only
-while the segment is live, the counter is unchanged and the server process exists; else it
-sends the call over gRPC (so writes, failover and tokens behave as without shared memory).
+Freshness: the published arrays are the partition at write-log seq ``header["seq"]``; every
+write the server applies bumps the write counter before it is acknowledged. A client reads
+in process only while the segment is live, the counter is unchanged, the server process
+exists and the segment's seq is at least the client's last acknowledged write
+(``PartitionClient.acked_seq``: a replica's segment may predate it); else it sends the call
+over gRPC (so writes, failover and tokens behave as without shared memory).
+
+Generations: after writes the server publishes a new segment (see
+:mod:`graphplat.storage.republish`), advertises it, marks the old one SUPERSEDED and unlinks
+its name (mappings stay valid). A client that finds its segment superseded asks Info once
+for the new name and switches (one RPC per generation, not per batch). Every client holds a
+shared ``flock`` on the segment it reads from; the server publishes no further generation
+while a client still holds a superseded one, so at most two generations are in use at once
+(arrays a program keeps from an older one keep its memory mapped until they are dropped).
 A stopped server retires and unlinks its segment; one left by a killed server is removed
 by the next server of the same store and partition (its pid is gone).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -25,6 +37,9 @@ import mmap
 import os
 import secrets
 import struct
+import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -38,7 +53,13 @@ log = logging.getLogger("graphplat.shared")
 
 SHM_DIR = Path("/dev/shm")
 MAGIC = b"GPSHM001"
-_STATUS = struct.Struct("<8sQQQ")  # magic, live, write counter, header bytes
+_STATUS = struct.Struct("<8sQQQ")  # magic, state, write counter, header bytes
+#: segment states (the status block's second field)
+RETIRED, LIVE, SUPERSEDED = 0, 1, 2
+#: a client whose segment is superseded asks Info for the new one at most this often
+SWITCH_RETRY_S = 0.5
+#: how often a client process checks its segments for a newer generation between reads
+FOLLOW_INTERVAL_S = 0.5
 _HEADER_AT = 64
 _ALIGN = 64
 _ADJ_FIELDS = ("indptr", "indices", "halo_ids", "eids", "weights")
@@ -122,9 +143,14 @@ def publishable(graph: PartitionGraph) -> bool:
 
 
 class Segment:
-    """A mapped segment: ``arrays`` (read-only views), ``header`` and the status block."""
+    """A mapped segment: ``arrays`` (read-only views), ``header`` and the status block.
 
-    def __init__(self, name: str, mm: mmap.mmap, status: Optional[mmap.mmap] = None):
+    ``fd`` (kept open until :meth:`release`) carries the ``flock``: a client holds it shared
+    while it reads from the segment; the server tests it exclusively to learn whether any
+    client still does."""
+
+    def __init__(self, name: str, mm: mmap.mmap, status: Optional[mmap.mmap] = None,
+                 fd: Optional[int] = None):
         # ``mm`` maps the segment read-only (the arrays are views of it, so the core shares
         # them instead of copying); the server also maps it writable (``status``) to update
         # the status block.
@@ -132,12 +158,16 @@ class Segment:
         self._mm = mm
         self._status = status if status is not None else mm
         self.writable = status is not None
+        self.fd = fd
+        # closes the fd (and so drops the lock) of a segment dropped without release()
+        self._close_fd = weakref.finalize(self, os.close, fd) if fd is not None else None
         magic, _, _, hlen = _STATUS.unpack_from(mm, 0)
         if magic != MAGIC:
             raise ValueError(f"shared-memory segment {name} is not a graphplat partition")
         self.header = json.loads(bytes(mm[_HEADER_AT:_HEADER_AT + hlen]))
         self.published_counter = int(self.header["counter"])
         self.pid = int(self.header["pid"])
+        self.seq = int(self.header.get("seq", -1))
         buf = memoryview(mm)
         self.arrays: Dict[str, np.ndarray] = {}
         for key, (dtype, shape, offset) in self.header["arrays"].items():
@@ -147,28 +177,72 @@ class Segment:
             self.arrays[key] = arr
 
     # status
+    def status(self) -> Tuple[int, int]:
+        """``(state, write counter)`` as the server last set them."""
+        _, state, counter, _ = _STATUS.unpack_from(self._status, 0)
+        return state, counter
+
     def live(self) -> bool:
-        """Live flag set and the write counter unchanged since publishing."""
-        _, live, counter, _ = _STATUS.unpack_from(self._status, 0)
-        return live == 1 and counter == self.published_counter
+        """State LIVE and the write counter unchanged since publishing."""
+        state, counter = self.status()
+        return state == LIVE and counter == self.published_counter
 
     def bump(self) -> None:
         """Server: a write was applied (clients stop reading these arrays)."""
-        magic, live, counter, hlen = _STATUS.unpack_from(self._status, 0)
-        _STATUS.pack_into(self._status, 0, magic, live, counter + 1, hlen)
+        magic, state, counter, hlen = _STATUS.unpack_from(self._status, 0)
+        _STATUS.pack_into(self._status, 0, magic, state, counter + 1, hlen)
+
+    def _set_state(self, state: int) -> None:
+        magic, _, counter, hlen = _STATUS.unpack_from(self._status, 0)
+        _STATUS.pack_into(self._status, 0, magic, state, counter, hlen)
 
     def retire(self) -> None:
-        """Server: clear the live flag (clients go back to gRPC)."""
-        magic, _, counter, hlen = _STATUS.unpack_from(self._status, 0)
-        _STATUS.pack_into(self._status, 0, magic, 0, counter, hlen)
+        """Server: state RETIRED (clients go back to gRPC)."""
+        self._set_state(RETIRED)
 
-    def unlink(self) -> None:
-        """Server: retire and remove the name (existing mappings stay valid)."""
-        self.retire()
+    def supersede(self) -> None:
+        """Server: state SUPERSEDED (a newer generation is advertised: clients ask Info)."""
+        self._set_state(SUPERSEDED)
+
+    def unlink(self, retire: bool = True) -> None:
+        """Server: retire (unless ``retire=False``) and remove the name (existing
+        mappings stay valid)."""
+        if retire:
+            self.retire()
         try:
             (SHM_DIR / self.name).unlink()
         except FileNotFoundError:
             pass
+
+    def in_use(self) -> bool:
+        """Server: whether some client still holds (maps) this segment (its shared lock)."""
+        if self.fd is None:
+            return False
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        return False
+
+    def release(self) -> None:
+        """Drop this object's mapping and lock (arrays already handed out keep the memory
+        mapped until they are garbage; the name is untouched)."""
+        if self.writable and self._status is not self._mm:
+            try:
+                self._status.close()  # the writable map exports no buffers
+            except BufferError:  # pragma: no cover - then garbage collection unmaps it
+                pass
+        self._status = _RELEASED
+        self._mm = None
+        self.arrays = {}
+        self.drop_lock()  # releases the flock
+
+    def drop_lock(self) -> None:
+        """Close the lock's fd only (the mapping stays usable)."""
+        if self._close_fd is not None:
+            self._close_fd()
+        self.fd = None
 
     def partition_data(self, schema: GraphSchema) -> PartitionData:
         """The published arrays as a PartitionData (views, no copies)."""
@@ -192,16 +266,21 @@ class Segment:
         return PartitionGraph(self.partition_data(schema))
 
 
-def publish(graph: PartitionGraph, store_dir, generation: int) -> Segment:
-    """Copy ``graph``'s arrays (see :func:`publishable`) into a new segment; returns it,
-    mapped read-write for the server. Removes stale segments (of dead servers) first."""
+#: status of a released Segment: never live, never superseded
+_RELEASED = _STATUS.pack(MAGIC, RETIRED, 0, 0)
+
+
+def publish(graph: PartitionGraph, store_dir, generation: int, seq: int = -1) -> Segment:
+    """Copy ``graph``'s arrays (see :func:`publishable`), which include write-log records
+    through ``seq``, into a new segment; returns it, mapped read-write for the server (its
+    fd kept open for :meth:`Segment.in_use`). Removes stale segments (of dead servers) first."""
     if not publishable(graph):
         raise ValueError("a partition with online writes pending is not published")
     remove_stale()
     arrays = _arrays_of(graph)
     layout: Dict[str, Tuple[str, list, int]] = {}
     header = {"partition": graph.partition, "num_partitions": graph.num_partitions,
-              "pid": os.getpid(), "counter": 0, "arrays": layout}
+              "pid": os.getpid(), "counter": 0, "seq": int(seq), "arrays": layout}
     # Offsets depend on the header's length: reserve generously, then place the arrays.
     reserve = 4096 + 200 * len(arrays)
     offset = _HEADER_AT + reserve
@@ -228,27 +307,37 @@ def publish(graph: PartitionGraph, store_dir, generation: int) -> Segment:
             dst[...] = arr
             del dst
         del buf
-        _STATUS.pack_into(mm, 0, MAGIC, 1, 0, len(text))
+        _STATUS.pack_into(mm, 0, MAGIC, LIVE, 0, len(text))
         ro = mmap.mmap(fd, size, prot=mmap.PROT_READ)
     except BaseException:
         path.unlink()
-        raise
-    finally:
         os.close(fd)
-    return Segment(name, ro, status=mm)
+        raise
+    return Segment(name, ro, status=mm, fd=fd)
 
 
 def attach(name: str) -> Segment:
-    """Map segment ``name`` read-only (OSError when it is not on this host, ValueError
-    when it is not a graphplat segment)."""
+    """Map segment ``name`` read-only and hold its shared lock until
+    :meth:`Segment.release` (OSError when it is not on this host, ValueError when it is not
+    a graphplat segment)."""
     if "/" in name or not name.startswith("graphplat-"):
         raise ValueError(f"not a graphplat shared-memory segment name: {name!r}")
-    fd = os.open(SHM_DIR / name, os.O_RDONLY)
+    path = SHM_DIR / name
+    # The lock has its own open file: mmap keeps a dup of the file it maps, and a lock on
+    # that one would last as long as any array viewing the mapping does; this one lasts
+    # until release(), i.e. while a SharedPartition reads from the segment.
+    lock_fd = os.open(path, os.O_RDONLY)
     try:
-        mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
-    finally:
-        os.close(fd)
-    return Segment(name, mm)
+        fcntl.flock(lock_fd, fcntl.LOCK_SH)  # the server publishes no newer generation past this one
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        return Segment(name, mm, fd=lock_fd)
+    except BaseException:
+        os.close(lock_fd)
+        raise
 
 
 #: The per-partition reads a co-located partition answers in process.
@@ -259,31 +348,107 @@ READS = ("sample_neighbors", "node_features", "edge_features", "degrees", "looku
 class SharedPartition:
     """A RoutedGraph backend for a partition whose server published it on this host: reads
     run on a PartitionGraph over the mapped segment while it is fresh (live, unwritten,
-    server alive), else over ``client`` (a PartitionClient), like every write and call
-    not listed in :data:`READS`."""
+    server alive, not older than the client's last acknowledged write), else over
+    ``client`` (a PartitionClient), like every write and call not listed in :data:`READS`.
+    When the server supersedes the segment with a new generation, the next read asks Info
+    for it and switches (at most once per :data:`SWITCH_RETRY_S` while that fails)."""
 
     def __init__(self, client, segment: Segment, schema: GraphSchema):
         self.client = client
-        self.segment = segment
-        self.graph = segment.graph(schema)
+        self.schema = schema
+        # (segment, graph) replaced together when switching generations
+        self._current = (segment, segment.graph(schema))
+        self._switch_lock = threading.Lock()
+        self._retry_at = 0.0
         self.local_reads = 0  # calls answered in process (for tests and stats)
+        self.switches = 0  # generations switched to (for tests and stats)
+        _follow(self)
+
+    @property
+    def segment(self) -> Segment:
+        """The segment currently mapped."""
+        return self._current[0]
+
+    @property
+    def graph(self) -> PartitionGraph:
+        """The PartitionGraph over :attr:`segment` (fresh or not; see :meth:`fresh_graph`)."""
+        return self._current[1]
 
     @property
     def capabilities(self) -> frozenset:
         """The client's capabilities plus "shared_memory" (PartitionBackend)."""
         return self.client.capabilities | {"shared_memory"}
 
+    def fresh_graph(self) -> Optional[PartitionGraph]:
+        """The PartitionGraph to answer a read in process right now, or None (read over
+        gRPC): the mapped one while fresh, after switching to a newer generation when the
+        server superseded it."""
+        seg, graph = self._current
+        state, counter = seg.status()
+        if state == SUPERSEDED:
+            seg, graph = self._switch(seg)
+            state, counter = seg.status()
+        if state != LIVE or counter != seg.published_counter:
+            return None
+        # a segment older than our own acknowledged write (a lagging replica's) is stale
+        if seg.seq < self.client.acked_seq or not pid_alive(seg.pid):
+            return None
+        return graph
+
     def fresh(self) -> bool:
-        """Whether the mapped arrays are still what the server serves."""
-        return self.segment.live() and pid_alive(self.segment.pid)
+        """Whether reads are answered in process right now (see :meth:`fresh_graph`)."""
+        return self.fresh_graph() is not None
+
+    def _switch(self, old: Segment) -> Tuple[Segment, PartitionGraph]:
+        """Map the generation the server advertises now in place of ``old``; returns the
+        current (segment, graph), unchanged when that fails or another thread is at it."""
+        if time.monotonic() < self._retry_at or not self._switch_lock.acquire(blocking=False):
+            return self._current
+        try:
+            if self._current[0] is not old:  # another thread switched meanwhile
+                return self._current
+            self._retry_at = time.monotonic() + SWITCH_RETRY_S
+            try:
+                name = self.client.info().shm_segment
+                if not name or name == old.name:
+                    return self._current
+                seg = attach(name)
+            except Exception as e:  # noqa: BLE001 - down, or not mappable: gRPC answers
+                log.debug("partition %d: no newer segment (%s): reading over gRPC",
+                          self.client.partition, e)
+                return self._current
+            if int(seg.header["partition"]) != self.client.partition:
+                seg.release()
+                return self._current
+            self._current = (seg, seg.graph(self.schema))
+            self._retry_at = 0.0
+            self.switches += 1
+            old.release()  # the server may publish the next generation once all let go
+            log.info("partition %d: switched to shared memory %s", self.client.partition, name)
+            return self._current
+        finally:
+            self._switch_lock.release()
+
+    def follow(self) -> None:
+        """Switch to the advertised generation if the server superseded ours (run by the
+        process's follower thread, so an idle client lets go of an old generation too)."""
+        seg = self._current[0]
+        if seg.status()[0] == SUPERSEDED:
+            self._switch(seg)
+
+    def release(self) -> None:
+        """Unmap the segment and drop its lock (the client is closed separately)."""
+        _FOLLOWED.discard(self)
+        self._current[0].release()
 
     def _read(self, name: str):
-        local, remote = getattr(self.graph, name), getattr(self.client, name)
+        remote = getattr(self.client, name)
 
         def call(*args, **kw):
-            if self.fresh():
+            graph = self.fresh_graph()
+            if graph is not None:
                 self.local_reads += 1
-                return local(*args, **kw)
+                return getattr(graph, name)(*args, **kw)
             return remote(*args, **kw)
         call.__name__ = name
         return call
@@ -294,10 +459,60 @@ class SharedPartition:
         return getattr(self.client, name)
 
 
+# One daemon thread per client process follows every SharedPartition's segment between
+# reads (FOLLOW_INTERVAL_S): a client that stopped reading still lets go of a superseded
+# generation within about a second, so it cannot hold the server's next one back.
+_FOLLOWED: "weakref.WeakSet[SharedPartition]" = weakref.WeakSet()
+_follow_lock = threading.Lock()
+_follower: Optional[threading.Thread] = None
+
+
+def _follow(backend: SharedPartition) -> None:
+    global _follower
+    with _follow_lock:
+        _FOLLOWED.add(backend)
+        if _follower is None:
+            _follower = threading.Thread(target=_follow_loop, name="graphplat-shm-follow", daemon=True)
+            _follower.start()
+
+
+def _follow_loop() -> None:
+    global _follower
+    while True:
+        time.sleep(FOLLOW_INTERVAL_S)
+        with _follow_lock:
+            backends = list(_FOLLOWED)
+            if not backends:  # nothing to follow: the next SharedPartition starts a new thread
+                _follower = None
+                return
+        for b in backends:
+            try:
+                b.follow()
+            except Exception as e:  # noqa: BLE001 - never let the follower die
+                log.debug("following shared memory failed: %s", e)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child shares its parent's lock files (a flock belongs to the open file):
+    the child closes its copies, so a child that never reads cannot hold a generation the
+    parent let go of, and stops following (its reads still switch generations)."""
+    global _follower, _follow_lock
+    _follow_lock = threading.Lock()
+    _follower = None
+    for b in list(_FOLLOWED):
+        b.segment.drop_lock()
+    _FOLLOWED.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def colocate(client, schema: GraphSchema):
     """``client`` wrapped as a :class:`SharedPartition` when its server advertises a segment
     this process can map (same host), else ``client`` itself. ``client`` is a
-    PartitionClient (its Info must answer, so the token is checked as for any call)."""
+    PartitionClient (its Info must answer, so the token is checked as for any call). A
+    segment that is not fresh right now is wrapped too: it reads over gRPC until the
+    server publishes a newer generation."""
     try:
         name = client.info().shm_segment
     except Exception as e:  # noqa: BLE001 - down or refusing: the RPC path reports it later
@@ -312,9 +527,7 @@ def colocate(client, schema: GraphSchema):
                   client.partition, name, e)
         return client
     if int(seg.header["partition"]) != client.partition:
-        return client
-    backend = SharedPartition(client, seg, schema)
-    if not backend.fresh():
+        seg.release()
         return client
     log.info("partition %d: reading in process from shared memory %s", client.partition, name)
-    return backend
+    return SharedPartition(client, seg, schema)

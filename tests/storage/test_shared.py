@@ -3,6 +3,10 @@ same host reads it in process with answers identical to LocalGraph; writes, toke
 shutdown and SIGKILL keep working (real servers, real stores)."""
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 
@@ -164,5 +168,231 @@ def test_segment_names_differ_per_store_and_partition(tmp_path):
         assert len(set(n.rsplit("-", 2)[0] for n in names)) == 4
         with connect(cluster_dict([[s] for s in servers[2:]], deadline_s=20)) as g:
             assert [b.segment.name for b in g.backends] == names[2:]
+    finally:
+        fleet.close()
+
+
+# ----------------------------------------------------------------------------- generations
+
+def wait_for(cond, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``cond()`` until it returns something truthy; returns it (AssertionError on timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def advertised(server) -> str:
+    """The segment name the server's Info advertises now."""
+    c = PartitionClient([server.address], server.partition, deadline_s=10)
+    try:
+        return c.info().shm_segment
+    finally:
+        c.close()
+
+
+def log_count(server, text: str) -> int:
+    """How many times ``text`` occurs in the server's whole log."""
+    return server.log_path.read_text(errors="replace").count(text)
+
+
+def one_partition(tmp_path, seed: int, republish_after: str):
+    arrays = click_graph(seed=seed)
+    store = arrays.write_store(tmp_path / "store", partitions=1)
+    fleet = Fleet(tmp_path / "logs")
+    server = fleet.start_all([dict(store=store, partition=0, args=["--republish-after", republish_after])])[0]
+    return arrays, store, fleet, server
+
+
+def reads(h, users, items):
+    """Reads whose answers a co-located client must share with the server."""
+    return [h.sample_neighbors(FOLLOWS, users, 3, seed=4), h.sample_neighbors(CLICK, items, -1, strategy="full"),
+            h.node_features("user", users), h.degrees(FOLLOWS, users), h.lookup("user", users)]
+
+
+def test_after_writes_go_quiet_the_server_republishes_and_clients_read_in_process_again(tmp_path):
+    arrays = click_graph(seed=9)
+    store = arrays.write_store(tmp_path / "store", partitions=2)
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        servers = fleet.start_all([dict(store=store, partition=k, args=["--republish-after", "0.5"])
+                                   for k in range(2)])
+        with connect(cluster_dict([[s] for s in servers], deadline_s=20)) as g, \
+                connect(cluster_dict([[s] for s in servers], deadline_s=20, shared_memory=False)) as plain:
+            assert all(g._in_process(p) is not None for p in range(2))
+            before = [b.segment.name for b in g.backends]
+            new = np.array([10**12 + 5, 10**12 + 6], dtype=np.int64)
+            feat = np.arange(8, dtype=np.float32).reshape(2, 4)
+            g.add_nodes("user", new, {"feat": feat})
+            users = np.concatenate([new, arrays.nodes["user"][:30]])
+            items = arrays.nodes["item"][:20]
+            g.add_edges(FOLLOWS, np.repeat(new, 3), arrays.nodes["user"][:6])
+            g.add_edges(CLICK, new, items[:2], weights=[1.0, 2.0])
+            written = sorted({int(p) for p in g.book.partition_of("user", np.concatenate([new, users[:6]]))}
+                             | {int(p) for p in g.book.partition_of("item", items[:2])})
+            # right after the writes: those partitions over gRPC, answers include the writes
+            assert all(g._in_process(p) is None for p in written)
+            np.testing.assert_array_equal(g.node_features("user", new)["feat"], feat)
+            assert_same(reads(plain, users, items), reads(g, users, items))
+            # once writes are quiet, every written partition is read in process again
+            wait_for(lambda: all(g._in_process(p) is not None for p in range(2)), what="republish")
+            assert all(g.backends[p].segment.name != before[p] for p in written)
+            assert all(g.backends[p].switches == 1 for p in written)
+            assert all(g.backends[p].segment.seq >= g.clients[p].acked_seq for p in range(2))
+            local = sum(b.local_reads for b in g.backends)
+            assert_same(reads(plain, users, items), reads(g, users, items))
+            assert sum(b.local_reads for b in g.backends) > local + 6
+            assert g.sample_multihop(FOLLOWS, users[:20], [3, 2], seed=3) is not None  # fused again
+            np.testing.assert_array_equal(g.node_features("user", new)["feat"], feat)
+            assert set(new.tolist()) <= set(g.sample_neighbors(FOLLOWS, users[2:8], -1).neighbors.tolist())
+            for s in servers:  # the superseded generation's name is gone: one segment each
+                assert len(segments_of(s)) == 1
+            # once no client reads a superseded generation, the server unmaps it too
+            maps = [f"/proc/{servers[p].proc.pid}/maps" for p in written]
+            wait_for(lambda: not any(before[p] in open(m).read() for p, m in zip(written, maps)),
+                     what="the server to unmap the old generation")
+    finally:
+        fleet.close()
+
+
+def test_compact_republishes_at_once(tmp_path):
+    arrays, store, fleet, server = one_partition(tmp_path, 10, "0")  # no timer: only Compact
+    try:
+        with connect(cluster_dict([[server]], deadline_s=20)) as g:
+            users = arrays.nodes["user"]
+            g.add_edges(FOLLOWS, users[:3], users[3:6])
+            time.sleep(1.0)
+            assert g._in_process(0) is None  # --republish-after 0: writes alone do not republish
+            g.compact()
+            assert g._in_process(0) is not None
+            assert set(users[:3].tolist()) <= set(g.sample_neighbors(FOLLOWS, users[3:6], -1).neighbors.tolist())
+    finally:
+        fleet.close()
+
+
+def test_a_client_holding_the_old_generation_stays_correct_and_bounds_memory(tmp_path):
+    arrays, store, fleet, server = one_partition(tmp_path, 11, "0.3")
+    try:
+        with connect(cluster_dict([[server]], deadline_s=20)) as g, \
+                connect(cluster_dict([[server]], deadline_s=20)) as writer, \
+                connect(cluster_dict([[server]], deadline_s=20, shared_memory=False)) as plain:
+            users, items = arrays.nodes["user"], arrays.nodes["item"]
+            held = g._in_process(0)  # a read in flight on generation 1
+            gen1 = advertised(server)
+            pinned = shared.attach(gen1)  # a client that does not let go of generation 1
+            old_feat = held.node_features("user", users[:5])["feat"].copy()
+            writer.update_features("user", users[:5], {"feat": np.full((5, 4), 7, np.float32)})
+            gen2 = wait_for(lambda: advertised(server) != gen1 and advertised(server), what="generation 2")
+            # the old mapping stays valid for the read in flight (its name is gone)
+            assert not (shared.SHM_DIR / gen1).exists()
+            np.testing.assert_array_equal(held.node_features("user", users[:5])["feat"], old_feat)
+            # idle clients follow without reading (and so let go of generation 1)
+            wait_for(lambda: g.backends[0].segment.name == gen2 and writer.backends[0].segment.name == gen2,
+                     what="idle clients to follow")
+            # while generation 1 is still mapped somewhere, no third generation is published
+            writer.add_edges(FOLLOWS, users[:2], users[2:4])
+            time.sleep(2.0)
+            assert advertised(server) == gen2
+            assert_same(reads(plain, users[:30], items[:10]), reads(g, users[:30], items[:10]))
+            assert g._in_process(0) is None  # generation 2 was written since
+            pinned.release()  # (arrays of generation 1 still in use, like ``held``, do not count)
+            wait_for(lambda: g._in_process(0) is not None, what="generation 3")
+            np.testing.assert_array_equal(held.node_features("user", users[:5])["feat"], old_feat)
+            assert g.backends[0].segment.name not in (gen1, gen2) and g.backends[0].switches == 2
+            np.testing.assert_array_equal(g.node_features("user", users[:5])["feat"], np.full((5, 4), 7))
+            assert_same(reads(plain, users[:30], items[:10]), reads(g, users[:30], items[:10]))
+    finally:
+        fleet.close()
+
+
+def test_a_forked_child_does_not_hold_generations_back(tmp_path):
+    arrays, store, fleet, server = one_partition(tmp_path, 15, "0.3")
+    try:
+        with connect(cluster_dict([[server]], deadline_s=20)) as g:
+            users = arrays.nodes["user"]
+            gen1 = advertised(server)
+            pid = os.fork()
+            if pid == 0:  # the child inherits g (and its lock files) and just lives on
+                time.sleep(15)
+                os._exit(0)
+            try:
+                g.update_features("user", users[:2], {"feat": np.ones((2, 4), np.float32)})
+                gen2 = wait_for(lambda: advertised(server) != gen1 and advertised(server), what="generation 2")
+                wait_for(lambda: g.backends[0].segment.name == gen2, what="the parent to follow")
+                g.update_features("user", users[:2], {"feat": np.zeros((2, 4), np.float32)})
+                wait_for(lambda: advertised(server) not in (gen1, gen2), timeout=10, what="generation 3")
+            finally:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    finally:
+        fleet.close()
+
+
+def test_a_stream_of_writes_does_not_republish_in_a_loop(tmp_path):
+    arrays, store, fleet, server = one_partition(tmp_path, 12, "1.5")
+    try:
+        with connect(cluster_dict([[server]], deadline_s=20)) as g:
+            users = arrays.nodes["user"]
+            first = advertised(server)
+            t_end = time.monotonic() + 4.0
+            k = 0
+            while time.monotonic() < t_end:  # a write every 0.1 s: never quiet for 1.5 s
+                g.update_features("user", users[k % 50:k % 50 + 1], {"feat": np.full((1, 4), k, np.float32)})
+                k += 1
+                time.sleep(0.1)
+                assert advertised(server) == first
+            second = wait_for(lambda: advertised(server) != first and advertised(server), what="republish")
+            time.sleep(2.0)  # quiet again: nothing new to publish, so no further generation
+            assert advertised(server) == second
+            assert log_count(server, "published in shared memory as") == 2
+            assert g._in_process(0) is not None
+    finally:
+        fleet.close()
+
+
+@pytest.mark.parametrize("marker", ["republishing in shared memory", "published in shared memory as"])
+def test_sigkill_during_or_after_republish_leaves_no_stale_segment(tmp_path, marker):
+    arrays, store, fleet, server = one_partition(tmp_path, 13, "0.2")
+    try:
+        users = arrays.nodes["user"]
+        with connect(cluster_dict([[server]], deadline_s=20)) as g:
+            g.add_edges(FOLLOWS, users[:4], users[4:8])
+            n = log_count(server, marker)
+            wait_for(lambda: log_count(server, marker) > n, what=marker)
+            server.kill()  # in the middle of the republish, or right after it
+        dead = server.proc.pid
+        server.start().wait_ready()
+        assert not [p for p in shared.SHM_DIR.glob("graphplat-*") if f"-{dead}-" in p.name]
+        wait_for(lambda: len(segments_of(server)) == 1, what="the restarted server's segment")
+        with connect(cluster_dict([[server]], deadline_s=20)) as g:
+            wait_for(lambda: g._in_process(0) is not None, what="in-process reads")
+            assert set(users[:4].tolist()) <= set(g.sample_neighbors(FOLLOWS, users[4:8], -1).neighbors.tolist())
+        assert len(segments_of(server)) == 1
+    finally:
+        fleet.close()
+
+
+def test_a_segment_older_than_the_clients_own_write_is_not_read(tmp_path):
+    """Read-your-writes: a client that mapped a replica's segment (its primary was down
+    when it connected) and then wrote must not read that segment before the replica
+    has the write (the segment's seq is behind the client's acknowledged seq)."""
+    arrays = click_graph(seed=14)
+    store = arrays.write_store(tmp_path / "store", partitions=1)
+    fleet = Fleet(tmp_path / "logs")
+    try:
+        primary = fleet.start_all([dict(store=store, partition=0)])[0]
+        replica = fleet.start(store, 0, replica=True, args=["--follow-interval", "5"]).wait_ready()
+        primary.kill()
+        with connect(cluster_dict([[primary, replica]], deadline_s=20)) as g:
+            assert g.backends[0].segment.name == advertised(replica)
+            assert g._in_process(0) is not None
+            primary.start().wait_ready()
+            users = arrays.nodes["user"][:3]
+            g.update_features("user", users, {"feat": np.full((3, 4), 9, np.float32)})
+            assert g._in_process(0) is None
+            np.testing.assert_array_equal(g.node_features("user", users)["feat"], np.full((3, 4), 9))
     finally:
         fleet.close()
