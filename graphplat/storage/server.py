@@ -49,9 +49,9 @@ from graphplat.storage.freshness import DEFAULT_READ_WAIT_S, FreshReadIntercepto
 from graphplat.storage.id_dictionary import chunk_bounds, load_id_dictionaries
 from graphplat.storage.partition_graph import PartitionGraph
 from graphplat.storage.peers import DEFAULT_PEER_TIMEOUT_S, Peers
+from graphplat.storage.republish import DEFAULT_REPUBLISH_AFTER_S, Publisher
 from graphplat.storage.wire_dtype import carrier_dtype
 from graphplat.storage.wire_dtype import check as wire_dtype_check
-from graphplat.storage.republish import DEFAULT_REPUBLISH_AFTER_S, Publisher
 
 log = logging.getLogger("graphplat.server")
 
