@@ -451,6 +451,7 @@ class NodeClassificationTrainer(Trainer):
             fanouts = eval_fanouts = [1] * len(cfg.fanouts)  # (a block needs its relation)
         self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, fanouts, shuffle=True, seed=seed, **kw)
         kw["batch_size"] = cfg.eval_batch_size
+        self.eval_loader_kw = dict(kw)
         self.eval_loaders = {s: NodeLoader(g, {nt: self.ids[s]}, eval_fanouts, seed=seed, **kw)
                              for s in ("val", "test")}
 
@@ -503,6 +504,55 @@ class NodeClassificationTrainer(Trainer):
     def evaluate(self, split: str) -> Dict[str, float]:
         y, logits = self.predict(split)
         return classification_metrics(y, logits, self.num_classes)
+
+
+class GBDTTrainer(NodeClassificationTrainer):
+    """Node classification with the ``gbdt`` model (:class:`~graphplat.models.gbdt.GBDTModel`):
+    one whole-neighborhood block per node (the config's fanouts are replaced by ``[-1]``, in the
+    saved config too, so evaluation, export and serving read the same rows), the trees fitted on
+    the training nodes' rows with early stopping on the validation nodes', then evaluated through
+    the model's forward like any GNN. ``class_weight`` does not apply (the metrics rank scores)."""
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "fanouts": [-1], "eval_fanouts": [-1]})
+        super().__init__(cfg, task, seed)
+
+    def _rows(self, split: str) -> Tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of a split's nodes, computed from their blocks."""
+        nt = self.task.target_ntype
+        ids = self.ids[split]
+        loader = self.eval_loaders.get(split) or NodeLoader(self.task.graph, {nt: ids}, [-1], seed=self.seed,
+                                                              **self.eval_loader_kw)
+        xs, ys = [], []
+        for _, _, blocks in loader:
+            xs.append(self.model.features(blocks[-1], self.model.project_inputs(
+                block_inputs(blocks, self.task.feature))))
+            ys.append(pick(blocks[-1].dstdata[self.task.label], nt).numpy())
+        return np.concatenate(xs), np.concatenate(ys)
+
+    def fit(self) -> RunResult:
+        """Fit the trees, evaluate, save ``best.pt`` (the checkpoint format of every model)."""
+        t0 = time.perf_counter()
+        x, y = self._rows("train")
+        xv, yv = self._rows("val")
+        best = self.model.fit(x, y, xv, yv, seed=self.seed)
+        val, test = self.evaluate("val"), self.evaluate("test")
+        log.info("seed %d gbdt: %d trees, val %s %.4f", self.seed, best, self.metric, val.get(self.metric, np.nan))
+        if self.ckpt_dir is not None:
+            save_checkpoint(self.ckpt_dir / "best.pt", {
+                "model": self.model.state_dict(), "config": self.cfg.to_dict(), "epoch": best, "val": val,
+                "test": test, "meta": {**self.meta(), "graph": graph_signature(self.task.graph, self.task.feature),
+                                       "inputs": self.task.inputs, "id_index": []}})
+        return RunResult(self.seed, best, val, test, [], time.perf_counter() - t0)
+
+
+def trainer_class(spec: Dict[str, Any], cls):
+    """The trainer of model ``spec`` for a task whose trainer is ``cls`` (gbdt: :class:`GBDTTrainer`)."""
+    if spec.get("name") == "gbdt":
+        if cls is not NodeClassificationTrainer:
+            raise ValueError("the gbdt model does node classification only")
+        return GBDTTrainer
+    return cls
 
 
 def class_weights(spec, train_labels: np.ndarray, num_classes: int) -> Optional[torch.Tensor]:
@@ -892,8 +942,9 @@ def _load_weights(path: Path, modules: nn.Module, weights: Dict[str, torch.Tenso
     from graphplat.errors import CheckpointMismatch
 
     own = modules.state_dict()
+    sized = {f"{p}.{b}" if p else b for p, m in modules.named_modules() for b in getattr(m, "variable_size_buffers", ())}
     for name, t in weights.items():
-        if name in own and tuple(own[name].shape) != tuple(t.shape):
+        if name in own and name not in sized and tuple(own[name].shape) != tuple(t.shape):
             raise CheckpointMismatch(
                 f"checkpoint {path} was trained on a graph with other feature widths or schema "
                 f"({name} is {list(t.shape)} in the checkpoint, {list(own[name].shape)} for this "
@@ -949,7 +1000,7 @@ def select_model(cfg: TrainConfig, task: Task, seed: int, cls) -> RunResult:
         ckpt = str(Path(cfg.checkpoint_dir) / "candidates" / name) if cfg.checkpoint_dir else None
         sub = TrainConfig.from_dict({**cfg.to_dict(), "model": spec, "model_selection": None, "metric": metric,
                                      "checkpoint_dir": ckpt})
-        trainer = cls(sub, task, seed)
+        trainer = trainer_class(spec, cls)(sub, task, seed)
         metric = trainer.metric
         r = trainer.fit()
         if metric not in r.val:
@@ -1009,7 +1060,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             raise ValueError(f"task {task.task!r} cannot be trained here; supported: {', '.join(TRAINERS)}")
         results = []
         for seed in cfg.seeds:
-            r = select_model(cfg, task, seed, cls) if cfg.model_selection else cls(cfg, task, seed).fit()
+            r = (select_model(cfg, task, seed, cls) if cfg.model_selection
+                 else trainer_class(cfg.model, cls)(cfg, task, seed).fit())
             log.info("seed %d: best epoch %d, test %s", seed, r.best_epoch,
                      {k: round(v, 4) for k, v in r.test.items()})
             results.append(r)

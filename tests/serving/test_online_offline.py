@@ -1,8 +1,12 @@
 """Online equals offline: the model service's scores (Score, ScoreBatch, in-process and in
 scoring worker processes) equal the exported scores and the training run's evaluated metric
-for the same graph state, and after add_edges the next score reflects the new edges."""
+for the same graph state, and after add_edges the next score reflects the new edges; for the
+fraud GNN and for the gbdt model chosen by model selection."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +20,34 @@ from graphplat.training import metrics as M  # noqa: E402
 NT = "account"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
+REPO = Path(__file__).resolve().parents[2]
+#: the model selection of the gbdt case: the trees validate far better than the MLP here
+GBDT_SELECTION = {"metric": "roc_auc", "candidates": [{"name": "mlp", "hidden": 16},
+                                                      {"name": "gbdt", "num_rounds": 60}]}
+
+
+@pytest.fixture(scope="module", params=["fraud_sage", "gbdt"])
+def env(tmp_path_factory, request):
     from graphplat.training.config import TrainConfig
     from graphplat.training.loop import train
 
     tmp = tmp_path_factory.mktemp("online")
     ds = load_dataset("planted_fraud", num_nodes=400, relations=2, degree=3, seed=3)
     store = ds.write_store(tmp / "store", partitions=2)
-    cfg = TrainConfig(graph=str(store), model={"name": "fraud_sage", "hidden": 16, "dropout": 0.0},
+    model = ({"model": {"name": "fraud_sage", "hidden": 16, "dropout": 0.0}} if request.param == "fraud_sage"
+             else {"model_selection": GBDT_SELECTION})
+    cfg = TrainConfig(graph=str(store), **model,
                       fanouts=[4, 4], eval_fanouts=[-1, -1], batch_size=128, epochs=3, patience=0,
                       prefetch=0, seeds=[0], checkpoint_dir=str(tmp / "ckpt"), num_threads=1)
     result = train(cfg)
+    if request.param == "gbdt":
+        assert result["runs"][0]["selection"]["chosen"] == "1-gbdt"
     fleet = Fleet(tmp / "servers")
     try:
         servers = fleet.start_all([dict(store=store, partition=k) for k in range(2)])
         cluster = write_cluster_file(tmp / "cluster.yaml", [[s] for s in servers])
         yield dict(tmp=tmp, ds=ds, cluster=cluster, ckpt=tmp / "ckpt" / "seed-0" / "best.pt",
-                   result=result)
+                   result=result, model=request.param, store=store)
     finally:
         fleet.close()
 
@@ -50,12 +64,12 @@ def exported_probs(graph, ckpt, out: Path) -> np.ndarray:
     return probs
 
 
-def start_service(env, workers: int):
+def start_service(env, workers: int, *extra: str):
     from graphplat.cli.serve_model import build_model_server, build_parser
     from graphplat.serving import ModelServiceClient
 
     args = build_parser().parse_args(["--cluster", str(env["cluster"]), "--checkpoint", str(env["ckpt"]),
-                                      "--port", "0", "--threads", "4", "--score-workers", str(workers)])
+                                      "--port", "0", "--threads", "4", "--score-workers", str(workers), *extra])
     server = build_model_server(args).start()
     return server, ModelServiceClient(server.address).wait_ready()
 
@@ -109,3 +123,16 @@ def test_next_score_reflects_added_edges(env):
         c.close()
         server.stop(0.5)
         writer.close()
+
+
+@pytest.mark.parametrize("env", ["gbdt"], indirect=True)
+def test_gbdt_without_lightgbm_is_a_clear_serve_model_error(env, tmp_path):
+    # an importable `lightgbm` that fails as a missing one does
+    (tmp_path / "lightgbm.py").write_text("raise ImportError(\"No module named 'lightgbm'\")\n")
+    proc = subprocess.run([sys.executable, "-m", "graphplat.cli", "serve-model", "--graph", str(env["store"]),
+                           "--checkpoint", str(env["ckpt"]), "--port", "0"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}"})
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert ("graphplat serve-model: error: the gbdt model needs lightgbm, which is not installed; "
+            "pip install 'graphplat[gbdt]'") in proc.stderr, proc.stderr
