@@ -102,6 +102,26 @@ def test_served_equals_exported_and_evaluated(env, workers):
         g.close()
 
 
+@pytest.mark.parametrize("env", ["fraud_sage"], indirect=True)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_score_equals_its_batch_row_with_sampled_fanouts(env, workers):
+    # draws keyed by node id: a node samples the same neighbors alone and in any batch
+    server, c = start_service(env, workers, "--fanouts", "2,2")
+    try:
+        ids = np.arange(0, 400, 3)
+        batch = c.score_batch(ids, seed=7)
+        other = c.score_batch(ids[::-1][:50], seed=7)  # another composition and order
+        np.testing.assert_allclose(other, batch[::-1][:50], rtol=1e-5, atol=1e-7)
+        for row in (0, 1, 40, len(ids) - 1):
+            np.testing.assert_allclose(c.score(int(ids[row]), seed=7).probabilities, batch[row],
+                                       rtol=1e-5, atol=1e-7)
+        # the fanouts do sample (a node of degree > 2 draws other neighbors under another seed)
+        assert not np.allclose(c.score_batch(ids, seed=8), batch, rtol=1e-5, atol=1e-7)
+    finally:
+        c.close()
+        server.stop(0.5)
+
+
 def test_next_score_reflects_added_edges(env):
     from graphplat.storage.remote import connect
 
