@@ -156,3 +156,36 @@ def test_gbdt_without_lightgbm_is_a_clear_serve_model_error(env, tmp_path):
     assert "Traceback" not in proc.stderr, proc.stderr
     assert ("graphplat serve-model: error: the gbdt model needs lightgbm, which is not installed; "
             "pip install 'graphplat[gbdt]'") in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("env", ["fraud_sage"], indirect=True)
+def test_killed_scoring_worker_fails_its_request_and_is_replaced(env):
+    import os
+    import signal
+    import time
+
+    from graphplat.serving.scoring import NodeScorer
+    from graphplat.serving.scoring_pool import ScoringPool
+    from graphplat.storage.remote import connect
+
+    g = connect(env["cluster"])
+    pool = ScoringPool(NodeScorer(g, env["ckpt"]), str(env["cluster"]), workers=1)
+    try:
+        want = pool.score_one(3).probabilities
+        (pid,) = pool.worker_pids()
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ConnectionError, match="scoring worker"):
+            pool.score_one(3)
+        deadline = time.monotonic() + 60
+        while not pool.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        new = pool.worker_pids()
+        assert new and new != [pid]
+        np.testing.assert_allclose(pool.score_one(3).probabilities, want, rtol=1e-6)  # waits for it
+        with pytest.raises(IndexError, match="123456"):
+            pool.score_one(123456)
+    finally:
+        pool.close()
+        g.close()
+    with pytest.raises(ConnectionError, match="stopped"):
+        pool.score_one(3)
