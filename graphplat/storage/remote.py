@@ -66,7 +66,7 @@ class RemoteGraph(RoutedGraph):
                 errors[p] = e
         if errors:
             raise errors[min(errors)]
-        return out
+        return {p: out[p] for p, _ in items}  # in the calls' order, as callers iterate it
 
     def info(self) -> list:
         """The Info of every partition (counts, role, applied write-log seq), in order."""
