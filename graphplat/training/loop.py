@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from graphplat.models.gnn import GNNModel
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
+from graphplat.sampling.loader import SEED_COUNT
 from graphplat.service import GraphService
 from graphplat.training import metrics as M
 from graphplat.training.checkpoint import (  # noqa: F401 - re-exported
@@ -449,7 +450,10 @@ class NodeClassificationTrainer(Trainer):
         eval_fanouts = cfg.eval_fanouts or [-1] * len(cfg.fanouts)
         if spec["name"] == "mlp":  # it reads only the seeds' own features: sample one neighbor
             fanouts = eval_fanouts = [1] * len(cfg.fanouts)  # (a block needs its relation)
-        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, fanouts, shuffle=True, seed=seed, **kw)
+        self.balanced = bool(cfg.balanced_sampling)
+        weights = balanced_weights(labels[split == 0]) if self.balanced else None
+        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, fanouts, shuffle=True, seed=seed,
+                                       sample_weights=weights, **kw)
         kw["batch_size"] = cfg.eval_batch_size
         self.eval_loader_kw = dict(kw)
         self.eval_loaders = {s: NodeLoader(g, {nt: self.ids[s]}, eval_fanouts, seed=seed, **kw)
@@ -477,13 +481,20 @@ class NodeClassificationTrainer(Trainer):
                     else F.dropout(x, self.input_dropout)
             logits = pick(self.model(blocks, x), nt)
             y = pick(blocks[-1].dstdata[self.task.label], nt)
-            loss = F.cross_entropy(logits, y, weight=self.class_weight)
+            # balanced_sampling: a seed drawn k times counts k times (the mean over the draws)
+            counts = pick(blocks[-1].dstdata[SEED_COUNT], nt) if self.balanced else None
+            if counts is None:
+                loss = F.cross_entropy(logits, y, weight=self.class_weight)
+            else:
+                cw = counts if self.class_weight is None else counts * self.class_weight[y]
+                loss = (F.cross_entropy(logits, y, reduction="none") * cw).sum() / cw.sum()
             aux_weight = getattr(self.model, "aux_weight", 0.0)
             if aux_weight:  # FraudSAGE's neighbor scorer learns the labels too (CARE-GNN)
                 rows = pick(x, nt)[: len(y)]
                 pw = None if self.class_weight is None else self.class_weight[1:] / self.class_weight[0]
-                loss = loss + aux_weight * F.binary_cross_entropy_with_logits(
-                    self.model.aux_logits(rows), (y == 1).float(), pos_weight=pw)
+                aux = F.binary_cross_entropy_with_logits(self.model.aux_logits(rows), (y == 1).float(), pos_weight=pw,
+                                                         reduction="none")
+                loss = loss + aux_weight * (aux.mean() if counts is None else (aux * counts).sum() / counts.sum())
             total += self._step(opt, loss) * len(y)
             n += len(y)
         return total / max(n, 1)
@@ -553,6 +564,13 @@ def trainer_class(spec: Dict[str, Any], cls):
             raise ValueError("the gbdt model does node classification only")
         return GBDTTrainer
     return cls
+
+
+def balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Per node, ``1 / count of its class`` among ``labels`` (int, one per training node):
+    drawing nodes with these weights makes every class equally likely."""
+    counts = np.bincount(labels)
+    return 1.0 / counts[labels]
 
 
 def class_weights(spec, train_labels: np.ndarray, num_classes: int) -> Optional[torch.Tensor]:

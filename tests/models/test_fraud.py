@@ -9,6 +9,7 @@ import torch
 from graphplat.datasets import load_dataset
 from graphplat.models.registry import build_model
 from graphplat.sampling import NodeLoader
+from graphplat.sampling.loader import SEED_COUNT
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import class_weights, load_trained, train
@@ -82,6 +83,37 @@ def test_class_weight_raises_minority_recall():
     # balanced weights move predictions toward the rare class: more positives predicted,
     # so macro-F1 changes while accuracy drops below the all-negative baseline's
     assert weighted["accuracy"] < plain["accuracy"]
+
+
+def test_balanced_sampling_draws_classes_equally_and_raises_minority_recall():
+    from graphplat.training.loop import NodeClassificationTrainer, balanced_weights, open_task
+
+    np.testing.assert_allclose(balanced_weights(np.array([0, 0, 0, 1])), [1 / 3, 1 / 3, 1 / 3, 1])
+    base = dict(model={"name": "mlp", "hidden": 16}, dataset_options={"num_nodes": 1500, "signal": False,
+                                                                      "fraud_fraction": 0.05})
+    c = cfg(**base, balanced_sampling=True)
+    task = open_task(c)
+    try:
+        trainer = NodeClassificationTrainer(c, task, 0)
+        def drawn(loader):  # labels and draw counts of an epoch
+            got = [(b[-1].dstdata["label"].numpy(), b[-1].dstdata[SEED_COUNT].numpy()) for _, _, b in loader]
+            return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+
+        labels, counts = drawn(trainer.train_loader)
+        assert counts.sum() == len(trainer.ids["train"]) and counts.max() > 1
+        # about half the draws are the 5 % class
+        assert 0.4 < (labels * counts).sum() / counts.sum() < 0.6
+        trainer.train_loader.set_epoch(0)
+        again = drawn(trainer.train_loader)
+        assert all(np.array_equal(a, b) for a, b in zip(again, (labels, counts)))  # reproducible
+    finally:
+        task.close()
+    plain = train(cfg(**base))["runs"][0]["test"]
+    balanced = train(c)["runs"][0]["test"]
+    assert balanced["accuracy"] < plain["accuracy"]  # positives predicted, as with class weights
+    with pytest.raises(ValueError, match="sample_weights"):
+        NodeLoader(load_dataset("planted_fraud", num_nodes=50).to_local(), {"account": np.arange(5)}, [2],
+                   batch_size=2, sample_weights=np.array([1.0, -1, 0, 0, 0]))
 
 
 SELECT = {"candidates": [{"name": "gcn", "hidden": 32}, {"name": "fraud_sage", "hidden": 32, "dropout": 0.0}],
