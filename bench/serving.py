@@ -107,7 +107,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--fanouts", type=_int_list, default=[10, 10],
                    help="training (and serving) fanouts of the scoring model, input layer first (default 10,10)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the scoring model")
-    p.add_argument("--score-model", default="fraud_sage", help="model of the scoring service (default fraud_sage)")
+    p.add_argument("--score-model", default="fraud_sage", help="model of the scoring service (default fraud_sage; gbdt: trees on one whole-neighborhood hop)")
     p.add_argument("--score-workers", type=_workers_list, default=[0, 2],
                    help="scoring processes of each scoring service measured (default 0,2; 0 = in the server)")
     p.add_argument("--batch-nodes", type=int, default=4096, help="nodes per ScoreBatch request (default 4096)")
@@ -265,8 +265,9 @@ def build_scoring(args, workdir: Path, warnings: List[str]) -> dict:
     store = ds.write_store(workdir / "scoring", partitions=args.partitions)
     ntype = ds.target_ntype
     etype = ds.graph.schema.canonical_etypes[0]
-    cfg = TrainConfig(graph=str(store), model={"name": args.score_model, "hidden": 64, "num_layers": len(args.fanouts),
-                                               "dropout": 0.0},
+    model = ({"name": "gbdt", "num_rounds": 200} if args.score_model == "gbdt"  # trees: one whole-neighborhood hop
+             else {"name": args.score_model, "hidden": 64, "num_layers": len(args.fanouts), "dropout": 0.0})
+    cfg = TrainConfig(graph=str(store), model=model,
                       fanouts=list(args.fanouts), batch_size=512, eval_batch_size=2048, epochs=args.epochs,
                       patience=0, prefetch=1, seeds=[args.seed], checkpoint_dir=str(workdir / "ckpt"))
     result = train(cfg)

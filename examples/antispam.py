@@ -1,11 +1,11 @@
 """Anti-spam on YelpChi R-U-R (5 seeds) and Tolokers (its 10 fixed splits) with the shipped
-config (examples/configs/antispam.yaml): model selection between the features-only MLP and
-the fraud GNN on the validation split; prints test ROC-AUC / PR-AUC of the shipped (chosen)
-model and of every candidate, and of the gradient-boosted-trees baseline on own + neighbor
-features (graphplat.models.gbdt, needs lightgbm), mean +- std, as JSON.
+config (examples/configs/antispam.yaml): model selection between the features-only MLP, the
+fraud GNN and gradient-boosted trees on own + neighbor features (gbdt, needs lightgbm) on the
+validation split; prints test ROC-AUC / PR-AUC of the shipped (chosen) model and of every
+candidate, mean +- std, as JSON.
 
 Run: python examples/antispam.py [--datasets yelpchi,tolokers] [--seeds 0,1,2,3,4]
-     [--splits 0,...,9] [--epochs N] [--parts train,gbdt] [--out results.json]
+     [--splits 0,...,9] [--epochs N] [--out results.json]
 """
 import argparse
 import json
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import train
 
@@ -49,29 +48,12 @@ def run_dataset(name, over, seeds, splits):
             "test": _table(runs)}
 
 
-def run_gbdt(name, seeds, splits, data_dir=None):
-    """The GBDT baseline on the same splits as :func:`run_dataset`."""
-    from graphplat.datasets import load_dataset
-    from graphplat.models.gbdt import fit_gbdt, neighbor_features
-
-    tests = []
-    for k in (splits if name == "tolokers" else seeds):  # YelpChi: the config's split, seed k
-        ds = load_dataset(name, data_dir, **({"split_index": k} if name == "tolokers" else {}))
-        x = neighbor_features(ds.graph, ds.target_ntype, ds.feature_name)
-        p = fit_gbdt(x, ds.labels(), ds.split(), seed=k if name != "tolokers" else 0)["test"]
-        y = ds.labels()[ds.split() == 2]
-        tests.append({"roc_auc": M.roc_auc(y, p), "pr_auc": M.average_precision(y, p)})
-    return {m: {"mean": float(np.mean([t[m] for t in tests])), "std": float(np.std([t[m] for t in tests]))}
-            for m in METRICS}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default="yelpchi,tolokers")
     p.add_argument("--seeds", default="0,1,2,3,4", help="YelpChi seeds (split and training)")
     p.add_argument("--splits", default="0,1,2,3,4,5,6,7,8,9", help="Tolokers fixed splits")
     p.add_argument("--epochs", type=int, help="most epochs")
-    p.add_argument("--parts", default="train,gbdt", help="train (model selection) and/or gbdt")
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -79,11 +61,8 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     splits = [int(s) for s in args.splits.split(",")]
     out = {}
-    parts = args.parts.split(",")
     for name in args.datasets.split(","):
-        out[name] = run_dataset(name, over, seeds, splits) if "train" in parts else {"test": {}}
-        if "gbdt" in parts:
-            out[name]["test"]["gbdt"] = run_gbdt(name, seeds, splits)
+        out[name] = run_dataset(name, over, seeds, splits)
         for model, ms in out[name]["test"].items():
             log.info("%s %s: %s", name, model, ", ".join(
                 f"{m} {v['mean']:.4f} +- {v['std']:.4f}" for m, v in ms.items()))

@@ -12,7 +12,7 @@ import difflib
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Type
 
 __all__ = ["GraphplatError", "UserError", "UsageError", "ConfigError", "CheckpointError",
-           "CheckpointMismatch", "StoreLocked", "PathNotFound", "did_you_mean", "SchemaError", "IngestError", "ExportStateError", "LogCorruption", "RequestTooLarge",
+           "CheckpointMismatch", "MissingDependency", "StoreLocked", "PathNotFound", "did_you_mean", "SchemaError", "IngestError", "ExportStateError", "LogCorruption", "RequestTooLarge",
            "UnknownIdError", "AuthenticationError", "PartitionUnavailable", "PartitionClosed",
            "AggregatorUnavailable", "ShuttingDown", "ReadOnlyReplica", "DiskFull", "NotConfigured",
            "ServiceError", "RemoteError", "ModelServiceError", "ServiceNotConfigured",
@@ -65,6 +65,10 @@ class CheckpointError(UserError, ValueError):
 class CheckpointMismatch(UsageError):
     """A checkpoint does not fit the graph it is applied to (another schema or feature
     widths than the training graph's)."""
+
+
+class MissingDependency(UserError, ImportError):
+    """A feature needs an optional package that is not installed (the fix names the extra)."""
 
 
 class StoreLocked(UserError, ValueError, OSError):

@@ -20,20 +20,21 @@ import inspect
 from typing import Any, Dict, List, Mapping, Optional
 
 from graphplat.models.fraud import FraudSAGE
+from graphplat.models.gbdt import GBDTModel
 from graphplat.models.gnn import GAT, GCMC, GCN, RGCN, GNNModel, GraphSAGE, HeteroSAGE
 
 __all__ = ["MODEL_NAMES", "MODEL_CLASSES", "build_model", "spec_keys"]
 
 #: Canonical model names accepted by :func:`build_model`.
-MODEL_NAMES = ("sage", "gcn", "gat", "rgcn", "hetero_sage", "gcmc", "fraud_sage")
+MODEL_NAMES = ("sage", "gcn", "gat", "rgcn", "hetero_sage", "gcmc", "fraud_sage", "gbdt")
 #: Name -> model class.
 MODEL_CLASSES = {"sage": GraphSAGE, "gcn": GCN, "gat": GAT, "rgcn": RGCN,
                  "hetero_sage": HeteroSAGE, "gcmc": GCMC,
-                 "fraud_sage": FraudSAGE}
+                 "fraud_sage": FraudSAGE, "gbdt": GBDTModel}
 #: Other accepted spellings of the names.
 ALIASES = {"graphsage": "sage", "hsage": "hetero_sage", "heterosage": "hetero_sage",
-           "fraud": "fraud_sage"}
-_HETERO = ("rgcn", "hetero_sage", "gcmc", "fraud_sage")
+           "fraud": "fraud_sage", "lightgbm": "gbdt"}
+_HETERO = ("rgcn", "hetero_sage", "gcmc", "fraud_sage", "gbdt")
 _GRAPH_KEYS = ("in_feats", "ntypes", "canonical_etypes", "target_ntype")
 _META_KEYS = ("in_feats", "out", "ntypes", "canonical_etypes", "target_ntype")
 

@@ -35,6 +35,10 @@ Seeds = Union[np.ndarray, Mapping[str, np.ndarray]]
 OUTPUTS = ("dgl", "numpy", "pyg")
 
 
+#: ``blocks[-1].dstdata`` key of how often each seed was drawn (loaders with ``sample_weights``)
+SEED_COUNT = "_seed_count"
+
+
 @dataclass
 class Minibatch:
     """A sampled minibatch before conversion: the structure, the input features of
@@ -121,7 +125,8 @@ class MinibatchLoader:
                  batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0,
                  prefetch: int = 2, num_workers: Optional[int] = None,
                  features: Optional[Mapping[str, Sequence[str]]] = None, labels: Optional[str] = "label",
-                 cache_mb: float = 0.0, output: str = "dgl", feature_dtype: Optional[str] = None):
+                 cache_mb: float = 0.0, output: str = "dgl", feature_dtype: Optional[str] = None,
+                 sample_weights: Optional[np.ndarray] = None):
         if not isinstance(sampler, NeighborSampler):
             sampler = NeighborSampler(graph.schema, sampler)
         if batch_size < 1:
@@ -151,6 +156,12 @@ class MinibatchLoader:
         self.stats = LoaderStats(cache=self.fetcher.stats)
         self.epoch = 0
         self.homogeneous = len(self.schema.ntypes) == 1 and len(self.schema.etypes) == 1
+        self.sample_weights = None
+        if sample_weights is not None:
+            w = np.asarray(sample_weights, dtype=np.float64)
+            if w.ndim != 1 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError("sample_weights must be 1-D, finite, >= 0 and not all 0")
+            self.sample_weights = w / w.sum()
 
     # ------------------------------------------------------------------ plan
     def _num_items(self) -> int:
@@ -168,9 +179,16 @@ class MinibatchLoader:
         self.epoch = int(epoch)
 
     def batch_indices(self, epoch: int) -> List[np.ndarray]:
-        """Item indices of every batch of ``epoch``, in order."""
+        """Item indices of every batch of ``epoch``, in order. With ``sample_weights`` an
+        epoch is ``n`` items drawn with replacement with those probabilities (seeded by the
+        epoch); a batch may then repeat an item (see :data:`SEED_COUNT`)."""
         n = self._num_items()
-        order = derive_rng(self.seed, epoch).permutation(n) if self.shuffle else np.arange(n)
+        if self.sample_weights is not None:
+            if len(self.sample_weights) != n:
+                raise ValueError(f"sample_weights has {len(self.sample_weights)} entries for {n} items")
+            order = derive_rng(self.seed, epoch).choice(n, n, replace=True, p=self.sample_weights)
+        else:
+            order = derive_rng(self.seed, epoch).permutation(n) if self.shuffle else np.arange(n)
         cuts = range(0, n - (self.batch_size - 1 if self.drop_last else 0), self.batch_size)
         return [order[c:c + self.batch_size] for c in cuts if c < n]
 
@@ -225,6 +243,8 @@ class MinibatchLoader:
                     blocks[0].srcnodes[nt].data[name] = tensor_of(arr)
             for nt, lab in mb.labels.items():
                 blocks[-1].dstnodes[nt].data[self.labels] = tensor_of(lab)
+            for nt, counts in mb.extra.get(SEED_COUNT, {}).items():
+                blocks[-1].dstnodes[nt].data[SEED_COUNT] = tensor_of(counts.astype(np.float32))
         return blocks
 
     def _nodes(self, by_type: Mapping[str, np.ndarray]):
@@ -286,6 +306,11 @@ class NodeLoader(MinibatchLoader):
             values rounded to it (see :mod:`graphplat.storage.wire_dtype` for the error).
         output: "dgl" (``(input_nodes, output_nodes, blocks)``), "numpy" (a
             :class:`Minibatch`) or "pyg" (``torch_geometric`` ``Data``/``HeteroData``).
+        sample_weights: per seed (in seed order), the probability weight of drawing it: an
+            epoch then draws ``len(seeds)`` seeds with replacement (class-balanced sampling,
+            see :meth:`batch_indices`) instead of a permutation. A batch samples each drawn
+            node once and gives how often it was drawn in ``blocks[-1].dstdata[SEED_COUNT]``
+            (float32), the weight of its loss term.
 
     Yields ``(input_nodes, output_nodes, blocks)``.
     """
@@ -323,9 +348,15 @@ class NodeLoader(MinibatchLoader):
                 if (types == i).any()}
 
     def _make(self, items: np.ndarray, batch_seed: int) -> Minibatch:
+        extra = {}
+        if self.sample_weights is not None:  # drawn with replacement: sample each node once
+            items, counts = np.unique(items, return_counts=True)
+            types = self._type_of[items]
+            extra[SEED_COUNT] = {nt: counts[types == i] for i, nt in enumerate(self.seed_types)
+                                 if (types == i).any()}
         sub = self._sample(self.seeds_of(items), batch_seed)
         feats, labels = self._fetch(sub)
-        return Minibatch(sub, feats, labels, extra={"input_id": self.input_ids_of(items)})
+        return Minibatch(sub, feats, labels, extra={"input_id": self.input_ids_of(items), **extra})
 
     def collate(self, seeds: Seeds, batch_seed: int):
         """Sample and convert one batch of explicit ``seeds`` with ``batch_seed`` (used by

@@ -106,10 +106,15 @@ class NeighborSampler:
         strategy: uniform | weighted | topk | full (or graph-learn's random,
             random_without_replacement, edge_weight), one for all types or a dict per type.
         replace: sample with replacement.
+        key_by_id: key each node's random draws by its node id (and the seed and hop) instead
+            of its position in the batch's frontier, so a node draws the same neighbors alone
+            and inside any batch (online scoring: Score(n) equals n's row of a ScoreBatch).
+            Training keeps positions, which give a node new draws in every batch.
     """
 
     def __init__(self, schema: GraphSchema, fanouts: Sequence[Fanout], *,
-                 strategy: Union[str, Mapping[object, str]] = "uniform", replace: bool = False):
+                 strategy: Union[str, Mapping[object, str]] = "uniform", replace: bool = False,
+                 key_by_id: bool = False):
         self.schema = schema
         self.fanouts = normalize_fanouts(schema, fanouts)
         self.etypes = [et.canonical for et in schema.edge_types]
@@ -126,6 +131,7 @@ class NeighborSampler:
                                  f"{schema.edge_type(et).canonical_str} is not weighted")
         self.strategy = per
         self.replace = bool(replace)
+        self.key_by_id = bool(key_by_id)
         self._relabelers: Dict[Tuple[int, str], Optional[_core.Relabeler]] = {}
         self._relabel_lock = threading.Lock()
 
@@ -180,7 +186,7 @@ class NeighborSampler:
             raise ValueError(f"seeds name unknown node types {sorted(unknown)}; "
                              f"the schema has {self.schema.ntypes}")
         out = SampledSubgraph(seeds={nt: frontier[nt] for nt in seeds})
-        if exclude is None:
+        if exclude is None and not self.key_by_id:  # the fused path keys draws by position
             fused = self._sample_fused(graph, frontier, seed)
             if fused is not None:
                 out.layers = fused
@@ -222,7 +228,8 @@ class NeighborSampler:
             if f == 0 or len(seeds) == 0:
                 continue
             s = graph.sample_neighbors(et, seeds, f, strategy=self.strategy[et], replace=self.replace,
-                                       direction="in", seed=seed, hop=depth + k * HOP_STRIDE)
+                                       direction="in", seed=seed, hop=depth + k * HOP_STRIDE,
+                                       positions=seeds if self.key_by_id else None)
             dst_local = np.repeat(np.arange(len(seeds), dtype=np.int64), s.counts)
             nbrs, eids = s.neighbors, s.eids
             if exclude is not None:

@@ -20,10 +20,10 @@ Batches: :meth:`NodeScorer.score_batch` samples one multi-hop neighborhood for t
 (one sampling call per hop, one feature fetch) and runs one forward; ``Score`` is a batch of one.
 
 Determinism: a batch is sampled with the request's seed (the server's ``--seed`` by default),
-so the same nodes on the same graph always get the same scores. With whole-neighborhood fanouts
-(``-1``, the default, or fanouts at least the degrees) the blocks of a node do not depend on the batch, so its score is the same alone, in any batch
-and in offline evaluation (:func:`graphplat.training.loop.train`) of the same graph state; with
-smaller fanouts the neighbors a node draws depend on its position in the batch's frontier.
+and each node's draws are keyed by its node id (``NeighborSampler(key_by_id=True)``), so a
+node's sample, hence its score, is the same alone and in any batch, also with sampled fanouts.
+With whole-neighborhood fanouts (``-1``, the default) it also equals offline evaluation
+(:func:`graphplat.training.loop.train`) and export of the same graph state.
 """
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ class NodeScorer:
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         self.seed = int(seed)
-        self.sampler = NeighborSampler(schema, self.fanouts, strategy=strategy)
+        self.sampler = NeighborSampler(schema, self.fanouts, strategy=strategy, key_by_id=True)
         feats = {t: [self.feature] for t, w in input_widths(graph, self.feature).items() if w}
         self.loader = NodeLoader(graph, {self.target_ntype: np.zeros(0, np.int64)}, self.sampler,
                                  batch_size=1, prefetch=0, labels=None, features=feats)

@@ -51,17 +51,23 @@ class RemoteGraph(RoutedGraph):
     def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
         if len(calls) <= 1:
             return {p: fn() for p, fn in calls.items()}
-        futures = {p: self._pool.submit(fn) for p, fn in calls.items()}
-        out, first_error = {}, None
-        for p in sorted(futures):
+        items = list(calls.items())
+        # the calling thread makes the last call itself: one thread hand-off less per step
+        futures = {p: self._pool.submit(fn) for p, fn in items[:-1]}
+        out, errors = {}, {}
+        last, fn = items[-1]
+        try:
+            out[last] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors[last] = e
+        for p in futures:
             try:
                 out[p] = futures[p].result()
             except BaseException as e:  # noqa: BLE001 - re-raised below
-                if first_error is None:
-                    first_error = e
-        if first_error is not None:
-            raise first_error
-        return out
+                errors[p] = e
+        if errors:
+            raise errors[min(errors)]
+        return {p: out[p] for p, _ in items}  # in the calls' order, as callers iterate it
 
     def info(self) -> list:
         """The Info of every partition (counts, role, applied write-log seq), in order."""

@@ -15,6 +15,7 @@ Example::
     mp_etypes: ["rates-?", "rated-by-?"]   # edge tasks: message-passing types (default all)
     rating_loss: {mse_weight: 0.5}         # rating task: cross-entropy + 0.5 * MSE
     class_weight: balanced     # node classification: per-class loss weights (or [1, 10])
+    balanced_sampling: false   # node classification: class-balanced training seeds per epoch
     model_selection: {candidates: [{name: fraud_sage, hidden: 64}], metric: roc_auc}
 """
 from __future__ import annotations
@@ -73,6 +74,9 @@ class TrainConfig(BaseModel):
     ``class_weight`` (node classification; default None = unweighted): ``balanced`` weighs
     each class by ``n_train / (num_classes * n_train_of_class)``, or a list of one weight
     per class; ``[1, w]`` on a binary task is a positive-class weight (``pos_weight``).
+    ``balanced_sampling: true`` (node classification) draws each epoch's training seeds with
+    replacement with class-balanced probabilities (each class equally likely; PC-GNN's
+    sampling for imbalance) instead of a shuffle; usually instead of ``class_weight``.
 
     ``model_selection`` (node classification; default None): ``{candidates: [spec, ...],
     metric: roc_auc}`` trains every candidate model spec (and the features-only MLP, added
@@ -120,6 +124,7 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(1, ge=1)
     metric: Optional[str] = None
     class_weight: Optional[Union[str, List[Union[int, float]]]] = None
+    balanced_sampling: bool = False
     model_selection: Optional[Dict[str, Any]] = None
     seeds: List[int] = Field(default_factory=lambda: [0], min_length=1)
     prefetch: int = Field(2, ge=0)

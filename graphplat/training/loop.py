@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from graphplat.models.gnn import GNNModel
 from graphplat.sampling import LinkLoader, NodeLoader, all_edges
+from graphplat.sampling.loader import SEED_COUNT
 from graphplat.service import GraphService
 from graphplat.training import metrics as M
 from graphplat.training.checkpoint import (  # noqa: F401 - re-exported
@@ -462,8 +463,12 @@ class NodeClassificationTrainer(Trainer):
         eval_fanouts = cfg.eval_fanouts or [-1] * len(cfg.fanouts)
         if spec["name"] == "mlp":  # it reads only the seeds' own features: sample one neighbor
             fanouts = eval_fanouts = [1] * len(cfg.fanouts)  # (a block needs its relation)
-        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, fanouts, shuffle=True, seed=seed, **kw)
+        self.balanced = bool(cfg.balanced_sampling)
+        weights = balanced_weights(labels[split == 0]) if self.balanced else None
+        self.train_loader = NodeLoader(g, {nt: self.ids["train"]}, fanouts, shuffle=True, seed=seed,
+                                       sample_weights=weights, **kw)
         kw["batch_size"] = cfg.eval_batch_size
+        self.eval_loader_kw = dict(kw)
         self.eval_loaders = {s: NodeLoader(g, {nt: self.ids[s]}, eval_fanouts, seed=seed, **kw)
                              for s in ("val", "test")}
 
@@ -489,13 +494,20 @@ class NodeClassificationTrainer(Trainer):
                     else F.dropout(x, self.input_dropout)
             logits = pick(self.model(blocks, x), nt)
             y = pick(blocks[-1].dstdata[self.task.label], nt)
-            loss = F.cross_entropy(logits, y, weight=self.class_weight)
+            # balanced_sampling: a seed drawn k times counts k times (the mean over the draws)
+            counts = pick(blocks[-1].dstdata[SEED_COUNT], nt) if self.balanced else None
+            if counts is None:
+                loss = F.cross_entropy(logits, y, weight=self.class_weight)
+            else:
+                cw = counts if self.class_weight is None else counts * self.class_weight[y]
+                loss = (F.cross_entropy(logits, y, reduction="none") * cw).sum() / cw.sum()
             aux_weight = getattr(self.model, "aux_weight", 0.0)
             if aux_weight:  # FraudSAGE's neighbor scorer learns the labels too (CARE-GNN)
                 rows = pick(x, nt)[: len(y)]
                 pw = None if self.class_weight is None else self.class_weight[1:] / self.class_weight[0]
-                loss = loss + aux_weight * F.binary_cross_entropy_with_logits(
-                    self.model.aux_logits(rows), (y == 1).float(), pos_weight=pw)
+                aux = F.binary_cross_entropy_with_logits(self.model.aux_logits(rows), (y == 1).float(), pos_weight=pw,
+                                                         reduction="none")
+                loss = loss + aux_weight * (aux.mean() if counts is None else (aux * counts).sum() / counts.sum())
             total += self._step(opt, loss) * len(y)
             n += len(y)
         return total / max(n, 1)
@@ -516,6 +528,62 @@ class NodeClassificationTrainer(Trainer):
     def evaluate(self, split: str) -> Dict[str, float]:
         y, logits = self.predict(split)
         return classification_metrics(y, logits, self.num_classes)
+
+
+class GBDTTrainer(NodeClassificationTrainer):
+    """Node classification with the ``gbdt`` model (:class:`~graphplat.models.gbdt.GBDTModel`):
+    one whole-neighborhood block per node (the config's fanouts are replaced by ``[-1]``, in the
+    saved config too, so evaluation, export and serving read the same rows), the trees fitted on
+    the training nodes' rows with early stopping on the validation nodes', then evaluated through
+    the model's forward like any GNN. ``class_weight`` does not apply (the metrics rank scores)."""
+
+    def __init__(self, cfg: TrainConfig, task: Task, seed: int):
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "fanouts": [-1], "eval_fanouts": [-1]})
+        super().__init__(cfg, task, seed)
+
+    def _rows(self, split: str) -> Tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of a split's nodes, computed from their blocks."""
+        nt = self.task.target_ntype
+        ids = self.ids[split]
+        loader = self.eval_loaders.get(split) or NodeLoader(self.task.graph, {nt: ids}, [-1], seed=self.seed,
+                                                              **self.eval_loader_kw)
+        xs, ys = [], []
+        for _, _, blocks in loader:
+            xs.append(self.model.features(blocks[-1], self.model.project_inputs(
+                block_inputs(blocks, self.task.feature))))
+            ys.append(pick(blocks[-1].dstdata[self.task.label], nt).numpy())
+        return np.concatenate(xs), np.concatenate(ys)
+
+    def fit(self) -> RunResult:
+        """Fit the trees, evaluate, save ``best.pt`` (the checkpoint format of every model)."""
+        t0 = time.perf_counter()
+        x, y = self._rows("train")
+        xv, yv = self._rows("val")
+        best = self.model.fit(x, y, xv, yv, seed=self.seed)
+        val, test = self.evaluate("val"), self.evaluate("test")
+        log.info("seed %d gbdt: %d trees, val %s %.4f", self.seed, best, self.metric, val.get(self.metric, np.nan))
+        if self.ckpt_dir is not None:
+            save_checkpoint(self.ckpt_dir / "best.pt", {
+                "model": self.model.state_dict(), "config": self.cfg.to_dict(), "epoch": best, "val": val,
+                "test": test, "meta": {**self.meta(), "graph": graph_signature(self.task.graph, self.task.feature),
+                                       "inputs": self.task.inputs, "id_index": []}})
+        return RunResult(self.seed, best, val, test, [], time.perf_counter() - t0)
+
+
+def trainer_class(spec: Dict[str, Any], cls):
+    """The trainer of model ``spec`` for a task whose trainer is ``cls`` (gbdt: :class:`GBDTTrainer`)."""
+    if spec.get("name") == "gbdt":
+        if cls is not NodeClassificationTrainer:
+            raise ValueError("the gbdt model does node classification only")
+        return GBDTTrainer
+    return cls
+
+
+def balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Per node, ``1 / count of its class`` among ``labels`` (int, one per training node):
+    drawing nodes with these weights makes every class equally likely."""
+    counts = np.bincount(labels)
+    return 1.0 / counts[labels]
 
 
 def class_weights(spec, train_labels: np.ndarray, num_classes: int) -> Optional[torch.Tensor]:
@@ -905,8 +973,9 @@ def _load_weights(path: Path, modules: nn.Module, weights: Dict[str, torch.Tenso
     from graphplat.errors import CheckpointMismatch
 
     own = modules.state_dict()
+    sized = {f"{p}.{b}" if p else b for p, m in modules.named_modules() for b in getattr(m, "variable_size_buffers", ())}
     for name, t in weights.items():
-        if name in own and tuple(own[name].shape) != tuple(t.shape):
+        if name in own and name not in sized and tuple(own[name].shape) != tuple(t.shape):
             raise CheckpointMismatch(
                 f"checkpoint {path} was trained on a graph with other feature widths or schema "
                 f"({name} is {list(t.shape)} in the checkpoint, {list(own[name].shape)} for this "
@@ -962,7 +1031,7 @@ def select_model(cfg: TrainConfig, task: Task, seed: int, cls) -> RunResult:
         ckpt = str(Path(cfg.checkpoint_dir) / "candidates" / name) if cfg.checkpoint_dir else None
         sub = TrainConfig.from_dict({**cfg.to_dict(), "model": spec, "model_selection": None, "metric": metric,
                                      "checkpoint_dir": ckpt})
-        trainer = cls(sub, task, seed)
+        trainer = trainer_class(spec, cls)(sub, task, seed)
         metric = trainer.metric
         r = trainer.fit()
         if metric not in r.val:
@@ -1022,7 +1091,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             raise ValueError(f"task {task.task!r} cannot be trained here; supported: {', '.join(TRAINERS)}")
         results = []
         for seed in cfg.seeds:
-            r = select_model(cfg, task, seed, cls) if cfg.model_selection else cls(cfg, task, seed).fit()
+            r = (select_model(cfg, task, seed, cls) if cfg.model_selection
+                 else trainer_class(cfg.model, cls)(cfg, task, seed).fit())
             log.info("seed %d: best epoch %d, test %s", seed, r.best_epoch,
                      {k: round(v, 4) for k, v in r.test.items()})
             results.append(r)

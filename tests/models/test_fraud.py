@@ -9,6 +9,7 @@ import torch
 from graphplat.datasets import load_dataset
 from graphplat.models.registry import build_model
 from graphplat.sampling import NodeLoader
+from graphplat.sampling.loader import SEED_COUNT
 from graphplat.training import metrics as M
 from graphplat.training.config import TrainConfig
 from graphplat.training.loop import class_weights, load_trained, train
@@ -84,6 +85,37 @@ def test_class_weight_raises_minority_recall():
     assert weighted["accuracy"] < plain["accuracy"]
 
 
+def test_balanced_sampling_draws_classes_equally_and_raises_minority_recall():
+    from graphplat.training.loop import NodeClassificationTrainer, balanced_weights, open_task
+
+    np.testing.assert_allclose(balanced_weights(np.array([0, 0, 0, 1])), [1 / 3, 1 / 3, 1 / 3, 1])
+    base = dict(model={"name": "mlp", "hidden": 16}, dataset_options={"num_nodes": 1500, "signal": False,
+                                                                      "fraud_fraction": 0.05})
+    c = cfg(**base, balanced_sampling=True)
+    task = open_task(c)
+    try:
+        trainer = NodeClassificationTrainer(c, task, 0)
+        def drawn(loader):  # labels and draw counts of an epoch
+            got = [(b[-1].dstdata["label"].numpy(), b[-1].dstdata[SEED_COUNT].numpy()) for _, _, b in loader]
+            return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+
+        labels, counts = drawn(trainer.train_loader)
+        assert counts.sum() == len(trainer.ids["train"]) and counts.max() > 1
+        # about half the draws are the 5 % class
+        assert 0.4 < (labels * counts).sum() / counts.sum() < 0.6
+        trainer.train_loader.set_epoch(0)
+        again = drawn(trainer.train_loader)
+        assert all(np.array_equal(a, b) for a, b in zip(again, (labels, counts)))  # reproducible
+    finally:
+        task.close()
+    plain = train(cfg(**base))["runs"][0]["test"]
+    balanced = train(c)["runs"][0]["test"]
+    assert balanced["accuracy"] < plain["accuracy"]  # positives predicted, as with class weights
+    with pytest.raises(ValueError, match="sample_weights"):
+        NodeLoader(load_dataset("planted_fraud", num_nodes=50).to_local(), {"account": np.arange(5)}, [2],
+                   batch_size=2, sample_weights=np.array([1.0, -1, 0, 0, 0]))
+
+
 SELECT = {"candidates": [{"name": "gcn", "hidden": 32}, {"name": "fraud_sage", "hidden": 32, "dropout": 0.0}],
           "metric": "roc_auc"}
 
@@ -124,17 +156,50 @@ def test_model_selection_config_errors():
             cfg(model_selection=bad)
 
 
-def test_gbdt_on_neighbor_features_learns_planted_signal():
-    from graphplat.models.gbdt import fit_gbdt, neighbor_features
+def test_gbdt_features_from_a_whole_neighborhood_block():
+    ds = load_dataset("planted_fraud", num_nodes=300, relations=2)
+    g = ds.to_local()
+    try:
+        model = build_model({"name": "gbdt"}, g.schema, out=2, target_ntype="account")
+        assert model.num_layers == 1 and model.feature_width == 8 * 5 + 2
+        seeds = np.arange(0, 300, 7)
+        loader = NodeLoader(g, {"account": seeds}, [-1], batch_size=len(seeds), features={"account": ["feat"]})
+        _, _, blocks = next(iter(loader))
+        x = model.features(blocks[0], {"account": blocks[0].srcdata["feat"]})
+        feat = ds.graph.node_features["account"]["feat"]
+        for k, et in enumerate(sorted(ds.graph.edges)):
+            src, dst = ds.graph.edges[et]
+            for row, v in enumerate(seeds):  # against the arrays, per node
+                nbrs = src[dst == v]
+                col = 8 + k * 17
+                np.testing.assert_allclose(x[row, :8], feat[v], rtol=1e-6)
+                np.testing.assert_allclose(x[row, col:col + 8], feat[nbrs].mean(0) if len(nbrs) else 0, rtol=1e-5)
+                np.testing.assert_allclose(x[row, col + 8:col + 16], feat[nbrs].max(0) if len(nbrs) else 0)
+                assert x[row, col + 16] == len(nbrs)
+        with pytest.raises(ValueError, match="not fitted"):
+            model(blocks, blocks[0].srcdata["feat"])
+    finally:
+        g.close()
 
+
+def test_gbdt_candidate_learns_planted_signal_and_checkpoints(tmp_path):
+    # model selection with the gbdt candidate: chosen over the MLP where neighbors carry the signal
+    r = train(cfg(relations=2, model_selection={"candidates": [{"name": "mlp", "hidden": 32},
+                                                              {"name": "gbdt", "num_rounds": 100}]},
+                  seeds=[0], checkpoint_dir=str(tmp_path)))
+    run = r["runs"][0]
+    assert run["selection"]["chosen"] == "1-gbdt", run["selection"]
+    assert run["test"]["roc_auc"] > 0.85, run["test"]
     ds = load_dataset("planted_fraud", num_nodes=1500, relations=2)
-    x = neighbor_features(ds.graph, "account")
-    assert x.shape == (1500, 8 * 5 + 2)
-    src, dst = ds.graph.edges[("account", "r0", "account")]
-    v = int(dst[0])
-    nbrs = src[dst == v]
-    np.testing.assert_allclose(x[v, 8:16], ds.graph.node_features["account"]["feat"][nbrs].mean(0), rtol=1e-5)
-    y = ds.labels()[ds.split() == 2]
-    own = M.roc_auc(y, fit_gbdt(x[:, :8], ds.labels(), ds.split())["test"])
-    both = M.roc_auc(y, fit_gbdt(x, ds.labels(), ds.split())["test"])
-    assert both > 0.85 and both > own + 0.1, (both, own)
+    g = ds.to_local()
+    try:
+        trained = load_trained(tmp_path / "seed-0" / "best.pt", g)
+        assert trained.config["eval_fanouts"] == [-1] and trained.encoder.fitted
+        import graphplat
+
+        model = graphplat.load_model(tmp_path / "seed-0" / "best.pt", g)
+        test = np.flatnonzero(ds.split() == 2)
+        logits = model.predict(test)
+        assert M.roc_auc(ds.labels()[test], logits[:, 1]) == pytest.approx(run["test"]["roc_auc"], abs=1e-9)
+    finally:
+        g.close()

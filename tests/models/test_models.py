@@ -791,6 +791,10 @@ def test_build_model_from_schema_for_every_name():
         elif name == "fraud_sage":  # one node type, relations apart; widths per type
             model = build_model(spec, homo, out=4)
             assert model.in_feats == {model.ntype: IN} and model.out_feats == 4 and model.num_layers == 2
+        elif name == "gbdt":  # trees: one layer (the whole in-neighborhood), no hidden width
+            model = build_model({"name": name, "feature": "feat"}, het, out=4, target_ntype="item")
+            assert model.in_feats == {"item": 6, "tag": 0, "user": 3} and model.num_layers == 1
+            assert model.feature_width == 6 + (2 * 0 + 1) + (2 * 3 + 1)
         else:
             model = build_model(spec, homo, out=4)
             assert model.in_feats == IN and model.out_feats == 4 and model.num_layers == 2

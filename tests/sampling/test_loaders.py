@@ -419,6 +419,37 @@ def test_fused_single_partition_path_equals_hop_by_hop(fanouts, replace):
     assert sampler._sample_fused(one, {nt: ids[:20]}, 7) is None
 
 
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_key_by_id_draws_a_nodes_neighbors_the_same_in_any_batch(partitions):
+    """With key_by_id a node's sampled in-neighbors (each hop) depend on its id and the seed,
+    not on where it sits in the batch (online scoring's Score == ScoreBatch row)."""
+    schema = GraphSchema.homogeneous(3)
+    rng = np.random.default_rng(2)
+    ids = rng.choice(10**6, 300, replace=False).astype(np.int64)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    ga = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((300, 3), dtype=np.float32)}},
+                     {et: (ids[rng.integers(0, 300, 6000)], ids[rng.integers(0, 300, 6000)])})
+    g = ga.to_local(partitions)
+
+    def neighbors_of(sampler, batch, node):
+        out = []
+        for layer in reversed(sampler.sample(g, {nt: batch}, seed=5).layers):  # seeds' hop first
+            src, dst, _ = layer.edges[et]
+            srcs, dsts = layer.src_nodes[nt], layer.src_nodes[nt][:layer.num_dst[nt]]
+            out.append(sorted(srcs[src[dsts[dst] == node]].tolist()))
+        return out
+
+    keyed, positional = (NeighborSampler(schema, [3, 2], key_by_id=k) for k in (True, False))
+    node = ids[7]
+    alone = neighbors_of(keyed, ids[7:8], node)
+    assert all(len(h) == f for h, f in zip(alone, [2, 3]))
+    for batch in (ids[:40], ids[7:8][::-1], np.concatenate([ids[100:160], ids[7:8]])):
+        assert neighbors_of(keyed, batch, node) == alone
+    # by position (training), the same node's draws change with the batch
+    assert any(neighbors_of(positional, b, node) != neighbors_of(positional, ids[7:8], node)
+               for b in (ids[:40], np.concatenate([ids[100:160], ids[7:8]])))
+
+
 # ----------------------------------------------------------------------------- PyG
 
 def test_pyg_heterodata_matches_blocks(arrays, local):
