@@ -367,6 +367,12 @@ class _Exporter:
         self.graph = graph
         self.schema = graph.schema
         self.user_model, self.arch = _resolve_model(_mlp_as_layers(model, self.schema))
+        # A GCN graphplat trained with norm "both" took 1/sqrt(in_deg(u) in_deg(v)) per edge
+        # (training.loop.GCNNorm); a bare GCN module has DGL's 1/sqrt(out_deg(u) in_deg(v)).
+        from graphplat.training.loop import TrainedModel
+
+        self.gcn_in_degrees_only = (isinstance(model, TrainedModel)
+                                    and (model.config.get("model") or {}).get("norm", "both") == "both")
         self.out = Path(out).absolute()
         self.fmt = _format_of(self.out)
         self.feature = feature
@@ -713,6 +719,15 @@ class _Exporter:
         if self.gcn_norm:
             src_local, dst_local, _ = sampled.edges[et]
             src_ids = sampled.src_nodes[et[0]]
+            if self.gcn_norm == "both" and self.gcn_in_degrees_only:  # as GCNNorm: 0 for degree 0
+                inv = np.where(self.in_degrees > 0, 1.0 / np.sqrt(np.maximum(self.in_degrees, 1)), 0.0)
+                dst_ids = sampled.src_nodes[et[2]][:sampled.num_dst[et[2]]]
+                norm = (inv[self.idmaps[et[0]].lookup(src_ids)][src_local]
+                        * inv[self.idmaps[et[2]].lookup(dst_ids)][dst_local]).astype(np.float32)
+                if w is not None:
+                    norm = norm * w
+                block.edata[_GCN_NORM_KEY] = torch.from_numpy(np.ascontiguousarray(norm, dtype=np.float32))
+                return
             out_deg = np.maximum(self.out_degrees[self.idmaps[et[0]].lookup(src_ids)], 1)
             out_deg = out_deg.astype(np.float32)[src_local]
             if self.gcn_norm == "both":
@@ -757,6 +772,10 @@ class _Exporter:
         ids = self.ids[src_t]
         g = self.graph
         spec = self.schema.edge_type(et)
+        if self.gcn_norm == "both" and self.gcn_in_degrees_only:
+            parts = [g.degrees(et, ids[s:s + 65536], "in") for s in range(0, len(ids), 65536)]
+            self.in_degrees = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            return
         if spec.out_adjacency:
             parts = [g.degrees(et, ids[s:s + 65536], "out") for s in range(0, len(ids), 65536)]
             deg = np.concatenate(parts) if parts else np.zeros(0, np.int64)

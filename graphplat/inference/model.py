@@ -133,4 +133,5 @@ def load_model(checkpoint: Union[str, Path], graph: GraphService, *,
     chosen = list(fanouts or cfg.get("eval_fanouts") or [-1] * (layers or len(cfg.get("fanouts") or [])))
     if layers is not None and len(chosen) != layers:
         raise ValueError(f"{len(chosen)} fanouts for a model of {layers} layers; give one per layer")
-    return LoadedModel(graph, checkpoint, trained, chosen)
+    # the graph as the model reads it (computed input columns, standardisation)
+    return LoadedModel(trained.input_graph(graph), checkpoint, trained, chosen)

@@ -414,3 +414,39 @@ def test_gcmc_export_equals_minibatch_inference(hetero, tmp_path, side_hidden):
     ids, emb = read_embeddings(out)
     assert emb.shape == (240, 5)
     assert_same_rows(ids, emb, *minibatch_reference(hetero, model, "user", 1))
+
+
+def test_trained_gcn_exports_what_it_evaluates_on_a_directed_graph(tmp_path):
+    """A GCN graphplat trains with norm "both" normalizes with in-degrees at both ends
+    (GCNNorm); its export must too, not DGL's out-degree of the source: on a digraph the two
+    differ (they agree only on symmetric graphs)."""
+    import graphplat
+    from graphplat.training.config import TrainConfig
+    from graphplat.training.loop import load_trained, train
+
+    n = 600
+    indptr, indices = generate_powerlaw_csc(n, 4000, 2.2, 150, 5)
+    rng = np.random.default_rng(6)
+    schema = GraphSchema.homogeneous(6, label=True)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    feat = rng.standard_normal((n, 6)).astype(np.float32)
+    label = (feat[:, 0] > 0).astype(np.int64) + (feat[:, 1] > 0.5)
+    dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    store = GraphArrays(schema, {nt: np.arange(n)}, {nt: {"feat": feat, "label": label}},
+                        {et: (indices, dst)}).write_store(tmp_path / "store", partitions=2)
+    train(TrainConfig(graph=str(store), model={"name": "gcn", "hidden": 8, "num_layers": 2, "dropout": 0.0},
+                      task="node_classification", target_ntype=nt, fanouts=[4, 4], eval_fanouts=[-1, -1],
+                      split_fractions=[0.6, 0.2, 0.2], batch_size=128,
+                      epochs=2, patience=0, prefetch=0, seeds=[0], checkpoint_dir=str(tmp_path / "ckpt"),
+                      num_threads=1))
+    ckpt = tmp_path / "ckpt" / "seed-0" / "best.pt"
+    with graphplat.open_graph(store, read_only=True) as g:
+        out_deg = g.degrees(et, np.arange(n), "out") if schema.edge_type(et).out_adjacency else None
+        export_embeddings(g, load_trained(ckpt, g), nt, tmp_path / "gcn.npy", progress=False)
+        ids, logits = read_embeddings(tmp_path / "gcn.npy")
+        want = graphplat.load_model(ckpt, g).predict(ids)
+    assert out_deg is None  # a plain digraph: in- and out-degrees differ
+    in_deg = np.bincount(dst, minlength=n)
+    out_deg = np.bincount(indices, minlength=n)
+    assert (in_deg != out_deg).mean() > 0.5
+    np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-5)
