@@ -26,6 +26,7 @@ from graphplat import _core
 from graphplat.sampling.loader import Minibatch, MinibatchLoader
 from graphplat.sampling.neighbor import EdgeExclusion, pair_keys
 from graphplat.sampling.seeds import derive_seed
+from graphplat.sampling.subgraph import tensor_of
 from graphplat.service import GraphService
 from graphplat.typing import Canonical
 
@@ -243,7 +244,7 @@ class LinkLoader(MinibatchLoader):
                 g.edges[et].data[name] = torch.from_numpy(np.ascontiguousarray(arr))
         if eids is not None:
             for et in self.schema.canonical_etypes:
-                g.edges[et].data[dgl.EID] = torch.from_numpy(eids.get(et, np.zeros(0, np.int64)))
+                g.edges[et].data[dgl.EID] = tensor_of(eids.get(et, np.zeros(0, np.int64)))
         return g
 
     def _convert_dgl(self, mb: Minibatch):

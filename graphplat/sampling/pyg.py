@@ -82,7 +82,7 @@ def to_pyg(mb, schema: GraphSchema, feature: str = "feat", label: str = "label")
         d = np.concatenate([h[1] for h in hops]).astype(np.int64, copy=False)
         e = np.concatenate([h[2] for h in hops]).astype(np.int64, copy=False)
         data[et].edge_index = torch.from_numpy(np.stack([s, d]))
-        data[et].e_id = torch.from_numpy(e)
+        data[et].e_id = tensor_of(e)
         data[et].num_sampled_edges = [len(h[0]) for h in hops]
     if len(schema.ntypes) == 1 and len(schema.etypes) == 1:
         nt, et = schema.ntypes[0], schema.canonical_etypes[0]

@@ -92,6 +92,6 @@ def to_dgl_blocks(sub: SampledSubgraph, ntypes, canonical_etypes) -> list:
             block.srcnodes[nt].data[dgl.NID] = ids
             block.dstnodes[nt].data[dgl.NID] = ids[: num_dst[nt]]
         for et in canonical_etypes:
-            block.edges[et].data[dgl.EID] = torch.from_numpy(layer.edges.get(et, (empty, empty, empty))[2])
+            block.edges[et].data[dgl.EID] = tensor_of(layer.edges.get(et, (empty, empty, empty))[2])
         blocks.append(block)
     return blocks
