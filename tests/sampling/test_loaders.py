@@ -386,17 +386,26 @@ def test_local_and_remote_batches_identical(arrays, remote):
         lg.close()
 
 
+def sparse_id_graph(seed: int, edges: int, n: int = 300):
+    """A random homogeneous graph of ``n`` nodes with ids scattered below 10**6 (so the
+    dense relabeler does not apply), 3-dim features and ``edges`` random edges; returns
+    ``(schema, ids, GraphArrays)``."""
+    schema = GraphSchema.homogeneous(3)
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(10**6, n, replace=False).astype(np.int64)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    ga = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((n, 3), dtype=np.float32)}},
+                     {et: (ids[rng.integers(0, n, edges)], ids[rng.integers(0, n, edges)])})
+    return schema, ids, ga
+
+
 @pytest.mark.parametrize("replace", [False, True])
 @pytest.mark.parametrize("fanouts", [[3, 2], [5, 5, 5], [-1, 2], [2, -1]])
 def test_fused_single_partition_path_equals_hop_by_hop(fanouts, replace):
     """A one-partition LocalGraph samples homogeneous graphs in one C++ call; it must give
     the hop-by-hop answer of a multi-partition graph exactly."""
-    schema = GraphSchema.homogeneous(3)
-    rng = np.random.default_rng(1)
-    ids = rng.choice(10**6, 300, replace=False).astype(np.int64)
+    schema, ids, ga = sparse_id_graph(seed=1, edges=3000)
     nt, et = schema.ntypes[0], schema.canonical_etypes[0]
-    ga = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((300, 3), dtype=np.float32)}},
-                     {et: (ids[rng.integers(0, 300, 3000)], ids[rng.integers(0, 300, 3000)])})
     from graphplat.storage.routed import RoutedGraph
 
     class HopByHop(RoutedGraph):
@@ -423,12 +432,8 @@ def test_fused_single_partition_path_equals_hop_by_hop(fanouts, replace):
 def test_key_by_id_draws_a_nodes_neighbors_the_same_in_any_batch(partitions):
     """With key_by_id a node's sampled in-neighbors (each hop) depend on its id and the seed,
     not on where it sits in the batch (online scoring's Score == ScoreBatch row)."""
-    schema = GraphSchema.homogeneous(3)
-    rng = np.random.default_rng(2)
-    ids = rng.choice(10**6, 300, replace=False).astype(np.int64)
+    schema, ids, ga = sparse_id_graph(seed=2, edges=6000)
     nt, et = schema.ntypes[0], schema.canonical_etypes[0]
-    ga = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((300, 3), dtype=np.float32)}},
-                     {et: (ids[rng.integers(0, 300, 6000)], ids[rng.integers(0, 300, 6000)])})
     g = ga.to_local(partitions)
 
     def neighbors_of(sampler, batch, node):
