@@ -720,10 +720,10 @@ class _Exporter:
             src_local, dst_local, _ = sampled.edges[et]
             src_ids = sampled.src_nodes[et[0]]
             if self.gcn_norm == "both" and self.gcn_in_degrees_only:  # as GCNNorm: 0 for degree 0
-                inv = np.where(self.in_degrees > 0, 1.0 / np.sqrt(np.maximum(self.in_degrees, 1)), 0.0)
+                inv = self.in_inv_sqrt
                 dst_ids = sampled.src_nodes[et[2]][:sampled.num_dst[et[2]]]
                 norm = (inv[self.idmaps[et[0]].lookup(src_ids)][src_local]
-                        * inv[self.idmaps[et[2]].lookup(dst_ids)][dst_local]).astype(np.float32)
+                        * inv[self.idmaps[et[2]].lookup(dst_ids)][dst_local])
                 if w is not None:
                     norm = norm * w
                 block.edata[_GCN_NORM_KEY] = torch.from_numpy(np.ascontiguousarray(norm, dtype=np.float32))
@@ -774,7 +774,9 @@ class _Exporter:
         spec = self.schema.edge_type(et)
         if self.gcn_norm == "both" and self.gcn_in_degrees_only:
             parts = [g.degrees(et, ids[s:s + 65536], "in") for s in range(0, len(ids), 65536)]
-            self.in_degrees = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            deg = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            # 1/sqrt(in-degree) per node, 0 for degree 0: GCNNorm's factor, computed once
+            self.in_inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32)
             return
         if spec.out_adjacency:
             parts = [g.degrees(et, ids[s:s + 65536], "out") for s in range(0, len(ids), 65536)]

@@ -42,8 +42,7 @@ from graphplat.errors import (  # noqa: F401 - re-exported for callers catching 
 )
 from graphplat.proto import model_service_pb2 as mpb
 from graphplat.proto import model_service_pb2_grpc as mpb_grpc
-from graphplat.rpc import (  # noqa: F401
-    ERROR_TYPE_KEY,
+from graphplat.rpc import (
     auth_metadata,
     error_details,
     message_options,

@@ -33,8 +33,7 @@ from graphplat.errors import (  # noqa: F401 - AuthenticationError, RequestTooLa
 )
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
-from graphplat.rpc import (  # noqa: F401
-    ERROR_TYPE_KEY,
+from graphplat.rpc import (
     auth_metadata,
     error_details,
     message_options,
