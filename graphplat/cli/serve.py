@@ -92,6 +92,13 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                         "have been quiet this long, compacting it first when it has new edges "
                         f"(default {DEFAULT_REPUBLISH_AFTER_S:g}; 0 = only after a Compact call; "
                         "at most two generations in memory, see the README)")
+    p.add_argument("--bulk-port", type=int, default=0, metavar="PORT",
+                   help="TCP port (on --host) of the bulk carrier, which sends large answers "
+                        "(sampled neighbors, feature rows) with fewer copies than gRPC, through "
+                        "the same token and checks (default 0: any free port, advertised to "
+                        "clients in Info; never with TLS)")
+    p.add_argument("--no-bulk", dest="bulk", action="store_false",
+                   help="answer everything over gRPC only (no second port)")
     add_shutdown_arguments(p, verbose)
 
 
@@ -142,9 +149,13 @@ def run_serve(args: argparse.Namespace) -> int:
                                  max_streams=args.max_streams, stream_deadline=args.stream_deadline,
                                  shared_memory=args.shared_memory, cluster=args.cluster,
                                  peer_timeout=args.peer_timeout,
-                                 republish_after=args.republish_after)
+                                 republish_after=args.republish_after, bulk=args.bulk,
+                                 bulk_port=args.bulk_port)
     except ValueError as e:
         raise UsageError(str(e), "see 'graphplat serve --help'") from e
+    except OSError as e:  # a port is taken
+        raise UserError(str(e), "pick free ports (--port, --bulk-port; 0 = any free one) or stop "
+                                "the process holding them") from e
     server.start()
     try:
         server.load()

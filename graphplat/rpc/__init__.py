@@ -370,6 +370,7 @@ class HostedService:
         # the token is checked first, before any other interceptor holds the call
         interceptors = (([BearerTokenInterceptor(token, metrics)] if token else [])
                         + [MalformedRequestInterceptor(metrics)] + list(interceptors))
+        self.interceptors = interceptors  # in order; the bulk carrier runs calls through them too
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
                                                              thread_name_prefix=thread_name_prefix),
                                   interceptors=interceptors,
@@ -427,9 +428,14 @@ def install_stop_signals(logger: logging.Logger, *, main_thread_only: bool = Fal
 
 
 def write_ready_file(path, server) -> None:
-    """Write ``{address, port, metrics_port, pid}`` of ``server`` to ``path`` atomically."""
-    write_json_atomic(path, {"address": server.address, "port": server.port,
-                             "metrics_port": server.metrics_port, "pid": os.getpid()})
+    """Write ``{address, port, metrics_port, pid}`` of ``server`` (and ``bulk_port`` when
+    it has a bulk carrier) to ``path`` atomically."""
+    ready = {"address": server.address, "port": server.port, "metrics_port": server.metrics_port,
+             "pid": os.getpid()}
+    bulk = getattr(server, "bulk", None)
+    if bulk is not None:
+        ready["bulk_port"] = bulk.port
+    write_json_atomic(path, ready)
 
 
 def serve_until_stopped(server, stop: threading.Event, ready_file: Optional[str], grace: float) -> None:

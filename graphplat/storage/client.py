@@ -40,6 +40,7 @@ from graphplat.rpc import (
     open_channel,
     read_root_cert,
 )
+from graphplat.rpc.bulk import BulkChannel, BulkError
 from graphplat.schema import GraphSchema
 from graphplat.service import NeighborSample, as_ids
 from graphplat.storage import codec
@@ -91,12 +92,15 @@ class PartitionClient:
         backoff: base delay in seconds of the exponential backoff between rounds.
         max_backoff: cap of one backoff delay.
         max_message_mb: largest message sent or received.
+        bulk: send the large raw answers (sampling, feature rows) over a server's bulk
+            carrier when it advertises one (:mod:`graphplat.rpc.bulk`; never with TLS),
+            falling back to gRPC whenever the carrier fails.
     """
 
     def __init__(self, addresses: Sequence[str], partition: int, token: Optional[str] = None,
                  root_cert=None, *, server_name: Optional[str] = None, deadline_s: float = 30.0,
                  retries: int = 10, backoff: float = 0.1, max_backoff: float = 2.0,
-                 max_message_mb: int = 256, primary_retry_s: float = 1.0):
+                 max_message_mb: int = 256, primary_retry_s: float = 1.0, bulk: bool = True):
         addresses = [str(a) for a in addresses]
         if not addresses:
             raise ValueError(f"partition {partition}: at least one server address is needed")
@@ -109,6 +113,7 @@ class PartitionClient:
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self._metadata = auth_metadata(token)
+        self._token = token
         self._root_cert = read_root_cert(root_cert)
         self._options = channel_options(max_message_mb)
         if server_name:
@@ -120,6 +125,12 @@ class PartitionClient:
         self._closed = False
         self._no_raw: set = set()  # methods whose raw variant the server lacks (older servers)
         self._raw_methods: Dict[Tuple[int, str], object] = {}
+        self._max_message_bytes = int(max_message_mb) << 20
+        # replica index -> its bulk carrier (None: it has none); replicas whose carrier
+        # failed are asked again after BULK_RETRY_S
+        self._bulk_enabled = bool(bulk) and self._root_cert is None
+        self._bulk: Dict[int, Optional[BulkChannel]] = {}
+        self._bulk_retry_at: Dict[int, float] = {}
         # read-your-writes: highest seq one of our writes was acknowledged at, and when a
         # client reading from a replica tries the primary again
         self.acked_seq = -1
@@ -160,9 +171,60 @@ class PartitionClient:
                     response_deserializer=None)
             return self._raw_methods[key]
 
+    #: seconds before a replica whose bulk carrier failed is tried over it again
+    BULK_RETRY_S = 5.0
+
+    def _bulk_channel(self, i: int, timeout: float) -> Optional[BulkChannel]:
+        """Replica ``i``'s bulk carrier (learned from its Info once, waiting at most
+        ``timeout`` s), or None."""
+        with self._lock:
+            if i in self._bulk:
+                return self._bulk[i]
+            if time.monotonic() < self._bulk_retry_at.get(i, 0.0):
+                return None
+        try:
+            info = self._stub(i).Info(pb.InfoRequest(), timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError:
+            with self._lock:
+                self._bulk_retry_at[i] = time.monotonic() + self.BULK_RETRY_S
+            return None
+        host = self.addresses[i].rsplit(":", 1)[0]
+        ch = BulkChannel(host, info.bulk_port, self._token) if info.bulk_port else None
+        with self._lock:
+            if self._closed:
+                ch = None
+            old = self._bulk.get(i)
+            self._bulk[i] = ch
+        if old is not None:
+            old.close()
+        return ch
+
+    def _raw_attempt(self, i: int, method: str, request, timeout: float, metadata):
+        """One attempt of ``method``'s raw answer on replica ``i``: over its bulk carrier when
+        it has one, else (or when the carrier cannot connect or breaks) over gRPC. Server
+        statuses raise grpc.RpcError (BulkError is one) for :meth:`_call` to handle; a bulk
+        call that times out is DEADLINE_EXCEEDED, like a gRPC one."""
+        ch = self._bulk_channel(i, timeout) if self._bulk_enabled else None
+        if ch is not None:
+            try:
+                return ch.call(f"/{codec.RAW_SERVICE_NAME}/{method}", request.SerializeToString(), metadata,
+                               timeout=timeout, max_answer_bytes=self._max_message_bytes)
+            except TimeoutError:
+                raise BulkError(grpc.StatusCode.DEADLINE_EXCEEDED, "bulk call timed out") from None
+            except OSError as e:  # refused, reset, closed: the server may still answer gRPC
+                log.debug("partition %d: bulk call %s to %s failed (%s); using gRPC", self.partition,
+                          method, self.addresses[i], e)
+                with self._lock:
+                    dead = self._bulk.pop(i, None)
+                    self._bulk_retry_at[i] = time.monotonic() + self.BULK_RETRY_S
+                if dead is not None:
+                    dead.close()
+        return self._raw_method(i, method)(request, timeout=timeout, metadata=metadata)
+
     def _call_raw(self, method: str, request):
         """``method``'s answer as raw bytes decoded by codec.unpack_raw, or None when the
-        server predates raw answers (then the caller asks the protobuf method)."""
+        server predates raw answers (then the caller asks the protobuf method). Over the
+        bulk carrier when the server has one (see :meth:`_raw_attempt`), else gRPC."""
         if method in self._no_raw:
             return None
         try:
@@ -209,11 +271,12 @@ class PartitionClient:
             timeout = remaining / untried if untried > 1 else remaining
             attempt += 1
             try:
-                stub_method = self._raw_method(i, method) if raw else getattr(self._stub(i), method)
-                if stream:
-                    result = list(stub_method(request, timeout=timeout, metadata=metadata))
+                if raw:
+                    result = self._raw_attempt(i, method, request, timeout, metadata)
+                elif stream:
+                    result = list(getattr(self._stub(i), method)(request, timeout=timeout, metadata=metadata))
                 else:
-                    result = stub_method(request, timeout=timeout, metadata=metadata)
+                    result = getattr(self._stub(i), method)(request, timeout=timeout, metadata=metadata)
             except grpc.RpcError as err:
                 code = err.code()
                 if is_overload(code, err.details()):  # refused before any work: back off, retry
@@ -274,6 +337,10 @@ class PartitionClient:
             self._channels = [None] * len(self.addresses)
             self._stubs = [None] * len(self.addresses)
             self._raw_methods = {}
+            bulk, self._bulk = self._bulk, {}
+        for ch in bulk.values():
+            if ch is not None:
+                ch.close()
 
     # ---------------------------------------------------------------- info
     def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:

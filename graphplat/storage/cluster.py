@@ -17,6 +17,7 @@ A cluster file is YAML (or the same dict in Python)::
     backoff_s: 0.1                    # base of the exponential backoff
     max_message_mb: 256
     shared_memory: true               # read partitions published on this host in process
+    bulk: true                        # large answers over the servers' bulk port (no TLS)
 
 Schema and partition book: with ``store`` the client reads them from the store directory
 (``schema.yaml``, ``partition_book.*``), which must then be visible to the client; without
@@ -38,7 +39,7 @@ from graphplat.storage.client import PartitionClient
 __all__ = ["ClusterConfig", "PartitionSpec", "load_cluster"]
 
 _KEYS = {"store", "partitions", "token", "token_file", "tls", "deadline_s", "retries",
-         "backoff_s", "max_message_mb", "shared_memory"}
+         "backoff_s", "max_message_mb", "shared_memory", "bulk"}
 
 
 @dataclass
@@ -63,6 +64,7 @@ class ClusterConfig:
     backoff_s: float = 0.1
     max_message_mb: int = 256
     shared_memory: bool = True
+    bulk: bool = True
 
     @property
     def num_partitions(self) -> int:
@@ -73,7 +75,7 @@ class ClusterConfig:
         return [PartitionClient(p.replicas, p.partition, self.token, self.root_cert,
                                 server_name=self.server_name, deadline_s=self.deadline_s,
                                 retries=self.retries, backoff=self.backoff_s,
-                                max_message_mb=self.max_message_mb)
+                                max_message_mb=self.max_message_mb, bulk=self.bulk)
                 for p in self.partitions]
 
 
@@ -180,7 +182,8 @@ def load_cluster(source: Union[str, os.PathLike, Mapping[str, Any]]) -> ClusterC
         retries=_number(data, "retries", int, 0, where, 10),
         backoff_s=_number(data, "backoff_s", float, 0.0, where, 0.1),
         max_message_mb=_number(data, "max_message_mb", int, 1, where, 256),
-        shared_memory=_flag(data, "shared_memory", where, True))
+        shared_memory=_flag(data, "shared_memory", where, True),
+        bulk=_flag(data, "bulk", where, True))
 
 
 def _flag(d: Mapping, key: str, where: str, default: bool) -> bool:

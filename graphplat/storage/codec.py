@@ -197,15 +197,16 @@ def pack_raw(arrays: Mapping[str, np.ndarray]) -> bytes:
     return data
 
 
-def unpack_raw(data: bytes) -> Dict[str, np.ndarray]:
-    """Read-only array views into a raw answer; ValueError when it is malformed."""
-    if len(data) < 16 or data[:8] != _RAW_MAGIC:
+def unpack_raw(data) -> Dict[str, np.ndarray]:
+    """Read-only array views into a raw answer (bytes, or a read-only memoryview of
+    bytes); ValueError when it is malformed."""
+    if len(data) < 16 or bytes(data[:8]) != _RAW_MAGIC:
         raise ValueError("not a graphplat raw answer")
-    hlen = int.from_bytes(data[8:16], "little")
+    hlen = int.from_bytes(bytes(data[8:16]), "little")
     if 16 + hlen > len(data):
         raise ValueError("raw answer: header runs past the end")
     try:
-        metas = json.loads(data[16:16 + hlen])
+        metas = json.loads(bytes(data[16:16 + hlen]))
     except ValueError:
         raise ValueError("raw answer: malformed header") from None
     start = -(-(16 + hlen) // _RAW_ALIGN) * _RAW_ALIGN

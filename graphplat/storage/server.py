@@ -22,7 +22,6 @@ every server streams a dictionary in pieces (``IdStrings``), see
 """
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -36,6 +35,7 @@ from graphplat.errors import ReadOnlyReplica
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
+from graphplat.rpc.bulk import BulkListener
 from graphplat.storage import codec
 from graphplat.storage.admission import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -157,6 +157,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
 
     #: Name of the shared-memory segment the partition is published in ("" when none).
     shm_segment = ""
+    #: TCP port of the bulk carrier (graphplat.rpc.bulk) on this host, 0 when none.
+    bulk_port = 0
 
     def _ready(self) -> DurablePartition:
         if self.draining:
@@ -200,7 +202,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
             num_edges=[pb.Count(key=et.canonical_str, value=g.num_edges(et.canonical))
                        for et in state.schema.edge_types],
             writable=not state.replica, version=_version(), applied_seq=state.applied_seq,
-            role="replica" if state.replica else "primary", shm_segment=self.shm_segment)
+            role="replica" if state.replica else "primary", shm_segment=self.shm_segment,
+            bulk_port=self.bulk_port)
         if request.include_schema:
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:
@@ -388,12 +391,13 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         return pb.CompactResponse(seq=seq)
 
 
-@functools.lru_cache(maxsize=1)
 class RawAnswers:
     """The ``graphplat.v1.GraphPartitionRaw`` service (codec.RAW_SERVICE_NAME): the bulk
     reads of GraphPartition with the same requests and names, answered as raw bytes
     (codec.raw_answer) instead of protobuf, so rows and sampled ids are written once, into
     the bytes gRPC sends. Shares the partition, limits and metrics of ``servicer``."""
+
+    METHODS = ("NodeFeatures", "SampleNeighbors")
 
     def __init__(self, servicer: GraphPartitionServicer):
         self.servicer = servicer
@@ -459,7 +463,8 @@ class PartitionServer(HostedService):
                  max_concurrent_rpcs: Optional[int] = None, max_streams: Optional[int] = None,
                  stream_deadline: float = DEFAULT_STREAM_DEADLINE_S, shared_memory: bool = True,
                  cluster=None, peer_timeout: float = DEFAULT_PEER_TIMEOUT_S,
-                 republish_after: float = DEFAULT_REPUBLISH_AFTER_S):
+                 republish_after: float = DEFAULT_REPUBLISH_AFTER_S, bulk: bool = True,
+                 bulk_port: int = 0):
         self.store_dir = Path(store_dir)
         self.shared_memory = shared_memory
         if republish_after < 0:
@@ -490,7 +495,16 @@ class PartitionServer(HostedService):
                                       FreshReadInterceptor(self._applied_seq, read_wait)],
                         options=connection_options(idle_timeout), max_concurrent_rpcs=max_rpcs)
         admission.attach(self.server)
-        self.server.add_generic_rpc_handlers((RawAnswers(self.servicer).handlers(),))
+        raw = RawAnswers(self.servicer).handlers()
+        self.server.add_generic_rpc_handlers((raw,))
+        # The raw answers also travel on the bulk carrier (plaintext: not beside TLS), through
+        # the same interceptors and handlers; one connection runs one call at a time.
+        self.bulk: Optional[BulkListener] = None
+        if bulk and tls is None:
+            self.bulk = BulkListener(host, bulk_port, [raw], self.interceptors,
+                                     [f"/{codec.RAW_SERVICE_NAME}/{m}" for m in RawAnswers.METHODS],
+                                     token=token, max_message_bytes=self.limits.max_message_bytes,
+                                     max_connections=max_rpcs, idle_timeout_s=idle_timeout)
 
     def _applied_seq(self) -> Optional[int]:
         state = self.servicer.state
@@ -502,6 +516,9 @@ class PartitionServer(HostedService):
 
     def start(self) -> "PartitionServer":
         self.server.start()
+        if self.bulk is not None:
+            self.bulk.start()
+            self.servicer.bulk_port = self.bulk.port
         return self
 
     def load(self) -> DurablePartition:
@@ -587,6 +604,8 @@ class PartitionServer(HostedService):
         """Stop accepting calls, let calls in flight finish for ``grace`` s, close the store."""
         if self.publisher is not None:  # clients on this host go back to gRPC (then fail over)
             self.publisher.stop()
+        if self.bulk is not None:  # bulk clients go back to gRPC, which drains
+            self.bulk.stop()
         self._drain(grace)
         state = self.servicer.state
         if state is not None:
