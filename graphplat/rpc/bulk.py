@@ -386,6 +386,7 @@ class BulkChannel:
         self._idle: List[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.calls = 0  # calls answered over this carrier (OK or not)
         _CHANNELS.add(self)
 
     def _connect(self) -> socket.socket:
@@ -394,8 +395,10 @@ class BulkChannel:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.sendall(_HELLO.pack(HELLO_MAGIC, len(self._token)) + self._token)
             code, details, _etype, blen = self._read_head(sock)
-            if code != grpc.StatusCode.OK:
+            if code == grpc.StatusCode.UNAUTHENTICATED:  # gRPC would refuse the same way
                 raise BulkError(code, details)
+            if code != grpc.StatusCode.OK:  # busy or confused: the caller uses gRPC instead
+                raise ConnectionRefusedError(f"bulk carrier refused the connection: {code.name}: {details}")
             return sock
         except BaseException:
             sock.close()
@@ -427,6 +430,7 @@ class BulkChannel:
             sock.sendall(_REQUEST.pack(REQUEST_MAGIC, len(m), len(md), len(request)) + m + md)
             sock.sendall(request)
             code, details, etype, blen = self._read_head(sock)
+            self.calls += 1
             if code != grpc.StatusCode.OK:
                 ok = True  # the connection is still in step
                 raise BulkError(code, details, etype)
