@@ -18,8 +18,9 @@ same seed batches:
   with partition 0: server 0 publishes its partition in shared memory, server 1 runs with
   ``--no-shared-memory`` (as if on another host); synchronous and with prefetch;
 * ``graphplat-remote`` (unless ``--no-remote``): the same servers with every partition read
-  over gRPC (``shared_memory=False``), with prefetch, without and with a client-side
-  feature cache of a quarter of the table (``-cache25``);
+  over the network (``shared_memory=False``), with prefetch, without and with a client-side
+  feature cache of a quarter of the table (``-cache25``); large answers travel on the
+  servers' bulk carrier (graphplat.rpc.bulk) unless ``-grpc`` (``bulk=False``: gRPC only);
 * ``distdgl`` (unless ``--no-distdgl``): DistDGL 2.1's ``DistNodeDataLoader`` +
   ``NeighborSampler([15, 10, 5])`` over the same graph in 2 partitions (DistDGL's own random
   partitioning, cached under bench/.cache), 2 DistDGL servers on loopback, the trainer
@@ -122,7 +123,8 @@ def store_path(args, arrays) -> Path:
 
 def remote_graph(args, store: Path, workdir: Path):
     """Start 2 partition servers over ``store`` (partition 0 published in shared memory,
-    partition 1 not); returns (co-located graph, all-remote graph, servers)."""
+    partition 1 not); returns (co-located graph, all-remote graph, all-remote graph over
+    gRPC only, servers)."""
     import subprocess
 
     from graphplat.storage.remote import connect
@@ -141,7 +143,8 @@ def remote_graph(args, store: Path, workdir: Path):
         time.sleep(0.2)
     cluster = {"partitions": [{"partition": k, "replicas": [json.loads(p.read_text())["address"]]}
                               for k, p in enumerate(ready)], "deadline_s": 120}
-    return connect(cluster), connect(cluster, shared_memory=False), servers
+    return (connect(cluster), connect(cluster, shared_memory=False),
+            connect(cluster, shared_memory=False, bulk=False), servers)
 
 
 def run_loader(make, batches: int) -> Dict[str, float]:
@@ -267,9 +270,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return dgl.dataloading.DataLoader(g, torch.from_numpy(seeds), sampler, batch_size=args.batch_size,
                                           shuffle=False, drop_last=False, num_workers=0)
 
-    def gp_loader(graph, seeds, prefetch, cache_mb=0.0):
+    def gp_loader(graph, seeds, prefetch, cache_mb=0.0, feature_dtype=None):
         return NodeLoader(graph, seeds, FANOUTS, batch_size=args.batch_size, prefetch=prefetch,
-                          labels=None, seed=args.seed, cache_mb=cache_mb)
+                          labels=None, seed=args.seed, cache_mb=cache_mb, feature_dtype=feature_dtype)
 
     methods = {
         "dgl": lambda s: dgl_loader(s),
@@ -280,13 +283,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     servers = []
     tmp = tempfile.TemporaryDirectory(prefix="bench-loader-")
     if not args.no_remote:
-        colocated, remote, servers = remote_graph(args, store, Path(tmp.name))
+        colocated, remote, remote_grpc, servers = remote_graph(args, store, Path(tmp.name))
         if not any(type(b).__name__ == "SharedPartition" for b in colocated.backends):
             LOG.warning("partition 0 is not read from shared memory: the co-located numbers are remote")
         methods["graphplat-colocated"] = lambda s: gp_loader(colocated, s, 0)
         methods["graphplat-colocated-prefetch"] = lambda s: gp_loader(colocated, s, 2)
+        methods["graphplat-colocated-prefetch-bf16"] = lambda s: gp_loader(colocated, s, 2,
+                                                                           feature_dtype="bfloat16")
         methods["graphplat-remote"] = lambda s: gp_loader(remote, s, 0)
         methods["graphplat-remote-prefetch"] = lambda s: gp_loader(remote, s, 2)
+        methods["graphplat-remote-prefetch-grpc"] = lambda s: gp_loader(remote_grpc, s, 2)
         # The client-side cache of hot (high in-degree) nodes, a quarter of the feature table.
         cache_mb = feat.nbytes / 4 / (1 << 20)
         methods["graphplat-remote-prefetch-cache25"] = lambda s: gp_loader(remote, s, 2, cache_mb)

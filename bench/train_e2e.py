@@ -168,7 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           labels=None, seed=args.seed)
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
-    colocated, remote, servers = remote_graph(args, store, Path(tmp.name))
+    colocated, remote, _remote_grpc, servers = remote_graph(args, store, Path(tmp.name))
     shm = [type(b).__name__ == "SharedPartition" for b in colocated.backends]
     methods: Dict[str, Callable] = {
         "dgl": dgl_loader,
@@ -215,6 +215,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         colocated.close()
         remote.close()
+        _remote_grpc.close()
         for s in servers:
             if s.poll() is None:
                 s.terminate()
