@@ -9,9 +9,11 @@ gRPC client here), and ``graphplat serve --no-shared-memory`` on a one-partition
 
 * ``echo``: one call answering ``rows * dim * 4`` bytes;
 * ``partition_client``: ``PartitionClient.node_features`` of ``rows`` random ids (the
-  answer decoded into an array);
+  answer decoded into an array) over gRPC only (``bulk=False``);
+* ``partition_client_bulk``: the same over the server's bulk carrier
+  (:mod:`graphplat.rpc.bulk`: the same handler, plain framed TCP);
 * ``remote_graph``: ``RemoteGraph.node_features`` of the same ids (routing and the copy
-  into the output array included).
+  into the output array included; bulk carrier on, the default).
 
 Reports MB/s (medians over repetitions) and each path's share of the echo's MB/s. Logs go
 to stderr; stdout gets one JSON object.
@@ -137,7 +139,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         channel = grpc.insecure_channel(echo[1], options=message_options(1024))
         echo_call = channel.unary_unary(ECHO_METHOD, request_serializer=None, response_deserializer=None)
         size = nbytes.to_bytes(8, "little")
-        client = PartitionClient([server[1]], 0)
+        client = PartitionClient([server[1]], 0, bulk=False)
+        bulk_client = PartitionClient([server[1]], 0)
         graph = connect({"partitions": [{"partition": 0, "replicas": [server[1]]}]}, shared_memory=False)
         rng = np.random.default_rng(args.seed + 1)
         id_sets = [rng.choice(args.nodes, args.rows, replace=False).astype(np.int64) for _ in range(args.calls)]
@@ -148,10 +151,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         def via_client(i):
             return client.node_features("_N", id_sets[i], ["feat"])["feat"].nbytes
 
+        def via_bulk(i):
+            return bulk_client.node_features("_N", id_sets[i], ["feat"])["feat"].nbytes
+
         def via_graph(i):
             return graph.node_features("_N", id_sets[i], ["feat"])["feat"].nbytes
 
-        paths = {"echo": via_echo, "partition_client": via_client, "remote_graph": via_graph}
+        paths = {"echo": via_echo, "partition_client": via_client, "partition_client_bulk": via_bulk,
+                 "remote_graph": via_graph}
         for fn in paths.values():  # warm-up: connections, page faults
             timed(fn, 2)
         got: Dict[str, List[float]] = {m: [] for m in paths}
@@ -160,8 +167,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for m in order:
                 got[m].append(timed(paths[m], args.calls))
             LOG.info("rep %d: %s", rep, ", ".join(f"{m} {got[m][-1]:.0f} MB/s" for m in paths))
+        carrier = bulk_client._bulk.get(0)
+        if carrier is None or carrier.calls == 0:
+            raise RuntimeError("the bulk path never used the bulk carrier (did the server advertise one?)")
         graph.close()
         client.close()
+        bulk_client.close()
         channel.close()
     finally:
         for p in procs:

@@ -49,6 +49,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
+from graphplat.rpc import RpcAbort
+
 log = logging.getLogger("graphplat.rpc.bulk")
 
 __all__ = ["BulkListener", "BulkChannel", "BulkError", "TIMEOUT_KEY"]
@@ -71,7 +73,9 @@ _RECV_CHUNK = 4 << 20
 class BulkError(grpc.RpcError):
     """A call the server answered with a status other than OK, shaped like the
     grpc.RpcError a gRPC call raises (``code()``, ``details()``, ``trailing_metadata()``
-    with the ``graphplat-error`` class), so callers handle both alike."""
+    with the ``graphplat-error`` class), so callers handle both alike. Like gRPC's own
+    errors it is mapped to graphplat's exceptions by the client (errors.error_from_status),
+    never shown to users."""
 
     def __init__(self, code: grpc.StatusCode, details: str, error_type: str = ""):
         super().__init__(f"{code.name}: {details}")
@@ -112,13 +116,6 @@ def _response(code: grpc.StatusCode, details: str = "", error_type: str = "", bo
 
 # ----------------------------------------------------------------------------- server side
 
-class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, details: str):
-        super().__init__(details)
-        self.code = code
-        self.details = details
-
-
 class _Context:
     """The part of grpc.ServicerContext the server's handlers and interceptors use."""
 
@@ -136,7 +133,7 @@ class _Context:
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
 
     def abort(self, code: grpc.StatusCode, details: str):
-        raise _Abort(code, details)
+        raise RpcAbort(code, details)
 
     def set_trailing_metadata(self, metadata) -> None:
         self.trailing = tuple(metadata)
@@ -344,8 +341,8 @@ class BulkListener:
             if handler.response_serializer is not None:
                 answer = handler.response_serializer(answer)
             return grpc.StatusCode.OK, "", answer
-        except _Abort as a:
-            return a.code, a.details, b""
+        except RpcAbort as a:  # context.abort: the status is the call's answer
+            return a.code, a.message, b""
         except Exception as e:  # noqa: BLE001 - a handler bug must not kill the connection thread
             log.exception("bulk call %s failed", method)
             return grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}", b""
