@@ -19,9 +19,12 @@ with TLS (the carrier is plaintext), and falls back to gRPC (with its retries an
 whenever the carrier fails.
 
 Wire format (little endian). A connection starts with ``HELLO`` = ``b"GPBULK1\\0"``, u32
-token length, token bytes; the server checks the token (constant time) before it reads any
-request and answers a response frame with an empty body (status 0, or UNAUTHENTICATED and
-the connection closes). Then any number of calls, one at a time:
+token length, u32 listener-id length, the token, the listener id; the server checks the
+token (constant time) before it reads any request, and the id (a random string it
+advertises beside its port, so a client whose server restarted never talks to another
+process that took the old port), and answers a response frame with an empty body (status
+0; UNAUTHENTICATED or FAILED_PRECONDITION and the connection closes). Then any number of
+calls, one at a time:
 
 * request: ``b"GPRQ"``, u32 method length, u32 metadata length, u64 body length, the method
   path (``/package.Service/Method``), the metadata as JSON ``[[key, value], ...]`` (a
@@ -43,6 +46,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 import weakref
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -56,7 +60,8 @@ log = logging.getLogger("graphplat.rpc.bulk")
 __all__ = ["BulkListener", "BulkChannel", "BulkError", "TIMEOUT_KEY"]
 
 HELLO_MAGIC = b"GPBULK1\0"
-_HELLO = struct.Struct("<8sI")
+_HELLO = struct.Struct("<8sII")
+MAX_LISTENER_ID = 64
 _REQUEST = struct.Struct("<4sIIQ")
 _RESPONSE = struct.Struct("<4sIIIQ")
 REQUEST_MAGIC = b"GPRQ"
@@ -173,6 +178,8 @@ class BulkListener:
                  interceptors: Sequence[grpc.ServerInterceptor], methods: Sequence[str], *,
                  token: Optional[str] = None, max_message_bytes: int = 256 << 20,
                  max_connections: int = 64, idle_timeout_s: float = 300.0):
+        #: random id clients must present (advertised with the port)
+        self.listener_id = uuid.uuid4().hex
         self._handlers = list(handlers)
         self._interceptors = list(interceptors)
         self._methods = frozenset(methods)
@@ -272,14 +279,19 @@ class BulkListener:
 
     def _hello(self, conn: socket.socket) -> Optional[str]:
         """The token a new connection presents, checked; None (after answering) when refused."""
-        magic, n = _HELLO.unpack(_recv_exact(conn, _HELLO.size))
-        if magic != HELLO_MAGIC or n > MAX_TOKEN:
+        magic, n, idlen = _HELLO.unpack(_recv_exact(conn, _HELLO.size))
+        if magic != HELLO_MAGIC or n > MAX_TOKEN or idlen > MAX_LISTENER_ID:
             conn.sendall(_response(grpc.StatusCode.INVALID_ARGUMENT, "not a graphplat bulk hello"))
             return None
         got = _recv_exact(conn, n)
         if self._token is not None and not hmac.compare_digest(got, self._token):
             conn.sendall(_response(grpc.StatusCode.UNAUTHENTICATED,
                                    "missing bearer token" if not got else "invalid bearer token"))
+            return None
+        if _recv_exact(conn, idlen) != self.listener_id.encode():
+            conn.sendall(_response(grpc.StatusCode.FAILED_PRECONDITION,
+                                   "this bulk carrier is not the one the client was told about "
+                                   "(the server restarted?); ask Info again"))
             return None
         conn.sendall(_response(grpc.StatusCode.OK))
         return got.decode(errors="replace") if self._token is not None else ""
@@ -368,16 +380,18 @@ class BulkListener:
 
 class BulkChannel:
     """Calls over the bulk carrier to ``host:port`` (thread-safe: a pool of connections,
-    one call at a time on each). ``token``: presented once per connection.
+    one call at a time on each). ``token`` and ``listener_id`` (the server's
+    ``BulkListener.listener_id``, advertised with its port): presented once per connection.
 
     :meth:`call` returns the answer's bytes (a read-only memoryview over a buffer of its
     own) or raises :class:`BulkError` (the server's status) or OSError/ConnectionError
     (the carrier failed: the caller uses gRPC instead)."""
 
     def __init__(self, host: str, port: int, token: Optional[str] = None, connect_timeout_s: float = 2.0,
-                 max_idle: int = 8):
+                 max_idle: int = 8, listener_id: str = ""):
         self.host, self.port = host.strip("[]"), int(port)
         self._token = (token or "").encode()
+        self._listener_id = listener_id.encode()
         self.connect_timeout_s = float(connect_timeout_s)
         self.max_idle = int(max_idle)
         self._idle: List[socket.socket] = []
@@ -390,7 +404,8 @@ class BulkChannel:
         sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.sendall(_HELLO.pack(HELLO_MAGIC, len(self._token)) + self._token)
+            sock.sendall(_HELLO.pack(HELLO_MAGIC, len(self._token), len(self._listener_id))
+                         + self._token + self._listener_id)
             code, details, _etype, blen = self._read_head(sock)
             if code == grpc.StatusCode.UNAUTHENTICATED:  # gRPC would refuse the same way
                 raise BulkError(code, details)

@@ -189,7 +189,8 @@ class PartitionClient:
                 self._bulk_retry_at[i] = time.monotonic() + self.BULK_RETRY_S
             return None
         host = self.addresses[i].rsplit(":", 1)[0]
-        ch = BulkChannel(host, info.bulk_port, self._token) if info.bulk_port else None
+        ch = (BulkChannel(host, info.bulk_port, self._token, listener_id=info.bulk_id)
+              if info.bulk_port else None)
         with self._lock:
             if self._closed:
                 ch = None

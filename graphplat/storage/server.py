@@ -157,8 +157,9 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
 
     #: Name of the shared-memory segment the partition is published in ("" when none).
     shm_segment = ""
-    #: TCP port of the bulk carrier (graphplat.rpc.bulk) on this host, 0 when none.
+    #: TCP port and id of the bulk carrier (graphplat.rpc.bulk) on this host (0, "" when none).
     bulk_port = 0
+    bulk_id = ""
 
     def _ready(self) -> DurablePartition:
         if self.draining:
@@ -203,7 +204,7 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
                        for et in state.schema.edge_types],
             writable=not state.replica, version=_version(), applied_seq=state.applied_seq,
             role="replica" if state.replica else "primary", shm_segment=self.shm_segment,
-            bulk_port=self.bulk_port)
+            bulk_port=self.bulk_port, bulk_id=self.bulk_id)
         if request.include_schema:
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:
@@ -519,6 +520,7 @@ class PartitionServer(HostedService):
         if self.bulk is not None:
             self.bulk.start()
             self.servicer.bulk_port = self.bulk.port
+            self.servicer.bulk_id = self.bulk.listener_id
         return self
 
     def load(self) -> DurablePartition:

@@ -66,10 +66,18 @@ def _owned(g, p: int) -> np.ndarray:
     return ids[g.book.partition_of("_N", ids) == p]
 
 
-def _hello(port: int, token: bytes) -> socket.socket:
+def _hello(port: int, token: bytes, listener_id: bytes = b"") -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(struct.pack("<8sI", HELLO_MAGIC, len(token)) + token)
+    s.sendall(struct.pack("<8sII", HELLO_MAGIC, len(token), len(listener_id)) + token + listener_id)
     return s
+
+
+def _listener_id(server) -> bytes:
+    c = PartitionClient([server.address], server.partition, token=TOKEN)
+    try:
+        return c.info().bulk_id.encode()
+    finally:
+        c.close()
 
 
 def _answer(s: socket.socket):
@@ -154,7 +162,7 @@ def test_malformed_frames_are_refused_and_the_server_keeps_serving(fleet):
         mine = _owned(g, 0)[:2]
     ok = pb.NodeFeaturesRequest(ntype="_N", ids=codec.to_array(mine), all_names=True)
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(struct.pack("<8sI", b"NOTBULK!", 0))  # not a hello
+    s.sendall(struct.pack("<8sII", b"NOTBULK!", 0, 0))  # not a hello
     assert _answer(s)[0] == grpc.StatusCode.INVALID_ARGUMENT.value[0] and _closed(s)
     frames = [
         (b"XXXX" + b"\0" * 20, grpc.StatusCode.INVALID_ARGUMENT, True),              # bad frame magic
@@ -166,7 +174,7 @@ def test_malformed_frames_are_refused_and_the_server_keeps_serving(fleet):
          grpc.StatusCode.UNAVAILABLE, False),                                          # read-your-writes
     ]
     for frame, code, closes in frames:
-        s = _hello(port, TOKEN.encode())
+        s = _hello(port, TOKEN.encode(), _listener_id(fleet.servers_[0]))
         assert _answer(s)[0] == 0
         s.sendall(frame)
         got, details = _answer(s)
@@ -179,6 +187,32 @@ def test_malformed_frames_are_refused_and_the_server_keeps_serving(fleet):
         s.close()
     with _graph(fleet) as g:
         assert g.node_features("_N", [0, 1, 2])["feat"].shape == (3, DIM)
+
+
+def test_a_carrier_with_another_id_is_never_used(fleet):
+    """A client whose server restarted (a new carrier, maybe another process on the old
+    port) presents the id it was told; the carrier refuses it and the client uses gRPC."""
+    server = fleet.servers_[0]
+    port = read_ready(server)["bulk_port"]
+    s = _hello(port, TOKEN.encode(), b"0123456789abcdef")
+    code, details = _answer(s)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION.value[0] and "ask Info again" in details
+    assert _closed(s)
+    s.close()
+    with _graph(fleet) as g:
+        ids = _owned(g, 0)[:300]
+        want = g.node_features("_N", ids)["feat"].copy()
+        c0 = g.clients[0]
+        ch = c0._bulk[0]
+        for sock in ch._idle:
+            sock.close()
+        ch._idle.clear()
+        ch._listener_id = b"stale-id"
+        np.testing.assert_array_equal(g.node_features("_N", ids)["feat"], want)
+        assert 0 not in c0._bulk and c0._bulk_retry_at[0] > 0
+        c0._bulk_retry_at[0] = 0  # the next call asks Info again and gets the carrier back
+        np.testing.assert_array_equal(g.node_features("_N", ids)["feat"], want)
+        assert c0._bulk[0] is not ch and c0._bulk[0].calls == 1
 
 
 def test_a_broken_carrier_falls_back_to_grpc(fleet):
@@ -205,12 +239,12 @@ def test_connections_beyond_the_limit_are_refused_and_clients_use_grpc(tmp_path,
     try:
         srv, = f.start_all([dict(store=fleet.servers_[0].store, partition=0, replica=True,
                                  args=["--max-concurrent-rpcs", "3"])])
-        port = read_ready(srv)["bulk_port"]
+        port, lid = read_ready(srv)["bulk_port"], _listener_id(srv)
         for _ in range(3):
-            s = _hello(port, b"")
+            s = _hello(port, b"", lid)
             assert _answer(s)[0] == 0
             idle.append(s)
-        s = _hello(port, b"")
+        s = _hello(port, b"", lid)
         code, details = _answer(s)
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0] and "too many bulk connections" in details
         s.close()
