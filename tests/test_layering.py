@@ -14,7 +14,7 @@ ROOT = pathlib.Path(graphplat.__file__).parent
 # modules import the defining module instead (``from graphplat import _core`` and
 # ``__version__`` are the C extension and a constant, not the facade).
 LAYERS = [
-    {"_core", "proto", "typing", "errors", "atomic", "schema"},
+    {"_core", "proto", "typing", "errors", "atomic", "buffers", "schema"},
     {"service"},
     {"rpc", "storage"},
     {"sampling", "datasets"},  # datasets: readers that build GraphArrays / stores (storage)

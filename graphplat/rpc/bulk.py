@@ -53,6 +53,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
+from graphplat.buffers import BufferPool
 from graphplat.rpc import RpcAbort
 
 log = logging.getLogger("graphplat.rpc.bulk")
@@ -398,6 +399,8 @@ class BulkChannel:
         self._lock = threading.Lock()
         self._closed = False
         self.calls = 0  # calls answered over this carrier (OK or not)
+        # answers land in recycled buffers: a fresh one costs a page fault per 4 KiB
+        self._buffers = BufferPool(keep=8)
         _CHANNELS.add(self)
 
     def _connect(self) -> socket.socket:
@@ -448,7 +451,7 @@ class BulkChannel:
                 raise BulkError(code, details, etype)
             if blen > max_answer_bytes:
                 raise ConnectionError(f"bulk answer of {blen} bytes exceeds the limit {max_answer_bytes}")
-            buf = np.empty(blen, dtype=np.uint8)
+            buf = self._buffers.empty((blen,), np.uint8)
             _recv_into(sock, memoryview(buf))
             ok = True
             buf.flags.writeable = False

@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from graphplat import _core
-from graphplat.sampling.buffers import BufferPool
+from graphplat.buffers import BufferPool
 from graphplat.service import GraphService
 from graphplat.storage import wire_dtype
 
@@ -75,7 +75,7 @@ class FeatureFetcher:
         if cache_mb < 0:
             raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
         self.stats = CacheStats()
-        self.buffers = BufferPool()  # recycled output rows (see graphplat.sampling.buffers)
+        self.buffers = BufferPool()  # recycled output rows (see graphplat.buffers)
         self._lock = threading.Lock()
         self._caches: Dict[str, _TypeCache] = {}
         if cache_mb > 0:

@@ -1,6 +1,7 @@
-"""Recycled output arrays for per-batch feature rows.
+"""Recycled arrays for per-batch feature rows and bulk answers.
 
-A loader's batch gathers tens of megabytes of feature rows into a fresh array. Freshly
+A loader's batch gathers tens of megabytes of feature rows into a fresh array, and a bulk
+answer (graphplat.rpc.bulk) arrives in a buffer of the same size. Freshly
 mapped memory costs a page fault per 4 KiB on first touch, and glibc serves large
 allocations of a background (prefetch) thread from fresh mappings every time, so a
 prefetching loader paid about twice the CPU per batch of a synchronous one. The pool hands

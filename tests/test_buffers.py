@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from graphplat import _core
+from graphplat.buffers import MIN_POOLED_BYTES, BufferPool
 from graphplat.sampling import NodeLoader
-from graphplat.sampling.buffers import MIN_POOLED_BYTES, BufferPool
 from graphplat.schema import GraphSchema
 from graphplat.storage.graph_arrays import GraphArrays
 
