@@ -53,7 +53,7 @@ node_types:
   user: {features: {age: int64}}
   review: {}
 edge_types:
-  - {src: user, relation: wrote, dst: review, reverse: true}
+  - {src: user, relation: wrote, dst: review, out_adjacency: true}
   - [user, follows, user]
 """)
 WROTE = ("user", "wrote", "review")

@@ -127,7 +127,7 @@ def add_serve_model_arguments(p: argparse.ArgumentParser, verbose: bool = False)
     g.add_argument("--item-embeddings", default=None, metavar="FILE", help="exported item embeddings")
     g.add_argument("--seen-etype", action="append", default=None, metavar="SRC:REL:DST",
                    help="edge type user->item whose items a user has already seen (exclude_seen); "
-                        "repeatable; read from the type's out-adjacency (schema 'reverse: true') or a "
+                        "repeatable; read from the type's out-adjacency (schema 'out_adjacency: true') or a "
                         "reverse type kept in sync with it, so add_edges on it counts at once")
     g.add_argument("--user-ntype", default="user", help="node type of users (default user)")
     g.add_argument("--item-ntype", default="item", help="node type of items (default item)")
