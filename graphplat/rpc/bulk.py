@@ -115,6 +115,19 @@ def _recv_into(sock: socket.socket, view: memoryview) -> None:
         got += k
 
 
+def _recv_growing(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes, memory taken as they arrive (a request claiming a large body
+    holds only what it actually sent)."""
+    if n <= _RECV_CHUNK:
+        return _recv_exact(sock, n)
+    parts, got = [], 0
+    while got < n:
+        part = _recv_exact(sock, min(_RECV_CHUNK, n - got))
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
 def _response(code: grpc.StatusCode, details: str = "", error_type: str = "", body_len: int = 0) -> bytes:
     d, e = details.encode()[:4000], error_type.encode()[:200]
     return _RESPONSE.pack(RESPONSE_MAGIC, code.value[0], len(d), len(e), body_len) + d + e
@@ -315,7 +328,7 @@ class BulkListener:
         except (ValueError, TypeError):
             conn.sendall(_response(grpc.StatusCode.INVALID_ARGUMENT, "malformed bulk request metadata"))
             return False
-        body = _recv_exact(conn, blen)
+        body = _recv_growing(conn, blen)
         timeout = None
         for k, v in metadata:
             if k == TIMEOUT_KEY:
