@@ -364,7 +364,8 @@ class NodeLoader(MinibatchLoader):
             it produces in the background while the consumer spends time on each batch (a
             training step) and in the consumer's own thread while the consumer asks for the
             next batch at once (a bare loop: nothing to overlap, and the hand-off would cost
-            about 10 % per batch). ``stats.inline_batches`` / ``stats.background_batches``
+            about 10 % per batch), starting inline (nothing overlaps the first batch).
+            ``stats.inline_batches`` / ``stats.background_batches``
             count where batches were produced, ``stats.mode_switches`` the changes.
         num_workers: background threads (the C++ sampler releases the GIL); default 1, or 2
             when some partitions are read over the network (one batch is sampled while

@@ -28,32 +28,31 @@ INLINE_BELOW = 0.05
 BACKGROUND_ABOVE = 0.10
 #: weight of the newest measurement in the moving averages
 ALPHA = 0.25
-#: consumer measurements needed before the first switch
-WARMUP = 2
 
 
 class Pace:
     """Moving averages of consumer and production time per batch and the mode they pick.
 
-    Starts in the background (a loader asked to prefetch is usually read by a training
-    loop); a loader keeps its ``Pace`` across epochs, so later epochs start in the mode the
-    previous one ended in. ``produced`` is called by whichever thread produced a batch;
-    with one worker that is never two threads at once (the loader drains the background
-    queue before producing inline).
+    Starts inline: the consumer waits for the first batch whatever produces it, so there is
+    nothing to overlap it with, and the consumer's time on it decides the next batch's mode
+    (a training loop goes to the background from the second batch on, a bare loop never
+    pays for a hand-off). A loader keeps its ``Pace`` across epochs, so later epochs start
+    in the mode the previous one ended in. ``produced`` is called by whichever thread
+    produced a batch; with one worker that is never two threads at once (the loader drains
+    the background queue before producing inline).
     """
 
     def __init__(self, inline_below: float = INLINE_BELOW, background_above: float = BACKGROUND_ABOVE,
-                 alpha: float = ALPHA, warmup: int = WARMUP):
+                 alpha: float = ALPHA):
         if not 0 <= inline_below <= background_above:
             raise ValueError(f"need 0 <= inline_below <= background_above, got {inline_below}, "
                              f"{background_above}")
-        if not 0 < alpha <= 1 or warmup < 1:
-            raise ValueError(f"need 0 < alpha <= 1 and warmup >= 1, got {alpha}, {warmup}")
+        if not 0 < alpha <= 1:
+            raise ValueError(f"need 0 < alpha <= 1, got {alpha}")
         self.inline_below = float(inline_below)
         self.background_above = float(background_above)
         self.alpha = float(alpha)
-        self.warmup = int(warmup)
-        self.inline = False
+        self.inline = True
         self.consumer_seconds = 0.0  # moving averages, seconds per batch
         self.produce_seconds = 0.0
         self._consumed = 0
@@ -73,7 +72,7 @@ class Pace:
         the next one, and update :attr:`inline`."""
         self.consumer_seconds = self._average(self.consumer_seconds, seconds, self._consumed)
         self._consumed += 1
-        if self._consumed < self.warmup or self._produced == 0:
+        if self._produced == 0:
             return
         ratio = self.consumer_seconds / max(self.produce_seconds, 1e-9)
         want = ratio < self.inline_below if not self.inline else ratio <= self.background_above
