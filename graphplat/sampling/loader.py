@@ -270,11 +270,13 @@ class MinibatchLoader:
     def _produce(self, items: np.ndarray, batch_seed: int):
         return self._convert(self._make(items, batch_seed))
 
-    def _produce_counted(self, items: np.ndarray, batch_seed: int, counter: str):
-        """:meth:`_produce`, timed for the pace and counted in ``stats.<counter>``."""
+    def _produce_counted(self, items: np.ndarray, batch_seed: int, counter: str,
+                         pace: Optional[Pace] = None):
+        """:meth:`_produce`, counted in ``stats.<counter>`` and timed into ``pace`` if given."""
         t0 = time.perf_counter()
         out = self._produce(items, batch_seed)
-        self.pace.produced(time.perf_counter() - t0)
+        if pace is not None:
+            pace.produced(time.perf_counter() - t0)
         self.stats.add(**{counter: 1})
         return out
 
@@ -323,12 +325,12 @@ class MinibatchLoader:
                 # come out first, so the order never changes and no two threads produce.
                 if pace.inline and not pending:
                     submitted = k + 1
-                    batch = self._produce_counted(*jobs[k], "inline_batches")
+                    batch = self._produce_counted(*jobs[k], "inline_batches", pace)
                 else:
                     if not pace.inline:
                         while submitted < min(len(jobs), k + 1 + self.prefetch):
                             pending.append(pool.submit(self._produce_counted, *jobs[submitted],
-                                                       "background_batches"))
+                                                       "background_batches", pace))
                             submitted += 1
                     batch = pending.popleft().result()
                 handed = time.perf_counter()
