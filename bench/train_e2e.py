@@ -125,9 +125,11 @@ def train(make_loader: Callable, labels_of: Callable, batches: int, hidden: int,
         if steps == batches:
             break
     wall = time.perf_counter() - t0
+    stats = getattr(loader, "stats", None)  # graphplat loaders: where batches were produced
     return {"wall": wall, "steps": steps, "step_seconds": statistics.median(step_times),
             "net_bytes": loopback_bytes() - net0, "cpu": time.process_time() - c0,
-            "servers_cpu": servers_cpu(servers) - s0, "loss": float(loss)}
+            "servers_cpu": servers_cpu(servers) - s0, "loss": float(loss),
+            "inline_batches": stats.inline_batches if stats is not None else None}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -227,7 +229,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    "loopback_mb_per_batch": med(r["net_bytes"] / r["steps"] / 1e6 for r in rs),
                    "client_cpu_s_per_batch": med(r["cpu"] / r["steps"] for r in rs),
                    "servers_cpu_s_per_batch": med(r["servers_cpu"] / r["steps"] for r in rs),
-                   "batches_per_s_reps": [round(r["steps"] / r["wall"], 3) for r in rs]}
+                   "batches_per_s_reps": [round(r["steps"] / r["wall"], 3) for r in rs],
+                   # batches a graphplat loader produced in the training thread, per repetition
+                   "inline_batches_reps": [r.get("inline_batches") for r in rs]}
                for m, rs in runs.items() if rs}
     ratio = {base: {m: round(v["batches_per_s"] / results[base]["batches_per_s"], 3)
                     for m, v in results.items() if m != base} for base in ("local", "dgl")}

@@ -9,7 +9,8 @@ one node type and one edge type the node collections are tensors, else dicts per
 
 Reproducibility: batch ``i`` of epoch ``e`` is sampled with the seed
 ``derive_seed(seed, e, i)`` and the shuffle of epoch ``e`` with ``derive_seed(seed, e)``,
-so the batches are bit-identical across runs, prefetch depths and thread counts.
+so the batches are bit-identical across runs, prefetch depths and thread counts, and whether
+the consumer's thread or a prefetch worker produced them.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from graphplat.sampling.features import CacheStats, FeatureFetcher
 from graphplat.sampling.neighbor import EdgeExclusion, NeighborSampler
+from graphplat.sampling.pacing import Pace
 from graphplat.sampling.seeds import derive_rng, derive_seed
 from graphplat.sampling.subgraph import SampledSubgraph, tensor_of, to_dgl_blocks
 from graphplat.service import GraphService
@@ -60,6 +62,13 @@ class LoaderStats:
     sample_seconds: float = 0.0
     fetch_seconds: float = 0.0
     convert_seconds: float = 0.0
+    #: batches produced in the consumer's thread (prefetch=0, or a one-worker loader whose
+    #: consumer leaves no time to overlap, see :mod:`graphplat.sampling.pacing`)
+    inline_batches: int = 0
+    #: batches produced by a prefetch worker
+    background_batches: int = 0
+    #: switches of a one-worker loader between background and inline production
+    mode_switches: int = 0
     cache: CacheStats = field(default_factory=CacheStats)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -76,6 +85,8 @@ class LoaderStats:
                 "input_nodes": self.input_nodes, "sample_seconds": round(self.sample_seconds, 4),
                 "fetch_seconds": round(self.fetch_seconds, 4),
                 "convert_seconds": round(self.convert_seconds, 4),
+                "inline_batches": self.inline_batches, "background_batches": self.background_batches,
+                "mode_switches": self.mode_switches,
                 "cache_rows": self.cache.rows, "cache_hits": self.cache.hits,
                 "cache_hit_rate": round(self.cache.hit_rate, 4)}
 
@@ -154,6 +165,8 @@ class MinibatchLoader:
         self.labels = labels
         self.fetcher = FeatureFetcher(graph, features, cache_mb, feature_dtype)
         self.stats = LoaderStats(cache=self.fetcher.stats)
+        #: where a one-worker prefetching loader produces its batches (kept across epochs)
+        self.pace = Pace()
         self.epoch = 0
         self.homogeneous = len(self.schema.ntypes) == 1 and len(self.schema.etypes) == 1
         self.sample_weights = None
@@ -257,6 +270,16 @@ class MinibatchLoader:
     def _produce(self, items: np.ndarray, batch_seed: int):
         return self._convert(self._make(items, batch_seed))
 
+    def _produce_counted(self, items: np.ndarray, batch_seed: int, counter: str,
+                         pace: Optional[Pace] = None):
+        """:meth:`_produce`, counted in ``stats.<counter>`` and timed into ``pace`` if given."""
+        t0 = time.perf_counter()
+        out = self._produce(items, batch_seed)
+        if pace is not None:
+            pace.produced(time.perf_counter() - t0)
+        self.stats.add(**{counter: 1})
+        return out
+
     def __iter__(self) -> Iterator:
         epoch = self.epoch
         plan = self.batch_indices(epoch)
@@ -264,19 +287,64 @@ class MinibatchLoader:
         self.epoch = epoch + 1
         if self.prefetch == 0:
             for items, bs in jobs:
-                yield self._produce(items, bs)
+                yield self._produce_counted(items, bs, "inline_batches")
+            return
+        if self.num_workers == 1:
+            yield from self._paced(jobs)
             return
         # Futures are consumed in submission order, so prefetching never reorders batches.
+        # Two or more workers keep several batches in flight, which hides server latency
+        # even for a consumer that does nothing, so they always work in the background.
         with ThreadPoolExecutor(self.num_workers, thread_name_prefix="graphplat-loader") as pool:
             pending: collections.deque = collections.deque()
             it = iter(jobs)
             try:
                 for items, bs in it:
-                    pending.append(pool.submit(self._produce, items, bs))
+                    pending.append(pool.submit(self._produce_counted, items, bs, "background_batches"))
                     if len(pending) > self.prefetch:
                         yield pending.popleft().result()
                 while pending:
                     yield pending.popleft().result()
+            finally:
+                for f in pending:
+                    f.cancel()
+
+    def _paced(self, jobs: list) -> Iterator:
+        """One worker: batches in order, produced in the background while the consumer is
+        busy and inline (in the consumer's thread) while it is not (see
+        :mod:`graphplat.sampling.pacing` for why and when)."""
+        pace = self.pace
+        with ThreadPoolExecutor(1, thread_name_prefix="graphplat-loader") as pool:
+            pending: collections.deque = collections.deque()
+            submitted = 0  # jobs[:submitted] are queued or already produced
+            handed = 0.0  # when the last batch went to the consumer
+
+            def take(k: int):
+                nonlocal submitted, handed
+                # Inline only once the queue is drained: batches queued before the switch
+                # come out first, so the order never changes and no two threads produce.
+                if pace.inline and not pending:
+                    submitted = k + 1
+                    batch = self._produce_counted(*jobs[k], "inline_batches", pace)
+                else:
+                    if not pace.inline:
+                        while submitted < min(len(jobs), k + 1 + self.prefetch):
+                            pending.append(pool.submit(self._produce_counted, *jobs[submitted],
+                                                       "background_batches", pace))
+                            submitted += 1
+                    batch = pending.popleft().result()
+                handed = time.perf_counter()
+                return batch
+
+            try:
+                for k in range(len(jobs)):
+                    # The batch goes straight to the consumer: this frame keeps no reference,
+                    # so its recycled buffers come back as soon as the consumer drops it.
+                    yield take(k)
+                    switches = pace.switches
+                    pace.consumed(time.perf_counter() - handed)
+                    if pace.switches != switches:
+                        self.stats.add(mode_switches=1)
             finally:
                 for f in pending:
                     f.cancel()
@@ -293,10 +361,18 @@ class NodeLoader(MinibatchLoader):
             ``[{"cites": 10}, {"cites": 5}]``).
         batch_size, shuffle, drop_last: as DGL's DataLoader.
         seed: makes every batch reproducible (see the module docstring).
-        prefetch: batches sampled ahead in the background (0: synchronous).
+        prefetch: batches sampled ahead in the background (0: synchronous). With one
+            worker the loader adapts to its consumer (:mod:`graphplat.sampling.pacing`):
+            it produces in the background while the consumer spends time on each batch (a
+            training step) and in the consumer's own thread while the consumer asks for the
+            next batch at once (a bare loop: nothing to overlap, and the hand-off would cost
+            about 10 % per batch), starting inline (nothing overlaps the first batch).
+            ``stats.inline_batches`` / ``stats.background_batches``
+            count where batches were produced, ``stats.mode_switches`` the changes.
         num_workers: background threads (the C++ sampler releases the GIL); default 1, or 2
             when some partitions are read over the network (one batch is sampled while
-            another waits for its feature rows).
+            another waits for its feature rows). Two or more workers always produce in the
+            background: batches in flight together hide server latency even in a bare loop.
         features: ntype -> feature names put in ``blocks[0].srcdata`` (default: every
             float32 feature).
         labels: name of the label feature put in ``blocks[-1].dstdata`` (None: no labels).

@@ -12,7 +12,7 @@ import torch
 from graphplat.sampling import LinkLoader, NeighborSampler, NodeLoader, all_edges  # noqa: E402
 from graphplat.schema import GraphSchema  # noqa: E402
 from graphplat.storage.graph_arrays import GraphArrays  # noqa: E402
-from graphplat.testing.blocks import block_edges, check_block_layout
+from graphplat.testing.blocks import batch_signature, block_edges, check_block_layout
 from graphplat.testing.graphs import CLICK, CLICK_SCHEMA, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.servers import Fleet, cluster_dict
 
@@ -219,29 +219,6 @@ def test_bad_input_errors(arrays, local):
 
 
 # ----------------------------------------------------------------------------- reproducibility
-
-def batch_signature(batch, eids: bool = True) -> list:
-    """Everything a batch carries, as plain lists (ids, structure, eids, features)."""
-    *nodes, blocks = batch
-    sig = []
-    for n in nodes:
-        if isinstance(n, dict):
-            sig.append({k: v.tolist() for k, v in sorted(n.items())})
-        elif isinstance(n, dgl.DGLGraph):
-            sig.append([(et, n.edges(etype=et)[0].tolist(), n.edges(etype=et)[1].tolist())
-                        for et in n.canonical_etypes])
-        else:
-            sig.append(n.tolist())
-    for b in blocks:
-        for et in b.canonical_etypes:
-            s, d = b.edges(etype=et)
-            sig.append((et, s.tolist(), d.tolist(), b.edges[et].data[dgl.EID].tolist() if eids else None))
-        for nt in b.srctypes:
-            sig.append((nt, b.srcnodes[nt].data[dgl.NID].tolist()))
-            for k, v in b.srcnodes[nt].data.items():
-                sig.append((nt, k, v.tolist()))
-    return sig
-
 
 def epochs(loader, n=2, eids=True):
     return [[batch_signature(b, eids) for b in loader] for _ in range(n)]
