@@ -22,11 +22,12 @@ clients' shared ``flock``), so at most two generations exist at once; a client t
 not read since the last republish delays the next one until it reads or closes.
 
 Replicas publish too, by the same rules, but cannot compact: a replica publishes what it has
-followed once that is publishable (``shared.publishable``): after records that only updated
-features, once they were quiet for ``republish_after``; after records that added edges or
-nodes, only once the primary compacted and the replica reloaded the compacted partition (at
-once then, as the primary publishes after a Compact call). Its log follower applies records and reloads under the
-write lock, so a replica's segment, too, holds exactly the records through its ``seq``.
+followed once that is publishable (``shared.publishable``): after records that added nodes
+or updated features, once they were quiet for ``republish_after``; after records that added
+edges, only once the primary compacted and the replica reloaded the compacted partition (at
+once then, as the primary publishes after a Compact call). Its log follower applies records
+and reloads under the write lock, so a replica's segment, too, holds exactly the records
+through its ``seq``.
 """
 from __future__ import annotations
 
