@@ -86,12 +86,15 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                         f"{DEFAULT_IDLE_TIMEOUT_S:g}); keepalive pings drop dead peers")
     p.add_argument("--no-shared-memory", dest="shared_memory", action="store_false",
                    help="do not publish the partition in shared memory (/dev/shm) for clients on "
-                        "this host, which then read it in process instead of over gRPC")
+                        "this host, which then read it in process instead of over gRPC (primaries "
+                        "and replicas publish by default)")
     p.add_argument("--republish-after", type=float, default=DEFAULT_REPUBLISH_AFTER_S, metavar="SECONDS",
                    help="after writes, publish the partition in shared memory again once writes "
                         "have been quiet this long, compacting it first when it has new edges "
                         f"(default {DEFAULT_REPUBLISH_AFTER_S:g}; 0 = only after a Compact call; "
-                        "at most two generations in memory, see the README)")
+                        "at most two generations in memory, see the README). A replica cannot "
+                        "compact: after new edges it republishes once it reloaded the primary's "
+                        "compaction")
     p.add_argument("--bulk-port", type=int, default=0, metavar="PORT",
                    help="TCP port (on --host) of the bulk carrier, which sends large answers "
                         "(sampled neighbors, feature rows) with fewer copies than gRPC, through "

@@ -215,7 +215,10 @@ class DurablePartition:
         with PartitionStore(self.path, read_only=True) as st:
             if st.generation != self.generation or st.compacted_through > self.applied_seq:
                 log.info("partition %d replica: reloading generation %d", self.partition, st.generation)
-                self._load_from(st)
+                # under the write lock, like every applied record: a shared-memory publication
+                # (which also replaces ``graph``) never interleaves with the reload
+                with self.write_lock:
+                    self._load_from(st)
                 return self.replayed
             n = 0
             for seq, rec in st.read_log(self.applied_seq):

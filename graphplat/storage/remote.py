@@ -23,6 +23,7 @@ from graphplat.storage.cluster import ClusterConfig, load_cluster
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.remote_ids import RemoteIdDictionary
 from graphplat.storage.routed import RoutedGraph
+from graphplat.storage.shared import Pickup, colocate
 
 __all__ = ["RemoteGraph", "connect"]
 
@@ -33,20 +34,36 @@ class RemoteGraph(RoutedGraph):
     The calls of one step go to all partitions involved at once (a thread pool of
     ``max_workers``, default ``4 * num_partitions``); the first failure (by partition
     number) is raised after every call of the step finished.
+
+    With ``shared_memory`` (and no explicit ``backends``) a partition whose server on this
+    host published it is read from that shared memory (:func:`~graphplat.storage.shared.colocate`),
+    and one that had no segment yet is watched until it has (:class:`~graphplat.storage.shared.Pickup`).
     """
 
     pieces_per_partition = 4  # feature requests in flight per partition (see RoutedGraph)
 
     def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
                  *, max_workers: Optional[int] = None, id_dictionaries=None,
-                 backends: Optional[Sequence] = None):
+                 backends: Optional[Sequence] = None, shared_memory: bool = False):
         # backends: what answers each partition's reads (a client, or a SharedPartition
         # reading a co-located server's shared memory); defaults to the clients.
+        colocated = backends is None and shared_memory
+        if colocated:
+            backends = [colocate(c, schema) for c in clients]
         super().__init__(schema, book, backends if backends is not None else clients, id_dictionaries)
+        # partitions still read over gRPC switch to shared memory once their server publishes
+        self._pickup = Pickup(self.backends, schema) if colocated else None
         self.clients = list(clients)
         self._pool = ThreadPoolExecutor(max_workers=max_workers or max(4, 4 * len(self.clients)),
                                         thread_name_prefix="graphplat-remote")
         self._closed = False
+
+    def _pieces(self, groups, row_bytes: int = 8, spread: bool = False):
+        # every partition read (sampling, features, degrees, lookups) is cut here: a forked
+        # child's first read starts its own shared-memory follower (Pickup.wake is cheap)
+        if self._pickup is not None:
+            self._pickup.wake()
+        return super()._pieces(groups, row_bytes, spread)
 
     def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
         if len(calls) <= 1:
@@ -84,6 +101,8 @@ class RemoteGraph(RoutedGraph):
             return
         self._closed = True
         self._pool.shutdown(wait=True)
+        if self._pickup is not None:  # no backend is replaced from now on
+            self._pickup.close()
         for b in self.backends:  # unmap shared memory: the server may publish past it
             release = getattr(b, "release", None)
             if release is not None:
@@ -114,7 +133,8 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     on this host and published it (``graphplat serve`` does unless --no-shared-memory) is
     read in process from that shared memory while the server has taken no write since it
     published it, and again once the server publishes a new generation after writes (see
-    :mod:`graphplat.storage.shared`); writes and everything else go over gRPC.
+    :mod:`graphplat.storage.shared`); writes and everything else go over gRPC. A partition
+    whose server had no segment yet when connecting switches to it once one appears.
     String-id dictionaries are fetched from partition 0 on demand and new strings are
     given ids by its primary (:mod:`graphplat.storage.remote_ids`).
     With ``verify`` (default) every partition is asked for its Info once, checking that it
@@ -141,13 +161,8 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
         if book.num_partitions != len(clients):
             raise ValueError(f"the cluster file lists {len(clients)} partitions but the graph has "
                              f"{book.num_partitions}")
-        backends = None
-        if cfg.shared_memory:
-            from graphplat.storage.shared import colocate
-
-            backends = [colocate(c, schema) for c in clients]
         g = RemoteGraph(schema, book, clients, max_workers=max_workers, id_dictionaries=dictionaries,
-                        backends=backends)
+                        shared_memory=cfg.shared_memory)
     except BaseException:
         for c in clients:
             c.close()

@@ -19,8 +19,15 @@ new segment holds every write acknowledged before it; the server then reads from
 segment itself, advertises it in Info, marks the old one SUPERSEDED and unlinks its name.
 Memory: a new generation is published only when no client still maps a superseded one (the
 clients' shared ``flock``), so at most two generations exist at once; a client that has
-not read since the last republish delays the next one until it reads or closes. Replicas
-publish once at load (their log follower reloads the graph without the write lock).
+not read since the last republish delays the next one until it reads or closes.
+
+Replicas publish too, by the same rules, but cannot compact: a replica publishes what it has
+followed once that is publishable (``shared.publishable``): after records that added nodes
+or updated features, once they were quiet for ``republish_after``; after records that added
+edges, only once the primary compacted and the replica reloaded the compacted partition (at
+once then, as the primary publishes after a Compact call). Its log follower applies records
+and reloads under the write lock, so a replica's segment, too, holds exactly the records
+through its ``seq``.
 """
 from __future__ import annotations
 
@@ -50,8 +57,8 @@ class Publisher:
         state: the loaded partition (its ``graph`` is replaced by the published copy).
         store_dir: the store (names the segments).
         advertise: called with each new segment's name ("" when none), for Info.
-        republish_after: quiet seconds before an automatic republish (primaries; 0 = only
-            after compaction).
+        republish_after: quiet seconds before an automatic republish (0 = only after
+            compaction: a Compact call on a primary, a reloaded compaction on a replica).
     """
 
     def __init__(self, state: DurablePartition, store_dir, advertise: Callable[[str], None], *,
@@ -67,6 +74,7 @@ class Publisher:
         self.publications = 0
         self.dirty = False  # a write (or compaction) since the current segment was published
         self._compacted = False  # a Compact call asks for a republish regardless of the timer
+        self._published_generation: Optional[int] = None  # store generation of the current segment
         self._last_write = time.monotonic()
         self._next_auto = 0.0
         self._lock = threading.Lock()  # one republish at a time (Compact call and timer)
@@ -85,14 +93,14 @@ class Publisher:
 
     def start(self) -> None:
         """Remove segments of dead servers, publish the partition as loaded (when it has no
-        online edges), hook the writes, and on a primary start the republishing thread."""
+        online edges), hook the writes (a replica's followed records too) and start the
+        republishing thread."""
         self.state.on_change = self.changed
         shared.remove_stale()  # a killed server's segments, also when nothing is published now
         with self.state.write_lock:
             self.dirty = not self._publish_locked()
-        if not self.state.replica:
-            self._thread = threading.Thread(target=self._run, name="graphplat-republish", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name="graphplat-republish", daemon=True)
+        self._thread.start()
 
     def compacted(self) -> None:
         """After a Compact call: publish the compacted partition now (or, while a client
@@ -139,6 +147,7 @@ class Publisher:
             return False
         state.graph = seg.graph(state.schema)  # serve from that copy too (one copy in memory)
         old, self.segment = self.segment, seg
+        self._published_generation = state.generation
         self.advertise(seg.name)  # before superseding: a client that re-asks gets the new name
         if old is not None:
             old.supersede()
@@ -175,6 +184,14 @@ class Publisher:
         now = time.monotonic()
         if not self.dirty or now < self._next_auto:
             return False
+        if self.state.replica:
+            # a replica cannot compact: it waits until what it followed is publishable
+            # (checked again under the write lock), and publishes a reload of the primary's
+            # compaction at once, as the primary published it
+            if not shared.publishable(self.state.graph):
+                return False
+            if self.state.generation != self._published_generation:
+                return True
         return self._compacted or (self.republish_after > 0
                                    and now - self._last_write >= self.republish_after)
 
@@ -187,7 +204,7 @@ class Publisher:
             if not self._due():
                 continue
             try:
-                self.republish(compact=True)
+                self.republish(compact=not self.state.replica)
             except Exception as e:  # noqa: BLE001 - e.g. a full disk during compaction
                 self._next_auto = time.monotonic() + max(self.republish_after, 1.0)
                 log.warning("partition %d: republishing failed (trying again later): %s",

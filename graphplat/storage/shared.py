@@ -26,6 +26,18 @@ while a client still holds a superseded one, so at most two generations are in u
 (arrays a program keeps from an older one keep its memory mapped until they are dropped).
 A stopped server retires and unlinks its segment; one left by a killed server is removed
 by the next server of the same store and partition (its pid is gone).
+
+Primaries and read replicas publish alike (a replica republishes what it followed, see
+:mod:`graphplat.storage.republish`). A segment whose server stopped or died is not read;
+the client, which meanwhile fails over to another server of the partition (or finds its
+server restarted), asks that one's Info for its segment (backing off while there is none).
+
+Late segments: a partition whose server advertised no segment this process could map when
+the client connected (still loading, online edges not compacted yet, /dev/shm full, or on
+another host) is read over gRPC, and :class:`Pickup` asks its Info again in the background
+(after :data:`PICKUP_FIRST_S`, doubling up to :data:`PICKUP_MAX_S`) until a segment appears,
+then puts a :class:`SharedPartition` in its place. One daemon thread per process does this
+and follows the segments (a forked child starts its own on its first read).
 """
 from __future__ import annotations
 
@@ -60,6 +72,11 @@ RETIRED, LIVE, SUPERSEDED = 0, 1, 2
 SWITCH_RETRY_S = 0.5
 #: how often a client process checks its segments for a newer generation between reads
 FOLLOW_INTERVAL_S = 0.5
+#: a partition without a mappable segment (or whose segment's server is gone) is asked for
+#: one after this long, then twice as long each time none appears, up to PICKUP_MAX_S (so
+#: a server on another host costs one Info call per PICKUP_MAX_S)
+PICKUP_FIRST_S = 0.5
+PICKUP_MAX_S = 10.0
 _HEADER_AT = 64
 _ALIGN = 64
 _ADJ_FIELDS = ("indptr", "indices", "halo_ids", "eids", "weights")
@@ -351,15 +368,22 @@ class SharedPartition:
     server alive, not older than the client's last acknowledged write), else over
     ``client`` (a PartitionClient), like every write and call not listed in :data:`READS`.
     When the server supersedes the segment with a new generation, the next read asks Info
-    for it and switches (at most once per :data:`SWITCH_RETRY_S` while that fails)."""
+    for it and switches (at most once per :data:`SWITCH_RETRY_S` while that fails); when
+    the segment's server stopped or died, the follower thread asks the server the client
+    reads from now (see :meth:`follow`)."""
 
     def __init__(self, client, segment: Segment, schema: GraphSchema):
         self.client = client
         self.schema = schema
         # (segment, graph) replaced together when switching generations
         self._current = (segment, segment.graph(schema))
-        self._switch_lock = threading.Lock()
+        self._switch_lock = threading.Lock()  # one switch at a time (it asks Info)
+        self._install_lock = threading.Lock()  # a switch's result vs release()
         self._retry_at = 0.0
+        self._released = False
+        # asking for a new segment when ours is gone (its server stopped or died), backing off
+        self._gone_delay = PICKUP_FIRST_S
+        self._gone_at = 0.0
         self.local_reads = 0  # calls answered in process (for tests and stats)
         self.switches = 0  # generations switched to (for tests and stats)
         _follow(self)
@@ -405,7 +429,7 @@ class SharedPartition:
         if time.monotonic() < self._retry_at or not self._switch_lock.acquire(blocking=False):
             return self._current
         try:
-            if self._current[0] is not old:  # another thread switched meanwhile
+            if self._current[0] is not old or self._released:  # switched meanwhile, or closed
                 return self._current
             self._retry_at = time.monotonic() + SWITCH_RETRY_S
             try:
@@ -420,7 +444,12 @@ class SharedPartition:
             if int(seg.header["partition"]) != self.client.partition:
                 seg.release()
                 return self._current
-            self._current = (seg, seg.graph(self.schema))
+            graph = seg.graph(self.schema)
+            with self._install_lock:
+                if self._released:  # closed meanwhile: keep no lock
+                    seg.release()
+                    return self._current
+                self._current = (seg, graph)
             self._retry_at = 0.0
             self.switches += 1
             old.release()  # the server may publish the next generation once all let go
@@ -430,16 +459,39 @@ class SharedPartition:
             self._switch_lock.release()
 
     def follow(self) -> None:
-        """Switch to the advertised generation if the server superseded ours (run by the
-        process's follower thread, so an idle client lets go of an old generation too)."""
+        """Run by the process's follower thread: switch to the advertised generation if the
+        server superseded ours (so an idle client lets go of an old generation too); when
+        ours is gone (its server stopped or died), ask the server the client reads from now
+        (a replica it failed over to, or the restarted server) for its segment, backing off
+        while it has none."""
         seg = self._current[0]
-        if seg.status()[0] == SUPERSEDED:
+        state = seg.status()[0]
+        if state == SUPERSEDED:
             self._switch(seg)
+        elif state == RETIRED or not pid_alive(seg.pid):
+            now = time.monotonic()
+            if now < self._gone_at or self._released:
+                return
+            if self._switch(seg)[0] is seg:
+                self._gone_at = now + self._gone_delay
+                self._gone_delay = min(2 * self._gone_delay, PICKUP_MAX_S)
+            else:
+                self._gone_delay, self._gone_at = PICKUP_FIRST_S, 0.0
+
+    def _after_fork(self) -> None:
+        """In a forked child: close the child's copy of the lock file, and take fresh locks
+        (the parent's follower may have held one while it forked)."""
+        self.segment.drop_lock()
+        self._switch_lock = threading.Lock()
+        self._install_lock = threading.Lock()
 
     def release(self) -> None:
         """Unmap the segment and drop its lock (the client is closed separately)."""
         _FOLLOWED.discard(self)
-        self._current[0].release()
+        with self._install_lock:  # a switch in flight installs nothing after this
+            self._released = True
+            seg = self._current[0]
+        seg.release()
 
     def _read(self, name: str):
         remote = getattr(self.client, name)
@@ -459,15 +511,86 @@ class SharedPartition:
         return getattr(self.client, name)
 
 
+class Pickup:
+    """The partitions of a RemoteGraph read over gRPC because their server advertised no
+    segment this process could map when it connected: asks their Info again from the
+    process's follower thread (after :data:`PICKUP_FIRST_S`, doubling up to
+    :data:`PICKUP_MAX_S`) and, once one can be mapped, puts a :class:`SharedPartition` in
+    the partition's place in ``backends`` (the RoutedGraph's list, changed in place; the
+    PartitionClient it wraps stays the same, so calls in flight are unaffected).
+
+    Args:
+        backends: the graph's backends, one per partition (PartitionClients are watched).
+        schema: the graph's schema.
+    """
+
+    def __init__(self, backends: list, schema: GraphSchema):
+        self.backends = backends
+        self.schema = schema
+        self._lock = threading.Lock()
+        self._closed = False
+        at = time.monotonic() + PICKUP_FIRST_S
+        # partition -> [next attempt (monotonic), delay after that one]
+        self._pending: Dict[int, List[float]] = {p: [at, PICKUP_FIRST_S] for p, b in enumerate(backends)
+                                                 if not isinstance(b, SharedPartition)}
+        self._forks = -1  # the process (fork count) this is followed in
+        self.wake()
+
+    @property
+    def pending(self) -> List[int]:
+        """The partitions still read over gRPC for lack of a segment."""
+        return sorted(self._pending)
+
+    def wake(self) -> None:
+        """Make sure this process's follower thread checks the pending partitions (cheap;
+        RemoteGraph calls it on every partition read, so a forked child starts its own
+        follower on its first read)."""
+        if self._forks != _forks and self._pending and not self._closed:
+            self._forks = _forks
+            _follow(self)
+
+    def follow(self) -> None:
+        """Ask the Info of each pending partition whose turn it is; replace the ones whose
+        segment this process can map by a SharedPartition (run by the follower thread)."""
+        now = time.monotonic()
+        for p, (at, delay) in list(self._pending.items()):
+            if now < at or self._closed:
+                continue
+            client = self.backends[p]
+            backend = colocate(client, self.schema)  # Info, then attach (or the client again)
+            with self._lock:
+                if backend is client or self._closed:
+                    if backend is not client:
+                        backend.release()
+                    self._pending[p] = [time.monotonic() + delay, min(2 * delay, PICKUP_MAX_S)]
+                    continue
+                self.backends[p] = backend
+                del self._pending[p]
+        if not self._pending:
+            _FOLLOWED.discard(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock (the parent's follower may have held it)."""
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stop watching (before the graph releases its backends: none is added after)."""
+        with self._lock:
+            self._closed = True
+        _FOLLOWED.discard(self)
+
+
 # One daemon thread per client process follows every SharedPartition's segment between
 # reads (FOLLOW_INTERVAL_S): a client that stopped reading still lets go of a superseded
-# generation within about a second, so it cannot hold the server's next one back.
-_FOLLOWED: "weakref.WeakSet[SharedPartition]" = weakref.WeakSet()
+# generation within about a second, so it cannot hold the server's next one back. It also
+# runs the Pickups of partitions still waiting for a segment.
+_FOLLOWED: "weakref.WeakSet" = weakref.WeakSet()  # SharedPartitions and Pickups
 _follow_lock = threading.Lock()
 _follower: Optional[threading.Thread] = None
+_forks = 0  # forks this process descends from (a Pickup re-registers in a forked child)
 
 
-def _follow(backend: SharedPartition) -> None:
+def _follow(backend) -> None:
     global _follower
     with _follow_lock:
         _FOLLOWED.add(backend)
@@ -495,12 +618,14 @@ def _follow_loop() -> None:
 def _after_fork_in_child() -> None:
     """A forked child shares its parent's lock files (a flock belongs to the open file):
     the child closes its copies, so a child that never reads cannot hold a generation the
-    parent let go of, and stops following (its reads still switch generations)."""
-    global _follower, _follow_lock
+    parent let go of, and stops following (its reads still switch generations; a Pickup
+    starts the child's own follower on its first read)."""
+    global _follower, _follow_lock, _forks
     _follow_lock = threading.Lock()
     _follower = None
+    _forks += 1
     for b in list(_FOLLOWED):
-        b.segment.drop_lock()
+        b._after_fork()
     _FOLLOWED.clear()
 
 

@@ -33,3 +33,10 @@ def click_graph(seed: int = 0, users: int = 120, items: int = 80, clicks: int = 
          "item": {"feat": rng.standard_normal((items, 3)).astype(np.float32)}},
         {CLICK: (cu, ci), CLICKED: (ci, cu), FOLLOWS: (fs, fd)},
         edge_weights={CLICK: rng.random(clicks).astype(np.float32) + 0.1})
+
+
+def click_reads(h, users, items) -> list:
+    """Reads of a :func:`click_graph` GraphService whose answers must not depend on where
+    they are answered (sampling with a seed, a full neighborhood, features, degrees, lookups)."""
+    return [h.sample_neighbors(FOLLOWS, users, 3, seed=4), h.sample_neighbors(CLICK, items, -1, strategy="full"),
+            h.node_features("user", users), h.degrees(FOLLOWS, users), h.lookup("user", users)]

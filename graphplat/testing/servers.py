@@ -260,6 +260,35 @@ def read_ready(server: ServerProcess) -> dict:
     return json.loads(server.ready_file.read_text())
 
 
+def wait_for(cond, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``cond()`` until it returns something truthy; returns it (AssertionError on timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def advertised(server: ServerProcess) -> str:
+    """The shared-memory segment name ``server``'s Info advertises now ("" for none)."""
+    from graphplat.storage.client import PartitionClient
+
+    c = PartitionClient([server.address], server.partition, deadline_s=10)
+    try:
+        return c.info().shm_segment
+    finally:
+        c.close()
+
+
+def segments_of(server: ServerProcess) -> List[str]:
+    """Names of the shared-memory segments ``server``'s process published (sorted)."""
+    from graphplat.storage.shared import SHM_DIR
+
+    return sorted(p.name for p in SHM_DIR.glob("graphplat-*") if f"-{server.proc.pid}-" in p.name)
+
+
 def kill_when_logged(cmd: Sequence[str], marker: str, *, env: Dict[str, str], cwd: Optional[str] = None,
                      timeout: float = 60.0) -> Tuple[int, List[str]]:
     """Run ``cmd``, SIGKILL it as soon as a stderr line contains ``marker`` (or at EOF or

@@ -17,12 +17,9 @@ from graphplat.storage.client import AuthenticationError, PartitionClient
 from graphplat.storage.remote import connect
 from graphplat.storage.shared import SharedPartition
 from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
+from graphplat.testing.graphs import click_reads as reads
 from graphplat.testing.parity import assert_same, same_outcome
-from graphplat.testing.servers import Fleet, cluster_dict
-
-
-def segments_of(server) -> list:
-    return sorted(p.name for p in shared.SHM_DIR.glob("graphplat-*") if f"-{server.proc.pid}-" in p.name)
+from graphplat.testing.servers import Fleet, advertised, cluster_dict, segments_of, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -174,26 +171,6 @@ def test_segment_names_differ_per_store_and_partition(tmp_path):
 
 # ----------------------------------------------------------------------------- generations
 
-def wait_for(cond, timeout: float = 30.0, what: str = "condition"):
-    """Poll ``cond()`` until it returns something truthy; returns it (AssertionError on timeout)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def advertised(server) -> str:
-    """The segment name the server's Info advertises now."""
-    c = PartitionClient([server.address], server.partition, deadline_s=10)
-    try:
-        return c.info().shm_segment
-    finally:
-        c.close()
-
-
 def log_count(server, text: str) -> int:
     """How many times ``text`` occurs in the server's whole log."""
     return server.log_path.read_text(errors="replace").count(text)
@@ -205,12 +182,6 @@ def one_partition(tmp_path, seed: int, republish_after: str):
     fleet = Fleet(tmp_path / "logs")
     server = fleet.start_all([dict(store=store, partition=0, args=["--republish-after", republish_after])])[0]
     return arrays, store, fleet, server
-
-
-def reads(h, users, items):
-    """Reads whose answers a co-located client must share with the server."""
-    return [h.sample_neighbors(FOLLOWS, users, 3, seed=4), h.sample_neighbors(CLICK, items, -1, strategy="full"),
-            h.node_features("user", users), h.degrees(FOLLOWS, users), h.lookup("user", users)]
 
 
 def test_after_writes_go_quiet_the_server_republishes_and_clients_read_in_process_again(tmp_path):
