@@ -264,6 +264,23 @@ def scatter_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray, *,
     source row lands there is unspecified. ``out`` must be writeable and not overlap source;
     dtypes holding Python objects raise ValueError."""
 
+def encode_half(source: np.ndarray, format: str, *, rows: Optional[np.ndarray] = None,
+                out: Optional[np.ndarray] = None, out_rows: Optional[np.ndarray] = None,
+                num_threads: int = 0) -> np.ndarray:
+    """C-contiguous float32 ``source`` (its rows ``rows`` when given, like
+    :func:`take_rows`) rounded to ``format`` ("float16": numpy float16, bit-identical to
+    ``astype(np.float16)``; "bfloat16": its uint16 bit patterns, bit-identical to torch's
+    ``to(torch.bfloat16)``, every NaN 0x7FC0), in parallel without the GIL, into a new
+    array or into ``out`` (returned; the carrier dtype, source's row shape; with
+    ``out_rows``, row ``i`` goes to ``out[out_rows[i]]``). Rows out of range raise
+    IndexError before anything is written; a wrong dtype, shape or format ValueError."""
+
+def decode_half(source: np.ndarray, format: str, *, out: Optional[np.ndarray] = None,
+                num_threads: int = 0) -> np.ndarray:
+    """float32 values of ``source`` (numpy float16 for "float16", uint16 bit patterns for
+    "bfloat16"; C-contiguous), exact, in parallel without the GIL, into a new array or
+    ``out`` (C-contiguous float32 of source's shape; returned)."""
+
 def bytes_buffer(size: int, *, zero: bool = True) -> Tuple[bytes, np.ndarray]:
     """A new ``bytes`` object of ``size`` bytes and a writable uint8 array over its memory,
     for building an answer in place (gRPC sends ``bytes``; building one from arrays copies

@@ -28,6 +28,7 @@ void bind_gather(py::module_& m);    // take_rows, scatter_rows
 void bind_idmap(py::module_& m);     // IdMap
 void bind_negative(py::module_& m);  // AliasTable, negative_sample
 void bind_walk(py::module_& m);      // random_walk, metapath_walk
+void bind_halfcast(py::module_& m);  // encode_half, decode_half
 
 // numpy, imported once.
 py::module_& numpy();

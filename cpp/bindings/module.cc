@@ -65,4 +65,5 @@ PYBIND11_MODULE(_core, m) {
   bind_idmap(m);
   bind_negative(m);
   bind_walk(m);
+  bind_halfcast(m);
 }

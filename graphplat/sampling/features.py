@@ -139,14 +139,17 @@ class FeatureFetcher:
             hit_at = np.flatnonzero(hit)
             hits = len(hit_at)
             miss = np.flatnonzero(~hit)
-            fetched = self._get(ntype, ids[miss], names) if len(miss) else {}
+            # misses land in recycled buffers too (fresh tens of MB cost a page fault per 4 KiB)
+            fetched = self._get(ntype, ids[miss], names, out={
+                s.name: self.buffers.empty((len(miss),) + s.shape, self._stored_dtype(s)) for s in specs}) \
+                if len(miss) else {}
             out = {}
             for n in names:
                 # Parallel GIL-free row copies (numpy's masked/fancy assignment is several
-                # times slower on wide rows).
+                # times slower on wide rows); hits go from the cache straight into place.
                 src = cache.features[n]
                 arr = self.buffers.empty((len(ids),) + src.shape[1:], src.dtype)
-                _core.scatter_rows(_core.take_rows(src, pos[hit_at]), hit_at, arr)
+                _core.take_rows(src, pos[hit_at], out=arr, out_rows=hit_at)
                 if len(miss):
                     _core.scatter_rows(np.ascontiguousarray(fetched[n], dtype=src.dtype), miss, arr)
                 out[n] = arr

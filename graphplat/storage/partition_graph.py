@@ -15,7 +15,7 @@ from graphplat import _core
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT, NeighborSample, as_ids
 from graphplat.storage.partition_data import AdjacencyData, PartitionData
-from graphplat.storage.wire_dtype import applies, encode
+from graphplat.storage.wire_dtype import applies
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 from graphplat.typing import Canonical
 
@@ -344,13 +344,8 @@ class PartitionGraph:
         with self._lock:
             for n in names:
                 src = self.features[nt.name][n].array
-                if applies(src.dtype, wire_dtype):
-                    got[n] = encode(_core.take_rows(src, rows), wire_dtype)
-                    if out_rows is not None:
-                        got[n] = _core.scatter_rows(got[n], out_rows, out[n])
-                    elif n in out:
-                        out[n][...] = got[n]
-                        got[n] = out[n]
+                if applies(src.dtype, wire_dtype):  # gathered and rounded in one pass
+                    got[n] = _core.encode_half(src, wire_dtype, rows=rows, out=out.get(n), out_rows=out_rows)
                 else:
                     got[n] = _core.take_rows(src, rows, out=out.get(n), out_rows=out_rows)
         return got

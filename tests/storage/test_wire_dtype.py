@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from graphplat import _core
+
 from graphplat.sampling import NodeLoader
 from graphplat.schema import GraphSchema
 from graphplat.storage import wire_dtype
@@ -45,6 +47,71 @@ def test_bfloat16_rounds_like_torch():
     ours = wire_dtype.encode(x, "bfloat16")
     theirs = torch.from_numpy(x).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
     np.testing.assert_array_equal(ours, theirs)
+
+
+def bit_patterns(n=2_000_000, seed=5) -> np.ndarray:
+    """float32 values from random bit patterns plus every edge of float16's range (normal,
+    subnormal, overflow, ties) with both signs."""
+    rng = np.random.default_rng(seed)
+    edges = [(s << 31) | (e << 23) | m for s in (0, 1) for e in range(100, 146)
+             for m in (0, 1, 0x7FF, 0x800, 0xFFF, 0x1000, 0x1001, 0x2000, 0x3000, 0x7FE000, 0x7FF000, 0x7FFFFF)]
+    bits = np.concatenate([rng.integers(0, 2 ** 32, n, dtype=np.uint64).astype(np.uint32),
+                           np.array(edges + [0x7F800000, 0xFF800000, 0x7F7FFFFF, 0x477FEFFF, 0x477FF000],
+                                    dtype=np.uint32)])
+    return bits.view(np.float32)
+
+
+def test_encoding_is_bit_identical_to_numpy_and_torch():
+    x = bit_patterns()
+    finite = ~np.isnan(x)
+    with np.errstate(all="ignore"):
+        f16 = x.astype(np.float16)
+    ours = wire_dtype.encode(x, "float16")
+    assert ours.dtype == np.float16
+    np.testing.assert_array_equal(ours.view(np.uint16)[finite], f16.view(np.uint16)[finite])
+    bf = torch.from_numpy(x.copy()).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+    ours = wire_dtype.encode(x, "bfloat16")
+    np.testing.assert_array_equal(ours[finite], bf[finite])
+    assert (ours[~finite] == 0x7FC0).all()  # one NaN pattern (torch's vector path differs)
+    for fmt in wire_dtype.FORMATS:
+        assert np.isnan(wire_dtype.decode(wire_dtype.encode(x[~finite], fmt), fmt)).all()
+    every = np.arange(1 << 16, dtype=np.uint16)  # decoding is exact for every pattern
+    np.testing.assert_array_equal(wire_dtype.decode(every.view(np.float16), "float16").view(np.uint32),
+                                  every.view(np.float16).astype(np.float32).view(np.uint32))
+    np.testing.assert_array_equal(wire_dtype.decode(every, "bfloat16").view(np.uint32),
+                                  every.astype(np.uint32) << 16)
+
+
+def test_fused_gather_encode_matches_gather_then_encode_and_rejects_bad_input():
+    rng = np.random.default_rng(2)
+    src = rng.standard_normal((500, 3, 4)).astype(np.float32)
+    rows = rng.integers(0, 500, 300)
+    out_rows = rng.permutation(400)[:300]
+    for fmt in wire_dtype.FORMATS:
+        carrier = wire_dtype.CARRIER[fmt]
+        np.testing.assert_array_equal(_core.encode_half(src, fmt, rows=rows), wire_dtype.encode(src[rows], fmt))
+        out = np.zeros((400, 3, 4), carrier)
+        _core.encode_half(src, fmt, rows=rows, out=out, out_rows=out_rows)
+        np.testing.assert_array_equal(out[out_rows], wire_dtype.encode(src[rows], fmt))
+        untouched = np.setdiff1d(np.arange(400), out_rows)
+        assert not out[untouched].view(np.uint16).any()
+        before = out.copy()
+        with pytest.raises(IndexError, match="out row 400"):
+            _core.encode_half(src, fmt, rows=rows[:2], out=out, out_rows=[0, 400])
+        with pytest.raises(IndexError, match="row 500"):
+            _core.encode_half(src, fmt, rows=[1, 500], out=out, out_rows=[0, 1])
+        np.testing.assert_array_equal(out, before)  # nothing written on a bad index
+    with pytest.raises(ValueError, match="format"):
+        _core.encode_half(src, "fp8")
+    with pytest.raises(ValueError, match="float32"):
+        _core.encode_half(src.astype(np.float64), "float16")
+    with pytest.raises(ValueError, match="uint16"):
+        _core.encode_half(src, "bfloat16", out=np.zeros((500, 3, 4), np.float16))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.encode_half(src[:, :, ::2], "float16")
+    buf = np.zeros(16, np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        _core.decode_half(buf.view(np.uint16)[:16], "bfloat16", out=buf)
 
 
 def make(n=3000, seed=1) -> GraphArrays:
