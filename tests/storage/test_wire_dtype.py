@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from graphplat import _core
-
 from graphplat.sampling import NodeLoader
 from graphplat.schema import GraphSchema
 from graphplat.storage import wire_dtype
