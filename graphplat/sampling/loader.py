@@ -166,7 +166,9 @@ class MinibatchLoader:
         self.fetcher = FeatureFetcher(graph, features, cache_mb, feature_dtype)
         self.stats = LoaderStats(cache=self.fetcher.stats)
         #: where a one-worker prefetching loader produces its batches (kept across epochs)
-        self.pace = Pace()
+        # (one worker also produces inline while the consumer idles; several keep batches
+        # in flight then, which hides server latency)
+        self.pace = Pace(idle_inline=self.num_workers == 1)
         self.epoch = 0
         self.homogeneous = len(self.schema.ntypes) == 1 and len(self.schema.etypes) == 1
         self.sample_weights = None
@@ -289,50 +291,41 @@ class MinibatchLoader:
             for items, bs in jobs:
                 yield self._produce_counted(items, bs, "inline_batches")
             return
-        if self.num_workers == 1:
-            yield from self._paced(jobs)
-            return
-        # Futures are consumed in submission order, so prefetching never reorders batches.
-        # Two or more workers keep several batches in flight, which hides server latency
-        # even for a consumer that does nothing, so they always work in the background.
-        with ThreadPoolExecutor(self.num_workers, thread_name_prefix="graphplat-loader") as pool:
-            pending: collections.deque = collections.deque()
-            it = iter(jobs)
-            try:
-                for items, bs in it:
-                    pending.append(pool.submit(self._produce_counted, items, bs, "background_batches"))
-                    if len(pending) > self.prefetch:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-            finally:
-                for f in pending:
-                    f.cancel()
+        yield from self._paced(jobs)
 
     def _paced(self, jobs: list) -> Iterator:
-        """One worker: batches in order, produced in the background while the consumer is
-        busy and inline (in the consumer's thread) while it is not (see
-        :mod:`graphplat.sampling.pacing` for why and when)."""
+        """Batches in order, produced by ``num_workers`` background threads while that pays
+        and inline (in the consumer's thread) while it does not: the consumer leaves no core
+        idle, or (one worker) it asks for the next batch at once (see
+        :mod:`graphplat.sampling.pacing` for why and when). Futures are consumed in
+        submission order, so the mode never reorders batches."""
         pace = self.pace
-        with ThreadPoolExecutor(1, thread_name_prefix="graphplat-loader") as pool:
+        # several workers would update the production average from several threads at once;
+        # only the one-worker rule needs it
+        timed = pace if self.num_workers == 1 else None
+        with ThreadPoolExecutor(self.num_workers, thread_name_prefix="graphplat-loader") as pool:
             pending: collections.deque = collections.deque()
             submitted = 0  # jobs[:submitted] are queued or already produced
             handed = 0.0  # when the last batch went to the consumer
+            handed_cpu: Optional[float] = None  # process CPU then, if nothing of ours runs after
 
             def take(k: int):
-                nonlocal submitted, handed
+                nonlocal submitted, handed, handed_cpu
                 # Inline only once the queue is drained: batches queued before the switch
                 # come out first, so the order never changes and no two threads produce.
                 if pace.inline and not pending:
                     submitted = k + 1
-                    batch = self._produce_counted(*jobs[k], "inline_batches", pace)
+                    batch = self._produce_counted(*jobs[k], "inline_batches", timed)
                 else:
                     if not pace.inline:
                         while submitted < min(len(jobs), k + 1 + self.prefetch):
                             pending.append(pool.submit(self._produce_counted, *jobs[submitted],
-                                                       "background_batches", pace))
+                                                       "background_batches", timed))
                             submitted += 1
                     batch = pending.popleft().result()
+                # with no batch queued, only the consumer runs until it asks again: its CPU
+                # use says whether a background worker would find an idle core
+                handed_cpu = time.process_time() if not pending else None
                 handed = time.perf_counter()
                 return batch
 
@@ -342,7 +335,8 @@ class MinibatchLoader:
                     # so its recycled buffers come back as soon as the consumer drops it.
                     yield take(k)
                     switches = pace.switches
-                    pace.consumed(time.perf_counter() - handed)
+                    pace.consumed(time.perf_counter() - handed,
+                                  None if handed_cpu is None else time.process_time() - handed_cpu)
                     if pace.switches != switches:
                         self.stats.add(mode_switches=1)
             finally:

@@ -62,7 +62,7 @@ class Scripted:
     def produced(self, seconds):
         pass
 
-    def consumed(self, seconds):
+    def consumed(self, seconds, cpu_seconds=None):
         self.n += 1
         new = self.modes[min(self.n, len(self.modes) - 1)]
         self.switches += new != self.inline
@@ -98,6 +98,38 @@ def test_pace_rule_hysteresis():
     for bad in (dict(inline_below=0.2, background_above=0.1), dict(alpha=0.0), dict(alpha=1.5)):
         with pytest.raises(ValueError):
             Pace(**bad)
+
+
+def test_pace_stays_inline_when_the_consumer_leaves_no_core_idle():
+    p = Pace(alpha=1.0, cores=2)
+    p.produced(1.0)
+    # (consumer seconds, its CPU seconds or None when not measured, inline afterwards)
+    steps = ((0.5, 0.2, False),  # busy, 0.4 cores used: a worker finds an idle core
+             (0.5, None, False),  # not measured (batches were queued): the last measure holds
+             (0.5, 0.9, True),  # 1.8 of 2 cores: a CPU training step, nothing to overlap on
+             (0.5, None, True),
+             (0.5, 0.5, False))  # 1 core: room again
+    for seconds, cpu, inline in steps:
+        p.consumed(seconds, cpu)
+        assert p.inline == inline, (seconds, cpu)
+    assert p.switches == 3
+    with pytest.raises(ValueError):
+        Pace(cores=0)
+
+
+def test_consumer_using_every_core_gets_inline_production(local, seeds):
+    kw = dict(batch_size=10, seed=5)
+    loader = Recording(local, seeds, FANOUTS, prefetch=2, **kw)
+    loader.pace = Pace(cores=1)  # this consumer keeps the one core busy
+    kept = []
+    for batch in loader:
+        kept.append(batch)
+        stop = time.process_time() + 3 * loader.pace.produce_seconds + 1e-3
+        while time.process_time() < stop:  # a CPU-bound step
+            pass
+    assert loader.threads(0) == ["main"] * len(loader)
+    assert loader.pace.consumer_cores > 0.5 and loader.stats.background_batches == 0
+    assert signatures(kept) == synchronous(local, seeds, **kw)
 
 
 def test_bare_loop_produces_inline_same_batches(local, seeds):
@@ -166,15 +198,26 @@ def test_link_loader_inline_same_batches(arrays, local):
     assert signatures(batches) == signatures(LinkLoader(local, {CLICK: (s, d)}, FANOUTS, prefetch=0, **kw))
 
 
-def test_two_workers_always_in_background(local, seeds):
+def test_two_workers_in_background_even_in_a_bare_loop(local, seeds):
     kw = dict(batch_size=5, seed=3)
     loader = Recording(local, seeds, FANOUTS, prefetch=2, num_workers=2, **kw)
     batches = list(loader)  # a bare loop: concurrency across batches hides server latency
-    assert loader.threads(0) == ["worker"] * len(loader)
+    # the first batch inline (the consumer's CPU use is measured after it), then background
+    assert loader.threads(0) == ["main"] + ["worker"] * (len(loader) - 1)
     st = loader.stats
-    assert (st.inline_batches, st.background_batches, st.mode_switches) == (0, len(loader), 0)
+    assert (st.inline_batches, st.background_batches, st.mode_switches) == (1, len(loader) - 1, 1)
     assert signatures(batches) == synchronous(local, seeds, **kw)
     sync = NodeLoader(local, seeds, FANOUTS, prefetch=0, **kw)
     list(sync)
     assert (sync.stats.inline_batches, sync.stats.background_batches) == (len(sync), 0)
-
+    # a consumer that keeps every core busy gets inline production from two workers too
+    busy = Recording(local, seeds, FANOUTS, prefetch=2, num_workers=2, **kw)
+    busy.pace = Pace(cores=1, idle_inline=False)
+    kept = []
+    for batch in busy:
+        kept.append(batch)
+        stop = time.process_time() + 2e-3
+        while time.process_time() < stop:
+            pass
+    assert busy.threads(0) == ["main"] * len(busy)
+    assert signatures(kept) == signatures(batches)
