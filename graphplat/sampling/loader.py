@@ -355,18 +355,19 @@ class NodeLoader(MinibatchLoader):
             ``[{"cites": 10}, {"cites": 5}]``).
         batch_size, shuffle, drop_last: as DGL's DataLoader.
         seed: makes every batch reproducible (see the module docstring).
-        prefetch: batches sampled ahead in the background (0: synchronous). With one
-            worker the loader adapts to its consumer (:mod:`graphplat.sampling.pacing`):
-            it produces in the background while the consumer spends time on each batch (a
-            training step) and in the consumer's own thread while the consumer asks for the
-            next batch at once (a bare loop: nothing to overlap, and the hand-off would cost
-            about 10 % per batch), starting inline (nothing overlaps the first batch).
-            ``stats.inline_batches`` / ``stats.background_batches``
+        prefetch: batches sampled ahead in the background (0: synchronous). The loader
+            adapts to its consumer (:mod:`graphplat.sampling.pacing`), starting inline
+            (nothing overlaps the first batch): it produces in the consumer's own thread
+            while the consumer keeps every core busy (a CPU training step: a worker would
+            only slow it down) and, with one worker, while the consumer asks for the next
+            batch at once (a bare loop: nothing to overlap, and the hand-off would cost
+            about 10 % per batch); in the background otherwise (a GPU step, or one that
+            leaves a core idle). ``stats.inline_batches`` / ``stats.background_batches``
             count where batches were produced, ``stats.mode_switches`` the changes.
         num_workers: background threads (the C++ sampler releases the GIL); default 1, or 2
             when some partitions are read over the network (one batch is sampled while
-            another waits for its feature rows). Two or more workers always produce in the
-            background: batches in flight together hide server latency even in a bare loop.
+            another waits for its feature rows). Two or more workers stay in the background
+            in a bare loop: batches in flight together hide server latency.
         features: ntype -> feature names put in ``blocks[0].srcdata`` (default: every
             float32 feature).
         labels: name of the label feature put in ``blocks[-1].dstdata`` (None: no labels).

@@ -245,10 +245,11 @@ class PartitionClient:
         return self._current
 
     def _call(self, method: str, request, *, write: bool = False, stream: bool = False,
-              raw: bool = False):
-        """Run one logical call with deadline, retries, failover (reads) and error mapping."""
+              raw: bool = False, deadline_s: Optional[float] = None):
+        """Run one logical call with deadline (the client's, or ``deadline_s`` when shorter),
+        retries, failover (reads) and error mapping."""
         t0 = time.monotonic()
-        deadline = t0 + self.deadline_s
+        deadline = t0 + (self.deadline_s if deadline_s is None else min(deadline_s, self.deadline_s))
         n = 1 if write else len(self.addresses)
         start = 0 if write else self._read_start()
         metadata = self._metadata
@@ -344,9 +345,12 @@ class PartitionClient:
                 ch.close()
 
     # ---------------------------------------------------------------- info
-    def info(self, include_schema: bool = False, include_book: bool = False) -> pb.InfoResponse:
-        """The server's Info (counts, role; schema YAML and partition book on request)."""
-        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book))
+    def info(self, include_schema: bool = False, include_book: bool = False, *,
+             deadline_s: Optional[float] = None) -> pb.InfoResponse:
+        """The server's Info (counts, role; schema YAML and partition book on request),
+        within ``deadline_s`` when given and shorter than the client's deadline."""
+        return self._call("Info", pb.InfoRequest(include_schema=include_schema, include_book=include_book),
+                          deadline_s=deadline_s)
 
     # ---------------------------------------------------------------- string ids (partition 0)
     def id_strings(self, ntype: str, start: int = 0) -> List[str]:

@@ -77,6 +77,10 @@ FOLLOW_INTERVAL_S = 0.5
 #: a server on another host costs one Info call per PICKUP_MAX_S)
 PICKUP_FIRST_S = 0.5
 PICKUP_MAX_S = 10.0
+#: Info calls that look for a segment give up after this long (the partition reads over
+#: gRPC meanwhile): one process thread follows every segment, and a server that is down
+#: must not hold up the others for a whole client deadline
+SEGMENT_INFO_DEADLINE_S = 2.0
 _HEADER_AT = 64
 _ALIGN = 64
 _ADJ_FIELDS = ("indptr", "indices", "halo_ids", "eids", "weights")
@@ -433,7 +437,7 @@ class SharedPartition:
                 return self._current
             self._retry_at = time.monotonic() + SWITCH_RETRY_S
             try:
-                name = self.client.info().shm_segment
+                name = self.client.info(deadline_s=SEGMENT_INFO_DEADLINE_S).shm_segment
                 if not name or name == old.name:
                     return self._current
                 seg = attach(name)
@@ -639,7 +643,7 @@ def colocate(client, schema: GraphSchema):
     segment that is not fresh right now is wrapped too: it reads over gRPC until the
     server publishes a newer generation."""
     try:
-        name = client.info().shm_segment
+        name = client.info(deadline_s=SEGMENT_INFO_DEADLINE_S).shm_segment
     except Exception as e:  # noqa: BLE001 - down or refusing: the RPC path reports it later
         log.debug("partition %d: no Info (%s): reading over gRPC", client.partition, e)
         return client
