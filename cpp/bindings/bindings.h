@@ -29,6 +29,7 @@ void bind_idmap(py::module_& m);     // IdMap
 void bind_negative(py::module_& m);  // AliasTable, negative_sample
 void bind_walk(py::module_& m);      // random_walk, metapath_walk
 void bind_halfcast(py::module_& m);  // encode_half, decode_half
+void bind_sockio(py::module_& m);    // recv_rows
 
 // numpy, imported once.
 py::module_& numpy();

@@ -66,4 +66,5 @@ PYBIND11_MODULE(_core, m) {
   bind_negative(m);
   bind_walk(m);
   bind_halfcast(m);
+  bind_sockio(m);
 }

@@ -6,7 +6,9 @@ core's slices, framed into HTTP/2, and on the client copied from slices into a n
 object before the caller reads it. A batch of a 3-hop loader moves tens of MB of feature
 rows, so those copies were a third of a co-located trainer's CPU. The bulk carrier sends the
 handler's answer bytes with one ``sendall`` and receives them with ``recv_into`` a buffer
-the caller then views: the kernel's copies only.
+the caller then views: the kernel's copies only. A caller that knows where the answer's
+rows belong (a feature fetch filling rows of a batch) reads them there itself instead
+(``call(..., sink=)`` with an :class:`AnswerStream`), and even the view's copy is gone.
 
 It is not a second RPC layer. A :class:`BulkListener` runs the server's own gRPC method
 handlers (looked up in the server's generic handlers) behind the server's own interceptors
@@ -53,12 +55,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
+from graphplat import _core
 from graphplat.buffers import BufferPool
 from graphplat.rpc import RpcAbort
 
 log = logging.getLogger("graphplat.rpc.bulk")
 
-__all__ = ["BulkListener", "BulkChannel", "BulkError", "TIMEOUT_KEY"]
+__all__ = ["AnswerStream", "BulkListener", "BulkChannel", "BulkError", "TIMEOUT_KEY"]
 
 HELLO_MAGIC = b"GPBULK1\0"
 _HELLO = struct.Struct("<8sII")
@@ -113,6 +116,40 @@ def _recv_into(sock: socket.socket, view: memoryview) -> None:
         if k == 0:
             raise ConnectionError("the bulk connection closed mid-frame")
         got += k
+
+
+class AnswerStream:
+    """The body of one bulk answer, read in order as it arrives: :attr:`remaining` bytes on
+    a connection. What a ``sink`` passed to :meth:`BulkChannel.call` reads from; reading
+    past the body raises ConnectionError (the caller's parsing is wrong, not the wire)."""
+
+    def __init__(self, sock: socket.socket, size: int):
+        self._sock = sock
+        self.remaining = int(size)
+
+    def _take(self, n: int) -> None:
+        if n < 0 or n > self.remaining:
+            raise ValueError(f"bulk answer: reading {n} bytes with {self.remaining} left in the answer")
+        self.remaining -= n
+
+    def read(self, n: int) -> bytes:
+        """The next ``n`` bytes."""
+        self._take(n)
+        return _recv_exact(self._sock, n)
+
+    def skip(self, n: int) -> None:
+        """Drops the next ``n`` bytes."""
+        self._take(n)
+        left = n
+        while left:
+            left -= len(_recv_exact(self._sock, min(left, _RECV_CHUNK)))
+
+    def read_rows(self, out: np.ndarray, rows: np.ndarray) -> None:
+        """The next ``len(rows)`` rows of ``out``'s row size, straight into ``out[rows]``
+        (one kernel copy, GIL-free: see ``_core.recv_rows``)."""
+        row_bytes = out.nbytes // len(out) if len(out) else 0
+        self._take(len(rows) * row_bytes)
+        _core.recv_rows(self._sock.fileno(), out, rows, timeout=self._sock.gettimeout())
 
 
 def _recv_growing(sock: socket.socket, n: int) -> bytes:
@@ -442,8 +479,11 @@ class BulkChannel:
         return _CODES[code], details, etype, blen
 
     def call(self, method: str, request: bytes, metadata: Sequence[Tuple[str, str]] = (),
-             timeout: Optional[float] = None, max_answer_bytes: int = 1 << 62) -> memoryview:
-        """The answer of ``method`` (full path) to ``request`` (serialized), see the class."""
+             timeout: Optional[float] = None, max_answer_bytes: int = 1 << 62,
+             sink: Optional[Callable[[AnswerStream], object]] = None):
+        """The answer of ``method`` (full path) to ``request`` (serialized), see the class;
+        with ``sink``, what ``sink`` returns after reading the whole answer from an
+        :class:`AnswerStream` (it must read all of it: the rest is dropped)."""
         with self._lock:
             if self._closed:
                 raise ConnectionError("bulk channel closed")
@@ -464,6 +504,12 @@ class BulkChannel:
                 raise BulkError(code, details, etype)
             if blen > max_answer_bytes:
                 raise ConnectionError(f"bulk answer of {blen} bytes exceeds the limit {max_answer_bytes}")
+            if sink is not None:
+                stream = AnswerStream(sock, blen)
+                result = sink(stream)
+                stream.skip(stream.remaining)
+                ok = True
+                return result
             buf = self._buffers.empty((blen,), np.uint8)
             _recv_into(sock, memoryview(buf))
             ok = True

@@ -49,9 +49,12 @@ class PartitionBackend(Protocol):
         batch, so the draw does not depend on how the batch was split."""
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      out: Optional[Dict[str, np.ndarray]] = None, out_rows: Optional[np.ndarray] = None,
                       wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
         """``{name: rows}`` of the features ``names`` (all when None) of ``ids``; float32 ones
-        in ``wire_dtype`` ("float16"/"bfloat16") when given."""
+        in ``wire_dtype`` ("float16"/"bfloat16") when given. With ``out`` the rows are written
+        into ``out[name]`` (at rows ``out_rows`` when given), which is returned: a remote
+        backend reads them off the wire straight into place."""
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: rows}`` of the features (and "weight") of edges ``eids`` owned here."""

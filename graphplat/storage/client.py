@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
+from graphplat import _core
 from graphplat.errors import (  # noqa: F401 - AuthenticationError, RequestTooLarge: re-exported
     AuthenticationError,
     PartitionUnavailable,
@@ -200,16 +201,18 @@ class PartitionClient:
             old.close()
         return ch
 
-    def _raw_attempt(self, i: int, method: str, request, timeout: float, metadata):
+    def _raw_attempt(self, i: int, method: str, request, timeout: float, metadata, sink=None):
         """One attempt of ``method``'s raw answer on replica ``i``: over its bulk carrier when
         it has one, else (or when the carrier cannot connect or breaks) over gRPC. Server
         statuses raise grpc.RpcError (BulkError is one) for :meth:`_call` to handle; a bulk
-        call that times out is DEADLINE_EXCEEDED, like a gRPC one."""
+        call that times out is DEADLINE_EXCEEDED, like a gRPC one. With ``sink``, returns
+        ``sink(stream)`` of the answer read from the carrier (or from gRPC's bytes through a
+        codec.BytesStream) instead of the bytes."""
         ch = self._bulk_channel(i, timeout) if self._bulk_enabled else None
         if ch is not None:
             try:
                 return ch.call(f"/{codec.RAW_SERVICE_NAME}/{method}", request.SerializeToString(), metadata,
-                               timeout=timeout, max_answer_bytes=self._max_message_bytes)
+                               timeout=timeout, max_answer_bytes=self._max_message_bytes, sink=sink)
             except TimeoutError:
                 raise BulkError(grpc.StatusCode.DEADLINE_EXCEEDED, "bulk call timed out") from None
             except OSError as e:  # refused, reset, closed: the server may still answer gRPC
@@ -220,16 +223,19 @@ class PartitionClient:
                     self._bulk_retry_at[i] = time.monotonic() + self.BULK_RETRY_S
                 if dead is not None:
                     dead.close()
-        return self._raw_method(i, method)(request, timeout=timeout, metadata=metadata)
+        data = self._raw_method(i, method)(request, timeout=timeout, metadata=metadata)
+        return data if sink is None else sink(codec.BytesStream(data))
 
-    def _call_raw(self, method: str, request):
-        """``method``'s answer as raw bytes decoded by codec.unpack_raw, or None when the
+    def _call_raw(self, method: str, request, sink=None):
+        """``method``'s answer as raw bytes decoded by codec.unpack_raw (with ``sink``: what
+        ``sink`` returns after reading it, see :meth:`_raw_attempt`), or None when the
         server predates raw answers (then the caller asks the protobuf method). Over the
         bulk carrier when the server has one (see :meth:`_raw_attempt`), else gRPC."""
         if method in self._no_raw:
             return None
         try:
-            return codec.unpack_raw(self._call(method, request, raw=True))
+            got = self._call(method, request, raw=True, sink=sink)
+            return got if sink is not None else codec.unpack_raw(got)
         except RemoteError as e:
             if e.code != grpc.StatusCode.UNIMPLEMENTED:
                 raise
@@ -245,7 +251,7 @@ class PartitionClient:
         return self._current
 
     def _call(self, method: str, request, *, write: bool = False, stream: bool = False,
-              raw: bool = False, deadline_s: Optional[float] = None):
+              raw: bool = False, deadline_s: Optional[float] = None, sink=None):
         """Run one logical call with deadline (the client's, or ``deadline_s`` when shorter),
         retries, failover (reads) and error mapping."""
         t0 = time.monotonic()
@@ -274,7 +280,7 @@ class PartitionClient:
             attempt += 1
             try:
                 if raw:
-                    result = self._raw_attempt(i, method, request, timeout, metadata)
+                    result = self._raw_attempt(i, method, request, timeout, metadata, sink)
                 elif stream:
                     result = list(getattr(self._stub(i), method)(request, timeout=timeout, metadata=metadata))
                 else:
@@ -435,12 +441,30 @@ class PartitionClient:
         return max(1, min(self.MAX_REQUEST_IDS, self.MAX_RESPONSE_BYTES // max(1, int(row_bytes))))
 
     def node_features(self, ntype: str, ids, names: Optional[Sequence[str]] = None, *,
+                      out: Optional[Dict[str, np.ndarray]] = None, out_rows: Optional[np.ndarray] = None,
                       wire_dtype: Optional[str] = None) -> Dict[str, np.ndarray]:
         """Feature rows of ``ids`` (read-only arrays over the answer's bytes); float32 ones
-        in ``wire_dtype`` when given (graphplat.storage.wire_dtype)."""
-        req = pb.NodeFeaturesRequest(ntype=ntype, ids=_ids(ids, "ids"),
+        in ``wire_dtype`` when given (graphplat.storage.wire_dtype). With ``out`` (arrays
+        of every asked feature, rows of its dtype and shape) the rows go to ``out[name]``
+        (at rows ``out_rows`` when given, else ``out`` has one row per id), read off the
+        bulk carrier straight into place; returns ``out``."""
+        ids = as_ids(ids, "ids")
+        req = pb.NodeFeaturesRequest(ntype=ntype, ids=codec.to_array(ids),
                                      names=list(names or ()), all_names=names is None,
                                      wire_dtype=wire_dtype_check(wire_dtype) or "")
+        if out is not None:
+            rows = np.arange(len(ids), dtype=np.int64) if out_rows is None else as_ids(out_rows, "out_rows")
+            if len(rows) != len(ids):
+                raise ValueError(f"out_rows has {len(rows)} entries for {len(ids)} ids")
+            if names is not None:
+                out = {n: out[n] for n in names}
+            if not wire_dtype and self._call_raw(
+                    "NodeFeatures", req, sink=lambda stream: codec.read_raw_rows(stream, out, rows) or True):
+                return out
+            for name, arr in self.node_features(ntype, ids, names, wire_dtype=wire_dtype).items():
+                if name in out:
+                    _core.scatter_rows(np.ascontiguousarray(arr, dtype=out[name].dtype), rows, out[name])
+            return out
         got = self._call_raw("NodeFeatures", req)
         if got is None:
             got = codec.from_named(self._call("NodeFeatures", req).features)

@@ -9,7 +9,7 @@ count. Anything else raises ValueError, which the server turns into INVALID_ARGU
 from __future__ import annotations
 
 import json
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -197,27 +197,105 @@ def pack_raw(arrays: Mapping[str, np.ndarray]) -> bytes:
     return data
 
 
-def unpack_raw(data) -> Dict[str, np.ndarray]:
-    """Read-only array views into a raw answer (bytes, or a read-only memoryview of
-    bytes); ValueError when it is malformed."""
-    if len(data) < 16 or bytes(data[:8]) != _RAW_MAGIC:
+def _raw_header(head: bytes, size: int) -> int:
+    """Header length of a raw answer of ``size`` bytes starting with ``head`` (its first 16)."""
+    if size < 16 or head[:8] != _RAW_MAGIC:
         raise ValueError("not a graphplat raw answer")
-    hlen = int.from_bytes(bytes(data[8:16]), "little")
-    if 16 + hlen > len(data):
+    hlen = int.from_bytes(head[8:16], "little")
+    if 16 + hlen > size:
         raise ValueError("raw answer: header runs past the end")
+    return hlen
+
+
+def _raw_arrays(header: bytes, hlen: int, size: int) -> List[Tuple[str, np.dtype, tuple, int, int]]:
+    """``(name, dtype, shape, byte offset, byte count)`` of each array of a raw answer of
+    ``size`` bytes, in answer order; ValueError when the header is malformed."""
     try:
-        metas = json.loads(bytes(data[16:16 + hlen]))
+        metas = json.loads(header)
     except ValueError:
         raise ValueError("raw answer: malformed header") from None
-    start = -(-(16 + hlen) // _RAW_ALIGN) * _RAW_ALIGN
-    out: Dict[str, np.ndarray] = {}
+    start = _aligned(16 + hlen)
+    arrays, end = [], start
     for name, dtype, shape, off in metas:
         dt = _DTYPES.get(dtype)
         if dt is None or any(int(s) < 0 for s in shape) or len(shape) > MAX_NDIM:
             raise ValueError(f"raw answer: bad dtype or shape for {name!r}")
-        count = int(np.prod(shape, dtype=object)) if shape else 1
-        if off < 0 or start + off + count * dt.itemsize > len(data):
-            raise ValueError(f"raw answer: {name!r} runs past the end")
-        arr = np.frombuffer(data, dtype=dt, count=count, offset=start + off).reshape(shape)
+        nbytes = (int(np.prod(shape, dtype=object)) if shape else 1) * dt.itemsize
+        if off < 0 or start + off < end or start + off + nbytes > size:
+            raise ValueError(f"raw answer: {name!r} overlaps another array or runs past the end")
+        arrays.append((name, dt, tuple(int(d) for d in shape), start + off, nbytes))
+        end = start + off + nbytes
+    return arrays
+
+
+def unpack_raw(data) -> Dict[str, np.ndarray]:
+    """Read-only array views into a raw answer (bytes, or a read-only memoryview of
+    bytes); ValueError when it is malformed."""
+    hlen = _raw_header(bytes(data[:16]), len(data))
+    out: Dict[str, np.ndarray] = {}
+    for name, dt, shape, at, nbytes in _raw_arrays(bytes(data[16:16 + hlen]), hlen, len(data)):
+        arr = np.frombuffer(data, dtype=dt, count=nbytes // dt.itemsize, offset=at).reshape(shape)
         out[name] = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
     return out
+
+
+class BytesStream:
+    """A raw answer already in memory, read like a bulk carrier's AnswerStream
+    (``read``, ``skip``, ``read_rows``, ``remaining``): the gRPC path of
+    :func:`read_raw_rows`."""
+
+    def __init__(self, data):
+        self._data = memoryview(data).cast("B")
+        self._at = 0
+        self.remaining = len(self._data)
+
+    def _take(self, n: int) -> memoryview:
+        if n < 0 or n > self.remaining:
+            raise ValueError(f"raw answer: reading {n} bytes with {self.remaining} left")
+        view = self._data[self._at:self._at + n]
+        self._at += n
+        self.remaining -= n
+        return view
+
+    def read(self, n: int) -> bytes:
+        return bytes(self._take(n))
+
+    def skip(self, n: int) -> None:
+        self._take(n)
+
+    def read_rows(self, out: np.ndarray, rows: np.ndarray) -> None:
+        row_bytes = out.nbytes // len(out) if len(out) else 0
+        rows_in = np.frombuffer(self._take(len(rows) * row_bytes), dtype=out.dtype)
+        _core.scatter_rows(rows_in.reshape((len(rows),) + out.shape[1:]), rows, out)
+
+
+def read_raw_rows(stream, out: Mapping[str, np.ndarray], rows: np.ndarray) -> None:
+    """Reads a raw answer of one row per entry of ``rows`` from ``stream`` (a bulk
+    AnswerStream, or a :class:`BytesStream`) and writes array ``name`` into
+    ``out[name][rows]``: straight from the stream when its dtype and row shape are
+    ``out[name]``'s, else converted. ValueError when the answer is malformed, lacks one of
+    ``out``'s arrays or has rows of another shape; nothing past the answer is read."""
+    size = stream.remaining
+    head = stream.read(16)
+    hlen = _raw_header(head, size)
+    arrays = _raw_arrays(stream.read(hlen), hlen, size)
+    missing = set(out) - {a[0] for a in arrays}
+    if missing:
+        raise ValueError(f"raw answer lacks {sorted(missing)}")
+    at = 16 + hlen
+    for name, dt, shape, start, nbytes in arrays:
+        stream.skip(start - at)
+        at = start + nbytes
+        target = out.get(name)
+        if target is None:
+            stream.skip(nbytes)
+            continue
+        if len(shape) != target.ndim or shape[0] != len(rows) or shape[1:] != target.shape[1:]:
+            raise ValueError(f"raw answer: {name!r} has shape {shape}, expected "
+                             f"{(len(rows),) + target.shape[1:]}")
+        if dt == target.dtype and dt.isnative:
+            stream.read_rows(target, rows)
+        else:
+            got = np.frombuffer(stream.read(nbytes), dtype=dt).reshape(shape)
+            _core.scatter_rows(np.ascontiguousarray(got, dtype=target.dtype), rows, target)
+    stream.skip(stream.remaining)

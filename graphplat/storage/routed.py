@@ -221,7 +221,7 @@ class RoutedGraph(GraphService):
         """Rows ``{name: (n, ...)}`` of the features ``specs`` of ``n`` requested items, where
         partition ``p`` answers the items at positions ``groups[p]`` and ``call(p, positions)``
         asks it for them; with ``direct``, ``call(p, positions, out, rows)`` writes into rows
-        ``rows`` of ``out`` (all of it when None) when partition ``p`` is in this process.
+        ``rows`` of ``out`` (all of it when None) itself (in process or off the wire).
         ``out``: arrays to fill instead of new ones (needs ``direct``).
 
         A request larger than its backend takes in one call (``max_rows_per_call``, a remote
@@ -242,13 +242,13 @@ class RoutedGraph(GraphService):
             if len(idx) == n and idx[0] == 0 and idx[-1] == n - 1:
                 if out is None:
                     return call(k[0], idx)
-                if direct and self._in_process(k[0]) is not None:
+                if direct:
                     return call(k[0], idx, out)
         if out is None:
             out = {spec.name: np.empty((n,) + spec.shape, spec.numpy_dtype) for spec in specs}
 
         def fetch(p: int, idx: np.ndarray) -> None:
-            if direct and self._in_process(p) is not None:  # gathered straight into place
+            if direct:  # gathered (in process) or read off the wire (remote) straight into place
                 call(p, idx, out, idx)
                 return
             # Each answer is copied into place as soon as it arrives (in the calling worker
@@ -277,8 +277,9 @@ class RoutedGraph(GraphService):
         def call(p, idx, into=None, into_rows=None):
             if into is None:
                 return self.backends[p].node_features(nt.name, ids[idx], names, **kw)
-            return self._in_process(p).node_features(nt.name, ids[idx], names, out=into,
-                                                     out_rows=into_rows, **kw)
+            backend = self._in_process(p)
+            backend = self.backends[p] if backend is None else backend
+            return backend.node_features(nt.name, ids[idx], names, out=into, out_rows=into_rows, **kw)
 
         return self._fetch_rows(len(ids), self._split(nt.name, ids), call, specs, out, direct=True)
 

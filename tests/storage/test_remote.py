@@ -192,7 +192,8 @@ def test_large_feature_fetches_are_split(remote_a, ref, monkeypatch):
     calls = []
     original = PartitionClient.node_features
     monkeypatch.setattr(PartitionClient, "node_features",
-                        lambda self, nt, sub, names=None: calls.append(len(sub)) or original(self, nt, sub, names))
+                        lambda self, nt, sub, names=None, **kw: calls.append(len(sub)) or original(
+                            self, nt, sub, names, **kw))
     ids = WORLD.users[np.random.default_rng(3).permutation(len(WORLD.users))]
     got, want = remote_a.node_features("user", ids), ref.node_features("user", ids)
     assert sum(calls) == len(ids) and max(calls) <= 7 and len(calls) >= len(ids) / 7
