@@ -290,7 +290,7 @@ def bytes_buffer(size: int, *, zero: bool = True) -> Tuple[bytes, np.ndarray]:
 def recv_rows(fd: int, out: np.ndarray, rows: np.ndarray, *, timeout: Optional[float] = None) -> int:
     """Reads ``len(rows)`` rows of ``out``'s row size (``out.nbytes // len(out)`` bytes) from
     the socket ``fd`` (blocking or not) straight into ``out[rows]`` (C-contiguous, writable,
-    any plain dtype), GIL-free, with one ``readv`` per up to 1024 runs of adjacent rows.
+    any plain dtype), GIL-free, with one ``recvmsg`` per up to 1024 runs of adjacent rows.
     Returns the bytes read. Rows out of ``[0, len(out))`` raise IndexError before anything is
     read; TimeoutError after ``timeout`` seconds, ConnectionError when the peer closes first,
     OSError on a socket error (the stream is then out of step: close the socket)."""

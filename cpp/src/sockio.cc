@@ -1,6 +1,7 @@
 #include "graphplat/sockio.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -40,7 +41,12 @@ RecvResult recv_rows(int fd, Span<int64_t> rows, int64_t row_bytes, char* out, i
       ++n;
       r += run;
     }
-    const ssize_t got = readv(fd, iov, n);
+    // With a deadline the read never blocks (MSG_DONTWAIT, also on a blocking socket): a
+    // lack of data is waited for with poll, which knows the deadline.
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(n);
+    const ssize_t got = recvmsg(fd, &msg, timeout_ms >= 0 ? MSG_DONTWAIT : 0);
     if (got > 0) {
       result.bytes_read += got;
       const int64_t total = done + got;  // bytes from the start of row `next`

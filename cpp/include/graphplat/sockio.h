@@ -1,5 +1,5 @@
 // Reading a stream of fixed-size rows from a socket straight into scattered rows of an
-// array (readv): a remote feature answer lands in the batch's own rows, with no
+// array (recvmsg into one iovec per run of adjacent rows): a remote feature answer lands in the batch's own rows, with no
 // intermediate buffer and no scatter pass over it afterwards.
 #pragma once
 #include <cstdint>
@@ -17,8 +17,8 @@ struct RecvResult {
 };
 
 // Reads rows.size * row_bytes bytes from fd: the i-th row_bytes of the stream go to
-// out + rows[i] * row_bytes (out has num_out_rows rows). Works on blocking and
-// non-blocking descriptors (waits with poll); gives up with kTimeout once timeout_ms have
+// out + rows[i] * row_bytes (out has num_out_rows rows). fd must be a stream socket,
+// blocking or not (with a deadline every read is MSG_DONTWAIT and waits happen in poll); gives up with kTimeout once timeout_ms have
 // passed (timeout_ms < 0: no limit), kClosed when the peer closes first. Rows are
 // range-checked before anything is read (OutOfRange names the first bad one).
 RecvResult recv_rows(int fd, Span<int64_t> rows, int64_t row_bytes, char* out, int64_t num_out_rows,
