@@ -144,6 +144,12 @@ class Fleet:
         self.workdir = Path(workdir)
         self.servers: List[ServerProcess] = []
 
+    def __enter__(self) -> "Fleet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def peers_file(self, store) -> Path:
         """The cluster file the fleet's servers of ``store`` are given."""
         where = Path(store).resolve()

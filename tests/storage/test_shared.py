@@ -68,8 +68,7 @@ def test_disabled_by_option_or_server_flag(world, tmp_path):
     with connect(cluster_dict([[s] for s in servers], deadline_s=20, shared_memory=False)) as g:
         assert all(isinstance(b, PartitionClient) for b in g.backends)
         assert g.partitions_over_network == 2
-    f2 = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as f2:
         plain = f2.start_all([dict(store=store, partition=0, replica=True, args=["--no-shared-memory"])])[0]
         assert segments_of(plain) == []
         with connect(cluster_dict([[plain], [servers[1]]], deadline_s=20)) as g:
@@ -77,15 +76,12 @@ def test_disabled_by_option_or_server_flag(world, tmp_path):
             assert g.partitions_over_network == 1
             ids = arrays.nodes["user"]
             assert_same(ref.node_features("user", ids), g.node_features("user", ids))
-    finally:
-        f2.close()
 
 
 def test_writes_are_seen_then_reads_go_over_grpc(tmp_path):
     arrays = click_graph(seed=5)
     store = arrays.write_store(tmp_path / "store", partitions=2)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         servers = fleet.start_all([dict(store=store, partition=k) for k in range(2)])
         with connect(cluster_dict([[s] for s in servers], deadline_s=20)) as g, \
                 connect(cluster_dict([[s] for s in servers], deadline_s=20)) as other:
@@ -102,15 +98,12 @@ def test_writes_are_seen_then_reads_go_over_grpc(tmp_path):
             assert set(new.tolist()) <= set(got.neighbors.tolist())
             written = {int(p) for p in g.book.partition_of("user", np.concatenate([new, users[:6]]))}
             assert all(not g.backends[p].fresh() for p in written)
-    finally:
-        fleet.close()
 
 
 def test_token_is_still_required(tmp_path):
     arrays = click_graph(seed=6)
     store = arrays.write_store(tmp_path / "store", partitions=1)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         s = fleet.start_all([dict(store=store, partition=0,
                                   args=["--token", "sekrit"])])[0]
         assert segments_of(s)
@@ -122,15 +115,12 @@ def test_token_is_still_required(tmp_path):
                 g.node_features("user", arrays.nodes["user"][:3])
         with connect(cluster_dict([[s]], deadline_s=5, token="sekrit")) as g:
             assert isinstance(g.backends[0], SharedPartition)
-    finally:
-        fleet.close()
 
 
 def test_sigterm_removes_segment_and_sigkill_leftover_is_replaced(tmp_path):
     arrays = click_graph(seed=7)
     store = arrays.write_store(tmp_path / "store", partitions=1)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         s = fleet.start_all([dict(store=store, partition=0)])[0]
         names = segments_of(s)
         assert len(names) == 1
@@ -150,23 +140,18 @@ def test_sigterm_removes_segment_and_sigkill_leftover_is_replaced(tmp_path):
         g.close()
         s.start().wait_ready()
         assert not (shared.SHM_DIR / old[0]).exists() and len(segments_of(s)) == 1
-    finally:
-        fleet.close()
 
 
 def test_segment_names_differ_per_store_and_partition(tmp_path):
     arrays = click_graph(seed=8)
     a = arrays.write_store(tmp_path / "a", partitions=2)
     b = arrays.write_store(tmp_path / "b", partitions=2)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         servers = fleet.start_all([dict(store=st, partition=k) for st in (a, b) for k in range(2)])
         names = [segments_of(s)[0] for s in servers]
         assert len(set(n.rsplit("-", 2)[0] for n in names)) == 4
         with connect(cluster_dict([[s] for s in servers[2:]], deadline_s=20)) as g:
             assert [b.segment.name for b in g.backends] == names[2:]
-    finally:
-        fleet.close()
 
 
 # ----------------------------------------------------------------------------- generations
@@ -187,8 +172,7 @@ def one_partition(tmp_path, seed: int, republish_after: str):
 def test_after_writes_go_quiet_the_server_republishes_and_clients_read_in_process_again(tmp_path):
     arrays = click_graph(seed=9)
     store = arrays.write_store(tmp_path / "store", partitions=2)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         servers = fleet.start_all([dict(store=store, partition=k, args=["--republish-after", "0.5"])
                                    for k in range(2)])
         with connect(cluster_dict([[s] for s in servers], deadline_s=20)) as g, \
@@ -225,8 +209,6 @@ def test_after_writes_go_quiet_the_server_republishes_and_clients_read_in_proces
             maps = [f"/proc/{servers[p].proc.pid}/maps" for p in written]
             wait_for(lambda: not any(before[p] in open(m).read() for p, m in zip(written, maps)),
                      what="the server to unmap the old generation")
-    finally:
-        fleet.close()
 
 
 def test_compact_republishes_at_once(tmp_path):
@@ -352,8 +334,7 @@ def test_a_segment_older_than_the_clients_own_write_is_not_read(tmp_path):
     has the write (the segment's seq is behind the client's acknowledged seq)."""
     arrays = click_graph(seed=14)
     store = arrays.write_store(tmp_path / "store", partitions=1)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         primary = fleet.start_all([dict(store=store, partition=0)])[0]
         replica = fleet.start(store, 0, replica=True, args=["--follow-interval", "5"]).wait_ready()
         primary.kill()
@@ -365,5 +346,3 @@ def test_a_segment_older_than_the_clients_own_write_is_not_read(tmp_path):
             g.update_features("user", users, {"feat": np.full((3, 4), 9, np.float32)})
             assert g._in_process(0) is None
             np.testing.assert_array_equal(g.node_features("user", users)["feat"], np.full((3, 4), 9))
-    finally:
-        fleet.close()

@@ -33,8 +33,7 @@ def owned(g, ntype: str, ids, p: int) -> np.ndarray:
 def test_a_replica_publishes_and_republishes_what_it_followed(tmp_path):
     arrays = click_graph(seed=21)
     store = arrays.write_store(tmp_path / "store", partitions=2)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         p0, p1 = fleet.start_all([dict(store=store, partition=k, args=["--republish-after", "0"])
                                   for k in range(2)])
         r0 = fleet.start_all([dict(store=store, partition=0, replica=True,
@@ -86,15 +85,12 @@ def test_a_replica_publishes_and_republishes_what_it_followed(tmp_path):
         r0.start().wait_ready()
         assert not [p for p in shared.SHM_DIR.glob("graphplat-*") if f"-{dead}-" in p.name]
         assert len(segments_of(r0)) == 1
-    finally:
-        fleet.close()
 
 
 def test_a_client_that_failed_over_reads_the_replicas_segment_never_older_than_its_write(tmp_path):
     arrays = click_graph(seed=22)
     store = arrays.write_store(tmp_path / "store", partitions=1)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         primary = fleet.start_all([dict(store=store, partition=0, args=["--republish-after", "0"])])[0]
         replica = fleet.start(store, 0, replica=True, args=["--republish-after", "0.5",
                                                             "--follow-interval", "1"]).wait_ready()
@@ -120,15 +116,12 @@ def test_a_client_that_failed_over_reads_the_replicas_segment_never_older_than_i
                 raise AssertionError("the client never read the replica's segment in process")
             assert replica_segments and g.backends[0].local_reads > 0
             np.testing.assert_array_equal(g.node_features("user", users)["feat"], np.full((5, 4), 9))
-    finally:
-        fleet.close()
 
 
 def test_after_a_sigkill_and_restart_the_client_reads_the_new_segment(tmp_path):
     arrays = click_graph(seed=23)
     store = arrays.write_store(tmp_path / "store", partitions=1)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         replica = fleet.start_all([dict(store=store, partition=0, replica=True)])[0]
         with connect(cluster_dict([[replica]], deadline_s=20)) as g:
             first = g.backends[0].segment.name
@@ -140,8 +133,6 @@ def test_after_a_sigkill_and_restart_the_client_reads_the_new_segment(tmp_path):
             wait_for(lambda: g._in_process(0) is not None, what="the restarted server's segment")
             assert g.backends[0].segment.name == advertised(replica) != first
             assert_same(want, g.node_features("user", users))
-    finally:
-        fleet.close()
 
 
 def _child_reads_until_shared(g, server, users, items, timeout: float = 30.0) -> None:
@@ -168,8 +159,7 @@ def _child_reads_until_shared(g, server, users, items, timeout: float = 30.0) ->
 def test_a_client_that_connected_without_a_segment_switches_when_one_appears(tmp_path):
     arrays = click_graph(seed=24)
     store = arrays.write_store(tmp_path / "store", partitions=1)
-    fleet = Fleet(tmp_path / "logs")
-    try:
+    with Fleet(tmp_path / "logs") as fleet:
         server = fleet.start_all([dict(store=store, partition=0, args=["--republish-after", "0"])])[0]
         users, items = arrays.nodes["user"][:40], arrays.nodes["item"][:20]
         with connect(cluster_dict([[server]], deadline_s=20)) as w:
@@ -204,5 +194,3 @@ def test_a_client_that_connected_without_a_segment_switches_when_one_appears(tmp
                 if child:
                     os.kill(child, signal.SIGKILL)
                     os.waitpid(child, 0)
-    finally:
-        fleet.close()
