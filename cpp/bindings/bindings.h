@@ -42,6 +42,11 @@ struct Held {
 };
 
 std::string dtype_name(const py::array& a);
+// Rows are copied as raw bytes: object references would be copied without their reference
+// counts (and freed twice later), so InvalidArgument for a dtype holding Python objects.
+void check_plain_dtype(const py::array& a, const char* what);
+// Bytes of one row (a[0]) of an array with at least one dimension.
+int64_t row_bytes_of(const py::array& a);
 // Whether nothing can write to a's memory (read-only all the way down its bases).
 bool immutable(const py::array& a);
 // np.asarray(obj), which must be 1-D; `name` goes into the error.

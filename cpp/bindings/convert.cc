@@ -13,6 +13,18 @@ py::module_& numpy() {
 
 std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
+void check_plain_dtype(const py::array& a, const char* what) {
+  if (a.dtype().attr("hasobject").cast<bool>())
+    throw InvalidArgument(cat(what, " holds Python objects (dtype ", dtype_name(a),
+                              "); rows are copied as raw bytes: use numpy indexing instead"));
+}
+
+int64_t row_bytes_of(const py::array& a) {
+  int64_t row_elems = 1;
+  for (py::ssize_t k = 1; k < a.ndim(); ++k) row_elems *= a.shape(k);
+  return row_elems * static_cast<int64_t>(a.itemsize());
+}
+
 namespace {
 
 // Whether obj hands out a writable buffer (so its memory can change under a reader).

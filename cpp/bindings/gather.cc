@@ -9,18 +9,6 @@
 
 namespace graphplat::bindings {
 
-namespace {
-
-// Rows are copied as raw bytes: object references would be copied without their reference
-// counts (and freed twice later), so dtypes holding Python objects are refused.
-void check_plain_dtype(const py::array& a, const char* what) {
-  if (a.dtype().attr("hasobject").cast<bool>())
-    throw InvalidArgument(cat(what, " holds Python objects (dtype ", dtype_name(a),
-                              "); rows are copied as raw bytes: use numpy indexing instead"));
-}
-
-}  // namespace
-
 void bind_gather(py::module_& m) {
   m.def(
       "take_rows",
@@ -104,9 +92,7 @@ void bind_gather(py::module_& m) {
         char* dst = static_cast<char*>(out.mutable_data());
         if (out.nbytes() > 0 && src.nbytes() > 0 && dst < in + src.nbytes() && in < dst + out.nbytes())
           throw InvalidArgument("out must not overlap source");
-        int64_t row_elems = 1;
-        for (py::ssize_t k = 1; k < src.ndim(); ++k) row_elems *= src.shape(k);
-        const int64_t row_bytes = row_elems * static_cast<int64_t>(src.itemsize());
+        const int64_t row_bytes = row_bytes_of(src);
         {
           py::gil_scoped_release nogil;
           scatter_rows(in, row_bytes, r.span(), dst, out.shape(0), threads_arg(num_threads));

@@ -16,8 +16,7 @@ void bind_sockio(py::module_& m) {
         if (!py::isinstance<py::array>(out_arg)) throw InvalidArgument("out must be a numpy array");
         py::array out = py::reinterpret_borrow<py::array>(out_arg);
         if (out.ndim() < 1) throw InvalidArgument("out must have at least one dimension");
-        if (out.dtype().attr("hasobject").cast<bool>())
-          throw InvalidArgument(cat("out holds Python objects (dtype ", dtype_name(out), "): rows are raw bytes"));
+        check_plain_dtype(out, "out");
         if (!(out.flags() & py::array::c_style) || !out.writeable())
           throw InvalidArgument("out must be C-contiguous and writable");
         int64_t timeout_ms = -1;
@@ -27,9 +26,7 @@ void bind_sockio(py::module_& m) {
           timeout_ms = static_cast<int64_t>(t * 1000.0 + 0.5);
         }
         Held<int64_t> r = to_int64(rows, "rows");
-        int64_t row_elems = 1;
-        for (py::ssize_t k = 1; k < out.ndim(); ++k) row_elems *= out.shape(k);
-        const int64_t row_bytes = row_elems * static_cast<int64_t>(out.itemsize());
+        const int64_t row_bytes = row_bytes_of(out);
         char* dst = static_cast<char*>(out.mutable_data());
         RecvResult res;
         {
