@@ -17,7 +17,7 @@ Conventions shared by every function:
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -294,3 +294,20 @@ def recv_rows(fd: int, out: np.ndarray, rows: np.ndarray, *, timeout: Optional[f
     Returns the bytes read. Rows out of ``[0, len(out))`` raise IndexError before anything is
     read; TimeoutError after ``timeout`` seconds, ConnectionError when the peer closes first,
     OSError on a socket error (the stream is then out of step: close the socket)."""
+
+def split_by_partition(ids: np.ndarray, num_partitions: int, *, parts: Optional[np.ndarray] = None,
+                       num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """``(order, bounds)``: the positions ``0..len(ids)-1`` grouped by owning partition,
+    ascending within each, so ``order[bounds[p]:bounds[p + 1]]`` are partition ``p``'s.
+    The owner of position ``i`` is ``parts[i]`` when given (ValueError for one outside
+    ``[0, num_partitions)``), else PartitionBook's hash of ``ids[i]`` (splitmix64 mod
+    ``num_partitions``). A stable counting sort; the result does not depend on threads."""
+
+def merge_samples(num_seeds: int, parts: List[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], *,
+                  num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(counts, neighbors, eids)`` of a batch of ``num_seeds`` seeds, in batch order, from
+    per-partition answers ``(positions, counts, neighbors, eids)`` (the batch positions of
+    the part's seeds, their neighbor counts, and their neighbors and edge ids seed by seed).
+    Every position must be answered by exactly one part and each part's counts must add up
+    to its neighbors: ValueError (IndexError for a position outside the batch) otherwise,
+    before anything is written."""

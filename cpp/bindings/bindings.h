@@ -30,6 +30,7 @@ void bind_negative(py::module_& m);  // AliasTable, negative_sample
 void bind_walk(py::module_& m);      // random_walk, metapath_walk
 void bind_halfcast(py::module_& m);  // encode_half, decode_half
 void bind_sockio(py::module_& m);    // recv_rows
+void bind_route(py::module_& m);     // split_by_partition, merge_samples
 
 // numpy, imported once.
 py::module_& numpy();
@@ -55,6 +56,12 @@ py::array as_1d(py::handle obj, const char* name);
 // A 1-D int64 array (a private copy unless share_if_immutable and nothing can change it
 // during the GIL-free call). InvalidArgument names `name` on a wrong kind or shape.
 Held<int64_t> to_int64(py::handle obj, const char* name, bool share_if_immutable = false);
+
+// A 1-D int64 array shared without a copy when it already is one, for values the core only
+// copies (never uses as indices or sizes): another thread writing them meanwhile changes
+// the values copied, never which memory is touched (the reference held keeps the array
+// from being resized or freed).
+Held<int64_t> int64_data(py::handle obj, const char* name);
 
 // The same for a numeric array converted to T (float or double, numpy `dtype`).
 template <class T>

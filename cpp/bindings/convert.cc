@@ -95,6 +95,14 @@ Held<int64_t> to_int64(py::handle obj, const char* name, bool share_if_immutable
   return {py::array_t<int64_t, py::array::c_style>::ensure(copy)};
 }
 
+Held<int64_t> int64_data(py::handle obj, const char* name) {
+  py::array a = as_1d(obj, name);
+  const bool exact = a.dtype().kind() == 'i' && a.itemsize() == 8 && (a.flags() & py::array::c_style) &&
+                     a.dtype().byteorder() != '>';
+  if (exact) return {py::array_t<int64_t, py::array::c_style>::ensure(a)};
+  return to_int64(obj, name);
+}
+
 void make_readonly(py::array& a) { a.attr("setflags")(py::arg("write") = false); }
 
 }  // namespace graphplat::bindings

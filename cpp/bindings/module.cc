@@ -67,4 +67,5 @@ PYBIND11_MODULE(_core, m) {
   bind_walk(m);
   bind_halfcast(m);
   bind_sockio(m);
+  bind_route(m);
 }

@@ -9,6 +9,8 @@ from typing import Dict
 
 import numpy as np
 
+from graphplat import _core
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -100,11 +102,10 @@ class PartitionBook:
         ascending position order."""
         if self.num_partitions == 1:
             return {0: np.arange(len(ids), dtype=np.int64)} if len(ids) else {}
-        parts = self.partition_of(ntype, ids)
-        if self.num_partitions <= 1 << 15:  # numpy sorts 16-bit keys stably by radix, O(n)
-            parts = parts.astype(np.int16)
-        order = np.argsort(parts, kind="stable")
-        bounds = np.searchsorted(parts[order], np.arange(self.num_partitions + 1))
+        parts = None
+        if self.method == "assigned" and ntype in self.assigned:
+            parts = self.partition_of(ntype, ids)
+        # a stable counting sort in the core (the hash is computed there too)
+        order, bounds = _core.split_by_partition(ids, self.num_partitions, parts=parts)
         return {p: order[bounds[p]:bounds[p + 1]] for p in range(self.num_partitions)
                 if bounds[p + 1] > bounds[p]}
-

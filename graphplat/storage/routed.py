@@ -28,25 +28,14 @@ from graphplat.storage.wire_dtype import check as wire_dtype_check
 
 
 def scatter_samples(num_seeds: int, parts: List[Tuple[np.ndarray, NeighborSample]]) -> NeighborSample:
-    """Merge per-partition samples (positions into the batch, sample) into batch order, O(E)."""
+    """Merge per-partition samples (positions into the batch, sample) into batch order, O(E)
+    (in the core: every position answered once, counts matching each part's neighbors)."""
     if len(parts) == 1 and len(parts[0][0]) == num_seeds:
         pos, s = parts[0]
         if np.array_equal(pos, np.arange(num_seeds)):
             return s
-    counts = np.zeros(num_seeds, dtype=np.int64)
-    for pos, s in parts:
-        counts[pos] = s.counts
-    offsets = np.zeros(num_seeds + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    total = int(offsets[-1])
-    neighbors = np.empty(total, dtype=np.int64)
-    eids = np.empty(total, dtype=np.int64)
-    for pos, s in parts:
-        local_start = np.zeros(len(pos), dtype=np.int64)
-        np.cumsum(s.counts[:-1], out=local_start[1:])
-        dest = np.repeat(offsets[pos] - local_start, s.counts) + np.arange(len(s.neighbors))
-        neighbors[dest] = s.neighbors
-        eids[dest] = s.eids
+    counts, neighbors, eids = _core.merge_samples(
+        num_seeds, [(pos, s.counts, s.neighbors, s.eids) for pos, s in parts])
     return NeighborSample(counts, neighbors, eids)
 
 
