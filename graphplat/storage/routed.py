@@ -129,8 +129,8 @@ class RoutedGraph(GraphService):
         return scatter_samples(len(seeds), [(pieces[k], got[k]) for k in pieces])
 
     #: Feature requests of one partition are cut into up to this many calls (of at least
-    #: MIN_ROWS_PER_PIECE rows) that run at once; RemoteGraph raises it so that a server
-    #: gathers one piece while the wire carries another and the client copies a third.
+    #: MIN_ROWS_PER_PIECE rows) that run at once, so that a server gathers one piece while
+    #: the wire carries another (see RemoteGraph.pieces_per_partition for the measured default).
     pieces_per_partition = 1
     MIN_ROWS_PER_PIECE = 4096
 
