@@ -48,6 +48,9 @@ std::string dtype_name(const py::array& a);
 void check_plain_dtype(const py::array& a, const char* what);
 // Bytes of one row (a[0]) of an array with at least one dimension.
 int64_t row_bytes_of(const py::array& a);
+// An output array the core writes: C-contiguous and writable, and (src given) sharing no
+// memory with the source it is computed from. InvalidArgument otherwise.
+void check_output(const py::array& out, const py::array* src);
 // Whether nothing can write to a's memory (read-only all the way down its bases).
 bool immutable(const py::array& a);
 // np.asarray(obj), which must be 1-D; `name` goes into the error.

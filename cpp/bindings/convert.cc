@@ -103,6 +103,16 @@ Held<int64_t> int64_data(py::handle obj, const char* name) {
   return to_int64(obj, name);
 }
 
+void check_output(const py::array& out, const py::array* src) {
+  if (!(out.flags() & py::array::c_style) || !out.writeable())
+    throw InvalidArgument("out must be C-contiguous and writable");
+  if (src != nullptr && out.nbytes() > 0 && src->nbytes() > 0) {
+    const char* a = static_cast<const char*>(src->data());
+    const char* b = static_cast<const char*>(out.data());
+    if (a < b + out.nbytes() && b < a + src->nbytes()) throw InvalidArgument("out must not overlap source");
+  }
+}
+
 void make_readonly(py::array& a) { a.attr("setflags")(py::arg("write") = false); }
 
 }  // namespace graphplat::bindings

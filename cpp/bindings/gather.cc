@@ -38,13 +38,7 @@ void bind_gather(py::module_& m) {
             throw InvalidArgument("out must have the row shape of source (shape[1:])");
           if (out_rows_arg.is_none() && out.shape(0) != shape[0])
             throw InvalidArgument("out must have shape (len(rows),) + source.shape[1:]");
-          if (!(out.flags() & py::array::c_style) || !out.writeable())
-            throw InvalidArgument("out must be C-contiguous and writable");
-          if (out.nbytes() > 0 && src.nbytes() > 0) {
-            const char* a = static_cast<const char*>(src.data());
-            const char* b = static_cast<const char*>(out.data());
-            if (a < b + out.nbytes() && b < a + src.nbytes()) throw InvalidArgument("out must not overlap source");
-          }
+          check_output(out, &src);
         }
         const int64_t row_bytes = num_rows > 0 ? static_cast<int64_t>(src.nbytes()) / num_rows
                                                : static_cast<int64_t>(src.itemsize());
@@ -82,16 +76,14 @@ void bind_gather(py::module_& m) {
         if (!py::detail::npy_api::get().PyArray_EquivTypes_(out.dtype().ptr(), src.dtype().ptr()))
           throw InvalidArgument("out must have the dtype of source");
         check_plain_dtype(src, "source");
-        if (!(src.flags() & py::array::c_style) || !(out.flags() & py::array::c_style))
-          throw InvalidArgument("source and out must be C-contiguous (np.ascontiguousarray)");
-        if (!out.writeable()) throw InvalidArgument("out must be writeable");
+        if (!(src.flags() & py::array::c_style))
+          throw InvalidArgument("source must be C-contiguous (np.ascontiguousarray)");
+        check_output(out, &src);
         Held<int64_t> r = to_int64(rows, "rows");
         if (r.span().size != src.shape(0))
           throw InvalidArgument(cat("rows has ", r.span().size, " entries but source has ", src.shape(0), " rows"));
         const char* in = static_cast<const char*>(src.data());
         char* dst = static_cast<char*>(out.mutable_data());
-        if (out.nbytes() > 0 && src.nbytes() > 0 && dst < in + src.nbytes() && in < dst + out.nbytes())
-          throw InvalidArgument("out must not overlap source");
         const int64_t row_bytes = row_bytes_of(src);
         {
           py::gil_scoped_release nogil;

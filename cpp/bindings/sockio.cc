@@ -17,8 +17,7 @@ void bind_sockio(py::module_& m) {
         py::array out = py::reinterpret_borrow<py::array>(out_arg);
         if (out.ndim() < 1) throw InvalidArgument("out must have at least one dimension");
         check_plain_dtype(out, "out");
-        if (!(out.flags() & py::array::c_style) || !out.writeable())
-          throw InvalidArgument("out must be C-contiguous and writable");
+        check_output(out, nullptr);
         int64_t timeout_ms = -1;
         if (!timeout.is_none()) {
           const double t = timeout.cast<double>();

@@ -55,7 +55,7 @@ def test_scatter_errors_name_the_problem_and_write_nothing():
         core.scatter_rows(src, np.array([2, 1, 0]), src)
     ro = np.zeros((4, 2), np.float32)
     ro.setflags(write=False)
-    with pytest.raises(ValueError, match="writeable"):
+    with pytest.raises(ValueError, match="writable"):
         core.scatter_rows(src, np.array([0, 1, 2]), ro)
     with pytest.raises(ValueError, match="numpy array"):
         core.scatter_rows(src, np.array([0, 1, 2]), [[0, 0]] * 4)
