@@ -21,15 +21,8 @@ void split_by_partition(Span<int64_t> ids, Span<int64_t> parts, int64_t num_part
     throw InvalidArgument(cat("parts has ", parts.size, " entries but ids has ", n));
   std::vector<int32_t> owner(static_cast<size_t>(n));
   if (parts.empty()) {
-    // a 64-bit division costs more than the hash: a mask when the count is a power of two
-    const uint64_t P = static_cast<uint64_t>(num_partitions);
-    const bool pow2 = (P & (P - 1)) == 0;
     parallel_for(n, 1 << 14, num_threads, [&](int64_t lo, int64_t hi) {
-      if (pow2) {
-        for (int64_t i = lo; i < hi; ++i) owner[i] = static_cast<int32_t>(mix64(static_cast<uint64_t>(ids[i])) & (P - 1));
-      } else {
-        for (int64_t i = lo; i < hi; ++i) owner[i] = static_cast<int32_t>(mix64(static_cast<uint64_t>(ids[i])) % P);
-      }
+      for (int64_t i = lo; i < hi; ++i) owner[i] = static_cast<int32_t>(hash_owner(ids[i], num_partitions));
     });
   } else {
     const int64_t bad = parallel_find_first(n, num_threads, [&](int64_t i) {

@@ -40,13 +40,6 @@ class RemoteGraph(RoutedGraph):
     and one that had no segment yet is watched until it has (:class:`~graphplat.storage.shared.Pickup`).
     """
 
-    #: Feature requests per partition per call (see RoutedGraph). One since the rows are read
-    #: off the socket straight into the batch (session 12, 2 cores: co-located prefetch 43.9
-    #: -> 45.6 batches/s, all remote 32.6 -> 35.5 going from 4 to 1; the pieces' per-request
-    #: work on both sides outweighed overlapping the server's gather with the wire). Raise it
-    #: where servers have idle cores to gather one piece while the wire carries another.
-    pieces_per_partition = 1
-
     def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
                  *, max_workers: Optional[int] = None, id_dictionaries=None,
                  backends: Optional[Sequence] = None, shared_memory: bool = False):
