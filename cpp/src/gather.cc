@@ -8,23 +8,11 @@ namespace graphplat {
 
 namespace {
 
-// out row dst_of(i) = source row src_of(i) for i in [0, n), in parallel. Source rows are
-// random reads from a table far larger than the cache: the lines of the row kLookahead
-// places ahead are requested while this one is copied (up to 8 lines; wider rows stream
-// once their first lines arrive). Measured: 56k rows of 400 B out of 1.25M, 2.4 -> 1.4 ms
-// on one thread.
+// out row dst_of(i) = source row src_of(i) for i in [0, n), in parallel, prefetching ahead.
 template <class SrcOf, class DstOf>
 void copy_rows(int64_t n, int64_t row_bytes, int64_t grain, int num_threads, SrcOf src_of, DstOf dst_of) {
-  constexpr int64_t kLookahead = 8;
-  const int64_t lines = std::min<int64_t>(8, (row_bytes + 63) / 64);
-  parallel_for(n, grain, num_threads, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      if (i + kLookahead < hi) {
-        const char* ahead = src_of(i + kLookahead);
-        for (int64_t l = 0; l < lines; ++l) __builtin_prefetch(ahead + l * 64);
-      }
-      std::memcpy(dst_of(i), src_of(i), static_cast<size_t>(row_bytes));
-    }
+  for_rows_prefetched(n, row_bytes, grain, num_threads, src_of, [&](int64_t i) {
+    std::memcpy(dst_of(i), src_of(i), static_cast<size_t>(row_bytes));
   });
 }
 

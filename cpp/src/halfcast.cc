@@ -3,6 +3,12 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define GRAPHPLAT_F16C 1
+#endif
+
+#include "graphplat/gather.h"
 #include "graphplat/parallel.h"
 
 namespace graphplat {
@@ -74,12 +80,84 @@ void bfloat16_row(const float* src, uint16_t* out, int64_t width) {
   }
 }
 
-void float16_row(const float* src, uint16_t* out, int64_t width) {
+// bfloat16 -> float32 is a shift; AVX2 doubles its lanes (1.4 -> 0.8 ms for 5.6M values).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void bfloat16_decode(const uint16_t* src, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
+    std::memcpy(out + i, &bits, 4);
+  }
+}
+
+void float16_row_scalar(const float* src, uint16_t* out, int64_t width) {
   for (int64_t k = 0; k < width; ++k) {
     uint32_t f;
     std::memcpy(&f, src + k, 4);
     out[k] = to_float16(f);
   }
+}
+
+void float16_decode_scalar(const uint16_t* src, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = from_float16(src[i]);
+    std::memcpy(out + i, &bits, 4);
+  }
+}
+
+#ifdef GRAPHPLAT_F16C
+// F16C converts 8 values per instruction where the scalar code branches per value (float16
+// encoding 16 -> ~1.5 ms for 56k rows of 100 floats). Its conversions round like IEEE, as
+// numpy's do, but quiet a NaN's payload where numpy keeps it: a group of 8 holding a NaN
+// takes the scalar path, so the bits stay numpy's. MXCSR's flush-to-zero and
+// denormals-are-zero modes do not apply to these conversions (tested with torch's
+// set_flush_denormal).
+__attribute__((target("avx,f16c"))) void float16_row_f16c(const float* src, uint16_t* out, int64_t width) {
+  int64_t k = 0;
+  for (; k + 8 <= width; k += 8) {
+    const __m256 v = _mm256_loadu_ps(src + k);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+      float16_row_scalar(src + k, out + k, 8);
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+  float16_row_scalar(src + k, out + k, width - k);
+}
+
+__attribute__((target("avx,f16c"))) void float16_decode_f16c(const uint16_t* src, float* out, int64_t n) {
+  int64_t i = 0;
+  const __m128i magnitude = _mm_set1_epi16(0x7fff), inf = _mm_set1_epi16(0x7c00);
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    if (_mm_movemask_epi8(_mm_cmpgt_epi16(_mm_and_si128(h, magnitude), inf)) != 0) {  // a NaN
+      float16_decode_scalar(src + i, out + i, 8);
+      continue;
+    }
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+  float16_decode_scalar(src + i, out + i, n - i);
+}
+
+bool has_f16c() {
+  static const bool ok = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return ok;
+}
+#endif
+
+void float16_row(const float* src, uint16_t* out, int64_t width) {
+#ifdef GRAPHPLAT_F16C
+  if (has_f16c()) return float16_row_f16c(src, out, width);
+#endif
+  float16_row_scalar(src, out, width);
+}
+
+void float16_decode(const uint16_t* src, float* out, int64_t n) {
+#ifdef GRAPHPLAT_F16C
+  if (has_f16c()) return float16_decode_f16c(src, out, n);
+#endif
+  float16_decode_scalar(src, out, n);
 }
 
 void check_rows(Span<int64_t> rows, int64_t limit, const char* what, int num_threads) {
@@ -113,26 +191,29 @@ void encode_half_rows(const float* src, int64_t num_rows, int64_t width, Span<in
   } else if (n > num_out_rows) {
     throw InvalidArgument(cat("out has ", num_out_rows, " rows, need ", n));
   }
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(width, 1));
   void (*const row)(const float*, uint16_t*, int64_t) =
       fmt == HalfFormat::kFloat16 ? float16_row : bfloat16_row;
-  parallel_for(n, grain, num_threads, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i)
-      row(src + (gather ? rows.data[i] : i) * width, out + (scatter ? out_rows.data[i] : i) * width, width);
+  if (!gather && !scatter) {  // one contiguous run of values (also 1-D arrays): vector-wide chunks
+    parallel_for(n * width, int64_t(1) << 15, num_threads, [&](int64_t lo, int64_t hi) {
+      row(src + lo, out + lo, hi - lo);
+    });
+    return;
+  }
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(width, 1));
+  auto src_of = [&](int64_t i) { return src + (gather ? rows.data[i] : i) * width; };
+  for_rows_prefetched(n, width * 4, grain, num_threads, src_of, [&](int64_t i) {
+    row(src_of(i), out + (scatter ? out_rows.data[i] : i) * width, width);
   });
 }
 
 void decode_half(const uint16_t* src, int64_t n, float* out, HalfFormat fmt, int num_threads) {
-  auto run = [&](auto decode) {
-    parallel_for(n, int64_t(1) << 15, num_threads, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const uint32_t bits = decode(src[i]);
-        std::memcpy(out + i, &bits, 4);
-      }
-    });
-  };
-  if (fmt == HalfFormat::kFloat16) run([](uint16_t h) { return from_float16(h); });
-  else run([](uint16_t h) { return static_cast<uint32_t>(h) << 16; });
+  parallel_for(n, int64_t(1) << 15, num_threads, [&](int64_t lo, int64_t hi) {
+    if (fmt == HalfFormat::kFloat16) {
+      float16_decode(src + lo, out + lo, hi - lo);
+      return;
+    }
+    bfloat16_decode(src + lo, out + lo, hi - lo);
+  });
 }
 
 }  // namespace graphplat

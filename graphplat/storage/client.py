@@ -458,8 +458,12 @@ class PartitionClient:
                 raise ValueError(f"out_rows has {len(rows)} entries for {len(ids)} ids")
             if names is not None:
                 out = {n: out[n] for n in names}
-            if not wire_dtype and self._call_raw(
-                    "NodeFeatures", req, sink=lambda stream: codec.read_raw_rows(stream, out, rows) or True):
+            # Rows are read off the bulk carrier straight into place, in wire_dtype too (a
+            # server from before wire_dtype answers float32: rounded here, like below).
+            convert = (lambda arr: encode(arr, wire_dtype) if applies(arr.dtype, wire_dtype) else arr) \
+                if wire_dtype else None
+            if self._call_raw("NodeFeatures", req,
+                              sink=lambda stream: codec.read_raw_rows(stream, out, rows, convert) or True):
                 return out
             for name, arr in self.node_features(ntype, ids, names, wire_dtype=wire_dtype).items():
                 if name in out:

@@ -9,7 +9,7 @@ count. Anything else raises ValueError, which the server turns into INVALID_ARGU
 from __future__ import annotations
 
 import json
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -269,12 +269,15 @@ class BytesStream:
         _core.scatter_rows(rows_in.reshape((len(rows),) + out.shape[1:]), rows, out)
 
 
-def read_raw_rows(stream, out: Mapping[str, np.ndarray], rows: np.ndarray) -> None:
+def read_raw_rows(stream, out: Mapping[str, np.ndarray], rows: np.ndarray,
+                  convert: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
     """Reads a raw answer of one row per entry of ``rows`` from ``stream`` (a bulk
     AnswerStream, or a :class:`BytesStream`) and writes array ``name`` into
     ``out[name][rows]``: straight from the stream when its dtype and row shape are
-    ``out[name]``'s, else converted. ValueError when the answer is malformed, lacks one of
-    ``out``'s arrays or has rows of another shape; nothing past the answer is read."""
+    ``out[name]``'s, else converted (by ``convert(array)`` first when given, then cast).
+    ValueError when the answer is malformed, lacks one of ``out``'s arrays or has rows of
+    another shape. Arrays of the answer that ``out`` does not name are skipped; whatever
+    follows the last array read is left to the caller (the bulk channel drains it)."""
     size = stream.remaining
     head = stream.read(16)
     hlen = _raw_header(head, size)
@@ -297,5 +300,6 @@ def read_raw_rows(stream, out: Mapping[str, np.ndarray], rows: np.ndarray) -> No
             stream.read_rows(target, rows)
         else:
             got = np.frombuffer(stream.read(nbytes), dtype=dt).reshape(shape)
+            if convert is not None:
+                got = convert(got)
             _core.scatter_rows(np.ascontiguousarray(got, dtype=target.dtype), rows, target)
-    stream.skip(stream.remaining)

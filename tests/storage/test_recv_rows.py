@@ -16,7 +16,7 @@ import pytest
 from graphplat import _core
 from graphplat.rpc.bulk import BulkChannel
 from graphplat.schema import GraphSchema
-from graphplat.storage import codec
+from graphplat.storage import codec, wire_dtype
 from graphplat.storage.graph_arrays import GraphArrays
 from graphplat.storage.remote import connect
 from graphplat.testing.servers import Fleet, cluster_dict
@@ -146,13 +146,15 @@ def _answer(n=5):
 
 def test_read_raw_rows_places_and_converts():
     """Two arrays land at permuted rows of bigger outs; a float64 answer into a float32 out is
-    converted; an array out does not ask for is skipped; trailing bytes are consumed."""
+    converted; an array out does not ask for is skipped; what follows the last array read is
+    left to the caller (the bulk channel drains it); a float32 answer into a half-precision
+    out goes through ``convert`` (an old server answering float32 to a wire_dtype request)."""
     f, i = _answer()
     rows = np.array([9, 2, 3, 0, 6])
     out = {"f": np.full((10, 4), 5.0, np.float32), "i": np.full(10, -1, np.int64)}
     stream = codec.BytesStream(codec.pack_raw({"f": f, "x": np.ones(3), "i": i}) + b"trailing")
     codec.read_raw_rows(stream, out, rows)
-    assert stream.remaining == 0
+    assert len(b"trailing") <= stream.remaining < len(b"trailing") + 64  # alignment padding, then ours
     assert out["f"][rows].tobytes() == f.tobytes() and out["i"][rows].tobytes() == i.tobytes()
     assert (np.delete(out["f"], rows, 0) == 5.0).all() and (np.delete(out["i"], rows) == -1).all()
     wide = f.astype(np.float64) * 1.0000001
@@ -160,6 +162,11 @@ def test_read_raw_rows_places_and_converts():
     codec.read_raw_rows(codec.BytesStream(codec.pack_raw({"f": wide})), conv, np.array([4, 0, 5, 1, 2]))
     np.testing.assert_array_equal(conv["f"][[4, 0, 5, 1, 2]], wide.astype(np.float32))
     assert (conv["f"][3] == 0).all()
+    half = {"f": np.zeros((6, 4), np.uint16)}
+    codec.read_raw_rows(codec.BytesStream(codec.pack_raw({"f": f})), half, np.array([4, 0, 5, 1, 2]),
+                        lambda arr: wire_dtype.encode(arr, "bfloat16"))
+    np.testing.assert_array_equal(half["f"][[4, 0, 5, 1, 2]], wire_dtype.encode(f, "bfloat16"))
+    assert not half["f"][3].any()
 
 
 @pytest.mark.parametrize("mangle,match", [
@@ -240,7 +247,8 @@ def test_node_features_into_out_rows(served, bulk, monkeypatch):
     ga, servers = served
     streams = []
     original = codec.read_raw_rows
-    monkeypatch.setattr(codec, "read_raw_rows", lambda s, o, r: streams.append(type(s).__name__) or original(s, o, r))
+    monkeypatch.setattr(codec, "read_raw_rows",
+                        lambda s, o, r, c=None: streams.append(type(s).__name__) or original(s, o, r, c))
     g = connect(cluster_dict([[s] for s in servers], deadline_s=20), shared_memory=False, bulk=bulk)
     with g:
         client = g.clients[0]
@@ -261,7 +269,7 @@ def test_node_features_into_out_rows(served, bulk, monkeypatch):
             assert out["label"][rows].tobytes() == plain["label"].tobytes() == ga.node_features[NT]["label"][
                 mine].tobytes()
             assert (out["feat"][rest] == -9).all() and (out["label"][rest] == 7).all()
-        assert streams == ["AnswerStream" if bulk else "BytesStream"] * 2  # float16 goes the plain way
+        assert streams == ["AnswerStream" if bulk else "BytesStream"] * 3  # float16 too: rows in place
         assert (client._bulk[0].calls > 0) if bulk else not client._bulk
 
 

@@ -81,6 +81,31 @@ def test_encoding_is_bit_identical_to_numpy_and_torch():
                                   every.astype(np.uint32) << 16)
 
 
+def test_vector_paths_match_the_scalar_rounding_in_every_lane_and_mode():
+    """Rows wider than a vector (8 lanes) with NaNs, subnormals and ties in every lane
+    position: the gathered row path, the flat path and numpy give the same bits, also with
+    the CPU's flush-to-zero / denormals-are-zero modes on (torch.set_flush_denormal)."""
+    x = bit_patterns(n=20_000, seed=9)
+    x = x[: len(x) // 37 * 37].reshape(-1, 37)  # 37 = 4 vectors + a 5-value tail per row
+    rows = np.random.default_rng(1).permutation(len(x))
+    finite = ~np.isnan(x[rows])
+    with np.errstate(all="ignore"):
+        expect = x[rows].astype(np.float16).view(np.uint16)
+    for flush in (False, True):
+        assert torch.set_flush_denormal(flush) or not flush
+        try:
+            got = _core.encode_half(x, "float16", rows=rows).view(np.uint16)
+            flat = wire_dtype.encode(x[rows], "float16").view(np.uint16)
+            every = np.arange(1 << 16, dtype=np.uint16)
+            back = wire_dtype.decode(every.view(np.float16), "float16")
+        finally:
+            torch.set_flush_denormal(False)
+        np.testing.assert_array_equal(got[finite], expect[finite])
+        np.testing.assert_array_equal(flat, got)  # NaN lanes too: one rounding function
+        assert ((got[~finite] & 0x7C00) == 0x7C00).all() and (got[~finite] & 0x03FF).all()  # NaN stays NaN
+        np.testing.assert_array_equal(back.view(np.uint32), every.view(np.float16).astype(np.float32).view(np.uint32))
+
+
 def test_fused_gather_encode_matches_gather_then_encode_and_rejects_bad_input():
     rng = np.random.default_rng(2)
     src = rng.standard_normal((500, 3, 4)).astype(np.float32)
