@@ -295,6 +295,10 @@ def recv_rows(fd: int, out: np.ndarray, rows: np.ndarray, *, timeout: Optional[f
     read; TimeoutError after ``timeout`` seconds, ConnectionError when the peer closes first,
     OSError on a socket error (the stream is then out of step: close the socket)."""
 
+def hash_partitions(ids: np.ndarray, num_partitions: int, *, num_threads: int = 0) -> np.ndarray:
+    """int64 partition of every id under PartitionBook's hash: splitmix64's finalizer of the
+    id as uint64, mod ``num_partitions`` (ValueError outside ``[1, 2^20]``)."""
+
 def split_by_partition(ids: np.ndarray, num_partitions: int, *, parts: Optional[np.ndarray] = None,
                        num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """``(order, bounds)``: the positions ``0..len(ids)-1`` grouped by owning partition,

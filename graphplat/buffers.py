@@ -19,6 +19,8 @@ from typing import List, Sequence
 
 import numpy as np
 
+from graphplat import _core
+
 #: Arrays smaller than this come from numpy directly (malloc reuses small blocks well).
 MIN_POOLED_BYTES = 1 << 20
 _SLACK = 1.25  # a buffer is allocated this much larger than asked, so later batches fit
@@ -65,3 +67,11 @@ class BufferPool:
                 self._bufs.pop(min(small, key=lambda i: len(self._bufs[i])))
             self._bufs.append(buf)
             return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def put_rows(src: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Row ``i`` of ``src`` into row ``rows[i]`` of ``out`` (converted to ``out``'s dtype
+    first when it differs): rows answered elsewhere landing in a batch, copied in the core
+    in parallel without the GIL. IndexError for a row outside ``out``. Returns ``out``."""
+    _core.scatter_rows(np.ascontiguousarray(src, dtype=out.dtype), rows, out)
+    return out

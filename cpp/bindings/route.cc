@@ -1,4 +1,5 @@
-// split_by_partition and merge_samples: RoutedGraph's per-hop split and merge.
+// hash_partitions, split_by_partition and merge_samples: PartitionBook's hash and
+// RoutedGraph's per-hop split and merge.
 #include "bindings.h"
 
 #include <vector>
@@ -8,6 +9,22 @@
 namespace graphplat::bindings {
 
 void bind_route(py::module_& m) {
+  m.def(
+      "hash_partitions",
+      [](py::handle ids, int64_t num_partitions, int num_threads) {
+        Held<int64_t> i = to_int64(ids, "ids");
+        py::array_t<int64_t> out(i.span().size);
+        int64_t* o = out.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          hash_owners(i.span(), num_partitions, o, threads_arg(num_threads));
+        }
+        return out;
+      },
+      py::arg("ids"), py::arg("num_partitions"), py::kw_only(), py::arg("num_threads") = 0,
+      "int64 partition of every id under PartitionBook's hash (splitmix64(id) mod "
+      "num_partitions); see _core.pyi.");
+
   m.def(
       "split_by_partition",
       [](py::handle ids, int64_t num_partitions, py::handle parts_arg, int num_threads) {

@@ -12,10 +12,23 @@ int64_t hash_owner(int64_t id, int64_t num_partitions) {
   return static_cast<int64_t>(mix64(static_cast<uint64_t>(id)) % static_cast<uint64_t>(num_partitions));
 }
 
-void split_by_partition(Span<int64_t> ids, Span<int64_t> parts, int64_t num_partitions, int64_t* order,
-                        int64_t* bounds, int num_threads) {
+namespace {
+void check_num_partitions(int64_t num_partitions) {
   if (num_partitions < 1 || num_partitions > (int64_t(1) << 20))
     throw InvalidArgument(cat("num_partitions must be in [1, 2^20], got ", num_partitions));
+}
+}  // namespace
+
+void hash_owners(Span<int64_t> ids, int64_t num_partitions, int64_t* out, int num_threads) {
+  check_num_partitions(num_partitions);
+  parallel_for(ids.size, 1 << 14, num_threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = hash_owner(ids[i], num_partitions);
+  });
+}
+
+void split_by_partition(Span<int64_t> ids, Span<int64_t> parts, int64_t num_partitions, int64_t* order,
+                        int64_t* bounds, int num_threads) {
+  check_num_partitions(num_partitions);
   const int64_t n = ids.size;
   if (!parts.empty() && parts.size != n)
     throw InvalidArgument(cat("parts has ", parts.size, " entries but ids has ", n));

@@ -1,4 +1,4 @@
-// split_by_partition against a plain per-id loop; merge_sample_parts putting two partitions'
+// split_by_partition and hash_owners against a plain per-id loop; merge_sample_parts putting two partitions'
 // answers back in batch order; both rejecting inconsistent input before writing anything.
 #include <vector>
 
@@ -43,6 +43,22 @@ TEST_CASE(split_by_partition_takes_given_parts_and_rejects_bad_ones) {
   CHECK_THROWS(InvalidArgument,
                split_by_partition(span_of(ids), span_of(short_parts), 3, order.data(), bounds.data(), 1), "parts has 1");
   CHECK_THROWS(InvalidArgument, split_by_partition(span_of(ids), Span<int64_t>{}, 0, order.data(), bounds.data(), 1), "num_partitions");
+}
+
+TEST_CASE(hash_owners_is_hash_owner_per_id_and_checks_the_partition_count) {
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 50000; ++i) ids.push_back(i * 1000003 - 7);
+  for (int64_t P : {1, 2, 5}) {
+    for (int threads : {1, 2}) {
+      std::vector<int64_t> out(ids.size(), -1);
+      hash_owners(span_of(ids), P, out.data(), threads);
+      for (size_t i = 0; i < ids.size(); ++i) CHECK(out[i] == hash_owner(ids[i], P));
+    }
+  }
+  std::vector<int64_t> out(ids.size(), -1);
+  CHECK_THROWS(InvalidArgument, hash_owners(span_of(ids), 0, out.data(), 1), "num_partitions");
+  CHECK_THROWS(InvalidArgument, hash_owners(span_of(ids), (int64_t(1) << 20) + 1, out.data(), 1), "num_partitions");
+  CHECK(out[0] == -1);  // nothing written
 }
 
 TEST_CASE(merge_sample_parts_restores_batch_order) {

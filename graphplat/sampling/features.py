@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from graphplat import _core
-from graphplat.buffers import BufferPool
+from graphplat.buffers import BufferPool, put_rows
 from graphplat.service import GraphService
 from graphplat.storage import wire_dtype
 
@@ -151,7 +151,7 @@ class FeatureFetcher:
                 arr = self.buffers.empty((len(ids),) + src.shape[1:], src.dtype)
                 _core.take_rows(src, pos[hit_at], out=arr, out_rows=hit_at)
                 if len(miss):
-                    _core.scatter_rows(np.ascontiguousarray(fetched[n], dtype=src.dtype), miss, arr)
+                    put_rows(fetched[n], miss, arr)
                 out[n] = arr
         if self.feature_dtype:
             out = {s.name: wire_dtype.decode(out[s.name], self.feature_dtype,

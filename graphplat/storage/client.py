@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
-from graphplat import _core
+from graphplat.buffers import put_rows
 from graphplat.errors import (  # noqa: F401 - AuthenticationError, RequestTooLarge: re-exported
     AuthenticationError,
     PartitionUnavailable,
@@ -467,7 +467,7 @@ class PartitionClient:
                 return out
             for name, arr in self.node_features(ntype, ids, names, wire_dtype=wire_dtype).items():
                 if name in out:
-                    _core.scatter_rows(np.ascontiguousarray(arr, dtype=out[name].dtype), rows, out[name])
+                    put_rows(arr, rows, out[name])
             return out
         got = self._call_raw("NodeFeatures", req)
         if got is None:

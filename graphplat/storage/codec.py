@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from graphplat import _core
+from graphplat.buffers import put_rows
 from graphplat.proto import common_pb2 as cpb
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.storage.partition_book import PartitionBook
@@ -302,4 +303,4 @@ def read_raw_rows(stream, out: Mapping[str, np.ndarray], rows: np.ndarray,
             got = np.frombuffer(stream.read(nbytes), dtype=dt).reshape(shape)
             if convert is not None:
                 got = convert(got)
-            _core.scatter_rows(np.ascontiguousarray(got, dtype=target.dtype), rows, target)
+            put_rows(got, rows, target)

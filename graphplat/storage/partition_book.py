@@ -11,21 +11,6 @@ import numpy as np
 
 from graphplat import _core
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def hash_ids(ids: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer of int64 ids as uint64 (the same function as the C++ core's)."""
-    z = np.asarray(ids, dtype=np.int64).view(np.uint64).copy()
-    with np.errstate(over="ignore"):
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
-    return z
-
 
 @dataclass
 class PartitionBook:
@@ -49,7 +34,7 @@ class PartitionBook:
     def partition_of(self, ntype: str, ids: np.ndarray) -> np.ndarray:
         """int64 partition of every id."""
         ids = np.asarray(ids, dtype=np.int64)
-        parts = (hash_ids(ids) % np.uint64(self.num_partitions)).astype(np.int64)
+        parts = _core.hash_partitions(ids.reshape(-1), self.num_partitions).reshape(ids.shape)
         if self.method == "assigned" and ntype in self.assigned:
             sorted_ids, sorted_parts = self.assigned[ntype]
             if len(sorted_ids):

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from graphplat import _core
+from graphplat.buffers import put_rows
 from graphplat.schema import GraphSchema
 from graphplat.service import EID_PARTITION_SHIFT, GraphService, NeighborSample, as_ids
 from graphplat.storage.backend import DEDUPES_WRITES, PartitionBackend
@@ -246,7 +247,7 @@ class RoutedGraph(GraphService):
             # Each answer is copied into place as soon as it arrives (in the calling worker
             # thread, GIL-free and parallel), while other pieces are still on the wire.
             for name, arr in call(p, idx).items():
-                _core.scatter_rows(np.ascontiguousarray(arr, dtype=out[name].dtype), idx, out[name])
+                put_rows(arr, idx, out[name])
 
         self._map({k: (lambda k=k, idx=idx: fetch(k[0], idx)) for k, idx in pieces.items()})
         return out

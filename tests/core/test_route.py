@@ -4,7 +4,34 @@ import numpy as np
 import pytest
 
 from graphplat import _core
-from graphplat.storage.partition_book import PartitionBook, hash_ids
+from graphplat.storage.partition_book import PartitionBook
+
+
+def hash_ids(ids: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer of int64 ids as uint64, in numpy: the reference for the core's
+    PartitionBook hash (stored partitions depend on it never changing)."""
+    z = np.asarray(ids, dtype=np.int64).view(np.uint64).copy()
+    with np.errstate(over="ignore"):
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return z
+
+
+def test_hash_partitions_is_splitmix64_mod_p_and_rejects_bad_counts():
+    ids = np.concatenate([np.random.default_rng(4).integers(-2**63, 2**63 - 1, 50000),
+                          [0, 1, -1, 2**63 - 1, -2**63]])
+    for num_partitions in (1, 2, 3, 7, 1 << 20):
+        np.testing.assert_array_equal(_core.hash_partitions(ids, num_partitions),
+                                      (hash_ids(ids) % np.uint64(num_partitions)).astype(np.int64))
+    np.testing.assert_array_equal(PartitionBook(3).partition_of("n", ids[:100]),
+                                  (hash_ids(ids[:100]) % np.uint64(3)).astype(np.int64))
+    assert _core.hash_partitions(np.zeros(0, np.int64), 4).shape == (0,)
+    for bad in (0, -1, (1 << 20) + 1):
+        with pytest.raises(ValueError, match="num_partitions"):
+            _core.hash_partitions(ids, bad)
 
 
 def _reference_split(parts: np.ndarray, num_partitions: int) -> dict:

@@ -12,6 +12,10 @@ namespace graphplat {
 // Owner of id under PartitionBook's hash: splitmix64(id) mod num_partitions.
 int64_t hash_owner(int64_t id, int64_t num_partitions);
 
+// out[i] = hash_owner(ids[i], num_partitions), in parallel (InvalidArgument for
+// num_partitions outside [1, 2^20]).
+void hash_owners(Span<int64_t> ids, int64_t num_partitions, int64_t* out, int num_threads);
+
 // Groups the positions [0, n) of a batch by partition, stably: order[bounds[p]:bounds[p+1]]
 // are the positions partition p owns, ascending. The partition of position i is parts[i]
 // when parts is non-empty (InvalidArgument for one outside [0, num_partitions); parts.size
