@@ -225,6 +225,28 @@ class WorkerWatch:
         return dead
 
 
+#: longest wait for a worker chosen for fault injection to join before the others start
+JOIN_TIMEOUT_S = 120.0
+
+
+def wait_joined(core, procs: Dict[int, subprocess.Popen], timeout_s: float) -> None:
+    """Wait until every worker of ``procs`` (worker id -> its process) has joined the
+    aggregator ``core``; RuntimeError naming a worker that exited first or the ones still
+    missing after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with core.cond:
+            missing = sorted(set(procs) - core.joined)
+        if not missing:
+            return
+        for k in missing:
+            if procs[k].poll() is not None:
+                raise RuntimeError(f"worker {k} exited with {procs[k].returncode} before joining; see its log")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"workers {missing} did not join the aggregator within {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
 def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str = "coded", code: str = "frc",
               checkpoint_every: int = 20, worker_threads: int = 1, slow_prob: float = 0.0,
               slow_factor: float = 1.0, kill: Optional[Dict[int, int]] = None,
@@ -256,20 +278,34 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
     address = f"127.0.0.1:{server.port}"
     log.info("aggregator on %s: %s/%s, n=%d, s=%d, %d steps (%d per epoch)", address, scheme, code, workers,
              tolerate, comp.max_steps, comp.steps_per_epoch)
-    procs: List[subprocess.Popen] = []
+    procs: List[Optional[subprocess.Popen]] = []
     tmp = tempfile.TemporaryDirectory(prefix="graphplat-coded-")
     t0 = time.perf_counter()
     try:
         cfg_path = Path(tmp.name) / "config.json"
         cfg_path.write_text(json.dumps(cfg.to_dict()))
         env = dict(os.environ, OMP_NUM_THREADS=str(worker_threads))
-        for k in range(workers):
+        procs = [None] * workers
+
+        def launch(k: int) -> None:
             extra = {"threads": worker_threads}
             if kill and k in kill:
                 extra["die_at_step"] = kill[k]
             if slow_prob:
                 extra.update(slow_prob=slow_prob, slow_factor=slow_factor)
-            procs.append(subprocess.Popen(worker_command(cfg_path, address, k, workers, **extra), env=env))
+            procs[k] = subprocess.Popen(worker_command(cfg_path, address, k, workers, **extra), env=env)
+
+        # Fault injection at a deterministic point: the workers to kill start first and the
+        # others only once those have joined. Otherwise, with s tolerated, the rest could
+        # finish every step while a slow-starting victim still imports torch, and nothing
+        # would be killed (seen on a loaded 2-core machine).
+        victims = sorted(kill or {})
+        for k in victims:
+            launch(k)
+        wait_joined(server.core, {k: procs[k] for k in victims}, JOIN_TIMEOUT_S)
+        for k in range(workers):
+            if procs[k] is None:
+                launch(k)
         client = AggregatorClient(address)
         watch = WorkerWatch(procs, tolerate, scheme)
         while not server.wait_done(timeout=0.2):
@@ -294,6 +330,7 @@ def run_coded(cfg: TrainConfig, *, workers: int, tolerate: int = 1, scheme: str 
         client.close()
         final = server.params()
     finally:
+        procs = [p for p in procs if p is not None]  # all started, unless launching failed
         for p in procs:
             if p.poll() is None:
                 p.terminate()

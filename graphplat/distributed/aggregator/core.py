@@ -206,6 +206,8 @@ class AggregatorCore:
         if stall_deadline_s is not None and stall_deadline_s <= 0:
             raise ValueError("stall_deadline_s must be > 0 (or None: wait forever)")
         self.stall_deadline_s = None if stall_deadline_s is None else float(stall_deadline_s)
+        #: ids of the workers that have joined (a launcher's start-up check)
+        self.joined: set = set()
         #: why the run stopped without finishing (the stall deadline passed), else None
         self.failure: Optional[str] = None
         self.max_steps = max_steps
@@ -335,6 +337,7 @@ class AggregatorCore:
             if self.closing:
                 raise ShuttingDown("aggregator is shutting down")
             step, done = self.step, self.done
+            self.joined.add(w)
         log.info("worker %d joined at step %d (slices %s)", w, step, list(coeffs))
         return apb.JoinResponse(
             step=step, n=self.n, s=self.s, scheme=self.scheme, code=self.code_kind,
