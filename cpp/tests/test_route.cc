@@ -1,5 +1,6 @@
-// split_by_partition and hash_owners against a plain per-id loop; merge_sample_parts putting two partitions'
-// answers back in batch order; both rejecting inconsistent input before writing anything.
+// split_by_partition and hash_owners against a plain per-id loop; merge_sample_parts putting
+// two partitions' answers back in batch order; all rejecting inconsistent input before
+// writing anything.
 #include <vector>
 
 #include "check.h"
