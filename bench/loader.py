@@ -21,6 +21,8 @@ same seed batches:
   over the network (``shared_memory=False``), with prefetch, without and with a client-side
   feature cache of a quarter of the table (``-cache25``); large answers travel on the
   servers' bulk carrier (graphplat.rpc.bulk) unless ``-grpc`` (``bulk=False``: gRPC only);
+* ``-bf16``: co-located and all remote with prefetch, features moved in bfloat16
+  (``feature_dtype="bfloat16"``: half the bytes, rounded; see graphplat/storage/wire_dtype.py);
 * ``distdgl`` (unless ``--no-distdgl``): DistDGL 2.1's ``DistNodeDataLoader`` +
   ``NeighborSampler([15, 10, 5])`` over the same graph in 2 partitions (DistDGL's own random
   partitioning, cached under bench/.cache), 2 DistDGL servers on loopback, the trainer
@@ -292,6 +294,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                                            feature_dtype="bfloat16")
         methods["graphplat-remote"] = lambda s: gp_loader(remote, s, 0)
         methods["graphplat-remote-prefetch"] = lambda s: gp_loader(remote, s, 2)
+        methods["graphplat-remote-prefetch-bf16"] = lambda s: gp_loader(remote, s, 2, feature_dtype="bfloat16")
         methods["graphplat-remote-prefetch-grpc"] = lambda s: gp_loader(remote_grpc, s, 2)
         # The client-side cache of hot (high in-degree) nodes, a quarter of the feature table.
         cache_mb = feat.nbytes / 4 / (1 << 20)
