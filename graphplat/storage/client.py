@@ -47,8 +47,8 @@ from graphplat.service import NeighborSample, as_ids
 from graphplat.storage import codec
 from graphplat.storage.admission import is_overload
 from graphplat.storage.freshness import MIN_SEQ_KEY
-from graphplat.storage.wire_dtype import applies, encode
 from graphplat.storage.wire_dtype import check as wire_dtype_check
+from graphplat.storage.wire_dtype import to_wire
 
 log = logging.getLogger("graphplat.client")
 
@@ -460,8 +460,7 @@ class PartitionClient:
                 out = {n: out[n] for n in names}
             # Rows are read off the bulk carrier straight into place, in wire_dtype too (a
             # server from before wire_dtype answers float32: rounded here, like below).
-            convert = (lambda arr: encode(arr, wire_dtype) if applies(arr.dtype, wire_dtype) else arr) \
-                if wire_dtype else None
+            convert = (lambda arr: to_wire(arr, wire_dtype)) if wire_dtype else None
             if self._call_raw("NodeFeatures", req,
                               sink=lambda stream: codec.read_raw_rows(stream, out, rows, convert) or True):
                 return out
@@ -473,7 +472,7 @@ class PartitionClient:
         if got is None:
             got = codec.from_named(self._call("NodeFeatures", req).features)
         if wire_dtype:  # a server from before wire_dtype answers float32
-            got = {k: encode(v, wire_dtype) if applies(v.dtype, wire_dtype) else v for k, v in got.items()}
+            got = {k: to_wire(v, wire_dtype) for k, v in got.items()}
         return got
 
     def edge_features(self, etype, eids, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:

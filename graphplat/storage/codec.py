@@ -267,7 +267,7 @@ class BytesStream:
     def read_rows(self, out: np.ndarray, rows: np.ndarray) -> None:
         row_bytes = out.nbytes // len(out) if len(out) else 0
         rows_in = np.frombuffer(self._take(len(rows) * row_bytes), dtype=out.dtype)
-        _core.scatter_rows(rows_in.reshape((len(rows),) + out.shape[1:]), rows, out)
+        put_rows(rows_in.reshape((len(rows),) + out.shape[1:]), rows, out)
 
 
 def read_raw_rows(stream, out: Mapping[str, np.ndarray], rows: np.ndarray,

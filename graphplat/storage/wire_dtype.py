@@ -46,6 +46,12 @@ def encode(arr: np.ndarray, fmt: str) -> np.ndarray:
     return _core.encode_half(np.ascontiguousarray(arr, dtype=np.float32), fmt)
 
 
+def to_wire(arr: np.ndarray, fmt: Optional[str]) -> np.ndarray:
+    """``arr`` as it travels in format ``fmt``: encoded when it is float32 and ``fmt`` is
+    set, else ``arr`` itself."""
+    return encode(arr, fmt) if applies(arr.dtype, fmt) else arr
+
+
 def decode(arr: np.ndarray, fmt: str, out: Optional[np.ndarray] = None) -> np.ndarray:
     """float32 values of ``arr`` (``fmt``'s carrier dtype), into ``out`` (C-contiguous
     float32 of ``arr``'s shape) when given."""
@@ -58,7 +64,7 @@ def deliver_features(arrays: Dict[str, np.ndarray], out: Optional[Dict[str, np.n
     float32 ones in ``wire_dtype`` when given, copied into
     ``out``'s arrays when given (for GraphService wrappers that build rows themselves)."""
     check(wire_dtype)
-    got = {k: encode(v, wire_dtype) if applies(v.dtype, wire_dtype) else v for k, v in arrays.items()}
+    got = {k: to_wire(v, wire_dtype) for k, v in arrays.items()}
     for k, dst in (out or {}).items():
         if k in got:
             dst[...] = got[k]
