@@ -21,8 +21,10 @@ DEDUPES_WRITES = "dedupes_writes"
 DURABLE = "durable"
 #: reads may be answered from a co-located server's shared memory (SharedPartition)
 SHARED_MEMORY = "shared_memory"
+#: topology reads may be answered from a client-side copy of the partition (TopologyReplica)
+TOPOLOGY_REPLICA = "topology_replica"
 
-CAPABILITIES = frozenset({DEDUPES_WRITES, DURABLE, SHARED_MEMORY})
+CAPABILITIES = frozenset({DEDUPES_WRITES, DURABLE, SHARED_MEMORY, TOPOLOGY_REPLICA})
 
 
 @runtime_checkable

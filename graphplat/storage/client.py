@@ -135,6 +135,9 @@ class PartitionClient:
         # read-your-writes: highest seq one of our writes was acknowledged at, and when a
         # client reading from a replica tries the primary again
         self.acked_seq = -1
+        # ... and the highest seq of those writes that added nodes or edges (a topology
+        # replica older than it is stale)
+        self.acked_topology_seq = -1
         self.primary_retry_s = float(primary_retry_s)
         self._retry_primary_at = 0.0
 
@@ -282,7 +285,9 @@ class PartitionClient:
                 if raw:
                     result = self._raw_attempt(i, method, request, timeout, metadata, sink)
                 elif stream:
-                    result = list(getattr(self._stub(i), method)(request, timeout=timeout, metadata=metadata))
+                    chunks = getattr(self._stub(i), method)(request, timeout=timeout, metadata=metadata)
+                    # ``sink`` consumes the stream as it arrives (and starts over on a retry)
+                    result = sink(chunks) if sink is not None else list(chunks)
                 else:
                     result = getattr(self._stub(i), method)(request, timeout=timeout, metadata=metadata)
             except grpc.RpcError as err:
@@ -494,6 +499,18 @@ class PartitionClient:
         arrays = [codec.from_array(c.array, name="node ids") for c in chunks]
         return np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
 
+    def topology(self, chunk_bytes: int = 0):
+        """A copy of the partition's topology for a topology replica: ``(first chunk,
+        arrays by key)`` (see :func:`graphplat.storage.codec.read_topology`; the chunk's
+        ``seq`` is the write-log seq the arrays include). RemoteError (FAILED_PRECONDITION)
+        while the partition has online edges not compacted yet."""
+        return self._call("Topology", pb.TopologyRequest(chunk_bytes=int(chunk_bytes)), stream=True,
+                          sink=codec.read_topology)
+
+    def _topology_written(self, seq: int) -> None:
+        with self._lock:
+            self.acked_topology_seq = max(self.acked_topology_seq, int(seq))
+
     def has_edges(self, etype, src, dst) -> np.ndarray:
         req = pb.HasEdgesRequest(etype=codec.etype_msg(etype), src=_ids(src, "src"),
                                  dst=_ids(dst, "dst"))
@@ -508,7 +525,7 @@ class PartitionClient:
         req = pb.AddNodesRequest(request_id=self._request_id(), ntype=ntype,
                                  ids=_ids(ids, "ids"),
                                  features=codec.to_named(features or {}))
-        self._call("AddNodes", req, write=True)
+        self._topology_written(self._call("AddNodes", req, write=True).seq)
 
 
     def add_edges_in(self, etype, src, dst, weights: Optional[np.ndarray] = None,
@@ -517,7 +534,9 @@ class PartitionClient:
                                    src=_ids(src, "src"), dst=_ids(dst, "dst"))
         if weights is not None:
             req.weights.CopyFrom(codec.to_array(weights, np.float32))
-        return codec.from_array(self._call("AddEdgesIn", req, write=True).eids, name="eids")
+        resp = self._call("AddEdgesIn", req, write=True)
+        self._topology_written(resp.seq)
+        return codec.from_array(resp.eids, name="eids")
 
     def add_edges_out(self, etype, src, dst, eids, weights: Optional[np.ndarray] = None,
                       request_id: str = "") -> None:
@@ -526,7 +545,7 @@ class PartitionClient:
                                     eids=_ids(eids, "eids"))
         if weights is not None:
             req.weights.CopyFrom(codec.to_array(weights, np.float32))
-        self._call("AddEdgesOut", req, write=True)
+        self._topology_written(self._call("AddEdgesOut", req, write=True).seq)
 
     def update_features(self, ntype: str, ids, features: Dict[str, np.ndarray]) -> None:
         req = pb.UpdateFeaturesRequest(request_id=self._request_id(), ntype=ntype,

@@ -18,6 +18,7 @@ A cluster file is YAML (or the same dict in Python)::
     max_message_mb: 256
     shared_memory: true               # read partitions published on this host in process
     bulk: true                        # large answers over the servers' bulk port (no TLS)
+    topology_replica: false           # copy remote partitions' topology: sample in process
 
 Schema and partition book: with ``store`` the client reads them from the store directory
 (``schema.yaml``, ``partition_book.*``), which must then be visible to the client; without
@@ -39,7 +40,8 @@ from graphplat.storage.client import PartitionClient
 __all__ = ["ClusterConfig", "PartitionSpec", "load_cluster"]
 
 _KEYS = {"store", "partitions", "token", "token_file", "tls", "deadline_s", "retries",
-         "backoff_s", "max_message_mb", "shared_memory", "bulk"}
+         "backoff_s", "max_message_mb", "shared_memory", "bulk",
+         "topology_replica"}
 
 
 @dataclass
@@ -65,6 +67,7 @@ class ClusterConfig:
     max_message_mb: int = 256
     shared_memory: bool = True
     bulk: bool = True
+    topology_replica: bool = False
 
     @property
     def num_partitions(self) -> int:
@@ -183,7 +186,8 @@ def load_cluster(source: Union[str, os.PathLike, Mapping[str, Any]]) -> ClusterC
         backoff_s=_number(data, "backoff_s", float, 0.0, where, 0.1),
         max_message_mb=_number(data, "max_message_mb", int, 1, where, 256),
         shared_memory=_flag(data, "shared_memory", where, True),
-        bulk=_flag(data, "bulk", where, True))
+        bulk=_flag(data, "bulk", where, True),
+        topology_replica=_flag(data, "topology_replica", where, False))
 
 
 def _flag(d: Mapping, key: str, where: str, default: bool) -> bool:

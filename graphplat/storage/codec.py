@@ -304,3 +304,49 @@ def read_raw_rows(stream, out: Mapping[str, np.ndarray], rows: np.ndarray,
             if convert is not None:
                 got = convert(got)
             put_rows(got, rows, target)
+
+
+# ---------------------------------------------------------------------------- topology
+def topology_chunks(seq: int, partition: int, num_partitions: int,
+                    arrays: Sequence[Tuple[str, np.ndarray]], chunk_bytes: int):
+    """The TopologyChunk messages of ``arrays`` (key, array) at write-log ``seq``: first the
+    layout, then each array's bytes in chunks of ``chunk_bytes``."""
+    yield pb.TopologyChunk(seq=int(seq), partition=int(partition), num_partitions=int(num_partitions),
+                           layout=[pb.TopologyArray(key=k, dtype=a.dtype.str, shape=list(a.shape))
+                                   for k, a in arrays])
+    for index, (_, arr) in enumerate(arrays):
+        raw = memoryview(np.ascontiguousarray(arr)).cast("B")
+        for start in range(0, len(raw), chunk_bytes):
+            yield pb.TopologyChunk(index=index, offset=start, data=bytes(raw[start:start + chunk_bytes]))
+
+
+def read_topology(chunks: Iterable[pb.TopologyChunk]) -> Tuple[pb.TopologyChunk, Dict[str, np.ndarray]]:
+    """The arrays a Topology stream carries, by key, and its first chunk (``seq``,
+    ``partition``, ``num_partitions``). Copies each chunk into place as it arrives (peak
+    memory: the arrays plus one chunk). ValueError when the stream is malformed or short."""
+    it = iter(chunks)
+    head = next(it, None)
+    if head is None or not head.layout:
+        raise ValueError("Topology answer without a layout")
+    keys, arrays, views = [], [], []
+    for a in head.layout:
+        dt = np.dtype(a.dtype)
+        if dt.name not in _DTYPES or len(a.shape) > MAX_NDIM or any(d < 0 for d in a.shape):
+            raise ValueError(f"Topology array {a.key!r}: unsupported dtype {a.dtype!r} or shape {list(a.shape)}")
+        arr = np.empty(tuple(a.shape), dtype=dt)
+        keys.append(a.key)
+        arrays.append(arr)
+        views.append(arr.reshape(-1).view(np.uint8))
+    filled = [0] * len(arrays)
+    for c in it:
+        if not 0 <= c.index < len(arrays) or c.offset != filled[c.index] \
+                or c.offset + len(c.data) > len(views[c.index]):
+            raise ValueError(f"Topology chunk out of place (array {c.index}, offset {c.offset})")
+        views[c.index][c.offset:c.offset + len(c.data)] = np.frombuffer(c.data, np.uint8)
+        filled[c.index] += len(c.data)
+    short = [k for k, n, v in zip(keys, filled, views) if n != len(v)]
+    if short:
+        raise ValueError(f"Topology answer ended early (incomplete: {', '.join(short)})")
+    for arr in arrays:
+        arr.setflags(write=False)
+    return head, dict(zip(keys, arrays))

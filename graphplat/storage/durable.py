@@ -154,6 +154,9 @@ class DurablePartition:
         self.store = None
         self.on_change: Optional[Callable[[], None]] = None  # see applied_seq
         self.applied_seq = -1
+        # last applied record that changed nodes or edges (Info's topology_seq: a client's
+        # topology replica taken at or after it is current; feature updates do not count)
+        self.topology_seq = -1
         self.generation = -1
         self.replayed = 0
         self.accept_log_loss = accept_log_loss
@@ -202,6 +205,9 @@ class DurablePartition:
             dedupe.put(_request_id_of(rec.arrays), seq, eids)
             n += 1
         self.graph = graph
+        # a reload may lay the CSR out anew (compaction folds online edges in): replicas of
+        # the topology taken before it are not trusted to sample alike
+        self.topology_seq = max(seq, st.compacted_through)
         self.applied_seq = max(seq, st.compacted_through)
         self.generation = st.generation
         self.dedupe = dedupe
@@ -229,6 +235,7 @@ class DurablePartition:
                         log.error("partition %d replica: record %d does not apply: %s", self.partition, seq, e)
                         eids = None
                     self.dedupe.put(_request_id_of(rec.arrays), seq, eids)
+                    self._note_topology(rec.op, seq)
                     self.applied_seq = seq
                 n += 1
             return n
@@ -298,9 +305,15 @@ class DurablePartition:
         except Exception:
             log.exception("partition %d: write %d is logged but failed to apply", self.partition, seq)
             raise
+        self._note_topology(op, seq)
         self.applied_seq = seq
         self.dedupe.put(rid, seq, eids)
         return seq, eids
+
+    def _note_topology(self, op: str, seq: int) -> None:
+        """Record ``seq`` as ``topology_seq`` when record ``op`` changed nodes or edges."""
+        if op != "update_features":
+            self.topology_seq = seq
 
     def _append(self, record) -> int:
         """Append one record durably; its seq. DiskFull when the disk is full."""
@@ -338,6 +351,7 @@ class DurablePartition:
                                          f"({e}); writes resume once space is freed") from None
         for seq, rec in st.read_log(self.applied_seq):
             self.dedupe.put(_request_id_of(rec.arrays), seq, apply_record(self.graph, rec))
+            self._note_topology(rec.op, seq)
             self.applied_seq = seq
         self.store = st
         self.write_error = None
@@ -360,6 +374,7 @@ class DurablePartition:
             self.store.compact(data, through, applied_ids=self.dedupe.dump())
             self.generation = self.store.generation
             self.graph = PartitionGraph(self.store.read())
+            self.topology_seq = max(self.applied_seq, through)  # laid out anew (see _load_from)
             self.applied_seq = max(self.applied_seq, through)
             return through
 

@@ -23,7 +23,8 @@ from graphplat.storage.cluster import ClusterConfig, load_cluster
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.remote_ids import RemoteIdDictionary
 from graphplat.storage.routed import RoutedGraph
-from graphplat.storage.shared import Pickup, colocate
+from graphplat.storage.shared import Pickup, SharedPartition, colocate
+from graphplat.storage.topology_replica import TopologyReplica
 
 __all__ = ["RemoteGraph", "connect"]
 
@@ -38,17 +39,24 @@ class RemoteGraph(RoutedGraph):
     With ``shared_memory`` (and no explicit ``backends``) a partition whose server on this
     host published it is read from that shared memory (:func:`~graphplat.storage.shared.colocate`),
     and one that had no segment yet is watched until it has (:class:`~graphplat.storage.shared.Pickup`).
+    With ``topology_replica`` every other partition's topology is copied to this process and
+    sampled there while fresh (:mod:`graphplat.storage.topology_replica`; features stay
+    remote).
     """
 
     def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
                  *, max_workers: Optional[int] = None, id_dictionaries=None,
-                 backends: Optional[Sequence] = None, shared_memory: bool = False):
-        # backends: what answers each partition's reads (a client, or a SharedPartition
-        # reading a co-located server's shared memory); defaults to the clients.
+                 backends: Optional[Sequence] = None, shared_memory: bool = False,
+                 topology_replica: bool = False):
+        # backends: what answers each partition's reads (a client, a SharedPartition reading
+        # a co-located server's shared memory, or a TopologyReplica); defaults to the clients.
         colocated = backends is None and shared_memory
-        if colocated:
-            backends = [colocate(c, schema) for c in clients]
-        super().__init__(schema, book, backends if backends is not None else clients, id_dictionaries)
+        if backends is None:
+            backends = [colocate(c, schema) for c in clients] if colocated else list(clients)
+            if topology_replica:
+                backends = [b if isinstance(b, SharedPartition) else TopologyReplica(b, schema)
+                            for b in backends]
+        super().__init__(schema, book, backends, id_dictionaries)
         # partitions still read over gRPC switch to shared memory once their server publishes
         self._pickup = Pickup(self.backends, schema) if colocated else None
         self.clients = list(clients)
@@ -127,12 +135,15 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     """A RemoteGraph over the servers of a cluster file (path), dict or ClusterConfig.
 
     ``overrides`` replace cluster-file settings (``deadline_s``, ``retries``, ``token``,
-    ``shared_memory``...). With ``shared_memory`` (default) a partition whose server runs
-    on this host and published it (``graphplat serve`` does unless --no-shared-memory) is
-    read in process from that shared memory while the server has taken no write since it
-    published it, and again once the server publishes a new generation after writes (see
-    :mod:`graphplat.storage.shared`); writes and everything else go over gRPC. A partition
-    whose server had no segment yet when connecting switches to it once one appears.
+    ``shared_memory``, ``topology_replica``...). With ``shared_memory`` (default) a
+    partition whose server runs on this host and published it (``graphplat serve`` does
+    unless --no-shared-memory) is read in process from that shared memory while the server
+    has taken no write since it published it, and again once the server publishes a new
+    generation after writes (see :mod:`graphplat.storage.shared`); writes and everything
+    else go over gRPC. A partition whose server had no segment yet when connecting switches
+    to it once one appears. With ``topology_replica`` (default off) the other partitions'
+    topology is copied here at connect and sampled in process while fresh, with bounded
+    staleness for other clients' writes (:mod:`graphplat.storage.topology_replica`).
     String-id dictionaries are fetched from partition 0 on demand and new strings are
     given ids by its primary (:mod:`graphplat.storage.remote_ids`).
     With ``verify`` (default) every partition is asked for its Info once, checking that it
@@ -160,7 +171,7 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
             raise ValueError(f"the cluster file lists {len(clients)} partitions but the graph has "
                              f"{book.num_partitions}")
         g = RemoteGraph(schema, book, clients, max_workers=max_workers, id_dictionaries=dictionaries,
-                        shared_memory=cfg.shared_memory)
+                        shared_memory=cfg.shared_memory, topology_replica=cfg.topology_replica)
     except BaseException:
         for c in clients:
             c.close()

@@ -24,6 +24,7 @@ from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 from graphplat.storage.shared import SharedPartition
 from graphplat.storage.stitched import StitchedCSR, partition_version
+from graphplat.storage.topology_replica import TopologyReplica
 from graphplat.storage.wire_dtype import carrier_dtype
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 
@@ -163,11 +164,12 @@ class RoutedGraph(GraphService):
             out[idx] = got[k]
         return out
 
-    def _in_process(self, p: int):
+    def _in_process(self, p: int, topology: bool = False):
         """The PartitionGraph answering partition ``p`` in this process right now (a local
-        partition, or a co-located server's fresh shared memory), else None."""
+        partition, or a co-located server's fresh shared memory; with ``topology``, also a
+        fresh topology replica, whose graph holds no features), else None."""
         b = self.backends[p]
-        if isinstance(b, SharedPartition):
+        if isinstance(b, SharedPartition) or (topology and isinstance(b, TopologyReplica)):
             return b.fresh_graph()
         if isinstance(b, DurablePartition):
             return b.graph  # the current graph (compaction replaces it)
@@ -180,13 +182,14 @@ class RoutedGraph(GraphService):
     def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
                         replace: bool = False, seed: int = 0) -> Optional[list]:
         """Every hop of in-neighbor sampling of a square edge type in one C++ call, when
-        every partition is in this process (see :meth:`_in_process`) and none has pending
+        every partition's topology is in this process (see :meth:`_in_process`: local, shared
+        memory or a topology replica) and none has pending
         online writes: one partition samples its own CSR (``PartitionGraph.sample_multihop``),
         several a stitched CSR over all of them (:class:`~graphplat.storage.stitched.StitchedCSR`,
         built once). The same answer as hop-by-hop sampling. Returns
         ``[(nodes, num_dst, src, dst, eids), ...]`` (user ids), or None when the fast path
         does not apply (the caller then samples hop by hop)."""
-        graphs = [self._in_process(p) for p in range(len(self.backends))]
+        graphs = [self._in_process(p, topology=True) for p in range(len(self.backends))]
         if any(g is None for g in graphs):
             # a partition read over gRPC changed since (a co-located one is republished before
             # it is in process again): drop stitched CSRs, which keep old generations mapped

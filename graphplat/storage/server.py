@@ -36,7 +36,7 @@ from graphplat.proto import graphplat_pb2 as pb
 from graphplat.proto import graphplat_pb2_grpc as pb_grpc
 from graphplat.rpc import HostedService, RpcAbort, ServiceMetrics, rpc_method
 from graphplat.rpc.bulk import BulkListener
-from graphplat.storage import codec
+from graphplat.storage import codec, shared
 from graphplat.storage.admission import (
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_STREAM_DEADLINE_S,
@@ -64,6 +64,8 @@ DEFAULT_MAX_MESSAGE_MB = 256
 DEFAULT_MAX_BATCH = 1 << 20
 DEFAULT_MAX_FANOUT = 10_000
 NODE_IDS_CHUNK = 1 << 20
+#: bytes per chunk of a Topology answer unless the request asks for fewer
+TOPOLOGY_CHUNK_BYTES = 4 << 20
 LATENCY_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 
 __all__ = ["PartitionServer", "DurablePartition", "Limits", "apply_record", "SERVICE_NAME"]
@@ -204,7 +206,7 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
                        for et in state.schema.edge_types],
             writable=not state.replica, version=_version(), applied_seq=state.applied_seq,
             role="replica" if state.replica else "primary", shm_segment=self.shm_segment,
-            bulk_port=self.bulk_port, bulk_id=self.bulk_id)
+            bulk_port=self.bulk_port, bulk_id=self.bulk_id, topology_seq=state.topology_seq)
         if request.include_schema:
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:
@@ -331,6 +333,26 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         with self.streams.enter(context):
             for start in range(0, max(len(ids), 1), chunk):
                 yield pb.ArrayResponse(array=codec.to_array(ids[start:start + chunk]))
+
+    @_stream_rpc
+    def Topology(self, state, request, context):
+        # The arrays are taken under the write lock, so they are exactly the partition at
+        # ``seq``; later writes never touch them (online edges go to the delta, new ids and
+        # rows are appended past the views, compaction builds new arrays), so they stream
+        # without the lock.
+        with state.write_lock:
+            graph = state.graph
+            if not shared.publishable(graph):
+                raise RpcAbort(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"partition {state.partition} has online edge writes that are not "
+                               "compacted yet; its topology is served again once they are (a "
+                               "Compact call, or the server's republish timer)")
+            seq = state.applied_seq
+            arrays = list(shared.arrays_of(graph, features=False).items())
+        chunk = int(request.chunk_bytes) or TOPOLOGY_CHUNK_BYTES
+        chunk = max(1 << 12, min(chunk, self.limits.max_message_bytes - (64 << 10)))
+        with self.streams.enter(context):
+            yield from codec.topology_chunks(seq, state.partition, state.book.num_partitions, arrays, chunk)
 
     @_rpc
     def HasEdges(self, state, request, context):

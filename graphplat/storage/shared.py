@@ -133,12 +133,13 @@ def remove_stale() -> List[str]:
     return removed
 
 
-def _arrays_of(graph: PartitionGraph) -> Dict[str, np.ndarray]:
-    """Every array of ``graph`` to publish, by key (only a graph without online writes)."""
+def arrays_of(graph: PartitionGraph, features: bool = True) -> Dict[str, np.ndarray]:
+    """Every array of ``graph`` to publish (its topology only unless ``features``), by key,
+    as views (only a graph without online writes, see :func:`publishable`)."""
     out: Dict[str, np.ndarray] = {}
     for nt in graph.schema.node_types:
         out[f"ids/{nt.name}"] = graph.ids[nt.name].array
-        for f, arr in graph.features[nt.name].items():
+        for f, arr in (graph.features[nt.name].items() if features else ()):
             out[f"nfeat/{nt.name}/{f}"] = arr.array
     for direction, adjs in (("in", graph.in_adj), ("out", graph.out_adj)):
         for key, adj in adjs.items():
@@ -150,10 +151,30 @@ def _arrays_of(graph: PartitionGraph) -> Dict[str, np.ndarray]:
             out[f"{direction}/{k}/eids"] = b.eids
             if adj.weighted:
                 out[f"{direction}/{k}/weights"] = b.weights
-    for key, feats in graph.edge_feats.items():
+    for key, feats in (graph.edge_feats.items() if features else ()):
         for f, arr in feats.items():
             out[f"efeat/{':'.join(key)}/{f}"] = arr.array
     return out
+
+
+def partition_data_of(arrays: Dict[str, np.ndarray], schema: GraphSchema, partition: int,
+                      num_partitions: int) -> PartitionData:
+    """The arrays of :func:`arrays_of` (by key) as a PartitionData (views, no copies);
+    features absent from ``arrays`` are absent from it."""
+    a = arrays
+    data = PartitionData(schema, int(partition), int(num_partitions))
+    for nt in schema.node_types:
+        data.node_ids[nt.name] = a[f"ids/{nt.name}"]
+        data.node_features[nt.name] = {f.name: a[f"nfeat/{nt.name}/{f.name}"] for f in nt.features
+                                       if f"nfeat/{nt.name}/{f.name}" in a}
+    for et in schema.edge_types:
+        k = ":".join(et.canonical)
+        for direction, target in (("in", data.in_adj), ("out", data.out_adj)):
+            if f"{direction}/{k}/indptr" in a:
+                target[et.canonical] = AdjacencyData(*(a.get(f"{direction}/{k}/{f}") for f in _ADJ_FIELDS))
+        data.edge_features[et.canonical] = {f.name: a[f"efeat/{k}/{f.name}"] for f in et.features
+                                            if f"efeat/{k}/{f.name}" in a}
+    return data
 
 
 def publishable(graph: PartitionGraph) -> bool:
@@ -267,20 +288,7 @@ class Segment:
 
     def partition_data(self, schema: GraphSchema) -> PartitionData:
         """The published arrays as a PartitionData (views, no copies)."""
-        a = self.arrays
-        data = PartitionData(schema, int(self.header["partition"]), int(self.header["num_partitions"]))
-        for nt in schema.node_types:
-            data.node_ids[nt.name] = a[f"ids/{nt.name}"]
-            data.node_features[nt.name] = {f.name: a[f"nfeat/{nt.name}/{f.name}"] for f in nt.features
-                                           if f"nfeat/{nt.name}/{f.name}" in a}
-        for et in schema.edge_types:
-            k = ":".join(et.canonical)
-            for direction, target in (("in", data.in_adj), ("out", data.out_adj)):
-                if f"{direction}/{k}/indptr" in a:
-                    target[et.canonical] = AdjacencyData(*(a.get(f"{direction}/{k}/{f}") for f in _ADJ_FIELDS))
-            data.edge_features[et.canonical] = {f.name: a[f"efeat/{k}/{f.name}"] for f in et.features
-                                                if f"efeat/{k}/{f.name}" in a}
-        return data
+        return partition_data_of(self.arrays, schema, self.header["partition"], self.header["num_partitions"])
 
     def graph(self, schema: GraphSchema) -> PartitionGraph:
         """A PartitionGraph over the published arrays."""
@@ -298,7 +306,7 @@ def publish(graph: PartitionGraph, store_dir, generation: int, seq: int = -1) ->
     if not publishable(graph):
         raise ValueError("a partition with online writes pending is not published")
     remove_stale()
-    arrays = _arrays_of(graph)
+    arrays = arrays_of(graph)
     layout: Dict[str, Tuple[str, list, int]] = {}
     header = {"partition": graph.partition, "num_partitions": graph.num_partitions,
               "pid": os.getpid(), "counter": 0, "seq": int(seq), "arrays": layout}
@@ -390,7 +398,7 @@ class SharedPartition:
         self._gone_at = 0.0
         self.local_reads = 0  # calls answered in process (for tests and stats)
         self.switches = 0  # generations switched to (for tests and stats)
-        _follow(self)
+        register_follower(self)
 
     @property
     def segment(self) -> Segment:
@@ -516,12 +524,13 @@ class SharedPartition:
 
 
 class Pickup:
-    """The partitions of a RemoteGraph read over gRPC because their server advertised no
-    segment this process could map when it connected: asks their Info again from the
-    process's follower thread (after :data:`PICKUP_FIRST_S`, doubling up to
-    :data:`PICKUP_MAX_S`) and, once one can be mapped, puts a :class:`SharedPartition` in
+    """The partitions of a RemoteGraph read over gRPC (or from a topology replica) because
+    their server advertised no segment this process could map when it connected: asks their
+    Info again from the process's follower thread (after :data:`PICKUP_FIRST_S`, doubling up
+    to :data:`PICKUP_MAX_S`) and, once one can be mapped, puts a :class:`SharedPartition` in
     the partition's place in ``backends`` (the RoutedGraph's list, changed in place; the
-    PartitionClient it wraps stays the same, so calls in flight are unaffected).
+    PartitionClient it wraps stays the same, so calls in flight are unaffected; a replaced
+    topology replica is released).
 
     Args:
         backends: the graph's backends, one per partition (PartitionClients are watched).
@@ -551,7 +560,7 @@ class Pickup:
         follower on its first read)."""
         if self._forks != _forks and self._pending and not self._closed:
             self._forks = _forks
-            _follow(self)
+            register_follower(self)
 
     def follow(self) -> None:
         """Ask the Info of each pending partition whose turn it is; replace the ones whose
@@ -560,7 +569,8 @@ class Pickup:
         for p, (at, delay) in list(self._pending.items()):
             if now < at or self._closed:
                 continue
-            client = self.backends[p]
+            current = self.backends[p]
+            client = getattr(current, "client", current)  # a topology replica's client
             backend = colocate(client, self.schema)  # Info, then attach (or the client again)
             with self._lock:
                 if backend is client or self._closed:
@@ -570,6 +580,8 @@ class Pickup:
                     continue
                 self.backends[p] = backend
                 del self._pending[p]
+            if current is not client:  # shared memory has it all: drop the replica's copy
+                current.release()
         if not self._pending:
             _FOLLOWED.discard(self)
 
@@ -594,13 +606,27 @@ _follower: Optional[threading.Thread] = None
 _forks = 0  # forks this process descends from (a Pickup re-registers in a forked child)
 
 
-def _follow(backend) -> None:
+def register_follower(backend) -> None:
+    """Have this process's follower thread call ``backend.follow()`` every
+    :data:`FOLLOW_INTERVAL_S` (and ``backend._after_fork()`` in a forked child, which then
+    forgets it) until the backend is garbage or discarded with :func:`unregister_follower`."""
     global _follower
     with _follow_lock:
         _FOLLOWED.add(backend)
         if _follower is None:
             _follower = threading.Thread(target=_follow_loop, name="graphplat-shm-follow", daemon=True)
             _follower.start()
+
+
+def unregister_follower(backend) -> None:
+    """Stop following ``backend`` (see :func:`register_follower`)."""
+    _FOLLOWED.discard(backend)
+
+
+def fork_count() -> int:
+    """How many forks this process descends from (a backend followed in a parent registers
+    again in a forked child when this changed)."""
+    return _forks
 
 
 def _follow_loop() -> None:

@@ -1,0 +1,203 @@
+"""A client-side copy of a remote partition's topology, so sampling never leaves the trainer.
+
+Opt-in (``connect(..., topology_replica=True)`` or ``topology_replica: true`` in the
+cluster file): for every partition that is not read from shared memory, the client fetches
+the partition's ids and adjacency once (the server's ``Topology`` stream: no features, about
+``16 bytes x edges`` per direction plus the ids) and answers that partition's sampling,
+degree, lookup and edge-existence reads in process, from a
+:class:`~graphplat.storage.partition_graph.PartitionGraph` over the copy: the same code and
+the same arrays the server answers from, so answers are identical. Features, writes and
+everything else still go to the server. This is the structure-replicated, features-
+partitioned layout of P3 and PaGraph; it trades memory on the trainer for the per-hop round
+trips of distributed sampling.
+
+Freshness (bounded, like a read replica's): a replica taken at write-log seq ``S`` answers
+while
+
+- the client's own acknowledged writes that changed nodes or edges on the partition are at
+  most ``S`` (``PartitionClient.acked_topology_seq``): read-your-writes holds at once;
+- the server's ``topology_seq`` (its last applied record that changed nodes or edges; Info)
+  is at most ``S`` as of a check at most ``max_lag_s`` ago. The process's follower thread
+  asks Info every :data:`~graphplat.storage.shared.FOLLOW_INTERVAL_S`; so another client's
+  topology write is seen within about ``max_lag_s``, and a server that stops answering
+  sends reads back over gRPC (with its failover) within ``max_lag_s``.
+
+Otherwise reads go over gRPC, and a background thread fetches a new copy once the server
+serves one: a partition with online edge writes serves its topology again only after they
+are compacted (a ``Compact`` call, or the republish timer of a server that publishes shared
+memory). Feature updates do not make a replica stale.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Optional, Tuple
+
+from graphplat.schema import GraphSchema
+from graphplat.storage import shared
+from graphplat.storage.backend import TOPOLOGY_REPLICA
+from graphplat.storage.partition_graph import PartitionGraph
+
+log = logging.getLogger("graphplat.topology_replica")
+
+#: reads use the replica only while the server's topology_seq was confirmed this recently
+DEFAULT_MAX_LAG_S = 2.0
+#: the reads a topology replica answers in process (features are not replicated)
+READS = tuple(r for r in shared.READS if r not in ("node_features", "edge_features"))
+
+
+class TopologyReplica:
+    """A RoutedGraph backend for a remote partition: topology reads from an in-process copy
+    while it is fresh (see the module docstring), everything else over ``client`` (a
+    PartitionClient).
+
+    Args:
+        client: the partition's PartitionClient.
+        schema: the graph's schema.
+        max_lag_s: longest time since the server's topology_seq was last confirmed for the
+            copy to answer (bounds how late another client's topology write is seen).
+        fetch: fetch the copy now (default); otherwise the follower thread fetches it.
+    """
+
+    def __init__(self, client, schema: GraphSchema, *, max_lag_s: float = DEFAULT_MAX_LAG_S,
+                 fetch: bool = True):
+        if max_lag_s <= 0:
+            raise ValueError("max_lag_s must be > 0 seconds")
+        self.client = client
+        self.schema = schema
+        self.max_lag_s = float(max_lag_s)
+        # (seq, graph) of the copy; seq -1 is also a store's seq before any write
+        self._current: Tuple[int, Optional[PartitionGraph]] = (-1, None)
+        self._server_seq = -1  # the server's topology_seq at the last check
+        self._checked_at = float("-inf")  # monotonic time of that check (taken before asking)
+        self._install_lock = threading.Lock()
+        self._fetching = False
+        self._next_fetch = 0.0
+        self._fetch_delay = shared.PICKUP_FIRST_S
+        self._released = False
+        self._forks = shared.fork_count()
+        self.local_reads = 0  # calls answered in process (for tests and stats)
+        self.fetches = 0  # copies installed (for tests and stats)
+        if fetch:
+            self._fetch()
+        shared.register_follower(self)
+
+    @property
+    def seq(self) -> int:
+        """Write-log seq the copy includes (-1 before the first copy)."""
+        return self._current[0]
+
+    @property
+    def capabilities(self) -> frozenset:
+        """The client's capabilities plus "topology_replica" (PartitionBackend)."""
+        return self.client.capabilities | {TOPOLOGY_REPLICA}
+
+    def fresh_graph(self) -> Optional[PartitionGraph]:
+        """The copy to answer a topology read in process right now, or None (read over
+        gRPC)."""
+        if self._forks != shared.fork_count():  # a forked child follows on its own
+            self._forks = shared.fork_count()
+            shared.register_follower(self)
+        seq, graph = self._current
+        if graph is None or time.monotonic() - self._checked_at > self.max_lag_s:
+            return None
+        if seq < self._server_seq or seq < self.client.acked_topology_seq:
+            return None
+        return graph
+
+    def fresh(self) -> bool:
+        """Whether topology reads are answered in process right now."""
+        return self.fresh_graph() is not None
+
+    # ---- following the server
+    def follow(self) -> None:
+        """Run by the process's follower thread: confirm the server's topology_seq, and
+        fetch a new copy in the background when ours is behind it (or the client's own
+        writes)."""
+        if self._released:
+            return
+        asked = time.monotonic()
+        try:
+            info = self.client.info(deadline_s=shared.SEGMENT_INFO_DEADLINE_S)
+        except Exception as e:  # noqa: BLE001 - down: reads go over gRPC once the lag runs out
+            log.debug("partition %d: no Info for the topology replica (%s)", self.client.partition, e)
+            return
+        self._server_seq = max(self._server_seq, int(info.topology_seq))
+        self._checked_at = asked
+        # fetch when ours is behind and this server has something newer (a lagging read
+        # replica the client failed over to may not)
+        seq, graph = self._current
+        if graph is None or (seq < max(self._server_seq, self.client.acked_topology_seq)
+                             and info.applied_seq > seq):
+            self._fetch_in_background()
+
+    def _fetch_in_background(self) -> None:
+        with self._install_lock:
+            if self._fetching or self._released or time.monotonic() < self._next_fetch:
+                return
+            self._fetching = True
+        threading.Thread(target=self._fetch, name="graphplat-topology-fetch", daemon=True).start()
+
+    def _fetch(self) -> bool:
+        """Fetch and install a copy; False (and a later retry, backing off) when the server
+        serves none now."""
+        self._fetching = True
+        asked = time.monotonic()
+        try:
+            head, arrays = self.client.topology()
+            if head.partition != self.client.partition:
+                raise ValueError(f"the server answered with partition {head.partition}")
+            graph = PartitionGraph(shared.partition_data_of(arrays, self.schema, head.partition,
+                                                            head.num_partitions))
+        except Exception as e:  # noqa: BLE001 - not compacted, down, or old: gRPC answers meanwhile
+            with self._install_lock:
+                self._next_fetch = time.monotonic() + self._fetch_delay
+                self._fetch_delay = min(2 * self._fetch_delay, shared.PICKUP_MAX_S)
+                self._fetching = False
+            log.info("partition %d: no topology copy now (%s); reading it over gRPC meanwhile",
+                     self.client.partition, e)
+            return False
+        with self._install_lock:
+            self._fetching = False
+            self._fetch_delay, self._next_fetch = shared.PICKUP_FIRST_S, 0.0
+            old_seq, old = self._current
+            if self._released or (old is not None and head.seq <= old_seq):
+                return False
+            self._current = (int(head.seq), graph)
+            # the server's topology_seq was at most head.seq when it answered (after ``asked``)
+            self._checked_at = max(self._checked_at, asked)
+            self.fetches += 1
+        log.info("partition %d: topology replica at write-log seq %d (%s)", self.client.partition,
+                 head.seq, ", ".join(f"{nt}: {graph.num_nodes(nt)} nodes" for nt in graph.ids))
+        return True
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks (the parent's threads may have held them)."""
+        self._install_lock = threading.Lock()
+        self._fetching = False
+
+    def release(self) -> None:
+        """Drop the copy and stop following (the client is closed separately)."""
+        shared.unregister_follower(self)
+        with self._install_lock:
+            self._released = True
+            self._current = (-1, None)
+
+    # ---- reads
+    def _read(self, name: str):
+        remote = getattr(self.client, name)
+
+        def call(*args, **kw):
+            graph = self.fresh_graph()
+            if graph is not None:
+                self.local_reads += 1
+                return getattr(graph, name)(*args, **kw)
+            return remote(*args, **kw)
+        call.__name__ = name
+        return call
+
+    def __getattr__(self, name):
+        if name in READS:
+            return self._read(name)
+        return getattr(self.client, name)

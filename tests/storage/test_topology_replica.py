@@ -1,0 +1,199 @@
+"""Topology replicas: a client copies a remote partition's ids and adjacency (the server's
+Topology stream) and samples it in process, with answers identical to LocalGraph; its own
+writes are seen at once, other clients' within the lag bound, a killed server sends reads
+back over gRPC (real servers, real stores, SIGKILL)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphplat
+from graphplat.errors import AuthenticationError, PartitionUnavailable, RemoteError
+from graphplat.proto import graphplat_pb2 as pb
+from graphplat.sampling import NeighborSampler, NodeLoader
+from graphplat.storage import codec
+from graphplat.storage.client import PartitionClient
+from graphplat.storage.cluster import load_cluster
+from graphplat.storage.remote import connect
+from graphplat.storage.shared import SharedPartition
+from graphplat.storage.topology_replica import TopologyReplica
+from graphplat.testing.blocks import batch_signature
+from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
+from graphplat.testing.parity import same_outcome
+from graphplat.testing.servers import Fleet, cluster_dict, wait_for
+
+NO_SHM = ["--no-shared-memory"]  # as if each server ran on another host
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp("replica")
+    arrays = click_graph(seed=14)
+    store = arrays.write_store(d / "store", partitions=2)
+    fleet = Fleet(d / "logs")
+    # partition 0 publishes shared memory (co-located), partition 1 does not (remote)
+    servers = fleet.start_all([dict(store=store, partition=0), dict(store=store, partition=1, args=NO_SHM)])
+    ref = graphplat.open_graph(store, read_only=True)
+    yield arrays, store, fleet, servers, ref
+    ref.close()
+    fleet.close()
+
+
+def test_replica_reads_equal_local_graph_and_features_stay_remote(world):
+    arrays, store, fleet, servers, ref = world
+    with connect(cluster_dict([[s] for s in servers], deadline_s=20, topology_replica=True)) as g:
+        assert isinstance(g.backends[0], SharedPartition)  # shared memory wins where it exists
+        rep = g.backends[1]
+        assert isinstance(rep, TopologyReplica) and rep.fresh() and rep.fetches == 1
+        assert "topology_replica" in rep.capabilities
+        users, items = arrays.nodes["user"], arrays.nodes["item"]
+        calls = {
+            "sample": lambda h: [h.sample_neighbors(et, users if et[2] == "user" else items, 3,
+                                                    strategy=st, seed=5, hop=1)
+                                 for et in (CLICKED, FOLLOWS) for st in ("uniform", "topk")]
+            + [h.sample_neighbors(CLICK, items, 2, strategy="weighted", seed=2),
+               h.sample_neighbors(FOLLOWS, users, 2, direction="out", seed=4)],
+            "features": lambda h: (h.node_features("user", users[::-1]), h.node_features("item", items)),
+            "degrees": lambda h: (h.degrees(FOLLOWS, users), h.degrees(CLICK, users, "out")),
+            "lookup": lambda h: h.lookup("user", np.concatenate([users[:5], [123, -4]])),
+            "has_edges": lambda h: h.has_edges(FOLLOWS, users[:40], users[40:80]),
+            "multihop": lambda h: h.sample_multihop(FOLLOWS, users[:20], [3, 2], seed=3),
+            "unknown": lambda h: h.sample_neighbors(FOLLOWS, [1, 2, 3], 2),
+            "blocks": lambda h: [layer.edges for layer in NeighborSampler(h.schema, [4, 3]).sample(
+                h, {"user": users[:30], "item": items[:10]}, seed=8).layers],
+        }
+        before = rep.local_reads
+        for name, fn in calls.items():
+            same_outcome(g, ref, fn, name)
+        assert rep.local_reads > before + 10
+        # a loader's batches, features included, are bit-identical to LocalGraph's
+        seeds = {"user": users, "item": items}
+        kw = dict(batch_size=32, shuffle=True, seed=11, prefetch=2)
+        want = [batch_signature(b) for b in NodeLoader(ref, seeds, [4, 3], **kw)]
+        assert [batch_signature(b) for b in NodeLoader(g, seeds, [4, 3], **kw)] == want
+
+
+def test_own_writes_at_once_other_clients_within_the_lag_then_a_new_copy(tmp_path):
+    arrays = click_graph(seed=15)
+    store = arrays.write_store(tmp_path / "store", partitions=2)
+    users = arrays.nodes["user"]
+    with Fleet(tmp_path / "logs") as fleet:
+        servers = fleet.start_all([dict(store=store, partition=k, args=NO_SHM) for k in range(2)])
+        cluster = cluster_dict([[s] for s in servers], deadline_s=20)
+        with connect(cluster, topology_replica=True) as g, connect(cluster) as other:
+            assert all(isinstance(b, TopologyReplica) and b.fresh() for b in g.backends)
+            # feature updates leave the copies fresh
+            other.update_features("user", users[:3], {"feat": np.ones((3, 4), np.float32)})
+            g.backends[0].follow(), g.backends[1].follow()
+            assert all(b.fresh() for b in g.backends)
+            np.testing.assert_array_equal(g.node_features("user", users[:3])["feat"], 1.0)
+            # our own edge write: read at once (over gRPC: the copy is stale now)
+            src, dst = users[:2], users[2:4]
+            g.add_edges(FOLLOWS, src, dst)
+            owner = int(g.book.partition_of("user", dst[:1])[0])
+            assert not g.backends[owner].fresh()
+            got = g.sample_neighbors(FOLLOWS, dst, -1)
+            assert set(src.tolist()) <= set(got.neighbors.tolist())
+            # another client's write: seen within the lag bound
+            p2 = 1 - owner
+            dst2 = users[g.book.partition_of("user", users) == p2][:2]
+            other.add_edges(FOLLOWS, users[20:22], dst2)
+            wait_for(lambda: not g.backends[p2].fresh(), timeout=g.backends[p2].max_lag_s + 3,
+                     what="the copy to notice another client's write")
+            assert set(users[20:22].tolist()) <= set(g.sample_neighbors(FOLLOWS, dst2, -1).neighbors.tolist())
+            # once compacted, each partition serves its topology again and the copies catch up
+            other.compact()
+            wait_for(lambda: all(b.fresh() for b in g.backends), timeout=20, what="new copies")
+            assert all(b.fetches >= 2 for b in g.backends if b.client.partition in (owner, p2))
+            with graphplat.open_graph(store, read_only=True) as plain:  # the compacted store
+                for fn in (lambda h: h.sample_neighbors(FOLLOWS, users, 3, seed=9),
+                           lambda h: h.degrees(FOLLOWS, users),
+                           lambda h: h.sample_multihop(FOLLOWS, users[:30], [3, 2], seed=1)):
+                    same_outcome(g, plain, fn)
+                assert all(b.fresh() and b.local_reads for b in g.backends)
+
+
+def test_not_compacted_partition_serves_no_copy_and_reads_stay_correct(tmp_path):
+    arrays = click_graph(seed=16)
+    store = arrays.write_store(tmp_path / "store", partitions=1)
+    users = arrays.nodes["user"]
+    with Fleet(tmp_path / "logs") as fleet:
+        s = fleet.start_all([dict(store=store, partition=0, args=NO_SHM)])[0]
+        with connect(cluster_dict([[s]], deadline_s=20)) as writer:
+            writer.add_edges(FOLLOWS, users[:3], users[3:6])
+        c = PartitionClient([s.address], 0, deadline_s=10)
+        with pytest.raises(RemoteError, match="not compacted"):
+            c.topology()
+        with connect(cluster_dict([[s]], deadline_s=20, topology_replica=True)) as g:
+            rep = g.backends[0]
+            assert not rep.fresh() and rep.fetches == 0  # read over gRPC meanwhile
+            got = g.sample_neighbors(FOLLOWS, users[3:6], -1)
+            assert set(users[:3].tolist()) <= set(got.neighbors.tolist())
+            c.compact()
+            wait_for(lambda: rep.fresh(), timeout=30, what="a copy after compaction")
+            again = g.sample_neighbors(FOLLOWS, users[3:6], -1)
+            assert sorted(again.neighbors.tolist()) == sorted(got.neighbors.tolist())
+        c.close()
+
+
+def test_killed_server_sends_reads_back_over_grpc_then_the_copy_resumes(tmp_path):
+    arrays = click_graph(seed=17)
+    store = arrays.write_store(tmp_path / "store", partitions=1)
+    users = arrays.nodes["user"]
+    with Fleet(tmp_path / "logs") as fleet:
+        s = fleet.start_all([dict(store=store, partition=0, args=NO_SHM)])[0]
+        with connect(cluster_dict([[s]], deadline_s=2, retries=2), topology_replica=True) as g:
+            rep = g.backends[0]
+            want = g.sample_neighbors(FOLLOWS, users, 3, seed=2)
+            s.kill()
+            # the copy is trusted no longer than the lag bound without the server
+            wait_for(lambda: not rep.fresh(), timeout=rep.max_lag_s + 3, what="the copy to expire")
+            with pytest.raises(PartitionUnavailable):
+                g.sample_neighbors(FOLLOWS, users, 3, seed=2)
+            s.restart().wait_ready()
+            wait_for(lambda: rep.fresh(), timeout=20, what="the copy to be confirmed again")
+            assert rep.fetches == 1  # nothing changed: the same copy answers again
+            same_outcome(g, g, lambda h: h.sample_neighbors(FOLLOWS, users, 3, seed=2))
+            got = g.sample_neighbors(FOLLOWS, users, 3, seed=2)
+            np.testing.assert_array_equal(got.neighbors, want.neighbors)
+
+
+def test_topology_needs_the_token(tmp_path):
+    arrays = click_graph(seed=18)
+    store = arrays.write_store(tmp_path / "store", partitions=1)
+    with Fleet(tmp_path / "logs") as fleet:
+        s = fleet.start_all([dict(store=store, partition=0, args=NO_SHM + ["--token", "sekrit"])])[0]
+        bad = PartitionClient([s.address], 0, token="wrong", deadline_s=5)
+        with pytest.raises(AuthenticationError):
+            bad.topology()
+        bad.close()
+        good = PartitionClient([s.address], 0, token="sekrit", deadline_s=5)
+        head, arrays_got = good.topology(chunk_bytes=4096)  # many chunks
+        good.close()
+        assert head.partition == 0 and head.seq >= -1
+        np.testing.assert_array_equal(np.sort(arrays_got["ids/user"]), np.sort(arrays.nodes["user"]))
+        assert not any(k.startswith(("nfeat/", "efeat/")) for k in arrays_got)  # no features
+
+
+def test_a_malformed_topology_stream_is_refused():
+    arr = np.arange(10, dtype=np.int64)
+    good = list(codec.topology_chunks(5, 0, 1, [("ids/user", arr)], 16))
+    head, got = codec.read_topology(iter(good))
+    assert head.seq == 5 and got["ids/user"].tolist() == arr.tolist()
+    with pytest.raises(ValueError, match="ended early"):
+        codec.read_topology(iter(good[:-1]))
+    with pytest.raises(ValueError, match="out of place"):
+        codec.read_topology(iter([good[0]] + good[2:] + [good[1]]))
+    with pytest.raises(ValueError, match="without a layout"):
+        codec.read_topology(iter([]))
+    bad = pb.TopologyChunk(seq=1, layout=[pb.TopologyArray(key="x", dtype="|O", shape=[3])])
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        codec.read_topology(iter([bad]))
+
+
+def test_cluster_file_flag(tmp_path):
+    base = {"partitions": [{"partition": 0, "replicas": ["127.0.0.1:1"]}]}
+    assert load_cluster(dict(base)).topology_replica is False
+    assert load_cluster(dict(base, topology_replica=True)).topology_replica is True
+    with pytest.raises(ValueError, match="topology_replica must be true or false"):
+        load_cluster(dict(base, topology_replica="yes"))
