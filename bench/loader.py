@@ -21,6 +21,10 @@ same seed batches:
   over the network (``shared_memory=False``), with prefetch, without and with a client-side
   feature cache of a quarter of the table (``-cache25``); large answers travel on the
   servers' bulk carrier (graphplat.rpc.bulk) unless ``-grpc`` (``bulk=False``: gRPC only);
+* ``-replica``: co-located and all remote with prefetch, with a topology replica
+  (``connect(..., topology_replica=True)``): the trainer copies the remote partitions' ids
+  and adjacency at connect (not timed) and samples them in process; every feature row of a
+  remote partition still comes from its server (see graphplat/storage/topology_replica.py);
 * ``-bf16``: co-located and all remote with prefetch, features moved in bfloat16
   (``feature_dtype="bfloat16"``: half the bytes, rounded; see graphplat/storage/wire_dtype.py);
 * ``distdgl`` (unless ``--no-distdgl``): DistDGL 2.1's ``DistNodeDataLoader`` +
@@ -126,7 +130,8 @@ def store_path(args, arrays) -> Path:
 def remote_graph(args, store: Path, workdir: Path):
     """Start 2 partition servers over ``store`` (partition 0 published in shared memory,
     partition 1 not); returns (co-located graph, all-remote graph, all-remote graph over
-    gRPC only, servers)."""
+    gRPC only, co-located graph with a topology replica of partition 1, all-remote graph
+    with topology replicas of both, servers)."""
     import subprocess
 
     from graphplat.storage.remote import connect
@@ -146,7 +151,8 @@ def remote_graph(args, store: Path, workdir: Path):
     cluster = {"partitions": [{"partition": k, "replicas": [json.loads(p.read_text())["address"]]}
                               for k, p in enumerate(ready)], "deadline_s": 120}
     return (connect(cluster), connect(cluster, shared_memory=False),
-            connect(cluster, shared_memory=False, bulk=False), servers)
+            connect(cluster, shared_memory=False, bulk=False), connect(cluster, topology_replica=True),
+            connect(cluster, shared_memory=False, topology_replica=True), servers)
 
 
 def run_loader(make, batches: int) -> Dict[str, float]:
@@ -285,15 +291,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     servers = []
     tmp = tempfile.TemporaryDirectory(prefix="bench-loader-")
     if not args.no_remote:
-        colocated, remote, remote_grpc, servers = remote_graph(args, store, Path(tmp.name))
+        colocated, remote, remote_grpc, colocated_rep, remote_rep, servers = remote_graph(
+            args, store, Path(tmp.name))
         if not any(type(b).__name__ == "SharedPartition" for b in colocated.backends):
             LOG.warning("partition 0 is not read from shared memory: the co-located numbers are remote")
         methods["graphplat-colocated"] = lambda s: gp_loader(colocated, s, 0)
         methods["graphplat-colocated-prefetch"] = lambda s: gp_loader(colocated, s, 2)
         methods["graphplat-colocated-prefetch-bf16"] = lambda s: gp_loader(colocated, s, 2,
                                                                            feature_dtype="bfloat16")
+        methods["graphplat-colocated-replica-prefetch"] = lambda s: gp_loader(colocated_rep, s, 2)
         methods["graphplat-remote"] = lambda s: gp_loader(remote, s, 0)
         methods["graphplat-remote-prefetch"] = lambda s: gp_loader(remote, s, 2)
+        methods["graphplat-remote-replica-prefetch"] = lambda s: gp_loader(remote_rep, s, 2)
         methods["graphplat-remote-prefetch-bf16"] = lambda s: gp_loader(remote, s, 2, feature_dtype="bfloat16")
         methods["graphplat-remote-prefetch-grpc"] = lambda s: gp_loader(remote_grpc, s, 2)
         # The client-side cache of hot (high in-degree) nodes, a quarter of the feature table.
@@ -358,6 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            "distdgl_omp_wait_policy": distdgl.omp_wait_policy(),
            "targets": {"graphplat-local": ">= 3x dgl",
                        "graphplat-colocated": ">= 0.5x graphplat-local and >= 3x distdgl",
+                       "graphplat-colocated-replica-prefetch": "the same with the opt-in topology replica",
                        "graphplat-remote": ">= 0.25x graphplat-local", "*-prefetch": ">= sync"},
            "feature_gather_floor": {k: round(v, 3) for k, v in floor.items()}}
     json.dump(out, sys.stdout, indent=2)

@@ -12,6 +12,9 @@ batch's output nodes, the same for every method), batches of 1024 random seeds, 
 * ``colocated`` / ``colocated-prefetch``: ``NodeLoader`` over 2 ``graphplat serve``
   processes on loopback, the trainer co-located with partition 0 (read from its shared
   memory), partition 1 over gRPC (``--no-shared-memory``, as if on another host);
+* ``colocated-replica-prefetch``: ``colocated-prefetch`` with the opt-in topology replica
+  (``connect(..., topology_replica=True)``): partition 1's ids and adjacency are copied to
+  the trainer at connect and sampled there; its feature rows still come from its server;
 * ``remote-prefetch``: the same servers, every partition over gRPC;
 * ``distdgl``: DistDGL 2.1 on the same graph in 2 partitions (cached under bench/.cache),
   trainer co-located with partition 0, each server in its own /dev/shm (see
@@ -170,7 +173,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           labels=None, seed=args.seed)
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
-    colocated, remote, _remote_grpc, servers = remote_graph(args, store, Path(tmp.name))
+    colocated, remote, _remote_grpc, colocated_rep, _remote_rep, servers = remote_graph(
+        args, store, Path(tmp.name))
     shm = [type(b).__name__ == "SharedPartition" for b in colocated.backends]
     methods: Dict[str, Callable] = {
         "dgl": dgl_loader,
@@ -178,6 +182,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "local-prefetch": lambda s: gp_loader(local, s, 2),
         "colocated": lambda s: gp_loader(colocated, s, 0),
         "colocated-prefetch": lambda s: gp_loader(colocated, s, 2),
+        "colocated-replica-prefetch": lambda s: gp_loader(colocated_rep, s, 2),
         "remote-prefetch": lambda s: gp_loader(remote, s, 2),
     }
     if args.methods:
@@ -218,6 +223,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         colocated.close()
         remote.close()
         _remote_grpc.close()
+        colocated_rep.close()
+        _remote_rep.close()
         for s in servers:
             if s.poll() is None:
                 s.terminate()

@@ -33,6 +33,10 @@ def test_distdgl_runs_on_the_same_graph_and_seeds(cache, capsys):
     # same graph, same seeds, same fanouts: the sampled blocks are the same size on average
     assert dd["edges_per_batch"] == pytest.approx(colocated["edges_per_batch"], rel=0.15)
     assert dd["loopback_mb_per_batch"] > 0  # partition 1's rows come over loopback
+    # a topology replica samples exactly what the servers sample, its rows still travel
+    for m in ("graphplat-colocated-replica-prefetch", "graphplat-remote-replica-prefetch"):
+        assert out["results"][m]["edges_per_batch"] == colocated["edges_per_batch"]
+        assert out["results"][m]["loopback_mb_per_batch"] > 0
     ratios = out["ratio_vs_distdgl_batches_per_s"]
     for m in ("graphplat-colocated", "graphplat-remote"):
         assert ratios[m] == pytest.approx(out["results"][m]["batches_per_s"] / dd["batches_per_s"], rel=0.01)
