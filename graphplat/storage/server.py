@@ -206,7 +206,8 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
                        for et in state.schema.edge_types],
             writable=not state.replica, version=_version(), applied_seq=state.applied_seq,
             role="replica" if state.replica else "primary", shm_segment=self.shm_segment,
-            bulk_port=self.bulk_port, bulk_id=self.bulk_id, topology_seq=state.topology_seq)
+            bulk_port=self.bulk_port, bulk_id=self.bulk_id, topology_seq=state.topology_seq,
+            topology_servable=shared.publishable(g))
         if request.include_schema:
             resp.schema_yaml = state.schema.to_yaml()
         if request.include_book:

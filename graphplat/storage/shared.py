@@ -37,7 +37,9 @@ the client connected (still loading, online edges not compacted yet, /dev/shm fu
 another host) is read over gRPC, and :class:`Pickup` asks its Info again in the background
 (after :data:`PICKUP_FIRST_S`, doubling up to :data:`PICKUP_MAX_S`) until a segment appears,
 then puts a :class:`SharedPartition` in its place. One daemon thread per process does this
-and follows the segments (a forked child starts its own on its first read).
+and follows the segments (a forked child starts its own on its first read); it also
+follows the topology replicas of :mod:`graphplat.storage.topology_replica`
+(:func:`register_follower`).
 """
 from __future__ import annotations
 
@@ -374,7 +376,36 @@ READS = ("sample_neighbors", "node_features", "edge_features", "degrees", "looku
          "node_ids", "num_nodes", "num_edges")
 
 
-class SharedPartition:
+class InProcessReads:
+    """A backend wrapping a PartitionClient (``self.client``): the calls named in ``READS``
+    run on ``self.fresh_graph()`` (a PartitionGraph in this process) when it is not None
+    and count in ``local_reads``; those and every other call go to the client otherwise."""
+
+    READS: Tuple[str, ...] = ()
+    local_reads = 0
+
+    def fresh_graph(self) -> Optional[PartitionGraph]:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def _read(self, name: str):
+        remote = getattr(self.client, name)
+
+        def call(*args, **kw):
+            graph = self.fresh_graph()
+            if graph is not None:
+                self.local_reads += 1
+                return getattr(graph, name)(*args, **kw)
+            return remote(*args, **kw)
+        call.__name__ = name
+        return call
+
+    def __getattr__(self, name):
+        if name in type(self).READS:
+            return self._read(name)
+        return getattr(self.client, name)
+
+
+class SharedPartition(InProcessReads):
     """A RoutedGraph backend for a partition whose server published it on this host: reads
     run on a PartitionGraph over the mapped segment while it is fresh (live, unwritten,
     server alive, not older than the client's last acknowledged write), else over
@@ -383,6 +414,8 @@ class SharedPartition:
     for it and switches (at most once per :data:`SWITCH_RETRY_S` while that fails); when
     the segment's server stopped or died, the follower thread asks the server the client
     reads from now (see :meth:`follow`)."""
+
+    READS = READS
 
     def __init__(self, client, segment: Segment, schema: GraphSchema):
         self.client = client
@@ -504,23 +537,6 @@ class SharedPartition:
             self._released = True
             seg = self._current[0]
         seg.release()
-
-    def _read(self, name: str):
-        remote = getattr(self.client, name)
-
-        def call(*args, **kw):
-            graph = self.fresh_graph()
-            if graph is not None:
-                self.local_reads += 1
-                return getattr(graph, name)(*args, **kw)
-            return remote(*args, **kw)
-        call.__name__ = name
-        return call
-
-    def __getattr__(self, name):
-        if name in READS:
-            return self._read(name)
-        return getattr(self.client, name)
 
 
 class Pickup:

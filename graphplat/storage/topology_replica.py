@@ -26,6 +26,12 @@ Otherwise reads go over gRPC, and a background thread fetches a new copy once th
 serves one: a partition with online edge writes serves its topology again only after they
 are compacted (a ``Compact`` call, or the republish timer of a server that publishes shared
 memory). Feature updates do not make a replica stale.
+
+Cost: the copy lives in the client's memory (``shared.arrays_of(graph, features=False)`` of
+each remote partition), is fetched at connect (in the caller's thread; it must arrive within
+the client's ``deadline_s`` and the server's ``--stream-deadline``) and again, in the
+background, after the partition's topology changed; following costs one Info call per
+partition every half second.
 """
 from __future__ import annotations
 
@@ -47,7 +53,7 @@ DEFAULT_MAX_LAG_S = 2.0
 READS = tuple(r for r in shared.READS if r not in ("node_features", "edge_features"))
 
 
-class TopologyReplica:
+class TopologyReplica(shared.InProcessReads):
     """A RoutedGraph backend for a remote partition: topology reads from an in-process copy
     while it is fresh (see the module docstring), everything else over ``client`` (a
     PartitionClient).
@@ -59,6 +65,8 @@ class TopologyReplica:
             copy to answer (bounds how late another client's topology write is seen).
         fetch: fetch the copy now (default); otherwise the follower thread fetches it.
     """
+
+    READS = READS
 
     def __init__(self, client, schema: GraphSchema, *, max_lag_s: float = DEFAULT_MAX_LAG_S,
                  fetch: bool = True):
@@ -125,11 +133,12 @@ class TopologyReplica:
             return
         self._server_seq = max(self._server_seq, int(info.topology_seq))
         self._checked_at = asked
-        # fetch when ours is behind and this server has something newer (a lagging read
-        # replica the client failed over to may not)
+        # fetch when ours is behind and this server serves something newer now (a lagging
+        # read replica the client failed over to may not; a partition with online edges
+        # serves nothing until compacted)
         seq, graph = self._current
-        if graph is None or (seq < max(self._server_seq, self.client.acked_topology_seq)
-                             and info.applied_seq > seq):
+        if info.topology_servable and (graph is None or (
+                seq < max(self._server_seq, self.client.acked_topology_seq) and info.applied_seq > seq)):
             self._fetch_in_background()
 
     def _fetch_in_background(self) -> None:
@@ -183,21 +192,3 @@ class TopologyReplica:
         with self._install_lock:
             self._released = True
             self._current = (-1, None)
-
-    # ---- reads
-    def _read(self, name: str):
-        remote = getattr(self.client, name)
-
-        def call(*args, **kw):
-            graph = self.fresh_graph()
-            if graph is not None:
-                self.local_reads += 1
-                return getattr(graph, name)(*args, **kw)
-            return remote(*args, **kw)
-        call.__name__ = name
-        return call
-
-    def __getattr__(self, name):
-        if name in READS:
-            return self._read(name)
-        return getattr(self.client, name)

@@ -4,6 +4,8 @@ writes are seen at once, other clients' within the lag bound, a killed server se
 back over gRPC (real servers, real stores, SIGKILL)."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,17 @@ from graphplat.testing.parity import same_outcome
 from graphplat.testing.servers import Fleet, cluster_dict, wait_for
 
 NO_SHM = ["--no-shared-memory"]  # as if each server ran on another host
+
+
+@contextlib.contextmanager
+def one_server(tmp_path, seed: int, args=()):
+    """A 1-partition store of click_graph(seed) and its server (no shared memory):
+    yields (arrays, users, server)."""
+    arrays = click_graph(seed=seed)
+    store = arrays.write_store(tmp_path / "store", partitions=1)
+    with Fleet(tmp_path / "logs") as fleet:
+        server = fleet.start_all([dict(store=store, partition=0, args=NO_SHM + list(args))])[0]
+        yield arrays, arrays.nodes["user"], server
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +127,11 @@ def test_own_writes_at_once_other_clients_within_the_lag_then_a_new_copy(tmp_pat
 
 
 def test_not_compacted_partition_serves_no_copy_and_reads_stay_correct(tmp_path):
-    arrays = click_graph(seed=16)
-    store = arrays.write_store(tmp_path / "store", partitions=1)
-    users = arrays.nodes["user"]
-    with Fleet(tmp_path / "logs") as fleet:
-        s = fleet.start_all([dict(store=store, partition=0, args=NO_SHM)])[0]
+    with one_server(tmp_path, 16) as (arrays, users, s):
         with connect(cluster_dict([[s]], deadline_s=20)) as writer:
             writer.add_edges(FOLLOWS, users[:3], users[3:6])
         c = PartitionClient([s.address], 0, deadline_s=10)
+        assert not c.info().topology_servable
         with pytest.raises(RemoteError, match="not compacted"):
             c.topology()
         with connect(cluster_dict([[s]], deadline_s=20, topology_replica=True)) as g:
@@ -130,6 +140,7 @@ def test_not_compacted_partition_serves_no_copy_and_reads_stay_correct(tmp_path)
             got = g.sample_neighbors(FOLLOWS, users[3:6], -1)
             assert set(users[:3].tolist()) <= set(got.neighbors.tolist())
             c.compact()
+            assert c.info().topology_servable
             wait_for(lambda: rep.fresh(), timeout=30, what="a copy after compaction")
             again = g.sample_neighbors(FOLLOWS, users[3:6], -1)
             assert sorted(again.neighbors.tolist()) == sorted(got.neighbors.tolist())
@@ -137,11 +148,7 @@ def test_not_compacted_partition_serves_no_copy_and_reads_stay_correct(tmp_path)
 
 
 def test_killed_server_sends_reads_back_over_grpc_then_the_copy_resumes(tmp_path):
-    arrays = click_graph(seed=17)
-    store = arrays.write_store(tmp_path / "store", partitions=1)
-    users = arrays.nodes["user"]
-    with Fleet(tmp_path / "logs") as fleet:
-        s = fleet.start_all([dict(store=store, partition=0, args=NO_SHM)])[0]
+    with one_server(tmp_path, 17) as (arrays, users, s):
         with connect(cluster_dict([[s]], deadline_s=2, retries=2), topology_replica=True) as g:
             rep = g.backends[0]
             want = g.sample_neighbors(FOLLOWS, users, 3, seed=2)
@@ -159,10 +166,7 @@ def test_killed_server_sends_reads_back_over_grpc_then_the_copy_resumes(tmp_path
 
 
 def test_topology_needs_the_token(tmp_path):
-    arrays = click_graph(seed=18)
-    store = arrays.write_store(tmp_path / "store", partitions=1)
-    with Fleet(tmp_path / "logs") as fleet:
-        s = fleet.start_all([dict(store=store, partition=0, args=NO_SHM + ["--token", "sekrit"])])[0]
+    with one_server(tmp_path, 18, ["--token", "sekrit"]) as (arrays, users, s):
         bad = PartitionClient([s.address], 0, token="wrong", deadline_s=5)
         with pytest.raises(AuthenticationError):
             bad.topology()
