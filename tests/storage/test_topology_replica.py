@@ -5,6 +5,7 @@ back over gRPC (real servers, real stores, SIGKILL)."""
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 import pytest
@@ -163,6 +164,29 @@ def test_killed_server_sends_reads_back_over_grpc_then_the_copy_resumes(tmp_path
             same_outcome(g, g, lambda h: h.sample_neighbors(FOLLOWS, users, 3, seed=2))
             got = g.sample_neighbors(FOLLOWS, users, 3, seed=2)
             np.testing.assert_array_equal(got.neighbors, want.neighbors)
+
+
+def test_failover_to_a_read_replica_keeps_the_copy_and_its_answers(tmp_path):
+    arrays = click_graph(seed=19)
+    store = arrays.write_store(tmp_path / "store", partitions=1)
+    users = arrays.nodes["user"]
+    with Fleet(tmp_path / "logs") as fleet:
+        primary, replica = fleet.start_all([dict(store=store, partition=0, args=NO_SHM),
+                                            dict(store=store, partition=0, replica=True, args=NO_SHM)])
+        with connect(cluster_dict([[primary, replica]], deadline_s=5, retries=3), topology_replica=True) as g:
+            rep = g.backends[0]
+            want = g.sample_neighbors(FOLLOWS, users, 3, seed=6)
+            primary.kill()
+            # the follower fails over to the read replica, whose topology is the copy's
+            time.sleep(rep.max_lag_s + 1)
+            wait_for(lambda: rep.fresh(), timeout=10, what="the copy confirmed by the read replica")
+            before = rep.local_reads
+            got = g.sample_neighbors(FOLLOWS, users, 3, seed=6)
+            assert rep.local_reads == before + 1 and rep.fetches == 1
+            np.testing.assert_array_equal(got.neighbors, want.neighbors)
+            np.testing.assert_array_equal(got.eids, want.eids)
+            with pytest.raises(PartitionUnavailable):  # writes need the primary, as without the copy
+                g.add_edges(FOLLOWS, users[:1], users[1:2])
 
 
 def test_topology_needs_the_token(tmp_path):
