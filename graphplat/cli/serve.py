@@ -94,7 +94,8 @@ def add_serve_arguments(p: argparse.ArgumentParser, verbose: bool = True) -> Non
                         f"(default {DEFAULT_REPUBLISH_AFTER_S:g}; 0 = only after a Compact call; "
                         "at most two generations in memory, see the README). A replica cannot "
                         "compact: after new edges it republishes once it reloaded the primary's "
-                        "compaction")
+                        "compaction. With --no-shared-memory a primary still compacts on this "
+                        "timer, so clients' topology replicas catch up")
     p.add_argument("--bulk-port", type=int, default=0, metavar="PORT",
                    help="TCP port (on --host) of the bulk carrier, which sends large answers "
                         "(sampled neighbors, feature rows) with fewer copies than gRPC, through "

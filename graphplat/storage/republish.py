@@ -28,6 +28,11 @@ edges, only once the primary compacted and the replica reloaded the compacted pa
 once then, as the primary publishes after a Compact call). Its log follower applies records
 and reloads under the write lock, so a replica's segment, too, holds exactly the records
 through its ``seq``.
+
+A server started without shared memory (``segments=False``) keeps the same timer and
+compaction but copies nothing: its partition becomes servable to clients' topology replicas
+again (:mod:`graphplat.storage.topology_replica`, Info's ``topology_servable``) once writes
+with new edges went quiet.
 """
 from __future__ import annotations
 
@@ -59,16 +64,18 @@ class Publisher:
         advertise: called with each new segment's name ("" when none), for Info.
         republish_after: quiet seconds before an automatic republish (0 = only after
             compaction: a Compact call on a primary, a reloaded compaction on a replica).
+        segments: publish shared-memory segments (False: only compact on the timer).
     """
 
     def __init__(self, state: DurablePartition, store_dir, advertise: Callable[[str], None], *,
-                 republish_after: float = DEFAULT_REPUBLISH_AFTER_S):
+                 republish_after: float = DEFAULT_REPUBLISH_AFTER_S, segments: bool = True):
         if republish_after < 0:
             raise ValueError("republish_after must be >= 0 seconds")
         self.state = state
         self.store_dir = Path(store_dir)
         self.advertise = advertise
         self.republish_after = float(republish_after)
+        self.segments = bool(segments)
         self.segment: Optional[shared.Segment] = None
         self.retired: List[shared.Segment] = []  # superseded, maybe still mapped by clients
         self.publications = 0
@@ -96,7 +103,8 @@ class Publisher:
         online edges), hook the writes (a replica's followed records too) and start the
         republishing thread."""
         self.state.on_change = self.changed
-        shared.remove_stale()  # a killed server's segments, also when nothing is published now
+        if self.segments:
+            shared.remove_stale()  # a killed server's segments, also when nothing is published now
         with self.state.write_lock:
             self.dirty = not self._publish_locked()
         self._thread = threading.Thread(target=self._run, name="graphplat-republish", daemon=True)
@@ -134,12 +142,16 @@ class Publisher:
 
     def _publish_locked(self) -> bool:
         """Publish ``state.graph`` as the new generation (caller holds the write lock);
-        False when it has online edges or /dev/shm refuses."""
+        False when it has online edges or /dev/shm refuses. Without segments there is
+        nothing to copy: True once the partition is compacted."""
         state = self.state
         if not shared.publishable(state.graph):
-            log.info("partition %d: not published in shared memory: it has online writes that "
-                     "are not compacted", state.partition)
+            log.info("partition %d: not published (shared memory, topology copies): it has online "
+                     "writes that are not compacted", state.partition)
             return False
+        if not self.segments:
+            self._published_generation = state.generation
+            return True
         try:
             seg = shared.publish(state.graph, self.store_dir, state.generation, seq=state.applied_seq)
         except OSError as e:  # no /dev/shm, or it is full: serve over gRPC only
@@ -167,7 +179,8 @@ class Publisher:
             if not self.dirty or self._held():
                 return False
             t0 = time.monotonic()
-            log.info("partition %d: republishing in shared memory", state.partition)
+            log.info("partition %d: %s", state.partition,
+                     "republishing in shared memory" if self.segments else "compacting after writes")
             if compact and not shared.publishable(state.graph):
                 state.compact()
             with state.write_lock:

@@ -551,8 +551,7 @@ class PartitionServer(HostedService):
         t0 = time.perf_counter()
         state = DurablePartition(self.store_dir, self.partition, replica=self.replica,
                                  accept_log_loss=self.accept_log_loss)
-        if self.shared_memory:
-            self._publish(state)
+        self._publish(state)
         self.servicer.state = state
         self.metrics.update_sizes(state.graph, state.applied_seq)
         self._set_health(True)
@@ -600,12 +599,14 @@ class PartitionServer(HostedService):
                 healthy = ok
 
     def _publish(self, state: DurablePartition) -> None:
-        """Put the partition's arrays in shared memory for clients on this host, and
-        publish new generations after writes (graphplat.storage.republish)."""
+        """Put the partition's arrays in shared memory for clients on this host (unless
+        --no-shared-memory), and compact / publish new generations after writes
+        (graphplat.storage.republish)."""
         def advertise(name: str) -> None:
             self.servicer.shm_segment = name
 
-        self.publisher = Publisher(state, self.store_dir, advertise, republish_after=self.republish_after)
+        self.publisher = Publisher(state, self.store_dir, advertise, republish_after=self.republish_after,
+                                   segments=self.shared_memory)
         self.publisher.start()
         self.servicer.after_compact = self.publisher.compacted
 

@@ -23,9 +23,10 @@ while
   sends reads back over gRPC (with its failover) within ``max_lag_s``.
 
 Otherwise reads go over gRPC, and a background thread fetches a new copy once the server
-serves one: a partition with online edge writes serves its topology again only after they
-are compacted (a ``Compact`` call, or the republish timer of a server that publishes shared
-memory). Feature updates do not make a replica stale.
+serves one (Info's ``topology_servable``): a partition with online edge writes serves its
+topology again only after they are compacted (a ``Compact`` call, or the primary's
+``--republish-after`` timer once writes went quiet, with or without shared memory). Feature
+updates do not make a replica stale.
 
 Cost: the copy lives in the client's memory (``shared.arrays_of(graph, features=False)`` of
 each remote partition), is fetched at connect (in the caller's thread; it must arrive within

@@ -128,7 +128,8 @@ def test_own_writes_at_once_other_clients_within_the_lag_then_a_new_copy(tmp_pat
 
 
 def test_not_compacted_partition_serves_no_copy_and_reads_stay_correct(tmp_path):
-    with one_server(tmp_path, 16) as (arrays, users, s):
+    # --republish-after 0: only a Compact call compacts
+    with one_server(tmp_path, 16, ["--republish-after", "0"]) as (arrays, users, s):
         with connect(cluster_dict([[s]], deadline_s=20)) as writer:
             writer.add_edges(FOLLOWS, users[:3], users[3:6])
         c = PartitionClient([s.address], 0, deadline_s=10)
@@ -146,6 +147,19 @@ def test_not_compacted_partition_serves_no_copy_and_reads_stay_correct(tmp_path)
             again = g.sample_neighbors(FOLLOWS, users[3:6], -1)
             assert sorted(again.neighbors.tolist()) == sorted(got.neighbors.tolist())
         c.close()
+
+
+def test_a_server_without_shared_memory_compacts_when_writes_go_quiet(tmp_path):
+    with one_server(tmp_path, 20, ["--republish-after", "0.5"]) as (arrays, users, s):
+        with connect(cluster_dict([[s]], deadline_s=20), topology_replica=True) as g:
+            rep = g.backends[0]
+            g.add_edges(FOLLOWS, users[:3], users[3:6])
+            assert not rep.fresh()
+            wait_for(lambda: rep.fresh() and rep.fetches == 2, timeout=30,
+                     what="a new copy once the writes went quiet")
+            got = g.sample_neighbors(FOLLOWS, users[3:6], -1)
+            assert set(users[:3].tolist()) <= set(got.neighbors.tolist())
+        assert "compacting after writes" in s.log()
 
 
 def test_killed_server_sends_reads_back_over_grpc_then_the_copy_resumes(tmp_path):
