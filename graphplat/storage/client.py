@@ -499,13 +499,14 @@ class PartitionClient:
         arrays = [codec.from_array(c.array, name="node ids") for c in chunks]
         return np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
 
-    def topology(self, chunk_bytes: int = 0):
+    def topology(self, chunk_bytes: int = 0, max_bytes: Optional[int] = None):
         """A copy of the partition's topology for a topology replica: ``(first chunk,
         arrays by key)`` (see :func:`graphplat.storage.codec.read_topology`; the chunk's
         ``seq`` is the write-log seq the arrays include). RemoteError (FAILED_PRECONDITION)
-        while the partition has online edges not compacted yet."""
+        while the partition has online edges not compacted yet; ValueError when the copy
+        would need more than ``max_bytes``."""
         return self._call("Topology", pb.TopologyRequest(chunk_bytes=int(chunk_bytes)), stream=True,
-                          sink=codec.read_topology)
+                          sink=lambda chunks: codec.read_topology(chunks, max_bytes))
 
     def _topology_written(self, seq: int) -> None:
         with self._lock:

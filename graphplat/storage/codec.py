@@ -320,21 +320,33 @@ def topology_chunks(seq: int, partition: int, num_partitions: int,
             yield pb.TopologyChunk(index=index, offset=start, data=bytes(raw[start:start + chunk_bytes]))
 
 
-def read_topology(chunks: Iterable[pb.TopologyChunk]) -> Tuple[pb.TopologyChunk, Dict[str, np.ndarray]]:
+def read_topology(chunks: Iterable[pb.TopologyChunk], max_bytes: Optional[int] = None
+                  ) -> Tuple[pb.TopologyChunk, Dict[str, np.ndarray]]:
     """The arrays a Topology stream carries, by key, and its first chunk (``seq``,
     ``partition``, ``num_partitions``). Copies each chunk into place as it arrives (peak
-    memory: the arrays plus one chunk). ValueError when the stream is malformed or short."""
+    memory: the arrays plus one chunk). ValueError when the stream is malformed or short, or
+    (before allocating anything) when the arrays need more than ``max_bytes``."""
     it = iter(chunks)
     head = next(it, None)
     if head is None or not head.layout:
         raise ValueError("Topology answer without a layout")
-    keys, arrays, views = [], [], []
+    specs = []
     for a in head.layout:
-        dt = np.dtype(a.dtype)
-        if dt.name not in _DTYPES or len(a.shape) > MAX_NDIM or any(d < 0 for d in a.shape):
+        try:
+            dt = np.dtype(a.dtype)
+        except TypeError:
+            dt = None
+        if dt is None or dt.name not in _DTYPES or len(a.shape) > MAX_NDIM or any(d < 0 for d in a.shape):
             raise ValueError(f"Topology array {a.key!r}: unsupported dtype {a.dtype!r} or shape {list(a.shape)}")
-        arr = np.empty(tuple(a.shape), dtype=dt)
-        keys.append(a.key)
+        specs.append((a.key, dt, tuple(a.shape)))
+    need = sum(int(np.prod(shape, dtype=np.float64)) * dt.itemsize for _, dt, shape in specs)
+    if max_bytes is not None and need > max_bytes:
+        raise ValueError(f"the partition's topology needs {need / 2**30:.2f} GiB, over the "
+                         f"{max_bytes / 2**30:.2f} GiB allowed for a copy")
+    keys, arrays, views = [], [], []
+    for key, dt, shape in specs:
+        arr = np.empty(shape, dtype=dt)
+        keys.append(key)
         arrays.append(arr)
         views.append(arr.reshape(-1).view(np.uint8))
     filled = [0] * len(arrays)

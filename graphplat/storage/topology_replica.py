@@ -41,6 +41,8 @@ import threading
 import time
 from typing import Optional, Tuple
 
+import psutil
+
 from graphplat.schema import GraphSchema
 from graphplat.storage import shared
 from graphplat.storage.backend import TOPOLOGY_REPLICA
@@ -50,6 +52,8 @@ log = logging.getLogger("graphplat.topology_replica")
 
 #: reads use the replica only while the server's topology_seq was confirmed this recently
 DEFAULT_MAX_LAG_S = 2.0
+#: by default a copy may take at most this share of the memory available when it is fetched
+DEFAULT_MEMORY_SHARE = 0.5
 #: the reads a topology replica answers in process (features are not replicated)
 READS = tuple(r for r in shared.READS if r not in ("node_features", "edge_features"))
 
@@ -65,17 +69,20 @@ class TopologyReplica(shared.InProcessReads):
         max_lag_s: longest time since the server's topology_seq was last confirmed for the
             copy to answer (bounds how late another client's topology write is seen).
         fetch: fetch the copy now (default); otherwise the follower thread fetches it.
+        max_bytes: largest copy to take (default: :data:`DEFAULT_MEMORY_SHARE` of the memory
+            available at each fetch); a larger partition is read over gRPC, with a warning.
     """
 
     READS = READS
 
     def __init__(self, client, schema: GraphSchema, *, max_lag_s: float = DEFAULT_MAX_LAG_S,
-                 fetch: bool = True):
+                 fetch: bool = True, max_bytes: Optional[int] = None):
         if max_lag_s <= 0:
             raise ValueError("max_lag_s must be > 0 seconds")
         self.client = client
         self.schema = schema
         self.max_lag_s = float(max_lag_s)
+        self.max_bytes = max_bytes
         # (seq, graph) of the copy; seq -1 is also a store's seq before any write
         self._current: Tuple[int, Optional[PartitionGraph]] = (-1, None)
         self._server_seq = -1  # the server's topology_seq at the last check
@@ -154,8 +161,11 @@ class TopologyReplica(shared.InProcessReads):
         serves none now."""
         self._fetching = True
         asked = time.monotonic()
+        limit = self.max_bytes
+        if limit is None:
+            limit = int(DEFAULT_MEMORY_SHARE * psutil.virtual_memory().available)
         try:
-            head, arrays = self.client.topology()
+            head, arrays = self.client.topology(max_bytes=limit)
             if head.partition != self.client.partition:
                 raise ValueError(f"the server answered with partition {head.partition}")
             graph = PartitionGraph(shared.partition_data_of(arrays, self.schema, head.partition,
@@ -165,8 +175,10 @@ class TopologyReplica(shared.InProcessReads):
                 self._next_fetch = time.monotonic() + self._fetch_delay
                 self._fetch_delay = min(2 * self._fetch_delay, shared.PICKUP_MAX_S)
                 self._fetching = False
-            log.info("partition %d: no topology copy now (%s); reading it over gRPC meanwhile",
-                     self.client.partition, e)
+            # a copy too large (or malformed) is worth a warning; "not compacted yet" is not
+            log.log(logging.WARNING if isinstance(e, ValueError) else logging.INFO,
+                    "partition %d: no topology copy now (%s); reading it over gRPC meanwhile",
+                    self.client.partition, e)
             return False
         with self._install_lock:
             self._fetching = False
@@ -178,8 +190,9 @@ class TopologyReplica(shared.InProcessReads):
             # the server's topology_seq was at most head.seq when it answered (after ``asked``)
             self._checked_at = max(self._checked_at, asked)
             self.fetches += 1
-        log.info("partition %d: topology replica at write-log seq %d (%s)", self.client.partition,
-                 head.seq, ", ".join(f"{nt}: {graph.num_nodes(nt)} nodes" for nt in graph.ids))
+        log.info("partition %d: topology replica at write-log seq %d (%.1f MiB; %s)", self.client.partition,
+                 head.seq, sum(a.nbytes for a in arrays.values()) / 2**20,
+                 ", ".join(f"{nt}: {graph.num_nodes(nt)} nodes" for nt in graph.ids))
         return True
 
     def _after_fork(self) -> None:

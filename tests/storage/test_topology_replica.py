@@ -215,6 +215,13 @@ def test_topology_needs_the_token(tmp_path):
         assert head.partition == 0 and head.seq >= -1
         np.testing.assert_array_equal(np.sort(arrays_got["ids/user"]), np.sort(arrays.nodes["user"]))
         assert not any(k.startswith(("nfeat/", "efeat/")) for k in arrays_got)  # no features
+        # a copy over its memory limit is not taken: reads stay over gRPC
+        with connect(cluster_dict([[s]], deadline_s=5, token="sekrit")) as g:
+            small = TopologyReplica(g.clients[0], g.schema, max_bytes=1024)
+            assert small.fetches == 0 and not small.fresh()
+            assert small.degrees(FOLLOWS, users[:5]).tolist() == g.degrees(FOLLOWS, users[:5]).tolist()
+            assert small.local_reads == 0
+            small.release()
 
 
 def test_a_malformed_topology_stream_is_refused():
@@ -228,9 +235,16 @@ def test_a_malformed_topology_stream_is_refused():
         codec.read_topology(iter([good[0]] + good[2:] + [good[1]]))
     with pytest.raises(ValueError, match="without a layout"):
         codec.read_topology(iter([]))
-    bad = pb.TopologyChunk(seq=1, layout=[pb.TopologyArray(key="x", dtype="|O", shape=[3])])
-    with pytest.raises(ValueError, match="unsupported dtype"):
-        codec.read_topology(iter([bad]))
+    for dtype in ("|O", "no-such-type"):
+        bad = pb.TopologyChunk(seq=1, layout=[pb.TopologyArray(key="x", dtype=dtype, shape=[3])])
+        with pytest.raises(ValueError, match="unsupported dtype"):
+            codec.read_topology(iter([bad]))
+    # the size is checked before anything is allocated (a huge or hostile layout)
+    huge = pb.TopologyChunk(seq=1, layout=[pb.TopologyArray(key="x", dtype="<i8", shape=[1 << 60])])
+    with pytest.raises(ValueError, match="GiB allowed"):
+        codec.read_topology(iter([huge]), max_bytes=1 << 30)
+    with pytest.raises(ValueError, match="GiB allowed"):
+        codec.read_topology(iter(good), max_bytes=79)
 
 
 def test_cluster_file_flag(tmp_path):
