@@ -142,8 +142,9 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     generation after writes (see :mod:`graphplat.storage.shared`); writes and everything
     else go over gRPC. A partition whose server had no segment yet when connecting switches
     to it once one appears. With ``topology_replica`` (default off) the other partitions'
-    topology is copied here at connect and sampled in process while fresh, with bounded
-    staleness for other clients' writes (:mod:`graphplat.storage.topology_replica`).
+    topology is copied here at connect and sampled in process; each answer is confirmed
+    with the server (one empty round trip), so it is as current as the server's
+    (:mod:`graphplat.storage.topology_replica`).
     String-id dictionaries are fetched from partition 0 on demand and new strings are
     given ids by its primary (:mod:`graphplat.storage.remote_ids`).
     With ``verify`` (default) every partition is asked for its Info once, checking that it

@@ -189,6 +189,9 @@ class RoutedGraph(GraphService):
         built once). The same answer as hop-by-hop sampling. Returns
         ``[(nodes, num_dst, src, dst, eids), ...]`` (user ids), or None when the fast path
         does not apply (the caller then samples hop by hop)."""
+        # a topology replica's answer is returned only once its server confirms the copy
+        # (seq read before the graph: a newer copy installed meanwhile only confirms less)
+        replicas = {p: b.seq for p, b in enumerate(self.backends) if isinstance(b, TopologyReplica)}
         graphs = [self._in_process(p, topology=True) for p in range(len(self.backends))]
         if any(g is None for g in graphs):
             # a partition read over gRPC changed since (a co-located one is republished before
@@ -196,8 +199,9 @@ class RoutedGraph(GraphService):
             self._stitched.clear()
             return None
         if len(graphs) == 1:
-            return graphs[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
-                                             replace=replace, seed=seed)
+            out = graphs[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
+                                            replace=replace, seed=seed)
+            return out if self._confirmed(replicas) else None
         et = self.schema.edge_type(etype)
         if et.src != et.dst:
             return None
@@ -210,7 +214,16 @@ class RoutedGraph(GraphService):
             st = self._stitched.get(key)
             if st is None or st.version != [partition_version(g, key, et.dst) for g in graphs]:
                 st = self._stitched[key] = StitchedCSR(self.book, graphs, key, et.dst)
-            return st.sample_multihop(as_ids(seeds, "seeds"), fanouts, strategy, replace, seed)
+            out = st.sample_multihop(as_ids(seeds, "seeds"), fanouts, strategy, replace, seed)
+        return out if self._confirmed(replicas) else None
+
+    def _confirmed(self, replicas: Dict[int, int]) -> bool:
+        """Whether every topology replica ``p`` still holds its server's topology at
+        ``replicas[p]`` (one Info call each, in parallel; see TopologyReplica.confirm)."""
+        if not replicas:
+            return True
+        got = self._map({p: (lambda p=p, seq=seq: self.backends[p].confirm(seq)) for p, seq in replicas.items()})
+        return all(got.values())
 
     def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs,
                     out: Optional[Dict[str, np.ndarray]] = None, direct: bool = False) -> Dict[str, np.ndarray]:

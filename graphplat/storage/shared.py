@@ -378,8 +378,9 @@ READS = ("sample_neighbors", "node_features", "edge_features", "degrees", "looku
 
 class InProcessReads:
     """A backend wrapping a PartitionClient (``self.client``): the calls named in ``READS``
-    run on ``self.fresh_graph()`` (a PartitionGraph in this process) when it is not None
-    and count in ``local_reads``; those and every other call go to the client otherwise."""
+    run on the PartitionGraph of ``self.fresh_copy()`` when there is one and ``confirm``
+    accepts the answer afterwards (counted in ``local_reads``); those and every other call
+    go to the client otherwise."""
 
     READS: Tuple[str, ...] = ()
     local_reads = 0
@@ -387,15 +388,35 @@ class InProcessReads:
     def fresh_graph(self) -> Optional[PartitionGraph]:  # pragma: no cover - subclasses define it
         raise NotImplementedError
 
+    def fresh_copy(self) -> Optional[Tuple[object, PartitionGraph]]:
+        """``(token, graph)`` to answer a read from, or None (ask the client); ``token`` goes
+        to :meth:`confirm` after the read."""
+        graph = self.fresh_graph()
+        return None if graph is None else (None, graph)
+
+    def confirm(self, token) -> bool:
+        """Whether an answer read from the copy of ``token`` may be returned (it is still
+        current); True here: a fresh graph is current when it is handed out."""
+        return True
+
     def _read(self, name: str):
         remote = getattr(self.client, name)
 
         def call(*args, **kw):
-            graph = self.fresh_graph()
-            if graph is not None:
-                self.local_reads += 1
-                return getattr(graph, name)(*args, **kw)
-            return remote(*args, **kw)
+            copy = self.fresh_copy()
+            if copy is None:
+                return remote(*args, **kw)
+            token, graph = copy
+            try:
+                out = getattr(graph, name)(*args, **kw)
+            except (IndexError, KeyError, ValueError):
+                if self.confirm(token):  # the copy is current: so is its refusal
+                    raise
+                return remote(*args, **kw)
+            if not self.confirm(token):
+                return remote(*args, **kw)
+            self.local_reads += 1
+            return out
         call.__name__ = name
         return call
 

@@ -11,16 +11,17 @@ everything else still go to the server. This is the structure-replicated, featur
 partitioned layout of P3 and PaGraph; it trades memory on the trainer for the per-hop round
 trips of distributed sampling.
 
-Freshness (bounded, like a read replica's): a replica taken at write-log seq ``S`` answers
-while
-
-- the client's own acknowledged writes that changed nodes or edges on the partition are at
-  most ``S`` (``PartitionClient.acked_topology_seq``): read-your-writes holds at once;
-- the server's ``topology_seq`` (its last applied record that changed nodes or edges; Info)
-  is at most ``S`` as of a check at most ``max_lag_s`` ago. The process's follower thread
-  asks Info every :data:`~graphplat.storage.shared.FOLLOW_INTERVAL_S`; so another client's
-  topology write is seen within about ``max_lag_s``, and a server that stops answering
-  sends reads back over gRPC (with its failover) within ``max_lag_s``.
+Freshness: answers are as current as the server's. A copy taken at write-log seq ``S`` is
+tried while the client's own acknowledged node/edge writes on the partition are at most ``S``
+(``PartitionClient.acked_topology_seq``) and the server's ``topology_seq`` (its last applied
+record that changed nodes or edges; Info) was at most ``S`` when last seen, at most
+``max_lag_s`` ago (the process's follower thread asks Info every
+:data:`~graphplat.storage.shared.FOLLOW_INTERVAL_S`). An answer computed from the copy is
+then *confirmed*: one Info call after the read; it is returned only if the server's
+``topology_seq`` is still at most ``S``, so no write acknowledged before the read began can
+be missing from it (the same guarantee as asking the server, for the price of an empty round
+trip instead of a sampling one). RoutedGraph's fused multi-hop path confirms once per call,
+for all hops. An answer that fails confirmation is asked of the server instead.
 
 Otherwise reads go over gRPC, and a background thread fetches a new copy once the server
 serves one (Info's ``topology_servable``): a partition with online edge writes serves its
@@ -95,6 +96,7 @@ class TopologyReplica(shared.InProcessReads):
         self._forks = shared.fork_count()
         self.local_reads = 0  # calls answered in process (for tests and stats)
         self.fetches = 0  # copies installed (for tests and stats)
+        self.rejected = 0  # answers from the copy the server did not confirm (for tests and stats)
         if fetch:
             self._fetch()
         shared.register_follower(self)
@@ -109,9 +111,9 @@ class TopologyReplica(shared.InProcessReads):
         """The client's capabilities plus "topology_replica" (PartitionBackend)."""
         return self.client.capabilities | {TOPOLOGY_REPLICA}
 
-    def fresh_graph(self) -> Optional[PartitionGraph]:
-        """The copy to answer a topology read in process right now, or None (read over
-        gRPC)."""
+    def fresh_copy(self) -> Optional[Tuple[int, PartitionGraph]]:
+        """``(seq, graph)`` of the copy to try a topology read on (then :meth:`confirm` it),
+        or None: no copy, or one known to be stale, or not confirmed for ``max_lag_s``."""
         if self._forks != shared.fork_count():  # a forked child follows on its own
             self._forks = shared.fork_count()
             shared.register_follower(self)
@@ -120,12 +122,36 @@ class TopologyReplica(shared.InProcessReads):
             return None
         if seq < self._server_seq or seq < self.client.acked_topology_seq:
             return None
-        return graph
+        return seq, graph
+
+    def fresh_graph(self) -> Optional[PartitionGraph]:
+        """The graph of :meth:`fresh_copy` (None when there is none); an answer read from
+        it must be confirmed with ``confirm(seq)`` (seq read before this call)."""
+        copy = self.fresh_copy()
+        return None if copy is None else copy[1]
 
     def fresh(self) -> bool:
-        """Whether topology reads are answered in process right now."""
-        return self.fresh_graph() is not None
+        """Whether topology reads are tried in process right now."""
+        return self.fresh_copy() is not None
 
+    def confirm(self, seq: int) -> bool:
+        """Ask the server whether the copy at ``seq`` is still its topology (Info's
+        topology_seq at most ``seq``, and no own node/edge write after it): an answer read
+        from that copy is then current. False when it is not, or the server does not answer
+        (the caller asks over gRPC, with its retries and failover)."""
+        asked = time.monotonic()
+        try:
+            info = self.client.info(deadline_s=shared.SEGMENT_INFO_DEADLINE_S)
+        except Exception as e:  # noqa: BLE001 - the read over gRPC reports it
+            log.debug("partition %d: topology copy not confirmed (%s)", self.client.partition, e)
+            self.rejected += 1
+            return False
+        self._server_seq = max(self._server_seq, int(info.topology_seq))
+        self._checked_at = max(self._checked_at, asked)
+        ok = int(info.topology_seq) <= seq and self.client.acked_topology_seq <= seq
+        if not ok:
+            self.rejected += 1
+        return ok
     # ---- following the server
     def follow(self) -> None:
         """Run by the process's follower thread: confirm the server's topology_seq, and

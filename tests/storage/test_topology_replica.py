@@ -14,7 +14,7 @@ import graphplat
 from graphplat.errors import AuthenticationError, PartitionUnavailable, RemoteError
 from graphplat.proto import graphplat_pb2 as pb
 from graphplat.sampling import NeighborSampler, NodeLoader
-from graphplat.storage import codec
+from graphplat.storage import codec, shared
 from graphplat.storage.client import PartitionClient
 from graphplat.storage.cluster import load_cluster
 from graphplat.storage.remote import connect
@@ -87,7 +87,7 @@ def test_replica_reads_equal_local_graph_and_features_stay_remote(world):
         assert [batch_signature(b) for b in NodeLoader(g, seeds, [4, 3], **kw)] == want
 
 
-def test_own_writes_at_once_other_clients_within_the_lag_then_a_new_copy(tmp_path):
+def test_other_clients_and_own_writes_are_seen_at_once_then_a_new_copy(tmp_path):
     arrays = click_graph(seed=15)
     store = arrays.write_store(tmp_path / "store", partitions=2)
     users = arrays.nodes["user"]
@@ -101,20 +101,30 @@ def test_own_writes_at_once_other_clients_within_the_lag_then_a_new_copy(tmp_pat
             g.backends[0].follow(), g.backends[1].follow()
             assert all(b.fresh() for b in g.backends)
             np.testing.assert_array_equal(g.node_features("user", users[:3])["feat"], 1.0)
-            # our own edge write: read at once (over gRPC: the copy is stale now)
+            # another client's write: seen at once. The followers are stopped and the lag
+            # bound stretched, so only the confirmation after each read can notice the write.
+            for b in g.backends:
+                shared.unregister_follower(b)
+                b.max_lag_s = 600.0
+            p2 = 0
+            dst2 = users[g.book.partition_of("user", users) == p2][:2]
+            new_src = set(users[20:22].tolist())
+            other.add_edges(FOLLOWS, users[20:22], dst2)
+            assert all(b.fresh() for b in g.backends)  # nothing told the client yet
+            fused = g.sample_multihop(FOLLOWS, dst2, [50], seed=1)  # >= every degree: all in-neighbors
+            assert fused is None and g.backends[p2].rejected == 1  # from the copies, not confirmed
+            assert not g.backends[p2].fresh()  # the confirmation saw the server's newer topology
+            assert new_src <= set(g.sample_neighbors(FOLLOWS, dst2, -1).neighbors.tolist())
+            for b in g.backends:
+                shared.register_follower(b)
+                b.max_lag_s = 2.0
+            # our own edge write: read at once (the copy is stale at once, reads go over gRPC)
             src, dst = users[:2], users[2:4]
             g.add_edges(FOLLOWS, src, dst)
             owner = int(g.book.partition_of("user", dst[:1])[0])
             assert not g.backends[owner].fresh()
             got = g.sample_neighbors(FOLLOWS, dst, -1)
             assert set(src.tolist()) <= set(got.neighbors.tolist())
-            # another client's write: seen within the lag bound
-            p2 = 1 - owner
-            dst2 = users[g.book.partition_of("user", users) == p2][:2]
-            other.add_edges(FOLLOWS, users[20:22], dst2)
-            wait_for(lambda: not g.backends[p2].fresh(), timeout=g.backends[p2].max_lag_s + 3,
-                     what="the copy to notice another client's write")
-            assert set(users[20:22].tolist()) <= set(g.sample_neighbors(FOLLOWS, dst2, -1).neighbors.tolist())
             # once compacted, each partition serves its topology again and the copies catch up
             other.compact()
             wait_for(lambda: all(b.fresh() for b in g.backends), timeout=20, what="new copies")
@@ -168,7 +178,10 @@ def test_killed_server_sends_reads_back_over_grpc_then_the_copy_resumes(tmp_path
             rep = g.backends[0]
             want = g.sample_neighbors(FOLLOWS, users, 3, seed=2)
             s.kill()
-            # the copy is trusted no longer than the lag bound without the server
+            # at once: an answer from the copy needs the server's confirmation
+            with pytest.raises(PartitionUnavailable):
+                g.sample_neighbors(FOLLOWS, users, 3, seed=2)
+            # and the copy is not even tried once it went unconfirmed for the lag bound
             wait_for(lambda: not rep.fresh(), timeout=rep.max_lag_s + 3, what="the copy to expire")
             with pytest.raises(PartitionUnavailable):
                 g.sample_neighbors(FOLLOWS, users, 3, seed=2)
