@@ -92,6 +92,23 @@ class RemoteGraph(RoutedGraph):
             raise errors[min(errors)]
         return {p: out[p] for p, _ in items}  # in the calls' order, as callers iterate it
 
+    def _start(self, calls: Dict[int, callable]):
+        """Submit ``calls`` to the pool; returns a function waiting for ``{p: result}``
+        (the first failure by partition number is raised, as in _map)."""
+        futures = {p: self._pool.submit(fn) for p, fn in calls.items()}
+
+        def wait() -> Dict[int, object]:
+            out, errors = {}, {}
+            for p, f in futures.items():
+                try:
+                    out[p] = f.result()
+                except BaseException as e:  # noqa: BLE001 - re-raised below
+                    errors[p] = e
+            if errors:
+                raise errors[min(errors)]
+            return out
+        return wait
+
     def info(self) -> list:
         """The Info of every partition (counts, role, applied write-log seq), in order."""
         got = self._map({p: (lambda c=c: c.info()) for p, c in enumerate(self.clients)})

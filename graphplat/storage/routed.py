@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -82,6 +82,12 @@ class RoutedGraph(GraphService):
     # Subclasses may override to run partitions in parallel (RemoteGraph does).
     def _map(self, calls: Dict[int, callable]) -> Dict[int, object]:
         return {p: fn() for p, fn in calls.items()}
+
+    def _start(self, calls: Dict[int, callable]) -> Callable[[], Dict[int, object]]:
+        """Start ``calls`` (a RemoteGraph runs them in the background); returns a function
+        that waits for them and gives ``{p: result}``. Here: they run now."""
+        done = self._map(calls)
+        return lambda: done
 
     @property
     def schema(self) -> GraphSchema:
@@ -198,13 +204,31 @@ class RoutedGraph(GraphService):
             # it is in process again): drop stitched CSRs, which keep old generations mapped
             self._stitched.clear()
             return None
-        if len(graphs) == 1:
-            out = graphs[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
-                                            replace=replace, seed=seed)
-            return out if self._confirmed(replicas) else None
-        et = self.schema.edge_type(etype)
-        if et.src != et.dst:
+        if len(graphs) > 1 and not self._square(etype):
             return None
+        # The servers check the copies while this samples: each check runs after the call
+        # began, so a confirmed answer misses no write acknowledged before it (linearizable).
+        confirmed = self._start({p: (lambda p=p, seq=seq: self.backends[p].confirm(seq))
+                                 for p, seq in replicas.items()})
+        try:
+            out = self._sample_in_process(graphs, etype, seeds, fanouts, strategy, replace, seed)
+        except (IndexError, KeyError, ValueError):
+            if all(confirmed().values()):  # the copies are current: so is their refusal
+                raise
+            return None
+        return out if out is not None and all(confirmed().values()) else None
+
+    def _square(self, etype) -> bool:
+        et = self.schema.edge_type(etype)
+        return et.src == et.dst
+
+    def _sample_in_process(self, graphs, etype, seeds, fanouts, strategy, replace, seed) -> Optional[list]:
+        """sample_multihop over in-process ``graphs`` (one per partition); None when a
+        partition has online edges (the stitched CSR covers bulk edges only)."""
+        if len(graphs) == 1:
+            return graphs[0].sample_multihop(etype, seeds, fanouts, strategy=strategy,
+                                             replace=replace, seed=seed)
+        et = self.schema.edge_type(etype)
         key = et.canonical
         with ExitStack() as stack:
             for g in graphs:  # writes wait while the stitched CSR is checked and sampled
@@ -214,16 +238,7 @@ class RoutedGraph(GraphService):
             st = self._stitched.get(key)
             if st is None or st.version != [partition_version(g, key, et.dst) for g in graphs]:
                 st = self._stitched[key] = StitchedCSR(self.book, graphs, key, et.dst)
-            out = st.sample_multihop(as_ids(seeds, "seeds"), fanouts, strategy, replace, seed)
-        return out if self._confirmed(replicas) else None
-
-    def _confirmed(self, replicas: Dict[int, int]) -> bool:
-        """Whether every topology replica ``p`` still holds its server's topology at
-        ``replicas[p]`` (one Info call each, in parallel; see TopologyReplica.confirm)."""
-        if not replicas:
-            return True
-        got = self._map({p: (lambda p=p, seq=seq: self.backends[p].confirm(seq)) for p, seq in replicas.items()})
-        return all(got.values())
+            return st.sample_multihop(as_ids(seeds, "seeds"), fanouts, strategy, replace, seed)
 
     def _fetch_rows(self, n: int, groups: Dict[int, np.ndarray], call, specs,
                     out: Optional[Dict[str, np.ndarray]] = None, direct: bool = False) -> Dict[str, np.ndarray]:
