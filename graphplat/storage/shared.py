@@ -54,6 +54,7 @@ import struct
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -74,6 +75,8 @@ RETIRED, LIVE, SUPERSEDED = 0, 1, 2
 SWITCH_RETRY_S = 0.5
 #: how often a client process checks its segments for a newer generation between reads
 FOLLOW_INTERVAL_S = 0.5
+#: threads that run the followed backends' checks (one check per backend at a time)
+FOLLOW_WORKERS = 4
 #: a partition without a mappable segment (or whose segment's server is gone) is asked for
 #: one after this long, then twice as long each time none appears, up to PICKUP_MAX_S (so
 #: a server on another host costs one Info call per PICKUP_MAX_S)
@@ -667,19 +670,40 @@ def fork_count() -> int:
 
 
 def _follow_loop() -> None:
+    # Each backend's follow() runs in a small pool, at most one at a time per backend, and
+    # the loop does not wait for them: a backend whose server hangs (an Info call waits out
+    # its deadline) cannot delay the others, whose freshness depends on being followed.
     global _follower
-    while True:
-        time.sleep(FOLLOW_INTERVAL_S)
-        with _follow_lock:
-            backends = list(_FOLLOWED)
-            if not backends:  # nothing to follow: the next SharedPartition starts a new thread
-                _follower = None
-                return
-        for b in backends:
-            try:
-                b.follow()
-            except Exception as e:  # noqa: BLE001 - never let the follower die
-                log.debug("following shared memory failed: %s", e)
+    pool = ThreadPoolExecutor(max_workers=FOLLOW_WORKERS, thread_name_prefix="graphplat-follow")
+    in_flight: set = set()
+    flight_lock = threading.Lock()
+
+    def run(backend, key: int) -> None:
+        try:
+            backend.follow()
+        except Exception as e:  # noqa: BLE001 - never let following die
+            log.debug("following %r failed: %s", backend, e)
+        finally:
+            with flight_lock:
+                in_flight.discard(key)
+
+    try:
+        while True:
+            time.sleep(FOLLOW_INTERVAL_S)
+            with _follow_lock:
+                backends = list(_FOLLOWED)
+                if not backends:  # nothing to follow: the next registration starts a new thread
+                    _follower = None
+                    return
+            for b in backends:
+                with flight_lock:
+                    if id(b) in in_flight:
+                        continue
+                    in_flight.add(id(b))
+                pool.submit(run, b, id(b))
+            del backends, b
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _after_fork_in_child() -> None:
