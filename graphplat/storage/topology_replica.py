@@ -152,6 +152,7 @@ class TopologyReplica(shared.InProcessReads):
         if not ok:
             self.rejected += 1
         return ok
+
     # ---- following the server
     def follow(self) -> None:
         """Run by the process's follower thread: confirm the server's topology_seq, and
@@ -162,7 +163,7 @@ class TopologyReplica(shared.InProcessReads):
         asked = time.monotonic()
         try:
             info = self.client.info(deadline_s=shared.SEGMENT_INFO_DEADLINE_S)
-        except Exception as e:  # noqa: BLE001 - down: reads go over gRPC once the lag runs out
+        except Exception as e:  # noqa: BLE001 - down: reads fail to confirm, then skip the copy
             log.debug("partition %d: no Info for the topology replica (%s)", self.client.partition, e)
             return
         self._server_seq = max(self._server_seq, int(info.topology_seq))
