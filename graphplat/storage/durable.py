@@ -207,8 +207,7 @@ class DurablePartition:
         self.graph = graph
         # a reload may lay the CSR out anew (compaction folds online edges in): replicas of
         # the topology taken before it are not trusted to sample alike
-        self.topology_seq = max(seq, st.compacted_through)
-        self.applied_seq = max(seq, st.compacted_through)
+        self.topology_seq = self.applied_seq = max(seq, st.compacted_through)  # topology first
         self.generation = st.generation
         self.dedupe = dedupe
         self.replayed = n
@@ -374,8 +373,8 @@ class DurablePartition:
             self.store.compact(data, through, applied_ids=self.dedupe.dump())
             self.generation = self.store.generation
             self.graph = PartitionGraph(self.store.read())
-            self.topology_seq = max(self.applied_seq, through)  # laid out anew (see _load_from)
-            self.applied_seq = max(self.applied_seq, through)
+            # laid out anew (see _load_from); topology_seq is set first, before on_change runs
+            self.topology_seq = self.applied_seq = max(self.applied_seq, through)
             return through
 
     # ---- the write API (validate, log durably, apply); every call is one log record

@@ -83,31 +83,14 @@ class RemoteGraph(RoutedGraph):
             out[last] = fn()
         except BaseException as e:  # noqa: BLE001 - re-raised below
             errors[last] = e
-        for p in futures:
-            try:
-                out[p] = futures[p].result()
-            except BaseException as e:  # noqa: BLE001 - re-raised below
-                errors[p] = e
-        if errors:
-            raise errors[min(errors)]
+        _collect(futures, out, errors)
         return {p: out[p] for p, _ in items}  # in the calls' order, as callers iterate it
 
     def _start(self, calls: Dict[int, callable]):
         """Submit ``calls`` to the pool; returns a function waiting for ``{p: result}``
         (the first failure by partition number is raised, as in _map)."""
         futures = {p: self._pool.submit(fn) for p, fn in calls.items()}
-
-        def wait() -> Dict[int, object]:
-            out, errors = {}, {}
-            for p, f in futures.items():
-                try:
-                    out[p] = f.result()
-                except BaseException as e:  # noqa: BLE001 - re-raised below
-                    errors[p] = e
-            if errors:
-                raise errors[min(errors)]
-            return out
-        return wait
+        return lambda: _collect(futures, {}, {})
 
     def info(self) -> list:
         """The Info of every partition (counts, role, applied write-log seq), in order."""
@@ -132,6 +115,20 @@ class RemoteGraph(RoutedGraph):
                 release()
         for c in self.clients:
             c.close()
+
+
+def _collect(futures: Dict[int, object], out: Dict[int, object], errors: Dict[int, BaseException]) -> Dict[int, object]:
+    """Wait for every future, adding its result to ``out`` or its exception to ``errors``
+    (which may hold some already); raises the error of the lowest partition, else returns
+    ``out``."""
+    for p, f in futures.items():
+        try:
+            out[p] = f.result()
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors[p] = e
+    if errors:
+        raise errors[min(errors)]
+    return out
 
 
 def _fetch_meta(clients: Sequence[PartitionClient]):

@@ -139,16 +139,8 @@ class TopologyReplica(shared.InProcessReads):
         topology_seq at most ``seq``, and no own node/edge write after it): an answer read
         from that copy is then current. False when it is not, or the server does not answer
         (the caller asks over gRPC, with its retries and failover)."""
-        asked = time.monotonic()
-        try:
-            info = self.client.info(deadline_s=shared.SEGMENT_INFO_DEADLINE_S)
-        except Exception as e:  # noqa: BLE001 - the read over gRPC reports it
-            log.debug("partition %d: topology copy not confirmed (%s)", self.client.partition, e)
-            self.rejected += 1
-            return False
-        self._server_seq = max(self._server_seq, int(info.topology_seq))
-        self._checked_at = max(self._checked_at, asked)
-        ok = int(info.topology_seq) <= seq and self.client.acked_topology_seq <= seq
+        info = self._ask()
+        ok = info is not None and int(info.topology_seq) <= seq and self.client.acked_topology_seq <= seq
         if not ok:
             self.rejected += 1
         return ok
@@ -160,14 +152,9 @@ class TopologyReplica(shared.InProcessReads):
         writes)."""
         if self._released:
             return
-        asked = time.monotonic()
-        try:
-            info = self.client.info(deadline_s=shared.SEGMENT_INFO_DEADLINE_S)
-        except Exception as e:  # noqa: BLE001 - down: reads fail to confirm, then skip the copy
-            log.debug("partition %d: no Info for the topology replica (%s)", self.client.partition, e)
+        info = self._ask()
+        if info is None:
             return
-        self._server_seq = max(self._server_seq, int(info.topology_seq))
-        self._checked_at = asked
         # fetch when ours is behind and this server serves something newer now (a lagging
         # read replica the client failed over to may not; a partition with online edges
         # serves nothing until compacted)
@@ -175,6 +162,20 @@ class TopologyReplica(shared.InProcessReads):
         if info.topology_servable and (graph is None or (
                 seq < max(self._server_seq, self.client.acked_topology_seq) and info.applied_seq > seq)):
             self._fetch_in_background()
+
+    def _ask(self):
+        """The server's Info, after recording its topology_seq and when it was asked (the
+        check is as old as the moment before asking); None when it does not answer (reads
+        then fail to confirm, and skip the copy once ``max_lag_s`` passed)."""
+        asked = time.monotonic()
+        try:
+            info = self.client.info(deadline_s=shared.SEGMENT_INFO_DEADLINE_S)
+        except Exception as e:  # noqa: BLE001 - the read over gRPC reports it
+            log.debug("partition %d: no Info for the topology replica (%s)", self.client.partition, e)
+            return None
+        self._server_seq = max(self._server_seq, int(info.topology_seq))
+        self._checked_at = max(self._checked_at, asked)
+        return info
 
     def _fetch_in_background(self) -> None:
         with self._install_lock:

@@ -3,6 +3,7 @@ cluster files and self-signed TLS certificates. Every process started through a
 :class:`Fleet` is terminated by :meth:`Fleet.close` (use it in fixture teardown)."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -218,6 +219,26 @@ class Fleet:
                 except subprocess.TimeoutExpired:
                     pass
             s.close()
+
+
+@contextlib.contextmanager
+def click_world(workdir: Path, seed: int, args: Sequence[Sequence[str]], *, ref: bool = True):
+    """A store of ``click_graph(seed)`` in ``len(args)`` partitions under ``workdir``, a
+    server per partition started with ``args[p]``, and (with ``ref``) a read-only LocalGraph
+    of the store to compare with. Yields ``(arrays, store, fleet, servers, ref or None)``;
+    closes everything after."""
+    from graphplat.testing.graphs import click_graph
+
+    arrays = click_graph(seed=seed)
+    store = arrays.write_store(Path(workdir) / "store", partitions=len(args))
+    with Fleet(Path(workdir) / "logs") as fleet:
+        servers = fleet.start_all([dict(store=store, partition=p, args=list(a)) for p, a in enumerate(args)])
+        local = graphplat.open_graph(store, read_only=True) if ref else None
+        try:
+            yield arrays, store, fleet, servers, local
+        finally:
+            if local is not None:
+                local.close()
 
 
 def cluster_dict(partitions: Sequence[Sequence[ServerProcess]], **extra) -> dict:

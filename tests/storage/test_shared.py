@@ -10,7 +10,6 @@ import time
 import numpy as np
 import pytest
 
-import graphplat
 from graphplat.sampling import NeighborSampler
 from graphplat.storage import shared
 from graphplat.storage.client import AuthenticationError, PartitionClient
@@ -19,20 +18,13 @@ from graphplat.storage.shared import SharedPartition
 from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.graphs import click_reads as reads
 from graphplat.testing.parity import assert_same, same_outcome
-from graphplat.testing.servers import Fleet, advertised, cluster_dict, segments_of, wait_for
+from graphplat.testing.servers import Fleet, advertised, click_world, cluster_dict, segments_of, wait_for
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    d = tmp_path_factory.mktemp("shared")
-    arrays = click_graph(seed=4)
-    store = arrays.write_store(d / "store", partitions=2)
-    fleet = Fleet(d / "logs")
-    servers = fleet.start_all([dict(store=store, partition=k) for k in range(2)])
-    ref = graphplat.open_graph(store, read_only=True)
-    yield arrays, store, fleet, servers, ref
-    ref.close()
-    fleet.close()
+    with click_world(tmp_path_factory.mktemp("shared"), 4, [[], []]) as w:
+        yield w
 
 
 def test_colocated_reads_equal_local_graph(world):

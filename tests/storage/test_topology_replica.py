@@ -23,7 +23,7 @@ from graphplat.storage.topology_replica import TopologyReplica
 from graphplat.testing.blocks import batch_signature
 from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.parity import same_outcome
-from graphplat.testing.servers import Fleet, cluster_dict, wait_for
+from graphplat.testing.servers import Fleet, click_world, cluster_dict, wait_for
 
 NO_SHM = ["--no-shared-memory"]  # as if each server ran on another host
 
@@ -32,25 +32,15 @@ NO_SHM = ["--no-shared-memory"]  # as if each server ran on another host
 def one_server(tmp_path, seed: int, args=()):
     """A 1-partition store of click_graph(seed) and its server (no shared memory):
     yields (arrays, users, server)."""
-    arrays = click_graph(seed=seed)
-    store = arrays.write_store(tmp_path / "store", partitions=1)
-    with Fleet(tmp_path / "logs") as fleet:
-        server = fleet.start_all([dict(store=store, partition=0, args=NO_SHM + list(args))])[0]
-        yield arrays, arrays.nodes["user"], server
+    with click_world(tmp_path, seed, [NO_SHM + list(args)], ref=False) as (arrays, _, _, servers, _):
+        yield arrays, arrays.nodes["user"], servers[0]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    d = tmp_path_factory.mktemp("replica")
-    arrays = click_graph(seed=14)
-    store = arrays.write_store(d / "store", partitions=2)
-    fleet = Fleet(d / "logs")
     # partition 0 publishes shared memory (co-located), partition 1 does not (remote)
-    servers = fleet.start_all([dict(store=store, partition=0), dict(store=store, partition=1, args=NO_SHM)])
-    ref = graphplat.open_graph(store, read_only=True)
-    yield arrays, store, fleet, servers, ref
-    ref.close()
-    fleet.close()
+    with click_world(tmp_path_factory.mktemp("replica"), 14, [[], NO_SHM]) as w:
+        yield w
 
 
 def test_replica_reads_equal_local_graph_and_features_stay_remote(world):
