@@ -54,7 +54,6 @@ import struct
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -75,8 +74,6 @@ RETIRED, LIVE, SUPERSEDED = 0, 1, 2
 SWITCH_RETRY_S = 0.5
 #: how often a client process checks its segments for a newer generation between reads
 FOLLOW_INTERVAL_S = 0.5
-#: threads that run the followed backends' checks (one check per backend at a time)
-FOLLOW_WORKERS = 4
 #: a partition without a mappable segment (or whose segment's server is gone) is asked for
 #: one after this long, then twice as long each time none appears, up to PICKUP_MAX_S (so
 #: a server on another host costs one Info call per PICKUP_MAX_S)
@@ -670,11 +667,13 @@ def fork_count() -> int:
 
 
 def _follow_loop() -> None:
-    # Each backend's follow() runs in a small pool, at most one at a time per backend, and
-    # the loop does not wait for them: a backend whose server hangs (an Info call waits out
-    # its deadline) cannot delay the others, whose freshness depends on being followed.
+    # Each backend's follow() runs in a daemon thread of its own, at most one at a time per
+    # backend, and the loop does not wait for them: a backend whose server hangs (an Info
+    # call waits out its deadline) cannot delay the others, whose freshness depends on being
+    # followed. Daemon threads, not an executor: the interpreter joins an executor's workers
+    # at exit (a script would wait out a dead server's deadline before exiting) and refuses
+    # new work once its shutdown began (this loop would die with a traceback).
     global _follower
-    pool = ThreadPoolExecutor(max_workers=FOLLOW_WORKERS, thread_name_prefix="graphplat-follow")
     in_flight: set = set()
     flight_lock = threading.Lock()
 
@@ -687,23 +686,23 @@ def _follow_loop() -> None:
             with flight_lock:
                 in_flight.discard(key)
 
-    try:
-        while True:
-            time.sleep(FOLLOW_INTERVAL_S)
-            with _follow_lock:
-                backends = list(_FOLLOWED)
-                if not backends:  # nothing to follow: the next registration starts a new thread
-                    _follower = None
-                    return
-            for b in backends:
-                with flight_lock:
-                    if id(b) in in_flight:
-                        continue
-                    in_flight.add(id(b))
-                pool.submit(run, b, id(b))
-            del backends, b
-    finally:
-        pool.shutdown(wait=False)
+    while True:
+        time.sleep(FOLLOW_INTERVAL_S)
+        with _follow_lock:
+            backends = list(_FOLLOWED)
+            if not backends:  # nothing to follow: the next registration starts a new thread
+                _follower = None
+                return
+        for b in backends:
+            with flight_lock:
+                if id(b) in in_flight:
+                    continue
+                in_flight.add(id(b))
+            try:
+                threading.Thread(target=run, args=(b, id(b)), name="graphplat-follow", daemon=True).start()
+            except RuntimeError:  # the interpreter is shutting down: nothing to keep fresh
+                return
+        del backends, b
 
 
 def _after_fork_in_child() -> None:

@@ -256,3 +256,47 @@ def test_cluster_file_flag(tmp_path):
     assert load_cluster(dict(base, topology_replica=True)).topology_replica is True
     with pytest.raises(ValueError, match="topology_replica must be true or false"):
         load_cluster(dict(base, topology_replica="yes"))
+
+
+
+EXIT_SCRIPT = """
+import sys, time
+from graphplat.storage import shared
+from graphplat.storage.remote import connect
+from graphplat.testing.graphs import FOLLOWS
+shared.SEGMENT_INFO_DEADLINE_S = 60.0  # a hung server holds a check for a minute
+g = connect({"partitions": [{"partition": p, "replicas": [a]} for p, a in enumerate(sys.argv[1:])],
+             "deadline_s": 5, "topology_replica": True})
+assert type(g.backends[0]).__name__ == "SharedPartition", g.backends
+assert type(g.backends[1]).__name__ == "TopologyReplica", g.backends
+g.degrees(FOLLOWS, g.node_ids("user")[:3])
+print("ready", flush=True)
+time.sleep(1.5)  # the follower's checks of partition 1 now hang; partition 0's go on
+print("leaving", time.monotonic(), flush=True)
+"""
+
+
+def test_a_process_exits_promptly_and_cleanly_while_a_server_hangs(tmp_path):
+    """A script one of whose servers stopped answering (SIGSTOP) exits as soon as it is
+    done: the follower's pending check of that server (an Info call waiting out its
+    deadline) does not hold the interpreter at exit, and the checks of the other partition
+    do not end in a traceback once the interpreter shuts down."""
+    import signal
+    import subprocess
+    import sys
+
+    with click_world(tmp_path, 21, [[], NO_SHM], ref=False) as (_, _, _, servers, _):
+        proc = subprocess.Popen([sys.executable, "-c", EXIT_SCRIPT] + [s.address for s in servers],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready", proc.communicate(timeout=30)
+            servers[1].proc.send_signal(signal.SIGSTOP)
+            left = float(proc.stdout.readline().split()[1])
+            _, err = proc.communicate(timeout=90)
+            exited = time.monotonic()
+        finally:
+            servers[1].proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "Exception in thread" not in err, err
+        assert exited - left < 10, f"exit took {exited - left:.1f} s: {err}"
