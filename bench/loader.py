@@ -41,8 +41,11 @@ Methods run in a different order in every repetition (rotated), so none always r
 
 Every loader yields DGL blocks with ``feat`` in ``blocks[0].srcdata`` (DistDGL: the pulled
 rows). Reported per method: batches/s and sampled edges/s (medians over repetitions), p50/p99
-batch time, bytes per batch received on loopback (``/proc/net/dev``, host-wide), and the
-ratios graphplat/DGL and graphplat/DistDGL. Logs go to stderr; stdout gets one JSON object.
+batch time, bytes per batch received on loopback (``/proc/net/dev``, host-wide), CPU ms per
+batch of the trainer process and of each partition server (all of them share this machine's
+cores; in the co-located rows server 1 stands for another host, so its CPU would not be taken
+from the trainer there), and the ratios graphplat/DGL and graphplat/DistDGL. Logs go to
+stderr; stdout gets one JSON object.
 """
 from __future__ import annotations
 
@@ -60,7 +63,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 import distdgl  # noqa: E402
-from _common import loopback_bytes  # noqa: E402
+from _common import loopback_bytes, servers_cpu  # noqa: E402
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
 
 LOG = logging.getLogger("bench.loader")
@@ -155,12 +158,12 @@ def remote_graph(args, store: Path, workdir: Path):
             connect(cluster, shared_memory=False, topology_replica=True), servers)
 
 
-def run_loader(make, batches: int) -> Dict[str, float]:
-    """Iterate ``batches`` batches of a fresh loader; returns times, sampled edges and bytes
-    received on loopback."""
+def run_loader(make, batches: int, servers=()) -> Dict[str, float]:
+    """Iterate ``batches`` batches of a fresh loader; returns times, sampled edges, bytes
+    received on loopback, and CPU seconds of this process and of each of ``servers``."""
     loader = make()
     times, edges = [], 0
-    net0 = loopback_bytes()
+    net0, cpu0, scpu0 = loopback_bytes(), time.process_time(), [servers_cpu([s]) for s in servers]
     t_start = time.perf_counter()
     t = t_start
     for i, (inp, _out, blocks) in enumerate(loader):
@@ -173,7 +176,8 @@ def run_loader(make, batches: int) -> Dict[str, float]:
             break
     total = time.perf_counter() - t_start
     return {"seconds": total, "batches": len(times), "edges": edges, "batch_times": times,
-            "net_bytes": loopback_bytes() - net0}
+            "net_bytes": loopback_bytes() - net0, "cpu": time.process_time() - cpu0,
+            "servers_cpu": [servers_cpu([s]) - c for s, c in zip(servers, scpu0)]}
 
 
 def run_distdgl(config: Path, workdir: Path, warm: np.ndarray, seeds: np.ndarray, feat: np.ndarray,
@@ -231,7 +235,21 @@ def summarize(reps: List[dict]) -> dict:
             "loopback_mb_per_batch": statistics.median(r["net_bytes"] / r["batches"] / 1e6 for r in reps),
             "batch_ms_p50": 1e3 * times[len(times) // 2],
             "batch_ms_p99": 1e3 * times[min(len(times) - 1, int(len(times) * 0.99))],
-            "reps": len(reps), "batches_per_s_reps": [round(r["batches"] / r["seconds"], 3) for r in reps]}
+            "reps": len(reps), "batches_per_s_reps": [round(r["batches"] / r["seconds"], 3) for r in reps],
+            **_cpu_summary(reps)}
+
+
+def _cpu_summary(reps: List[dict]) -> dict:
+    """Medians of CPU ms per batch: the trainer process, and each partition server (server 0
+    shares the trainer's host in the co-located rows; server 1 stands for another host).
+    Empty for DistDGL, whose processes are its own."""
+    if "cpu" not in reps[0]:
+        return {}
+    out = {"trainer_cpu_ms_per_batch": 1e3 * statistics.median(r["cpu"] / r["batches"] for r in reps)}
+    for k in range(len(reps[0]["servers_cpu"])):
+        out[f"server{k}_cpu_ms_per_batch"] = 1e3 * statistics.median(r["servers_cpu"][k] / r["batches"]
+                                                                     for r in reps)
+    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -310,7 +328,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         methods["graphplat-remote-prefetch-cache25"] = lambda s: gp_loader(remote, s, 2, cache_mb)
     del arrays
     warm = seed_sets[0][:2 * args.batch_size]
-    runners = {m: (lambda rep, make=make: run_loader(lambda: make(seed_sets[rep]), args.batches))
+    runners = {m: (lambda rep, make=make: run_loader(lambda: make(seed_sets[rep]), args.batches, servers))
                for m, make in methods.items()}
     if distdgl_config is not None:  # warms itself up: a fresh process in every repetition
         runners["distdgl"] = lambda rep: run_distdgl(distdgl_config, Path(tmp.name), warm, seed_sets[rep],
@@ -334,9 +352,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     del runners[name]
                     continue
                 results[name].append(r)
-                LOG.info("rep %d %-33s %.2f batches/s  %.1f M edges/s  %.1f MB/batch on loopback", rep, name,
+                LOG.info("rep %d %-33s %.2f batches/s  %.1f M edges/s  %.1f MB/batch on loopback  "
+                         "CPU ms/batch: trainer %s, servers %s", rep, name,
                          r["batches"] / r["seconds"], r["edges"] / r["seconds"] / 1e6,
-                         r["net_bytes"] / r["batches"] / 1e6)
+                         r["net_bytes"] / r["batches"] / 1e6,
+                         f'{1e3 * r["cpu"] / r["batches"]:.1f}' if "cpu" in r else "-",
+                         [round(1e3 * c / r["batches"], 1) for c in r.get("servers_cpu", [])])
     finally:
         for s in servers:
             s.terminate()

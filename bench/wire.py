@@ -7,6 +7,9 @@ gRPC client here), and ``graphplat serve --no-shared-memory`` on a one-partition
 ``--nodes`` nodes with a ``--dim``-wide float32 feature. Then, interleaved per repetition
 (order alternating), each fetching the same bytes per call:
 
+* ``raw_socket``: the same bytes over a plain TCP connection (a request naming the size, the
+  answer sent with one ``sendall`` from a prepared buffer and read with ``_core.recv_rows``
+  straight into a ``(rows, dim)`` array): the floor of any transport over TCP here;
 * ``echo``: one call answering ``rows * dim * 4`` bytes;
 * ``partition_client``: ``PartitionClient.node_features`` of ``rows`` random ids (the
   answer decoded into an array) over gRPC only (``bulk=False``);
@@ -15,8 +18,11 @@ gRPC client here), and ``graphplat serve --no-shared-memory`` on a one-partition
 * ``remote_graph``: ``RemoteGraph.node_features`` of the same ids (routing and the copy
   into the output array included; bulk carrier on, the default).
 
-Reports MB/s (medians over repetitions) and each path's share of the echo's MB/s. Logs go
-to stderr; stdout gets one JSON object.
+Reports MB/s (medians over repetitions), each path's share of the echo's MB/s, and CPU ms per
+MB moved in the client process and in the server process (``cpu_ms_per_mb``: loopback TCP
+charges both ends, the sender also for the receiving side's protocol work, so on a machine
+whose cores the servers share with the trainer this, not the MB/s, is what moving feature
+rows costs). Logs go to stderr; stdout gets one JSON object.
 """
 from __future__ import annotations
 
@@ -37,7 +43,7 @@ REPO_ROOT = BENCH_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench._common import start_guarded, terminate  # noqa: E402
+from bench._common import servers_cpu, start_guarded, terminate  # noqa: E402
 
 LOG = logging.getLogger("bench.wire")
 ECHO_METHOD = "/bench.Echo/Bytes"
@@ -60,6 +66,28 @@ port = server.add_insecure_port("127.0.0.1:0")
 server.start()
 print(port, flush=True)
 threading.Event().wait()
+"""
+
+
+RAW_SERVER = r"""
+import socket, threading
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+print(ls.getsockname()[1], flush=True)
+data = bytes(1 << 30)
+
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        head = c.recv(8, socket.MSG_WAITALL)
+        if len(head) < 8:
+            return
+        c.sendall(memoryview(data)[:int.from_bytes(head, "little")])
+
+while True:
+    conn, _ = ls.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
 """
 
 
@@ -90,11 +118,12 @@ def make_store(args, directory: Path) -> Path:
     return arrays.write_store(directory / "store", partitions=1)
 
 
-def start_echo(workdir: Path):
+def start_script(workdir: Path, name: str, script: str):
+    """``python -c script`` (which prints its port first) as a subprocess; (process, address)."""
     import subprocess
 
-    log = open(workdir / "echo.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, stderr=log,
+    log = open(workdir / f"{name}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=log,
                             cwd=str(REPO_ROOT), text=True)
     port = int(proc.stdout.readline())
     return proc, f"127.0.0.1:{port}"
@@ -113,11 +142,13 @@ def start_server(store: Path, workdir: Path):
     return proc, json.loads(ready.read_text())["address"]
 
 
-def timed(fn: Callable[[int], int], calls: int) -> float:
-    """MB/s of ``calls`` calls of ``fn(i)`` (which returns the bytes it moved)."""
-    t = time.perf_counter()
-    moved = sum(fn(i) for i in range(calls))
-    return moved / (time.perf_counter() - t) / 1e6
+def timed(fn: Callable[[int], int], calls: int, server) -> tuple:
+    """(MB/s, client CPU ms per MB, server CPU ms per MB) of ``calls`` calls of ``fn(i)``
+    (which returns the bytes it moved); ``server`` is the answering process."""
+    c0, s0, t = time.process_time(), servers_cpu([server]), time.perf_counter()
+    moved = sum(fn(i) for i in range(calls)) / 1e6
+    wall = time.perf_counter() - t
+    return moved / wall, 1e3 * (time.process_time() - c0) / moved, 1e3 * (servers_cpu([server]) - s0) / moved
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -132,8 +163,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="bench-wire-")
     workdir = Path(tmp.name)
     store = make_store(args, workdir)
-    echo, server = start_echo(workdir), start_server(store, workdir)
-    procs = [echo[0], server[0]]
+    echo, server = start_script(workdir, "echo", ECHO_SERVER), start_server(store, workdir)
+    raw = start_script(workdir, "raw", RAW_SERVER)
+    procs = [echo[0], server[0], raw[0]]
     try:
         nbytes = args.rows * args.dim * 4
         channel = grpc.insecure_channel(echo[1], options=message_options(1024))
@@ -144,6 +176,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         graph = connect({"partitions": [{"partition": 0, "replicas": [server[1]]}]}, shared_memory=False)
         rng = np.random.default_rng(args.seed + 1)
         id_sets = [rng.choice(args.nodes, args.rows, replace=False).astype(np.int64) for _ in range(args.calls)]
+
+        import socket
+
+        from graphplat import _core
+        raw_sock = socket.create_connection(("127.0.0.1", int(raw[1].rsplit(":", 1)[1])))
+        raw_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        raw_out = np.empty((args.rows, args.dim), np.float32)
+        raw_rows = np.arange(args.rows, dtype=np.int64)
+
+        def via_raw(i):
+            raw_sock.sendall(size)
+            _core.recv_rows(raw_sock.fileno(), raw_out, raw_rows, timeout=60.0)
+            return raw_out.nbytes
 
         def via_echo(i):
             return len(echo_call(size))
@@ -157,16 +202,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         def via_graph(i):
             return graph.node_features("_N", id_sets[i], ["feat"])["feat"].nbytes
 
-        paths = {"echo": via_echo, "partition_client": via_client, "partition_client_bulk": via_bulk,
-                 "remote_graph": via_graph}
-        for fn in paths.values():  # warm-up: connections, page faults
-            timed(fn, 2)
+        paths = {"raw_socket": via_raw, "echo": via_echo, "partition_client": via_client,
+                 "partition_client_bulk": via_bulk, "remote_graph": via_graph}
+        answerer = {"raw_socket": raw[0], "echo": echo[0]}
+        for m, fn in paths.items():  # warm-up: connections, page faults
+            timed(fn, 2, answerer.get(m, server[0]))
         got: Dict[str, List[float]] = {m: [] for m in paths}
+        cpu: Dict[str, List[tuple]] = {m: [] for m in paths}
         for rep in range(args.reps):
             order = list(paths) if rep % 2 == 0 else list(reversed(paths))
             for m in order:
-                got[m].append(timed(paths[m], args.calls))
+                mbps, client_cpu, server_cpu = timed(paths[m], args.calls, answerer.get(m, server[0]))
+                got[m].append(mbps)
+                cpu[m].append((client_cpu, server_cpu))
             LOG.info("rep %d: %s", rep, ", ".join(f"{m} {got[m][-1]:.0f} MB/s" for m in paths))
+        raw_sock.close()
         carrier = bulk_client._bulk.get(0)
         if carrier is None or carrier.calls == 0:
             raise RuntimeError("the bulk path never used the bulk carrier (did the server advertise one?)")
@@ -182,7 +232,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            "calls": args.calls, "reps": args.reps,
            "mb_per_s": {m: round(v, 1) for m, v in med.items()},
            "mb_per_s_reps": {m: [round(x, 1) for x in v] for m, v in got.items()},
-           "share_of_echo": {m: round(v / med["echo"], 3) for m, v in med.items() if m != "echo"}}
+           "share_of_echo": {m: round(v / med["echo"], 3) for m, v in med.items() if m != "echo"},
+           "cpu_ms_per_mb": {m: {"client": round(statistics.median(c for c, _ in v), 3),
+                                 "server": round(statistics.median(s for _, s in v), 3)}
+                             for m, v in cpu.items()}}
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

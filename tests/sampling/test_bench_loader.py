@@ -37,6 +37,12 @@ def test_distdgl_runs_on_the_same_graph_and_seeds(cache, capsys):
     for m in ("graphplat-colocated-replica-prefetch", "graphplat-remote-replica-prefetch"):
         assert out["results"][m]["edges_per_batch"] == colocated["edges_per_batch"]
         assert out["results"][m]["loopback_mb_per_batch"] > 0
+    # CPU per batch of the trainer and of each server: partition 1's server works for every
+    # loader over the servers (sampling and rows, or rows only with a replica)
+    for m in ("graphplat-colocated", "graphplat-remote-prefetch", "graphplat-colocated-replica-prefetch"):
+        assert out["results"][m]["trainer_cpu_ms_per_batch"] > 0
+        assert out["results"][m]["server1_cpu_ms_per_batch"] > 0
+    assert "trainer_cpu_ms_per_batch" not in dd  # DistDGL's processes are its own
     ratios = out["ratio_vs_distdgl_batches_per_s"]
     for m in ("graphplat-colocated", "graphplat-remote"):
         assert ratios[m] == pytest.approx(out["results"][m]["batches_per_s"] / dd["batches_per_s"], rel=0.01)
