@@ -2,7 +2,7 @@
 ``bench/serving.py``, ``bench/loader.py``, ``bench/train_e2e.py``, ``bench/distdgl.py``): the
 orphan guard every graphplat server runs under, starting and stopping such a server, SIGTERM
 handling, comma-separated name lists on the command line, and the counters of a run (bytes
-over loopback, CPU time of server processes)."""
+over loopback, CPU time of server processes and of the whole machine)."""
 from __future__ import annotations
 
 import argparse
@@ -81,6 +81,17 @@ def name_list(choices: Sequence[str], what: str, shown: Optional[str] = None) ->
         return values
 
     return parse
+
+
+def host_cpu_seconds() -> float:
+    """CPU seconds this machine's cores have spent busy so far, all processes together (user,
+    nice, system, irq and softirq time of /proc/stat; idle, iowait and time stolen by the
+    hypervisor do not count). The difference over a timed window is the whole machine's
+    CPU for it: the trainer, its servers, and anything else running then."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def loopback_bytes() -> int:

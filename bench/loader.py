@@ -42,9 +42,10 @@ Methods run in a different order in every repetition (rotated), so none always r
 Every loader yields DGL blocks with ``feat`` in ``blocks[0].srcdata`` (DistDGL: the pulled
 rows). Reported per method: batches/s and sampled edges/s (medians over repetitions), p50/p99
 batch time, bytes per batch received on loopback (``/proc/net/dev``, host-wide), CPU ms per
-batch of the trainer process and of each partition server (all of them share this machine's
-cores; in the co-located rows server 1 stands for another host, so its CPU would not be taken
-from the trainer there), and the ratios graphplat/DGL and graphplat/DistDGL. Logs go to
+batch of the whole machine (``/proc/stat``: every row, DistDGL's included, over its timed
+batches), of the trainer process and of each partition server (all of them share this
+machine's cores; in the co-located rows server 1 stands for another host, so its CPU would
+not be taken from the trainer there), and the ratios graphplat/DGL and graphplat/DistDGL. Logs go to
 stderr; stdout gets one JSON object.
 """
 from __future__ import annotations
@@ -63,7 +64,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 import distdgl  # noqa: E402
-from _common import loopback_bytes, servers_cpu  # noqa: E402
+from _common import host_cpu_seconds, loopback_bytes, servers_cpu  # noqa: E402
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
 
 LOG = logging.getLogger("bench.loader")
@@ -164,6 +165,7 @@ def run_loader(make, batches: int, servers=()) -> Dict[str, float]:
     loader = make()
     times, edges = [], 0
     net0, cpu0, scpu0 = loopback_bytes(), time.process_time(), [servers_cpu([s]) for s in servers]
+    host0 = host_cpu_seconds()
     t_start = time.perf_counter()
     t = t_start
     for i, (inp, _out, blocks) in enumerate(loader):
@@ -177,7 +179,8 @@ def run_loader(make, batches: int, servers=()) -> Dict[str, float]:
     total = time.perf_counter() - t_start
     return {"seconds": total, "batches": len(times), "edges": edges, "batch_times": times,
             "net_bytes": loopback_bytes() - net0, "cpu": time.process_time() - cpu0,
-            "servers_cpu": [servers_cpu([s]) - c for s, c in zip(servers, scpu0)]}
+            "servers_cpu": [servers_cpu([s]) - c for s, c in zip(servers, scpu0)],
+            "host_cpu": host_cpu_seconds() - host0}
 
 
 def run_distdgl(config: Path, workdir: Path, warm: np.ndarray, seeds: np.ndarray, feat: np.ndarray,
@@ -194,7 +197,7 @@ def run_distdgl(config: Path, workdir: Path, warm: np.ndarray, seeds: np.ndarray
     if not np.allclose(feat[first["input_nodes"]].sum(1), first["input_feat_row_sums"], rtol=1e-4):
         raise RuntimeError("DistDGL's features are not the graph's (node id mapping?)")
     return {"seconds": r["wall"], "batches": r["steps"], "edges": r["edges"], "batch_times": r["batch_times"],
-            "net_bytes": r["net_bytes"]}
+            "net_bytes": r["net_bytes"], "host_cpu": r["host_cpu"]}
 
 
 def gather_floor(feat: np.ndarray, make, seeds: np.ndarray, batches: int, reps: int = 3) -> Dict[str, float]:
@@ -240,12 +243,14 @@ def summarize(reps: List[dict]) -> dict:
 
 
 def _cpu_summary(reps: List[dict]) -> dict:
-    """Medians of CPU ms per batch: the trainer process, and each partition server (server 0
-    shares the trainer's host in the co-located rows; server 1 stands for another host).
-    Empty for DistDGL, whose processes are its own."""
+    """Medians of CPU ms per batch: the whole machine (every row, DistDGL's included), the
+    trainer process and each partition server (server 0 shares the trainer's host in the
+    co-located rows; server 1 stands for another host; not for DistDGL, whose processes are
+    its own)."""
+    out = {"host_cpu_ms_per_batch": 1e3 * statistics.median(r["host_cpu"] / r["batches"] for r in reps)}
     if "cpu" not in reps[0]:
-        return {}
-    out = {"trainer_cpu_ms_per_batch": 1e3 * statistics.median(r["cpu"] / r["batches"] for r in reps)}
+        return out
+    out["trainer_cpu_ms_per_batch"] = 1e3 * statistics.median(r["cpu"] / r["batches"] for r in reps)
     for k in range(len(reps[0]["servers_cpu"])):
         out[f"server{k}_cpu_ms_per_batch"] = 1e3 * statistics.median(r["servers_cpu"][k] / r["batches"]
                                                                      for r in reps)
@@ -353,9 +358,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     continue
                 results[name].append(r)
                 LOG.info("rep %d %-33s %.2f batches/s  %.1f M edges/s  %.1f MB/batch on loopback  "
-                         "CPU ms/batch: trainer %s, servers %s", rep, name,
+                         "CPU ms/batch: machine %.1f, trainer %s, servers %s", rep, name,
                          r["batches"] / r["seconds"], r["edges"] / r["seconds"] / 1e6,
-                         r["net_bytes"] / r["batches"] / 1e6,
+                         r["net_bytes"] / r["batches"] / 1e6, 1e3 * r["host_cpu"] / r["batches"],
                          f'{1e3 * r["cpu"] / r["batches"]:.1f}' if "cpu" in r else "-",
                          [round(1e3 * c / r["batches"], 1) for c in r.get("servers_cpu", [])])
     finally:

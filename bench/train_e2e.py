@@ -24,7 +24,10 @@ batch's output nodes, the same for every method), batches of 1024 random seeds, 
 
 Reported per method (medians over repetitions): batches/s, seconds per training step,
 bytes per batch that crossed loopback (``/proc/net/dev``), CPU seconds per batch of this
-process and of the servers, and the ratios to ``local`` and ``dgl``. Logs go to stderr;
+process and of the servers (DistDGL: its servers from its trainer's start to its exit, so
+start-up and warm-up count), of the whole machine over the timed steps
+(``host_cpu_s_per_batch``, ``/proc/stat``: comparable across every row, DistDGL's
+included), and the ratios to ``local`` and ``dgl``. Logs go to stderr;
 stdout gets one JSON object.
 """
 from __future__ import annotations
@@ -44,7 +47,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 import distdgl  # noqa: E402
-from _common import loopback_bytes, servers_cpu  # noqa: E402
+from _common import host_cpu_seconds, loopback_bytes, servers_cpu  # noqa: E402
 from loader import FANOUTS, features, graph_arrays, remote_graph, store_path  # noqa: E402
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
 
@@ -113,7 +116,7 @@ def train(make_loader: Callable, labels_of: Callable, batches: int, hidden: int,
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = make_loader()
     steps, step_times = 0, []
-    net0, s0, c0 = loopback_bytes(), servers_cpu(servers), time.process_time()
+    net0, s0, c0, h0 = loopback_bytes(), servers_cpu(servers), time.process_time(), host_cpu_seconds()
     t0 = time.perf_counter()
     for _inp, out, blocks in loader:
         ts = time.perf_counter()
@@ -131,7 +134,8 @@ def train(make_loader: Callable, labels_of: Callable, batches: int, hidden: int,
     stats = getattr(loader, "stats", None)  # graphplat loaders: where batches were produced
     return {"wall": wall, "steps": steps, "step_seconds": statistics.median(step_times),
             "net_bytes": loopback_bytes() - net0, "cpu": time.process_time() - c0,
-            "servers_cpu": servers_cpu(servers) - s0, "loss": float(loss),
+            "servers_cpu": servers_cpu(servers) - s0, "host_cpu": host_cpu_seconds() - h0,
+            "loss": float(loss),
             "inline_batches": stats.inline_batches if stats is not None else None}
 
 
@@ -236,6 +240,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    "loopback_mb_per_batch": med(r["net_bytes"] / r["steps"] / 1e6 for r in rs),
                    "client_cpu_s_per_batch": med(r["cpu"] / r["steps"] for r in rs),
                    "servers_cpu_s_per_batch": med(r["servers_cpu"] / r["steps"] for r in rs),
+                   # the whole machine over the timed steps (DistDGL: its trainer's timed window)
+                   "host_cpu_s_per_batch": med(r["host_cpu"] / r["steps"] for r in rs),
                    "batches_per_s_reps": [round(r["steps"] / r["wall"], 3) for r in rs],
                    # batches a graphplat loader produced in the training thread, per repetition
                    "inline_batches_reps": [r.get("inline_batches") for r in rs]}
