@@ -162,11 +162,14 @@ def _aligned(n: int) -> int:
     return -(-n // _RAW_ALIGN) * _RAW_ALIGN
 
 
-def raw_answer(specs: Sequence[Tuple[str, object, Sequence[int]]]) -> Tuple[bytes, Dict[str, np.ndarray]]:
+def raw_answer(specs: Sequence[Tuple[str, object, Sequence[int]]],
+               buffer: Optional[Callable[[int], np.ndarray]] = None) -> Tuple[object, Dict[str, np.ndarray]]:
     """An empty raw answer for arrays ``(name, dtype, shape)``: ``(data, views)`` where
     ``views[name]`` is a writable array of that dtype and shape inside ``data``. Fill every
     view, then send ``data`` (and drop the views): the arrays are written once, in place.
-    ValueError for a dtype that cannot travel (see :data:`DTYPES`)."""
+    ``data`` is ``bytes`` (what gRPC sends), or with ``buffer`` (``nbytes -> writable uint8
+    array``, e.g. a transport's recycled buffers) that array. ValueError for a dtype that
+    cannot travel (see :data:`DTYPES`)."""
     metas, offset = [], 0
     for name, dtype, shape in specs:
         dt = np.dtype(dtype)
@@ -177,7 +180,10 @@ def raw_answer(specs: Sequence[Tuple[str, object, Sequence[int]]]) -> Tuple[byte
         offset += _aligned(int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     head = json.dumps(metas).encode()
     start = _aligned(16 + len(head))
-    data, buf = _core.bytes_buffer(start + offset, zero=False)
+    if buffer is None:
+        data, buf = _core.bytes_buffer(start + offset, zero=False)
+    else:
+        data = buf = buffer(start + offset)
     buf[:start] = 0  # header padding; then the header itself
     buf[:8] = np.frombuffer(_RAW_MAGIC, np.uint8)
     buf[8:16] = np.frombuffer(len(head).to_bytes(8, "little"), np.uint8)
@@ -190,9 +196,10 @@ def raw_answer(specs: Sequence[Tuple[str, object, Sequence[int]]]) -> Tuple[byte
     return data, views
 
 
-def pack_raw(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """``{name: array}`` as one raw answer (see :func:`unpack_raw`)."""
-    data, views = raw_answer([(name, arr.dtype, arr.shape) for name, arr in arrays.items()])
+def pack_raw(arrays: Mapping[str, np.ndarray], buffer: Optional[Callable[[int], np.ndarray]] = None):
+    """``{name: array}`` as one raw answer (see :func:`unpack_raw`; ``buffer``: see
+    :func:`raw_answer`)."""
+    data, views = raw_answer([(name, arr.dtype, arr.shape) for name, arr in arrays.items()], buffer)
     for name, arr in arrays.items():
         views[name][...] = arr
     return data

@@ -415,6 +415,12 @@ class GraphPartitionServicer(pb_grpc.GraphPartitionServicer):
         return pb.CompactResponse(seq=seq)
 
 
+def _answer_buffer(context):
+    """Where the call's transport wants a raw answer written: the bulk carrier's recycled
+    buffers (graphplat.rpc.bulk), or None for gRPC, which sends bytes."""
+    return getattr(context, "answer_buffer", None)
+
+
 class RawAnswers:
     """The ``graphplat.v1.GraphPartitionRaw`` service (codec.RAW_SERVICE_NAME): the bulk
     reads of GraphPartition with the same requests and names, answered as raw bytes
@@ -433,7 +439,8 @@ class RawAnswers:
     @_rpc
     def SampleNeighbors(self, state, request, context):
         s = self.servicer._sample(state, request)
-        return codec.pack_raw({"counts": s.counts, "neighbors": s.neighbors, "eids": s.eids})
+        return codec.pack_raw({"counts": s.counts, "neighbors": s.neighbors, "eids": s.eids},
+                              _answer_buffer(context))
 
     @_rpc
     def NodeFeatures(self, state, request, context):
@@ -443,7 +450,7 @@ class RawAnswers:
         wire = wire_dtype_check(request.wire_dtype or None)
         specs = [nt.feature(n) for n in names]  # ValueError naming an unknown feature
         data, views = codec.raw_answer([(f.name, carrier_dtype(f.numpy_dtype, wire), (len(ids),) + tuple(f.shape))
-                                        for f in specs])
+                                        for f in specs], _answer_buffer(context))
         state.graph.node_features(nt.name, ids, names, out=views, wire_dtype=wire)
         return data
 
