@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from typing import List, Sequence
 
 import numpy as np
@@ -67,6 +68,27 @@ class BufferPool:
                 self._bufs.pop(min(small, key=lambda i: len(self._bufs[i])))
             self._bufs.append(buf)
             return buf[:nbytes].view(dtype).reshape(shape)
+
+
+_POOLS: "weakref.WeakKeyDictionary[object, BufferPool]" = weakref.WeakKeyDictionary()
+_POOLS_LOCK = threading.Lock()
+
+
+def pool_of(owner) -> BufferPool:
+    """The one BufferPool of ``owner`` (a graph), shared by every loader over it while it
+    lives: a loader made for each epoch, or several loaders in turn, start with the buffers
+    the last one left instead of fresh memory (at 60 M edges a batch's rows are 145 MB, whose
+    first touch costs tens of ms of page faults and zeroing; a prefetching loader holds
+    several batches, so a short-lived one paid that for half its batches). The buffers go
+    with the graph. An owner that cannot be weakly referenced gets a pool of its own."""
+    try:
+        with _POOLS_LOCK:
+            pool = _POOLS.get(owner)
+            if pool is None:
+                pool = _POOLS[owner] = BufferPool()
+            return pool
+    except TypeError:  # not weakly referenceable (or unhashable)
+        return BufferPool()
 
 
 def put_rows(src: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:

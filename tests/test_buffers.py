@@ -115,3 +115,30 @@ def test_multi_partition_features_into_out(partitions):
     np.testing.assert_array_equal(out["label"], label[pick])
     with pytest.raises(ValueError, match="out"):
         g.node_features(nt, ids[pick], ["feat"], out={"feat": np.empty((299, 6), np.float32)})
+
+
+def test_loaders_over_one_graph_share_its_buffers():
+    """A new loader over the same graph (a new epoch, a benchmark repetition) starts with the
+    buffers the last one left: no fresh memory for its first batches; another graph has
+    its own pool."""
+    rng = np.random.default_rng(1)
+    n = 6000
+    schema = GraphSchema.homogeneous(64)
+    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
+    feat = rng.random((n, 64), dtype=np.float32)
+    arrays = GraphArrays(schema, {nt: np.arange(n, dtype=np.int64)}, {nt: {"feat": feat}},
+                         {et: (rng.integers(0, n, 60000), rng.integers(0, n, 60000))})
+    g = arrays.to_local(1)
+    first = NodeLoader(g, np.arange(n), [10, 10], batch_size=500, prefetch=2)
+    for inp, _, blocks in first:
+        np.testing.assert_array_equal(blocks[0].srcdata["feat"].numpy(), feat[inp.numpy()])
+    pool = first.fetcher.buffers
+    allocated = pool.allocated
+    assert allocated > 0
+    second = NodeLoader(g, np.arange(n)[::-1].copy(), [10, 10], batch_size=500, prefetch=2)
+    assert second.fetcher.buffers is pool
+    for inp, _, blocks in second:
+        np.testing.assert_array_equal(blocks[0].srcdata["feat"].numpy(), feat[inp.numpy()])
+    assert pool.allocated == allocated and pool.reused > 0
+    other = NodeLoader(arrays.to_local(1), np.arange(n), [10, 10], batch_size=500)
+    assert other.fetcher.buffers is not pool

@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from graphplat import _core
-from graphplat.buffers import BufferPool, put_rows
+from graphplat.buffers import pool_of, put_rows
 from graphplat.service import GraphService
 from graphplat.storage import wire_dtype
 
@@ -75,7 +75,7 @@ class FeatureFetcher:
         if cache_mb < 0:
             raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
         self.stats = CacheStats()
-        self.buffers = BufferPool()  # recycled output rows (see graphplat.buffers)
+        self.buffers = pool_of(graph)  # recycled output rows, shared by the graph's loaders
         self._lock = threading.Lock()
         self._caches: Dict[str, _TypeCache] = {}
         if cache_mb > 0:
