@@ -59,15 +59,22 @@ def test_take_rows_into_out():
         _core.take_rows(src, rows, out=ro)
 
 
-@pytest.mark.parametrize("partitions", [1, 2])
-def test_prefetching_loader_recycles_without_overwriting_kept_batches(partitions):
-    rng = np.random.default_rng(0)
-    n = 6000
+def _random_graph(seed: int, n: int = 6000):
+    """A homogeneous random graph of ``n`` nodes with a 64-wide float32 feature: (arrays, feat)."""
+    rng = np.random.default_rng(seed)
     schema = GraphSchema.homogeneous(64)
     nt, et = schema.ntypes[0], schema.canonical_etypes[0]
     feat = rng.random((n, 64), dtype=np.float32)
-    g = GraphArrays(schema, {nt: np.arange(n, dtype=np.int64)}, {nt: {"feat": feat}},
-                    {et: (rng.integers(0, n, 60000), rng.integers(0, n, 60000))}).to_local(partitions)
+    arrays = GraphArrays(schema, {nt: np.arange(n, dtype=np.int64)}, {nt: {"feat": feat}},
+                         {et: (rng.integers(0, n, 10 * n), rng.integers(0, n, 10 * n))})
+    return arrays, feat
+
+
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_prefetching_loader_recycles_without_overwriting_kept_batches(partitions):
+    n = 6000
+    arrays, feat = _random_graph(0, n)
+    g = arrays.to_local(partitions)
     loader = NodeLoader(g, np.arange(n), [10, 10], batch_size=500, prefetch=2)
     kept = list(loader)  # every batch alive: nothing may be reused
     assert loader.fetcher.buffers.reused == 0
@@ -121,13 +128,8 @@ def test_loaders_over_one_graph_share_its_buffers():
     """A new loader over the same graph (a new epoch, a benchmark repetition) starts with the
     buffers the last one left: no fresh memory for its first batches; another graph has
     its own pool."""
-    rng = np.random.default_rng(1)
     n = 6000
-    schema = GraphSchema.homogeneous(64)
-    nt, et = schema.ntypes[0], schema.canonical_etypes[0]
-    feat = rng.random((n, 64), dtype=np.float32)
-    arrays = GraphArrays(schema, {nt: np.arange(n, dtype=np.int64)}, {nt: {"feat": feat}},
-                         {et: (rng.integers(0, n, 60000), rng.integers(0, n, 60000))})
+    arrays, feat = _random_graph(1, n)
     g = arrays.to_local(1)
     first = NodeLoader(g, np.arange(n), [10, 10], batch_size=500, prefetch=2)
     for inp, _, blocks in first:
@@ -135,7 +137,8 @@ def test_loaders_over_one_graph_share_its_buffers():
     pool = first.fetcher.buffers
     allocated = pool.allocated
     assert allocated > 0
-    second = NodeLoader(g, np.arange(n)[::-1].copy(), [10, 10], batch_size=500, prefetch=2)
+    # synchronous: one batch alive at a time, so every batch fits a buffer the first left
+    second = NodeLoader(g, np.arange(n)[::-1].copy(), [10, 10], batch_size=500, prefetch=0)
     assert second.fetcher.buffers is pool
     for inp, _, blocks in second:
         np.testing.assert_array_equal(blocks[0].srcdata["feat"].numpy(), feat[inp.numpy()])
