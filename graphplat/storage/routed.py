@@ -22,7 +22,7 @@ from graphplat.storage.backend import DEDUPES_WRITES, PartitionBackend
 from graphplat.storage.durable import DurablePartition
 from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
-from graphplat.storage.shared import SharedPartition
+from graphplat.storage.shared import SharedPartition, read_confirmed
 from graphplat.storage.stitched import StitchedCSR, partition_version
 from graphplat.storage.topology_replica import TopologyReplica
 from graphplat.storage.wire_dtype import carrier_dtype
@@ -208,15 +208,12 @@ class RoutedGraph(GraphService):
             return None
         # The servers check the copies while this samples: each check runs after the call
         # began, so a confirmed answer misses no write acknowledged before it (linearizable).
-        confirmed = self._start({p: (lambda p=p, seq=seq: self.backends[p].confirm(seq))
-                                 for p, seq in replicas.items()})
-        try:
-            out = self._sample_in_process(graphs, etype, seeds, fanouts, strategy, replace, seed)
-        except (IndexError, KeyError, ValueError):
-            if all(confirmed().values()):  # the copies are current: so is their refusal
-                raise
-            return None
-        return out if out is not None and all(confirmed().values()) else None
+        confirmations = self._start({p: (lambda p=p, seq=seq: self.backends[p].confirm(seq))
+                                     for p, seq in replicas.items()})
+        ok, out = read_confirmed(
+            lambda: self._sample_in_process(graphs, etype, seeds, fanouts, strategy, replace, seed),
+            lambda: all(confirmations().values()))
+        return out if ok else None
 
     def _square(self, etype) -> bool:
         et = self.schema.edge_type(etype)

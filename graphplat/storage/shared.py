@@ -55,7 +55,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -376,6 +376,22 @@ READS = ("sample_neighbors", "node_features", "edge_features", "degrees", "looku
          "node_ids", "num_nodes", "num_edges")
 
 
+def read_confirmed(read: Callable[[], object], confirmed: Callable[[], bool]) -> Tuple[bool, object]:
+    """``(True, read())`` when ``confirmed()``, asked after the read, says the in-process copy
+    it ran on is current; ``(False, None)`` when it is not (the caller asks the server). A
+    refusal (IndexError, KeyError, ValueError: an unknown id, say) is raised only when the
+    copy is confirmed current, since a stale copy may just not know the id yet; a read that
+    gives None (the copy has no answer) needs no confirmation. The one rule of every
+    confirmed in-process read (InProcessReads, RoutedGraph's fused multi-hop)."""
+    try:
+        out = read()
+    except (IndexError, KeyError, ValueError):
+        if confirmed():  # the copy is current: so is its refusal
+            raise
+        return False, None
+    return (True, out) if out is None or confirmed() else (False, None)
+
+
 class InProcessReads:
     """A backend wrapping a PartitionClient (``self.client``): the calls named in ``READS``
     run on the PartitionGraph of ``self.fresh_copy()`` when there is one and ``confirm``
@@ -407,13 +423,9 @@ class InProcessReads:
             if copy is None:
                 return remote(*args, **kw)
             token, graph = copy
-            try:
-                out = getattr(graph, name)(*args, **kw)
-            except (IndexError, KeyError, ValueError):
-                if self.confirm(token):  # the copy is current: so is its refusal
-                    raise
-                return remote(*args, **kw)
-            if not self.confirm(token):
+            ok, out = read_confirmed(lambda: getattr(graph, name)(*args, **kw),
+                                     lambda: self.confirm(token))
+            if not ok:
                 return remote(*args, **kw)
             self.local_reads += 1
             return out
