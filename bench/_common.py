@@ -141,3 +141,41 @@ def servers_cpu(procs: Sequence[subprocess.Popen]) -> float:
         except psutil.Error:
             pass
     return total
+
+
+# ---------------------------------------------------------------- the two-host layout
+#: ``--two-hosts``: this machine's cores split into a trainer host (core 0: the trainer and
+#: the partition server co-located with it) and a server host (the other cores: every other
+#: partition server), so that a server standing for another host does not take the trainer's
+#: CPU. Applied the same way to every method of a run (DGL, LocalGraph and DistDGL included).
+TRAINER_HOST_CORES = frozenset({0})
+_MACHINE_CORES = frozenset(os.sched_getaffinity(0))  # before any pinning
+
+
+def server_host_cores() -> frozenset:
+    """The cores of the emulated server host: every core this process may use except core 0
+    (raises RuntimeError on a single-core machine, which cannot split)."""
+    cores = _MACHINE_CORES - TRAINER_HOST_CORES
+    if not cores:
+        raise RuntimeError("--two-hosts needs at least 2 cores")
+    return cores
+
+
+def pin_process(cores) -> None:
+    """Move every thread of this process onto ``cores`` (threads started later inherit it;
+    ``os.sched_setaffinity(0, ...)`` alone would move only the calling thread, not the
+    thread pools numpy or torch started at import)."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except (ProcessLookupError, OSError):  # a thread that exited meanwhile
+            pass
+
+
+def pinned(cores) -> Optional[Callable[[], None]]:
+    """A ``preexec_fn`` for :class:`subprocess.Popen` that runs the child on ``cores`` (None:
+    no ``preexec_fn``, the child inherits this process's cores)."""
+    if cores is None:
+        return None
+    cores = frozenset(cores)
+    return lambda: os.sched_setaffinity(0, cores)

@@ -29,7 +29,7 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
-from _common import host_cpu_seconds, loopback_bytes, servers_cpu  # noqa: E402
+from _common import host_cpu_seconds, loopback_bytes, pinned, servers_cpu  # noqa: E402
 
 GRAPH_NAME = "g"
 ORIG_NIDS = "orig_nids.npy"  # in the partition directory: DistDGL node id -> original node id
@@ -105,9 +105,11 @@ def _env(config: Path, ip_config: Path, role: str) -> dict:
                 OMP_WAIT_POLICY=omp_wait_policy())
 
 
-def start_servers(config: Path, workdir: Path, ports: Sequence[int]) -> List[subprocess.Popen]:
+def start_servers(config: Path, workdir: Path, ports: Sequence[int],
+                  cores: Optional[Sequence[Optional[frozenset]]] = None) -> List[subprocess.Popen]:
     """One DistDGL server per partition, each under ``unshare -m`` with a fresh tmpfs on
-    /dev/shm. Returns the processes (raises RuntimeError when they do not start)."""
+    /dev/shm; server ``k`` on the cores ``cores[k]`` (None: this process's). Returns the
+    processes (raises RuntimeError when they do not start)."""
     ip_config = workdir / "ip_config.txt"
     ip_config.write_text("".join(f"127.0.0.1 {p}\n" for p in ports))
     serve = "import dgl, os; dgl.distributed.initialize(os.environ['DGL_IP_CONFIG'])"
@@ -117,7 +119,8 @@ def start_servers(config: Path, workdir: Path, ports: Sequence[int]) -> List[sub
         env["DGL_SERVER_ID"] = str(k)
         log = open(workdir / f"distdgl-server-{k}.log", "w")
         procs.append(subprocess.Popen(["unshare", "-m", *PRIVATE_SHM, sys.executable, "-c", serve],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT))
+                                      env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      preexec_fn=pinned(cores[k] if cores else None)))
     deadline = time.time() + 300
     while not all("waiting for connections" in (workdir / f"distdgl-server-{k}.log").read_text()
                   for k in range(2)):
@@ -131,14 +134,15 @@ def start_servers(config: Path, workdir: Path, ports: Sequence[int]) -> List[sub
 
 
 def run(config: Path, workdir: Path, seeds: np.ndarray, *, warmup: int, batch_size: int, threads: int,
-        seed: int = 0, hidden: Optional[int] = None, timeout: float = 600) -> dict:
-    """Fresh servers (they exit with their last client) and one trainer over ``seeds``
-    (original node ids, ``warmup`` untimed batches first); with ``hidden`` it trains GraphSAGE
-    of that width. Returns the trainer's JSON (see :func:`trainer_main`) plus ``servers_cpu``."""
+        seed: int = 0, hidden: Optional[int] = None, timeout: float = 600,
+        server_cores: Optional[Sequence[Optional[frozenset]]] = None) -> dict:
+    """Fresh servers (they exit with their last client; server ``k`` on ``server_cores[k]``,
+    the trainer on this process's cores) and one trainer over ``seeds`` (original node ids,
+    ``warmup`` untimed batches first); with ``hidden`` it trains GraphSAGE of that width. Returns the trainer's JSON (see :func:`trainer_main`) plus ``servers_cpu``."""
     from graphplat.testing.servers import free_port
 
     np.save(workdir / "seeds.npy", np.asarray(seeds, dtype=np.int64))
-    procs = start_servers(config, workdir, [free_port(), free_port()])
+    procs = start_servers(config, workdir, [free_port(), free_port()], server_cores)
     done = False
     try:
         s0 = servers_cpu(procs)

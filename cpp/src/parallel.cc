@@ -9,6 +9,10 @@
 #include <mutex>
 #include <thread>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "graphplat/common.h"
 
 namespace graphplat {
@@ -140,10 +144,29 @@ class Pool {
 
 }  // namespace
 
+namespace {
+
+// CPUs this process may run on: its affinity mask (taskset, a container's cpuset), not the
+// machine's CPU count, which std::thread::hardware_concurrency() gives. Threads beyond the
+// mask share its cores, and a parallel_for's threads then wait for descheduled peers.
+int usable_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
 int default_num_threads() {
   int n = g_default_threads.load();
   if (n <= 0) {
-    n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    n = usable_cpus();
     g_default_threads.store(n);
   }
   return n;

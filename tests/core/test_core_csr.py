@@ -1,6 +1,9 @@
 """graphplat._core.CSR: construction, validation, zero-copy, degrees, transpose, has_edges."""
 import gc
 import mmap
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -352,6 +355,17 @@ def test_num_threads_get_set():
     finally:
         core.set_num_threads(orig)
     assert core.get_num_threads() == orig
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_default_threads_follow_the_cpu_affinity_mask():
+    """A process confined to one CPU (taskset, a container's cpuset) defaults to one thread,
+    not to the machine's CPU count: more threads than usable CPUs wait for each other."""
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from graphplat import _core; print(_core.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
 
 
 def test_module_constants():

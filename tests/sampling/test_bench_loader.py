@@ -4,11 +4,16 @@ trainer co-located with partition 0) on the same seeds, with the ratios over Dis
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from bench import loader  # the repository root is on sys.path via pytest's `pythonpath`
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["--nodes", "3000", "--edges", "30000", "--batch-size", "64", "--batches", "2", "--reps", "1"]
 
 
@@ -59,3 +64,18 @@ def test_no_distdgl_skips_it_with_the_reason(cache, capsys):
     assert rc == 0
     assert out["distdgl_skipped"] == "--no-distdgl"
     assert "distdgl" not in out["results"] and out["ratio_vs_distdgl_batches_per_s"] == {}
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="--two-hosts needs 2 cores")
+def test_two_hosts_puts_the_trainer_and_server_0_on_core_0_and_server_1_elsewhere(cache, tmp_path):
+    # a subprocess: the benchmark pins its own process, which must not be pytest's
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "loader.py"), *TINY, "--cache", str(cache),
+                        "--no-distdgl", "--two-hosts"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    layout = out["layout"]
+    assert layout["two_hosts"] and layout["trainer_cores"] == [0]
+    assert layout["server_cores"][0] == [0]
+    assert layout["server_cores"][1] and 0 not in layout["server_cores"][1]
+    assert out["threads"] == 1  # 2 threads on 1 core wait for each other
+    assert out["results"]["graphplat-colocated"]["server1_cpu_ms_per_batch"] > 0
