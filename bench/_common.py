@@ -179,3 +179,32 @@ def pinned(cores) -> Optional[Callable[[], None]]:
         return None
     cores = frozenset(cores)
     return lambda: os.sched_setaffinity(0, cores)
+
+
+def add_two_hosts_flag(parser: argparse.ArgumentParser) -> None:
+    """The ``--two-hosts`` flag of the benchmarks that run partition servers."""
+    parser.add_argument(
+        "--two-hosts", action="store_true",
+        help="split the machine into a trainer host (core 0: every trainer, DGL's and LocalGraph's "
+             "included, and partition server 0) and a server host (the other cores: partition "
+             "server 1, DistDGL's too), one thread each; without it every process shares every core")
+
+
+def apply_two_hosts(args: argparse.Namespace, log) -> Optional[List[Optional[frozenset]]]:
+    """With ``args.two_hosts``: pin this process to the trainer host, set ``args.threads`` to
+    1 (2 threads on 1 core wait for each other) and return the cores of partition servers 0
+    and 1 (None: this process's). Without it: None. Call before starting any server."""
+    if not args.two_hosts:
+        return None
+    server_cores = server_host_cores()
+    log.info("two hosts: trainers and server 0 on core(s) %s, server 1 on %s; 1 thread each",
+             sorted(TRAINER_HOST_CORES), sorted(server_cores))
+    pin_process(TRAINER_HOST_CORES)
+    args.threads = 1
+    return [None, server_cores]
+
+
+def layout_of(args: argparse.Namespace, servers: Sequence[subprocess.Popen]) -> dict:
+    """Where this process and each server run, read back from the kernel (not assumed)."""
+    return {"two_hosts": bool(args.two_hosts), "trainer_cores": sorted(os.sched_getaffinity(0)),
+            "server_cores": [sorted(os.sched_getaffinity(s.pid)) for s in servers]}

@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -66,12 +65,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 import distdgl  # noqa: E402
 from _common import (  # noqa: E402
-    TRAINER_HOST_CORES,
+    add_two_hosts_flag,
+    apply_two_hosts,
     host_cpu_seconds,
+    layout_of,
     loopback_bytes,
-    pin_process,
     pinned,
-    server_host_cores,
     servers_cpu,
 )
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
@@ -91,11 +90,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--batches", type=int, default=None, help="batches per repetition (default 20; quick 8)")
     p.add_argument("--reps", type=int, default=None, help="repetitions (default 5; quick 3)")
     p.add_argument("--threads", type=int, default=2, help="threads for torch, DGL and graphplat")
-    p.add_argument("--two-hosts", action="store_true",
-                   help="split the machine into a trainer host (core 0: every trainer, DGL's and "
-                        "LocalGraph's included, and partition server 0) and a server host (the other "
-                        "cores: partition server 1, DistDGL's too), one thread each; without it every "
-                        "process shares every core")
+    add_two_hosts_flag(p)
     p.add_argument("--no-remote", action="store_true", help="skip the 2-partition RemoteGraph")
     p.add_argument("--no-distdgl", action="store_true", help="skip DistDGL")
     p.add_argument("--cache", type=Path, default=BENCH_DIR / ".cache",
@@ -147,8 +142,8 @@ def store_path(args, arrays) -> Path:
 
 def remote_graph(args, store: Path, workdir: Path):
     """Start 2 partition servers over ``store`` (partition 0 published in shared memory,
-    partition 1 not; with ``--two-hosts`` server 1 on the server host's cores); returns (co-located graph, all-remote graph, all-remote graph over
-    gRPC only, co-located graph with a topology replica of partition 1, all-remote graph
+    partition 1 not; server ``k`` on ``args.server_cores[k]`` when set, see ``--two-hosts``);
+    returns (co-located graph, all-remote graph, all-remote graph over gRPC only, co-located graph with a topology replica of partition 1, all-remote graph
     with topology replicas of both, servers)."""
     import subprocess
 
@@ -160,7 +155,7 @@ def remote_graph(args, store: Path, workdir: Path):
         servers.append(subprocess.Popen(
             [sys.executable, "-m", "graphplat.cli", "serve", "--store", str(store), "--partition", str(k),
              "--port", "0", "--ready-file", str(ready[k])] + (["--no-shared-memory"] if k else []),
-            stdout=log, stderr=log, preexec_fn=pinned(server_host_cores() if k and args.two_hosts else None)))
+            stdout=log, stderr=log, preexec_fn=pinned(args.server_cores[k] if args.server_cores else None)))
     deadline = time.time() + 600
     while not all(p.exists() and p.read_text().strip() for p in ready):
         if time.time() > deadline or any(s.poll() is not None for s in servers):
@@ -205,7 +200,7 @@ def run_distdgl(config: Path, workdir: Path, warm: np.ndarray, seeds: np.ndarray
     (a wrong node id mapping)."""
     r = distdgl.run(config, workdir, np.concatenate([warm, seeds]), warmup=len(warm) // args.batch_size,
                     batch_size=args.batch_size, threads=args.threads, seed=args.seed,
-                    server_cores=[None, server_host_cores()] if args.two_hosts else None)
+                    server_cores=args.server_cores)
     first = r["first_batch"]
     if first["seeds"] != seeds[:len(first["seeds"])].tolist():
         raise RuntimeError(f"DistDGL's first batch has seeds {first['seeds']}, not {seeds[:4].tolist()}")
@@ -276,11 +271,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    if args.two_hosts:
-        LOG.info("two hosts: trainers and server 0 on core 0, server 1 on cores %s; 1 thread each",
-                 sorted(server_host_cores()))
-        pin_process(TRAINER_HOST_CORES)
-        args.threads = 1  # 2 threads on 1 core wait for each other (see bench/README.md, sampler.py)
+    args.server_cores = apply_two_hosts(args, LOG)
     import tempfile
 
     import dgl
@@ -352,9 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cache_mb = feat.nbytes / 4 / (1 << 20)
         methods["graphplat-remote-prefetch-cache25"] = lambda s: gp_loader(remote, s, 2, cache_mb)
     del arrays
-    # where each process runs (read back from the kernel, not assumed)
-    layout = {"two_hosts": args.two_hosts, "trainer_cores": sorted(os.sched_getaffinity(0)),
-              "server_cores": [sorted(os.sched_getaffinity(s.pid)) for s in servers]}
+    layout = layout_of(args, servers)
     warm = seed_sets[0][:2 * args.batch_size]
     runners = {m: (lambda rep, make=make: run_loader(lambda: make(seed_sets[rep]), args.batches, servers))
                for m, make in methods.items()}

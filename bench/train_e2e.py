@@ -47,7 +47,14 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 import distdgl  # noqa: E402
-from _common import host_cpu_seconds, loopback_bytes, servers_cpu  # noqa: E402
+from _common import (  # noqa: E402
+    add_two_hosts_flag,
+    apply_two_hosts,
+    host_cpu_seconds,
+    layout_of,
+    loopback_bytes,
+    servers_cpu,
+)
 from loader import FANOUTS, features, graph_arrays, remote_graph, store_path  # noqa: E402
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
 
@@ -68,6 +75,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads of torch, DGL and graphplat")
     p.add_argument("--methods", default=None, help="comma-separated subset of the methods")
     p.add_argument("--no-distdgl", action="store_true", help="skip DistDGL")
+    add_two_hosts_flag(p)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     args.nodes = args.nodes or (200_000 if args.quick else 2_500_000)
@@ -143,6 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
+    args.server_cores = apply_two_hosts(args, LOG)
     import dgl
     import torch
 
@@ -180,6 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     colocated, remote, _remote_grpc, colocated_rep, _remote_rep, servers = remote_graph(
         args, store, Path(tmp.name))
     shm = [type(b).__name__ == "SharedPartition" for b in colocated.backends]
+    layout = layout_of(args, servers)
     methods: Dict[str, Callable] = {
         "dgl": dgl_loader,
         "local": lambda s: gp_loader(local, s, 0),
@@ -197,7 +207,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             # 2 warm-up batches (the other methods' warm-up seeds), then this repetition's seeds
             seeds = np.concatenate([seed_sets[0][:2 * args.batch_size], seed_sets[rep]])
             return distdgl.run(distdgl_config, Path(tmp.name), seeds, warmup=2, batch_size=args.batch_size,
-                               threads=args.threads, seed=args.seed, hidden=args.hidden)
+                               threads=args.threads, seed=args.seed, hidden=args.hidden,
+                               server_cores=args.server_cores)
         methods["distdgl"] = run_distdgl
     runs: Dict[str, List[dict]] = {m: [] for m in methods}
     try:
@@ -251,7 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = {"benchmark": "train_e2e", "graph": {"nodes": n, "edges": int(len(indices)), **meta},
            "model": {"arch": "GraphSAGE mean", "layers": 3, "hidden": args.hidden, "classes": NUM_CLASSES},
            "batch_size": args.batch_size, "fanouts": FANOUTS, "batches_per_rep": args.batches,
-           "reps": args.reps, "threads": args.threads, "machine": machine_info(),
+           "reps": args.reps, "threads": args.threads, "machine": machine_info(), "layout": layout,
            "partition0_in_shared_memory": shm[0], "partition1_in_shared_memory": shm[1],
            "results": {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                        for m, r in results.items()},
