@@ -43,6 +43,78 @@ def start_guarded(module: str, args: Sequence[object], log, env: Optional[Mappin
                             env=None if env is None else dict(env))
 
 
+def start_script(workdir: Path, name: str, script: str, cores=None):
+    """``python -c script`` (which prints its port first) as a subprocess, its stderr in
+    ``workdir/<name>.log``, on ``cores`` when given; returns (process, "127.0.0.1:<port>")."""
+    log = open(workdir / f"{name}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=log,
+                            cwd=str(REPO_ROOT), text=True, preexec_fn=pinned(cores))
+    port = int(proc.stdout.readline())
+    return proc, f"127.0.0.1:{port}"
+
+
+# A plain TCP server: each request is 8 bytes naming a size, answered with that many bytes in
+# one sendall from a prepared buffer: the floor of any transport over TCP here.
+RAW_TCP_SERVER = r"""
+import socket, threading
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+print(ls.getsockname()[1], flush=True)
+data = bytes(1 << 30)
+
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        head = c.recv(8, socket.MSG_WAITALL)
+        if len(head) < 8:
+            return
+        c.sendall(memoryview(data)[:int.from_bytes(head, "little")])
+
+while True:
+    conn, _ = ls.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+
+def raw_tcp_cost(workdir: Path, *, row_bytes: int = 400, rows: int = 50_000, calls: int = 20,
+                 reps: int = 3, cores=None) -> dict:
+    """CPU ms per MB at both ends of plain loopback TCP (:data:`RAW_TCP_SERVER` on ``cores``,
+    its answers read with ``_core.recv_rows`` into an array of ``rows`` rows of ``row_bytes``):
+    ``{"client_ms_per_mb", "server_ms_per_mb"}``, medians over ``reps`` of ``calls`` calls.
+    The floor of what any transport of feature rows over TCP costs on this machine."""
+    import socket
+    import statistics
+    import time
+
+    import numpy as np
+
+    from graphplat import _core
+    proc, address = start_script(workdir, "raw-tcp", RAW_TCP_SERVER, cores)
+    try:
+        sock = socket.create_connection(("127.0.0.1", int(address.rsplit(":", 1)[1])))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        out = np.empty((rows, row_bytes), np.uint8)
+        where = np.arange(rows, dtype=np.int64)
+        size = out.nbytes.to_bytes(8, "little")
+
+        def burst(n: int) -> tuple:
+            c0, s0 = time.process_time(), servers_cpu([proc])
+            for _ in range(n):
+                sock.sendall(size)
+                _core.recv_rows(sock.fileno(), out, where, timeout=60.0)
+            mb = n * out.nbytes / 1e6
+            return 1e3 * (time.process_time() - c0) / mb, 1e3 * (servers_cpu([proc]) - s0) / mb
+
+        burst(2)  # warm-up: the connection, page faults
+        got = [burst(calls) for _ in range(reps)]
+        sock.close()
+    finally:
+        terminate(proc)
+    return {"client_ms_per_mb": statistics.median(c for c, _ in got),
+            "server_ms_per_mb": statistics.median(s for _, s in got)}
+
+
 def terminate(proc: subprocess.Popen, timeout: float = 15.0, kill_timeout: float = 5.0,
               on_kill: Optional[Callable[[], None]] = None) -> Optional[int]:
     """SIGTERM ``proc`` (when still running) and wait ``timeout`` seconds for it to exit;

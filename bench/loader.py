@@ -71,6 +71,7 @@ from _common import (  # noqa: E402
     layout_of,
     loopback_bytes,
     pinned,
+    raw_tcp_cost,
     servers_cpu,
 )
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
@@ -238,6 +239,36 @@ def gather_floor(feat: np.ndarray, make, seeds: np.ndarray, batches: int, reps: 
     return out
 
 
+def colocated_floor(summary: dict, tcp: dict, two_hosts: bool) -> Optional[dict]:
+    """The least CPU a co-located batch can cost here, and the rates it would allow.
+
+    A co-located loader does at least what LocalGraph over the same 2-partition store does
+    (``graphplat-local2p``: sampling both partitions, gathering every row) plus moving
+    partition 1's bytes (``graphplat-colocated-replica-prefetch``'s loopback MB per batch: its
+    rows, no sampling answers) over loopback TCP at the raw-socket cost measured in this run
+    (``tcp``). One host: the machine's CPU, both ends of the socket, at the core use LocalGraph
+    reaches (its batches/s x machine CPU per batch). With ``--two-hosts``: the trainer's core,
+    the receiving end only, fully busy. Returns None when a row it needs did not run."""
+    need = ("graphplat-local", "graphplat-local2p", "graphplat-colocated-replica-prefetch")
+    if not all(m in summary for m in need):
+        return None
+    local, local2p = summary["graphplat-local"], summary["graphplat-local2p"]
+    mb = summary["graphplat-colocated-replica-prefetch"]["loopback_mb_per_batch"]
+    if two_hosts:
+        floor = local2p["trainer_cpu_ms_per_batch"] + mb * tcp["client_ms_per_mb"]
+        cores = 1.0
+    else:
+        floor = local2p["host_cpu_ms_per_batch"] + mb * (tcp["client_ms_per_mb"] + tcp["server_ms_per_mb"])
+        cores = local["batches_per_s"] * local["host_cpu_ms_per_batch"] / 1e3
+    best = 1e3 * cores / floor
+    out = {"cpu_ms_per_batch": floor, "cores": cores, "batches_per_s": best,
+           "vs_graphplat_local": best / local["batches_per_s"], "rows_mb_per_batch": mb,
+           **{f"tcp_{k}": v for k, v in tcp.items()}}
+    if "distdgl" in summary:
+        out["vs_distdgl"] = best / summary["distdgl"]["batches_per_s"]
+    return out
+
+
 def summarize(reps: List[dict]) -> dict:
     """Medians over repetitions of batches/s, edges/s, sampled edges and loopback MB per
     batch; p50/p99 batch time; each repetition's batches/s."""
@@ -382,6 +413,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             s.wait(30)
     summary = {m: summarize(r) for m, r in results.items() if r}
     floor = gather_floor(feat, lambda s: gp_loader(local, s, 0), seed_sets[0], args.batches)
+    ceiling = None
+    if not args.no_remote:
+        tcp = raw_tcp_cost(Path(tmp.name), row_bytes=4 * args.feat_dim,
+                           cores=args.server_cores[1] if args.server_cores else None)
+        ceiling = colocated_floor(summary, tcp, args.two_hosts)
+    if ceiling:
+        LOG.info("co-located floor: %.1f ms of CPU per batch -> at most %.1f batches/s, %.2fx LocalGraph%s",
+                 ceiling["cpu_ms_per_batch"], ceiling["batches_per_s"], ceiling["vs_graphplat_local"],
+                 f', {ceiling["vs_distdgl"]:.2f}x DistDGL' if "vs_distdgl" in ceiling else "")
     floor["dgl_batch_ms"] = 1e3 / summary["dgl"]["batches_per_s"]
     floor["max_ratio_vs_dgl"] = floor["dgl_batch_ms"] / min(floor["take_rows_ms"], floor["torch_index_select_ms"])
     LOG.info("feature gather alone: %.1f ms per batch (%d rows); DGL's whole batch: %.1f ms, so no "
@@ -408,7 +448,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        "graphplat-colocated": ">= 0.5x graphplat-local and >= 3x distdgl",
                        "graphplat-colocated-replica-prefetch": "the same with the opt-in topology replica",
                        "graphplat-remote": ">= 0.25x graphplat-local", "*-prefetch": ">= sync"},
-           "feature_gather_floor": {k: round(v, 3) for k, v in floor.items()}}
+           "feature_gather_floor": {k: round(v, 3) for k, v in floor.items()},
+           "colocated_floor": ceiling and {k: round(v, 3) for k, v in ceiling.items()}}
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -43,7 +43,7 @@ REPO_ROOT = BENCH_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench._common import servers_cpu, start_guarded, terminate  # noqa: E402
+from bench._common import RAW_TCP_SERVER, servers_cpu, start_guarded, start_script, terminate  # noqa: E402
 
 LOG = logging.getLogger("bench.wire")
 ECHO_METHOD = "/bench.Echo/Bytes"
@@ -66,28 +66,6 @@ port = server.add_insecure_port("127.0.0.1:0")
 server.start()
 print(port, flush=True)
 threading.Event().wait()
-"""
-
-
-RAW_SERVER = r"""
-import socket, threading
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(8)
-print(ls.getsockname()[1], flush=True)
-data = bytes(1 << 30)
-
-def serve(c):
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    while True:
-        head = c.recv(8, socket.MSG_WAITALL)
-        if len(head) < 8:
-            return
-        c.sendall(memoryview(data)[:int.from_bytes(head, "little")])
-
-while True:
-    conn, _ = ls.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
 """
 
 
@@ -116,17 +94,6 @@ def make_store(args, directory: Path) -> Path:
     arrays = GraphArrays(schema, {nt: ids}, {nt: {"feat": rng.random((n, args.dim), dtype=np.float32)}},
                          {et: (rng.integers(0, n, n), rng.integers(0, n, n))})
     return arrays.write_store(directory / "store", partitions=1)
-
-
-def start_script(workdir: Path, name: str, script: str):
-    """``python -c script`` (which prints its port first) as a subprocess; (process, address)."""
-    import subprocess
-
-    log = open(workdir / f"{name}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=log,
-                            cwd=str(REPO_ROOT), text=True)
-    port = int(proc.stdout.readline())
-    return proc, f"127.0.0.1:{port}"
 
 
 def start_server(store: Path, workdir: Path):
@@ -164,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     workdir = Path(tmp.name)
     store = make_store(args, workdir)
     echo, server = start_script(workdir, "echo", ECHO_SERVER), start_server(store, workdir)
-    raw = start_script(workdir, "raw", RAW_SERVER)
+    raw = start_script(workdir, "raw", RAW_TCP_SERVER)
     procs = [echo[0], server[0], raw[0]]
     try:
         nbytes = args.rows * args.dim * 4

@@ -56,6 +56,12 @@ def test_distdgl_runs_on_the_same_graph_and_seeds(cache, capsys):
     for m in ("graphplat-colocated", "graphplat-remote"):
         assert ratios[m] == pytest.approx(out["results"][m]["batches_per_s"] / dd["batches_per_s"], rel=0.01)
     assert (cache / "distdgl_3000_30000_f100" / "orig_nids.npy").exists()  # cached like the store
+    # the co-located floor (one host: the machine's CPU at LocalGraph's core use) and the rates
+    # it allows, against LocalGraph and DistDGL from the same run
+    floor = out["colocated_floor"]
+    assert floor["tcp_client_ms_per_mb"] > 0 and floor["tcp_server_ms_per_mb"] > 0
+    assert floor["batches_per_s"] == pytest.approx(1e3 * floor["cores"] / floor["cpu_ms_per_batch"], rel=1e-2)
+    assert floor["vs_distdgl"] == pytest.approx(floor["batches_per_s"] / dd["batches_per_s"], rel=1e-2)
 
 
 def test_no_distdgl_skips_it_with_the_reason(cache, capsys):
@@ -63,6 +69,7 @@ def test_no_distdgl_skips_it_with_the_reason(cache, capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert out["distdgl_skipped"] == "--no-distdgl"
+    assert out["colocated_floor"] is None  # no servers ran
     assert "distdgl" not in out["results"] and out["ratio_vs_distdgl_batches_per_s"] == {}
 
 
@@ -78,4 +85,9 @@ def test_two_hosts_puts_the_trainer_and_server_0_on_core_0_and_server_1_elsewher
     assert layout["server_cores"][0] == [0]
     assert layout["server_cores"][1] and 0 not in layout["server_cores"][1]
     assert out["threads"] == 1  # 2 threads on 1 core wait for each other
+    floor = out["colocated_floor"]  # the trainer's core: LocalGraph of the store + receiving rows
+    local2p = out["results"]["graphplat-local2p"]["trainer_cpu_ms_per_batch"]
+    assert floor["cores"] == 1 and floor["tcp_client_ms_per_mb"] > 0
+    assert floor["cpu_ms_per_batch"] == pytest.approx(
+        local2p + floor["rows_mb_per_batch"] * floor["tcp_client_ms_per_mb"], rel=1e-2, abs=1e-2)
     assert out["results"]["graphplat-colocated"]["server1_cpu_ms_per_batch"] > 0
