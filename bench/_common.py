@@ -47,8 +47,8 @@ def start_script(workdir: Path, name: str, script: str, cores=None):
     """``python -c script`` (which prints its port first) as a subprocess, its stderr in
     ``workdir/<name>.log``, on ``cores`` when given; returns (process, "127.0.0.1:<port>")."""
     log = open(workdir / f"{name}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=log,
-                            cwd=str(REPO_ROOT), text=True, preexec_fn=pinned(cores))
+    proc = subprocess.Popen(on_cores([sys.executable, "-c", script], cores), stdout=subprocess.PIPE,
+                            stderr=log, cwd=str(REPO_ROOT), text=True)
     port = int(proc.stdout.readline())
     return proc, f"127.0.0.1:{port}"
 
@@ -244,13 +244,22 @@ def pin_process(cores) -> None:
             pass
 
 
-def pinned(cores) -> Optional[Callable[[], None]]:
-    """A ``preexec_fn`` for :class:`subprocess.Popen` that runs the child on ``cores`` (None:
-    no ``preexec_fn``, the child inherits this process's cores)."""
+# Runs argv[2:] on the cores listed in argv[1]: the affinity is set in a fresh interpreter
+# that then execs the command, never between fork and exec of a process whose gRPC threads run
+# (a preexec_fn there made a DistDGL server fail at start-up, in gRPC's fork handlers).
+_ON_CORES = r"""
+import os, sys
+os.sched_setaffinity(0, {int(c) for c in sys.argv[1].split(",")})
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def on_cores(cmd: Sequence[str], cores) -> List[str]:
+    """``cmd`` run on ``cores`` (every thread it starts inherits them); ``cmd`` itself when
+    ``cores`` is None."""
     if cores is None:
-        return None
-    cores = frozenset(cores)
-    return lambda: os.sched_setaffinity(0, cores)
+        return list(cmd)
+    return [sys.executable, "-c", _ON_CORES, ",".join(str(c) for c in sorted(cores)), *cmd]
 
 
 def add_two_hosts_flag(parser: argparse.ArgumentParser) -> None:

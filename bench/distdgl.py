@@ -29,7 +29,7 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
-from _common import host_cpu_seconds, loopback_bytes, pinned, servers_cpu  # noqa: E402
+from _common import host_cpu_seconds, loopback_bytes, on_cores, servers_cpu  # noqa: E402
 
 GRAPH_NAME = "g"
 ORIG_NIDS = "orig_nids.npy"  # in the partition directory: DistDGL node id -> original node id
@@ -118,9 +118,9 @@ def start_servers(config: Path, workdir: Path, ports: Sequence[int],
         env = _env(config, ip_config, "server")
         env["DGL_SERVER_ID"] = str(k)
         log = open(workdir / f"distdgl-server-{k}.log", "w")
-        procs.append(subprocess.Popen(["unshare", "-m", *PRIVATE_SHM, sys.executable, "-c", serve],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      preexec_fn=pinned(cores[k] if cores else None)))
+        procs.append(subprocess.Popen(on_cores(["unshare", "-m", *PRIVATE_SHM, sys.executable, "-c", serve],
+                                               cores[k] if cores else None),
+                                      env=env, stdout=log, stderr=subprocess.STDOUT))
     deadline = time.time() + 300
     while not all("waiting for connections" in (workdir / f"distdgl-server-{k}.log").read_text()
                   for k in range(2)):

@@ -70,7 +70,7 @@ from _common import (  # noqa: E402
     host_cpu_seconds,
     layout_of,
     loopback_bytes,
-    pinned,
+    on_cores,
     raw_tcp_cost,
     servers_cpu,
 )
@@ -153,10 +153,10 @@ def remote_graph(args, store: Path, workdir: Path):
     for k in range(2):
         ready.append(workdir / f"ready-{k}.json")
         log = open(workdir / f"server-{k}.log", "w")
-        servers.append(subprocess.Popen(
+        servers.append(subprocess.Popen(on_cores(
             [sys.executable, "-m", "graphplat.cli", "serve", "--store", str(store), "--partition", str(k),
              "--port", "0", "--ready-file", str(ready[k])] + (["--no-shared-memory"] if k else []),
-            stdout=log, stderr=log, preexec_fn=pinned(args.server_cores[k] if args.server_cores else None)))
+            args.server_cores[k] if args.server_cores else None), stdout=log, stderr=log))
     deadline = time.time() + 600
     while not all(p.exists() and p.read_text().strip() for p in ready):
         if time.time() > deadline or any(s.poll() is not None for s in servers):

@@ -77,7 +77,7 @@ def test_no_distdgl_skips_it_with_the_reason(cache, capsys):
 def test_two_hosts_puts_the_trainer_and_server_0_on_core_0_and_server_1_elsewhere(cache, tmp_path):
     # a subprocess: the benchmark pins its own process, which must not be pytest's
     r = subprocess.run([sys.executable, str(REPO / "bench" / "loader.py"), *TINY, "--cache", str(cache),
-                        "--no-distdgl", "--two-hosts"], capture_output=True, text=True, timeout=600, cwd=REPO)
+                        "--two-hosts"], capture_output=True, text=True, timeout=600, cwd=REPO)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     layout = out["layout"]
@@ -91,3 +91,7 @@ def test_two_hosts_puts_the_trainer_and_server_0_on_core_0_and_server_1_elsewher
     assert floor["cpu_ms_per_batch"] == pytest.approx(
         local2p + floor["rows_mb_per_batch"] * floor["tcp_client_ms_per_mb"], rel=1e-2, abs=1e-2)
     assert out["results"]["graphplat-colocated"]["server1_cpu_ms_per_batch"] > 0
+    # DistDGL in the same layout (its server 1 on the server host), where this host runs it
+    if loader.distdgl.unavailable() is None:
+        assert out["distdgl_skipped"] is None, out["distdgl_skipped"]
+        assert out["results"]["distdgl"]["batches_per_s"] > 0
