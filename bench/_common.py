@@ -216,20 +216,25 @@ def servers_cpu(procs: Sequence[subprocess.Popen]) -> float:
 
 
 # ---------------------------------------------------------------- the two-host layout
-#: ``--two-hosts``: this machine's cores split into a trainer host (core 0: the trainer and
-#: the partition server co-located with it) and a server host (the other cores: every other
-#: partition server), so that a server standing for another host does not take the trainer's
-#: CPU. Applied the same way to every method of a run (DGL, LocalGraph and DistDGL included).
-TRAINER_HOST_CORES = frozenset({0})
+#: ``--two-hosts``: the cores this process may use split into a trainer host (the lowest: the
+#: trainer and the partition server co-located with it) and a server host (the others: every
+#: other partition server), so that a server standing for another host does not take the
+#: trainer's CPU. Applied the same way to every method of a run (DGL, LocalGraph and DistDGL
+#: included).
 _MACHINE_CORES = frozenset(os.sched_getaffinity(0))  # before any pinning
 
 
+def trainer_host_cores() -> frozenset:
+    """The core of the emulated trainer host: the lowest this process may use."""
+    return frozenset({min(_MACHINE_CORES)})
+
+
 def server_host_cores() -> frozenset:
-    """The cores of the emulated server host: every core this process may use except core 0
-    (raises RuntimeError on a single-core machine, which cannot split)."""
-    cores = _MACHINE_CORES - TRAINER_HOST_CORES
+    """The cores of the emulated server host: every other core this process may use
+    (SystemExit naming the problem when there is no other)."""
+    cores = _MACHINE_CORES - trainer_host_cores()
     if not cores:
-        raise RuntimeError("--two-hosts needs at least 2 cores")
+        raise SystemExit(f"--two-hosts needs at least 2 cores; this process may use only {sorted(_MACHINE_CORES)}")
     return cores
 
 
@@ -266,9 +271,10 @@ def add_two_hosts_flag(parser: argparse.ArgumentParser) -> None:
     """The ``--two-hosts`` flag of the benchmarks that run partition servers."""
     parser.add_argument(
         "--two-hosts", action="store_true",
-        help="split the machine into a trainer host (core 0: every trainer, DGL's and LocalGraph's "
-             "included, and partition server 0) and a server host (the other cores: partition "
-             "server 1, DistDGL's too), one thread each; without it every process shares every core")
+        help="split the machine into a trainer host (its lowest core: every trainer, DGL's and "
+             "LocalGraph's included, and partition server 0) and a server host (the other cores: "
+             "partition server 1, DistDGL's too), one thread each; without it every process shares "
+             "every core")
 
 
 def apply_two_hosts(args: argparse.Namespace, log) -> Optional[List[Optional[frozenset]]]:
@@ -277,10 +283,10 @@ def apply_two_hosts(args: argparse.Namespace, log) -> Optional[List[Optional[fro
     and 1 (None: this process's). Without it: None. Call before starting any server."""
     if not args.two_hosts:
         return None
-    server_cores = server_host_cores()
+    server_cores, trainer_cores = server_host_cores(), trainer_host_cores()
     log.info("two hosts: trainers and server 0 on core(s) %s, server 1 on %s; 1 thread each",
-             sorted(TRAINER_HOST_CORES), sorted(server_cores))
-    pin_process(TRAINER_HOST_CORES)
+             sorted(trainer_cores), sorted(server_cores))
+    pin_process(trainer_cores)
     args.threads = 1
     return [None, server_cores]
 

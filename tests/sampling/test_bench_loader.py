@@ -64,6 +64,15 @@ def test_distdgl_runs_on_the_same_graph_and_seeds(cache, capsys):
     assert floor["vs_distdgl"] == pytest.approx(floor["batches_per_s"] / dd["batches_per_s"], rel=1e-2)
 
 
+def test_two_hosts_on_one_core_says_it_needs_two(cache, tmp_path):
+    one = ("import os, runpy, sys; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+           "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", one, str(REPO / "bench" / "loader.py"), *TINY,
+                        "--cache", str(cache), "--two-hosts"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode != 0
+    assert "--two-hosts needs at least 2 cores" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_no_distdgl_skips_it_with_the_reason(cache, capsys):
     rc = loader.main(TINY + ["--cache", str(cache), "--no-distdgl", "--no-remote"])
     out = json.loads(capsys.readouterr().out)
@@ -81,9 +90,10 @@ def test_two_hosts_puts_the_trainer_and_server_0_on_core_0_and_server_1_elsewher
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     layout = out["layout"]
-    assert layout["two_hosts"] and layout["trainer_cores"] == [0]
-    assert layout["server_cores"][0] == [0]
-    assert layout["server_cores"][1] and 0 not in layout["server_cores"][1]
+    first = min(os.sched_getaffinity(0))  # the trainer host: the lowest core this test may use
+    assert layout["two_hosts"] and layout["trainer_cores"] == [first]
+    assert layout["server_cores"][0] == [first]
+    assert layout["server_cores"][1] and first not in layout["server_cores"][1]
     assert out["threads"] == 1  # 2 threads on 1 core wait for each other
     floor = out["colocated_floor"]  # the trainer's core: LocalGraph of the store + receiving rows
     local2p = out["results"]["graphplat-local2p"]["trainer_cpu_ms_per_batch"]
