@@ -1,8 +1,9 @@
 """Helpers shared by the benchmarks that run servers as subprocesses (``bench/storage.py``,
 ``bench/serving.py``, ``bench/loader.py``, ``bench/train_e2e.py``, ``bench/distdgl.py``): the
 orphan guard every graphplat server runs under, starting and stopping such a server, SIGTERM
-handling, comma-separated name lists on the command line, and the counters of a run (bytes
-over loopback, CPU time of server processes and of the whole machine)."""
+handling, comma-separated name lists on the command line, the counters of a run (bytes
+over loopback, CPU time of server processes and of the whole machine), the raw TCP server and
+its cost per MB (the floor of any transport), and the ``--two-hosts`` layout."""
 from __future__ import annotations
 
 import argparse
