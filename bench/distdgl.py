@@ -138,7 +138,8 @@ def run(config: Path, workdir: Path, seeds: np.ndarray, *, warmup: int, batch_si
         server_cores: Optional[Sequence[Optional[frozenset]]] = None) -> dict:
     """Fresh servers (they exit with their last client; server ``k`` on ``server_cores[k]``,
     the trainer on this process's cores) and one trainer over ``seeds`` (original node ids,
-    ``warmup`` untimed batches first); with ``hidden`` it trains GraphSAGE of that width. Returns the trainer's JSON (see :func:`trainer_main`) plus ``servers_cpu``."""
+    ``warmup`` untimed batches first); with ``hidden`` it trains GraphSAGE of that width.
+    Returns the trainer's JSON (see :func:`trainer_main`) plus ``servers_cpu``."""
     from graphplat.testing.servers import free_port
 
     np.save(workdir / "seeds.npy", np.asarray(seeds, dtype=np.int64))

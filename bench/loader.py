@@ -44,9 +44,10 @@ rows). Reported per method: batches/s and sampled edges/s (medians over repetiti
 batch time, bytes per batch received on loopback (``/proc/net/dev``, host-wide), CPU ms per
 batch of the whole machine (``/proc/stat``: every row, DistDGL's included, over its timed
 batches), of the trainer process and of each partition server (all of them share this
-machine's cores; in the co-located rows server 1 stands for another host, so its CPU would
-not be taken from the trainer there), and the ratios graphplat/DGL and graphplat/DistDGL. Logs go to
-stderr; stdout gets one JSON object.
+machine's cores unless ``--two-hosts`` gives server 1 cores of its own; in the co-located
+rows server 1 stands for another host, so its CPU would not be taken from the trainer
+there), the ratios graphplat/DGL and graphplat/DistDGL, and ``colocated_floor`` (see
+:func:`colocated_floor`). Logs go to stderr; stdout gets one JSON object.
 """
 from __future__ import annotations
 
@@ -144,8 +145,9 @@ def store_path(args, arrays) -> Path:
 def remote_graph(args, store: Path, workdir: Path):
     """Start 2 partition servers over ``store`` (partition 0 published in shared memory,
     partition 1 not; server ``k`` on ``args.server_cores[k]`` when set, see ``--two-hosts``);
-    returns (co-located graph, all-remote graph, all-remote graph over gRPC only, co-located graph with a topology replica of partition 1, all-remote graph
-    with topology replicas of both, servers)."""
+    returns (co-located graph, all-remote graph, all-remote graph over gRPC only, co-located
+    graph with a topology replica of partition 1, all-remote graph with topology replicas of
+    both, servers)."""
     import subprocess
 
     from graphplat.storage.remote import connect
