@@ -180,6 +180,17 @@ class GraphService(abc.ABC):
         held in this process). Loaders overlap more batches when they wait on servers."""
         return 0
 
+    def expect_multihop_sampling(self) -> None:
+        """Hint that this client will sample multi-hop neighborhoods repeatedly (called by
+        ``NeighborSampler.sample``): a RemoteGraph starts its lazy topology replicas
+        (``topology_replica="auto"``). Nothing for a graph held in this process."""
+
+    def wait_for_topology(self, timeout: float = 60.0) -> bool:
+        """Start the lazy topology replicas (see :meth:`expect_multihop_sampling`) and wait
+        up to ``timeout`` seconds until each is settled (has a fresh copy or declined one as
+        too large). Returns whether all settled; True at once for an in-process graph."""
+        return True
+
     def id_dictionary(self, ntype: str):
         """The :class:`~graphplat.storage.id_dictionary.IdDictionary` of a string-id node
         type (ValueError for an int64-id type)."""

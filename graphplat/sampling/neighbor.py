@@ -186,6 +186,7 @@ class NeighborSampler:
             raise ValueError(f"seeds name unknown node types {sorted(unknown)}; "
                              f"the schema has {self.schema.ntypes}")
         out = SampledSubgraph(seeds={nt: frontier[nt] for nt in seeds})
+        graph.expect_multihop_sampling()  # a RemoteGraph starts its lazy topology replicas
         if exclude is None and not self.key_by_id:  # the fused path keys draws by position
             fused = self._sample_fused(graph, frontier, seed)
             if fused is not None:

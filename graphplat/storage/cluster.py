@@ -18,7 +18,8 @@ A cluster file is YAML (or the same dict in Python)::
     max_message_mb: 256
     shared_memory: true               # read partitions published on this host in process
     bulk: true                        # large answers over the servers' bulk port (no TLS)
-    topology_replica: false           # copy remote partitions' topology: sample in process
+    topology_replica: auto            # copy remote partitions' topology to sample in process:
+                                      # auto (once a loader samples, if it fits), true, false
 
 Schema and partition book: with ``store`` the client reads them from the store directory
 (``schema.yaml``, ``partition_book.*``), which must then be visible to the client; without
@@ -36,6 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import yaml
 
 from graphplat.storage.client import PartitionClient
+from graphplat.storage.topology_replica import check_mode
 
 __all__ = ["ClusterConfig", "PartitionSpec", "load_cluster"]
 
@@ -67,7 +69,7 @@ class ClusterConfig:
     max_message_mb: int = 256
     shared_memory: bool = True
     bulk: bool = True
-    topology_replica: bool = False
+    topology_replica: Union[bool, str] = "auto"
 
     @property
     def num_partitions(self) -> int:
@@ -187,7 +189,14 @@ def load_cluster(source: Union[str, os.PathLike, Mapping[str, Any]]) -> ClusterC
         max_message_mb=_number(data, "max_message_mb", int, 1, where, 256),
         shared_memory=_flag(data, "shared_memory", where, True),
         bulk=_flag(data, "bulk", where, True),
-        topology_replica=_flag(data, "topology_replica", where, False))
+        topology_replica=_replica_mode(data, where))
+
+
+def _replica_mode(d: Mapping, where: str) -> Union[bool, str]:
+    try:
+        return check_mode(d.get("topology_replica", "auto"))
+    except ValueError as e:
+        raise _err(where, str(e)) from None
 
 
 def _flag(d: Mapping, key: str, where: str, default: bool) -> bool:

@@ -24,7 +24,7 @@ from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.remote_ids import RemoteIdDictionary
 from graphplat.storage.routed import RoutedGraph
 from graphplat.storage.shared import Pickup, SharedPartition, colocate
-from graphplat.storage.topology_replica import TopologyReplica
+from graphplat.storage.topology_replica import TopologyReplica, check_mode
 
 __all__ = ["RemoteGraph", "connect"]
 
@@ -41,20 +41,22 @@ class RemoteGraph(RoutedGraph):
     and one that had no segment yet is watched until it has (:class:`~graphplat.storage.shared.Pickup`).
     With ``topology_replica`` every other partition's topology is copied to this process and
     sampled there while fresh (:mod:`graphplat.storage.topology_replica`; features stay
-    remote).
+    remote): ``"auto"`` (default) once the client samples multi-hop neighborhoods and if the
+    copy fits its memory budget, ``True`` at once, ``False`` never.
     """
 
     def __init__(self, schema: GraphSchema, book: PartitionBook, clients: Sequence[PartitionClient],
                  *, max_workers: Optional[int] = None, id_dictionaries=None,
                  backends: Optional[Sequence] = None, shared_memory: bool = False,
-                 topology_replica: bool = False):
+                 topology_replica: Union[bool, str] = "auto"):
         # backends: what answers each partition's reads (a client, a SharedPartition reading
         # a co-located server's shared memory, or a TopologyReplica); defaults to the clients.
         colocated = backends is None and shared_memory
         if backends is None:
             backends = [colocate(c, schema) for c in clients] if colocated else list(clients)
-            if topology_replica:
-                backends = [b if isinstance(b, SharedPartition) else TopologyReplica(b, schema)
+            mode = check_mode(topology_replica)
+            if mode:
+                backends = [b if isinstance(b, SharedPartition) else TopologyReplica(b, schema, lazy=mode == "auto")
                             for b in backends]
         super().__init__(schema, book, backends, id_dictionaries)
         # partitions still read over gRPC switch to shared memory once their server publishes
@@ -155,10 +157,12 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     has taken no write since it published it, and again once the server publishes a new
     generation after writes (see :mod:`graphplat.storage.shared`); writes and everything
     else go over gRPC. A partition whose server had no segment yet when connecting switches
-    to it once one appears. With ``topology_replica`` (default off) the other partitions'
-    topology is copied here at connect and sampled in process; each answer is confirmed
-    with the server (one empty round trip), so it is as current as the server's
-    (:mod:`graphplat.storage.topology_replica`).
+    to it once one appears. With ``topology_replica`` the other partitions' topology is
+    copied here and sampled in process: ``"auto"`` (default) in the background once this
+    client samples multi-hop neighborhoods (a loader), when the copy fits a quarter of the
+    available memory; ``True`` at connect; ``False`` never (every hop asks the servers).
+    Each answer from a copy is confirmed with the server (one empty round trip), so it is
+    as current as the server's (:mod:`graphplat.storage.topology_replica`).
     String-id dictionaries are fetched from partition 0 on demand and new strings are
     given ids by its primary (:mod:`graphplat.storage.remote_ids`).
     With ``verify`` (default) every partition is asked for its Info once, checking that it
@@ -170,6 +174,7 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
         if not hasattr(cfg, k):
             raise TypeError(f"connect() got an unknown setting {k!r}")
         setattr(cfg, k, v)
+    check_mode(cfg.topology_replica)  # before any connection: a typo fails at once
     clients = cfg.clients()
     try:
         if cfg.store is not None:

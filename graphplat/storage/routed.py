@@ -7,6 +7,7 @@ this file is the only routing code either uses.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -184,6 +185,23 @@ class RoutedGraph(GraphService):
     @property
     def partitions_over_network(self) -> int:
         return sum(self._in_process(p) is None for p in range(len(self.backends)))
+
+    def _replicas(self) -> List[TopologyReplica]:
+        return [b for b in self.backends if isinstance(b, TopologyReplica)]
+
+    def expect_multihop_sampling(self) -> None:
+        for r in self._replicas():
+            if not r.awake:
+                r.wake()
+
+    def wait_for_topology(self, timeout: float = 60.0) -> bool:
+        self.expect_multihop_sampling()
+        deadline = time.monotonic() + timeout
+        while not all(r.settled() for r in self._replicas()):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def sample_multihop(self, etype, seeds, fanouts, *, strategy: str = "uniform",
                         replace: bool = False, seed: int = 0) -> Optional[list]:

@@ -1,7 +1,20 @@
 """A client-side copy of a remote partition's topology, so sampling never leaves the trainer.
 
-Opt-in (``connect(..., topology_replica=True)`` or ``topology_replica: true`` in the
-cluster file): for every partition that is not read from shared memory, the client fetches
+Three modes (``connect(..., topology_replica=...)`` or ``topology_replica:`` in the cluster
+file):
+
+* ``"auto"`` (the default): *lazy* replicas. Nothing is copied at connect and nothing is
+  asked of the servers until the client samples multi-hop neighborhoods
+  (``NeighborSampler.sample``: loaders, training, scoring calls
+  ``GraphService.expect_multihop_sampling``); then each remote partition's copy is fetched in
+  the background, if it fits :data:`AUTO_MEMORY_SHARE` of the memory available then, while
+  sampling goes per hop over gRPC meanwhile. A partition too large for that budget stays
+  per hop (one INFO line says so). Clients that only look up, write or serve features never
+  pay for a copy.
+* ``True``: fetched at connect (in the caller's thread), budget :data:`DEFAULT_MEMORY_SHARE`.
+* ``False``: never; every remote partition is sampled per hop by its server.
+
+For every partition that is not read from shared memory, the client fetches
 the partition's ids and adjacency once (the server's ``Topology`` stream: no features, about
 ``16 bytes x edges`` per direction plus the ids) and answers that partition's sampling,
 degree, lookup and edge-existence reads in process, from a
@@ -55,6 +68,17 @@ log = logging.getLogger("graphplat.topology_replica")
 DEFAULT_MAX_LAG_S = 2.0
 #: by default a copy may take at most this share of the memory available when it is fetched
 DEFAULT_MEMORY_SHARE = 0.5
+#: a lazy ("auto") copy takes at most this share: it was not asked for, so it stays modest
+AUTO_MEMORY_SHARE = 0.25
+#: the cluster-file and connect() values of ``topology_replica``
+MODES = (False, True, "auto")
+
+
+def check_mode(mode) -> object:
+    """``mode`` if it is a topology replica mode (False, True or "auto"), else ValueError."""
+    if isinstance(mode, bool) or mode == "auto":
+        return mode
+    raise ValueError(f"topology_replica must be true, false or 'auto', got {mode!r}")
 #: the reads a topology replica answers in process (features are not replicated)
 READS = tuple(r for r in shared.READS if r not in ("node_features", "edge_features"))
 
@@ -71,13 +95,15 @@ class TopologyReplica(shared.InProcessReads):
             copy to answer (bounds how late another client's topology write is seen).
         fetch: fetch the copy now (default); otherwise the follower thread fetches it.
         max_bytes: largest copy to take (default: :data:`DEFAULT_MEMORY_SHARE` of the memory
-            available at each fetch); a larger partition is read over gRPC, with a warning.
+            available at each fetch, :data:`AUTO_MEMORY_SHARE` when ``lazy``); a larger
+            partition is read over gRPC, with a warning (lazy: one INFO line, and no retry).
+        lazy: dormant (no Info calls, no copy) until :meth:`wake`; implies ``fetch=False``.
     """
 
     READS = READS
 
     def __init__(self, client, schema: GraphSchema, *, max_lag_s: float = DEFAULT_MAX_LAG_S,
-                 fetch: bool = True, max_bytes: Optional[int] = None):
+                 fetch: bool = True, max_bytes: Optional[int] = None, lazy: bool = False):
         if max_lag_s <= 0:
             raise ValueError("max_lag_s must be > 0 seconds")
         self.client = client
@@ -97,7 +123,11 @@ class TopologyReplica(shared.InProcessReads):
         self.local_reads = 0  # calls answered in process (for tests and stats)
         self.fetches = 0  # copies installed (for tests and stats)
         self.rejected = 0  # answers from the copy the server did not confirm (for tests and stats)
-        if fetch:
+        self.lazy = bool(lazy)
+        self._awake = not self.lazy
+        #: why a lazy copy was given up (too large for its budget), else None
+        self.declined: Optional[str] = None
+        if fetch and not self.lazy:
             self._fetch()
         shared.register_follower(self)
 
@@ -145,12 +175,30 @@ class TopologyReplica(shared.InProcessReads):
             self.rejected += 1
         return ok
 
+    @property
+    def awake(self) -> bool:
+        """Whether the replica follows its server (always, unless lazy and not woken yet)."""
+        return self._awake
+
+    def wake(self) -> None:
+        """Start a lazy replica: fetch its copy in the background (unless declined) and
+        follow the server from now on. Cheap when already awake."""
+        if self._awake or self._released:
+            return
+        self._awake = True
+        self._fetch_in_background()
+
+    def settled(self) -> bool:
+        """Whether the replica is as ready as it gets: it has a fresh copy, or it declined
+        one (too large), or it is dormant."""
+        return not self._awake or self.declined is not None or self.fresh()
+
     # ---- following the server
     def follow(self) -> None:
         """Run by the process's follower thread: confirm the server's topology_seq, and
         fetch a new copy in the background when ours is behind it (or the client's own
-        writes)."""
-        if self._released:
+        writes). A dormant or declined lazy replica does nothing."""
+        if self._released or not self._awake or self.declined is not None:
             return
         info = self._ask()
         if info is None:
@@ -179,7 +227,8 @@ class TopologyReplica(shared.InProcessReads):
 
     def _fetch_in_background(self) -> None:
         with self._install_lock:
-            if self._fetching or self._released or time.monotonic() < self._next_fetch:
+            if (self._fetching or self._released or self.declined is not None
+                    or time.monotonic() < self._next_fetch):
                 return
             self._fetching = True
         threading.Thread(target=self._fetch, name="graphplat-topology-fetch", daemon=True).start()
@@ -191,7 +240,8 @@ class TopologyReplica(shared.InProcessReads):
         asked = time.monotonic()
         limit = self.max_bytes
         if limit is None:
-            limit = int(DEFAULT_MEMORY_SHARE * psutil.virtual_memory().available)
+            share = AUTO_MEMORY_SHARE if self.lazy else DEFAULT_MEMORY_SHARE
+            limit = int(share * psutil.virtual_memory().available)
         try:
             head, arrays = self.client.topology(max_bytes=limit)
             if head.partition != self.client.partition:
@@ -199,6 +249,13 @@ class TopologyReplica(shared.InProcessReads):
             graph = PartitionGraph(shared.partition_data_of(arrays, self.schema, head.partition,
                                                             head.num_partitions))
         except Exception as e:  # noqa: BLE001 - not compacted, down, or old: gRPC answers meanwhile
+            if self.lazy and isinstance(e, ValueError):  # too large for the budget: for good
+                with self._install_lock:
+                    self.declined = str(e)
+                    self._fetching = False
+                log.info("partition %d: no automatic topology replica (%s); sampling it per hop "
+                         "over gRPC", self.client.partition, e)
+                return False
             with self._install_lock:
                 self._next_fetch = time.monotonic() + self._fetch_delay
                 self._fetch_delay = min(2 * self._fetch_delay, shared.PICKUP_MAX_S)

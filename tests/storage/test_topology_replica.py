@@ -252,10 +252,78 @@ def test_a_malformed_topology_stream_is_refused():
 
 def test_cluster_file_flag(tmp_path):
     base = {"partitions": [{"partition": 0, "replicas": ["127.0.0.1:1"]}]}
-    assert load_cluster(dict(base)).topology_replica is False
+    assert load_cluster(dict(base)).topology_replica == "auto"
     assert load_cluster(dict(base, topology_replica=True)).topology_replica is True
-    with pytest.raises(ValueError, match="topology_replica must be true or false"):
-        load_cluster(dict(base, topology_replica="yes"))
+    assert load_cluster(dict(base, topology_replica=False)).topology_replica is False
+    for bad in ("yes", "Auto", 1):
+        with pytest.raises(ValueError, match="topology_replica must be true, false or 'auto'"):
+            load_cluster(dict(base, topology_replica=bad))
+    with pytest.raises(ValueError, match="topology_replica must be true, false or 'auto'"):
+        connect(dict(base), topology_replica="always", verify=False)
+
+
+def edges_of(sampler, graph, seeds, seed):
+    """Every layer's sampled edges of ``sampler`` over ``graph``."""
+    return [layer.edges for layer in sampler.sample(graph, seeds, seed=seed).layers]
+
+
+def test_auto_replica_sleeps_until_a_loader_samples_then_answers_in_process(world):
+    """The default ("auto"): lookups, features and one-hop reads copy nothing and ask the
+    server nothing extra; the first multi-hop sample starts the copy in the background,
+    whose answers are then bit-identical to LocalGraph's, in process."""
+    arrays, store, fleet, servers, ref = world
+    users, items = arrays.nodes["user"], arrays.nodes["item"]
+    with connect(cluster_dict([[s] for s in servers], deadline_s=20)) as g:
+        assert isinstance(g.backends[0], SharedPartition)
+        rep = g.backends[1]
+        assert isinstance(rep, TopologyReplica) and rep.lazy and not rep.awake
+        same_outcome(g, ref, lambda h: (h.lookup("user", users), h.node_features("user", users),
+                                        h.sample_neighbors(FOLLOWS, users, 3, seed=2)), "one-hop")
+        time.sleep(2 * shared.FOLLOW_INTERVAL_S)  # a dormant replica is not even followed
+        assert (rep.fetches, rep.local_reads, rep._server_seq) == (0, 0, -1)
+        sampler = NeighborSampler(g.schema, [4, 3])
+        seeds = {"user": users[:30], "item": items[:10]}
+        same_outcome(g, ref, lambda h: edges_of(sampler, h, seeds, 8), "per hop")
+        assert rep.awake
+        assert g.wait_for_topology(timeout=20)
+        assert rep.fetches == 1 and rep.fresh() and rep.declined is None
+        before = rep.local_reads
+        for seed in (8, 9):
+            same_outcome(g, ref, lambda h: edges_of(sampler, h, seeds, seed), "from the copy")
+        assert rep.local_reads > before
+        kw = dict(batch_size=32, shuffle=True, seed=11, prefetch=2)
+        want = [batch_signature(b) for b in NodeLoader(ref, seeds, [4, 3], **kw)]
+        assert [batch_signature(b) for b in NodeLoader(g, seeds, [4, 3], **kw)] == want
+
+
+def test_auto_replica_too_large_for_its_budget_stays_per_hop_without_retrying(world, caplog):
+    arrays, store, fleet, servers, ref = world
+    users = arrays.nodes["user"]
+    with connect(cluster_dict([[s] for s in servers], deadline_s=20)) as g:
+        rep = g.backends[1]
+        rep.max_bytes = 1000  # far below the copy's size
+        sampler = NeighborSampler(g.schema, [4, 3])
+        with caplog.at_level("INFO", logger="graphplat.topology_replica"):
+            assert g.wait_for_topology(timeout=20)
+        assert rep.declined and "GiB allowed" in rep.declined and rep.fetches == 0 and not rep.fresh()
+        assert any("no automatic topology replica" in r.getMessage() and r.levelname == "INFO"
+                   for r in caplog.records)
+        time.sleep(3 * shared.FOLLOW_INTERVAL_S)
+        rep._next_fetch = 0.0  # no backoff hides a retry: a declined copy is never asked again
+        for seed in (1, 2):
+            same_outcome(g, ref, lambda h: edges_of(sampler, h, {"user": users}, seed), "declined")
+        time.sleep(2 * shared.FOLLOW_INTERVAL_S)
+        assert rep.fetches == 0 and not rep._fetching and rep.local_reads == 0
+
+
+def test_replica_off_never_copies(world):
+    arrays, store, fleet, servers, ref = world
+    with connect(cluster_dict([[s] for s in servers], deadline_s=20), topology_replica=False) as g:
+        assert not any(isinstance(b, TopologyReplica) for b in g.backends)
+        assert g.wait_for_topology(timeout=1)  # nothing to wait for
+        users = arrays.nodes["user"]
+        sampler = NeighborSampler(g.schema, [4, 3])
+        same_outcome(g, ref, lambda h: edges_of(sampler, h, {"user": users}, 3), "off")
 
 
 
