@@ -35,11 +35,11 @@ runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
 
 
-def start_guarded(module: str, args: Sequence[object], log, env: Optional[Mapping[str, str]] = None
-                  ) -> subprocess.Popen:
+def start_guarded(module: str, args: Sequence[object], log, env: Optional[Mapping[str, str]] = None,
+                  cores=None) -> subprocess.Popen:
     """``python -m module args...`` under :data:`ORPHAN_GUARD`, in the repository root, with
-    stdout and stderr to the open file ``log``."""
-    cmd = [sys.executable, "-c", ORPHAN_GUARD, str(os.getpid()), module, *map(str, args)]
+    stdout and stderr to the open file ``log``, on ``cores`` when given (see :func:`on_cores`)."""
+    cmd = on_cores([sys.executable, "-c", ORPHAN_GUARD, str(os.getpid()), module, *map(str, args)], cores)
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT),
                             env=None if env is None else dict(env))
 

@@ -16,15 +16,18 @@ same seed batches:
 * ``graphplat-colocated`` (unless ``--no-remote``): ``NodeLoader`` over a RemoteGraph of 2
   partition servers on loopback (store cached under bench/.cache), the trainer co-located
   with partition 0: server 0 publishes its partition in shared memory, server 1 runs with
-  ``--no-shared-memory`` (as if on another host); synchronous and with prefetch;
+  ``--no-shared-memory`` (as if on another host); synchronous and with prefetch. ``connect``'s
+  defaults, so the trainer samples partition 1 from its automatic topology replica
+  (``topology_replica="auto"``: the copy of partition 1's ids and adjacency the client takes
+  once it samples multi-hop, waited for before timing; every feature row of partition 1 still
+  comes from its server; see graphplat/storage/topology_replica.py);
 * ``graphplat-remote`` (unless ``--no-remote``): the same servers with every partition read
   over the network (``shared_memory=False``), with prefetch, without and with a client-side
   feature cache of a quarter of the table (``-cache25``); large answers travel on the
   servers' bulk carrier (graphplat.rpc.bulk) unless ``-grpc`` (``bulk=False``: gRPC only);
-* ``-replica``: co-located and all remote with prefetch, with a topology replica
-  (``connect(..., topology_replica=True)``): the trainer copies the remote partitions' ids
-  and adjacency at connect (not timed) and samples them in process; every feature row of a
-  remote partition still comes from its server (see graphplat/storage/topology_replica.py);
+* ``-perhop``: co-located and all remote with prefetch, without a topology replica
+  (``connect(..., topology_replica=False)``): every hop of a remote partition is sampled by
+  its server (one request per hop and partition, DistDGL's and graph-learn's way);
 * ``-bf16``: co-located and all remote with prefetch, features moved in bfloat16
   (``feature_dtype="bfloat16"``: half the bytes, rounded; see graphplat/storage/wire_dtype.py);
 * ``distdgl`` (unless ``--no-distdgl``): DistDGL 2.1's ``DistNodeDataLoader`` +
@@ -71,9 +74,9 @@ from _common import (  # noqa: E402
     host_cpu_seconds,
     layout_of,
     loopback_bytes,
-    on_cores,
     raw_tcp_cost,
     servers_cpu,
+    start_guarded,
 )
 from sampler import get_graph, machine_info, set_threads  # noqa: E402
 
@@ -146,19 +149,18 @@ def remote_graph(args, store: Path, workdir: Path):
     """Start 2 partition servers over ``store`` (partition 0 published in shared memory,
     partition 1 not; server ``k`` on ``args.server_cores[k]`` when set, see ``--two-hosts``);
     returns (co-located graph, all-remote graph, all-remote graph over gRPC only, co-located
-    graph with a topology replica of partition 1, all-remote graph with topology replicas of
-    both, servers)."""
-    import subprocess
-
+    graph without topology replica, all-remote graph without topology replicas, servers).
+    The first three use connect()'s default automatic topology replicas, whose copies are
+    taken (and waited for) here."""
     from graphplat.storage.remote import connect
     servers, ready = [], []
     for k in range(2):
         ready.append(workdir / f"ready-{k}.json")
         log = open(workdir / f"server-{k}.log", "w")
-        servers.append(subprocess.Popen(on_cores(
-            [sys.executable, "-m", "graphplat.cli", "serve", "--store", str(store), "--partition", str(k),
-             "--port", "0", "--ready-file", str(ready[k])] + (["--no-shared-memory"] if k else []),
-            args.server_cores[k] if args.server_cores else None), stdout=log, stderr=log))
+        # under the orphan guard: a benchmark that dies takes its servers with it
+        servers.append(start_guarded(
+            "graphplat.cli", ["serve", "--store", store, "--partition", k, "--port", 0, "--ready-file", ready[k]]
+            + (["--no-shared-memory"] if k else []), log, cores=args.server_cores[k] if args.server_cores else None))
     deadline = time.time() + 600
     while not all(p.exists() and p.read_text().strip() for p in ready):
         if time.time() > deadline or any(s.poll() is not None for s in servers):
@@ -166,9 +168,12 @@ def remote_graph(args, store: Path, workdir: Path):
         time.sleep(0.2)
     cluster = {"partitions": [{"partition": k, "replicas": [json.loads(p.read_text())["address"]]}
                               for k, p in enumerate(ready)], "deadline_s": 120}
-    return (connect(cluster), connect(cluster, shared_memory=False),
-            connect(cluster, shared_memory=False, bulk=False), connect(cluster, topology_replica=True),
-            connect(cluster, shared_memory=False, topology_replica=True), servers)
+    graphs = (connect(cluster), connect(cluster, shared_memory=False), connect(cluster, shared_memory=False, bulk=False),
+              connect(cluster, topology_replica=False), connect(cluster, shared_memory=False, topology_replica=False))
+    for g in graphs[:3]:
+        if not g.wait_for_topology(timeout=600):
+            raise RuntimeError("the automatic topology replicas did not arrive in 10 minutes")
+    return graphs + (servers,)
 
 
 def run_loader(make, batches: int, servers=()) -> Dict[str, float]:
@@ -246,16 +251,16 @@ def colocated_floor(summary: dict, tcp: dict, two_hosts: bool) -> Optional[dict]
 
     A co-located loader does at least what LocalGraph over the same 2-partition store does
     (``graphplat-local2p``: sampling both partitions, gathering every row) plus moving
-    partition 1's bytes (``graphplat-colocated-replica-prefetch``'s loopback MB per batch: its
-    rows, no sampling answers) over loopback TCP at the raw-socket cost measured in this run
+    partition 1's bytes (``graphplat-colocated-prefetch``'s loopback MB per batch: its rows, no
+    sampling answers, which its topology replica answers in process) over loopback TCP at the raw-socket cost measured in this run
     (``tcp``). One host: the machine's CPU, both ends of the socket, at the core use LocalGraph
     reaches (its batches/s x machine CPU per batch). With ``--two-hosts``: the trainer's core,
     the receiving end only, fully busy. Returns None when a row it needs did not run."""
-    need = ("graphplat-local", "graphplat-local2p", "graphplat-colocated-replica-prefetch")
+    need = ("graphplat-local", "graphplat-local2p", "graphplat-colocated-prefetch")
     if not all(m in summary for m in need):
         return None
     local, local2p = summary["graphplat-local"], summary["graphplat-local2p"]
-    mb = summary["graphplat-colocated-replica-prefetch"]["loopback_mb_per_batch"]
+    mb = summary["graphplat-colocated-prefetch"]["loopback_mb_per_batch"]
     if two_hosts:
         floor = local2p["trainer_cpu_ms_per_batch"] + mb * tcp["client_ms_per_mb"]
         cores = 1.0
@@ -358,7 +363,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     servers = []
     tmp = tempfile.TemporaryDirectory(prefix="bench-loader-")
     if not args.no_remote:
-        colocated, remote, remote_grpc, colocated_rep, remote_rep, servers = remote_graph(
+        colocated, remote, remote_grpc, colocated_perhop, remote_perhop, servers = remote_graph(
             args, store, Path(tmp.name))
         if not any(type(b).__name__ == "SharedPartition" for b in colocated.backends):
             LOG.warning("partition 0 is not read from shared memory: the co-located numbers are remote")
@@ -366,10 +371,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         methods["graphplat-colocated-prefetch"] = lambda s: gp_loader(colocated, s, 2)
         methods["graphplat-colocated-prefetch-bf16"] = lambda s: gp_loader(colocated, s, 2,
                                                                            feature_dtype="bfloat16")
-        methods["graphplat-colocated-replica-prefetch"] = lambda s: gp_loader(colocated_rep, s, 2)
+        methods["graphplat-colocated-perhop-prefetch"] = lambda s: gp_loader(colocated_perhop, s, 2)
         methods["graphplat-remote"] = lambda s: gp_loader(remote, s, 0)
         methods["graphplat-remote-prefetch"] = lambda s: gp_loader(remote, s, 2)
-        methods["graphplat-remote-replica-prefetch"] = lambda s: gp_loader(remote_rep, s, 2)
+        methods["graphplat-remote-perhop-prefetch"] = lambda s: gp_loader(remote_perhop, s, 2)
         methods["graphplat-remote-prefetch-bf16"] = lambda s: gp_loader(remote, s, 2, feature_dtype="bfloat16")
         methods["graphplat-remote-prefetch-grpc"] = lambda s: gp_loader(remote_grpc, s, 2)
         # The client-side cache of hot (high in-degree) nodes, a quarter of the feature table.
@@ -448,7 +453,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            "distdgl_omp_wait_policy": distdgl.omp_wait_policy(),
            "targets": {"graphplat-local": ">= 3x dgl",
                        "graphplat-colocated": ">= 0.5x graphplat-local and >= 3x distdgl",
-                       "graphplat-colocated-replica-prefetch": "the same with the opt-in topology replica",
+                       "graphplat-colocated-perhop-prefetch": "the same without topology replica (reported)",
                        "graphplat-remote": ">= 0.25x graphplat-local", "*-prefetch": ">= sync"},
            "feature_gather_floor": {k: round(v, 3) for k, v in floor.items()},
            "colocated_floor": ceiling and {k: round(v, 3) for k, v in ceiling.items()}}

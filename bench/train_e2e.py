@@ -11,10 +11,12 @@ batch's output nodes, the same for every method), batches of 1024 random seeds, 
 * ``local`` / ``local-prefetch``: ``NodeLoader`` on a one-partition LocalGraph;
 * ``colocated`` / ``colocated-prefetch``: ``NodeLoader`` over 2 ``graphplat serve``
   processes on loopback, the trainer co-located with partition 0 (read from its shared
-  memory), partition 1 over gRPC (``--no-shared-memory``, as if on another host);
-* ``colocated-replica-prefetch``: ``colocated-prefetch`` with the opt-in topology replica
-  (``connect(..., topology_replica=True)``): partition 1's ids and adjacency are copied to
-  the trainer at connect and sampled there; its feature rows still come from its server;
+  memory), partition 1 over gRPC (``--no-shared-memory``, as if on another host), with
+  ``connect``'s defaults: partition 1 is sampled from the automatic topology replica (its
+  ids and adjacency, copied once the client samples multi-hop, before timing); its
+  feature rows still come from its server;
+* ``colocated-perhop-prefetch``: ``colocated-prefetch`` without topology replica
+  (``connect(..., topology_replica=False)``): partition 1's server samples every hop;
 * ``remote-prefetch``: the same servers, every partition over gRPC;
 * ``distdgl``: DistDGL 2.1 on the same graph in 2 partitions (cached under bench/.cache),
   trainer co-located with partition 0, each server in its own /dev/shm (see
@@ -186,7 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           labels=None, seed=args.seed)
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
-    colocated, remote, _remote_grpc, colocated_rep, _remote_rep, servers = remote_graph(
+    colocated, remote, _remote_grpc, colocated_perhop, _remote_perhop, servers = remote_graph(
         args, store, Path(tmp.name))
     shm = [type(b).__name__ == "SharedPartition" for b in colocated.backends]
     layout = layout_of(args, servers)
@@ -196,7 +198,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "local-prefetch": lambda s: gp_loader(local, s, 2),
         "colocated": lambda s: gp_loader(colocated, s, 0),
         "colocated-prefetch": lambda s: gp_loader(colocated, s, 2),
-        "colocated-replica-prefetch": lambda s: gp_loader(colocated_rep, s, 2),
+        "colocated-perhop-prefetch": lambda s: gp_loader(colocated_perhop, s, 2),
         "remote-prefetch": lambda s: gp_loader(remote, s, 2),
     }
     if args.methods:
@@ -238,8 +240,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         colocated.close()
         remote.close()
         _remote_grpc.close()
-        colocated_rep.close()
-        _remote_rep.close()
+        colocated_perhop.close()
+        _remote_perhop.close()
         for s in servers:
             if s.poll() is None:
                 s.terminate()

@@ -38,13 +38,17 @@ def test_distdgl_runs_on_the_same_graph_and_seeds(cache, capsys):
     # same graph, same seeds, same fanouts: the sampled blocks are the same size on average
     assert dd["edges_per_batch"] == pytest.approx(colocated["edges_per_batch"], rel=0.15)
     assert dd["loopback_mb_per_batch"] > 0  # partition 1's rows come over loopback
-    # a topology replica samples exactly what the servers sample, its rows still travel
-    for m in ("graphplat-colocated-replica-prefetch", "graphplat-remote-replica-prefetch"):
+    # with or without the (default, automatic) topology replica the same edges are sampled;
+    # rows still travel, and per hop the sampling answers too
+    for m in ("graphplat-colocated-perhop-prefetch", "graphplat-remote-perhop-prefetch",
+              "graphplat-remote-prefetch"):
         assert out["results"][m]["edges_per_batch"] == colocated["edges_per_batch"]
         assert out["results"][m]["loopback_mb_per_batch"] > 0
+    assert (out["results"]["graphplat-colocated-perhop-prefetch"]["loopback_mb_per_batch"]
+            > out["results"]["graphplat-colocated-prefetch"]["loopback_mb_per_batch"])
     # CPU per batch of the trainer and of each server: partition 1's server works for every
-    # loader over the servers (sampling and rows, or rows only with a replica)
-    for m in ("graphplat-colocated", "graphplat-remote-prefetch", "graphplat-colocated-replica-prefetch"):
+    # loader over the servers (rows, and per hop the sampling)
+    for m in ("graphplat-colocated", "graphplat-remote-prefetch", "graphplat-colocated-perhop-prefetch"):
         assert out["results"][m]["trainer_cpu_ms_per_batch"] > 0
         assert out["results"][m]["server1_cpu_ms_per_batch"] > 0
     assert "trainer_cpu_ms_per_batch" not in dd  # DistDGL's processes are its own

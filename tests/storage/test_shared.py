@@ -12,7 +12,7 @@ import pytest
 
 from graphplat.sampling import NeighborSampler
 from graphplat.storage import shared
-from graphplat.storage.client import AuthenticationError, PartitionClient
+from graphplat.storage.client import AuthenticationError
 from graphplat.storage.remote import connect
 from graphplat.storage.shared import SharedPartition
 from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
@@ -58,13 +58,13 @@ def test_colocated_reads_equal_local_graph(world):
 def test_disabled_by_option_or_server_flag(world, tmp_path):
     arrays, store, fleet, servers, ref = world
     with connect(cluster_dict([[s] for s in servers], deadline_s=20, shared_memory=False)) as g:
-        assert all(isinstance(b, PartitionClient) for b in g.backends)
+        assert not any(isinstance(b, SharedPartition) for b in g.backends)
         assert g.partitions_over_network == 2
     with Fleet(tmp_path / "logs") as f2:
         plain = f2.start_all([dict(store=store, partition=0, replica=True, args=["--no-shared-memory"])])[0]
         assert segments_of(plain) == []
         with connect(cluster_dict([[plain], [servers[1]]], deadline_s=20)) as g:
-            assert isinstance(g.backends[0], PartitionClient) and isinstance(g.backends[1], SharedPartition)
+            assert not isinstance(g.backends[0], SharedPartition) and isinstance(g.backends[1], SharedPartition)
             assert g.partitions_over_network == 1
             ids = arrays.nodes["user"]
             assert_same(ref.node_features("user", ids), g.node_features("user", ids))
@@ -102,7 +102,7 @@ def test_token_is_still_required(tmp_path):
         with pytest.raises(AuthenticationError):
             connect(cluster_dict([[s]], deadline_s=5, token="wrong"))
         with connect(cluster_dict([[s]], deadline_s=5, token="wrong", store=str(store)), verify=False) as g:
-            assert isinstance(g.backends[0], PartitionClient)  # never learned the segment
+            assert not isinstance(g.backends[0], SharedPartition)  # never learned the segment
             with pytest.raises(AuthenticationError):
                 g.node_features("user", arrays.nodes["user"][:3])
         with connect(cluster_dict([[s]], deadline_s=5, token="sekrit")) as g:

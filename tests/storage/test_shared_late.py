@@ -15,7 +15,6 @@ import numpy as np
 
 import graphplat
 from graphplat.storage import shared
-from graphplat.storage.client import PartitionClient
 from graphplat.storage.remote import connect
 from graphplat.storage.shared import SharedPartition
 from graphplat.testing.graphs import FOLLOWS, click_graph
@@ -170,14 +169,14 @@ def test_a_client_that_connected_without_a_segment_switches_when_one_appears(tmp
         assert advertised(server) == "" and segments_of(server) == []
         with connect(cluster_dict([[server]], deadline_s=20)) as g, \
                 connect(cluster_dict([[server]], deadline_s=20, shared_memory=False)) as plain:
-            assert isinstance(g.backends[0], PartitionClient) and g.partitions_over_network == 1
+            assert not isinstance(g.backends[0], SharedPartition) and g.partitions_over_network == 1
             assert_same(reads(plain, users, items), reads(g, users, items))
             child = os.fork()
             if child == 0:
                 _child_reads_until_shared(g, server, users, items)
             try:
                 time.sleep(1.5)  # a few rounds of asking Info without a segment
-                assert isinstance(g.backends[0], PartitionClient)
+                assert not isinstance(g.backends[0], SharedPartition)
                 plain.compact()  # the server publishes the compacted partition
                 wait_for(lambda: isinstance(g.backends[0], SharedPartition), what="the switch")
                 wait_for(lambda: g._in_process(0) is not None, what="in-process reads")
