@@ -25,7 +25,7 @@ from graphplat.storage.partition_book import PartitionBook
 from graphplat.storage.partition_graph import PartitionGraph, check_edge_arrays
 from graphplat.storage.shared import SharedPartition, read_confirmed
 from graphplat.storage.stitched import StitchedCSR, partition_version
-from graphplat.storage.topology_replica import TopologyReplica
+from graphplat.storage.topology_replica import TopologyReplica, wake_lazy
 from graphplat.storage.wire_dtype import carrier_dtype
 from graphplat.storage.wire_dtype import check as wire_dtype_check
 
@@ -190,9 +190,7 @@ class RoutedGraph(GraphService):
         return [b for b in self.backends if isinstance(b, TopologyReplica)]
 
     def expect_multihop_sampling(self) -> None:
-        for r in self._replicas():
-            if not r.awake:
-                r.wake()
+        wake_lazy(self._replicas())
 
     def wait_for_topology(self, timeout: float = 60.0) -> bool:
         self.expect_multihop_sampling()

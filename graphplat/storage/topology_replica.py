@@ -7,10 +7,10 @@ file):
   asked of the servers until the client samples multi-hop neighborhoods
   (``NeighborSampler.sample``: loaders, training, scoring calls
   ``GraphService.expect_multihop_sampling``); then each remote partition's copy is fetched in
-  the background, if it fits :data:`AUTO_MEMORY_SHARE` of the memory available then, while
-  sampling goes per hop over gRPC meanwhile. A partition too large for that budget stays
-  per hop (one INFO line says so). Clients that only look up, write or serve features never
-  pay for a copy.
+  the background if the copies fit :data:`AUTO_MEMORY_SHARE` of the memory available then,
+  together (:func:`wake_lazy`); sampling goes per hop over gRPC meanwhile. A partition too
+  large for its share stays per hop (one INFO line says so). Clients that only look up,
+  write or serve features never pay for a copy.
 * ``True``: fetched at connect (in the caller's thread), budget :data:`DEFAULT_MEMORY_SHARE`.
 * ``False``: never; every remote partition is sampled per hop by its server.
 
@@ -72,6 +72,22 @@ DEFAULT_MEMORY_SHARE = 0.5
 AUTO_MEMORY_SHARE = 0.25
 #: the cluster-file and connect() values of ``topology_replica``
 MODES = (False, True, "auto")
+
+
+def wake_lazy(replicas) -> None:
+    """Wake the dormant lazy replicas among ``replicas`` (one graph's), which share one budget:
+    :data:`AUTO_MEMORY_SHARE` of the memory available now, split evenly over the graph's lazy
+    replicas (hash partitions are about the same size), so that many remote partitions
+    together cannot take more. A replica given its own ``max_bytes`` keeps it."""
+    lazy = [r for r in replicas if r.lazy]
+    dormant = [r for r in lazy if not r.awake]
+    if not dormant:
+        return
+    share = int(AUTO_MEMORY_SHARE * psutil.virtual_memory().available) // len(lazy)
+    for r in dormant:
+        if r.max_bytes is None:
+            r.max_bytes = share
+        r.wake()
 
 
 def check_mode(mode) -> object:

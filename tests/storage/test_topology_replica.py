@@ -8,6 +8,7 @@ import contextlib
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 import graphplat
@@ -19,7 +20,7 @@ from graphplat.storage.client import PartitionClient
 from graphplat.storage.cluster import load_cluster
 from graphplat.storage.remote import connect
 from graphplat.storage.shared import SharedPartition
-from graphplat.storage.topology_replica import TopologyReplica
+from graphplat.storage.topology_replica import AUTO_MEMORY_SHARE, TopologyReplica
 from graphplat.testing.blocks import batch_signature
 from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.parity import same_outcome
@@ -314,6 +315,20 @@ def test_auto_replica_too_large_for_its_budget_stays_per_hop_without_retrying(wo
             same_outcome(g, ref, lambda h: edges_of(sampler, h, {"user": users}, seed), "declined")
         time.sleep(2 * shared.FOLLOW_INTERVAL_S)
         assert rep.fetches == 0 and not rep._fetching and rep.local_reads == 0
+
+
+def test_auto_replicas_of_one_graph_share_one_memory_budget(world):
+    arrays, store, fleet, servers, ref = world
+    with connect(cluster_dict([[s] for s in servers], deadline_s=20), shared_memory=False) as g:
+        reps = g.backends
+        assert all(isinstance(r, TopologyReplica) and r.max_bytes is None for r in reps)
+        available = psutil.virtual_memory().available
+        g.expect_multihop_sampling()
+        budgets = [r.max_bytes for r in reps]
+        assert budgets[0] == budgets[1] > 0
+        # a quarter of the available memory for both copies together, not a quarter each
+        assert sum(budgets) == pytest.approx(AUTO_MEMORY_SHARE * available, rel=0.1)
+        assert g.wait_for_topology(timeout=20) and all(r.fresh() for r in reps)
 
 
 def test_replica_off_never_copies(world):
