@@ -24,7 +24,8 @@ same seed batches:
 * ``graphplat-remote`` (unless ``--no-remote``): the same servers with every partition read
   over the network (``shared_memory=False``), with prefetch, without and with a client-side
   feature cache of a quarter of the table (``-cache25``); large answers travel on the
-  servers' bulk carrier (graphplat.rpc.bulk) unless ``-grpc`` (``bulk=False``: gRPC only);
+  servers' bulk carrier (graphplat.rpc.bulk) unless ``-grpc`` (``bulk=False``: gRPC only;
+  that row samples per hop, compare it with ``-perhop-prefetch``);
 * ``-perhop``: co-located and all remote with prefetch, without a topology replica
   (``connect(..., topology_replica=False)``): every hop of a remote partition is sampled by
   its server (one request per hop and partition, DistDGL's and graph-learn's way);
@@ -150,8 +151,10 @@ def remote_graph(args, store: Path, workdir: Path):
     partition 1 not; server ``k`` on ``args.server_cores[k]`` when set, see ``--two-hosts``);
     returns (co-located graph, all-remote graph, all-remote graph over gRPC only, co-located
     graph without topology replica, all-remote graph without topology replicas, servers).
-    The first three use connect()'s default automatic topology replicas, whose copies are
-    taken (and waited for) here."""
+    The co-located and all-remote graphs use connect()'s default automatic topology
+    replicas, whose copies are taken (and waited for) here; the gRPC-only graph samples per
+    hop (a copy per graph would not fit the full-size run's memory: each is about 0.5 GiB
+    per remote partition)."""
     from graphplat.storage.remote import connect
     servers, ready = [], []
     for k in range(2):
@@ -168,9 +171,10 @@ def remote_graph(args, store: Path, workdir: Path):
         time.sleep(0.2)
     cluster = {"partitions": [{"partition": k, "replicas": [json.loads(p.read_text())["address"]]}
                               for k, p in enumerate(ready)], "deadline_s": 120}
-    graphs = (connect(cluster), connect(cluster, shared_memory=False), connect(cluster, shared_memory=False, bulk=False),
+    graphs = (connect(cluster), connect(cluster, shared_memory=False),
+              connect(cluster, shared_memory=False, bulk=False, topology_replica=False),
               connect(cluster, topology_replica=False), connect(cluster, shared_memory=False, topology_replica=False))
-    for g in graphs[:3]:
+    for g in graphs[:2]:
         if not g.wait_for_topology(timeout=600):
             raise RuntimeError("the automatic topology replicas did not arrive in 10 minutes")
     return graphs + (servers,)
@@ -376,7 +380,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         methods["graphplat-remote-prefetch"] = lambda s: gp_loader(remote, s, 2)
         methods["graphplat-remote-perhop-prefetch"] = lambda s: gp_loader(remote_perhop, s, 2)
         methods["graphplat-remote-prefetch-bf16"] = lambda s: gp_loader(remote, s, 2, feature_dtype="bfloat16")
-        methods["graphplat-remote-prefetch-grpc"] = lambda s: gp_loader(remote_grpc, s, 2)
+        methods["graphplat-remote-perhop-prefetch-grpc"] = lambda s: gp_loader(remote_grpc, s, 2)
         # The client-side cache of hot (high in-degree) nodes, a quarter of the feature table.
         cache_mb = feat.nbytes / 4 / (1 << 20)
         methods["graphplat-remote-prefetch-cache25"] = lambda s: gp_loader(remote, s, 2, cache_mb)

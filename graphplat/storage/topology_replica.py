@@ -43,10 +43,11 @@ topology again only after they are compacted (a ``Compact`` call, or the primary
 updates do not make a replica stale.
 
 Cost: the copy lives in the client's memory (``shared.arrays_of(graph, features=False)`` of
-each remote partition), is fetched at connect (in the caller's thread; it must arrive within
-the client's ``deadline_s`` and the server's ``--stream-deadline``) and again, in the
-background, after the partition's topology changed; following costs one Info call per
-partition every half second.
+each remote partition), is fetched at connect with ``True`` (in the caller's thread) or in the
+background once woken with ``"auto"`` (it must arrive within the client's ``deadline_s`` and
+the server's ``--stream-deadline``), and again, in the background, after the partition's
+topology changed; following costs one Info call per partition every half second (none while
+a lazy replica sleeps or after it declined a copy).
 """
 from __future__ import annotations
 

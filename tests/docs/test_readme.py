@@ -132,6 +132,7 @@ COVERAGE = {
     (R, "python bench/loader.py --reps 3 --batches 10"): "help",
     (R, "python bench/loader.py --quick --reps 5"): "help",
     (R, "python bench/train_e2e.py --quick --reps 3 --batches 6"): "help",
+    (R, "python bench/train_e2e.py --quick --reps 4 --batches 12"): "help",
     (R, "python bench/storage.py --quick"): "help",
     (R, "cpp/include/graphplat/  csr.h idmap.h sampler.h relabel.h negative.h walk.h rng.h ..."):
         "tree:test_layout_listing_names_real_paths",
