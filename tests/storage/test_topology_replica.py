@@ -78,14 +78,17 @@ def test_replica_reads_equal_local_graph_and_features_stay_remote(world):
         assert [batch_signature(b) for b in NodeLoader(g, seeds, [4, 3], **kw)] == want
 
 
-def test_other_clients_and_own_writes_are_seen_at_once_then_a_new_copy(tmp_path):
+@pytest.mark.parametrize("mode", [True, "auto"])
+def test_other_clients_and_own_writes_are_seen_at_once_then_a_new_copy(tmp_path, mode):
     arrays = click_graph(seed=15)
     store = arrays.write_store(tmp_path / "store", partitions=2)
     users = arrays.nodes["user"]
     with Fleet(tmp_path / "logs") as fleet:
         servers = fleet.start_all([dict(store=store, partition=k, args=NO_SHM) for k in range(2)])
         cluster = cluster_dict([[s] for s in servers], deadline_s=20)
-        with connect(cluster, topology_replica=True) as g, connect(cluster) as other:
+        with connect(cluster, topology_replica=mode) as g, connect(cluster) as other:
+            # the default ("auto") copies once woken (a loader's first sample wakes it)
+            assert g.wait_for_topology(timeout=20)
             assert all(isinstance(b, TopologyReplica) and b.fresh() for b in g.backends)
             # feature updates leave the copies fresh
             other.update_features("user", users[:3], {"feat": np.ones((3, 4), np.float32)})
