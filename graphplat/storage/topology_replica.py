@@ -8,9 +8,9 @@ file):
   (``NeighborSampler.sample``: loaders, training, scoring calls
   ``GraphService.expect_multihop_sampling``); then each remote partition's copy is fetched in
   the background if the copies fit :data:`AUTO_MEMORY_SHARE` of the memory available then,
-  together (:func:`wake_lazy`); sampling goes per hop over gRPC meanwhile. A partition too
-  large for its share stays per hop (one INFO line says so). Clients that only look up,
-  write or serve features never pay for a copy.
+  together with every other lazy copy of the process (:func:`wake_lazy`); sampling goes per
+  hop over gRPC meanwhile. A partition too large for its share stays per hop (one INFO line
+  says so). Clients that only look up, write or serve features never pay for a copy.
 * ``True``: fetched at connect (in the caller's thread), budget :data:`DEFAULT_MEMORY_SHARE`.
 * ``False``: never; every remote partition is sampled per hop by its server.
 
@@ -54,6 +54,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from typing import Optional, Tuple
 
 import psutil
@@ -75,16 +76,29 @@ AUTO_MEMORY_SHARE = 0.25
 MODES = (False, True, "auto")
 
 
+#: every lazy replica of this process (their copies share one budget, see wake_lazy)
+_LAZY: "weakref.WeakSet[TopologyReplica]" = weakref.WeakSet()
+
+
+def lazy_copies_bytes() -> int:
+    """Bytes of the copies the lazy ("auto") replicas of this process hold now."""
+    return sum(r.copy_bytes for r in list(_LAZY))
+
+
 def wake_lazy(replicas) -> None:
-    """Wake the dormant lazy replicas among ``replicas`` (one graph's), which share one budget:
-    :data:`AUTO_MEMORY_SHARE` of the memory available now, split evenly over the graph's lazy
-    replicas (hash partitions are about the same size), so that many remote partitions
-    together cannot take more. A replica given its own ``max_bytes`` keeps it."""
+    """Wake the dormant lazy replicas among ``replicas`` (one graph's). All lazy copies of the
+    process share one budget, :data:`AUTO_MEMORY_SHARE` of the memory that would be available
+    without them (available now plus what they hold), less what they hold; the graph's lazy
+    replicas split what is left evenly (hash partitions are about the same size). So many
+    remote partitions, or several graph objects, cannot take more together. A replica given
+    its own ``max_bytes`` keeps it."""
     lazy = [r for r in replicas if r.lazy]
     dormant = [r for r in lazy if not r.awake]
     if not dormant:
         return
-    share = int(AUTO_MEMORY_SHARE * psutil.virtual_memory().available) // len(lazy)
+    held = lazy_copies_bytes()
+    budget = max(0, int(AUTO_MEMORY_SHARE * (psutil.virtual_memory().available + held)) - held)
+    share = budget // len(lazy)
     for r in dormant:
         if r.max_bytes is None:
             r.max_bytes = share
@@ -142,6 +156,10 @@ class TopologyReplica(shared.InProcessReads):
         self.rejected = 0  # answers from the copy the server did not confirm (for tests and stats)
         self.lazy = bool(lazy)
         self._awake = not self.lazy
+        #: bytes of the copy held now (0 without one)
+        self.copy_bytes = 0
+        if self.lazy:
+            _LAZY.add(self)
         #: why a lazy copy was given up (too large for its budget), else None
         self.declined: Optional[str] = None
         if fetch and not self.lazy:
@@ -289,6 +307,7 @@ class TopologyReplica(shared.InProcessReads):
             if self._released or (old is not None and head.seq <= old_seq):
                 return False
             self._current = (int(head.seq), graph)
+            self.copy_bytes = sum(a.nbytes for a in arrays.values())
             # the server's topology_seq was at most head.seq when it answered (after ``asked``)
             self._checked_at = max(self._checked_at, asked)
             self.fetches += 1
@@ -308,3 +327,4 @@ class TopologyReplica(shared.InProcessReads):
         with self._install_lock:
             self._released = True
             self._current = (-1, None)
+            self.copy_bytes = 0

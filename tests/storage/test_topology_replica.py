@@ -20,7 +20,7 @@ from graphplat.storage.client import PartitionClient
 from graphplat.storage.cluster import load_cluster
 from graphplat.storage.remote import connect
 from graphplat.storage.shared import SharedPartition
-from graphplat.storage.topology_replica import AUTO_MEMORY_SHARE, TopologyReplica
+from graphplat.storage.topology_replica import AUTO_MEMORY_SHARE, TopologyReplica, lazy_copies_bytes
 from graphplat.testing.blocks import batch_signature
 from graphplat.testing.graphs import CLICK, CLICKED, FOLLOWS, click_graph
 from graphplat.testing.parity import same_outcome
@@ -320,7 +320,7 @@ def test_auto_replica_too_large_for_its_budget_stays_per_hop_without_retrying(wo
         assert rep.fetches == 0 and not rep._fetching and rep.local_reads == 0
 
 
-def test_auto_replicas_of_one_graph_share_one_memory_budget(world):
+def test_auto_replicas_share_one_memory_budget_per_process(world):
     arrays, store, fleet, servers, ref = world
     with connect(cluster_dict([[s] for s in servers], deadline_s=20), shared_memory=False) as g:
         reps = g.backends
@@ -332,6 +332,17 @@ def test_auto_replicas_of_one_graph_share_one_memory_budget(world):
         # a quarter of the available memory for both copies together, not a quarter each
         assert sum(budgets) == pytest.approx(AUTO_MEMORY_SHARE * available, rel=0.1)
         assert g.wait_for_topology(timeout=20) and all(r.fresh() for r in reps)
+        held = lazy_copies_bytes()
+        assert held == sum(r.copy_bytes for r in reps) > 0
+        # a second graph object in the same process gets what is left of the same budget
+        with connect(cluster_dict([[s] for s in servers], deadline_s=20), shared_memory=False) as g2:
+            available = psutil.virtual_memory().available
+            g2.expect_multihop_sampling()
+            left = AUTO_MEMORY_SHARE * (available + held) - held
+            assert sum(r.max_bytes for r in g2.backends) == pytest.approx(left, rel=0.1)
+            assert g2.wait_for_topology(timeout=20)
+            assert lazy_copies_bytes() == 2 * held
+        assert lazy_copies_bytes() == held  # a closed graph's copies leave the budget
 
 
 def test_replica_off_never_copies(world):
