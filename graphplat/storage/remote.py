@@ -159,8 +159,8 @@ def connect(source: Union[str, os.PathLike, Mapping[str, Any], ClusterConfig], *
     else go over gRPC. A partition whose server had no segment yet when connecting switches
     to it once one appears. With ``topology_replica`` the other partitions' topology is
     copied here and sampled in process: ``"auto"`` (default) in the background once this
-    client samples multi-hop neighborhoods (a loader), when the copy fits a quarter of the
-    available memory; ``True`` at connect; ``False`` never (every hop asks the servers).
+    client samples multi-hop neighborhoods (a loader), when the copies fit their share of a
+    quarter of the available memory (one budget per process); ``True`` at connect; ``False`` never (every hop asks the servers).
     Each answer from a copy is confirmed with the server (one empty round trip), so it is
     as current as the server's (:mod:`graphplat.storage.topology_replica`).
     String-id dictionaries are fetched from partition 0 on demand and new strings are

@@ -70,12 +70,9 @@ log = logging.getLogger("graphplat.topology_replica")
 DEFAULT_MAX_LAG_S = 2.0
 #: by default a copy may take at most this share of the memory available when it is fetched
 DEFAULT_MEMORY_SHARE = 0.5
-#: a lazy ("auto") copy takes at most this share: it was not asked for, so it stays modest
+#: lazy ("auto") copies take at most this share, all of a process's together: nobody asked
+#: for them, so they stay modest
 AUTO_MEMORY_SHARE = 0.25
-#: the cluster-file and connect() values of ``topology_replica``
-MODES = (False, True, "auto")
-
-
 #: every lazy replica of this process (their copies share one budget, see wake_lazy)
 _LAZY: "weakref.WeakSet[TopologyReplica]" = weakref.WeakSet()
 
@@ -110,6 +107,8 @@ def check_mode(mode) -> object:
     if isinstance(mode, bool) or mode == "auto":
         return mode
     raise ValueError(f"topology_replica must be true, false or 'auto', got {mode!r}")
+
+
 #: the reads a topology replica answers in process (features are not replicated)
 READS = tuple(r for r in shared.READS if r not in ("node_features", "edge_features"))
 
