@@ -180,6 +180,10 @@ class IdMap:
     @property
     def is_identity(self) -> bool:
         """True when every id equals its index (0..n-1): lookups are a range check."""
+    @property
+    def is_dense(self) -> bool:
+        """True when every id is a small non-negative int (below 4 x len + 1024) and not
+        the identity: lookups read a direct id -> index table, no hashing."""
 
 class AliasTable:
     """Walker alias table over non-negative finite weights (float64), at least one > 0."""

@@ -71,7 +71,10 @@ void bind_idmap(py::module_& m) {
           py::arg("ids"), "Append new distinct ids; returns their indices.")
       .def("ids", [](const IdMap& map) { return to_numpy(map.ids()); })
       .def_property_readonly("is_identity", &IdMap::is_identity,
-                             "True when every id equals its index (lookups skip hashing).");
+                             "True when every id equals its index (lookups skip hashing).")
+      .def_property_readonly("is_dense", &IdMap::is_dense,
+                             "True when lookups read a direct id -> index table (every id a small "
+                             "non-negative int), no hashing.");
 }
 
 }  // namespace graphplat::bindings

@@ -1,6 +1,7 @@
 #include "graphplat/idmap.h"
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 #include "graphplat/parallel.h"
@@ -90,6 +91,44 @@ void IdMap::build(Span<int64_t> ids, int num_threads) {
   }
   ids_.assign(ids.begin(), ids.end());
   identity_ = parallel_find_first(ids.size, nt, [&](int64_t i) { return ids[i] != i; }) == ids.size;
+  build_dense(nt);
+}
+
+void IdMap::build_dense(int num_threads) {
+  dense_.clear();
+  dense_.shrink_to_fit();
+  const int64_t n = size();
+  if (identity_ || n == 0 || n >= std::numeric_limits<int32_t>::max()) return;  // nothing to gain
+  const auto [lo, hi] = std::minmax_element(ids_.begin(), ids_.end());
+  if (*lo < 0 || *hi >= kDenseFactor * n + kDenseSlack) return;
+  dense_.assign(static_cast<size_t>(*hi) + 1, -1);
+  int32_t* d = dense_.data();
+  const int64_t* id = ids_.data();
+  parallel_for(n, 1 << 14, num_threads, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) d[id[i]] = static_cast<int32_t>(i);
+  });
+}
+
+void IdMap::update_dense(Span<int64_t> added, bool was_identity) {
+  if (identity_) return;  // still the identity: no table needed
+  if (was_identity || dense_.empty()) {  // the sequence broke, or no table yet: maybe one now
+    build_dense(1);
+    return;
+  }
+  const int64_t n = size();
+  const int64_t bound = kDenseFactor * n + kDenseSlack;
+  bool fits = n < std::numeric_limits<int32_t>::max();
+  for (int64_t i = 0; i < added.size && fits; ++i) fits = added[i] >= 0 && added[i] < bound;
+  if (!fits) {  // an id far outside: hash from now on
+    dense_.clear();
+    dense_.shrink_to_fit();
+    return;
+  }
+  const int64_t first = n - added.size;
+  for (int64_t i = 0; i < added.size; ++i) {
+    if (added[i] >= static_cast<int64_t>(dense_.size())) dense_.resize(static_cast<size_t>(added[i]) + 1, -1);
+    dense_[added[i]] = static_cast<int32_t>(first + i);
+  }
 }
 
 int64_t IdMap::lookup(Span<int64_t> ids, int64_t* out, int num_threads) const {
@@ -108,6 +147,20 @@ int64_t IdMap::lookup(Span<int64_t> ids, int64_t* out, int num_threads) const {
         const bool in = ids[i] >= 0 && ids[i] < n;
         out[i] = in ? ids[i] : -1;
         local += !in;
+      }
+      missing += local;
+    });
+    return missing.load();
+  }
+  if (!dense_.empty()) {
+    const int64_t m = static_cast<int64_t>(dense_.size());
+    const int32_t* d = dense_.data();
+    parallel_for(ids.size, 16384, nt, [&](int64_t lo, int64_t hi) {
+      int64_t local = 0;
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t v = ids[i] >= 0 && ids[i] < m ? d[ids[i]] : -1;
+        out[i] = v;
+        local += v < 0;
       }
       missing += local;
     });
@@ -152,12 +205,18 @@ void IdMap::add(Span<int64_t> ids, int64_t* out) {
     allocate(capacity_for(n), 1);
     for (int64_t i = 0; i < size(); ++i) insert(ids_[i], i);
   }
+  const bool was_identity = identity_;
   for (int64_t i = 0; i < ids.size; ++i) identity_ = identity_ && ids[i] == size() + i;
   for (int64_t i = 0; i < ids.size; ++i) {
     int64_t index = size();
     insert(ids[i], index);
     ids_.push_back(ids[i]);
     out[i] = index;
+  }
+  try {
+    update_dense(ids, was_identity);
+  } catch (...) {  // no memory for a larger table: the hash table answers alone
+    dense_.clear();
   }
 }
 

@@ -53,3 +53,25 @@ TEST_CASE(idmap_rejects_duplicates_and_adds_atomically) {
   CHECK(map.lookup(span(q), idx.data(), 1) == 0);
   CHECK((idx == std::vector<int64_t>{4, 3}));
 }
+
+TEST_CASE(idmap_dense_table_for_small_ids) {
+  IdMap map;
+  const std::vector<int64_t> ids{8, 2, 5, 0};  // small non-negative ids, not the identity
+  map.build(span(ids), 2);
+  CHECK(map.is_dense() && !map.is_identity());
+  const std::vector<int64_t> q{5, 0, 1, -1, 9, INT64_MAX, 8};
+  std::vector<int64_t> out(q.size());
+  CHECK(map.lookup(span(q), out.data(), 2) == 4);
+  CHECK((out == std::vector<int64_t>{2, 3, -1, -1, -1, -1, 0}));
+  std::vector<int64_t> idx(1);
+  const std::vector<int64_t> grow{40};  // beyond the table, inside the bound: the table grows
+  map.add(span(grow), idx.data());
+  CHECK(map.is_dense() && idx[0] == 4);
+  const std::vector<int64_t> far{int64_t(1) << 40};  // far outside: hashing from now on
+  map.add(span(far), idx.data());
+  CHECK(!map.is_dense() && idx[0] == 5);
+  const std::vector<int64_t> q2{40, int64_t(1) << 40, 2, 3};
+  std::vector<int64_t> out2(q2.size());
+  CHECK(map.lookup(span(q2), out2.data(), 1) == 1);
+  CHECK((out2 == std::vector<int64_t>{4, 5, 1, -1}));
+}

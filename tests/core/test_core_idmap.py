@@ -198,3 +198,56 @@ def test_identity_map_skips_hashing_but_answers_the_same(core):
     empty = core.IdMap(np.zeros(0, np.int64))
     assert len(empty.lookup(np.zeros(0, np.int64))) == 0
     np.testing.assert_array_equal(empty.lookup(np.array([0], np.int64), missing="ignore"), [-1])
+
+
+def test_dense_ids_use_a_direct_table_and_answer_like_the_hash(core):
+    """A hash partition of 0..n-1 (small non-negative ids, not the identity) reads a direct
+    table; every answer, misses included, must equal the hash table's, and adds keep it right:
+    in range (the table grows), out of range (back to hashing)."""
+    rng = np.random.default_rng(5)
+    n = 20000
+    ids = rng.permutation(np.flatnonzero(rng.random(2 * n) < 0.5)).astype(np.int64)  # about half
+    dense = core.IdMap(ids)
+    assert dense.is_dense and not dense.is_identity
+    want = {int(x): i for i, x in enumerate(ids)}
+    q = np.concatenate([rng.integers(-5, 2 * n + 5000, 30000), [INT64_MIN, INT64_MAX, -1, 0, len(ids) * 4 + 2000]])
+    q = q.astype(np.int64)
+
+    def check(m):
+        got = m.lookup(q, missing="ignore")
+        np.testing.assert_array_equal(got, [want.get(int(x), -1) for x in q])
+        np.testing.assert_array_equal(m.contains(q), got >= 0)
+        np.testing.assert_array_equal(m.lookup(ids[:100]), np.arange(100))
+
+    check(dense)
+    # the same ids hashed (a far-away id breaks density), answering the same for them
+    far = core.IdMap(np.concatenate([ids, [INT64_MAX]]))
+    assert not far.is_dense
+    np.testing.assert_array_equal(far.lookup(q, missing="ignore"),
+                                  np.where(q == INT64_MAX, len(ids), dense.lookup(q, missing="ignore")))
+    # an add inside the bound grows the table; outside it falls back to hashing
+    top = int(ids.max())
+    added = np.array([top + 1, top + 3000, int(np.setdiff1d(np.arange(2 * n), ids)[0])], np.int64)
+    np.testing.assert_array_equal(dense.add(added), np.arange(len(ids), len(ids) + 3))
+    want.update({int(x): len(ids) + i for i, x in enumerate(added)})
+    ids = np.concatenate([ids, added])
+    assert dense.is_dense
+    check(dense)
+    with pytest.raises(ValueError, match="already present"):
+        dense.add(added[:1])
+    check(dense)  # a refused add changes nothing
+    np.testing.assert_array_equal(dense.add(np.array([10**12], np.int64)), [len(ids)])
+    want[10**12] = len(ids)
+    ids = np.concatenate([ids, [10**12]])
+    assert not dense.is_dense
+    check(dense)
+    # negative ids or ids far above 4 x len never make a table
+    assert not core.IdMap(np.array([-1, 0, 1], np.int64)).is_dense
+    assert not core.IdMap(np.array([0, 5000], np.int64)).is_dense
+    assert core.IdMap(np.array([0, 1000], np.int64)).is_dense  # within the slack
+    # an identity map whose sequence breaks gets a table when the ids qualify
+    ident = core.IdMap(np.arange(100, dtype=np.int64))
+    ident.add(np.array([150], np.int64))
+    assert ident.is_dense and not ident.is_identity
+    np.testing.assert_array_equal(ident.lookup(np.array([150, 99, 100, 0, -3], np.int64), missing="ignore"),
+                                  [100, 99, -1, 0, -1])
