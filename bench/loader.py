@@ -256,8 +256,8 @@ def colocated_floor(summary: dict, tcp: dict, two_hosts: bool) -> Optional[dict]
     A co-located loader does at least what LocalGraph over the same 2-partition store does
     (``graphplat-local2p``: sampling both partitions, gathering every row) plus moving
     partition 1's bytes (``graphplat-colocated-prefetch``'s loopback MB per batch: its rows, no
-    sampling answers, which its topology replica answers in process) over loopback TCP at the raw-socket cost measured in this run
-    (``tcp``). One host: the machine's CPU, both ends of the socket, at the core use LocalGraph
+    sampling answers, which its topology replica answers in process) over loopback TCP at the
+    raw-socket cost measured in this run (``tcp``). One host: the machine's CPU, both ends of the socket, at the core use LocalGraph
     reaches (its batches/s x machine CPU per batch). With ``--two-hosts``: the trainer's core,
     the receiving end only, fully busy. Returns None when a row it needs did not run."""
     need = ("graphplat-local", "graphplat-local2p", "graphplat-colocated-prefetch")

@@ -111,10 +111,11 @@ void IdMap::build_dense(int num_threads) {
 
 void IdMap::update_dense(Span<int64_t> added, bool was_identity) {
   if (identity_) return;  // still the identity: no table needed
-  if (was_identity || dense_.empty()) {  // the sequence broke, or no table yet: maybe one now
+  if (was_identity) {  // the sequence just broke: maybe a table now (one scan, once)
     build_dense(1);
     return;
   }
+  if (dense_.empty()) return;  // hashed: stays so (no scan of every id on every add)
   const int64_t n = size();
   const int64_t bound = kDenseFactor * n + kDenseSlack;
   bool fits = n < std::numeric_limits<int32_t>::max();

@@ -47,7 +47,8 @@ class IdMap {
   int64_t find(int64_t key) const;
   // Fills dense_ when the ids qualify (see is_dense), else empties it.
   void build_dense(int num_threads);
-  // Keeps dense_ right after ``added`` were appended (a breaking id drops it).
+  // Keeps dense_ right after ``added`` were appended (a breaking id drops it; a hashed map
+  // stays hashed, but an identity map whose sequence breaks may get a table).
   void update_dense(Span<int64_t> added, bool was_identity);
 
   mutable std::shared_mutex mu_;  // lookups shared, add exclusive
